@@ -1,0 +1,102 @@
+import type { Endpoint } from '../address.ts';
+import type { Dialect } from '../dialect.ts';
+import type { Logger } from '../log.ts';
+import type { Reply, Request } from '../message.ts';
+import type { ModuleRegistry } from '../modules/registry.ts';
+import type { RouteSnapshot } from '../script/snapshot.ts';
+import type { TransactionEngine } from '../transaction/engine.ts';
+import type { ProxyTransaction } from '../transaction/proxy-transaction.ts';
+import { buildContext } from './context.ts';
+import { MessageContext } from './message-context.ts';
+import { respondVerdict } from './verdict.ts';
+
+const INTERNAL_ERROR = respondVerdict(500, 'internal error');
+
+export interface DispatcherDeps {
+  readonly log: Logger;
+  readonly registry: () => ModuleRegistry;
+  readonly engine: () => TransactionEngine;
+  /** The snapshot new messages run against; read once per message. */
+  readonly current: () => RouteSnapshot;
+  send(listener: string, to: Endpoint, data: Buffer): void;
+}
+
+export interface DispatchStats {
+  requests: number;
+  replies: number;
+  parseErrors: number;
+  routeErrors: number;
+}
+
+/** socket → dialect → message → route block → exactly one verdict → dialect → socket. */
+export class Dispatcher {
+  readonly stats: DispatchStats = { requests: 0, replies: 0, parseErrors: 0, routeErrors: 0 };
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  async onDatagram(dialect: Dialect, listener: string, buf: Buffer, source: Endpoint): Promise<void> {
+    const parsed = dialect.parse(buf, { listener, source });
+    if (!parsed.ok) {
+      this.stats.parseErrors++;
+      this.deps.log.debug({ listener, src: `${source.address}:${source.port}`, bytes: buf.length, reason: parsed.reason }, 'unparsable datagram');
+      if (parsed.answer !== null) this.deps.send(listener, source, parsed.answer);
+      return;
+    }
+    const msg = parsed.msg;
+    if (msg.type === 'request') {
+      this.stats.requests++;
+      await this.handleRequest(msg, dialect);
+    } else {
+      this.stats.replies++;
+      await this.deps.engine().receiveReply(msg, dialect);
+    }
+  }
+
+  private async handleRequest(msg: Request, dialect: Dialect): Promise<void> {
+    const snapshot = this.deps.current();
+    const mc = new MessageContext('request', msg, snapshot, this.deps.log);
+    await this.run(mc, snapshot.routes.request);
+    let v = mc.verdict;
+    if (v?.kind === 'pending') {
+      mc.log.error({ pending: v.detail }, 'a function claimed the verdict but never decided it');
+      v = mc.verdict = INTERNAL_ERROR;
+    }
+    if (v === null) {
+      const d = snapshot.defaultReply;
+      mc.log.debug({ status: d.status }, 'request route gave no verdict: default reply');
+      v = mc.claim(respondVerdict(d.status, d.reason));
+    }
+    if (v.kind === 'respond') {
+      const bytes = dialect.composeReply(msg, v.status, v.reason);
+      if (bytes !== null) this.deps.send(msg.listener, msg.source, bytes);
+    }
+  }
+
+  /** Runs a reply or failure route of the transaction's pinned snapshot. */
+  async runTransactionRoute(kind: 'reply' | 'failure', name: string, txn: ProxyTransaction, reply: Reply): Promise<MessageContext> {
+    const mc = new MessageContext(kind, txn.request, txn.snapshot, this.deps.log, reply, txn);
+    const route = txn.snapshot.routes[kind][name];
+    if (route === undefined) {
+      mc.log.error({ name }, `${kind} route '${name}' does not exist in script generation ${txn.snapshot.generation}`);
+      return mc;
+    }
+    await this.run(mc, route);
+    return mc;
+  }
+
+  /** Runs one route block; a throw is logged with the message's identity and turned into 500 where it can be. */
+  private async run(mc: MessageContext, route: (ctx: object) => unknown): Promise<void> {
+    try {
+      const ctx = buildContext(mc, this.deps.registry());
+      const r = route(ctx);
+      if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') await r;
+      await mc.settle();
+    } catch (err) {
+      this.stats.routeErrors++;
+      mc.log.error({ err }, `${mc.kind} route threw`);
+      if (mc.kind === 'request' && mc.verdict === null) mc.claim(INTERNAL_ERROR);
+      await mc.settle().catch(() => undefined);
+    }
+  }
+}
+

@@ -1,0 +1,36 @@
+const VERDICT = Symbol.for('switchyard.verdict');
+
+/** What a route decided for a request. Exactly one per request; module functions produce them. */
+export type Verdict =
+  | { readonly [VERDICT]: true; readonly ok: true; readonly kind: 'respond'; readonly status: number; readonly reason: string }
+  | { readonly [VERDICT]: true; readonly ok: true; readonly kind: 'forward'; readonly detail: string }
+  | { readonly [VERDICT]: true; readonly ok: true; readonly kind: 'drop' }
+  /** Claimed by a function still deciding (see MessageContext.reserve). */
+  | { readonly [VERDICT]: true; readonly ok: true; readonly kind: 'pending'; readonly detail: string };
+
+export function pendingVerdict(detail: string): Verdict {
+  return { [VERDICT]: true, ok: true, kind: 'pending', detail };
+}
+
+export function respondVerdict(status: number, reason: string): Verdict {
+  return { [VERDICT]: true, ok: true, kind: 'respond', status, reason };
+}
+
+export function forwardVerdict(detail: string): Verdict {
+  return { [VERDICT]: true, ok: true, kind: 'forward', detail };
+}
+
+export const DROP: Verdict = Object.freeze({ [VERDICT]: true, ok: true, kind: 'drop' } as const);
+
+export function isVerdict(v: unknown): v is Verdict {
+  return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[VERDICT] === true;
+}
+
+export function describeVerdict(v: Verdict): string {
+  switch (v.kind) {
+    case 'respond': return `respond ${v.status} ${v.reason}`;
+    case 'forward': return `forward ${v.detail}`;
+    case 'drop': return 'drop';
+    case 'pending': return v.detail;
+  }
+}

@@ -1,0 +1,22 @@
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+export type LogLevel = LevelWithSilent;
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  /** Force human-readable (true) or JSON (false) output; by default human-readable on a TTY. */
+  pretty?: boolean;
+  destination?: NodeJS.WritableStream;
+}
+
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const dest = opts.destination ?? process.stdout;
+  const human = opts.pretty ?? Boolean((dest as { isTTY?: boolean }).isTTY);
+  const base = { level: opts.level ?? 'info', base: { pid: process.pid } };
+  if (human) {
+    return pino(base, pretty({ destination: dest, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }));
+  }
+  return pino(base, dest as pino.DestinationStream);
+}

@@ -1,0 +1,23 @@
+import type { Endpoint } from '../address.ts';
+import type { Dialect } from '../dialect.ts';
+import type { MessageContext } from '../dispatch/message-context.ts';
+import type { DialectName } from '../message.ts';
+import type { ProxyHooks } from '../transaction/hooks.ts';
+
+export interface ForwardOptions {
+  readonly target: Endpoint;
+  /** How long a call may ring before it fails with 408 "no answer". */
+  readonly answerTimeoutMs: number;
+  readonly onFailure?: string;
+  readonly onReply?: string;
+}
+
+/** What the core offers modules. Modules never hold signaling sockets; they ask the core to send. */
+export interface CoreServices {
+  readonly hooks: ProxyHooks;
+  dialect(name: DialectName): Dialect;
+  /** Sends bytes from a signaling listener. */
+  send(listener: string, to: Endpoint, data: Buffer): void;
+  /** Forwards the context's request (with a transaction when the dialect expects a reply). */
+  forward(mc: MessageContext, opts: ForwardOptions): void;
+}

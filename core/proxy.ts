@@ -1,0 +1,206 @@
+import type { Endpoint } from './address.ts';
+import type { Dialect } from './dialect.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { SwitchyardError, isSwitchyardError } from './errors.ts';
+import { createLogger, type Logger, type LogLevel } from './log.ts';
+import type { DialectName } from './message.ts';
+import type { CoreServices } from './modules/core-services.ts';
+import { ModuleRegistry } from './modules/registry.ts';
+import { createPlainDialect } from './plain/dialect.ts';
+import { loadScript, type LoadedScript, type ResolvedListen } from './script/load.ts';
+import type { RouteSnapshot } from './script/snapshot.ts';
+import { ScriptWatcher } from './script/watch.ts';
+import { ProxyHooks } from './transaction/hooks.ts';
+import { TransactionEngine } from './transaction/engine.ts';
+import { UdpListener } from './transport/udp-listener.ts';
+
+export interface StartOptions {
+  readonly configFile: string;
+  /** Overrides the script's log level. */
+  readonly logLevel?: LogLevel;
+  readonly logger?: Logger;
+  /** Watch the script and reload on save (default true). */
+  readonly watch?: boolean;
+}
+
+export type ReloadResult =
+  | { readonly ok: true; readonly generation: number; readonly applied: readonly string[]; readonly needsRestart: readonly string[] }
+  | { readonly ok: false; readonly error: string; readonly code: string };
+
+function sameListeners(a: readonly ResolvedListen[], b: readonly ResolvedListen[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** A running proxy: listeners, modules, the current route snapshot, and the reload pipeline. */
+export class Switchyard {
+  private snapshot!: RouteSnapshot;
+  private script!: LoadedScript;
+  private registry!: ModuleRegistry;
+  private readonly listeners = new Map<string, UdpListener>();
+  private readonly dialects: Record<DialectName, Dialect | undefined>;
+  private readonly hooks = new ProxyHooks();
+  private readonly engine: TransactionEngine;
+  readonly dispatcher: Dispatcher;
+  private watcher: ScriptWatcher | null = null;
+  private reloading: Promise<ReloadResult> | null = null;
+  private reloadAgain = false;
+  private stopped = false;
+
+  private constructor(private readonly log: Logger, private readonly opts: StartOptions) {
+    this.dialects = { plain: createPlainDialect(), sip: undefined };
+    const send = (listener: string, to: Endpoint, data: Buffer): void => this.send(listener, to, data);
+    this.engine = new TransactionEngine({
+      hooks: this.hooks, log, send,
+      runRoute: (kind, name, txn, reply) => this.dispatcher.runTransactionRoute(kind, name, txn, reply),
+    });
+    this.dispatcher = new Dispatcher({
+      log, send,
+      registry: () => this.registry,
+      engine: () => this.engine,
+      current: () => this.snapshot,
+    });
+  }
+
+  static async start(opts: StartOptions): Promise<Switchyard> {
+    const script = await loadScript(opts.configFile);
+    const log = opts.logger ?? createLogger({ level: (opts.logLevel ?? script.logLevel ?? 'info') as LogLevel });
+    const proxy = new Switchyard(log, opts);
+    try {
+      await proxy.boot(script);
+    } catch (err) {
+      await proxy.stop();
+      throw err;
+    }
+    return proxy;
+  }
+
+  private core(): CoreServices {
+    return {
+      hooks: this.hooks,
+      dialect: (name) => {
+        const d = this.dialects[name];
+        if (d === undefined) throw new Error(`dialect '${name}' is not available`);
+        return d;
+      },
+      send: (listener, to, data) => this.send(listener, to, data),
+      forward: (mc, fwd) => this.engine.forward(mc, this.dialects[mc.msg.dialect]!, fwd),
+    };
+  }
+
+  private async boot(script: LoadedScript): Promise<void> {
+    this.script = script;
+    this.snapshot = { generation: 1, file: script.file, routes: script.routes, defaultReply: script.defaultReply };
+    this.registry = await ModuleRegistry.boot(script.modules, this.core(), this.log);
+    for (const l of script.listen) {
+      const dialect = this.dialects[l.dialect]!;
+      const listener = await UdpListener.open({ ...l, dialect }, (d, name, buf, source) => {
+        this.dispatcher.onDatagram(d, name, buf, source).catch((err: unknown) => this.log.error({ err, listener: name }, 'message handling failed'));
+      });
+      this.listeners.set(l.name, listener);
+      this.log.info({ listener: l.name, dialect: l.dialect, host: l.host, port: listener.port }, 'listening');
+    }
+    this.log.info({ script: script.file, generation: 1, modules: this.registry.moduleNames() }, `switchyard started\n${this.registry.describe()}`);
+    if (this.opts.watch !== false) {
+      this.watcher = new ScriptWatcher(script.files, (file) => {
+        this.log.info({ file }, 'script changed: reloading');
+        void this.reload();
+      });
+    }
+  }
+
+  private send(listener: string, to: Endpoint, data: Buffer): void {
+    const l = this.listeners.get(listener);
+    if (l === undefined) {
+      this.log.warn({ listener }, 'send on a listener that is not open');
+      return;
+    }
+    l.send(to, data);
+  }
+
+  get generation(): number {
+    return this.snapshot.generation;
+  }
+
+  get scriptFile(): string {
+    return this.script.file;
+  }
+
+  /** The bound port of a listener (useful when the script asked for port 0). */
+  listenerPort(name: string): number | undefined {
+    return this.listeners.get(name)?.port;
+  }
+
+  moduleApi<A>(name: string): A | undefined {
+    return this.registry.api<A>(name);
+  }
+
+  /**
+   * Loads the script again and swaps it in between two messages. Reloads never overlap: a
+   * request during one runs once more after it. A script that fails leaves the old one serving.
+   */
+  reload(): Promise<ReloadResult> {
+    if (this.reloading !== null) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      let result: ReloadResult;
+      do {
+        this.reloadAgain = false;
+        result = await this.reloadOnce();
+      } while (this.reloadAgain && !this.stopped);
+      this.reloading = null;
+      return result;
+    })();
+    return this.reloading;
+  }
+
+  private async reloadOnce(): Promise<ReloadResult> {
+    const started = performance.now();
+    try {
+      const next = await loadScript(this.script.file);
+      const diff = this.registry.moduleSetDifference(next.modules);
+      if (diff.added.length > 0 || diff.removed.length > 0) {
+        throw new SwitchyardError('SY_MODULE_SET_CHANGED',
+          `${next.file}: the module list changed (added: ${diff.added.join(', ') || 'none'}; removed: ${diff.removed.join(', ') || 'none'}); that needs a restart`);
+      }
+      this.watcher?.setFiles(next.files);
+      const report = this.registry.reconfigure(next.modules);
+      const needsRestart = [...report.needsRestart];
+      if (!sameListeners(this.script.listen, next.listen)) needsRestart.push('listen');
+      const generation = this.snapshot.generation + 1;
+      // The swap: every message from here on reads the new snapshot; transactions keep theirs.
+      this.snapshot = { generation, file: next.file, routes: next.routes, defaultReply: next.defaultReply };
+      this.script = { ...next, listen: this.script.listen };
+      const ms = Math.round(performance.now() - started);
+      this.log.info({ generation, applied: report.applied, ms }, 'script reloaded');
+      if (needsRestart.length > 0) this.log.warn({ fields: needsRestart }, 'changed config fields need a restart to take effect');
+      return { ok: true, generation, applied: report.applied, needsRestart };
+    } catch (err) {
+      const code = isSwitchyardError(err) ? err.code : 'SY_CONFIG_LOAD';
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error({ code, generation: this.snapshot.generation }, `reload refused, generation ${this.snapshot.generation} keeps serving: ${message}`);
+      return { ok: false, error: message, code };
+    }
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      generation: this.snapshot.generation,
+      transactions: this.engine.size,
+      dispatch: { ...this.dispatcher.stats },
+      plain: this.dialects.plain?.stats(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.watcher?.close();
+    await Promise.all([...this.listeners.values()].map((l) => l.close()));
+    this.listeners.clear();
+    this.engine.close();
+    await this.registry?.close();
+    this.log.info('switchyard stopped');
+  }
+}

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createJiti } from 'jiti';
+import { SwitchyardError } from '../errors.ts';
+import type { AnyModule } from '../modules/define.ts';
+import { formatZodIssues, validateModules, type ValidatedModule } from '../modules/validate.ts';
+import { localImportGraph } from './imports.ts';
+import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
+import type { CompiledRoutes } from './snapshot.ts';
+
+/** The switchyard installation: `switchyard` and `switchyard/modules` resolve here for every script. */
+export const SWITCHYARD_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PRODUCT_DIRS = [path.join(SWITCHYARD_ROOT, 'core'), path.join(SWITCHYARD_ROOT, 'modules')];
+
+export interface ResolvedListen {
+  readonly name: string;
+  readonly dialect: 'plain';
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface LoadedScript {
+  readonly file: string;
+  readonly listen: readonly ResolvedListen[];
+  readonly modules: readonly ValidatedModule[];
+  readonly routes: CompiledRoutes;
+  readonly defaultReply: { readonly status: number; readonly reason: string };
+  readonly logLevel: string | undefined;
+  /** The script and the local files it imports. */
+  readonly files: readonly string[];
+}
+
+/** `file:line:col` of the first stack frame inside the script's own files. */
+function locate(err: unknown, files: readonly string[]): string | null {
+  const text = err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err);
+  for (const f of files) {
+    const i = text.indexOf(f + ':');
+    if (i >= 0) {
+      const m = /^:(\d+)(?::(\d+))?/.exec(text.slice(i + f.length));
+      if (m) return `${f}:${m[1]}${m[2] ? `:${m[2]}` : ''}`;
+    }
+  }
+  return null;
+}
+
+/** The line where a config field is written, to point a validation error at it. */
+function lineOfField(files: readonly string[], field: string): string | null {
+  const key = new RegExp(`(^|[\\s{,])['"]?${field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}['"]?\\s*:`);
+  for (const f of files) {
+    let lines: string[];
+    try { lines = readFileSync(f, 'utf8').split('\n'); } catch { continue; }
+    const n = lines.findIndex((l) => key.test(l));
+    if (n >= 0) return `${f}:${n + 1}`;
+  }
+  return null;
+}
+
+function withLocations(problems: readonly string[], files: readonly string[]): string[] {
+  return problems.map((p) => {
+    const field = /\.([A-Za-z_$][\w$]*)(?:\[\d+\])*:/.exec(p)?.[1];
+    const at = field !== undefined ? lineOfField(files, field) : null;
+    return at !== null ? `${at}: ${p}` : p;
+  });
+}
+
+/**
+ * Loads a route script with jiti (no module cache, so every load sees the files as they
+ * are now) and validates it. Throws SY_CONFIG_LOAD or SY_CONFIG_INVALID naming file, line and field.
+ */
+export async function loadScript(file: string): Promise<LoadedScript> {
+  const abs = path.resolve(file);
+  const files = localImportGraph(abs, PRODUCT_DIRS);
+  const jiti = createJiti(import.meta.url, {
+    moduleCache: false,
+    alias: {
+      'switchyard/modules': path.join(SWITCHYARD_ROOT, 'modules', 'index.ts'),
+      switchyard: path.join(SWITCHYARD_ROOT, 'index.ts'),
+    },
+  });
+  let exported: unknown;
+  try {
+    exported = await jiti.import(abs, { default: true });
+  } catch (err) {
+    const where = locate(err, files) ?? abs;
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new SwitchyardError('SY_CONFIG_LOAD', `${where}: the script failed to load: ${message}`, { file: abs, where });
+  }
+
+  const parsed = proxyDefinitionSchema.safeParse(exported);
+  if (!parsed.success) {
+    const problems = withLocations(formatZodIssues('', parsed.error).map((p) => (p.startsWith(':') ? `(default export)${p}` : p.slice(1))), files);
+    throw new SwitchyardError('SY_CONFIG_INVALID', `${abs}: invalid script:\n  ${problems.join('\n  ')}`, { file: abs, problems });
+  }
+  const def = parsed.data;
+  let modules: ValidatedModule[];
+  try {
+    modules = validateModules(def.modules as AnyModule[]);
+  } catch (err) {
+    if (err instanceof SwitchyardError && err.code === 'SY_CONFIG_INVALID') {
+      const problems = withLocations((err.details.problems as string[]) ?? [err.message], files);
+      throw new SwitchyardError('SY_CONFIG_INVALID', `${abs}: invalid module config:\n  ${problems.join('\n  ')}`, { file: abs, problems });
+    }
+    throw err;
+  }
+
+  const listen = def.listen.map((l): ResolvedListen => {
+    const port = l.port ?? DEFAULT_PORTS[l.dialect];
+    return { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}` };
+  });
+  const names = new Set<string>();
+  for (const l of listen) {
+    if (names.has(l.name)) throw new SwitchyardError('SY_CONFIG_INVALID', `${abs}: two listeners are named '${l.name}'`, { file: abs });
+    names.add(l.name);
+  }
+
+  return {
+    file: abs,
+    listen,
+    modules,
+    routes: { request: def.routes.request, reply: def.routes.reply ?? {}, failure: def.routes.failure ?? {} },
+    defaultReply: def.defaultReply ?? { status: 404, reason: 'no route' },
+    logLevel: def.log?.level,
+    files,
+  };
+}

@@ -1,0 +1,97 @@
+import type { Logger } from '../log.ts';
+import type { Reply, Request } from '../message.ts';
+import type { Verdict } from '../dispatch/verdict.ts';
+import type {
+  AnyModule, Disabled, FailureRouteName, FunctionsOf, ReplyRouteName, RouteKind, ScopedFn,
+} from '../modules/define.ts';
+
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+/** Replaces the route-name placeholders in a module function's parameters with the script's own keys. */
+type WithRouteNames<T, FK extends string, RK extends string> =
+  T extends FailureRouteName ? FK
+  : T extends ReplyRouteName ? RK
+  : T extends (...args: never[]) => unknown ? T
+  : T extends readonly unknown[] ? { [I in keyof T]: WithRouteNames<T[I], FK, RK> }
+  : T extends object ? { [P in keyof T]: WithRouteNames<T[P], FK, RK> }
+  : T;
+
+type OrDisabled<R> = R extends Promise<infer T> ? Promise<T | Disabled> : R | Disabled;
+
+/** The module functions legal in route kind K, from the modules the script lists. */
+export type ModuleFunctions<M extends readonly AnyModule[], K extends RouteKind, FK extends string, RK extends string> =
+  UnionToIntersection<FunctionsOf<M[number]>> extends infer All
+    ? {
+        [P in keyof All as All[P] extends ScopedFn<infer S, never, unknown> ? (K extends S ? P : never) : never]:
+          All[P] extends ScopedFn<RouteKind, infer A, infer R> ? (...args: WithRouteNames<A, FK, RK>) => OrDisabled<R> : never;
+      }
+    : never;
+
+/** What a route block may return; the verdict a function produced counts even if it is not returned. */
+export type RouteResult = Verdict | { readonly ok: boolean } | void | undefined;
+type MaybePromise<T> = T | Promise<T>;
+
+interface CommonCtx {
+  /** The request being routed (in reply and failure routes: the request the call was forwarded with). */
+  readonly msg: Request;
+  /** A logger bound to this message: route kind, script generation, call id, method, source. */
+  readonly log: Logger;
+  /** Generation of the script this route belongs to (1 at boot, +1 per successful reload). */
+  readonly routeGeneration: number;
+  /** Sends nothing: the message is dropped (counts as the verdict). */
+  drop(): Verdict;
+}
+
+export interface RequestCoreCtx extends CommonCtx {
+  /** Answers the request from the proxy: in the plain dialect, ACK_REGISTER / CALL_FAILED / ERROR as fits. */
+  respond(status: number, reason?: string): Verdict;
+}
+export interface ReplyCoreCtx extends CommonCtx {
+  readonly reply: Reply;
+}
+export interface FailureCoreCtx extends CommonCtx {
+  /** The failure being handled: the callee's reply, or a local 408 "no answer" (`reply.local`). */
+  readonly reply: Reply;
+  /** Sends this failure upstream instead of the one received. */
+  respond(status: number, reason?: string): Verdict;
+}
+
+export type RequestCtx<M extends readonly AnyModule[], FK extends string, RK extends string> = RequestCoreCtx & ModuleFunctions<M, 'request', FK, RK>;
+export type ReplyCtx<M extends readonly AnyModule[], FK extends string, RK extends string> = ReplyCoreCtx & ModuleFunctions<M, 'reply', FK, RK>;
+export type FailureCtx<M extends readonly AnyModule[], FK extends string, RK extends string> = FailureCoreCtx & ModuleFunctions<M, 'failure', FK, RK>;
+
+export interface ListenSpec {
+  /** The wire dialect spoken on this socket. */
+  readonly dialect: 'plain';
+  /** Default: the dialect's port (plain 34567). */
+  readonly port?: number;
+  /** Default `::` (dual-stack). An IPv4 literal makes an IPv4-only socket. */
+  readonly host?: string;
+  /** Name used in logs; default `<dialect>:<port>`. */
+  readonly name?: string;
+}
+
+export interface Routes<M extends readonly AnyModule[], FK extends string, RK extends string> {
+  /** Runs for every request (REGISTER, CALL/INVITE, BYE...). */
+  request(ctx: RequestCtx<M, FK, RK>): MaybePromise<RouteResult>;
+  /** Named routes a forwarded call runs for each reply (`forwardCall({ onReply: 'name' })`). */
+  reply?: { [K in RK]: (ctx: ReplyCtx<M, FK, RK>) => MaybePromise<RouteResult> };
+  /** Named routes a forwarded call runs when it fails or is not answered (`forwardCall({ onFailure: 'name' })`). */
+  failure?: { [K in FK]: (ctx: FailureCtx<M, FK, RK>) => MaybePromise<RouteResult> };
+}
+
+export interface ProxyDefinition<M extends readonly AnyModule[], FK extends string, RK extends string> {
+  readonly listen: readonly ListenSpec[];
+  readonly modules: M;
+  readonly routes: Routes<M, FK, RK>;
+  /** The reply a request gets when its route gives no verdict (default 404 "no route"). */
+  readonly defaultReply?: { readonly status: number; readonly reason: string };
+  readonly log?: { readonly level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}
+
+/** The route script's entry point: returns its argument, typed so that ctx carries the listed modules' functions. */
+export function defineProxy<const M extends readonly AnyModule[], FK extends string = never, RK extends string = never>(
+  def: ProxyDefinition<M, FK, RK>,
+): ProxyDefinition<M, FK, RK> {
+  return def;
+}

@@ -1,0 +1,71 @@
+import type { Endpoint } from '../address.ts';
+import type { Reply, Request } from '../message.ts';
+import type { MessageContext } from '../dispatch/message-context.ts';
+import type { ProxyTransaction } from './proxy-transaction.ts';
+
+export interface RequestForwardEvent {
+  readonly mc: MessageContext;
+  readonly request: Request;
+  readonly target: Endpoint;
+  /** Null for requests forwarded without a transaction (no reply expected). */
+  readonly txn: ProxyTransaction | null;
+}
+
+export interface AnswerEvent {
+  readonly txn: ProxyTransaction;
+  readonly request: Request;
+  readonly reply: Reply;
+  /** Queue work to run right after the answer has been passed upstream. */
+  after(fn: () => void): void;
+}
+
+/** `withhold`: a hook has answered both parties itself; the 2xx is not passed on. */
+export type AnswerDecision = 'pass' | 'withhold';
+
+export type TransactionOutcome = 'answered' | 'failed' | 'timeout' | 'withheld';
+
+export interface TransactionEndEvent {
+  readonly txn: ProxyTransaction;
+  readonly outcome: TransactionOutcome;
+  readonly status: number;
+}
+
+type Unsubscribe = () => void;
+
+/** Points in a call's life where modules (dialog, media relay) take part. Handlers run in subscription order. */
+export class ProxyHooks {
+  private readonly requestForward = new Set<(e: RequestForwardEvent) => void>();
+  private readonly answer = new Set<(e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>>();
+  private readonly transactionEnd = new Set<(e: TransactionEndEvent) => void>();
+
+  onRequestForward(h: (e: RequestForwardEvent) => void): Unsubscribe {
+    this.requestForward.add(h);
+    return () => this.requestForward.delete(h);
+  }
+
+  onAnswer(h: (e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>): Unsubscribe {
+    this.answer.add(h);
+    return () => this.answer.delete(h);
+  }
+
+  onTransactionEnd(h: (e: TransactionEndEvent) => void): Unsubscribe {
+    this.transactionEnd.add(h);
+    return () => this.transactionEnd.delete(h);
+  }
+
+  emitRequestForward(e: RequestForwardEvent): void {
+    for (const h of this.requestForward) h(e);
+  }
+
+  /** Runs answer hooks in order; the first `withhold` stops the rest. */
+  async emitAnswer(e: AnswerEvent): Promise<AnswerDecision> {
+    for (const h of this.answer) {
+      if ((await h(e)) === 'withhold') return 'withhold';
+    }
+    return 'pass';
+  }
+
+  emitTransactionEnd(e: TransactionEndEvent): void {
+    for (const h of this.transactionEnd) h(e);
+  }
+}

@@ -1,0 +1,22 @@
+import type { Endpoint } from '../../core/address.ts';
+import type { DialectName, Request } from '../../core/message.ts';
+
+export type DialogState = 'early' | 'confirmed' | 'ended';
+
+export type DialogEndReason = 'bye' | 'failed' | 'timeout' | 'lifetime' | 'replaced' | 'terminated' | 'shutdown';
+
+/** One call from its first forwarded INVITE to BYE, failure or timeout. */
+export interface Dialog {
+  readonly callId: string;
+  readonly dialect: DialectName;
+  readonly caller: string;
+  readonly callee: string;
+  /** The request that created the dialog (its source is the caller's address). */
+  readonly invite: Request;
+  /** Where the INVITE was forwarded. */
+  calleeAddress: Endpoint;
+  state: DialogState;
+  readonly createdAt: number;
+  confirmedAt: number | null;
+  lifetimeTimer: NodeJS.Timeout | null;
+}

@@ -1,0 +1,4 @@
+export { registrar, type RegistrarApi, type LookupResult, type Binding, type LocationStore } from './registrar/index.ts';
+export { dialog, type DialogApi, type Dialog } from './dialog/index.ts';
+export { callRouting, type ForwardCallOptions } from './call-routing/index.ts';
+export { mediaRelay, type MediaRelayApi, type EndMediaResult } from './media-relay/index.ts';

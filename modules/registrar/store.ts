@@ -1,0 +1,27 @@
+import type { Endpoint } from '../../core/address.ts';
+import type { DialectName } from '../../core/message.ts';
+
+/** Where a user can be reached: the transport address it registered from. */
+export interface Binding {
+  readonly aor: string;
+  readonly dialect: DialectName;
+  readonly listener: string;
+  readonly address: Endpoint;
+  readonly registeredAt: number;
+  /** Epoch ms after which the binding is gone; null = until replaced. */
+  readonly expiresAt: number | null;
+}
+
+/**
+ * The location table behind the registrar. Asynchronous so that a shared store (Redis)
+ * can stand in for the in-memory one without changing the registrar.
+ */
+export interface LocationStore {
+  lookup(aor: string): Promise<readonly Binding[]>;
+  /** Replaces all bindings of `aor`. */
+  replace(aor: string, bindings: readonly Binding[]): Promise<void>;
+  remove(aor: string): Promise<void>;
+  /** Number of AORs with at least one live binding. */
+  size(): number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const TMP = path.join(REPO, 'test', '.tmp');
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
+
+/** A proxy started the way `npm start` starts it: `node bin/switchyard.mjs`, JSON logs on a pipe. */
+export class ProxyProcess {
+  readonly logs: LogLine[] = [];
+  private readonly logWaiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  stderr = '';
+  private exited: Promise<number | null>;
+
+  private constructor(readonly child: ChildProcess, readonly configFile: string) {
+    let buf = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let entry: LogLine;
+        try { entry = JSON.parse(line) as LogLine; } catch { entry = { msg: line }; }
+        this.logs.push(entry);
+        for (const w of [...this.logWaiters]) {
+          if (w.pred(entry)) {
+            this.logWaiters.splice(this.logWaiters.indexOf(w), 1);
+            w.resolve(entry);
+          }
+        }
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => { this.stderr += c; });
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Starts the proxy with `configFile` (default: the repository's proxy.config.ts) and waits until it listens. */
+  static async start(opts: { configFile?: string; args?: string[]; cwd?: string; timeoutMs?: number } = {}): Promise<ProxyProcess> {
+    const configFile = opts.configFile ?? path.join(REPO, 'proxy.config.ts');
+    const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...(opts.args ?? [])];
+    const child = spawn(process.execPath, args, { cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = new ProxyProcess(child, configFile);
+    const started = p.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('switchyard started'), opts.timeoutMs ?? 20_000);
+    const died = p.exited.then((code) => { throw new Error(`proxy exited (${code}) before it started:\n${p.stderr}\n${p.logs.map((l) => JSON.stringify(l)).join('\n')}`); });
+    await Promise.race([started, died]);
+    return p;
+  }
+
+  /** Resolves with the first log line (already seen or future) that matches. */
+  waitForLog(pred: (l: LogLine) => boolean, timeoutMs = 5000, from = 0): Promise<LogLine> {
+    const seen = this.logs.slice(from).find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.logWaiters.findIndex((w) => w.resolve === done);
+        if (i >= 0) this.logWaiters.splice(i, 1);
+        reject(new Error(`no matching log line within ${timeoutMs} ms; last lines:\n${this.logs.slice(-8).map((l) => JSON.stringify(l)).join('\n')}`));
+      }, timeoutMs);
+      const done = (l: LogLine): void => {
+        clearTimeout(timer);
+        resolve(l);
+      };
+      this.logWaiters.push({ pred, resolve: done });
+    });
+  }
+
+  /** Log lines whose message is `msg`. */
+  logsWith(msg: string): LogLine[] {
+    return this.logs.filter((l) => l.msg === msg);
+  }
+
+  /** SIGTERM, then the exit code. */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+/** Writes a route script into a fresh folder under test/.tmp and returns its path. */
+export function writeScript(name: string, source: string): string {
+  mkdirSync(TMP, { recursive: true });
+  const dir = mkdtempSync(path.join(TMP, `${name}-`));
+  const file = path.join(dir, 'proxy.config.ts');
+  writeFileSync(file, source);
+  return file;
+}
+
+/** A script like the default one, with the given listen port, media range and timeouts. */
+export function defaultLikeScript(o: { port: number; ports: string; answerTimeoutSec?: number; idleTimeoutSec?: number; extraRequest?: string }): string {
+  return `import { defineProxy } from 'switchyard';
+import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+
+export default defineProxy({
+  listen: [{ dialect: 'plain', port: ${o.port} }],
+  modules: [
+    registrar(),
+    dialog(),
+    callRouting({ answerTimeoutSec: ${o.answerTimeoutSec ?? 30} }),
+    mediaRelay({ ports: '${o.ports}', idleTimeoutSec: ${o.idleTimeoutSec ?? 60} }),
+  ],
+  routes: {
+    async request(ctx) {
+      const { msg } = ctx;
+      ${o.extraRequest ?? ''}
+      if (msg.method === 'REGISTER') return ctx.register();
+      if (msg.method === 'INVITE') {
+        if (!(await ctx.registeredAtSource())) return ctx.respond(403, 'caller not registered at this address');
+        ctx.engageMediaProxy();
+        return ctx.forwardCall({ onFailure: 'callFailed' });
+      }
+      if (msg.method === 'BYE') {
+        ctx.endMediaSession();
+        return ctx.forwardCall();
+      }
+      return ctx.respond(501, 'unsupported request');
+    },
+    failure: {
+      callFailed(ctx) {
+        ctx.log.info({ status: ctx.reply.status, reason: ctx.reply.reason }, 'call failed');
+      },
+    },
+  },
+});
+`;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// `npm test`: type-check the project, then run every test file with node's test runner.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function testFiles(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    if (name === '.tmp' || name === 'fixtures' || name === 'helpers') continue;
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...testFiles(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out.sort();
+}
+
+const only = process.argv.slice(2);
+if (only.length === 0) {
+  const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', root], { stdio: 'inherit' });
+  if (tsc.status !== 0) {
+    console.error('type check failed');
+    process.exit(1);
+  }
+}
+const files = only.length > 0 ? only : testFiles(path.join(root, 'test'));
+const run = spawnSync(process.execPath, ['--import', 'jiti/register', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit', cwd: root });
+process.exit(run.status ?? 1);

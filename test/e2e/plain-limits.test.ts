@@ -1,0 +1,86 @@
+/** Timeouts and media-port limits, with short values set in the test's own script. */
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { after, before, describe, test } from 'node:test';
+import { PlainUser, establishCall } from '../helpers/plain-client.ts';
+import { ProxyProcess, defaultLikeScript, writeScript } from '../helpers/proxy-process.ts';
+
+describe('answer and idle timeouts', () => {
+  const PORT = 35001;
+  let proxy: ProxyProcess;
+  before(async () => {
+    proxy = await ProxyProcess.start({ configFile: writeScript('timeouts', defaultLikeScript({ port: PORT, ports: '20000-20009', answerTimeoutSec: 0.5, idleTimeoutSec: 0.6 })) });
+  });
+  after(async () => { await proxy.stop(); });
+
+  test('an unanswered call fails with CALL_FAILED ... no answer', async () => {
+    const a = await PlainUser.register('ta', PORT);
+    const b = await PlainUser.register('tb', PORT);
+    await a.send('CALL FROM:ta TO:tb\r\n');
+    await b.next();
+    const t0 = Date.now();
+    assert.equal(await a.next(3000), 'CALL_FAILED FROM:tb TO:ta no answer\r\n');
+    assert.ok(Date.now() - t0 >= 400, 'not before the answer timeout');
+    await b.send('ACK_CALL FROM:tb TO:ta\n');
+    assert.equal(await b.next(), 'ERROR no matching call\n', 'a late answer finds no call');
+    await proxy.waitForLog((l) => l.msg === 'call failed' && l.status === 408);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test('a media session idle for the timeout is ended and its port freed', async () => {
+    const a = await PlainUser.register('ia', PORT);
+    const b = await PlainUser.register('ib', PORT);
+    const port = await establishCall(a, b);
+    // Keep it alive past one timeout with traffic...
+    for (let i = 0; i < 6; i++) {
+      await a.media(port, Buffer.from([i]));
+      assert.deepEqual((await b.peer.next()).data, Buffer.from([i]));
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    assert.ok(!proxy.logs.some((l) => l.msg === 'media session ended' && l.port === port), 'traffic keeps the session');
+    // ...then go quiet.
+    const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === port, 5000);
+    assert.equal(ended.reason, 'idle');
+    await a.media(port, Buffer.from('late'));
+    assert.deepEqual(await b.peer.drain(150), [], 'nothing relayed after the idle timeout');
+    // The call is over: a BYE still reaches the other party through its registration.
+    await a.send('BYE FROM:ia TO:ib\n');
+    assert.equal(await b.next(), 'BYE FROM:ia TO:ib\n');
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
+describe('media port range', () => {
+  const PORT = 35002;
+  let proxy: ProxyProcess;
+  let squatter: dgram.Socket;
+  before(async () => {
+    // Another program holds the middle port of a three-port range.
+    squatter = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+    await new Promise<void>((resolve, reject) => { squatter.once('error', reject); squatter.bind(20051, '::', () => resolve()); });
+    proxy = await ProxyProcess.start({ configFile: writeScript('ports', defaultLikeScript({ port: PORT, ports: '20050-20052' })) });
+  });
+  after(async () => {
+    await proxy.stop();
+    await new Promise<void>((r) => squatter.close(() => r()));
+  });
+
+  test('a port that cannot be bound is skipped; with no port free the ACK_CALL is withheld and both get CALL_FAILED', async () => {
+    const u = await Promise.all(['pa', 'pb', 'pc', 'pd', 'pe', 'pf'].map((n) => PlainUser.register(n, PORT)));
+    const [a, b, c, d, e, f] = u as [PlainUser, PlainUser, PlainUser, PlainUser, PlainUser, PlainUser];
+    assert.equal(await establishCall(a, b), 20050);
+    assert.equal(await establishCall(c, d), 20052, '20051 is held by another program: skipped');
+    await e.send('CALL FROM:pe TO:pf\n');
+    await f.next();
+    await f.send('ACK_CALL FROM:pf TO:pe\n');
+    assert.equal(await e.next(), 'CALL_FAILED FROM:pf TO:pe no media port\n');
+    assert.equal(await f.next(), 'CALL_FAILED FROM:pf TO:pe no media port\n');
+    assert.deepEqual(await e.peer.drain(100), [], 'the ACK_CALL was not passed on');
+    // Freeing a port makes the next call work again.
+    await a.send('BYE FROM:pa TO:pb\n');
+    await b.next();
+    await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === 20050);
+    assert.equal(await establishCall(e, f), 20050);
+    await Promise.all(u.map((x) => x.close()));
+  });
+});

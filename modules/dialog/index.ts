@@ -85,8 +85,9 @@ export const dialog = defineModule({
 
     core.hooks.onTransactionEnd(({ txn, outcome }) => {
       const d = dialogs.get(txn.request.callId);
-      if (d === undefined || d.invite !== txn.request || d.state !== 'early') return;
-      if (outcome !== 'answered') end(d, outcome === 'timeout' ? 'timeout' : 'failed');
+      if (d === undefined || d.invite !== txn.request || outcome === 'answered') return;
+      // 'withheld': a module stopped the answer (no media port) after this dialog saw it confirmed.
+      if (d.state === 'early' || outcome === 'withheld') end(d, outcome === 'timeout' ? 'timeout' : 'failed');
     });
 
     return { dialogs, confirmed, ended, end };

@@ -11,7 +11,7 @@ export type LogLine = Record<string, unknown> & { msg?: string; level?: number }
 /** A proxy started the way `npm start` starts it: `node bin/switchyard.mjs`, JSON logs on a pipe. */
 export class ProxyProcess {
   readonly logs: LogLine[] = [];
-  private readonly logWaiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  private readonly logWaiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void; reject: (e: Error) => void }[] = [];
   stderr = '';
   private exited: Promise<number | null>;
 
@@ -35,7 +35,11 @@ export class ProxyProcess {
       }
     });
     child.stderr!.setEncoding('utf8').on('data', (c: string) => { this.stderr += c; });
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => {
+      // No more log lines will come: fail whoever still waits for one.
+      for (const w of this.logWaiters.splice(0)) w.reject(new Error(`proxy exited (${code}) while a log line was awaited`));
+      resolve(code);
+    }));
   }
 
   /** Starts the proxy with `configFile` (default: the repository's proxy.config.ts) and waits until it listens. */
@@ -44,9 +48,12 @@ export class ProxyProcess {
     const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...(opts.args ?? [])];
     const child = spawn(process.execPath, args, { cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     const p = new ProxyProcess(child, configFile);
-    const started = p.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('switchyard started'), opts.timeoutMs ?? 20_000);
-    const died = p.exited.then((code) => { throw new Error(`proxy exited (${code}) before it started:\n${p.stderr}\n${p.logs.map((l) => JSON.stringify(l)).join('\n')}`); });
-    await Promise.race([started, died]);
+    try {
+      await p.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('switchyard started'), opts.timeoutMs ?? 20_000);
+    } catch (err) {
+      p.child.kill('SIGKILL');
+      throw new Error(`proxy did not start (${(err as Error).message}):\n${p.stderr}\n${p.logs.map((l) => JSON.stringify(l)).join('\n')}`);
+    }
     return p;
   }
 
@@ -64,7 +71,7 @@ export class ProxyProcess {
         clearTimeout(timer);
         resolve(l);
       };
-      this.logWaiters.push({ pred, resolve: done });
+      this.logWaiters.push({ pred, resolve: done, reject: (e) => { clearTimeout(timer); reject(e); } });
     });
   }
 

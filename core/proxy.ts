@@ -3,15 +3,17 @@ import type { Dialect } from './dialect.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { SwitchyardError, isSwitchyardError } from './errors.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
-import type { DialectName } from './message.ts';
+import type { DialectName, Reply } from './message.ts';
 import type { CoreServices } from './modules/core-services.ts';
 import { ModuleRegistry } from './modules/registry.ts';
 import { createPlainDialect } from './plain/dialect.ts';
 import { loadScript, type LoadedScript, type ResolvedListen } from './script/load.ts';
 import type { RouteSnapshot } from './script/snapshot.ts';
 import { ScriptWatcher } from './script/watch.ts';
+import { PlainProxyEngine } from './plain/proxy-engine.ts';
 import { ProxyHooks } from './transaction/hooks.ts';
-import { TransactionEngine } from './transaction/engine.ts';
+import type { TransactionView } from './transaction/hooks.ts';
+import type { ProxyEngine } from './transaction/proxy-engine.ts';
 import { UdpListener } from './transport/udp-listener.ts';
 
 export interface StartOptions {
@@ -37,9 +39,9 @@ export class Switchyard {
   private script!: LoadedScript;
   private registry!: ModuleRegistry;
   private readonly listeners = new Map<string, UdpListener>();
-  private readonly dialects: Record<DialectName, Dialect | undefined>;
+  /** Each dialect's codec and stateful engine. */
+  private readonly dialects = new Map<DialectName, { readonly dialect: Dialect; readonly engine: ProxyEngine }>();
   private readonly hooks = new ProxyHooks();
-  private readonly engine: TransactionEngine;
   readonly dispatcher: Dispatcher;
   private watcher: ScriptWatcher | null = null;
   private reloading: Promise<ReloadResult> | null = null;
@@ -47,16 +49,16 @@ export class Switchyard {
   private stopped = false;
 
   private constructor(private readonly log: Logger, private readonly opts: StartOptions) {
-    this.dialects = { plain: createPlainDialect(), sip: undefined };
     const send = (listener: string, to: Endpoint, data: Buffer): void => this.send(listener, to, data);
-    this.engine = new TransactionEngine({
+    const engineDeps = {
       hooks: this.hooks, log, send,
-      runRoute: (kind, name, txn, reply) => this.dispatcher.runTransactionRoute(kind, name, txn, reply),
-    });
+      runRoute: (kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply) => this.dispatcher.runTransactionRoute(kind, name, txn, reply),
+    };
+    const plain = createPlainDialect();
+    this.dialects.set('plain', { dialect: plain, engine: new PlainProxyEngine(plain, engineDeps) });
     this.dispatcher = new Dispatcher({
       log, send,
       registry: () => this.registry,
-      engine: () => this.engine,
       current: () => this.snapshot,
     });
   }
@@ -77,14 +79,16 @@ export class Switchyard {
   private core(): CoreServices {
     return {
       hooks: this.hooks,
-      dialect: (name) => {
-        const d = this.dialects[name];
-        if (d === undefined) throw new Error(`dialect '${name}' is not available`);
-        return d;
-      },
+      dialect: (name) => this.runtime(name).dialect,
       send: (listener, to, data) => this.send(listener, to, data),
-      forward: (mc, fwd) => this.engine.forward(mc, this.dialects[mc.msg.dialect]!, fwd),
+      forward: (mc, fwd) => this.runtime(mc.msg.dialect).engine.forward(mc, fwd),
     };
+  }
+
+  private runtime(name: DialectName): { readonly dialect: Dialect; readonly engine: ProxyEngine } {
+    const r = this.dialects.get(name);
+    if (r === undefined) throw new Error(`dialect '${name}' is not available`);
+    return r;
   }
 
   private async boot(script: LoadedScript): Promise<void> {
@@ -92,9 +96,9 @@ export class Switchyard {
     this.snapshot = { generation: 1, file: script.file, routes: script.routes, defaultReply: script.defaultReply };
     this.registry = await ModuleRegistry.boot(script.modules, this.core(), this.log);
     for (const l of script.listen) {
-      const dialect = this.dialects[l.dialect]!;
+      const { dialect, engine } = this.runtime(l.dialect);
       const listener = await UdpListener.open({ ...l, dialect }, (d, name, buf, source) => {
-        this.dispatcher.onDatagram(d, name, buf, source).catch((err: unknown) => this.log.error({ err, listener: name }, 'message handling failed'));
+        this.dispatcher.onDatagram(d, engine, name, buf, source).catch((err: unknown) => this.log.error({ err, listener: name }, 'message handling failed'));
       });
       this.listeners.set(l.name, listener);
       this.log.info({ listener: l.name, dialect: l.dialect, host: l.host, port: listener.port }, 'listening');
@@ -187,9 +191,9 @@ export class Switchyard {
   stats(): Record<string, unknown> {
     return {
       generation: this.snapshot.generation,
-      transactions: this.engine.size,
+      transactions: Object.fromEntries([...this.dialects].map(([n, r]) => [n, r.engine.size])),
       dispatch: { ...this.dispatcher.stats },
-      plain: this.dialects.plain?.stats(),
+      dialects: Object.fromEntries([...this.dialects].map(([n, r]) => [n, r.dialect.stats()])),
     };
   }
 
@@ -199,7 +203,7 @@ export class Switchyard {
     await this.watcher?.close();
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
     this.listeners.clear();
-    this.engine.close();
+    for (const r of this.dialects.values()) r.engine.close();
     await this.registry?.close();
     this.log.info('switchyard stopped');
   }

@@ -4,8 +4,8 @@ import type { Logger } from '../log.ts';
 import type { Reply, Request } from '../message.ts';
 import type { ModuleRegistry } from '../modules/registry.ts';
 import type { RouteSnapshot } from '../script/snapshot.ts';
-import type { TransactionEngine } from '../transaction/engine.ts';
-import type { ProxyTransaction } from '../transaction/proxy-transaction.ts';
+import type { TransactionView } from '../transaction/hooks.ts';
+import type { ProxyEngine } from '../transaction/proxy-engine.ts';
 import { buildContext } from './context.ts';
 import { MessageContext } from './message-context.ts';
 import { respondVerdict } from './verdict.ts';
@@ -15,7 +15,6 @@ const INTERNAL_ERROR = respondVerdict(500, 'internal error');
 export interface DispatcherDeps {
   readonly log: Logger;
   readonly registry: () => ModuleRegistry;
-  readonly engine: () => TransactionEngine;
   /** The snapshot new messages run against; read once per message. */
   readonly current: () => RouteSnapshot;
   send(listener: string, to: Endpoint, data: Buffer): void;
@@ -34,7 +33,7 @@ export class Dispatcher {
 
   constructor(private readonly deps: DispatcherDeps) {}
 
-  async onDatagram(dialect: Dialect, listener: string, buf: Buffer, source: Endpoint): Promise<void> {
+  async onDatagram(dialect: Dialect, engine: ProxyEngine, listener: string, buf: Buffer, source: Endpoint): Promise<void> {
     const parsed = dialect.parse(buf, { listener, source });
     if (!parsed.ok) {
       this.stats.parseErrors++;
@@ -45,14 +44,14 @@ export class Dispatcher {
     const msg = parsed.msg;
     if (msg.type === 'request') {
       this.stats.requests++;
-      await this.handleRequest(msg, dialect);
+      if (!engine.intercept(msg)) await this.handleRequest(msg, engine);
     } else {
       this.stats.replies++;
-      await this.deps.engine().receiveReply(msg, dialect);
+      await engine.receiveReply(msg);
     }
   }
 
-  private async handleRequest(msg: Request, dialect: Dialect): Promise<void> {
+  private async handleRequest(msg: Request, engine: ProxyEngine): Promise<void> {
     const snapshot = this.deps.current();
     const mc = new MessageContext('request', msg, snapshot, this.deps.log);
     await this.run(mc, snapshot.routes.request);
@@ -66,14 +65,11 @@ export class Dispatcher {
       mc.log.debug({ status: d.status }, 'request route gave no verdict: default reply');
       v = mc.claim(respondVerdict(d.status, d.reason));
     }
-    if (v.kind === 'respond') {
-      const bytes = dialect.composeReply(msg, v.status, v.reason);
-      if (bytes !== null) this.deps.send(msg.listener, msg.source, bytes);
-    }
+    if (v.kind === 'respond') engine.respond(msg, v.status, v.reason, v.headers);
   }
 
   /** Runs a reply or failure route of the transaction's pinned snapshot. */
-  async runTransactionRoute(kind: 'reply' | 'failure', name: string, txn: ProxyTransaction, reply: Reply): Promise<MessageContext> {
+  async runTransactionRoute(kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply): Promise<MessageContext> {
     const mc = new MessageContext(kind, txn.request, txn.snapshot, this.deps.log, reply, txn);
     const route = txn.snapshot.routes[kind][name];
     if (route === undefined) {

@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { Reply, Request } from '../message.ts';
 import type { RouteKind } from '../modules/define.ts';
 import type { RouteSnapshot } from '../script/snapshot.ts';
-import type { ProxyTransaction } from '../transaction/proxy-transaction.ts';
+import type { TransactionView } from '../transaction/hooks.ts';
 import { describeVerdict, pendingVerdict, type Verdict } from './verdict.ts';
 
 /**
@@ -22,7 +22,7 @@ export class MessageContext {
     readonly snapshot: RouteSnapshot,
     private readonly parentLog: Logger,
     readonly reply: Reply | null = null,
-    readonly txn: ProxyTransaction | null = null,
+    readonly txn: TransactionView | null = null,
   ) {}
 
   /** A child logger bound to the message's identity, made on first use. */

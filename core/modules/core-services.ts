@@ -4,12 +4,21 @@ import type { MessageContext } from '../dispatch/message-context.ts';
 import type { DialectName } from '../message.ts';
 import type { ProxyHooks } from '../transaction/hooks.ts';
 
+/** Where a forwarded request goes: a transport address, and for SIP the Request-URI to put on it. */
+export interface ForwardTarget {
+  readonly address: Endpoint;
+  readonly uri?: string;
+}
+
 export interface ForwardOptions {
-  readonly target: Endpoint;
+  /** Branches to ring in parallel; without targets the dialect routes by the request itself (SIP Route / Request-URI). */
+  readonly targets?: readonly ForwardTarget[];
   /** How long a call may ring before it fails with 408 "no answer". */
   readonly answerTimeoutMs: number;
   readonly onFailure?: string;
   readonly onReply?: string;
+  /** SIP: add a Record-Route header so in-dialog requests come through this proxy. */
+  readonly recordRoute?: boolean;
 }
 
 /** What the core offers modules. Modules never hold signaling sockets; they ask the core to send. */

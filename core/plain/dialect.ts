@@ -1,6 +1,7 @@
 import { sameEndpoint } from '../address.ts';
 import type { Dialect, ParseOutcome } from '../dialect.ts';
-import type { Inbound, Reply, Request } from '../message.ts';
+import type { Endpoint } from '../address.ts';
+import type { Inbound, Message, Reply, Request } from '../message.ts';
 import { composeAckCall, composeAckRegister, composeCallFailed, composeCallFailedBare, composeError, plainReasonText } from './compose.ts';
 import { ErrorLimiter, type ErrorLimiterOptions } from './error-limiter.ts';
 import { parsePlain } from './parse.ts';
@@ -13,7 +14,23 @@ export function plainWire(msg: Request | Reply): PlainWire {
   return msg.wire as PlainWire;
 }
 
-export function createPlainDialect(limits: ErrorLimiterOptions = { ratePerSecond: 10, burst: 20, maxSources: 10_000 }): Dialect {
+/** The plain codec plus the rules its proxy engine forwards by. */
+export interface PlainDialect extends Dialect {
+  /** Requests that get a reply are forwarded with a transaction; the others statelessly. */
+  expectsReply(req: Request): boolean;
+  /** The key that pairs a reply with the transaction of its request. */
+  transactionKey(msg: Message): string;
+  /** Whether a reply that carries a transaction's key really belongs to it. */
+  acceptsReply(reply: Reply, req: Request, target: Endpoint): boolean;
+  /** What goes to the next hop when a request is forwarded to `target`. */
+  forwardRequestBytes(req: Request, target: Endpoint): Buffer;
+  /** What goes upstream when a reply to `req` is passed on. */
+  forwardReplyBytes(reply: Reply, req: Request): Buffer;
+  /** The answer to a reply that matches no transaction, or null to drop it. */
+  strayReply(reply: Reply): Buffer | null;
+}
+
+export function createPlainDialect(limits: ErrorLimiterOptions = { ratePerSecond: 10, burst: 20, maxSources: 10_000 }): PlainDialect {
   const limiter = new ErrorLimiter(limits);
   let parseErrors = 0;
 

@@ -7,7 +7,12 @@
  * (or by assigning `name`/`value` on a WireHeader) marks it modified, so the
  * serializer re-emits only what changed and copies everything else verbatim.
  */
-import { canonicalName, displayName, isListHeader } from './names.ts';
+import * as names from './names.ts';
+
+// imported bindings copied to module constants once (cheap access under CommonJS transpilers such as jiti)
+const canonicalName = names.canonicalName;
+const displayName = names.displayName;
+const isListHeader = names.isListHeader;
 
 export type SipVersion = 'SIP/2.0';
 
@@ -152,6 +157,7 @@ function unfold(buf: Buffer, vs: number, ve: number): string {
  * <...>), or -1.
  */
 export function findListComma(value: string, from = 0): number {
+  if (value.indexOf(',', from) < 0) return -1;
   let inQuote = false;
   let angle = 0;
   for (let i = from; i < value.length; i++) {

@@ -10,12 +10,26 @@
  *
  * parseSip never throws: every path returns a result object.
  */
-import { WireHeader, type SipHeader, type SipMessage, type SipRequest, type WireInfo } from './message.ts';
-import {
-  H_CALL_ID, H_CONTENT_LENGTH, H_CSEQ, H_FROM, H_MAX_FORWARDS, H_TO, H_VIA,
-  TOKEN_CHARS, lookupHeaderName, type NameLookup,
-} from './names.ts';
-import { isValidUri } from './uri.ts';
+import * as messageMod from './message.ts';
+import type { SipHeader, SipMessage, SipRequest, WireHeader, WireInfo } from './message.ts';
+import * as names from './names.ts';
+import type { NameLookup } from './names.ts';
+import * as uriMod from './uri.ts';
+
+// Imported bindings are copied into module constants once: under a CommonJS
+// transpiler (jiti), every access to an imported binding is a property read
+// through the module namespace, which would dominate the hot loop.
+const Header = messageMod.WireHeader;
+const TOKEN_CHARS = names.TOKEN_CHARS;
+const lookupHeaderName = names.lookupHeaderName;
+const isValidUri = uriMod.isValidUri;
+const H_VIA = names.H_VIA;
+const H_TO = names.H_TO;
+const H_FROM = names.H_FROM;
+const H_CALL_ID = names.H_CALL_ID;
+const H_CSEQ = names.H_CSEQ;
+const H_MAX_FORWARDS = names.H_MAX_FORWARDS;
+const H_CONTENT_LENGTH = names.H_CONTENT_LENGTH;
 
 export interface ParseOptions {
   /**
@@ -196,18 +210,17 @@ export function parseSip(buf: Buffer, opts?: ParseOptions): SipParseResult {
   const msgStart = p;
 
   // ---- start line --------------------------------------------------------
-  let i = p;
-  while (i < len) {
-    const c = buf[i];
-    if (c === CR || c === LF) break;
-    i++;
+  const firstLf = buf.indexOf(LF, p);
+  const firstCr = buf.indexOf(CR, p);
+  if (firstCr >= 0 && (firstLf < 0 || firstCr < firstLf - 1) && firstCr < len - 1) {
+    return fail('bare-cr', 'Bare CR in start line');
   }
-  if (i < len && buf[i] === LF) return fail('bare-lf', 'Bare LF in start line');
-  if (i + 1 >= len) {
+  if (firstLf >= 0 && firstCr !== firstLf - 1) return fail('bare-lf', 'Bare LF in start line');
+  if (firstLf < 0) {
     if (!stream) return fail('truncated', 'Truncated message');
     return len - msgStart > maxSize ? fail('too-large', 'Message Too Large') : INCOMPLETE;
   }
-  if (buf[i + 1] !== LF) return fail('bare-cr', 'Bare CR in start line');
+  const i = firstCr;
   const slEnd = i;
   const startLineEnd = i + 2;
 
@@ -302,36 +315,43 @@ export function parseSip(buf: Buffer, opts?: ParseOptions): SipParseResult {
     if (bad === null) {
       // -- value: up to CRLF not followed by SP/HT; folds are part of it
       j++;
-      let vs = -1;
-      let ve = -1;
+      // leading whitespace, including folds before the first value byte
+      for (;;) {
+        while (j < len && ((c = buf[j] as number) === SP || c === HT)) j++;
+        if (j + 2 < len && c === CR && buf[j + 1] === LF && ((c = buf[j + 2] as number) === SP || c === HT)) {
+          j += 3;
+          continue;
+        }
+        break;
+      }
+      const vs = j;
       let folded = false;
       let lineEnd = -1;
       let outOfData = false;
       for (;;) {
-        if (j >= len) { outOfData = true; break; }
-        c = buf[j] as number;
-        if (c === CR) {
-          if (j + 2 >= len) { outOfData = true; break; }
-          if (buf[j + 1] !== LF) { bad = 'bare-cr'; badReason = 'Bare CR in header value'; break; }
-          c = buf[j + 2] as number;
-          if (c === SP || c === HT) {
-            if (vs >= 0) folded = true;
-            j += 3;
-            continue;
-          }
-          lineEnd = j;
+        // one physical line: native searches for LF and CR (memchr) beat a JS byte loop
+        const lf = buf.indexOf(LF, j);
+        const cr = lf < 0 ? -1 : buf.indexOf(CR, j);
+        if (lf < 0 || cr !== lf - 1) {
+          if (cr >= 0 && cr < lf - 1) { j = cr; bad = 'bare-cr'; badReason = 'Bare CR in header value'; break; }
+          if (lf >= 0) { j = lf; bad = 'bare-lf'; badReason = 'Bare LF in header value'; break; }
+          // no LF yet: a CR not at the very end is bare
+          const cr2 = buf.indexOf(CR, j);
+          if (cr2 >= 0 && cr2 < len - 1) { j = cr2; bad = 'bare-cr'; badReason = 'Bare CR in header value'; break; }
+          outOfData = true;
           break;
         }
-        if (c === LF) { bad = 'bare-lf'; badReason = 'Bare LF in header value'; break; }
-        if (c !== SP && c !== HT) {
-          if (vs < 0) vs = j;
-          ve = j + 1;
-        }
-        j++;
+        if (lf + 1 >= len) { outOfData = true; break; }
+        c = buf[lf + 1] as number;
+        if (c === SP || c === HT) { folded = true; j = lf + 2; continue; }
+        lineEnd = cr;
+        break;
       }
       if (outOfData) break;
       if (bad === null) {
-        if (vs < 0) { vs = lineEnd; ve = lineEnd; }
+        // trailing whitespace (and trailing folds) are not part of the value
+        let ve = lineEnd;
+        while (ve > vs && ((c = buf[ve - 1] as number) === SP || c === HT || c === CR || c === LF)) ve--;
         const next = lineEnd + 2;
         let name: string;
         let lname: string;
@@ -344,7 +364,7 @@ export function parseSip(buf: Buffer, opts?: ParseOptions): SipParseResult {
           name = buf.toString('latin1', lineStart, ne);
           lname = name.toLowerCase();
         }
-        const h = new WireHeader(buf, name, lname, lineStart, next, vs, ve, folded);
+        const h = new Header(buf, name, lname, lineStart, next, vs, ve, folded);
         headers.push(h);
         if (id !== 0) {
           if (vs === ve) {

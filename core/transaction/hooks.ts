@@ -1,18 +1,26 @@
 import type { Endpoint } from '../address.ts';
 import type { Reply, Request } from '../message.ts';
 import type { MessageContext } from '../dispatch/message-context.ts';
-import type { ProxyTransaction } from './proxy-transaction.ts';
+import type { RouteSnapshot } from '../script/snapshot.ts';
+
+/** What every dialect's transaction shows of itself: the request it forwarded and the script generation pinned for its routes. */
+export interface TransactionView {
+  readonly request: Request;
+  /** Where the current branch went. */
+  readonly target: Endpoint;
+  readonly snapshot: RouteSnapshot;
+}
 
 export interface RequestForwardEvent {
   readonly mc: MessageContext;
   readonly request: Request;
   readonly target: Endpoint;
   /** Null for requests forwarded without a transaction (no reply expected). */
-  readonly txn: ProxyTransaction | null;
+  readonly txn: TransactionView | null;
 }
 
 export interface AnswerEvent {
-  readonly txn: ProxyTransaction;
+  readonly txn: TransactionView;
   readonly request: Request;
   readonly reply: Reply;
   /** Queue work to run right after the answer has been passed upstream. */
@@ -25,7 +33,7 @@ export type AnswerDecision = 'pass' | 'withhold';
 export type TransactionOutcome = 'answered' | 'failed' | 'timeout' | 'withheld';
 
 export interface TransactionEndEvent {
-  readonly txn: ProxyTransaction;
+  readonly txn: TransactionView;
   readonly outcome: TransactionOutcome;
   readonly status: number;
 }

@@ -59,7 +59,7 @@ export const callRouting = defineModule({
           if (target === null) return fulfil(respondVerdict(404, 'unknown peer'));
           const answerTimeoutSec = opts.answerTimeoutSec ?? config().answerTimeoutSec;
           core.forward(mc, {
-            target, answerTimeoutMs: answerTimeoutSec * 1000,
+            targets: [{ address: target }], answerTimeoutMs: answerTimeoutSec * 1000,
             ...(opts.onFailure !== undefined ? { onFailure: opts.onFailure } : {}),
             ...(opts.onReply !== undefined ? { onReply: opts.onReply } : {}),
           });

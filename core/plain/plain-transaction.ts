@@ -1,14 +1,14 @@
 import type { Endpoint } from '../address.ts';
-import type { Dialect } from '../dialect.ts';
 import type { Request } from '../message.ts';
 import type { RouteSnapshot } from '../script/snapshot.ts';
+import type { TransactionView } from '../transaction/hooks.ts';
 
 /**
  * A request the proxy forwarded and whose final reply it waits for (a pending call).
  * It pins the route snapshot that armed its reply and failure routes, so a reload in the
  * middle of a call never runs a failure route of another script generation.
  */
-export class ProxyTransaction {
+export class PlainTransaction implements TransactionView {
   target: Endpoint;
   onFailure: string | undefined;
   onReply: string | undefined;
@@ -21,7 +21,6 @@ export class ProxyTransaction {
   constructor(
     readonly key: string,
     readonly request: Request,
-    readonly dialect: Dialect,
     readonly snapshot: RouteSnapshot,
     target: Endpoint,
   ) {

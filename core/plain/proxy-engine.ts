@@ -1,43 +1,56 @@
 import type { Endpoint } from '../address.ts';
-import type { Dialect } from '../dialect.ts';
 import type { MessageContext } from '../dispatch/message-context.ts';
+import type { ReplyHeaders } from '../dispatch/verdict.ts';
 import type { Logger } from '../log.ts';
 import { isSuccess, type Reply, type Request } from '../message.ts';
 import type { ForwardOptions } from '../modules/core-services.ts';
-import type { ProxyHooks, TransactionOutcome } from './hooks.ts';
-import { ProxyTransaction } from './proxy-transaction.ts';
+import type { ProxyHooks, TransactionOutcome, TransactionView } from '../transaction/hooks.ts';
+import type { ProxyEngine } from '../transaction/proxy-engine.ts';
+import type { PlainDialect } from './dialect.ts';
+import { PlainTransaction } from './plain-transaction.ts';
 
 export interface EngineDeps {
   readonly hooks: ProxyHooks;
   readonly log: Logger;
   send(listener: string, to: Endpoint, data: Buffer): void;
   /** Runs a named reply or failure route of the transaction's pinned snapshot. */
-  runRoute(kind: 'reply' | 'failure', name: string, txn: ProxyTransaction, reply: Reply): Promise<MessageContext>;
+  runRoute(kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply): Promise<MessageContext>;
 }
 
 /**
- * The stateful proxy core (Kamailio's tm, reduced to what the plain dialect needs and
- * shaped for SIP's): forwards requests, pairs replies with their transactions, runs
- * reply/failure routes, times out unanswered calls.
+ * The plain dialect's stateful proxy: forwards requests, pairs replies with their pending
+ * calls, runs reply/failure routes, times out unanswered calls.
  */
-export class TransactionEngine {
-  private readonly table = new Map<string, ProxyTransaction>();
+export class PlainProxyEngine implements ProxyEngine {
+  private readonly table = new Map<string, PlainTransaction>();
 
-  constructor(private readonly deps: EngineDeps) {}
+  constructor(private readonly dialect: PlainDialect, private readonly deps: EngineDeps) {}
+
+  intercept(): boolean {
+    return false;
+  }
+
+  respond(req: Request, status: number, reason: string, _headers?: ReplyHeaders): void {
+    const bytes = this.dialect.composeReply(req, status, reason);
+    if (bytes !== null) this.deps.send(req.listener, req.source, bytes);
+  }
 
   get size(): number {
     return this.table.size;
   }
 
-  forward(mc: MessageContext, dialect: Dialect, opts: ForwardOptions): void {
+  forward(mc: MessageContext, opts: ForwardOptions): void {
     const req = mc.msg;
-    const bytes = dialect.forwardRequestBytes(req, opts.target);
+    const dialect = this.dialect;
+    const target = opts.targets?.[0]?.address;
+    if (target === undefined) throw new Error('plain forwarding needs a target');
+    const bytes = dialect.forwardRequestBytes(req, target);
     if (!dialect.expectsReply(req)) {
-      this.deps.hooks.emitRequestForward({ mc, request: req, target: opts.target, txn: null });
-      this.deps.send(req.listener, opts.target, bytes);
+      this.deps.hooks.emitRequestForward({ mc, request: req, target, txn: null });
+      this.deps.send(req.listener, target, bytes);
       return;
     }
-    let txn = mc.txn;
+    let txn = mc.txn as PlainTransaction | null;
     if (txn === null) {
       const key = dialect.transactionKey(req);
       const existing = this.table.get(key);
@@ -47,10 +60,10 @@ export class TransactionEngine {
         return;
       }
       if (existing !== undefined) this.finish(existing, 'failed', 487);
-      txn = new ProxyTransaction(key, req, dialect, mc.snapshot, opts.target);
+      txn = new PlainTransaction(key, req, mc.snapshot, target);
       this.table.set(key, txn);
     }
-    txn.target = opts.target;
+    txn.target = target;
     txn.onFailure = opts.onFailure;
     txn.onReply = opts.onReply;
     txn.branches++;
@@ -58,12 +71,13 @@ export class TransactionEngine {
     const armed = txn;
     txn.timer = setTimeout(() => void this.timeout(armed), opts.answerTimeoutMs);
     txn.timer.unref?.();
-    this.deps.hooks.emitRequestForward({ mc, request: req, target: opts.target, txn });
-    this.deps.send(req.listener, opts.target, bytes);
+    this.deps.hooks.emitRequestForward({ mc, request: req, target, txn });
+    this.deps.send(req.listener, target, bytes);
   }
 
   /** A reply arrived: pass it to its transaction, or answer it as stray. */
-  async receiveReply(reply: Reply, dialect: Dialect): Promise<void> {
+  async receiveReply(reply: Reply): Promise<void> {
+    const dialect = this.dialect;
     const txn = this.table.get(dialect.transactionKey(reply));
     if (txn === undefined || txn.done || !dialect.acceptsReply(reply, txn.request, txn.target)) {
       const answer = dialect.strayReply(reply);
@@ -85,7 +99,7 @@ export class TransactionEngine {
     else await this.fail(txn, reply, dropped);
   }
 
-  private async answer(txn: ProxyTransaction, reply: Reply, dropped: boolean): Promise<void> {
+  private async answer(txn: PlainTransaction, reply: Reply, dropped: boolean): Promise<void> {
     txn.done = true; // no second answer or timeout while hooks run
     const after: (() => void)[] = [];
     const decision = await this.deps.hooks.emitAnswer({ txn, request: txn.request, reply, after: (fn) => after.push(fn) });
@@ -93,12 +107,12 @@ export class TransactionEngine {
       this.finish(txn, 'withheld', reply.status);
       return;
     }
-    if (!dropped) this.upstream(txn, txn.dialect.forwardReplyBytes(reply, txn.request));
+    if (!dropped) this.upstream(txn, this.dialect.forwardReplyBytes(reply, txn.request));
     for (const fn of after) fn();
     this.finish(txn, 'answered', reply.status);
   }
 
-  private async fail(txn: ProxyTransaction, reply: Reply, dropped: boolean): Promise<void> {
+  private async fail(txn: PlainTransaction, reply: Reply, dropped: boolean): Promise<void> {
     const outcome: TransactionOutcome = reply.local === true ? 'timeout' : 'failed';
     if (txn.onFailure !== undefined) {
       const name = txn.onFailure;
@@ -108,7 +122,7 @@ export class TransactionEngine {
       const v = mc.verdict;
       if (v?.kind === 'forward' && txn.branches > branchesBefore) return; // a new branch is ringing
       if (v?.kind === 'respond') {
-        const bytes = txn.dialect.composeReply(txn.request, v.status, v.reason);
+        const bytes = this.dialect.composeReply(txn.request, v.status, v.reason);
         if (bytes !== null) this.upstream(txn, bytes);
         this.finish(txn, outcome, v.status);
         return;
@@ -120,14 +134,14 @@ export class TransactionEngine {
     }
     if (!dropped) {
       const bytes = reply.local === true
-        ? txn.dialect.composeReply(txn.request, reply.status, reply.reason)
-        : txn.dialect.forwardReplyBytes(reply, txn.request);
+        ? this.dialect.composeReply(txn.request, reply.status, reply.reason)
+        : this.dialect.forwardReplyBytes(reply, txn.request);
       if (bytes !== null) this.upstream(txn, bytes);
     }
     this.finish(txn, outcome, reply.status);
   }
 
-  private async timeout(txn: ProxyTransaction): Promise<void> {
+  private async timeout(txn: PlainTransaction): Promise<void> {
     if (txn.done) return;
     txn.timer = null;
     const req = txn.request;
@@ -143,11 +157,11 @@ export class TransactionEngine {
     }
   }
 
-  private upstream(txn: ProxyTransaction, bytes: Buffer): void {
+  private upstream(txn: PlainTransaction, bytes: Buffer): void {
     this.deps.send(txn.request.listener, txn.request.source, bytes);
   }
 
-  private finish(txn: ProxyTransaction, outcome: TransactionOutcome, status: number): void {
+  private finish(txn: PlainTransaction, outcome: TransactionOutcome, status: number): void {
     txn.done = true;
     txn.clearTimer();
     if (this.table.get(txn.key) === txn) this.table.delete(txn.key);

@@ -1,0 +1,21 @@
+import type { MessageContext } from '../dispatch/message-context.ts';
+import type { ReplyHeaders } from '../dispatch/verdict.ts';
+import type { Reply, Request } from '../message.ts';
+import type { ForwardOptions } from '../modules/core-services.ts';
+
+/**
+ * The stateful part of a dialect (Kamailio's tm): what happens around the route script.
+ * Each dialect has one; the dispatcher and the modules speak to it, never to sockets.
+ */
+export interface ProxyEngine {
+  /** Before the script runs: true when the engine has dealt with the request itself (a retransmission, CANCEL, hop-by-hop ACK). */
+  intercept(req: Request): boolean;
+  /** Sends the proxy's own reply to a request. */
+  respond(req: Request, status: number, reason: string, headers?: ReplyHeaders): void;
+  /** Forwards the context's request (to new branches, when called from a failure route). */
+  forward(mc: MessageContext, opts: ForwardOptions): void;
+  receiveReply(reply: Reply): Promise<void>;
+  /** Transactions in progress. */
+  readonly size: number;
+  close(): void;
+}

@@ -32,6 +32,8 @@ export interface SipUri {
   host: string;
   hostType: 'hostname' | 'ipv4' | 'ipv6' | 'none';
   port: number | undefined;
+  /** the port as written, kept only when it differs from String(port) (leading zeros) */
+  portText?: string | undefined;
   params: UriParam[];
   /** `?name=value&...` headers */
   headers: UriParam[];
@@ -202,15 +204,11 @@ function scanUri(s: string, from: number, to: number, out: SipUri | null): boole
   }
 
   // sip / sips: [userinfo "@"] hostport uri-parameters [headers]
-  let at = -1;
-  for (let k = i; k < to; k++) {
-    if (s.charCodeAt(k) === 0x40) { at = k; break; }
-  }
+  let at = s.indexOf('@', i);
+  if (at >= to) at = -1;
   if (at >= 0) {
-    let colon = -1;
-    for (let k = i; k < at; k++) {
-      if (s.charCodeAt(k) === 0x3a) { colon = k; break; }
-    }
+    let colon = s.indexOf(':', i);
+    if (colon >= at) colon = -1;
     const userEnd = colon < 0 ? at : colon;
     if (userEnd === i || scanClass(s, i, userEnd, USER) !== userEnd) return false;
     if (colon >= 0 && scanClass(s, colon + 1, at, PASSWORD) !== at) return false;
@@ -255,6 +253,7 @@ function scanUri(s: string, from: number, to: number, out: SipUri | null): boole
     }
     if (i === ps || v > 65535) return false;
     port = v;
+    if (out !== null && i - ps > 1 && s.charCodeAt(ps) === 0x30) out.portText = s.slice(ps, i);
   }
   if (out !== null) {
     const host = s.slice(hs, he);
@@ -274,7 +273,7 @@ function scanUri(s: string, from: number, to: number, out: SipUri | null): boole
 function emptyUri(): SipUri {
   return {
     scheme: '', kind: 'other', user: undefined, password: undefined, host: '',
-    hostType: 'none', port: undefined, params: [], headers: [], opaque: undefined,
+    hostType: 'none', port: undefined, portText: undefined, params: [], headers: [], opaque: undefined,
   };
 }
 
@@ -299,7 +298,9 @@ export function formatUri(u: SipUri): string {
     out += '@';
   }
   out += u.host;
-  if (u.port !== undefined) out += ':' + u.port;
+  if (u.port !== undefined) {
+    out += ':' + (u.portText !== undefined && Number(u.portText) === u.port ? u.portText : String(u.port));
+  }
   out += formatParams(u.params);
   if (u.headers.length > 0) {
     out += '?';

@@ -1,0 +1,125 @@
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Binding } from '../../modules/registrar/store.ts';
+import { MemoryLocationStore } from '../../modules/registrar/memory-store.ts';
+import { waitFor } from './_unit-fixtures.ts';
+
+const stores: MemoryLocationStore[] = [];
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+function store(now?: () => number): MemoryLocationStore {
+  const s = now === undefined ? new MemoryLocationStore() : new MemoryLocationStore(now);
+  stores.push(s);
+  return s;
+}
+
+function binding(aor: string, port: number, expiresAt: number | null = null, registeredAt = 0): Binding {
+  return { aor, dialect: 'plain', listener: 'plain:34567', address: { address: '::ffff:127.0.0.1', port }, registeredAt, expiresAt };
+}
+
+describe('MemoryLocationStore', () => {
+  test('an unknown user has no bindings', async () => {
+    const s = store();
+    assert.deepEqual(await s.lookup('alice'), []);
+    assert.equal(s.size(), 0);
+  });
+
+  test('replace stores the bindings; lookup returns them', async () => {
+    const s = store();
+    const b = binding('alice', 4000);
+    await s.replace('alice', [b]);
+    assert.deepEqual(await s.lookup('alice'), [b]);
+    assert.deepEqual(await s.lookup('bob'), []);
+    assert.equal(s.size(), 1);
+  });
+
+  test('a later registration replaces the earlier one', async () => {
+    const s = store();
+    await s.replace('alice', [binding('alice', 4000)]);
+    await s.replace('alice', [binding('alice', 5000)]);
+    const got = await s.lookup('alice');
+    assert.equal(got.length, 1);
+    assert.equal(got[0]!.address.port, 5000);
+    assert.equal(s.size(), 1);
+  });
+
+  test('several bindings per user are kept in order', async () => {
+    const s = store();
+    const list = [binding('alice', 1), binding('alice', 2), binding('alice', 3)];
+    await s.replace('alice', list);
+    assert.deepEqual((await s.lookup('alice')).map((b) => b.address.port), [1, 2, 3]);
+  });
+
+  test('replacing with no bindings or removing forgets the user', async () => {
+    const s = store();
+    await s.replace('alice', [binding('alice', 1)]);
+    await s.replace('bob', [binding('bob', 2)]);
+    assert.equal(s.size(), 2);
+    await s.replace('alice', []);
+    assert.deepEqual(await s.lookup('alice'), []);
+    assert.equal(s.size(), 1);
+    await s.remove('bob');
+    assert.deepEqual(await s.lookup('bob'), []);
+    assert.equal(s.size(), 0);
+    await s.remove('nobody'); // removing an unknown user is fine
+  });
+
+  test('users are independent and keys are case-sensitive', async () => {
+    const s = store();
+    await s.replace('alice', [binding('alice', 1)]);
+    await s.replace('Alice', [binding('Alice', 2)]);
+    assert.equal((await s.lookup('alice'))[0]!.address.port, 1);
+    assert.equal((await s.lookup('Alice'))[0]!.address.port, 2);
+    assert.deepEqual(await s.lookup('ALICE'), []);
+    assert.equal(s.size(), 2);
+  });
+
+  test('expired bindings are not returned (injected clock)', async () => {
+    let now = 10_000;
+    const s = store(() => now);
+    await s.replace('alice', [binding('alice', 1, 11_000), binding('alice', 2, null), binding('alice', 3, 12_000)]);
+    assert.deepEqual((await s.lookup('alice')).map((b) => b.address.port), [1, 2, 3]);
+    now = 11_000; // expiresAt is exclusive: at the instant of expiry the binding is gone
+    assert.deepEqual((await s.lookup('alice')).map((b) => b.address.port), [2, 3]);
+    now = 50_000;
+    assert.deepEqual((await s.lookup('alice')).map((b) => b.address.port), [2]);
+  });
+
+  test('a binding that never expires outlives any clock', async () => {
+    let now = 0;
+    const s = store(() => now);
+    await s.replace('alice', [binding('alice', 1, null)]);
+    now = Number.MAX_SAFE_INTEGER;
+    assert.equal((await s.lookup('alice')).length, 1);
+  });
+
+  test('the sweep (once a second) forgets users whose bindings all expired and trims partly expired lists', async () => {
+    let now = 1_000;
+    const s = store(() => now);
+    await s.replace('gone', [binding('gone', 1, 2_000)]);
+    await s.replace('partly', [binding('partly', 2, 2_000), binding('partly', 3, null)]);
+    await s.replace('kept', [binding('kept', 4, null)]);
+    assert.equal(s.size(), 3);
+    now = 5_000;
+    await waitFor(() => s.size() === 2, 'the sweep to drop the expired user', 5_000, 50);
+    assert.deepEqual(await s.lookup('gone'), []);
+    assert.deepEqual((await s.lookup('partly')).map((b) => b.address.port), [3]);
+    assert.deepEqual((await s.lookup('kept')).map((b) => b.address.port), [4]);
+  });
+
+  test('the default clock is Date.now', async () => {
+    const s = store();
+    await s.replace('past', [binding('past', 1, Date.now() - 1)]);
+    await s.replace('future', [binding('future', 2, Date.now() + 3_600_000)]);
+    assert.deepEqual(await s.lookup('past'), []);
+    assert.equal((await s.lookup('future')).length, 1);
+  });
+
+  test('close stops the sweeper (the process can exit) and is safe to call twice', async () => {
+    const s = new MemoryLocationStore();
+    await s.close();
+    await s.close();
+  });
+});

@@ -40,6 +40,8 @@ interface MessageBase extends Inbound {
 export interface Request extends MessageBase {
   readonly type: 'request';
   readonly method: Method;
+  /** Whom the request is addressed to (SIP: the Request-URI; plain: the callee). Registrar lookups use its user. */
+  readonly ruri: Party;
   /** True for requests inside an established dialog (SIP: To has a tag; plain: BYE). */
   readonly inDialog: boolean;
 }

@@ -8,6 +8,9 @@ import type { ProxyHooks } from '../transaction/hooks.ts';
 export interface ForwardTarget {
   readonly address: Endpoint;
   readonly uri?: string;
+  /** SIP: the transport to use (a contact registered over TCP is reached on its connection). */
+  readonly transport?: 'udp' | 'tcp';
+  readonly connection?: number | null;
 }
 
 export interface ForwardOptions {

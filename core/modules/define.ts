@@ -18,6 +18,16 @@ export type ReplyRouteName = string & { readonly [routeNameBrand]: 'reply' };
 export interface Disabled { readonly ok: false; readonly reason: 'disabled' }
 export const DISABLED: Disabled = Object.freeze({ ok: false, reason: 'disabled' });
 
+/**
+ * What a disabled module's function returns: `DISABLED` that can also be awaited or
+ * `.then()`-ed, since the script cannot know whether the function it called is async.
+ */
+export const DISABLED_RESULT: Disabled & PromiseLike<Disabled> = Object.freeze(Object.defineProperty(
+  { ok: false as const, reason: 'disabled' as const },
+  'then', // not enumerable: the result logs and compares as the plain { ok, reason }
+  { value: (onOk?: (v: Disabled) => unknown, onErr?: (e: unknown) => unknown) => Promise.resolve(DISABLED).then(onOk, onErr) },
+) as Disabled & PromiseLike<Disabled>);
+
 /** A script-visible function and the route kinds where it is legal. */
 export interface ScopedFn<K extends RouteKind, A extends unknown[], R> {
   readonly scopes: readonly K[];
@@ -94,8 +104,11 @@ export type FunctionsOf<M> = M extends ModuleInstance<string, infer F> ? F : nev
 /** Every module also takes `enabled` (reloadable): a disabled module's functions return `{ ok: false, reason: 'disabled' }`. */
 export interface CommonModuleOptions { enabled?: boolean }
 
+/** A factory's options: the schema's input plus `enabled` (an empty schema's input is an index signature of never). */
+export type ModuleOptions<Schema extends z.ZodObject> = string extends keyof z.input<Schema> ? CommonModuleOptions : z.input<Schema> & CommonModuleOptions;
+
 export function defineModule<N extends string, Schema extends z.ZodObject, S, F extends FunctionTable = Record<never, never>, Api = undefined>(
   manifest: ModuleManifest<N, Schema, S, F, Api>,
-): (options?: z.input<Schema> & CommonModuleOptions) => ModuleInstance<N, F> {
+): (options?: ModuleOptions<Schema>) => ModuleInstance<N, F> {
   return (options) => ({ name: manifest.name, manifest: manifest as AnyManifest, options: options ?? {} });
 }

@@ -1,7 +1,7 @@
 import { SwitchyardError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { MessageContext } from '../dispatch/message-context.ts';
-import { DISABLED, type AnyManifest, type BoundEnv, type FunctionTable, type RouteKind } from './define.ts';
+import { DISABLED_RESULT, type AnyManifest, type BoundEnv, type FunctionTable, type RouteKind } from './define.ts';
 import type { CoreServices } from './core-services.ts';
 import type { ValidatedModule } from './validate.ts';
 
@@ -98,9 +98,7 @@ export class ModuleRegistry {
           if (spec.scopes.includes(kind)) {
             const impl = spec.impl as BoundFn;
             table.set(fnName, (mc, ...args) => {
-              if (rt.enabled) return impl(mc, ...args);
-              // Keep the function's shape: an async function stays async while disabled.
-              return impl.constructor.name === 'AsyncFunction' ? Promise.resolve(DISABLED) : DISABLED;
+              return rt.enabled ? impl(mc, ...args) : DISABLED_RESULT;
             });
           } else {
             table.set(fnName, () => {

@@ -77,7 +77,7 @@ export function parsePlain(buf: Buffer, inbound: Inbound): PlainParseResult {
     const user = words[1]!;
     if (!isValidUser(user)) return fail('invalid user id');
     const party = { user };
-    const msg: Request = { ...base, type: 'request', method: 'REGISTER', inDialog: false, callId: `plain-reg:${user}`, from: party, to: party, wire: wire('REGISTER', user, user) };
+    const msg: Request = { ...base, type: 'request', method: 'REGISTER', inDialog: false, callId: `plain-reg:${user}`, from: party, to: party, ruri: party, wire: wire('REGISTER', user, user) };
     return { ok: true, msg };
   }
 
@@ -92,7 +92,7 @@ export function parsePlain(buf: Buffer, inbound: Inbound): PlainParseResult {
     if (keyword === 'CALL' || keyword === 'BYE') {
       const msg: Request = {
         ...base, type: 'request', method: keyword === 'CALL' ? 'INVITE' : 'BYE', inDialog: keyword === 'BYE',
-        callId, from: { user: sender }, to: { user: addressee }, wire: w,
+        callId, from: { user: sender }, to: { user: addressee }, ruri: { user: addressee }, wire: w,
       };
       return { ok: true, msg };
     }

@@ -4,10 +4,15 @@ import path from 'node:path';
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g;
 const EXTENSIONS = ['', '.ts', '.mts', '.cts', '.js', '.mjs', '.cjs', '/index.ts', '/index.js'];
 
+/** TypeScript lets `./x.js` name `./x.ts`; jiti resolves it so, and so must the watcher. */
+const TS_FOR_JS: Readonly<Record<string, string>> = { '.js': '.ts', '.mjs': '.mts', '.cjs': '.cts' };
+
 function resolveLocal(from: string, spec: string): string | null {
   const base = path.resolve(path.dirname(from), spec);
-  for (const ext of EXTENSIONS) {
-    const candidate = base + ext;
+  const ext = path.extname(base);
+  const candidates = EXTENSIONS.map((e) => base + e);
+  if (TS_FOR_JS[ext] !== undefined) candidates.push(base.slice(0, -ext.length) + TS_FOR_JS[ext]);
+  for (const candidate of candidates) {
     if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
   }
   return null;

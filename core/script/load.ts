@@ -31,26 +31,29 @@ export interface LoadedScript {
   readonly files: readonly string[];
 }
 
-/** `file:line:col` of the first stack frame inside the script's own files. */
+/** `file:line:col` of the first place in the error (message, then stack frames in order) inside the script's own files. */
 function locate(err: unknown, files: readonly string[]): string | null {
   const text = err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err);
+  let best: { at: number; where: string } | null = null;
   for (const f of files) {
     const i = text.indexOf(f + ':');
-    if (i >= 0) {
-      const m = /^:(\d+)(?::(\d+))?/.exec(text.slice(i + f.length));
-      if (m) return `${f}:${m[1]}${m[2] ? `:${m[2]}` : ''}`;
-    }
+    if (i < 0 || (best !== null && i >= best.at)) continue;
+    const m = /^:(\d+)(?::(\d+))?/.exec(text.slice(i + f.length));
+    if (m) best = { at: i, where: `${f}:${m[1]}${m[2] ? `:${m[2]}` : ''}` };
   }
-  return null;
+  return best?.where ?? null;
 }
 
-/** The line where a config field is written, to point a validation error at it. */
-function lineOfField(files: readonly string[], field: string): string | null {
-  const key = new RegExp(`(^|[\\s{,])['"]?${field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}['"]?\\s*:`);
+/** The line where a config field is written; for a module option, the first one after that module's factory call. */
+function lineOfField(files: readonly string[], field: string, moduleName: string | undefined): string | null {
+  const esc = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const key = new RegExp(`(^|[\\s{,])['"]?${esc(field)}['"]?\\s*:`);
+  const factory = moduleName === undefined ? null : new RegExp(`\\b${esc(moduleName.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()))}\\s*\\(`);
   for (const f of files) {
     let lines: string[];
     try { lines = readFileSync(f, 'utf8').split('\n'); } catch { continue; }
-    const n = lines.findIndex((l) => key.test(l));
+    const from = factory === null ? 0 : Math.max(0, lines.findIndex((l) => factory.test(l)));
+    const n = lines.findIndex((l, i) => i >= from && key.test(l.slice(i === from && factory !== null ? (factory.exec(l)?.index ?? 0) : 0)));
     if (n >= 0) return `${f}:${n + 1}`;
   }
   return null;
@@ -59,7 +62,8 @@ function lineOfField(files: readonly string[], field: string): string | null {
 function withLocations(problems: readonly string[], files: readonly string[]): string[] {
   return problems.map((p) => {
     const field = /\.([A-Za-z_$][\w$]*)(?:\[\d+\])*:/.exec(p)?.[1];
-    const at = field !== undefined ? lineOfField(files, field) : null;
+    const moduleName = /^modules\[\d+\] \(([\w-]+)\)/.exec(p)?.[1];
+    const at = field !== undefined ? lineOfField(files, field, moduleName) : null;
     return at !== null ? `${at}: ${p}` : p;
   });
 }

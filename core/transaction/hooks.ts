@@ -2,6 +2,7 @@ import type { Endpoint } from '../address.ts';
 import type { Reply, Request } from '../message.ts';
 import type { MessageContext } from '../dispatch/message-context.ts';
 import type { RouteSnapshot } from '../script/snapshot.ts';
+import type { SipRequest, SipResponse } from '../sip/message.ts';
 
 /** What every dialect's transaction shows of itself: the request it forwarded and the script generation pinned for its routes. */
 export interface TransactionView {
@@ -17,6 +18,16 @@ export interface RequestForwardEvent {
   readonly target: Endpoint;
   /** Null for requests forwarded without a transaction (no reply expected). */
   readonly txn: TransactionView | null;
+  /** SIP: the outgoing copy of the request, before it is serialized: a hook may change its body (SDP). */
+  readonly sip?: SipRequest;
+}
+
+export interface ReplyForwardEvent {
+  readonly txn: TransactionView;
+  readonly request: Request;
+  readonly reply: Reply;
+  /** SIP: the outgoing copy of the reply, before it is serialized: a hook may change its body (SDP). */
+  readonly sip?: SipResponse;
 }
 
 export interface AnswerEvent {
@@ -43,12 +54,19 @@ type Unsubscribe = () => void;
 /** Points in a call's life where modules (dialog, media relay) take part. Handlers run in subscription order. */
 export class ProxyHooks {
   private readonly requestForward = new Set<(e: RequestForwardEvent) => void>();
+  private readonly replyForward = new Set<(e: ReplyForwardEvent) => void>();
   private readonly answer = new Set<(e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>>();
   private readonly transactionEnd = new Set<(e: TransactionEndEvent) => void>();
 
   onRequestForward(h: (e: RequestForwardEvent) => void): Unsubscribe {
     this.requestForward.add(h);
     return () => this.requestForward.delete(h);
+  }
+
+  /** Every reply passed upstream (provisional, answer or failure), just before it is sent. */
+  onReplyForward(h: (e: ReplyForwardEvent) => void): Unsubscribe {
+    this.replyForward.add(h);
+    return () => this.replyForward.delete(h);
   }
 
   onAnswer(h: (e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>): Unsubscribe {
@@ -63,6 +81,10 @@ export class ProxyHooks {
 
   emitRequestForward(e: RequestForwardEvent): void {
     for (const h of this.requestForward) h(e);
+  }
+
+  emitReplyForward(e: ReplyForwardEvent): void {
+    for (const h of this.replyForward) h(e);
   }
 
   /** Runs answer hooks in order; the first `withhold` stops the rest. */

@@ -37,7 +37,7 @@ export const callRouting = defineModule({
     /** Where a request goes: an in-dialog request to the other party of its dialog, otherwise to the callee's binding. */
     const resolveTarget = async (mc: MessageContext, user: string): Promise<Endpoint | null> => {
       const msg = mc.msg;
-      if (msg.inDialog && user === msg.to.user) {
+      if (msg.inDialog && user === msg.ruri.user) {
         const peer = dep<DialogApi>('dialog')?.peerOf(msg.callId, msg.from.user);
         if (peer !== undefined) return peer;
       }
@@ -54,7 +54,7 @@ export const callRouting = defineModule({
       forwardCall: fn(['request', 'failure'], (mc, opts: ForwardCallOptions = {}): Promise<Verdict> => {
         const fulfil = mc.reserve('forwardCall');
         return mc.track((async () => {
-          const user = opts.to ?? mc.msg.to.user;
+          const user = opts.to ?? mc.msg.ruri.user;
           const target = await resolveTarget(mc, user);
           if (target === null) return fulfil(respondVerdict(404, 'unknown peer'));
           const answerTimeoutSec = opts.answerTimeoutSec ?? config().answerTimeoutSec;

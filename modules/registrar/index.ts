@@ -58,7 +58,7 @@ export const registrar = defineModule({
       }),
 
       /** Where `user` (default: the request's callee) is registered. */
-      lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => mc.track(lookupIn(state.store, user ?? mc.msg.to.user))),
+      lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => mc.track(lookupIn(state.store, user ?? mc.msg.ruri.user))),
 
       /** True when `user` (default: the caller) is registered at the address this request came from. */
       registeredAtSource: fn(['request'], (mc, user?: string): Promise<boolean> =>

@@ -21,7 +21,7 @@ export interface LocationStore {
   /** Replaces all bindings of `aor`. */
   replace(aor: string, bindings: readonly Binding[]): Promise<void>;
   remove(aor: string): Promise<void>;
-  /** Number of AORs with at least one live binding. */
+  /** Number of AORs held; expired ones leave at the store's next sweep (within a second for the memory store). */
   size(): number;
   close(): Promise<void>;
 }

@@ -84,6 +84,11 @@ describe('localImportGraph', () => {
     assert.deepEqual(graph(dir, 'main.ts'), ['five/index.js', 'four.mjs', 'main.ts', 'one.ts', 'three.js', 'two.mts']);
   });
 
+  test('a .js specifier that names a .ts file (TypeScript style) is followed', () => {
+    const dir = tree({ 'main.ts': "import { v } from './helper.js';\n", 'helper.ts': 'export const v = 1;\n' });
+    assert.deepEqual(graph(dir, 'main.ts'), ['helper.ts', 'main.ts']);
+  });
+
   test('import cycles terminate and list each file once', () => {
     const dir = tree({
       'main.ts': "import './a.ts';\n",

@@ -162,6 +162,15 @@ describe('loadScript: scripts that do not load (SY_CONFIG_LOAD)', () => {
     assert.match(e.message, /settings broken/);
   });
 
+  test('a throw inside an imported file names that file and line, not the import', async () => {
+    const file = scriptFiles({
+      'proxy.config.ts': [...HEADER, "import { PORT } from './settings.ts';", "export default defineProxy({ listen: [{ dialect: 'plain', port: PORT }], modules: [], routes: { request() {} } });"],
+      'settings.ts': ['export const PORT = 1;', "throw new Error('settings broken');"],
+    });
+    const e = await rejectsWithCode(() => loadScript(file), 'SY_CONFIG_LOAD');
+    assert.match(e.message, at(path.join(path.dirname(file), 'settings.ts'), 2));
+  });
+
   test('a missing script file', async () => {
     const dir = tmpDir('load');
     dirs.push(dir);
@@ -196,6 +205,24 @@ describe('loadScript: scripts that load but are invalid (SY_CONFIG_INVALID)', ()
     const problems = e.details.problems as string[];
     assert.equal(problems.length, 1);
     assert.ok(problems[0]!.startsWith(`${file}:${lineOf(lines, 'idleTimeoutSec:')}: modules[2] (media-relay).idleTimeoutSec: `), problems[0]);
+  });
+
+  test('a bad option of a field two modules share points at the right module', async () => {
+    const lines = [
+      ...HEADER,
+      'export default defineProxy({',
+      "  listen: [{ dialect: 'plain', port: 40005 }],",
+      '  modules: [',
+      '    registrar({ enabled: true }),',
+      '    dialog(),',
+      "    mediaRelay({ enabled: 'no' as unknown as boolean }),",
+      '  ],',
+      ...ROUTES,
+      '});',
+    ];
+    const file = script(lines);
+    const e = await rejectsWithCode(() => loadScript(file), 'SY_CONFIG_INVALID');
+    assert.match(e.message, at(file, lineOf(lines, "enabled: 'no'")));
   });
 
   test('an unknown module option is invalid', async () => {

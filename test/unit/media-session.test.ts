@@ -153,6 +153,22 @@ describe('MediaSession: relaying', () => {
     assert.ok(st.durationMs >= 0);
   });
 
+  test('an IPv4-only media socket relays parties known by their dual-stack signaling address (::ffff:a.b.c.d)', async () => {
+    const port = 22520;
+    const a = await Peer.open('127.0.0.1');
+    const b = await Peer.open('127.0.0.1');
+    const socket = createUdpSocket('127.0.0.1');
+    await bindUdp(socket, port, '127.0.0.1');
+    const mapped = (p: Peer): Endpoint => ({ address: `::ffff:${p.host}`, port: p.socket.address().port });
+    const s = new MediaSession('v4-only', socket, port, { name: 'alice', address: mapped(a) }, { name: 'bob', address: mapped(b) });
+    sessions.add(s);
+    await a.send(Buffer.from('to bob'), port, '127.0.0.1');
+    assert.deepEqual((await b.next()).data, Buffer.from('to bob'));
+    await b.send(Buffer.from('to alice'), port, '127.0.0.1');
+    assert.deepEqual((await a.next()).data, Buffer.from('to alice'));
+    assert.equal(s.stats().strangers, 0);
+  });
+
   test('random payloads of every size class arrive unchanged', async () => {
     const port = 22501;
     const a = await Peer.open('127.0.0.1');

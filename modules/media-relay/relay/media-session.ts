@@ -1,5 +1,13 @@
 import type dgram from 'node:dgram';
-import type { Endpoint } from '../../../core/address.ts';
+import { isIPv4 } from 'node:net';
+import { unmapIPv4, type Endpoint } from '../../../core/address.ts';
+
+/** An address as a socket of the given family reports its peers: a dual-stack socket sees IPv4 as ::ffff:a.b.c.d. */
+export function asSeenBy(address: string, dualStack: boolean): string {
+  const v4 = unmapIPv4(address);
+  if (!isIPv4(v4)) return address;
+  return dualStack ? `::ffff:${v4}` : v4;
+}
 
 /** One side of a relayed call. */
 export class MediaParty {
@@ -55,8 +63,11 @@ export class MediaSession {
     a: { name: string; address: Endpoint },
     b: { name: string; address: Endpoint },
   ) {
-    this.a = new MediaParty(a.name, a.address);
-    this.b = new MediaParty(b.name, b.address);
+    // Compare addresses in the form this socket reports them, whatever family signaling used.
+    const dualStack = socket.address().family === 'IPv6';
+    const seen = (e: Endpoint): Endpoint => ({ address: asSeenBy(e.address, dualStack), port: e.port });
+    this.a = new MediaParty(a.name, seen(a.address));
+    this.b = new MediaParty(b.name, seen(b.address));
     this.idleSince = this.startedAt;
     socket.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo.address, rinfo.port));
     socket.on('error', () => { this.sendErrors++; });

@@ -1,0 +1,527 @@
+import { createHash } from 'node:crypto';
+import type { Endpoint } from '../address.ts';
+import { unmapIPv4 } from '../address.ts';
+import type { MessageContext } from '../dispatch/message-context.ts';
+import type { ReplyHeaders } from '../dispatch/verdict.ts';
+import type { Logger } from '../log.ts';
+import { reasonPhrase, type Reply, type Request } from '../message.ts';
+import type { ForwardOptions, ForwardTarget } from '../modules/core-services.ts';
+import { getHeader, getHeaders, getMaxForwards, prependHeader, removeHeader, type SipRequest, type SipResponse } from '../sip/message.ts';
+import { serializeSip } from '../sip/serialize.ts';
+import { parseNameAddr, parseUri } from '../sip/uri.ts';
+import { getParam } from '../sip/params.ts';
+import { parseViaList } from '../sip/via.ts';
+import type { ProxyHooks, TransactionView } from '../transaction/hooks.ts';
+import type { ProxyEngine } from '../transaction/proxy-engine.ts';
+import { hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
+import { buildAck, buildCancel, buildResponse, decrementMaxForwards } from './messages.ts';
+import { resolveNextHop, type NextHop } from './next-hop.ts';
+import { T1, T2, TIMEOUT_64T1, LINGER_MS } from './timers.ts';
+import { ClientTransaction, ProxyCall, ServerTransaction, newBranch, type Destination } from './transactions.ts';
+import { cloneSip, sipRequest, sipWire, type SipTransportName } from './wire.ts';
+
+export interface SipSender {
+  send(dest: Destination, bytes: Buffer): void;
+}
+
+export interface SipEngineDeps {
+  readonly hooks: ProxyHooks;
+  readonly log: Logger;
+  readonly sender: SipSender;
+  readonly node: LocalNode;
+  /** How the proxy names itself on a listener. */
+  identity(listener: string): SipIdentity;
+  runRoute(kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply): Promise<MessageContext>;
+}
+
+export interface SipEngineStats {
+  retransmissionsAbsorbed: number;
+  retransmissionsSent: number;
+  cancels: number;
+  statelessReplies: number;
+  strayReplies: number;
+}
+
+/** §17.2.3: branch, sent-by and method (ACK matches its INVITE). */
+function serverKey(req: Request): string {
+  const w = sipWire(req);
+  const method = req.method === 'ACK' || req.method === 'CANCEL' ? 'INVITE' : req.method;
+  const via = w.via;
+  if (via.branch !== undefined && via.branch.startsWith('z9hG4bK')) return `${via.branch}|${via.host}:${via.port ?? 5060}|${method}`;
+  const cseq = (getHeader(w.sip, 'cseq') ?? '').trim().split(/\s+/)[0];
+  return `${req.callId}|${cseq}|${req.from.tag ?? ''}|${method}`;
+}
+
+function upstreamOf(req: Request): Destination {
+  const w = sipWire(req);
+  return { transport: w.transport, listener: req.listener, address: req.source, connection: w.connection };
+}
+
+/** Response preference of §16.7 step 6: 6xx first, then the lowest class; within a class the first. */
+function better(a: Reply, b: Reply): boolean {
+  const ca = Math.floor(a.status / 100);
+  const cb = Math.floor(b.status / 100);
+  if (ca === 6 || cb === 6) return ca === 6 && cb !== 6;
+  return ca < cb;
+}
+
+/**
+ * The SIP dialect's stateful proxy (RFC 3261 §16, §17): server and client transactions
+ * over UDP and TCP with their timers, retransmission absorption, 100 Trying, hop-by-hop
+ * ACK, CANCEL, parallel forking with best-response selection, loose routing and
+ * Record-Route, responses sent back along the Via path.
+ */
+export class SipProxyEngine implements ProxyEngine {
+  private readonly servers = new Map<string, ServerTransaction>();
+  /** Keyed by branch and method (a CANCEL shares its INVITE's branch). */
+  private readonly clients = new Map<string, ClientTransaction>();
+  readonly stats: SipEngineStats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, cancels: 0, statelessReplies: 0, strayReplies: 0 };
+
+  constructor(private readonly deps: SipEngineDeps) {}
+
+  get size(): number {
+    return this.servers.size + this.clients.size;
+  }
+
+  // ---- requests in ------------------------------------------------------------------
+
+  intercept(req: Request): boolean {
+    const sip = sipRequest(req);
+    if (req.method === 'ACK') {
+      const st = this.servers.get(serverKey(req));
+      if (st !== undefined && st.lastStatus >= 300) {
+        st.acked = true; // the ACK for our non-2xx final: hop-by-hop, it ends here
+        return true;
+      }
+      this.preRoute(req, sip);
+      return false; // an ACK for a 2xx travels end to end through the script
+    }
+    if (req.method === 'CANCEL') {
+      this.receiveCancel(req);
+      return true;
+    }
+    const key = serverKey(req);
+    const existing = this.servers.get(key);
+    if (existing !== undefined) {
+      this.stats.retransmissionsAbsorbed++;
+      if (existing.lastResponse !== null) this.deps.sender.send(existing.upstream, existing.lastResponse);
+      return true;
+    }
+    const st = new ServerTransaction(key, req, sip, upstreamOf(req));
+    this.servers.set(key, st);
+    const mf = getMaxForwards(sip);
+    if (mf !== undefined && mf <= 0 && req.method !== 'OPTIONS') {
+      this.respond(req, 483, 'Too Many Hops');
+      return true;
+    }
+    this.preRoute(req, sip);
+    return false;
+  }
+
+  /**
+   * §16.4 route information preprocessing: a Request-URI that is our own Record-Route URI
+   * comes from a strict router (restore the real target from the last Route); Route entries
+   * that name this proxy are removed.
+   */
+  private preRoute(req: Request, sip: SipRequest): void {
+    const { node } = this.deps;
+    if (node.isUs(sip.uri)) {
+      const routes = getHeaders(sip, 'route');
+      const last = routes.length > 0 ? parseNameAddr(routes[routes.length - 1]!) : null;
+      if (last !== null) {
+        sip.uri = last.uri;
+        const i = sip.headers.map((h) => h.lname).lastIndexOf('route');
+        const values = getHeaders({ ...sip, headers: [sip.headers[i]!] }, 'route');
+        values.pop();
+        if (values.length === 0) sip.headers.splice(i, 1);
+        else sip.headers[i] = { name: sip.headers[i]!.name, lname: 'route', value: values.join(', ') };
+      }
+    }
+    for (;;) {
+      const top = getHeader(sip, 'route');
+      if (top === undefined) break;
+      const first = parseNameAddr(top.split(',')[0]!.trim());
+      if (first === null || !node.isUs(first.uri)) break;
+      removeHeader(sip, 'route', 'first');
+    }
+  }
+
+  private receiveCancel(cancel: Request): void {
+    const st = this.servers.get(serverKey(cancel));
+    const sip = sipRequest(cancel);
+    const reply = (status: number, tag: string | null): void => {
+      this.deps.sender.send(upstreamOf(cancel), serializeSip(buildResponse(sip, status, reasonPhrase(status), tag)));
+    };
+    if (st === undefined) {
+      reply(481, null);
+      return;
+    }
+    reply(200, st.toTag);
+    if (st.lastStatus >= 200 || st.canceled) return;
+    this.stats.cancels++;
+    st.canceled = true;
+    if (st.call !== null) this.cancelBranches(st.call);
+  }
+
+  // ---- local replies ------------------------------------------------------------------
+
+  respond(req: Request, status: number, reason: string, headers?: ReplyHeaders): void {
+    if (req.method === 'ACK') return; // nothing answers an ACK
+    const st = this.servers.get(serverKey(req));
+    const sip = sipRequest(req);
+    const bytes = serializeSip(buildResponse(sip, status, reason, st?.toTag ?? null, headers));
+    this.sendUpstream(st, upstreamOf(req), status, bytes);
+  }
+
+  /** Sends a response upstream through its server transaction, which remembers it for retransmissions. */
+  private sendUpstream(st: ServerTransaction | undefined, dest: Destination, status: number, bytes: Buffer): void {
+    this.deps.sender.send(dest, bytes);
+    if (st === undefined) return;
+    if (status < st.lastStatus && st.lastStatus >= 200) return;
+    st.lastStatus = status;
+    st.lastResponse = bytes;
+    if (status < 200) return;
+    st.clearTimers();
+    // Timer G: an INVITE's non-2xx final is repeated over UDP until the ACK comes (or Timer H).
+    if (st.isInvite && status >= 300 && dest.transport === 'udp') {
+      let every = T1;
+      const repeat = (): void => {
+        if (st.acked || !this.servers.has(st.key)) return;
+        this.stats.retransmissionsSent++;
+        this.deps.sender.send(dest, bytes);
+        every = Math.min(every * 2, T2);
+        st.timers.push(setTimeout(repeat, every).unref());
+      };
+      st.timers.push(setTimeout(repeat, every).unref());
+    }
+    // Linger to absorb retransmitted requests (Timers H, J); a 2xx to INVITE ends the transaction at once.
+    const linger = st.isInvite && status < 300 ? 0 : LINGER_MS;
+    const done = (): void => {
+      st.clearTimers();
+      if (this.servers.get(st.key) === st) this.servers.delete(st.key);
+    };
+    if (linger === 0) done();
+    else st.timers.push(setTimeout(done, linger).unref());
+  }
+
+  // ---- forwarding ---------------------------------------------------------------------
+
+  forward(mc: MessageContext, opts: ForwardOptions): void {
+    const req = mc.msg;
+    if (req.method === 'ACK') {
+      mc.track(this.forwardAck(mc, opts));
+      return;
+    }
+    let call = mc.txn as ProxyCall | null;
+    if (call === null) {
+      const st = this.servers.get(serverKey(req));
+      if (st === undefined) throw new Error('no server transaction for the request being forwarded');
+      if (st.call !== null) throw new Error('this request has already been forwarded');
+      call = new ProxyCall(st, req, mc.snapshot);
+      st.call = call;
+    }
+    call.onFailure = opts.onFailure;
+    call.onReply = opts.onReply;
+    call.answerTimeoutMs = opts.answerTimeoutMs;
+    const st = call.server;
+    if (st.canceled) {
+      this.respond(req, 487, 'Request Terminated');
+      return;
+    }
+    if (st.isInvite && st.lastStatus === 0) this.respond(req, 100, 'Trying');
+    const proxyCall = call;
+    mc.track(this.startBranches(mc, proxyCall, opts).catch((err: unknown) => {
+      this.deps.log.error({ err, callId: req.callId }, 'forwarding failed');
+      this.finishWithLocal(proxyCall, 500, 'Server Internal Error');
+    }));
+  }
+
+  private async startBranches(mc: MessageContext, call: ProxyCall, opts: ForwardOptions): Promise<void> {
+    const sip = sipRequest(mc.msg);
+    const hops: { hop: NextHop; uri?: string }[] = [];
+    if (opts.targets !== undefined && opts.targets.length > 0) {
+      for (const t of opts.targets) hops.push(this.targetHop(t, sip));
+    } else {
+      const hop = await this.routeHop(sip);
+      if (hop !== null) hops.push({ hop });
+    }
+    if (hops.length === 0) {
+      this.finishWithLocal(call, 478, 'Unresolvable destination');
+      return;
+    }
+    for (const h of hops) this.startBranch(mc, call, h.hop, h.uri, opts.recordRoute === true);
+  }
+
+  /** A registered contact: send to the address it registered from, with its Contact as Request-URI. */
+  private targetHop(t: ForwardTarget, sip: SipRequest): { hop: NextHop; uri?: string } {
+    const transport: SipTransportName = t.transport ?? 'udp';
+    return t.uri !== undefined ? { hop: { address: t.address, transport, connection: t.connection ?? null }, uri: t.uri } : { hop: { address: t.address, transport, connection: t.connection ?? null }, uri: sip.uri };
+  }
+
+  /** §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI. */
+  private async routeHop(sip: SipRequest): Promise<NextHop | null> {
+    const top = getHeader(sip, 'route');
+    if (top !== undefined) {
+      const first = parseNameAddr(top.split(',')[0]!.trim());
+      if (first === null) return null;
+      const u = parseUri(first.uri);
+      if (u !== null && getParam(u.params, 'lr') === undefined) {
+        // A strict router: it becomes the Request-URI, the old one goes to the end of the route set.
+        removeHeader(sip, 'route', 'first');
+        prependHeader(sip, 'Route', `<${sip.uri}>`);
+        const all = getHeaders(sip, 'route');
+        removeHeader(sip, 'route', 'all');
+        for (const r of [...all.slice(1), all[0]!]) sip.headers.push({ name: 'Route', lname: 'route', value: r });
+        sip.uri = first.uri;
+      }
+      return resolveNextHop(first.uri);
+    }
+    return resolveNextHop(sip.uri);
+  }
+
+  private startBranch(mc: MessageContext, call: ProxyCall, hop: NextHop, uri: string | undefined, recordRoute: boolean): void {
+    const req = mc.msg;
+    const sip = sipRequest(req);
+    const out = cloneSip(sip);
+    if (uri !== undefined) out.uri = uri;
+    decrementMaxForwards(out, getMaxForwards(sip));
+    const listener = req.listener;
+    const id = this.deps.identity(listener);
+    if (recordRoute) prependHeader(out, 'Record-Route', recordRouteUri(id, sipWire(req).transport));
+    const branch = newBranch();
+    prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
+    const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null };
+    call.target = hop.address;
+    this.deps.hooks.emitRequestForward({ mc, request: req, target: hop.address, txn: call, sip: out });
+    const bytes = serializeSip(out);
+    const ct = new ClientTransaction(branch, call, out, bytes, downstream, T1);
+    this.clients.set(`${branch}|${out.method}`, ct);
+    call.branches.push(ct);
+    this.deps.sender.send(downstream, bytes);
+    if (hop.transport === 'udp') this.armRetransmit(ct);
+    ct.timeoutTimer = setTimeout(() => this.branchTimeout(ct, 408, 'Request Timeout'), TIMEOUT_64T1);
+    ct.timeoutTimer.unref();
+    if (ct.isInvite) {
+      ct.answerTimer = setTimeout(() => this.answerTimeout(ct), call.answerTimeoutMs);
+      ct.answerTimer.unref();
+    }
+  }
+
+  /** Timers A (INVITE) and E (others): repeat the request over UDP, doubling up to T2 for non-INVITE. */
+  private armRetransmit(ct: ClientTransaction): void {
+    ct.retransmitTimer = setTimeout(() => {
+      if (ct.state !== 'calling' && !(ct.state === 'proceeding' && !ct.isInvite)) return;
+      this.stats.retransmissionsSent++;
+      this.deps.sender.send(ct.downstream, ct.bytes);
+      ct.retransmitEvery = ct.isInvite ? ct.retransmitEvery * 2 : Math.min(ct.retransmitEvery * 2, T2);
+      this.armRetransmit(ct);
+    }, ct.retransmitEvery);
+    ct.retransmitTimer.unref();
+  }
+
+  /** An ACK for a 2xx goes end to end without a transaction (§16.11: stateless, deterministic branch). */
+  private async forwardAck(mc: MessageContext, opts: ForwardOptions): Promise<void> {
+    const req = mc.msg;
+    const sip = sipRequest(req);
+    const t = opts.targets?.[0];
+    const hop = t !== undefined ? this.targetHop(t, sip).hop : await this.routeHop(sip);
+    if (hop === null) return;
+    const out = cloneSip(sip);
+    if (t?.uri !== undefined) out.uri = t.uri;
+    decrementMaxForwards(out, getMaxForwards(sip));
+    const id = this.deps.identity(req.listener);
+    const branch = `z9hG4bK${createHash('sha1').update(`${req.callId}|${getHeader(sip, 'cseq')}|${req.from.tag}|${out.uri}|${sipWire(req).via.branch}`).digest('base64url').slice(0, 16)}`;
+    prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
+    this.deps.hooks.emitRequestForward({ mc, request: req, target: hop.address, txn: null, sip: out });
+    this.deps.sender.send({ transport: hop.transport, listener: req.listener, address: hop.address, connection: hop.connection ?? null }, serializeSip(out));
+  }
+
+  // ---- responses in -------------------------------------------------------------------
+
+  async receiveReply(reply: Reply): Promise<void> {
+    const w = sipWire(reply);
+    const branch = w.via.branch ?? '';
+    const ct = this.clients.get(`${branch}|${reply.method}`);
+    if (ct === undefined) {
+      if (reply.method !== 'CANCEL') this.forwardStateless(reply);
+      return;
+    }
+    if (reply.status < 200) {
+      if (ct.state === 'calling') ct.state = 'proceeding';
+      ct.gotProvisional = true;
+      if (ct.isInvite && ct.retransmitTimer !== null) {
+        clearTimeout(ct.retransmitTimer);
+        ct.retransmitTimer = null;
+      }
+      if (ct.isInvite && ct.timeoutTimer !== null) {
+        clearTimeout(ct.timeoutTimer); // Timer B stops at the first provisional; Timer C rules now
+        ct.timeoutTimer = null;
+      }
+      if (ct.cancelPending) this.sendCancel(ct);
+    } else {
+      if (ct.isInvite && reply.status >= 300) this.sendAck(ct, reply);
+      if (ct.state === 'completed' || ct.state === 'terminated') {
+        // A retransmitted final: re-ACKed above; a repeated 2xx still goes upstream (§16.7 step 5).
+        if (reply.status >= 300 || !ct.call.answered) return;
+      } else {
+        ct.state = 'completed';
+        ct.clearTimers();
+        const linger = setTimeout(() => this.clients.delete(`${ct.branch}|${ct.out.method}`), LINGER_MS);
+        linger.unref();
+      }
+      if (ct.final !== null && reply.status >= 300) return; // a timed-out branch answering late
+      if (reply.status >= 300 || ct.final === null) ct.final = reply;
+    }
+    await this.branchResponse(ct.call, ct, reply);
+  }
+
+  private async branchResponse(call: ProxyCall, ct: ClientTransaction, reply: Reply): Promise<void> {
+    let dropped = false;
+    if (call.onReply !== undefined && !(call.finished && reply.status >= 300)) {
+      const mc = await this.deps.runRoute('reply', call.onReply, call, reply);
+      dropped = mc.verdict?.kind === 'drop';
+    }
+    if (reply.status < 200) {
+      if (reply.status > 100 && !call.finished && !dropped) this.passUpstream(call, reply);
+      return;
+    }
+    if (reply.status < 300) {
+      const first = !call.answered;
+      if (first) {
+        await this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply, after: (fn) => queueMicrotask(fn) });
+        call.answered = true;
+        call.finished = true;
+      }
+      if (!dropped) this.passUpstream(call, reply);
+      if (first) {
+        for (const other of call.branches) if (other !== ct && other.final === null) this.cancelBranch(other);
+        this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'answered', status: reply.status });
+      }
+      return;
+    }
+    if (call.finished) return;
+    if (call.pending.length === 0) await this.complete(call);
+  }
+
+  /** All branches are final and none answered: the failure route may try elsewhere, else the best response goes up. */
+  private async complete(call: ProxyCall): Promise<void> {
+    let best: Reply | null = null;
+    for (const b of call.branches) if (b.final !== null && (best === null || better(b.final, best))) best = b.final;
+    if (best === null) return;
+    const outcome = best.local === true && best.status === 408 ? 'timeout' : 'failed';
+    if (call.onFailure !== undefined && !call.server.canceled) {
+      const name = call.onFailure;
+      call.onFailure = undefined;
+      const before = call.branches.length;
+      const mc = await this.deps.runRoute('failure', name, call, best);
+      const v = mc.verdict;
+      if (v?.kind === 'forward' && call.branches.length > before) return;
+      if (v?.kind === 'respond') {
+        this.finishWithLocal(call, v.status, v.reason, v.headers);
+        this.deps.hooks.emitTransactionEnd({ txn: call, outcome, status: v.status });
+        return;
+      }
+      if (v?.kind === 'drop') {
+        call.finished = true;
+        this.deps.hooks.emitTransactionEnd({ txn: call, outcome, status: best.status });
+        return;
+      }
+    }
+    if (best.local === true) this.finishWithLocal(call, best.status, best.reason);
+    else if (best.status === 503) this.finishWithLocal(call, 500, 'Server Internal Error'); // §16.7 step 6
+    else this.passUpstream(call, best);
+    call.finished = true;
+    this.deps.hooks.emitTransactionEnd({ txn: call, outcome, status: best.status });
+  }
+
+  private finishWithLocal(call: ProxyCall, status: number, reason: string, headers?: ReplyHeaders): void {
+    call.finished = true;
+    this.respond(call.request, status, reason, headers);
+  }
+
+  /** Passes a response up to the previous hop: our Via off, hooks may rewrite the body, through the server transaction. */
+  private passUpstream(call: ProxyCall, reply: Reply): void {
+    const out = cloneSip(sipWire(reply).sip as SipResponse);
+    removeHeader(out, 'via', 'first');
+    this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
+    this.sendUpstream(call.server, call.server.upstream, reply.status, serializeSip(out));
+  }
+
+  /** A response with no transaction (a repeated 2xx after ours ended): our Via off, on to the next Via's address. */
+  private forwardStateless(reply: Reply): void {
+    const out = cloneSip(sipWire(reply).sip as SipResponse);
+    const vias = parseViaList(getHeaders(out, 'via').join(', '));
+    const ours = vias?.[0];
+    const next = vias?.[1];
+    if (ours === undefined || next === undefined || !this.deps.node.isLocalHost(ours.host)) {
+      this.stats.strayReplies++;
+      return;
+    }
+    removeHeader(out, 'via', 'first');
+    const host = next.received ?? (next.host.startsWith('[') ? next.host.slice(1, -1) : next.host);
+    const port = next.rport ?? next.port ?? 5060;
+    this.stats.statelessReplies++;
+    this.deps.sender.send({ transport: next.transport.toLowerCase() === 'tcp' ? 'tcp' : 'udp', listener: reply.listener, address: { address: host, port }, connection: null }, serializeSip(out));
+  }
+
+  // ---- timers, CANCEL, ACK ---------------------------------------------------------------
+
+  private branchTimeout(ct: ClientTransaction, status: number, reason: string): void {
+    if (ct.final !== null) return;
+    ct.clearTimers();
+    ct.state = 'terminated';
+    ct.final = this.localReply(ct.call, status, reason);
+    if (!ct.call.finished && ct.call.pending.length === 0) void this.complete(ct.call).catch((err: unknown) => this.deps.log.error({ err }, 'failure handling failed'));
+  }
+
+  /** Timer C: a branch rang too long. Cancel it and count it as a 408 (§16.8). */
+  private answerTimeout(ct: ClientTransaction): void {
+    if (ct.final !== null) return;
+    this.cancelBranch(ct);
+    this.branchTimeout(ct, 408, 'Request Timeout');
+  }
+
+  private localReply(call: ProxyCall, status: number, reason: string): Reply {
+    const req = call.request;
+    return {
+      type: 'reply', dialect: 'sip', status, reason, method: req.method, local: true, callId: req.callId, from: req.from, to: req.to,
+      listener: req.listener, source: call.target, raw: Buffer.alloc(0), wire: req.wire,
+    };
+  }
+
+  private cancelBranches(call: ProxyCall): void {
+    for (const b of call.branches) if (b.final === null) this.cancelBranch(b);
+  }
+
+  /** CANCEL goes only after a provisional response (§9.1); before that it waits. */
+  private cancelBranch(ct: ClientTransaction): void {
+    if (!ct.isInvite || ct.cancelSent) return;
+    if (!ct.gotProvisional) {
+      ct.cancelPending = true;
+      return;
+    }
+    this.sendCancel(ct);
+  }
+
+  private sendCancel(ct: ClientTransaction): void {
+    if (ct.cancelSent) return;
+    ct.cancelSent = true;
+    ct.cancelPending = false;
+    this.deps.sender.send(ct.downstream, serializeSip(buildCancel(ct.out)));
+  }
+
+  private sendAck(ct: ClientTransaction, reply: Reply): void {
+    this.deps.sender.send(ct.downstream, serializeSip(buildAck(ct.out, sipWire(reply).sip as SipResponse)));
+  }
+
+  close(): void {
+    for (const st of this.servers.values()) st.clearTimers();
+    for (const ct of this.clients.values()) ct.clearTimers();
+    this.servers.clear();
+    this.clients.clear();
+  }
+}
+
+export function sourceHost(e: Endpoint): string {
+  return unmapIPv4(e.address);
+}

@@ -1,0 +1,68 @@
+import { networkInterfaces, hostname } from 'node:os';
+import { isIP } from 'node:net';
+import { parseUri, type SipUri } from '../sip/uri.ts';
+import type { SipTransportName } from './wire.ts';
+
+/** How this proxy names itself on one SIP listener: in Via, Record-Route, and when it meets its own URI. */
+export interface SipIdentity {
+  /** Address put in Via sent-by and Record-Route (the listener's `advertise`). */
+  readonly host: string;
+  readonly port: number;
+}
+
+function bracket(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+export function hostPort(id: SipIdentity): string {
+  return `${bracket(id.host)}:${id.port}`;
+}
+
+export function recordRouteUri(id: SipIdentity, transport: SipTransportName): string {
+  return `<sip:${hostPort(id)};lr${transport === 'tcp' ? ';transport=tcp' : ''}>`;
+}
+
+/** The address to advertise when the listener binds a wildcard: the first non-internal IPv4, else loopback. */
+export function defaultAdvertise(bindHost: string): string {
+  if (bindHost !== '::' && bindHost !== '0.0.0.0') return bindHost;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function normalizeHost(h: string): string {
+  const bare = h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
+  const lower = bare.toLowerCase();
+  return lower.startsWith('::ffff:') && lower.includes('.') ? lower.slice(7) : lower;
+}
+
+/**
+ * Tells whether a URI names this proxy: one of its identities, or any local interface
+ * address (or this host's name) with one of its SIP ports.
+ */
+export class LocalNode {
+  private readonly hosts = new Set<string>();
+  private readonly ports = new Set<number>();
+
+  constructor(readonly identities: readonly SipIdentity[]) {
+    for (const id of identities) {
+      this.hosts.add(normalizeHost(id.host));
+      this.ports.add(id.port);
+    }
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) this.hosts.add(normalizeHost(a.address));
+    this.hosts.add('localhost');
+    this.hosts.add(hostname().toLowerCase());
+  }
+
+  isLocalHost(host: string): boolean {
+    return this.hosts.has(normalizeHost(host));
+  }
+
+  isUs(uri: string | SipUri | null): boolean {
+    const u = typeof uri === 'string' ? parseUri(uri) : uri;
+    if (u === null || (u.kind !== 'sip' && u.kind !== 'sips')) return false;
+    const port = u.port ?? (u.kind === 'sips' ? 5061 : 5060);
+    return this.isLocalHost(u.host) && this.ports.has(port);
+  }
+}

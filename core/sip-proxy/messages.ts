@@ -1,0 +1,87 @@
+import { isIP } from 'node:net';
+import type { Endpoint } from '../address.ts';
+import { unmapIPv4 } from '../address.ts';
+import type { ReplyHeaders } from '../dispatch/verdict.ts';
+import { createRequest, createResponse, getHeader, getHeaders, setHeader, type SipRequest, type SipResponse } from '../sip/message.ts';
+import { formatVia, parseViaList, setViaParam, type Via } from '../sip/via.ts';
+import { formatNameAddr, parseNameAddr } from '../sip/uri.ts';
+import { getParam, setParam } from '../sip/params.ts';
+
+const SERVER = 'switchyard';
+
+/**
+ * RFC 3581 and §18.2.1: note where the request really came from in its top Via, so
+ * replies find a client behind NAT. Returns the updated top Via.
+ */
+export function stampReceived(sip: SipRequest, via: Via, source: Endpoint): Via {
+  const ip = unmapIPv4(source.address);
+  const sentByHost = via.host.startsWith('[') ? via.host.slice(1, -1) : via.host;
+  let changed = false;
+  if (via.hasRport) {
+    setViaParam(via, 'rport', String(source.port));
+    setViaParam(via, 'received', ip);
+    changed = true;
+  } else if (sentByHost !== ip) {
+    setViaParam(via, 'received', ip);
+    changed = true;
+  }
+  if (!changed) return via;
+  const i = sip.headers.findIndex((h) => h.lname === 'via');
+  const all = parseViaList(sip.headers[i]!.value);
+  if (all === null) return via;
+  all[0] = via;
+  sip.headers[i] = { name: sip.headers[i]!.name, lname: 'via', value: all.map(formatVia).join(', ') };
+  return via;
+}
+
+/** A response the proxy makes itself (RFC 3261 §8.2.6): Via, From, To (+tag), Call-ID and CSeq from the request. */
+export function buildResponse(req: SipRequest, status: number, reason: string, toTag: string | null, extra: ReplyHeaders = []): SipResponse {
+  const headers: [string, string][] = [];
+  for (const v of getHeaders(req, 'via')) headers.push(['Via', v]);
+  headers.push(['From', getHeader(req, 'from') ?? '']);
+  let to = getHeader(req, 'to') ?? '';
+  if (toTag !== null && status > 100) {
+    const na = parseNameAddr(to);
+    if (na !== null && getParam(na.params, 'tag') === undefined) {
+      setParam(na.params, 'tag', toTag);
+      to = formatNameAddr(na);
+    }
+  }
+  headers.push(['To', to], ['Call-ID', getHeader(req, 'call-id') ?? ''], ['CSeq', getHeader(req, 'cseq') ?? '']);
+  for (const [n, v] of extra) headers.push([n, v]);
+  headers.push(['Server', SERVER], ['Content-Length', '0']);
+  return createResponse({ status, reason, headers });
+}
+
+/** The ACK a proxy's client transaction sends for a non-2xx final response (§17.1.1.3). */
+export function buildAck(branchRequest: SipRequest, response: SipResponse): SipRequest {
+  const headers: [string, string][] = [['Via', getHeaders(branchRequest, 'via')[0] ?? '']];
+  for (const r of getHeaders(branchRequest, 'route')) headers.push(['Route', r]);
+  const seq = (getHeader(branchRequest, 'cseq') ?? '1').trim().split(/\s+/)[0]!;
+  headers.push(
+    ['Max-Forwards', '70'], ['From', getHeader(branchRequest, 'from') ?? ''], ['To', getHeader(response, 'to') ?? ''],
+    ['Call-ID', getHeader(branchRequest, 'call-id') ?? ''], ['CSeq', `${seq} ACK`], ['Content-Length', '0'],
+  );
+  return createRequest({ method: 'ACK', uri: branchRequest.uri, headers });
+}
+
+/** The CANCEL for one branch of a forwarded INVITE (§9.1): same Request-URI, top Via, Call-ID, From, To, CSeq number. */
+export function buildCancel(branchRequest: SipRequest): SipRequest {
+  const headers: [string, string][] = [['Via', getHeaders(branchRequest, 'via')[0] ?? '']];
+  for (const r of getHeaders(branchRequest, 'route')) headers.push(['Route', r]);
+  const seq = (getHeader(branchRequest, 'cseq') ?? '1').trim().split(/\s+/)[0]!;
+  headers.push(
+    ['Max-Forwards', '70'], ['From', getHeader(branchRequest, 'from') ?? ''], ['To', getHeader(branchRequest, 'to') ?? ''],
+    ['Call-ID', getHeader(branchRequest, 'call-id') ?? ''], ['CSeq', `${seq} CANCEL`], ['Content-Length', '0'],
+  );
+  return createRequest({ method: 'CANCEL', uri: branchRequest.uri, headers });
+}
+
+/** Sets Max-Forwards for the next hop: one less, or 70 where the request had none. */
+export function decrementMaxForwards(sip: SipRequest, current: number | undefined): void {
+  setHeader(sip, 'Max-Forwards', String(current === undefined ? 70 : Math.max(0, current - 1)));
+}
+
+export function isIPv6Literal(host: string): boolean {
+  return isIP(host.startsWith('[') ? host.slice(1, -1) : host) === 6;
+}

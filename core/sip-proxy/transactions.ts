@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import type { Endpoint } from '../address.ts';
+import type { Reply, Request } from '../message.ts';
+import type { RouteSnapshot } from '../script/snapshot.ts';
+import type { SipRequest } from '../sip/message.ts';
+import type { TransactionView } from '../transaction/hooks.ts';
+import type { SipTransportName } from './wire.ts';
+
+/** Where a SIP message goes: the transport, the listener to send from, the peer, and for TCP the connection to reuse. */
+export interface Destination {
+  readonly transport: SipTransportName;
+  readonly listener: string;
+  readonly address: Endpoint;
+  readonly connection: number | null;
+}
+
+export function newTag(): string {
+  return randomBytes(6).toString('hex');
+}
+
+export function newBranch(): string {
+  return `z9hG4bK${randomBytes(9).toString('base64url')}`;
+}
+
+/** §17.2: the proxy's server side of one request: absorbs retransmissions and repeats its last response. */
+export class ServerTransaction {
+  lastResponse: Buffer | null = null;
+  lastStatus = 0;
+  /** The To tag of the proxy's own responses (and of the 200 to a CANCEL). */
+  readonly toTag = newTag();
+  call: ProxyCall | null = null;
+  canceled = false;
+  acked = false;
+  timers: NodeJS.Timeout[] = [];
+
+  constructor(readonly key: string, readonly request: Request, readonly sip: SipRequest, readonly upstream: Destination) {}
+
+  get isInvite(): boolean {
+    return this.sip.method === 'INVITE';
+  }
+
+  clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+  }
+}
+
+export type ClientState = 'calling' | 'proceeding' | 'completed' | 'terminated';
+
+/** §17.1: one branch of a forwarded request. */
+export class ClientTransaction {
+  state: ClientState = 'calling';
+  final: Reply | null = null;
+  gotProvisional = false;
+  /** CANCEL asked for before a provisional arrived: sent when one does. */
+  cancelPending = false;
+  cancelSent = false;
+  retransmitEvery: number;
+  retransmitTimer: NodeJS.Timeout | null = null;
+  timeoutTimer: NodeJS.Timeout | null = null;
+  answerTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly branch: string,
+    readonly call: ProxyCall,
+    /** The request as sent on this branch. */
+    readonly out: SipRequest,
+    readonly bytes: Buffer,
+    readonly downstream: Destination,
+    firstInterval: number,
+  ) {
+    this.retransmitEvery = firstInterval;
+  }
+
+  get isInvite(): boolean {
+    return this.out.method === 'INVITE';
+  }
+
+  clearTimers(): void {
+    for (const t of [this.retransmitTimer, this.timeoutTimer, this.answerTimer]) if (t !== null) clearTimeout(t);
+    this.retransmitTimer = this.timeoutTimer = this.answerTimer = null;
+  }
+}
+
+/**
+ * One forwarded request with all its branches (Kamailio's transaction cell): collects the
+ * branches' final responses and picks the one that goes upstream (§16.7). Pins the script
+ * generation that armed its reply and failure routes.
+ */
+export class ProxyCall implements TransactionView {
+  readonly branches: ClientTransaction[] = [];
+  onFailure: string | undefined;
+  onReply: string | undefined;
+  answerTimeoutMs = 30_000;
+  /** A 2xx has gone upstream. */
+  answered = false;
+  /** A final response has gone upstream: nothing else final may follow, but 2xx. */
+  finished = false;
+  target: Endpoint;
+
+  constructor(readonly server: ServerTransaction, readonly request: Request, readonly snapshot: RouteSnapshot) {
+    this.target = server.upstream.address;
+  }
+
+  get pending(): ClientTransaction[] {
+    return this.branches.filter((b) => b.final === null);
+  }
+}

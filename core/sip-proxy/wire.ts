@@ -1,0 +1,32 @@
+import type { Message, Reply, Request } from '../message.ts';
+import type { SipMessage, SipRequest, SipResponse } from '../sip/message.ts';
+import type { Via } from '../sip/via.ts';
+
+export type SipTransportName = 'udp' | 'tcp';
+
+/** What the SIP dialect keeps beside the model: the parsed message and how it arrived. */
+export interface SipWire {
+  readonly sip: SipMessage;
+  readonly transport: SipTransportName;
+  /** The TCP connection it came on, to answer on the same one. */
+  readonly connection: number | null;
+  /** The top Via as received, after received/rport were added. */
+  readonly via: Via;
+}
+
+export function sipWire(msg: Message): SipWire {
+  return msg.wire as SipWire;
+}
+
+export function sipRequest(msg: Request): SipRequest {
+  return sipWire(msg).sip as SipRequest;
+}
+
+export function sipResponse(msg: Reply): SipResponse {
+  return sipWire(msg).sip as SipResponse;
+}
+
+/** A copy whose header list can change without touching the original. */
+export function cloneSip<T extends SipMessage>(m: T): T {
+  return { ...m, headers: [...m.headers] };
+}

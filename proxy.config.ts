@@ -1,13 +1,20 @@
 /**
- * The default route script: exactly the policy of the plain call protocol
- * (shared spec: registration, calls to registered users, media through the relay).
+ * The default route script. One script for both wire dialects:
+ * - the plain call protocol on UDP 34567, exactly the policy of its spec;
+ * - SIP on 5060 (UDP and TCP) the way the classic Kamailio script routes it:
+ *   in-dialog requests follow their route set, REGISTER is saved, new calls are
+ *   looked up (404 when unknown), record-routed and forwarded to every contact.
+ * Every call's media goes through the relay (ports 5000-5999).
  * Edit and save: the proxy reloads it without dropping registrations, calls or media.
  */
 import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
-  listen: [{ dialect: 'plain', port: 34567 }],
+  listen: [
+    { dialect: 'plain', port: 34567 },
+    { dialect: 'sip', port: 5060 },
+  ],
   modules: [
     registrar(),
     dialog(),
@@ -19,18 +26,24 @@ export default defineProxy({
       const { msg } = ctx;
       if (msg.method === 'REGISTER') return ctx.register();
 
+      // Requests inside a call (BYE, re-INVITE, ACK) follow the call's route.
+      if (msg.inDialog) {
+        if (msg.method === 'BYE') ctx.endMediaSession();
+        return ctx.forwardCall();
+      }
+
       if (msg.method === 'INVITE') {
-        // A caller must call from the address it registered from.
-        if (!(await ctx.registeredAtSource())) return ctx.respond(403, 'caller not registered at this address');
+        // A plain caller must call from the address it registered from.
+        if (msg.dialect === 'plain' && !(await ctx.registeredAtSource())) {
+          return ctx.respond(403, 'caller not registered at this address');
+        }
         ctx.engageMediaProxy();
+        ctx.recordRoute();
         return ctx.forwardCall({ onFailure: 'callFailed' });
       }
 
-      if (msg.method === 'BYE') {
-        ctx.endMediaSession();
-        return ctx.forwardCall();
-      }
-      return ctx.respond(501, 'unsupported request');
+      if (msg.dialect === 'plain') return ctx.respond(501, 'unsupported request');
+      return ctx.forwardCall();
     },
 
     failure: {

@@ -1,4 +1,5 @@
 import type { RemoteInfo } from 'node:dgram';
+import { isIPv4 } from 'node:net';
 
 /** A UDP transport address as the socket reports it (IPv4 peers of a dual-stack socket appear as ::ffff:a.b.c.d). */
 export interface Endpoint {
@@ -22,4 +23,11 @@ export function formatEndpoint(e: Endpoint): string {
 /** The IPv4 address inside an IPv4-mapped IPv6 address, or the address unchanged. */
 export function unmapIPv4(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** An address as a socket of the given kind names its peers: a dual-stack socket sees (and must be given) IPv4 as ::ffff:a.b.c.d. */
+export function asSeenBy(address: string, dualStack: boolean): string {
+  const v4 = unmapIPv4(address);
+  if (!isIPv4(v4)) return address;
+  return dualStack ? `::ffff:${v4}` : v4;
 }

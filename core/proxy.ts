@@ -15,6 +15,11 @@ import { ProxyHooks } from './transaction/hooks.ts';
 import type { TransactionView } from './transaction/hooks.ts';
 import type { ProxyEngine } from './transaction/proxy-engine.ts';
 import { UdpListener } from './transport/udp-listener.ts';
+import { createSipDialect, type SipDialect } from './sip-proxy/dialect.ts';
+import { SipProxyEngine } from './sip-proxy/engine.ts';
+import { LocalNode, defaultAdvertise, type SipIdentity } from './sip-proxy/local-node.ts';
+import { SipTcpTransport } from './sip-proxy/tcp-transport.ts';
+import type { Destination } from './sip-proxy/transactions.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -39,11 +44,15 @@ export class Switchyard {
   private script!: LoadedScript;
   private registry!: ModuleRegistry;
   private readonly listeners = new Map<string, UdpListener>();
+  private readonly tcp = new Map<string, SipTcpTransport>();
+  private readonly sipIdentities = new Map<string, SipIdentity>();
+  private sipNode: LocalNode | null = null;
   /** Each dialect's codec and stateful engine. */
   private readonly dialects = new Map<DialectName, { readonly dialect: Dialect; readonly engine: ProxyEngine }>();
   private readonly hooks = new ProxyHooks();
   readonly dispatcher: Dispatcher;
   private watcher: ScriptWatcher | null = null;
+  private readonly engineDeps: Omit<import('./sip-proxy/engine.ts').SipEngineDeps, 'sender' | 'node' | 'identity'>;
   private reloading: Promise<ReloadResult> | null = null;
   private reloadAgain = false;
   private stopped = false;
@@ -54,6 +63,7 @@ export class Switchyard {
       hooks: this.hooks, log, send,
       runRoute: (kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply) => this.dispatcher.runTransactionRoute(kind, name, txn, reply),
     };
+    this.engineDeps = engineDeps;
     const plain = createPlainDialect();
     this.dialects.set('plain', { dialect: plain, engine: new PlainProxyEngine(plain, engineDeps) });
     this.dispatcher = new Dispatcher({
@@ -82,6 +92,7 @@ export class Switchyard {
       dialect: (name) => this.runtime(name).dialect,
       send: (listener, to, data) => this.send(listener, to, data),
       forward: (mc, fwd) => this.runtime(mc.msg.dialect).engine.forward(mc, fwd),
+      isOwnUri: (uri) => this.sipNode?.isUs(uri) ?? false,
     };
   }
 
@@ -95,13 +106,33 @@ export class Switchyard {
     this.script = script;
     this.snapshot = { generation: 1, file: script.file, routes: script.routes, defaultReply: script.defaultReply };
     this.registry = await ModuleRegistry.boot(script.modules, this.core(), this.log);
+    this.setUpSip(script.listen);
     for (const l of script.listen) {
       const { dialect, engine } = this.runtime(l.dialect);
       const listener = await UdpListener.open({ ...l, dialect }, (d, name, buf, source) => {
         this.dispatcher.onDatagram(d, engine, name, buf, source).catch((err: unknown) => this.log.error({ err, listener: name }, 'message handling failed'));
       });
       this.listeners.set(l.name, listener);
-      this.log.info({ listener: l.name, dialect: l.dialect, host: l.host, port: listener.port }, 'listening');
+      if (l.dialect === 'sip') {
+        const id = { host: l.advertise ?? defaultAdvertise(l.host), port: listener.port };
+        this.sipIdentities.set(l.name, id);
+        this.sipNode!.add(id);
+      }
+      this.log.info({ listener: l.name, dialect: l.dialect, transport: 'udp', host: l.host, port: listener.port }, 'listening');
+      if (l.dialect === 'sip' && (l.transports ?? []).includes('tcp')) {
+        const sip = dialect as SipDialect;
+        const tcp = await SipTcpTransport.listen(l.host, listener.port, (parsed, raw, source, connection) => {
+          const inbound = { listener: l.name, source };
+          const r = sip.accept(parsed, raw, inbound, 'tcp', connection);
+          if (!r.ok) {
+            if (r.answer !== null) tcp.send(source, connection, r.answer);
+            return;
+          }
+          this.dispatcher.dispatch(r.msg, engine).catch((err: unknown) => this.log.error({ err, listener: l.name }, 'message handling failed'));
+        });
+        this.tcp.set(l.name, tcp);
+        this.log.info({ listener: l.name, dialect: 'sip', transport: 'tcp', host: l.host, port: tcp.port }, 'listening');
+      }
     }
     this.log.info({ script: script.file, generation: 1, modules: this.registry.moduleNames() }, `switchyard started\n${this.registry.describe()}`);
     if (this.opts.watch !== false) {
@@ -110,6 +141,30 @@ export class Switchyard {
         void this.reload();
       });
     }
+  }
+
+  /** The SIP dialect and its engine, if the script listens for SIP; identities are filled in as listeners bind. */
+  private setUpSip(listen: readonly ResolvedListen[]): void {
+    if (!listen.some((l) => l.dialect === 'sip')) return;
+    const node = new LocalNode();
+    this.sipNode = node;
+    const engine = new SipProxyEngine({
+      ...this.engineDeps,
+      node,
+      identity: (name) => this.sipIdentities.get(name) ?? [...this.sipIdentities.values()][0]!,
+      sender: { send: (dest: Destination, bytes: Buffer) => this.sendSip(dest, bytes) },
+    });
+    this.dialects.set('sip', { dialect: createSipDialect(), engine });
+  }
+
+  private sendSip(dest: Destination, bytes: Buffer): void {
+    if (dest.transport === 'tcp') {
+      const tcp = this.tcp.get(dest.listener) ?? [...this.tcp.values()][0];
+      if (tcp === undefined) this.log.warn({ to: dest.address }, 'no TCP transport to send on');
+      else tcp.send(dest.address, dest.connection, bytes);
+      return;
+    }
+    this.send(dest.listener, dest.address, bytes);
   }
 
   private send(listener: string, to: Endpoint, data: Buffer): void {
@@ -202,7 +257,9 @@ export class Switchyard {
     this.stopped = true;
     await this.watcher?.close();
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
+    await Promise.all([...this.tcp.values()].map((t) => t.close()));
     this.listeners.clear();
+    this.tcp.clear();
     for (const r of this.dialects.values()) r.engine.close();
     await this.registry?.close();
     this.log.info('switchyard stopped');

@@ -1,7 +1,7 @@
 import type { Endpoint } from '../address.ts';
 import type { Dialect } from '../dialect.ts';
 import type { Logger } from '../log.ts';
-import type { Reply, Request } from '../message.ts';
+import type { Message, Reply, Request } from '../message.ts';
 import type { ModuleRegistry } from '../modules/registry.ts';
 import type { RouteSnapshot } from '../script/snapshot.ts';
 import type { TransactionView } from '../transaction/hooks.ts';
@@ -41,7 +41,11 @@ export class Dispatcher {
       if (parsed.answer !== null) this.deps.send(listener, source, parsed.answer);
       return;
     }
-    const msg = parsed.msg;
+    await this.dispatch(parsed.msg, engine);
+  }
+
+  /** Routes one parsed message: requests through the script (unless the engine deals with them), replies to their transaction. */
+  async dispatch(msg: Message, engine: ProxyEngine): Promise<void> {
     if (msg.type === 'request') {
       this.stats.requests++;
       if (!engine.intercept(msg)) await this.handleRequest(msg, engine);

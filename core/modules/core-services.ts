@@ -6,7 +6,8 @@ import type { ProxyHooks } from '../transaction/hooks.ts';
 
 /** Where a forwarded request goes: a transport address, and for SIP the Request-URI to put on it. */
 export interface ForwardTarget {
-  readonly address: Endpoint;
+  /** Where to send; when absent (SIP), resolved from `uri`. */
+  readonly address?: Endpoint;
   readonly uri?: string;
   /** SIP: the transport to use (a contact registered over TCP is reached on its connection). */
   readonly transport?: 'udp' | 'tcp';
@@ -32,4 +33,6 @@ export interface CoreServices {
   send(listener: string, to: Endpoint, data: Buffer): void;
   /** Forwards the context's request (with a transaction when the dialect expects a reply). */
   forward(mc: MessageContext, opts: ForwardOptions): void;
+  /** SIP: whether a URI names this proxy (one of its addresses and SIP ports). */
+  isOwnUri(uri: string): boolean;
 }

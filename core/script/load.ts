@@ -15,9 +15,13 @@ const PRODUCT_DIRS = [path.join(SWITCHYARD_ROOT, 'core'), path.join(SWITCHYARD_R
 
 export interface ResolvedListen {
   readonly name: string;
-  readonly dialect: 'plain';
+  readonly dialect: 'plain' | 'sip';
   readonly host: string;
   readonly port: number;
+  /** SIP: the address put in Via and Record-Route. */
+  readonly advertise?: string;
+  /** SIP: transports opened on the port (default both). */
+  readonly transports?: readonly ('udp' | 'tcp')[];
 }
 
 export interface LoadedScript {
@@ -110,7 +114,9 @@ export async function loadScript(file: string): Promise<LoadedScript> {
 
   const listen = def.listen.map((l): ResolvedListen => {
     const port = l.port ?? DEFAULT_PORTS[l.dialect];
-    return { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}` };
+    const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}` };
+    if (l.dialect === 'plain') return base;
+    return { ...base, transports: l.transports ?? ['udp', 'tcp'], ...(l.advertise !== undefined ? { advertise: l.advertise } : {}) };
   });
   const names = new Set<string>();
   for (const l of listen) {

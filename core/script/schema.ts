@@ -2,12 +2,24 @@ import { z } from 'zod';
 
 const routeFn = z.custom<(ctx: object) => unknown>((v) => typeof v === 'function', { message: 'expected a function (ctx) => ...' });
 
-export const listenSchema = z.object({
-  dialect: z.enum(['plain']),
-  port: z.number().int().min(1).max(65535).optional(),
+const plainListen = z.object({
+  dialect: z.literal('plain'),
+  port: z.number().int().min(0).max(65535).optional(),
   host: z.string().min(1).optional(),
   name: z.string().min(1).optional(),
 }).strict();
+
+const sipListen = z.object({
+  dialect: z.literal('sip'),
+  port: z.number().int().min(0).max(65535).optional(),
+  host: z.string().min(1).optional(),
+  name: z.string().min(1).optional(),
+  /** The address this proxy puts in Via and Record-Route (behind 1:1 NAT: the public one). */
+  advertise: z.string().min(1).optional(),
+  transports: z.array(z.enum(['udp', 'tcp'])).min(1).optional(),
+}).strict();
+
+export const listenSchema = z.discriminatedUnion('dialect', [plainListen, sipListen]);
 
 /** The shape `defineProxy()` must return; module options are validated by each module's own schema. */
 export const proxyDefinitionSchema = z.object({
@@ -22,4 +34,4 @@ export const proxyDefinitionSchema = z.object({
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional() }).strict().optional(),
 }).strict();
 
-export const DEFAULT_PORTS = { plain: 34567 } as const;
+export const DEFAULT_PORTS = { plain: 34567, sip: 5060 } as const;

@@ -60,16 +60,25 @@ export type RequestCtx<M extends readonly AnyModule[], FK extends string, RK ext
 export type ReplyCtx<M extends readonly AnyModule[], FK extends string, RK extends string> = ReplyCoreCtx & ModuleFunctions<M, 'reply', FK, RK>;
 export type FailureCtx<M extends readonly AnyModule[], FK extends string, RK extends string> = FailureCoreCtx & ModuleFunctions<M, 'failure', FK, RK>;
 
-export interface ListenSpec {
-  /** The wire dialect spoken on this socket. */
-  readonly dialect: 'plain';
-  /** Default: the dialect's port (plain 34567). */
+interface ListenCommon {
+  /** Default: the dialect's port (plain 34567, SIP 5060). */
   readonly port?: number;
   /** Default `::` (dual-stack). An IPv4 literal makes an IPv4-only socket. */
   readonly host?: string;
   /** Name used in logs; default `<dialect>:<port>`. */
   readonly name?: string;
 }
+
+/** A signaling listener: the plain call protocol over UDP, or SIP over UDP and TCP on one port. */
+export type ListenSpec =
+  | (ListenCommon & { readonly dialect: 'plain' })
+  | (ListenCommon & {
+      readonly dialect: 'sip';
+      /** The address put in Via and Record-Route (default: the bound address, or the first non-loopback IPv4). */
+      readonly advertise?: string;
+      /** Default both. */
+      readonly transports?: readonly ('udp' | 'tcp')[];
+    });
 
 export interface Routes<M extends readonly AnyModule[], FK extends string, RK extends string> {
   /** Runs for every request (REGISTER, CALL/INVITE, BYE...). */

@@ -240,7 +240,10 @@ export class SipProxyEngine implements ProxyEngine {
     const sip = sipRequest(mc.msg);
     const hops: { hop: NextHop; uri?: string }[] = [];
     if (opts.targets !== undefined && opts.targets.length > 0) {
-      for (const t of opts.targets) hops.push(this.targetHop(t, sip));
+      for (const t of opts.targets) {
+        const h = await this.targetHop(t, sip);
+        if (h !== null) hops.push(h);
+      }
     } else {
       const hop = await this.routeHop(sip);
       if (hop !== null) hops.push({ hop });
@@ -252,10 +255,18 @@ export class SipProxyEngine implements ProxyEngine {
     for (const h of hops) this.startBranch(mc, call, h.hop, h.uri, opts.recordRoute === true);
   }
 
-  /** A registered contact: send to the address it registered from, with its Contact as Request-URI. */
-  private targetHop(t: ForwardTarget, sip: SipRequest): { hop: NextHop; uri?: string } {
+  /**
+   * A registered contact: sent to the address it registered from, with its Contact as
+   * Request-URI. A bare URI (a peer proxy, a gateway): sent where the URI resolves to.
+   */
+  private async targetHop(t: ForwardTarget, sip: SipRequest): Promise<{ hop: NextHop; uri: string } | null> {
+    const uri = t.uri ?? sip.uri;
+    if (t.address === undefined) {
+      const hop = await resolveNextHop(uri);
+      return hop === null ? null : { hop, uri };
+    }
     const transport: SipTransportName = t.transport ?? 'udp';
-    return t.uri !== undefined ? { hop: { address: t.address, transport, connection: t.connection ?? null }, uri: t.uri } : { hop: { address: t.address, transport, connection: t.connection ?? null }, uri: sip.uri };
+    return { hop: { address: t.address, transport, connection: t.connection ?? null }, uri };
   }
 
   /** §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI. */
@@ -324,7 +335,7 @@ export class SipProxyEngine implements ProxyEngine {
     const req = mc.msg;
     const sip = sipRequest(req);
     const t = opts.targets?.[0];
-    const hop = t !== undefined ? this.targetHop(t, sip).hop : await this.routeHop(sip);
+    const hop = t !== undefined ? (await this.targetHop(t, sip))?.hop ?? null : await this.routeHop(sip);
     if (hop === null) return;
     const out = cloneSip(sip);
     if (t?.uri !== undefined) out.uri = t.uri;

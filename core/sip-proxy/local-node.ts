@@ -45,14 +45,16 @@ export class LocalNode {
   private readonly hosts = new Set<string>();
   private readonly ports = new Set<number>();
 
-  constructor(readonly identities: readonly SipIdentity[]) {
-    for (const id of identities) {
-      this.hosts.add(normalizeHost(id.host));
-      this.ports.add(id.port);
-    }
+  constructor() {
     for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) this.hosts.add(normalizeHost(a.address));
     this.hosts.add('localhost');
     this.hosts.add(hostname().toLowerCase());
+  }
+
+  /** A listener's identity, once its port is bound. */
+  add(id: SipIdentity): void {
+    this.hosts.add(normalizeHost(id.host));
+    this.ports.add(id.port);
   }
 
   isLocalHost(host: string): boolean {

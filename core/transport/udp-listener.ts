@@ -1,5 +1,5 @@
 import type dgram from 'node:dgram';
-import type { Endpoint } from '../address.ts';
+import { asSeenBy, type Endpoint } from '../address.ts';
 import type { Dialect } from '../dialect.ts';
 import { SwitchyardError } from '../errors.ts';
 import { bindUdp, createUdpSocket } from './udp-socket.ts';
@@ -15,7 +15,11 @@ export type DatagramHandler = (dialect: Dialect, listener: string, buf: Buffer, 
 
 /** A signaling socket: dual-stack UDP on `::` unless configured with an IPv4 literal. */
 export class UdpListener {
-  private constructor(readonly config: ListenerConfig, private readonly socket: dgram.Socket) {}
+  private readonly dualStack: boolean;
+
+  private constructor(readonly config: ListenerConfig, private readonly socket: dgram.Socket) {
+    this.dualStack = socket.address().family === 'IPv6';
+  }
 
   static async open(config: ListenerConfig, onDatagram: DatagramHandler): Promise<UdpListener> {
     const socket = createUdpSocket(config.host);
@@ -36,7 +40,7 @@ export class UdpListener {
   }
 
   send(to: Endpoint, data: Buffer): void {
-    this.socket.send(data, to.port, to.address);
+    this.socket.send(data, to.port, asSeenBy(to.address, this.dualStack));
   }
 
   close(): Promise<void> {

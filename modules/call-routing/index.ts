@@ -1,14 +1,20 @@
 import { z } from 'zod';
-import { forwardVerdict, respondVerdict, type Verdict } from '../../core/dispatch/verdict.ts';
-import type { MessageContext } from '../../core/dispatch/message-context.ts';
-import { defineModule, fn, type FailureRouteName, type ReplyRouteName } from '../../core/modules/define.ts';
 import { formatEndpoint, type Endpoint } from '../../core/address.ts';
+import type { MessageContext } from '../../core/dispatch/message-context.ts';
+import { forwardVerdict, respondVerdict, type Verdict } from '../../core/dispatch/verdict.ts';
+import type { ForwardTarget } from '../../core/modules/core-services.ts';
+import { defineModule, fn, type FailureRouteName, type ReplyRouteName } from '../../core/modules/define.ts';
+import type { Request } from '../../core/message.ts';
+import { sipRequest } from '../../core/sip-proxy/wire.ts';
+import { hasHeader } from '../../core/sip/message.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import type { RegistrarApi } from '../registrar/index.ts';
 
 export interface ForwardCallOptions {
-  /** Forward to this user's binding instead of the request's callee. */
+  /** Forward to this user's registration instead of the request's (SIP: Request-URI user; plain: callee). */
   to?: string;
+  /** SIP: forward to this URI (it becomes the Request-URI), for a peer proxy or gateway, without a registrar lookup. */
+  toUri?: string;
   /** The failure route to run if the call fails or is not answered (a key of `routes.failure`). */
   onFailure?: FailureRouteName;
   /** The reply route to run for each reply of the call (a key of `routes.reply`). */
@@ -18,53 +24,96 @@ export interface ForwardCallOptions {
 }
 
 const schema = z.object({
-  /** How long a call may ring before the caller gets CALL_FAILED ... no answer (SIP: 408). */
+  /** How long a call may ring before it fails: plain CALL_FAILED ... no answer, SIP 408 (Timer C). */
   answerTimeoutSec: z.number().positive().default(30),
 });
 
+interface RoutingState {
+  /** Requests whose route asked for Record-Route. */
+  readonly recordRouted: WeakSet<Request>;
+}
+
 export const callRouting = defineModule({
   name: 'call-routing',
-  description: 'Forwards calls and in-dialog requests to where the callee is registered',
+  description: 'Forwards calls to where the callee is registered (forking to every contact), and in-dialog requests along their route',
   schema,
   reloadable: ['answerTimeoutSec'],
   dependsOn: { registrar: 'required', dialog: 'optional' },
 
-  setup: () => ({}),
+  setup: (): RoutingState => ({ recordRouted: new WeakSet() }),
 
-  functions: ({ config, core, dep }) => {
+  functions: ({ config, core, dep, state }) => {
     const registrar = (): RegistrarApi => dep<RegistrarApi>('registrar')!;
 
-    /** Where a request goes: an in-dialog request to the other party of its dialog, otherwise to the callee's binding. */
-    const resolveTarget = async (mc: MessageContext, user: string): Promise<Endpoint | null> => {
+    /** Plain: an in-dialog request goes to the other party of its dialog; anything else to the callee's binding. */
+    const plainTargets = async (mc: MessageContext, user: string): Promise<ForwardTarget[]> => {
       const msg = mc.msg;
       if (msg.inDialog && user === msg.ruri.user) {
-        const peer = dep<DialogApi>('dialog')?.peerOf(msg.callId, msg.from.user);
-        if (peer !== undefined) return peer;
+        const peer: Endpoint | undefined = dep<DialogApi>('dialog')?.peerOf(msg.callId, msg.from.user);
+        if (peer !== undefined) return [{ address: peer }];
       }
       const found = await registrar().lookup(user);
-      return found.ok ? found.bindings[0]!.address : null;
+      return found.ok ? [{ address: found.bindings[0]!.address }] : [];
+    };
+
+    /**
+     * SIP: in-dialog requests and requests with a Route set follow it; a new call rings every
+     * contact of the user (at the address each registered from); a user this registrar does
+     * not know, in a domain that is not this proxy's, is forwarded by its Request-URI.
+     */
+    const sipTargets = async (mc: MessageContext, opts: ForwardCallOptions): Promise<ForwardTarget[] | 'by-request' | null> => {
+      const msg = mc.msg;
+      if (opts.toUri !== undefined) return [{ uri: opts.toUri }];
+      if (opts.to === undefined && (msg.inDialog || hasHeader(sipRequest(msg), 'route'))) return 'by-request';
+      const found = await registrar().lookup(opts.to ?? msg.ruri.user);
+      if (found.ok) {
+        return found.bindings.map((b) => ({
+          address: b.address, ...(b.contact !== undefined ? { uri: b.contact } : {}),
+          ...(b.transport !== undefined ? { transport: b.transport } : {}), connection: b.connection ?? null,
+        }));
+      }
+      if (opts.to === undefined && msg.ruri.uri !== undefined && !core.isOwnUri(msg.ruri.uri.replace(/^(sips?:)[^@;?]*@/, '$1'))) return 'by-request';
+      return null;
     };
 
     return {
       /**
-       * Forwards the request: a call to the callee's registered address with a pending-call
-       * transaction and answer timeout; an in-dialog request to the other party. An unknown
-       * callee is answered 404 "unknown peer" (plain: CALL_FAILED unknown peer).
+       * Forwards the request. A call goes to the callee's registration with a transaction and
+       * answer timeout (SIP: to every contact in parallel); an in-dialog request to the other
+       * party (SIP: along its Route set). An unknown callee is answered 404 (plain: CALL_FAILED unknown peer).
        */
       forwardCall: fn(['request', 'failure'], (mc, opts: ForwardCallOptions = {}): Promise<Verdict> => {
         const fulfil = mc.reserve('forwardCall');
         return mc.track((async () => {
-          const user = opts.to ?? mc.msg.ruri.user;
-          const target = await resolveTarget(mc, user);
-          if (target === null) return fulfil(respondVerdict(404, 'unknown peer'));
-          const answerTimeoutSec = opts.answerTimeoutSec ?? config().answerTimeoutSec;
-          core.forward(mc, {
-            targets: [{ address: target }], answerTimeoutMs: answerTimeoutSec * 1000,
+          const msg = mc.msg;
+          const common = {
+            answerTimeoutMs: (opts.answerTimeoutSec ?? config().answerTimeoutSec) * 1000,
             ...(opts.onFailure !== undefined ? { onFailure: opts.onFailure } : {}),
             ...(opts.onReply !== undefined ? { onReply: opts.onReply } : {}),
-          });
-          return fulfil(forwardVerdict(`${user} at ${formatEndpoint(target)}`));
+            recordRoute: state.recordRouted.has(msg),
+          };
+          if (msg.dialect === 'sip') {
+            const targets = await sipTargets(mc, opts);
+            if (targets === null) return fulfil(respondVerdict(404, 'Not Found'));
+            if (targets === 'by-request') {
+              core.forward(mc, common);
+              return fulfil(forwardVerdict('along the route set / Request-URI'));
+            }
+            core.forward(mc, { ...common, targets });
+            return fulfil(forwardVerdict(`${targets.length} contact(s)`));
+          }
+          const user = opts.to ?? msg.ruri.user;
+          const targets = await plainTargets(mc, user);
+          if (targets.length === 0) return fulfil(respondVerdict(404, 'unknown peer'));
+          core.forward(mc, { ...common, targets });
+          return fulfil(forwardVerdict(`${user} at ${formatEndpoint(targets[0]!.address!)}`));
         })());
+      }),
+
+      /** SIP: put this proxy in the Record-Route of the call so in-dialog requests come through it (plain: no effect). */
+      recordRoute: fn(['request'], (mc): { readonly ok: true } => {
+        state.recordRouted.add(mc.msg);
+        return { ok: true };
       }),
     };
   },

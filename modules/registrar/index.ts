@@ -3,6 +3,7 @@ import { sameEndpoint } from '../../core/address.ts';
 import { respondVerdict, type Verdict } from '../../core/dispatch/verdict.ts';
 import { defineModule, fn } from '../../core/modules/define.ts';
 import { MemoryLocationStore } from './memory-store.ts';
+import { registerSip } from './sip-register.ts';
 import type { Binding, LocationStore } from './store.ts';
 
 export type { Binding, LocationStore };
@@ -26,13 +27,21 @@ const schema = z.object({
   maxUsers: z.number().int().positive().default(100_000),
   /** Lifetime of a plain-protocol binding in seconds; 0 keeps it until the user registers again. */
   plainBindingTtlSec: z.number().int().min(0).default(0),
+  /** SIP: a shorter registration gets 423 Interval Too Brief with this Min-Expires. */
+  minExpiresSec: z.number().int().min(1).default(60),
+  /** SIP: longer registrations are granted this long. */
+  maxExpiresSec: z.number().int().min(1).default(3600),
+  /** SIP: the expiry when the REGISTER names none. */
+  defaultExpiresSec: z.number().int().min(1).default(3600),
+  /** SIP: contacts one user may register at once (all of them ring in parallel). */
+  maxContacts: z.number().int().min(1).default(10),
 });
 
 export const registrar = defineModule({
   name: 'registrar',
   description: 'REGISTER handling and the location table (who is reachable where)',
   schema,
-  reloadable: ['maxUsers', 'plainBindingTtlSec'],
+  reloadable: ['maxUsers', 'plainBindingTtlSec', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts'],
 
   setup: (): { store: LocationStore } => ({ store: new MemoryLocationStore() }),
 
@@ -42,6 +51,7 @@ export const registrar = defineModule({
         const msg = mc.msg;
         if (msg.method !== 'REGISTER') return Promise.resolve(mc.claim(respondVerdict(405, 'register() needs a REGISTER')));
         const fulfil = mc.reserve('register');
+        if (msg.dialect === 'sip') return mc.track(registerSip(mc, state.store, config()).then(fulfil));
         return mc.track((async () => {
           const aor = msg.from.user;
           const existing = await state.store.lookup(aor);

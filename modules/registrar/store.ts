@@ -10,6 +10,14 @@ export interface Binding {
   readonly registeredAt: number;
   /** Epoch ms after which the binding is gone; null = until replaced. */
   readonly expiresAt: number | null;
+  /** SIP: the Contact URI (the Request-URI of requests sent to it) and what ordered its registration. */
+  readonly contact?: string;
+  readonly q?: number;
+  readonly callId?: string;
+  readonly cseq?: number;
+  /** SIP: reached over TCP on this connection when it registered over TCP. */
+  readonly transport?: 'udp' | 'tcp';
+  readonly connection?: number | null;
 }
 
 /**

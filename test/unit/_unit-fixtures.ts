@@ -78,6 +78,7 @@ export function fakeCore(): CoreServices & { sent: SentDatagram[]; forwarded: { 
     },
     send: (listener, to, data) => { sent.push({ listener, to, data }); },
     forward: (mc, opts) => { forwarded.push({ mc, opts }); },
+    isOwnUri: () => false,
     sent,
     forwarded,
   };

@@ -1,13 +1,5 @@
 import type dgram from 'node:dgram';
-import { isIPv4 } from 'node:net';
-import { unmapIPv4, type Endpoint } from '../../../core/address.ts';
-
-/** An address as a socket of the given family reports its peers: a dual-stack socket sees IPv4 as ::ffff:a.b.c.d. */
-export function asSeenBy(address: string, dualStack: boolean): string {
-  const v4 = unmapIPv4(address);
-  if (!isIPv4(v4)) return address;
-  return dualStack ? `::ffff:${v4}` : v4;
-}
+import { asSeenBy, type Endpoint } from '../../../core/address.ts';
 
 /** One side of a relayed call. */
 export class MediaParty {

@@ -42,7 +42,7 @@ test('a misspelt function fails', () => {
 
 test('a function outside its route kind, a bad option type and an unknown dialect fail', () => {
   const errors = typeErrors('wrong-scope-and-options.ts').join('\n');
-  assert.match(errors, /Type '"upd"' is not assignable to type '"plain"'/);
+  assert.match(errors, /Type '"upd"' is not assignable to type '"plain" \| "sip"'/);
   assert.match(errors, /Type 'string' is not assignable to type 'number'/);
   assert.match(errors, /Property 'register' does not exist/);
 });

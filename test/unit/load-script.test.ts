@@ -253,7 +253,7 @@ describe('loadScript: scripts that load but are invalid (SY_CONFIG_INVALID)', ()
   test('a listener port out of range, an unknown dialect, an unknown listener key', async () => {
     const mk = (listen: string) => script([...HEADER, 'export default defineProxy({', `  listen: ${listen} as never,`, '  modules: [],', '  routes: { request() {} },', '});']);
     assert.match((await rejectsWithCode(() => loadScript(mk("[{ dialect: 'plain', port: 70000 }]")), 'SY_CONFIG_INVALID')).message, /listen\[0\]\.port/);
-    assert.match((await rejectsWithCode(() => loadScript(mk("[{ dialect: 'sip' }]")), 'SY_CONFIG_INVALID')).message, /listen\[0\]\.dialect/);
+    assert.match((await rejectsWithCode(() => loadScript(mk("[{ dialect: 'smtp' }]")), 'SY_CONFIG_INVALID')).message, /listen\[0\]\.dialect/);
     assert.match((await rejectsWithCode(() => loadScript(mk("[{ dialect: 'plain', prot: 1 }]")), 'SY_CONFIG_INVALID')).message, /prot/);
   });
 

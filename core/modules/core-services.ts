@@ -32,7 +32,7 @@ export interface CoreServices {
   /** Sends bytes from a signaling listener. */
   send(listener: string, to: Endpoint, data: Buffer): void;
   /** Forwards the context's request (with a transaction when the dialect expects a reply). */
-  forward(mc: MessageContext, opts: ForwardOptions): void;
+  forward(mc: MessageContext, opts: ForwardOptions): void | Promise<void>;
   /** SIP: whether a URI names this proxy (one of its addresses and SIP ports). */
   isOwnUri(uri: string): boolean;
 }

@@ -39,16 +39,14 @@ export class PlainProxyEngine implements ProxyEngine {
     return this.table.size;
   }
 
-  forward(mc: MessageContext, opts: ForwardOptions): void {
+  forward(mc: MessageContext, opts: ForwardOptions): void | Promise<void> {
     const req = mc.msg;
     const dialect = this.dialect;
     const target = opts.targets?.[0]?.address;
     if (target === undefined) throw new Error('plain forwarding needs a target');
     const bytes = dialect.forwardRequestBytes(req, target);
     if (!dialect.expectsReply(req)) {
-      this.deps.hooks.emitRequestForward({ mc, request: req, target, txn: null });
-      this.deps.send(req.listener, target, bytes);
-      return;
+      return this.afterHooks(this.deps.hooks.emitRequestForward({ mc, request: req, target, txn: null }), () => this.deps.send(req.listener, target, bytes));
     }
     let txn = mc.txn as PlainTransaction | null;
     if (txn === null) {
@@ -71,8 +69,13 @@ export class PlainProxyEngine implements ProxyEngine {
     const armed = txn;
     txn.timer = setTimeout(() => void this.timeout(armed), opts.answerTimeoutMs);
     txn.timer.unref?.();
-    this.deps.hooks.emitRequestForward({ mc, request: req, target, txn });
-    this.deps.send(req.listener, target, bytes);
+    return this.afterHooks(this.deps.hooks.emitRequestForward({ mc, request: req, target, txn }), () => this.deps.send(req.listener, target, bytes));
+  }
+
+  /** Sends once the hooks are done: at once when they all were synchronous. */
+  private afterHooks(pending: void | Promise<void>, send: () => void): void | Promise<void> {
+    if (pending === undefined) return send();
+    return pending.then(send);
   }
 
   /** A reply arrived: pass it to its transaction, or answer it as stray. */

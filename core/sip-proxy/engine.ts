@@ -206,12 +206,9 @@ export class SipProxyEngine implements ProxyEngine {
 
   // ---- forwarding ---------------------------------------------------------------------
 
-  forward(mc: MessageContext, opts: ForwardOptions): void {
+  async forward(mc: MessageContext, opts: ForwardOptions): Promise<void> {
     const req = mc.msg;
-    if (req.method === 'ACK') {
-      mc.track(this.forwardAck(mc, opts));
-      return;
-    }
+    if (req.method === 'ACK') return this.forwardAck(mc, opts);
     let call = mc.txn as ProxyCall | null;
     if (call === null) {
       const st = this.servers.get(serverKey(req));
@@ -229,11 +226,12 @@ export class SipProxyEngine implements ProxyEngine {
       return;
     }
     if (st.isInvite && st.lastStatus === 0) this.respond(req, 100, 'Trying');
-    const proxyCall = call;
-    mc.track(this.startBranches(mc, proxyCall, opts).catch((err: unknown) => {
+    try {
+      await this.startBranches(mc, call, opts);
+    } catch (err) {
       this.deps.log.error({ err, callId: req.callId }, 'forwarding failed');
-      this.finishWithLocal(proxyCall, 500, 'Server Internal Error');
-    }));
+      this.finishWithLocal(call, 500, 'Server Internal Error');
+    }
   }
 
   private async startBranches(mc: MessageContext, call: ProxyCall, opts: ForwardOptions): Promise<void> {
@@ -252,7 +250,7 @@ export class SipProxyEngine implements ProxyEngine {
       this.finishWithLocal(call, 478, 'Unresolvable destination');
       return;
     }
-    for (const h of hops) this.startBranch(mc, call, h.hop, h.uri, opts.recordRoute === true);
+    for (const h of hops) await this.startBranch(mc, call, h.hop, h.uri, opts.recordRoute === true);
   }
 
   /**
@@ -290,7 +288,7 @@ export class SipProxyEngine implements ProxyEngine {
     return resolveNextHop(sip.uri);
   }
 
-  private startBranch(mc: MessageContext, call: ProxyCall, hop: NextHop, uri: string | undefined, recordRoute: boolean): void {
+  private async startBranch(mc: MessageContext, call: ProxyCall, hop: NextHop, uri: string | undefined, recordRoute: boolean): Promise<void> {
     const req = mc.msg;
     const sip = sipRequest(req);
     const out = cloneSip(sip);
@@ -303,7 +301,7 @@ export class SipProxyEngine implements ProxyEngine {
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
     const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null };
     call.target = hop.address;
-    this.deps.hooks.emitRequestForward({ mc, request: req, target: hop.address, txn: call, sip: out });
+    await this.deps.hooks.emitRequestForward({ mc, request: req, target: hop.address, txn: call, sip: out });
     const bytes = serializeSip(out);
     const ct = new ClientTransaction(branch, call, out, bytes, downstream, T1);
     this.clients.set(`${branch}|${out.method}`, ct);
@@ -343,7 +341,7 @@ export class SipProxyEngine implements ProxyEngine {
     const id = this.deps.identity(req.listener);
     const branch = `z9hG4bK${createHash('sha1').update(`${req.callId}|${getHeader(sip, 'cseq')}|${req.from.tag}|${out.uri}|${sipWire(req).via.branch}`).digest('base64url').slice(0, 16)}`;
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
-    this.deps.hooks.emitRequestForward({ mc, request: req, target: hop.address, txn: null, sip: out });
+    await this.deps.hooks.emitRequestForward({ mc, request: req, target: hop.address, txn: null, sip: out });
     this.deps.sender.send({ transport: hop.transport, listener: req.listener, address: hop.address, connection: hop.connection ?? null }, serializeSip(out));
   }
 
@@ -393,7 +391,7 @@ export class SipProxyEngine implements ProxyEngine {
       dropped = mc.verdict?.kind === 'drop';
     }
     if (reply.status < 200) {
-      if (reply.status > 100 && !call.finished && !dropped) this.passUpstream(call, reply);
+      if (reply.status > 100 && !call.finished && !dropped) await this.passUpstream(call, reply);
       return;
     }
     if (reply.status < 300) {
@@ -403,7 +401,7 @@ export class SipProxyEngine implements ProxyEngine {
         call.answered = true;
         call.finished = true;
       }
-      if (!dropped) this.passUpstream(call, reply);
+      if (!dropped) await this.passUpstream(call, reply);
       if (first) {
         for (const other of call.branches) if (other !== ct && other.final === null) this.cancelBranch(other);
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'answered', status: reply.status });
@@ -440,7 +438,7 @@ export class SipProxyEngine implements ProxyEngine {
     }
     if (best.local === true) this.finishWithLocal(call, best.status, best.reason);
     else if (best.status === 503) this.finishWithLocal(call, 500, 'Server Internal Error'); // §16.7 step 6
-    else this.passUpstream(call, best);
+    else await this.passUpstream(call, best);
     call.finished = true;
     this.deps.hooks.emitTransactionEnd({ txn: call, outcome, status: best.status });
   }
@@ -451,10 +449,10 @@ export class SipProxyEngine implements ProxyEngine {
   }
 
   /** Passes a response up to the previous hop: our Via off, hooks may rewrite the body, through the server transaction. */
-  private passUpstream(call: ProxyCall, reply: Reply): void {
+  private async passUpstream(call: ProxyCall, reply: Reply): Promise<void> {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
-    this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
+    await this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
     this.sendUpstream(call.server, call.server.upstream, reply.status, serializeSip(out));
   }
 

@@ -51,20 +51,31 @@ export interface TransactionEndEvent {
 
 type Unsubscribe = () => void;
 
+function runInOrder<E>(handlers: ((e: E) => void | Promise<void>)[], e: E): void | Promise<void> {
+  for (let i = 0; i < handlers.length; i++) {
+    const r = handlers[i]!(e);
+    if (r instanceof Promise) {
+      return r.then(async () => {
+        for (const h of handlers.slice(i + 1)) await h(e);
+      });
+    }
+  }
+}
+
 /** Points in a call's life where modules (dialog, media relay) take part. Handlers run in subscription order. */
 export class ProxyHooks {
-  private readonly requestForward = new Set<(e: RequestForwardEvent) => void>();
-  private readonly replyForward = new Set<(e: ReplyForwardEvent) => void>();
+  private readonly requestForward = new Set<(e: RequestForwardEvent) => void | Promise<void>>();
+  private readonly replyForward = new Set<(e: ReplyForwardEvent) => void | Promise<void>>();
   private readonly answer = new Set<(e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>>();
   private readonly transactionEnd = new Set<(e: TransactionEndEvent) => void>();
 
-  onRequestForward(h: (e: RequestForwardEvent) => void): Unsubscribe {
+  onRequestForward(h: (e: RequestForwardEvent) => void | Promise<void>): Unsubscribe {
     this.requestForward.add(h);
     return () => this.requestForward.delete(h);
   }
 
   /** Every reply passed upstream (provisional, answer or failure), just before it is sent. */
-  onReplyForward(h: (e: ReplyForwardEvent) => void): Unsubscribe {
+  onReplyForward(h: (e: ReplyForwardEvent) => void | Promise<void>): Unsubscribe {
     this.replyForward.add(h);
     return () => this.replyForward.delete(h);
   }
@@ -79,12 +90,16 @@ export class ProxyHooks {
     return () => this.transactionEnd.delete(h);
   }
 
-  emitRequestForward(e: RequestForwardEvent): void {
-    for (const h of this.requestForward) h(e);
+  /**
+   * Runs the handlers in order. Synchronous handlers finish before it returns; once one
+   * returns a promise (it may bind media ports before rewriting a body) the rest wait for it.
+   */
+  emitRequestForward(e: RequestForwardEvent): void | Promise<void> {
+    return runInOrder([...this.requestForward], e);
   }
 
-  emitReplyForward(e: ReplyForwardEvent): void {
-    for (const h of this.replyForward) h(e);
+  emitReplyForward(e: ReplyForwardEvent): void | Promise<void> {
+    return runInOrder([...this.replyForward], e);
   }
 
   /** Runs answer hooks in order; the first `withhold` stops the rest. */

@@ -13,7 +13,7 @@ export interface ProxyEngine {
   /** Sends the proxy's own reply to a request. */
   respond(req: Request, status: number, reason: string, headers?: ReplyHeaders): void;
   /** Forwards the context's request (to new branches, when called from a failure route). */
-  forward(mc: MessageContext, opts: ForwardOptions): void;
+  forward(mc: MessageContext, opts: ForwardOptions): void | Promise<void>;
   receiveReply(reply: Reply): Promise<void>;
   /** Transactions in progress. */
   readonly size: number;

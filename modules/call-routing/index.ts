@@ -96,16 +96,16 @@ export const callRouting = defineModule({
             const targets = await sipTargets(mc, opts);
             if (targets === null) return fulfil(respondVerdict(404, 'Not Found'));
             if (targets === 'by-request') {
-              core.forward(mc, common);
+              await core.forward(mc, common);
               return fulfil(forwardVerdict('along the route set / Request-URI'));
             }
-            core.forward(mc, { ...common, targets });
+            await core.forward(mc, { ...common, targets });
             return fulfil(forwardVerdict(`${targets.length} contact(s)`));
           }
           const user = opts.to ?? msg.ruri.user;
           const targets = await plainTargets(mc, user);
           if (targets.length === 0) return fulfil(respondVerdict(404, 'unknown peer'));
-          core.forward(mc, { ...common, targets });
+          await core.forward(mc, { ...common, targets });
           return fulfil(forwardVerdict(`${user} at ${formatEndpoint(targets[0]!.address!)}`));
         })());
       }),

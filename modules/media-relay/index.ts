@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { defineModule, fn } from '../../core/modules/define.ts';
-import type { Request } from '../../core/message.ts';
+import type { Reply, Request } from '../../core/message.ts';
+import { defaultAdvertise } from '../../core/sip-proxy/local-node.ts';
+import { otherSide, requestSide, rewriteSdp, type SipMediaCall } from './sip-media.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import { answerPlainCall } from './plain-media.ts';
 import { MediaRelay } from './relay/media-relay.ts';
@@ -24,12 +26,19 @@ const schema = z.object({
   host: z.string().min(1).default('::'),
   /** A session with no datagram in either direction for this long is ended and its port freed. */
   idleTimeoutSec: z.number().positive().default(60),
+  /** SIP: the address written into rewritten SDP (behind 1:1 NAT: the public one). Default: `host`, or the first non-loopback IPv4 when `host` is a wildcard. */
+  advertise: z.string().min(1).optional(),
 });
 
 interface RelayState {
   readonly relay: MediaRelay;
-  /** Call requests whose route engaged the relay; their answer opens the session. */
+  /** Call requests whose route engaged the relay; their answer opens the session (plain) or their SDP is rewritten (SIP). */
   readonly engaged: WeakSet<Request>;
+  /** Messages a route asked to rewrite once, without following the call (useMediaProxy). */
+  readonly usedRequests: WeakSet<Request>;
+  readonly usedReplies: WeakSet<Reply>;
+  /** SIP calls the relay follows, by Call-ID. */
+  readonly sipCalls: Map<string, SipMediaCall>;
 }
 
 export const mediaRelay = defineModule({
@@ -43,21 +52,50 @@ export const mediaRelay = defineModule({
     const c = config();
     const relay = new MediaRelay({ range: parsePortRange(c.ports)!, host: c.host, idleTimeoutMs: c.idleTimeoutSec * 1000 }, log);
     const engaged = new WeakSet<Request>();
+    const usedRequests = new WeakSet<Request>();
+    const usedReplies = new WeakSet<Reply>();
+    const sipCalls = new Map<string, SipMediaCall>();
     const dialogs = dep<DialogApi>('dialog')!;
+    const advertise = c.advertise ?? defaultAdvertise(c.host);
+    const sipCall = (req: Request): SipMediaCall => {
+      let call = sipCalls.get(req.callId);
+      if (call === undefined) {
+        call = { callId: req.callId, callerTag: req.from.tag, streams: new Map() };
+        sipCalls.set(req.callId, call);
+      }
+      return call;
+    };
 
     core.hooks.onAnswer((e) => {
-      if (!engaged.has(e.request)) return 'pass';
-      if (e.request.dialect === 'plain') return answerPlainCall(e, relay, core);
-      return 'pass';
+      if (e.request.dialect !== 'plain' || !(engaged.has(e.request) || usedRequests.has(e.request))) return 'pass';
+      return answerPlainCall(e, relay, core);
+    });
+    // SIP: the offer and answer of an engaged call go through the relay, whichever message carries them.
+    core.hooks.onRequestForward(async (e) => {
+      if (e.sip === undefined) return;
+      const following = engaged.has(e.request) || (e.request.inDialog && sipCalls.has(e.request.callId));
+      if (!following && !usedRequests.has(e.request)) return;
+      const call = sipCall(e.request);
+      await rewriteSdp(e.sip, requestSide(e.request, call), call, relay, advertise, log);
+    });
+    core.hooks.onReplyForward(async (e) => {
+      if (e.sip === undefined) return;
+      const call = sipCalls.get(e.request.callId);
+      if (call === undefined && !usedReplies.has(e.reply)) return;
+      const c2 = call ?? sipCall(e.request);
+      await rewriteSdp(e.sip, otherSide(requestSide(e.request, c2)), c2, relay, advertise, log);
     });
     // Engaged once, the relay follows the call: a failed or ended dialog ends its media.
     dialogs.onEnded(({ dialog, reason }) => {
-      relay.end(dialog.callId, reason === 'bye' ? 'bye' : 'dialog');
+      const why = reason === 'bye' ? 'bye' : 'dialog';
+      relay.end(dialog.callId, why);
+      relay.endAll(dialog.callId, why);
+      sipCalls.delete(dialog.callId);
     });
     relay.onEnd((session, reason) => {
-      if (reason === 'idle') dialogs.terminate(session.key, 'timeout');
+      if (reason === 'idle' && session.key === session.key.split('#')[0]) dialogs.terminate(session.key, 'timeout');
     });
-    return { relay, engaged };
+    return { relay, engaged, usedRequests, usedReplies, sipCalls };
   },
 
   onConfigChange: ({ state, config }) => {
@@ -70,9 +108,21 @@ export const mediaRelay = defineModule({
       state.engaged.add(mc.msg);
       return { ok: true };
     }),
-    /** Ends the call's media session now and returns its counters. */
+    /**
+     * Rewrites just this message's media through the relay, without following the call:
+     * in a request route the request's SDP (plain: the call's MEDIA_PORT), in a reply route the reply's.
+     */
+    useMediaProxy: fn(['request', 'reply'], (mc): { readonly ok: true } => {
+      if (mc.kind === 'reply' && mc.reply !== null) state.usedReplies.add(mc.reply);
+      else state.usedRequests.add(mc.msg);
+      return { ok: true };
+    }),
+    /** Ends the call's media now and returns the counters of its (first) session. */
     endMediaSession: fn(['request', 'reply', 'failure'], (mc): EndMediaResult => {
-      const stats = state.relay.end(mc.msg.callId, 'ended');
+      const callId = mc.msg.callId;
+      const stats = state.relay.end(callId, 'ended') ?? state.relay.end(`${callId}#0`, 'ended');
+      state.relay.endAll(callId, 'ended');
+      state.sipCalls.delete(callId);
       return stats === null ? { ok: false, reason: 'no-session' } : { ok: true, stats };
     }),
   }),

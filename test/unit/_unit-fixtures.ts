@@ -77,7 +77,7 @@ export function fakeCore(): CoreServices & { sent: SentDatagram[]; forwarded: { 
       return plain;
     },
     send: (listener, to, data) => { sent.push({ listener, to, data }); },
-    forward: (mc, opts) => { forwarded.push({ mc, opts }); },
+    forward: async (mc, opts) => { forwarded.push({ mc, opts }); },
     isOwnUri: () => false,
     sent,
     forwarded,

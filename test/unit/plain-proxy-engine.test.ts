@@ -78,7 +78,7 @@ describe('PlainProxyEngine: forwarding', () => {
   test('a BYE is forwarded statelessly, byte for byte', () => {
     const h = harness();
     const events: (TransactionView | null)[] = [];
-    h.hooks.onRequestForward((e) => events.push(e.txn));
+    h.hooks.onRequestForward((e) => { events.push(e.txn); });
     h.forward('BYE FROM:alice TO:bob\r\n', BOB_ADDR);
     assert.deepEqual(h.sent, [{ to: BOB_ADDR, text: 'BYE FROM:alice TO:bob\r\n' }]);
     assert.deepEqual(events, [null]);

@@ -69,6 +69,37 @@ export class MediaRelay {
     return session;
   }
 
+  /** An RTP/RTCP session pair on an even/odd port pair, keyed `<key>` and `<key>/rtcp`. */
+  async openPair(key: string, a: { name: string; address: Endpoint }, b: { name: string; address: Endpoint }): Promise<{ rtp: MediaSession; rtcp: MediaSession } | null> {
+    for (const k of [key, `${key}/rtcp`]) if (this.sessions.has(k)) this.end(k, 'replaced');
+    const got = await this.pool.allocatePair();
+    if (got === null) {
+      this.totals.noPortFailures++;
+      return null;
+    }
+    const rtcpOf = (e: Endpoint): Endpoint => ({ address: e.address, port: e.port === 0 ? 0 : e.port + 1 });
+    const rtp = new MediaSession(key, got.rtp.socket, got.rtp.port, a, b);
+    const rtcp = new MediaSession(`${key}/rtcp`, got.rtcp.socket, got.rtcp.port, { name: a.name, address: rtcpOf(a.address) }, { name: b.name, address: rtcpOf(b.address) });
+    this.sessions.set(rtp.key, rtp);
+    this.sessions.set(rtcp.key, rtcp);
+    this.totals.sessionsStarted += 2;
+    this.log.debug({ key, port: got.rtp.port }, 'media session pair started');
+    return { rtp, rtcp };
+  }
+
+  /** Ends the session `callKey` and every stream session `callKey#...` of the same call. */
+  endAll(callKey: string, reason: SessionEndReason): number {
+    let n = 0;
+    const streams = `${callKey}#`;
+    for (const key of [...this.sessions.keys()]) {
+      if (key === callKey || key.startsWith(streams)) {
+        this.end(key, reason);
+        n++;
+      }
+    }
+    return n;
+  }
+
   end(key: string, reason: SessionEndReason): SessionStats | null {
     const s = this.sessions.get(key);
     if (s === undefined) return null;

@@ -11,7 +11,7 @@ export class MediaParty {
   packets = 0;
   bytes = 0;
 
-  constructor(readonly name: string, readonly expected: Endpoint) {
+  constructor(readonly name: string, public expected: Endpoint) {
     this.address = expected.address;
     this.port = expected.port;
   }
@@ -41,6 +41,7 @@ export class MediaSession {
   readonly b: MediaParty;
   strangers = 0;
   sendErrors = 0;
+  private readonly dualStack: boolean;
   /** Datagrams relayed, read by the idle sweep (no clock read per packet). */
   relayed = 0;
   relayedAtLastSweep = 0;
@@ -56,13 +57,30 @@ export class MediaSession {
     b: { name: string; address: Endpoint },
   ) {
     // Compare addresses in the form this socket reports them, whatever family signaling used.
-    const dualStack = socket.address().family === 'IPv6';
-    const seen = (e: Endpoint): Endpoint => ({ address: asSeenBy(e.address, dualStack), port: e.port });
-    this.a = new MediaParty(a.name, seen(a.address));
-    this.b = new MediaParty(b.name, seen(b.address));
+    this.dualStack = socket.address().family === 'IPv6';
+    this.a = new MediaParty(a.name, this.seen(a.address));
+    this.b = new MediaParty(b.name, this.seen(b.address));
     this.idleSince = this.startedAt;
     socket.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo.address, rinfo.port));
     socket.on('error', () => { this.sendErrors++; });
+  }
+
+  private seen(e: Endpoint): Endpoint {
+    return { address: asSeenBy(e.address, this.dualStack), port: e.port };
+  }
+
+  /**
+   * Where a party says its media comes from (SIP: the address and port in its SDP). A party
+   * that has not sent yet simply expects it; one whose address moved (a re-INVITE) latches anew.
+   */
+  setExpected(which: 'a' | 'b', e: Endpoint): void {
+    const p = which === 'a' ? this.a : this.b;
+    const next = this.seen(e);
+    if (p.expected.address === next.address && p.expected.port === next.port) return;
+    p.expected = next;
+    p.address = next.address;
+    p.port = next.port;
+    p.hasSent = false;
   }
 
   private sender(address: string, port: number): MediaParty | null {

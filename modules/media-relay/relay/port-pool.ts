@@ -58,6 +58,44 @@ export class PortPool {
     return null;
   }
 
+  /**
+   * Binds an even port and the odd one above it (RTP and RTCP, RFC 3550 §11), round-robin
+   * over the even ports of the range; null when no such pair is free.
+   */
+  async allocatePair(): Promise<{ rtp: { socket: dgram.Socket; port: number }; rtcp: { socket: dgram.Socket; port: number } } | null> {
+    const first = this.range.min + (this.range.min % 2);
+    const pairs = Math.floor((this.range.max - first + 1) / 2);
+    if (this.next % 2 === 1 || this.next < first) this.next = this.next < first ? first : this.next + 1;
+    for (let tried = 0; tried < pairs; tried++) {
+      if (this.next + 1 > this.range.max) this.next = first;
+      const port = this.next;
+      this.next = port + 2 > this.range.max ? first : port + 2;
+      if (this.inUse.has(port) || this.inUse.has(port + 1)) continue;
+      this.inUse.add(port);
+      this.inUse.add(port + 1);
+      const rtp = createUdpSocket(this.host);
+      const rtcp = createUdpSocket(this.host);
+      try {
+        await bindUdp(rtp, port, this.host);
+        try {
+          await bindUdp(rtcp, port + 1, this.host);
+          return { rtp: { socket: rtp, port }, rtcp: { socket: rtcp, port: port + 1 } };
+        } catch {
+          rtp.close();
+          throw new Error('rtcp');
+        }
+      } catch {
+        this.inUse.delete(port);
+        this.inUse.delete(port + 1);
+        this.bindFailures++;
+        for (const s of [rtp, rtcp]) {
+          try { s.close(); } catch { /* never bound, or closed above */ }
+        }
+      }
+    }
+    return null;
+  }
+
   release(port: number): void {
     this.inUse.delete(port);
   }

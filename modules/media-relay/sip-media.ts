@@ -1,0 +1,96 @@
+import { isIPv6 } from 'node:net';
+import type { Endpoint } from '../../core/address.ts';
+import type { Logger } from '../../core/log.ts';
+import type { Request } from '../../core/message.ts';
+import { getHeader, type SipMessage } from '../../core/sip/message.ts';
+import {
+  getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setRtcp, type Sdp,
+} from '../../core/sip/sdp.ts';
+import type { MediaRelay } from './relay/media-relay.ts';
+import type { MediaSession } from './relay/media-session.ts';
+
+/** Which end of the call an SDP came from: the caller (a) or the callee (b). */
+export type Side = 'a' | 'b';
+
+interface StreamPair {
+  readonly rtp: MediaSession;
+  readonly rtcp: MediaSession;
+}
+
+/** The relayed streams of one SIP call, by m= line index. */
+export interface SipMediaCall {
+  readonly callId: string;
+  readonly callerTag: string | undefined;
+  readonly streams: Map<number, Promise<StreamPair | null>>;
+}
+
+const RELAYED_PROTO = /(^|\/)(RTP|UDP)(\/|$)/i;
+const UNKNOWN: Endpoint = { address: '', port: 0 };
+
+function isSdp(sip: SipMessage): boolean {
+  const ct = getHeader(sip, 'content-type');
+  return sip.body.length > 0 && ct !== undefined && ct.toLowerCase().split(';')[0]!.trim() === 'application/sdp';
+}
+
+function bareAddress(c: string): string {
+  return c.split('/')[0]!;
+}
+
+/**
+ * Rewrites the SDP of one message so every supported stream goes through the relay
+ * (RFC 4566, RFC 3264): `c=` (session and media level) becomes the relay's advertised
+ * address, each `m=` port the relay port of that stream, `a=rtcp` its RTCP port; the
+ * address the SDP gave is what the relay expects that side to send from.
+ * Port-0 and non-RTP streams are left alone. Returns false when the body is not SDP or is malformed.
+ */
+export async function rewriteSdp(sip: SipMessage, side: Side, call: SipMediaCall, relay: MediaRelay, advertise: string, log: Logger): Promise<boolean> {
+  if (!isSdp(sip)) return false;
+  const parsed = parseSdp(sip.body);
+  if (!parsed.ok) {
+    log.warn({ callId: call.callId, reason: parsed.reason }, 'SDP not rewritten: it does not parse');
+    return false;
+  }
+  const sdp: Sdp = parsed.sdp;
+  let relayed = 0;
+  for (let i = 0; i < sdp.media.length; i++) {
+    const m = sdp.media[i]!;
+    if (m.port === 0 || !RELAYED_PROTO.test(m.proto)) continue;
+    const conn = getConnection(sdp, i) ?? getConnection(sdp, 'session');
+    if (conn === undefined) continue;
+    const address = bareAddress(conn.address);
+    const rtcpAttr = getAttributes(sdp, i, 'rtcp')[0];
+    const rtcpPort = rtcpAttr !== undefined && /^\d+/.test(rtcpAttr) ? Number(/^\d+/.exec(rtcpAttr)![0]) : hasAttribute(sdp, i, 'rtcp-mux') ? m.port : m.port + 1;
+    let pending = call.streams.get(i);
+    if (pending === undefined) {
+      pending = relay.openPair(`${call.callId}#${i}`, { name: 'caller', address: UNKNOWN }, { name: 'callee', address: UNKNOWN });
+      call.streams.set(i, pending);
+    }
+    const pair = await pending;
+    if (pair === null) {
+      log.warn({ callId: call.callId, stream: i }, 'no media port pair free: stream not relayed');
+      continue;
+    }
+    pair.rtp.setExpected(side, { address, port: m.port });
+    pair.rtcp.setExpected(side, { address, port: rtcpPort });
+    setMediaPort(sdp, i, pair.rtp.port);
+    if (rtcpAttr !== undefined) setRtcp(sdp, i, pair.rtcp.port, advertise);
+    relayed++;
+  }
+  if (relayed === 0) return false;
+  setConnectionAddress(sdp, advertise, 'all');
+  sip.body = sdpToBuffer(sdp);
+  return true;
+}
+
+/** The side a request comes from: the caller's From tag, or the callee's. */
+export function requestSide(req: Request, call: SipMediaCall): Side {
+  return call.callerTag === undefined || req.from.tag === call.callerTag ? 'a' : 'b';
+}
+
+export function otherSide(s: Side): Side {
+  return s === 'a' ? 'b' : 'a';
+}
+
+export function addressFamilyOf(address: string): 'IP4' | 'IP6' {
+  return isIPv6(address) ? 'IP6' : 'IP4';
+}

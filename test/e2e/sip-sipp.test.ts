@@ -1,0 +1,147 @@
+/**
+ * Real SIP through switchyard with SIPp as caller and callee: registration, a record-routed
+ * call whose ACK and BYE follow the route set, rejection, CANCEL, and media through the relay.
+ */
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { after, before, describe, test } from 'node:test';
+import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
+import { receivedMediaPort, runSipp, sippVersion, startSipp, waitUntil } from '../helpers/sipp.ts';
+
+const PROXY = 35060;
+const UAS = 35071;
+const UAC = 35072;
+const RELAY = { min: 24100, max: 24199 };
+const LOOP = '127.0.0.1';
+
+const SCRIPT = `import { defineProxy } from 'switchyard';
+import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+
+export default defineProxy({
+  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}' }],
+  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${RELAY.min}-${RELAY.max}', advertise: '${LOOP}' })],
+  routes: {
+    async request(ctx) {
+      const { msg } = ctx;
+      if (msg.method === 'REGISTER') return ctx.register();
+      if (msg.inDialog) {
+        if (msg.method === 'BYE') ctx.endMediaSession();
+        return ctx.forwardCall();
+      }
+      if (msg.method === 'INVITE') {
+        ctx.engageMediaProxy();
+        ctx.recordRoute();
+        return ctx.forwardCall({ onFailure: 'failed' });
+      }
+      return ctx.forwardCall();
+    },
+    failure: {
+      failed(ctx) {
+        ctx.log.info({ status: ctx.reply.status }, 'call failed');
+      },
+    },
+  },
+});
+`;
+
+let proxy: ProxyProcess;
+const remote = `${LOOP}:${PROXY}`;
+
+before(async () => {
+  sippVersion();
+  proxy = await ProxyProcess.start({ configFile: writeScript('sip-sipp', SCRIPT) });
+});
+after(async () => {
+  assert.equal(await proxy.stop(), 0);
+});
+
+async function registerBob(): Promise<void> {
+  const r = await runSipp('register.xml', [remote, '-s', 'bob', '-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'expires', '3600']);
+  assert.equal(r.code, 0, r.output);
+}
+
+describe('SIP through SIPp', () => {
+  test('REGISTER: 200 lists the contact; a too brief expiry gets 423 with Min-Expires', async () => {
+    await registerBob();
+  });
+
+  test('a record-routed call with media both ways through the relay; ACK and BYE follow the route set', async () => {
+    await registerBob();
+    const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', '24900']);
+    await new Promise((r) => setTimeout(r, 300));
+    // The two parties' media sockets: at the addresses their SDP announce.
+    const caller = dgram.createSocket('udp4');
+    const callee = dgram.createSocket('udp4');
+    await Promise.all([new Promise<void>((r) => caller.bind(24902, LOOP, r)), new Promise<void>((r) => callee.bind(24900, LOOP, r))]);
+    const uac = startSipp('uac.xml', [remote, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '2500', '-key', 'mport', '24902']);
+    try {
+      await waitUntil(() => /ACK sip:/.test(uac.messages()), 10_000, 'the caller to send its ACK');
+      const toCaller = receivedMediaPort(uac.messages(), /^SIP\/2\.0 200/);
+      const toCallee = receivedMediaPort(uas.messages(), /^INVITE/);
+      assert.ok(toCaller !== null && toCaller >= RELAY.min && toCaller <= RELAY.max, `the caller's SDP points at the relay (${toCaller})`);
+      assert.ok(toCallee !== null && toCallee >= RELAY.min && toCallee <= RELAY.max, `the callee's SDP points at the relay (${toCallee})`);
+      const got = { caller: [] as Buffer[], callee: [] as Buffer[] };
+      caller.on('message', (m) => got.caller.push(m));
+      callee.on('message', (m) => got.callee.push(m));
+      for (let i = 0; i < 20; i++) {
+        const rtp = Buffer.alloc(172, i);
+        rtp[0] = 0x80;
+        caller.send(rtp, toCaller!, LOOP);
+        callee.send(Buffer.from(rtp).fill(100 + i, 12), toCallee!, LOOP);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await waitUntil(() => got.caller.length === 20 && got.callee.length === 20, 3000, 'RTP both ways');
+      assert.equal(got.callee[7]![1], 7, 'the callee gets the caller\'s packets unchanged');
+      assert.equal(got.caller[7]![20], 107, 'the caller gets the callee\'s packets unchanged');
+      const [c, s] = await Promise.all([uac.done, uas.done]);
+      assert.equal(c.code, 0, `caller: ${c.output}`);
+      assert.equal(s.code, 0, `callee: ${s.output}`);
+      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller);
+      assert.equal(ended.reason, 'ended', 'BYE ended the media session');
+      const bye = uac.messages().split(/-{20,}/).find((b) => /message sent/.test(b) && /\nBYE /.test(b))!;
+      assert.match(bye, /\nRoute: <sip:127\.0\.0\.1:35060;lr>/, 'the BYE carries the proxy\'s Record-Route as Route');
+    } finally {
+      uac.kill();
+      uas.kill();
+      caller.close();
+      callee.close();
+    }
+  });
+
+  test('a call the callee rejects: the caller gets 486 and the proxy absorbs both ACKs', async () => {
+    await registerBob();
+    const uas = startSipp('uas_busy.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1']);
+    await new Promise((r) => setTimeout(r, 300));
+    const uac = await runSipp('uac_rejected.xml', [remote, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-key', 'mport', '24904']);
+    const s = await uas.done;
+    assert.equal(uac.code, 0, uac.output);
+    assert.equal(s.code, 0, s.output);
+    await proxy.waitForLog((l) => l.msg === 'call failed' && l.status === 486);
+  });
+
+  test('a call the caller cancels before the answer: CANCEL reaches the callee, the caller gets 487', async () => {
+    await registerBob();
+    const uas = startSipp('uas_cancelled.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1']);
+    await new Promise((r) => setTimeout(r, 300));
+    const uac = await runSipp('uac_cancel.xml', [remote, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-key', 'mport', '24906']);
+    const s = await uas.done;
+    assert.equal(uac.code, 0, uac.output);
+    assert.equal(s.code, 0, s.output);
+  });
+
+  test('a call to a user nobody registered gets 404', async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, LOOP, r));
+    const port = sock.address().port;
+    const invite = [
+      `INVITE sip:nobody@${remote} SIP/2.0`, `Via: SIP/2.0/UDP ${LOOP}:${port};branch=z9hG4bK-nobody;rport`, 'Max-Forwards: 70',
+      `From: <sip:a@${LOOP}>;tag=1`, `To: <sip:nobody@${remote}>`, 'Call-ID: nobody-1', 'CSeq: 1 INVITE', 'Content-Length: 0', '', '',
+    ].join('\r\n');
+    const replies: string[] = [];
+    sock.on('message', (m) => replies.push(m.toString()));
+    sock.send(invite, PROXY, LOOP);
+    await waitUntil(() => replies.some((r) => r.startsWith('SIP/2.0 404')), 3000, '404');
+    assert.match(replies.find((r) => r.startsWith('SIP/2.0 404'))!, /\r\nTo: <sip:nobody@127\.0\.0\.1:35060>;tag=\w+\r\n/);
+    sock.close();
+  });
+});

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
-import { receivedMediaPort, runSipp, sippVersion, startSipp, waitUntil } from '../helpers/sipp.ts';
+import { receivedMediaPort, runSipp, sentMessage, sippVersion, startSipp, waitUntil } from '../helpers/sipp.ts';
 
 const PROXY = 35060;
 const UAS = 35071;
@@ -98,7 +98,7 @@ describe('SIP through SIPp', () => {
       assert.equal(s.code, 0, `callee: ${s.output}`);
       const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller);
       assert.equal(ended.reason, 'ended', 'BYE ended the media session');
-      const bye = uac.messages().split(/-{20,}/).find((b) => /message sent/.test(b) && /\nBYE /.test(b))!;
+      const bye = sentMessage(uac.messages(), /^BYE /)!;
       assert.match(bye, /\nRoute: <sip:127\.0\.0\.1:35060;lr>/, 'the BYE carries the proxy\'s Record-Route as Route');
     } finally {
       uac.kill();

@@ -42,9 +42,14 @@ export function startSipp(scenario: string, args: readonly string[], timeoutMs =
   }));
   return {
     done, dir,
-    messages: () => readdirSync(dir).filter((f) => f.endsWith('_messages.log')).map((f) => readFileSync(path.join(dir, f), 'latin1')).join('\n'),
+    messages: () => traceOf(dir),
     kill: () => child.kill('SIGKILL'),
   };
+}
+
+/** The -trace_msg logs of a SIPp run, concatenated. */
+export function traceOf(dir: string): string {
+  return readdirSync(dir).filter((f) => f.endsWith('_messages.log')).map((f) => readFileSync(path.join(dir, f), 'latin1')).join('\n');
 }
 
 /** Runs SIPp to its end. */
@@ -73,4 +78,9 @@ export async function waitUntil(cond: () => boolean, timeoutMs: number, what: st
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The first message SIPp sent whose start line matches. */
+export function sentMessage(trace: string, startLine: RegExp): string | undefined {
+  return trace.split(/-{20,} [^\n]*\n/).filter((b) => /message sent/.test(b)).map((b) => b.slice(b.indexOf('\n') + 1).replace(/^\n/, '')).find((m) => startLine.test(m));
 }

@@ -125,6 +125,8 @@ export class Switchyard {
           const inbound = { listener: l.name, source };
           const r = sip.accept(parsed, raw, inbound, 'tcp', connection);
           if (!r.ok) {
+            this.dispatcher.stats.parseErrors++;
+            this.log.debug({ listener: l.name, transport: 'tcp', src: `${source.address}:${source.port}`, reason: r.reason }, 'unparsable message');
             if (r.answer !== null) tcp.send(source, connection, r.answer);
             return;
           }
@@ -249,12 +251,14 @@ export class Switchyard {
       transactions: Object.fromEntries([...this.dialects].map(([n, r]) => [n, r.engine.size])),
       dispatch: { ...this.dispatcher.stats },
       dialects: Object.fromEntries([...this.dialects].map(([n, r]) => [n, r.dialect.stats()])),
+      tcpFramingErrors: [...this.tcp.values()].reduce((n, t) => n + t.framingErrors, 0),
     };
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    const stats = this.snapshot === undefined ? {} : this.stats();
     await this.watcher?.close();
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
     await Promise.all([...this.tcp.values()].map((t) => t.close()));
@@ -262,6 +266,6 @@ export class Switchyard {
     this.tcp.clear();
     for (const r of this.dialects.values()) r.engine.close();
     await this.registry?.close();
-    this.log.info('switchyard stopped');
+    this.log.info({ stats }, 'switchyard stopped');
   }
 }

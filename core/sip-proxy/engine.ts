@@ -11,7 +11,7 @@ import { serializeSip } from '../sip/serialize.ts';
 import { parseNameAddr, parseUri } from '../sip/uri.ts';
 import { getParam } from '../sip/params.ts';
 import { parseViaList } from '../sip/via.ts';
-import type { ProxyHooks, TransactionView } from '../transaction/hooks.ts';
+import { isRejectRequest, type ProxyHooks, type TransactionView } from '../transaction/hooks.ts';
 import type { ProxyEngine } from '../transaction/proxy-engine.ts';
 import { hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildAck, buildCancel, buildResponse, decrementMaxForwards } from './messages.ts';
@@ -229,8 +229,14 @@ export class SipProxyEngine implements ProxyEngine {
     try {
       await this.startBranches(mc, call, opts);
     } catch (err) {
-      this.deps.log.error({ err, callId: req.callId }, 'forwarding failed');
-      this.finishWithLocal(call, 500, 'Server Internal Error');
+      if (isRejectRequest(err)) {
+        mc.log.info({ status: err.status, reason: err.reason }, 'request refused while forwarding');
+        this.finishWithLocal(call, err.status, err.reason);
+      } else {
+        this.deps.log.error({ err, callId: req.callId }, 'forwarding failed');
+        this.finishWithLocal(call, 500, 'Server Internal Error');
+      }
+      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: isRejectRequest(err) ? err.status : 500 });
     }
   }
 

@@ -51,6 +51,18 @@ export interface TransactionEndEvent {
 
 type Unsubscribe = () => void;
 
+/** Thrown by a request-forward hook that cannot let the request through (the relay cannot read its SDP): the caller gets this status. */
+export class RejectRequest extends Error {
+  constructor(readonly status: number, readonly reason: string) {
+    super(`${status} ${reason}`);
+    this.name = 'RejectRequest';
+  }
+}
+
+export function isRejectRequest(e: unknown): e is RejectRequest {
+  return e instanceof Error && e.name === 'RejectRequest' && typeof (e as RejectRequest).status === 'number';
+}
+
 function runInOrder<E>(handlers: ((e: E) => void | Promise<void>)[], e: E): void | Promise<void> {
   for (let i = 0; i < handlers.length; i++) {
     const r = handlers[i]!(e);

@@ -2,6 +2,7 @@ import { isIPv6 } from 'node:net';
 import type { Endpoint } from '../../core/address.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Request } from '../../core/message.ts';
+import { RejectRequest } from '../../core/transaction/hooks.ts';
 import { getHeader, type SipMessage } from '../../core/sip/message.ts';
 import {
   getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setRtcp, type Sdp,
@@ -47,6 +48,8 @@ export async function rewriteSdp(sip: SipMessage, side: Side, call: SipMediaCall
   if (!isSdp(sip)) return false;
   const parsed = parseSdp(sip.body);
   if (!parsed.ok) {
+    // A request can be refused; a reply cannot, and passes unchanged (its media will not be relayed).
+    if (sip.type === 'request') throw new RejectRequest(400, 'Malformed SDP');
     log.warn({ callId: call.callId, reason: parsed.reason }, 'SDP not rewritten: it does not parse');
     return false;
   }

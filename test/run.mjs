@@ -27,5 +27,6 @@ if (only.length === 0) {
   }
 }
 const files = only.length > 0 ? only : testFiles(path.join(root, 'test'));
-const run = spawnSync(process.execPath, ['--import', 'jiti/register', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit', cwd: root });
+// --test-force-exit: a failed test that leaves a socket open must not hang the run.
+const run = spawnSync(process.execPath, ['--import', 'jiti/register', '--test', '--test-concurrency=2', '--test-force-exit', ...files], { stdio: 'inherit', cwd: root });
 process.exit(run.status ?? 1);

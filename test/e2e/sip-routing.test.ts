@@ -1,0 +1,189 @@
+/**
+ * The proxy core of RFC 3261 §16 with hand-made SIP: parallel forking and best-response
+ * selection, CANCEL of the other branches, Max-Forwards, retransmission absorption, the
+ * strict-routing compatibility case, and media that follows a re-INVITE.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
+import { SipUa, answer, header, headers, sdp } from '../helpers/sip-ua.ts';
+
+const LOOP = '127.0.0.1';
+const PROXY = 35360;
+const SCRIPT = `import { defineProxy } from 'switchyard';
+import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+
+export default defineProxy({
+  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}' }],
+  modules: [registrar({ minExpiresSec: 1 }), dialog(), callRouting(), mediaRelay({ ports: '24400-24499', advertise: '${LOOP}' })],
+  routes: {
+    request(ctx) {
+      const { msg } = ctx;
+      if (msg.method === 'REGISTER') return ctx.register();
+      if (msg.inDialog) return ctx.forwardCall();
+      if (msg.method === 'INVITE') {
+        ctx.engageMediaProxy();
+        ctx.recordRoute();
+      }
+      return ctx.forwardCall();
+    },
+  },
+});
+`;
+
+let proxy: ProxyProcess;
+let seq = 0;
+before(async () => { proxy = await ProxyProcess.start({ configFile: writeScript('sip-routing', SCRIPT) }); });
+after(async () => { assert.equal(await proxy.stop(), 0); });
+
+function request(ua: SipUa, method: string, o: { to?: string; ruri?: string; callId?: string; cseq?: number; branch?: string; extra?: string[]; body?: string; maxForwards?: number; toTag?: string } = {}): string {
+  const to = o.to ?? 'bob';
+  const body = o.body ?? '';
+  return [
+    `${method} ${o.ruri ?? `sip:${to}@${LOOP}:${PROXY}`} SIP/2.0`,
+    `Via: SIP/2.0/UDP ${ua.hostport};branch=${o.branch ?? `z9hG4bK-t${++seq}`};rport`,
+    `Max-Forwards: ${o.maxForwards ?? 70}`,
+    `From: <sip:caller@${LOOP}>;tag=caller${seq}`,
+    `To: <sip:${to}@${LOOP}>${o.toTag !== undefined ? `;tag=${o.toTag}` : ''}`,
+    `Call-ID: ${o.callId ?? `call-${seq}`}`,
+    `CSeq: ${o.cseq ?? 1} ${method}`,
+    ...(method === 'REGISTER' ? [] : [`Contact: <sip:caller@${ua.hostport}>`]),
+    ...(o.extra ?? []),
+    ...(body !== '' ? ['Content-Type: application/sdp'] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`, '', body,
+  ].join('\r\n');
+}
+
+async function register(ua: SipUa, user: string, callId: string): Promise<void> {
+  ua.send(request(ua, 'REGISTER', { to: user, callId, extra: [`Contact: <sip:${user}@${ua.hostport}>`, 'Expires: 60'] }), PROXY);
+  assert.match(await ua.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/);
+}
+
+describe('forking', () => {
+  test('an INVITE rings every contact; the first 2xx goes to the caller and the other branch is cancelled', async () => {
+    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open()]);
+    await register(phone1, 'fork1', 'reg-f1');
+    await register(phone2, 'fork1', 'reg-f2');
+    caller.send(request(caller, 'INVITE', { to: 'fork1', body: sdp(LOOP, 40000) }), PROXY);
+    const [inv1, inv2] = await Promise.all([phone1.next(/^INVITE /), phone2.next(/^INVITE /)]);
+    assert.notEqual(header(inv1, 'Via'), header(inv2, 'Via'), 'each branch has its own Via branch');
+    assert.match(inv1.split('\r\n')[0]!, new RegExp(`^INVITE sip:fork1@${LOOP}:${phone1.port} `), 'Request-URI = the contact');
+    phone1.send(answer(inv1, '180 Ringing', { tag: 'p1' }), PROXY);
+    phone2.send(answer(inv2, '180 Ringing', { tag: 'p2' }), PROXY);
+    phone2.send(answer(inv2, '200 OK', { tag: 'p2', contact: `sip:fork1@${phone2.hostport}`, body: sdp(LOOP, 40002) }), PROXY);
+    const ok = await caller.next(/^SIP\/2\.0 200/);
+    assert.match(header(ok, 'To')!, /tag=p2/);
+    assert.match(ok, /\r\nc=IN IP4 127\.0\.0\.1\r\n/);
+    assert.doesNotMatch(ok, /m=audio 40002 /, 'the answer points at the relay');
+    const cancel = await phone1.next(/^CANCEL /);
+    assert.equal(header(cancel, 'Via'), header(inv1, 'Via')?.split(',')[0], 'CANCEL has the branch of the INVITE it cancels');
+    phone1.send(answer(cancel, '200 OK', { tag: 'p1' }), PROXY);
+    phone1.send(answer(inv1, '487 Request Terminated', { tag: 'p1' }), PROXY);
+    const ack = await phone1.next(/^ACK /);
+    assert.match(header(ack, 'CSeq')!, /ACK$/, 'the proxy ACKs the 487 itself');
+    await new Promise((r) => setTimeout(r, 150));
+    assert.ok(!caller.inbox.some((m) => m.startsWith('SIP/2.0 487')), 'the 487 does not reach the caller');
+    for (const u of [caller, phone1, phone2]) u.close();
+  });
+
+  test('when every branch fails the best response wins: 6xx over 4xx; a 503 goes up as 500', async () => {
+    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open()]);
+    await register(phone1, 'fork2', 'reg-f3');
+    await register(phone2, 'fork2', 'reg-f4');
+    caller.send(request(caller, 'INVITE', { to: 'fork2' }), PROXY);
+    const [a, b] = await Promise.all([phone1.next(/^INVITE /), phone2.next(/^INVITE /)]);
+    phone1.send(answer(a, '486 Busy Here', { tag: 'x1' }), PROXY);
+    await phone1.next(/^ACK /);
+    assert.deepEqual(caller.inbox.filter((m) => !m.startsWith('SIP/2.0 100')), [], 'nothing final until every branch answered');
+    phone2.send(answer(b, '603 Decline', { tag: 'x2' }), PROXY);
+    assert.match(await caller.next(/^SIP\/2\.0 [3-6]/), /^SIP\/2\.0 603 Decline/);
+
+    caller.send(request(caller, 'INVITE', { to: 'fork2' }), PROXY);
+    const [c, d] = await Promise.all([phone1.next(/^INVITE /), phone2.next(/^INVITE /)]);
+    phone1.send(answer(c, '503 Service Unavailable', { tag: 'y1' }), PROXY);
+    phone2.send(answer(d, '503 Service Unavailable', { tag: 'y2' }), PROXY);
+    assert.match(await caller.next(/^SIP\/2\.0 [3-6]/), /^SIP\/2\.0 500 /);
+    for (const u of [caller, phone1, phone2]) u.close();
+  });
+});
+
+describe('proxy core', () => {
+  test('Max-Forwards 0 gets 483; a retransmitted INVITE is absorbed (the callee sees it once)', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
+    caller.send(request(caller, 'INVITE', { maxForwards: 0 }), PROXY);
+    assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 483 /);
+    await register(phone, 'retx', 'reg-r1');
+    const inv = request(caller, 'INVITE', { to: 'retx' });
+    caller.send(inv, PROXY);
+    await phone.next(/^INVITE /);
+    caller.send(inv, PROXY);
+    caller.send(inv, PROXY);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(phone.inbox.filter((m) => m.startsWith('INVITE')).length, 0, 'retransmissions never reach the callee');
+    assert.ok(caller.inbox.filter((m) => m.startsWith('SIP/2.0 100')).length >= 2, 'each retransmission gets the last response again');
+    for (const u of [caller, phone]) u.close();
+  });
+
+  test('strict-routing compatibility: a Request-URI that is our Record-Route URI is restored from the last Route', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
+    caller.send(request(caller, 'BYE', { ruri: `sip:${LOOP}:${PROXY};lr`, toTag: 'z', extra: [`Route: <sip:bob@${phone.hostport}>`] }), PROXY);
+    const bye = await phone.next(/^BYE /);
+    assert.equal(bye.split('\r\n')[0], `BYE sip:bob@${phone.hostport} SIP/2.0`);
+    assert.deepEqual(headers(bye, 'Route'), [], 'the Route that held the real target is gone');
+    assert.match(header(bye, 'Via')!, new RegExp(`^SIP/2\\.0/UDP ${LOOP.replace(/\./g, '\\.')}:${PROXY};branch=z9hG4bK`));
+    for (const u of [caller, phone]) u.close();
+  });
+
+  test('loose routing: our own Route is removed and the request goes to the next one', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
+    caller.send(request(caller, 'INFO', { ruri: `sip:bob@${phone.hostport}`, toTag: 'z', extra: [`Route: <sip:${LOOP}:${PROXY};lr>`] }), PROXY);
+    const info = await phone.next(/^INFO /);
+    assert.deepEqual(headers(info, 'Route'), []);
+    assert.equal(info.split('\r\n')[0], `INFO sip:bob@${phone.hostport} SIP/2.0`);
+    phone.send(answer(info, '200 OK'), PROXY);
+    assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/);
+    for (const u of [caller, phone]) u.close();
+  });
+});
+
+describe('media follows the dialog', () => {
+  test('a re-INVITE that moves the callee keeps the relay port and relays from the new address', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
+    await register(phone, 'reinv', 'reg-ri');
+    const callId = 'reinvite-call';
+    caller.send(request(caller, 'INVITE', { to: 'reinv', callId, body: sdp(LOOP, 40010) }), PROXY);
+    const inv = await phone.next(/^INVITE /);
+    const relayPort = Number(/m=audio (\d+) /.exec(inv)![1]);
+    phone.send(answer(inv, '200 OK', { tag: 'ri', contact: `sip:reinv@${phone.hostport}`, body: sdp(LOOP, 40012) }), PROXY);
+    const ok = await caller.next(/^SIP\/2\.0 200/);
+    assert.equal(Number(/m=audio (\d+) /.exec(ok)![1]), relayPort, 'both sides send to the one relay port');
+    const rr = header(ok, 'Record-Route')!;
+    const inDialog = (method: string, from: SipUa, cseq: number, body?: string): string => [
+      `${method} sip:caller@${caller.hostport} SIP/2.0`, `Via: SIP/2.0/UDP ${from.hostport};branch=z9hG4bK-rei${++seq};rport`, 'Max-Forwards: 70',
+      `From: <sip:reinv@${LOOP}>;tag=ri`, `To: <sip:caller@${LOOP}>;tag=${/tag=([^;>\s]+)/.exec(header(ok, 'From')!)![1]}`,
+      `Call-ID: ${callId}`, `CSeq: ${cseq} ${method}`, `Route: ${rr}`, `Contact: <sip:reinv@${from.hostport}>`,
+      ...(body !== undefined ? ['Content-Type: application/sdp'] : []), `Content-Length: ${Buffer.byteLength(body ?? '')}`, '', body ?? '',
+    ].join('\r\n');
+    // The callee re-INVITEs from its side with media now at port 40014.
+    phone.send(inDialog('INVITE', phone, 2, sdp(LOOP, 40014)), PROXY);
+    const reinvite = await caller.next(/^INVITE /);
+    assert.equal(Number(/m=audio (\d+) /.exec(reinvite)![1]), relayPort, 'the re-offer points at the same relay port');
+    caller.send(answer(reinvite, '200 OK', { body: sdp(LOOP, 40010) }), PROXY);
+    await phone.next(/^SIP\/2\.0 200/);
+    const media = await Promise.all([SipUa.open(LOOP, 40010), SipUa.open(LOOP, 40014)]);
+    try {
+      media[1].send('from-callee', relayPort);
+      assert.equal(await media[0].next(/^from-callee/), 'from-callee');
+      media[0].send('from-caller', relayPort);
+      assert.equal(await media[1].next(/^from-caller/), 'from-caller');
+    } finally {
+      for (const m of media) m.close();
+    }
+    phone.send(inDialog('BYE', phone, 3), PROXY);
+    const bye = await caller.next(/^BYE /);
+    caller.send(answer(bye, '200 OK'), PROXY);
+    await phone.next(/^SIP\/2\.0 200/);
+    await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === relayPort);
+    for (const u of [caller, phone]) u.close();
+  });
+});

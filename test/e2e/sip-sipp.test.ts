@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
-import { receivedMediaPort, runSipp, sentMessage, sippVersion, startSipp, waitUntil } from '../helpers/sipp.ts';
+import { receivedMediaPort, runSipp, sentMessage, sippVersion, startSipp, traceOf, waitUntil } from '../helpers/sipp.ts';
 
 const PROXY = 35060;
 const UAS = 35071;
@@ -127,6 +127,18 @@ describe('SIP through SIPp', () => {
     const s = await uas.done;
     assert.equal(uac.code, 0, uac.output);
     assert.equal(s.code, 0, s.output);
+  });
+
+  test('the same call over TCP: registration, INVITE, ACK and BYE on TCP connections', async () => {
+    const reg = await runSipp('register_once.xml', [remote, '-t', 't1', '-s', 'tcpbob', '-i', LOOP, '-p', String(UAS + 10), '-m', '1']);
+    assert.equal(reg.code, 0, reg.output);
+    const uas = startSipp('uas.xml', ['-t', 't1', '-i', LOOP, '-p', String(UAS + 10), '-m', '1', '-key', 'mport', '24920']);
+    await new Promise((r) => setTimeout(r, 300));
+    const uac = await runSipp('uac.xml', [remote, '-t', 't1', '-s', 'tcpbob', '-i', LOOP, '-p', String(UAC + 10), '-m', '1', '-d', '100', '-key', 'mport', '24922']);
+    const s = await uas.done;
+    assert.equal(uac.code, 0, `caller: ${uac.output}`);
+    assert.equal(s.code, 0, `callee: ${s.output}`);
+    assert.match(sentMessage(traceOf(uac.dir), /^BYE /) ?? '', /\nRoute: <sip:127\.0\.0\.1:35060;lr;transport=tcp>/, 'a TCP Record-Route');
   });
 
   test('a call to a user nobody registered gets 404', async () => {

@@ -16,8 +16,8 @@ import type { ProxyEngine } from '../transaction/proxy-engine.ts';
 import { hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildAck, buildCancel, buildResponse, decrementMaxForwards } from './messages.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
-import { T1, T2, TIMEOUT_64T1, LINGER_MS } from './timers.ts';
-import { ClientTransaction, ProxyCall, ServerTransaction, newBranch, type Destination } from './transactions.ts';
+import { T1, T2, T4, TIMEOUT_64T1, LINGER_MS } from './timers.ts';
+import { ClientTransaction, FinishedClient, FinishedServer, ProxyCall, ServerTransaction, newBranch, type Destination } from './transactions.ts';
 import { cloneSip, sipRequest, sipWire, type SipTransportName } from './wire.ts';
 
 export interface SipSender {
@@ -72,9 +72,9 @@ function better(a: Reply, b: Reply): boolean {
  * Record-Route, responses sent back along the Via path.
  */
 export class SipProxyEngine implements ProxyEngine {
-  private readonly servers = new Map<string, ServerTransaction>();
+  private readonly servers = new Map<string, ServerTransaction | FinishedServer>();
   /** Keyed by branch and method (a CANCEL shares its INVITE's branch). */
-  private readonly clients = new Map<string, ClientTransaction>();
+  private readonly clients = new Map<string, ClientTransaction | FinishedClient>();
   readonly stats: SipEngineStats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, cancels: 0, statelessReplies: 0, strayReplies: 0 };
 
   constructor(private readonly deps: SipEngineDeps) {}
@@ -89,8 +89,13 @@ export class SipProxyEngine implements ProxyEngine {
     const sip = sipRequest(req);
     if (req.method === 'ACK') {
       const st = this.servers.get(serverKey(req));
-      if (st !== undefined && st.lastStatus >= 300) {
-        st.acked = true; // the ACK for our non-2xx final: hop-by-hop, it ends here
+      if (st instanceof FinishedServer && st.lastStatus >= 300) {
+        if (!st.acked) {
+          // The ACK for our non-2xx final: hop-by-hop, it ends here (Timer I keeps absorbing repeats).
+          st.acked = true;
+          st.clearTimers();
+          st.timers.push(setTimeout(() => this.dropServer(st), T4).unref());
+        }
         return true;
       }
       this.preRoute(req, sip);
@@ -156,8 +161,8 @@ export class SipProxyEngine implements ProxyEngine {
       reply(481, null);
       return;
     }
-    reply(200, st.toTag);
-    if (st.lastStatus >= 200 || st.canceled) return;
+    reply(200, st instanceof ServerTransaction ? st.toTag : null);
+    if (!(st instanceof ServerTransaction) || st.lastStatus >= 200 || st.canceled) return;
     this.stats.cancels++;
     st.canceled = true;
     if (st.call !== null) this.cancelBranches(st.call);
@@ -167,7 +172,8 @@ export class SipProxyEngine implements ProxyEngine {
 
   respond(req: Request, status: number, reason: string, headers?: ReplyHeaders): void {
     if (req.method === 'ACK') return; // nothing answers an ACK
-    const st = this.servers.get(serverKey(req));
+    const found = this.servers.get(serverKey(req));
+    const st = found instanceof ServerTransaction ? found : undefined;
     const sip = sipRequest(req);
     const bytes = serializeSip(buildResponse(sip, status, reason, st?.toTag ?? null, headers));
     this.sendUpstream(st, upstreamOf(req), status, bytes);
@@ -176,32 +182,41 @@ export class SipProxyEngine implements ProxyEngine {
   /** Sends a response upstream through its server transaction, which remembers it for retransmissions. */
   private sendUpstream(st: ServerTransaction | undefined, dest: Destination, status: number, bytes: Buffer): void {
     this.deps.sender.send(dest, bytes);
-    if (st === undefined) return;
-    if (status < st.lastStatus && st.lastStatus >= 200) return;
-    st.lastStatus = status;
-    st.lastResponse = bytes;
-    if (status < 200) return;
+    if (st === undefined || this.servers.get(st.key) !== st) return;
+    if (status < 200) {
+      if (st.lastStatus < 200) {
+        st.lastStatus = status;
+        st.lastResponse = bytes;
+      }
+      return;
+    }
     st.clearTimers();
-    // Timer G: an INVITE's non-2xx final is repeated over UDP until the ACK comes (or Timer H).
-    if (st.isInvite && status >= 300 && dest.transport === 'udp') {
+    // A 2xx to an INVITE ends the transaction at once (the ACK goes end to end).
+    if (st.isInvite && status < 300) {
+      this.servers.delete(st.key);
+      return;
+    }
+    // Keep only what absorbs retransmissions: the call, its messages and branches are let go.
+    const done = new FinishedServer(st.key, dest, bytes, status, st.isInvite);
+    this.servers.set(st.key, done);
+    // Timer G: an INVITE's non-2xx final is repeated over UDP until the ACK comes (Timer H ends it).
+    if (done.isInvite && dest.transport === 'udp') {
       let every = T1;
       const repeat = (): void => {
-        if (st.acked || !this.servers.has(st.key)) return;
+        if (done.acked || this.servers.get(done.key) !== done) return;
         this.stats.retransmissionsSent++;
         this.deps.sender.send(dest, bytes);
         every = Math.min(every * 2, T2);
-        st.timers.push(setTimeout(repeat, every).unref());
+        done.timers.push(setTimeout(repeat, every).unref());
       };
-      st.timers.push(setTimeout(repeat, every).unref());
+      done.timers.push(setTimeout(repeat, every).unref());
     }
-    // Linger to absorb retransmitted requests (Timers H, J); a 2xx to INVITE ends the transaction at once.
-    const linger = st.isInvite && status < 300 ? 0 : LINGER_MS;
-    const done = (): void => {
-      st.clearTimers();
-      if (this.servers.get(st.key) === st) this.servers.delete(st.key);
-    };
-    if (linger === 0) done();
-    else st.timers.push(setTimeout(done, linger).unref());
+    done.timers.push(setTimeout(() => this.dropServer(done), LINGER_MS).unref());
+  }
+
+  private dropServer(st: FinishedServer): void {
+    st.clearTimers();
+    if (this.servers.get(st.key) === st) this.servers.delete(st.key);
   }
 
   // ---- forwarding ---------------------------------------------------------------------
@@ -212,7 +227,7 @@ export class SipProxyEngine implements ProxyEngine {
     let call = mc.txn as ProxyCall | null;
     if (call === null) {
       const st = this.servers.get(serverKey(req));
-      if (st === undefined) throw new Error('no server transaction for the request being forwarded');
+      if (!(st instanceof ServerTransaction)) throw new Error('no server transaction for the request being forwarded');
       if (st.call !== null) throw new Error('this request has already been forwarded');
       call = new ProxyCall(st, req, mc.snapshot);
       st.call = call;
@@ -356,7 +371,14 @@ export class SipProxyEngine implements ProxyEngine {
   async receiveReply(reply: Reply): Promise<void> {
     const w = sipWire(reply);
     const branch = w.via.branch ?? '';
-    const ct = this.clients.get(`${branch}|${reply.method}`);
+    const key = `${branch}|${reply.method}`;
+    const ct = this.clients.get(key);
+    if (ct instanceof FinishedClient) {
+      // A repeated final of a finished branch: ACK it again if it was a failure.
+      if (ct.ack !== null && reply.status >= 300) this.deps.sender.send(ct.downstream, ct.ack);
+      else if (reply.status >= 200 && reply.status < 300 && reply.method !== 'CANCEL') this.forwardStateless(reply);
+      return;
+    }
     if (ct === undefined) {
       if (reply.method !== 'CANCEL') this.forwardStateless(reply);
       return;
@@ -374,15 +396,16 @@ export class SipProxyEngine implements ProxyEngine {
       }
       if (ct.cancelPending) this.sendCancel(ct);
     } else {
-      if (ct.isInvite && reply.status >= 300) this.sendAck(ct, reply);
-      if (ct.state === 'completed' || ct.state === 'terminated') {
-        // A retransmitted final: re-ACKed above; a repeated 2xx still goes upstream (§16.7 step 5).
-        if (reply.status >= 300 || !ct.call.answered) return;
-      } else {
-        ct.state = 'completed';
-        ct.clearTimers();
-        const linger = setTimeout(() => this.clients.delete(`${ct.branch}|${ct.out.method}`), LINGER_MS);
-        linger.unref();
+      const ack = ct.isInvite && reply.status >= 300 ? serializeSip(buildAck(ct.out, sipWire(reply).sip as SipResponse)) : null;
+      if (ack !== null) this.deps.sender.send(ct.downstream, ack);
+      ct.state = 'completed';
+      ct.clearTimers();
+      // Timer D (INVITE failures: repeat the ACK) or K (non-INVITE: absorb repeats); a 2xx needs none.
+      if (ct.isInvite && reply.status < 300) this.clients.delete(key);
+      else {
+        const finished = new FinishedClient(ct.downstream, ack);
+        this.clients.set(key, finished);
+        setTimeout(() => { if (this.clients.get(key) === finished) this.clients.delete(key); }, ack !== null ? LINGER_MS : T4).unref();
       }
       if (ct.final !== null && reply.status >= 300) return; // a timed-out branch answering late
       if (reply.status >= 300 || ct.final === null) ct.final = reply;
@@ -525,13 +548,9 @@ export class SipProxyEngine implements ProxyEngine {
     this.deps.sender.send(ct.downstream, serializeSip(buildCancel(ct.out)));
   }
 
-  private sendAck(ct: ClientTransaction, reply: Reply): void {
-    this.deps.sender.send(ct.downstream, serializeSip(buildAck(ct.out, sipWire(reply).sip as SipResponse)));
-  }
-
   close(): void {
     for (const st of this.servers.values()) st.clearTimers();
-    for (const ct of this.clients.values()) ct.clearTimers();
+    for (const ct of this.clients.values()) if (ct instanceof ClientTransaction) ct.clearTimers();
     this.servers.clear();
     this.clients.clear();
   }

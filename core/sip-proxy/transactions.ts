@@ -30,7 +30,6 @@ export class ServerTransaction {
   readonly toTag = newTag();
   call: ProxyCall | null = null;
   canceled = false;
-  acked = false;
   timers: NodeJS.Timeout[] = [];
 
   constructor(readonly key: string, readonly request: Request, readonly sip: SipRequest, readonly upstream: Destination) {}
@@ -43,6 +42,27 @@ export class ServerTransaction {
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
   }
+}
+
+/**
+ * What is left of a server transaction once its final response has gone: enough to repeat
+ * that response to a retransmitted request and to take the ACK, nothing of the call.
+ */
+export class FinishedServer {
+  acked = false;
+  timers: NodeJS.Timeout[] = [];
+
+  constructor(readonly key: string, readonly upstream: Destination, readonly lastResponse: Buffer, readonly lastStatus: number, readonly isInvite: boolean) {}
+
+  clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+  }
+}
+
+/** What is left of a client transaction after its final response: the ACK to repeat if that response is repeated. */
+export class FinishedClient {
+  constructor(readonly downstream: Destination, readonly ack: Buffer | null) {}
 }
 
 export type ClientState = 'calling' | 'proceeding' | 'completed' | 'terminated';

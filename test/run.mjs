@@ -18,7 +18,20 @@ function testFiles(dir) {
   return out.sort();
 }
 
+/** The SIP tests talk to real peers: SIPp and Kamailio. As root, install them when missing. */
+function ensurePeers() {
+  const missing = ['sipp', 'kamailio'].filter((cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0);
+  if (missing.length === 0) return;
+  if (process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get']).status === 0) {
+    console.error(`installing the SIP test peers (${missing.join(', ')}): apt-get install -y sip-tester kamailio`);
+    spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester kamailio >/dev/null'], { stdio: 'inherit' });
+  } else {
+    console.error(`the SIP tests need ${missing.join(' and ')}: apt-get install -y sip-tester kamailio`);
+  }
+}
+
 const only = process.argv.slice(2);
+if (only.length === 0 || only.some((f) => f.includes('sip-'))) ensurePeers();
 if (only.length === 0) {
   const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', root], { stdio: 'inherit' });
   if (tsc.status !== 0) {

@@ -1,0 +1,745 @@
+/**
+ * rewriteSdp (modules/media-relay/sip-media.ts): SDP offers and answers written by hand
+ * after RFC 4566 / RFC 3264 / RFC 3605 / RFC 4317 examples and common softphones, rewritten
+ * through a real MediaRelay on loopback. Media ports used here: 25000-25499 only, each test
+ * on its own 10-port slice of that range; every relay is closed after its test.
+ */
+import { after, afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isRejectRequest, RejectRequest } from '../../core/transaction/hooks.ts';
+import { createRequest, createResponse, type SipMessage } from '../../core/sip/message.ts';
+import { parseSip } from '../../core/sip/parse.ts';
+import { serializeSip } from '../../core/sip/serialize.ts';
+import { getAttributes, getConnection, parseSdp, type Sdp } from '../../core/sip/sdp.ts';
+import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';
+import type { MediaSession } from '../../modules/media-relay/relay/media-session.ts';
+import { addressFamilyOf, otherSide, rewriteSdp, type SipMediaCall } from '../../modules/media-relay/sip-media.ts';
+import { silentLog } from './_unit-fixtures.ts';
+
+const PORT_MIN = 25000;
+const PORT_MAX = 25499;
+const SLICE = 10;
+const ADVERTISE = '192.0.2.1';
+
+const relays: MediaRelay[] = [];
+let nextSlice = PORT_MIN;
+
+/** A relay on a fresh 10-port slice of 25000-25499 (even start, so pairs start there). */
+function newRelay(host = '127.0.0.1', ports = SLICE): MediaRelay {
+  const min = nextSlice;
+  const max = min + ports - 1;
+  nextSlice = min + SLICE;
+  assert.ok(max <= PORT_MAX, 'test media port range 25000-25499 exhausted: give tests smaller slices');
+  const relay = new MediaRelay({ range: { min, max }, host, idleTimeoutMs: 600_000 }, silentLog);
+  relays.push(relay);
+  return relay;
+}
+
+function closeRelays(): void {
+  for (const r of relays.splice(0)) r.close();
+}
+afterEach(closeRelays);
+after(closeRelays);
+
+function newCall(callId = 'a84b4c76e66710@pc33.atlanta.example.com', callerTag = '1928301774'): SipMediaCall {
+  return { callId, callerTag, streams: new Map() };
+}
+
+/** SDP text from lines, CRLF terminated (RFC 4566 §5). */
+function sdp(...lines: string[]): string {
+  return lines.map((l) => `${l}\r\n`).join('');
+}
+
+function invite(body: string | Buffer, contentType: string | null = 'application/sdp'): SipMessage {
+  const headers: [string, string][] = [
+    ['Via', 'SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds'],
+    ['From', 'Alice <sip:alice@atlanta.example.com>;tag=1928301774'],
+    ['To', 'Bob <sip:bob@biloxi.example.com>'],
+    ['Call-ID', 'a84b4c76e66710@pc33.atlanta.example.com'],
+    ['CSeq', '314159 INVITE'],
+  ];
+  if (contentType !== null) headers.push(['Content-Type', contentType]);
+  return createRequest({ method: 'INVITE', uri: 'sip:bob@biloxi.example.com', headers, body });
+}
+
+function ok200(body: string | Buffer, contentType: string | null = 'application/sdp'): SipMessage {
+  const headers: [string, string][] = [
+    ['Via', 'SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds'],
+    ['From', 'Alice <sip:alice@atlanta.example.com>;tag=1928301774'],
+    ['To', 'Bob <sip:bob@biloxi.example.com>;tag=a6c85cf'],
+    ['Call-ID', 'a84b4c76e66710@pc33.atlanta.example.com'],
+    ['CSeq', '314159 INVITE'],
+  ];
+  if (contentType !== null) headers.push(['Content-Type', contentType]);
+  return createResponse({ status: 200, reason: 'OK', headers, body });
+}
+
+function parsedBody(sip: SipMessage): Sdp {
+  const r = parseSdp(sip.body);
+  assert.ok(r.ok, `rewritten SDP must parse: ${r.ok ? '' : r.reason}\n${sip.body.toString()}`);
+  return r.sdp;
+}
+
+function lines(sip: SipMessage): string[] {
+  return sip.body.toString('utf8').split('\r\n');
+}
+
+async function pair(call: SipMediaCall, index: number): Promise<{ rtp: MediaSession; rtcp: MediaSession }> {
+  const p = call.streams.get(index);
+  assert.ok(p !== undefined, `stream ${index} has a relay pair`);
+  const got = await p;
+  assert.ok(got !== null, `stream ${index} got ports`);
+  return got;
+}
+
+function assertPortPair(relay: MediaRelay, p: { rtp: MediaSession; rtcp: MediaSession }): void {
+  assert.equal(p.rtp.port % 2, 0, `RTP port ${p.rtp.port} is even`);
+  assert.equal(p.rtcp.port, p.rtp.port + 1, 'RTCP port is RTP + 1');
+  assert.ok(p.rtp.port >= PORT_MIN && p.rtcp.port <= PORT_MAX, 'ports within the test range');
+  assert.equal(p.rtp.socket.address().port, p.rtp.port, 'RTP socket bound to its port');
+  assert.equal(p.rtcp.socket.address().port, p.rtcp.port, 'RTCP socket bound to its port');
+  assert.ok(relay.get(p.rtp.key) === p.rtp && relay.get(p.rtcp.key) === p.rtcp, 'sessions registered in the relay');
+}
+
+// ---------------------------------------------------------------------------
+// SDP bodies (hostnames of the RFC examples replaced by documentation addresses)
+// ---------------------------------------------------------------------------
+
+/** RFC 4566 §5 example: session-level c= (multicast, with TTL), audio + video. */
+const RFC4566_EXAMPLE = sdp(
+  'v=0',
+  'o=jdoe 2890844526 2890842807 IN IP4 10.47.16.5',
+  's=SDP Seminar',
+  'i=A Seminar on the session description protocol',
+  'u=http://www.example.com/seminars/sdp.pdf',
+  'e=j.doe@example.com (Jane Doe)',
+  'c=IN IP4 224.2.17.12/127',
+  't=2873397496 2873404696',
+  'a=recvonly',
+  'm=audio 49170 RTP/AVP 0',
+  'm=video 51372 RTP/AVP 99',
+  'a=rtpmap:99 h263-1998/90000',
+);
+
+/** RFC 4317 §2.1 offer (audio + video, several codecs each). */
+const RFC4317_OFFER = sdp(
+  'v=0',
+  'o=alice 2890844526 2890844526 IN IP4 198.51.100.10',
+  's=',
+  'c=IN IP4 198.51.100.10',
+  't=0 0',
+  'm=audio 49170 RTP/AVP 0 8 97',
+  'a=rtpmap:0 PCMU/8000',
+  'a=rtpmap:8 PCMA/8000',
+  'a=rtpmap:97 iLBC/8000',
+  'm=video 51372 RTP/AVP 31 32',
+  'a=rtpmap:31 H261/90000',
+  'a=rtpmap:32 MPV/90000',
+);
+
+/** RFC 4317 §2.1 answer. */
+const RFC4317_ANSWER = sdp(
+  'v=0',
+  'o=bob 2808844564 2808844564 IN IP4 203.0.113.20',
+  's=',
+  'c=IN IP4 203.0.113.20',
+  't=0 0',
+  'm=audio 49174 RTP/AVP 0',
+  'a=rtpmap:0 PCMU/8000',
+  'm=video 49170 RTP/AVP 32',
+  'a=rtpmap:32 MPV/90000',
+);
+
+/** A Linphone-like offer: a=rtcp-fb / a=rtcp-xr (which are not a=rtcp), audio + video, no ICE. */
+const LINPHONE_OFFER = sdp(
+  'v=0',
+  'o=alice 3045 2217 IN IP4 192.168.1.20',
+  's=Talk',
+  'c=IN IP4 192.168.1.20',
+  't=0 0',
+  'a=rtcp-xr:rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics',
+  'a=record:off',
+  'm=audio 7078 RTP/AVP 96 97 98 0 8 18 101 99 100',
+  'a=rtpmap:96 opus/48000/2',
+  'a=fmtp:96 useinbandfec=1',
+  'a=rtpmap:97 speex/16000',
+  'a=fmtp:97 vbr=on',
+  'a=rtpmap:98 speex/8000',
+  'a=fmtp:98 vbr=on',
+  'a=fmtp:18 annexb=yes',
+  'a=rtpmap:101 telephone-event/48000',
+  'a=rtpmap:99 telephone-event/16000',
+  'a=rtpmap:100 telephone-event/8000',
+  'a=rtcp-fb:* trr-int 1000',
+  'a=rtcp-fb:* ccm tmmbr',
+  'm=video 9078 RTP/AVP 96 97',
+  'a=rtpmap:96 VP8/90000',
+  'a=rtpmap:97 H264/90000',
+  'a=fmtp:97 profile-level-id=42801F',
+  'a=rtcp-fb:* trr-int 1000',
+  'a=rtcp-fb:* ccm tmmbr',
+  'a=rtcp-fb:96 nack pli',
+  'a=rtcp-fb:97 nack pli',
+);
+
+/** A Bria-like offer: media-level c= in each section, audio + video. */
+const BRIA_OFFER = sdp(
+  'v=0',
+  'o=- 1694512345 3 IN IP4 192.168.0.33',
+  's=Bria 6 release 6.5.4 stamp 106969',
+  't=0 0',
+  'm=audio 51620 RTP/AVP 9 8 0 101',
+  'c=IN IP4 192.168.0.33',
+  'a=rtpmap:101 telephone-event/8000',
+  'a=fmtp:101 0-15',
+  'a=sendrecv',
+  'm=video 55862 RTP/AVP 125 97',
+  'c=IN IP4 192.168.0.34',
+  'b=TIAS:2000000',
+  'a=rtpmap:125 H264/90000',
+  'a=fmtp:125 profile-level-id=42E01F;packetization-mode=1',
+  'a=rtpmap:97 H264/90000',
+  'a=fmtp:97 profile-level-id=42E01F',
+  'a=sendrecv',
+);
+
+/** A Zoiper-like answer: a=rtcp-mux without a=rtcp. */
+const ZOIPER_ANSWER = sdp(
+  'v=0',
+  'o=Z 0 1 IN IP4 10.0.0.5',
+  's=Z',
+  'c=IN IP4 10.0.0.5',
+  't=0 0',
+  'm=audio 8000 RTP/AVP 0 101',
+  'a=rtpmap:101 telephone-event/8000',
+  'a=fmtp:101 0-16',
+  'a=sendrecv',
+  'a=rtcp-mux',
+);
+
+// ---------------------------------------------------------------------------
+
+describe('rewriteSdp: connection addresses and port pairs', () => {
+  test('RFC 4566 example: session-level c= only, audio + video each get their own even/odd pair', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(RFC4566_EXAMPLE);
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+
+    const out = parsedBody(msg);
+    assert.equal(out.media.length, 2);
+    const audio = await pair(call, 0);
+    const video = await pair(call, 1);
+    assertPortPair(relay, audio);
+    assertPortPair(relay, video);
+    assert.notEqual(audio.rtp.port, video.rtp.port, 'each stream has its own pair');
+    assert.equal(relay.count, 4, 'two RTP and two RTCP sessions');
+    assert.equal(relay.portsInUse, 4);
+    assert.equal(relay.get(`${call.callId}#0`), audio.rtp);
+    assert.equal(relay.get(`${call.callId}#1/rtcp`), video.rtcp);
+
+    // the SDP now points at the relay, formats unchanged
+    assert.equal(out.media[0]!.port, audio.rtp.port);
+    assert.deepEqual(out.media[0]!.formats, ['0']);
+    assert.equal(out.media[1]!.port, video.rtp.port);
+    assert.deepEqual(out.media[1]!.formats, ['99']);
+    assert.deepEqual(getConnection(out), { netType: 'IN', addrType: 'IP4', address: ADVERTISE });
+    assert.equal(out.session.filter((l) => l.type === 'c').length, 1, 'still exactly one session c=');
+    assert.ok(out.media.every((m) => !m.lines.some((l) => l.type === 'c')), 'no media-level c= added');
+    assert.deepEqual(getAttributes(out, 1, 'rtpmap'), ['99 h263-1998/90000']);
+    assert.deepEqual(getAttributes(out, 'session', 'recvonly'), ['']);
+    // no a=rtcp in the offer: none added
+    assert.deepEqual(getAttributes(out, 0, 'rtcp'), []);
+
+    // the relay expects the caller at the address the SDP gave (TTL suffix dropped), RTCP on port + 1
+    assert.deepEqual(audio.rtp.a.expected, { address: '224.2.17.12', port: 49170 });
+    assert.deepEqual(audio.rtcp.a.expected, { address: '224.2.17.12', port: 49171 });
+    assert.deepEqual(video.rtp.a.expected, { address: '224.2.17.12', port: 51372 });
+    assert.deepEqual(video.rtcp.a.expected, { address: '224.2.17.12', port: 51373 });
+    // the callee has not answered yet
+    assert.equal(audio.rtp.b.expected.port, 0);
+  });
+
+  test('media-level c= (Bria-like): each section keeps its own c=, rewritten, and sets its own expected address', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(BRIA_OFFER);
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const out = parsedBody(msg);
+    assert.equal(out.session.some((l) => l.type === 'c'), false, 'no session-level c= added when each medium has one');
+    for (const i of [0, 1]) {
+      assert.deepEqual(out.media[i]!.lines.filter((l) => l.type === 'c').map((l) => l.value), [`IN IP4 ${ADVERTISE}`]);
+    }
+    const audio = await pair(call, 0);
+    const video = await pair(call, 1);
+    assertPortPair(relay, audio);
+    assertPortPair(relay, video);
+    assert.deepEqual(audio.rtp.a.expected, { address: '192.168.0.33', port: 51620 });
+    assert.deepEqual(video.rtp.a.expected, { address: '192.168.0.34', port: 55862 });
+    assert.deepEqual(video.rtcp.a.expected, { address: '192.168.0.34', port: 55863 });
+    assert.deepEqual(out.media[0]!.formats, ['9', '8', '0', '101']);
+    assert.deepEqual(out.media[1]!.formats, ['125', '97']);
+    assert.deepEqual(getAttributes(out, 1, 'fmtp'), ['125 profile-level-id=42E01F;packetization-mode=1', '97 profile-level-id=42E01F']);
+    assert.ok(out.media[1]!.lines.some((l) => l.type === 'b' && l.value === 'TIAS:2000000'), 'b= kept');
+  });
+
+  test('a media-level c= wins over the session-level one for what the relay expects', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(sdp(
+      'v=0', 'o=alice 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
+      'm=audio 49170 RTP/AVP 0',
+      'm=video 51372 RTP/AVP 31',
+      'c=IN IP4 198.51.100.99',
+    ));
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    assert.equal((await pair(call, 0)).rtp.a.expected.address, '198.51.100.10');
+    assert.equal((await pair(call, 1)).rtp.a.expected.address, '198.51.100.99');
+    const out = parsedBody(msg);
+    assert.equal(getConnection(out)!.address, ADVERTISE);
+    assert.equal(getConnection(out, 1)!.address, ADVERTISE);
+  });
+
+  test('IPv6: c=IN IP6 offer, advertised ::1, is rewritten to IN IP6 ::1 (c= and a=rtcp)', async () => {
+    const relay = newRelay('::1');
+    const call = newCall();
+    const msg = invite(sdp(
+      'v=0',
+      'o=alice 2890844526 2890844526 IN IP6 2001:db8::10',
+      's=-',
+      'c=IN IP6 2001:db8::10',
+      't=0 0',
+      'm=audio 49170 RTP/AVP 0 8 101',
+      'a=rtpmap:101 telephone-event/8000',
+      'a=rtcp:49171 IN IP6 2001:db8::10',
+    ));
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, '::1', silentLog), true);
+    const p = await pair(call, 0);
+    assertPortPair(relay, p);
+    assert.deepEqual(lines(msg), [
+      'v=0',
+      'o=alice 2890844526 2890844526 IN IP6 2001:db8::10',
+      's=-',
+      'c=IN IP6 ::1',
+      't=0 0',
+      `m=audio ${p.rtp.port} RTP/AVP 0 8 101`,
+      'a=rtpmap:101 telephone-event/8000',
+      `a=rtcp:${p.rtcp.port} IN IP6 ::1`,
+      '',
+    ]);
+    assert.deepEqual(p.rtp.a.expected, { address: '2001:db8::10', port: 49170 });
+    assert.deepEqual(p.rtcp.a.expected, { address: '2001:db8::10', port: 49171 });
+    assert.equal(addressFamilyOf('::1'), 'IP6');
+    assert.equal(addressFamilyOf(ADVERTISE), 'IP4');
+  });
+
+  test('the address type follows the advertised address, whatever the offer used', async () => {
+    const relay = newRelay();
+    const v4 = invite(RFC4317_OFFER);
+    assert.equal(await rewriteSdp(v4, 'a', newCall('v4-call'), relay, '::1', silentLog), true);
+    assert.deepEqual(getConnection(parsedBody(v4)), { netType: 'IN', addrType: 'IP6', address: '::1' });
+
+    const v6 = invite(sdp('v=0', 'o=- 1 1 IN IP6 2001:db8::20', 's=-', 'c=IN IP6 2001:db8::20', 't=0 0', 'm=audio 40000 RTP/AVP 0'));
+    const call = newCall('v6-call');
+    assert.equal(await rewriteSdp(v6, 'a', call, relay, ADVERTISE, silentLog), true);
+    assert.deepEqual(getConnection(parsedBody(v6)), { netType: 'IN', addrType: 'IP4', address: ADVERTISE });
+    assert.deepEqual((await pair(call, 0)).rtp.a.expected, { address: '2001:db8::20', port: 40000 });
+  });
+
+  test('a relay on a dual-stack socket expects an IPv4 party in its mapped form', async () => {
+    const relay = newRelay('::1');
+    const call = newCall();
+    const msg = invite(RFC4317_OFFER);
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, '::1', silentLog), true);
+    const p = await pair(call, 0);
+    assert.deepEqual(p.rtp.a.expected, { address: '::ffff:198.51.100.10', port: 49170 });
+  });
+});
+
+describe('rewriteSdp: streams left alone', () => {
+  test('a rejected (port 0) stream and a non-RTP stream (TCP/BFCP) keep their m= lines and get no ports', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(sdp(
+      'v=0',
+      'o=alice 2890844526 2890844526 IN IP4 198.51.100.10',
+      's=-',
+      'c=IN IP4 198.51.100.10',
+      't=0 0',
+      'm=audio 49170 RTP/AVP 0',
+      'm=video 0 RTP/AVP 31',
+      'm=application 5000 TCP/BFCP *',
+      'a=setup:actpass',
+      'a=connection:new',
+      'a=floorctrl:c-s',
+      'a=confid:4321',
+      'a=userid:1234',
+      'a=floorid:1 mstrm:10',
+    ));
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const text = lines(msg);
+    assert.ok(text.includes('m=video 0 RTP/AVP 31'), 'port-0 stream unchanged');
+    assert.ok(text.includes('m=application 5000 TCP/BFCP *'), 'BFCP stream unchanged');
+    for (const a of ['a=setup:actpass', 'a=connection:new', 'a=floorctrl:c-s', 'a=confid:4321', 'a=userid:1234', 'a=floorid:1 mstrm:10']) {
+      assert.ok(text.includes(a), `${a} kept`);
+    }
+    assert.deepEqual([...call.streams.keys()], [0], 'only the audio stream is relayed');
+    assert.equal(relay.count, 2);
+    assert.equal(relay.portsInUse, 2);
+    const p = await pair(call, 0);
+    assert.ok(text.includes(`m=audio ${p.rtp.port} RTP/AVP 0`));
+  });
+
+  test('an SDP with only port-0 and non-RTP streams is not touched at all', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const body = Buffer.from(sdp(
+      'v=0', 'o=alice 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
+      'm=audio 0 RTP/AVP 0',
+      'm=application 5000 TCP/BFCP *',
+      'm=message 2855 TCP/MSRP *',
+      'a=path:msrp://198.51.100.10:2855/kjhd37s2s20w2a;tcp',
+    ));
+    const msg = invite(body);
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), false);
+    assert.equal(msg.body, body, 'same body Buffer');
+    assert.equal(call.streams.size, 0);
+    assert.equal(relay.count, 0);
+  });
+
+  test('when the relay runs out of port pairs, the stream that got none keeps its port', async () => {
+    const relay = newRelay('127.0.0.1', 2); // one pair only
+    const call = newCall();
+    const msg = invite(RFC4317_OFFER);
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const out = parsedBody(msg);
+    const audio = await pair(call, 0);
+    assert.equal(out.media[0]!.port, audio.rtp.port);
+    assert.equal(await call.streams.get(1), null, 'no pair for the video stream');
+    assert.equal(out.media[1]!.port, 51372, 'video port unchanged');
+    assert.equal(relay.totals.noPortFailures, 1);
+    assert.equal(relay.count, 2);
+  });
+});
+
+describe('rewriteSdp: RTCP', () => {
+  test('a=rtcp (RFC 3605) is rewritten to the relay RTCP port with the advertised address; the relay expects RTCP from the given port', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(sdp(
+      'v=0', 'o=alice 2890844526 2890844526 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
+      'm=audio 49170 RTP/AVP 0',
+      'a=rtcp:53020',
+      'a=rtcp-fb:* nack',
+      'm=video 51372 RTP/AVP 31',
+      'a=rtcp:53022 IN IP4 198.51.100.10',
+    ));
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const out = parsedBody(msg);
+    const audio = await pair(call, 0);
+    const video = await pair(call, 1);
+    assert.deepEqual(getAttributes(out, 0, 'rtcp'), [`${audio.rtcp.port} IN IP4 ${ADVERTISE}`]);
+    assert.deepEqual(getAttributes(out, 0, 'rtcp-fb'), ['* nack'], 'a=rtcp-fb is not a=rtcp');
+    assert.deepEqual(getAttributes(out, 1, 'rtcp'), [`${video.rtcp.port} IN IP4 ${ADVERTISE}`]);
+    assert.deepEqual(audio.rtcp.a.expected, { address: '198.51.100.10', port: 53020 });
+    assert.deepEqual(audio.rtp.a.expected, { address: '198.51.100.10', port: 49170 });
+    assert.deepEqual(video.rtcp.a.expected, { address: '198.51.100.10', port: 53022 });
+  });
+
+  test('a=rtcp-fb and a=rtcp-xr alone are not a=rtcp: RTCP is expected on RTP + 1 and no a=rtcp is added', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(LINPHONE_OFFER);
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const out = parsedBody(msg);
+    assert.deepEqual(getAttributes(out, 0, 'rtcp'), []);
+    assert.deepEqual(getAttributes(out, 1, 'rtcp'), []);
+    assert.deepEqual((await pair(call, 0)).rtcp.a.expected, { address: '192.168.1.20', port: 7079 });
+    assert.deepEqual((await pair(call, 1)).rtcp.a.expected, { address: '192.168.1.20', port: 9079 });
+    assert.deepEqual(out.media[0]!.formats, ['96', '97', '98', '0', '8', '18', '101', '99', '100']);
+    assert.deepEqual(out.media[1]!.formats, ['96', '97']);
+  });
+
+  test('a=rtcp-mux without a=rtcp: RTCP is expected on the RTP port, a=rtcp-mux kept, no a=rtcp added', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(ZOIPER_ANSWER);
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const out = parsedBody(msg);
+    const p = await pair(call, 0);
+    assert.deepEqual(p.rtp.a.expected, { address: '10.0.0.5', port: 8000 });
+    assert.deepEqual(p.rtcp.a.expected, { address: '10.0.0.5', port: 8000 });
+    assert.deepEqual(getAttributes(out, 0, 'rtcp-mux'), ['']);
+    assert.deepEqual(getAttributes(out, 0, 'rtcp'), []);
+    assert.equal(out.media[0]!.port, p.rtp.port);
+  });
+
+  test('WebRTC-like offer without ICE (UDP/TLS/RTP/SAVPF, a=rtcp on the RTP port + a=rtcp-mux) is relayed', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(sdp(
+      'v=0',
+      'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
+      's=-',
+      't=0 0',
+      'a=group:BUNDLE 0',
+      'a=msid-semantic: WMS stream0',
+      'm=audio 40000 UDP/TLS/RTP/SAVPF 111 0 8 126',
+      'c=IN IP4 198.51.100.30',
+      'a=rtcp:40000 IN IP4 198.51.100.30',
+      'a=mid:0',
+      'a=sendrecv',
+      'a=rtcp-mux',
+      'a=rtpmap:111 opus/48000/2',
+      'a=fmtp:111 minptime=10;useinbandfec=1',
+      'a=rtpmap:126 telephone-event/8000',
+      'a=setup:actpass',
+      'a=fingerprint:sha-256 19:E2:1C:3B:4B:9F:81:E6:B8:5C:F4:A5:A8:D8:73:04:BB:05:2F:70:9F:04:A9:0E:05:E9:26:33:E8:70:88:A2',
+    ));
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const out = parsedBody(msg);
+    const p = await pair(call, 0);
+    assertPortPair(relay, p);
+    assert.equal(out.media[0]!.proto, 'UDP/TLS/RTP/SAVPF');
+    assert.deepEqual(out.media[0]!.formats, ['111', '0', '8', '126']);
+    assert.deepEqual(getAttributes(out, 0, 'rtcp'), [`${p.rtcp.port} IN IP4 ${ADVERTISE}`]);
+    assert.deepEqual(getAttributes(out, 0, 'rtcp-mux'), ['']);
+    assert.equal(getAttributes(out, 0, 'fingerprint').length, 1);
+    assert.deepEqual(getAttributes(out, 'session', 'group'), ['BUNDLE 0']);
+    assert.deepEqual(p.rtp.a.expected, { address: '198.51.100.30', port: 40000 });
+    assert.deepEqual(p.rtcp.a.expected, { address: '198.51.100.30', port: 40000 }, 'a=rtcp port taken as given');
+  });
+});
+
+describe('rewriteSdp: offer/answer over one call', () => {
+  test('the answer (side b) reuses the pairs the offer (side a) opened', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const offer = invite(RFC4317_OFFER);
+    assert.equal(await rewriteSdp(offer, 'a', call, relay, ADVERTISE, silentLog), true);
+    const audio = await pair(call, 0);
+    const video = await pair(call, 1);
+    const offered = parsedBody(offer);
+    const started = relay.totals.sessionsStarted;
+
+    const answer = ok200(RFC4317_ANSWER);
+    assert.equal(await rewriteSdp(answer, otherSide('a'), call, relay, ADVERTISE, silentLog), true);
+    const answered = parsedBody(answer);
+    assert.equal(relay.totals.sessionsStarted, started, 'no new session for the answer');
+    assert.equal(relay.count, 4);
+    assert.equal(await pair(call, 0), audio);
+    assert.equal(await pair(call, 1), video);
+    assert.equal(answered.media[0]!.port, offered.media[0]!.port, 'same relay port both ways (audio)');
+    assert.equal(answered.media[1]!.port, offered.media[1]!.port, 'same relay port both ways (video)');
+    assert.equal(answered.media[0]!.port, audio.rtp.port);
+    assert.deepEqual(answered.media[0]!.formats, ['0']);
+    assert.deepEqual(answered.media[1]!.formats, ['32']);
+    assert.equal(getConnection(answered)!.address, ADVERTISE);
+
+    // each side's expected address is its own SDP's
+    assert.deepEqual(audio.rtp.a.expected, { address: '198.51.100.10', port: 49170 });
+    assert.deepEqual(audio.rtp.b.expected, { address: '203.0.113.20', port: 49174 });
+    assert.deepEqual(audio.rtcp.b.expected, { address: '203.0.113.20', port: 49175 });
+    assert.deepEqual(video.rtp.a.expected, { address: '198.51.100.10', port: 51372 });
+    assert.deepEqual(video.rtp.b.expected, { address: '203.0.113.20', port: 49170 });
+    // the relay sends to each side where its SDP said, until it latches
+    assert.deepEqual(audio.rtp.b.media, { address: '203.0.113.20', port: 49174 });
+  });
+
+  test('an answer rejecting video (RFC 4317 §2.2 style, port 0) leaves that m= line at 0', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    assert.equal(await rewriteSdp(invite(RFC4317_OFFER), 'a', call, relay, ADVERTISE, silentLog), true);
+    const video = await pair(call, 1);
+    const answer = ok200(sdp(
+      'v=0', 'o=bob 2808844564 2808844564 IN IP4 203.0.113.20', 's=', 'c=IN IP4 203.0.113.20', 't=0 0',
+      'm=audio 49172 RTP/AVP 0',
+      'a=rtpmap:0 PCMU/8000',
+      'm=video 0 RTP/AVP 31',
+      'a=rtpmap:31 H261/90000',
+    ));
+    assert.equal(await rewriteSdp(answer, 'b', call, relay, ADVERTISE, silentLog), true);
+    const out = parsedBody(answer);
+    assert.equal(out.media[1]!.port, 0);
+    assert.deepEqual(out.media[1]!.formats, ['31']);
+    assert.equal(out.media[0]!.port, (await pair(call, 0)).rtp.port);
+    assert.equal(video.rtp.b.expected.port, 0, 'the relay was not told to expect the rejected stream');
+  });
+
+  test('a re-offer changing the address updates what the relay expects, on the same relay ports', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const offer = invite(RFC4317_OFFER);
+    assert.equal(await rewriteSdp(offer, 'a', call, relay, ADVERTISE, silentLog), true);
+    assert.equal(await rewriteSdp(ok200(RFC4317_ANSWER), 'b', call, relay, ADVERTISE, silentLog), true);
+    const audio = await pair(call, 0);
+    const port = audio.rtp.port;
+    // pretend the caller had already latched from its old address
+    audio.rtp.a.hasSent = true;
+
+    const reoffer = invite(sdp(
+      'v=0',
+      'o=alice 2890844526 2890844527 IN IP4 198.51.100.77',
+      's=',
+      'c=IN IP4 198.51.100.77',
+      't=0 0',
+      'm=audio 50000 RTP/AVP 0 8 97',
+      'a=rtpmap:0 PCMU/8000',
+      'a=rtpmap:8 PCMA/8000',
+      'a=rtpmap:97 iLBC/8000',
+      'm=video 50002 RTP/AVP 31 32',
+      'a=rtpmap:31 H261/90000',
+      'a=rtpmap:32 MPV/90000',
+    ));
+    assert.equal(await rewriteSdp(reoffer, 'a', call, relay, ADVERTISE, silentLog), true);
+    assert.equal(await pair(call, 0), audio, 'same pair');
+    assert.equal(parsedBody(reoffer).media[0]!.port, port, 'same relay port in the re-offer');
+    assert.equal(relay.count, 4);
+    assert.deepEqual(audio.rtp.a.expected, { address: '198.51.100.77', port: 50000 });
+    assert.deepEqual(audio.rtp.a.media, { address: '198.51.100.77', port: 50000 });
+    assert.equal(audio.rtp.a.hasSent, false, 'the moved party latches anew');
+    assert.deepEqual(audio.rtcp.a.expected, { address: '198.51.100.77', port: 50001 });
+    assert.deepEqual((await pair(call, 1)).rtp.a.expected, { address: '198.51.100.77', port: 50002 });
+    // the other side is unchanged
+    assert.deepEqual(audio.rtp.b.expected, { address: '203.0.113.20', port: 49174 });
+  });
+});
+
+describe('rewriteSdp: what is not SDP, or not valid SDP', () => {
+  test('a body whose Content-Type is not application/sdp is untouched', async () => {
+    const relay = newRelay();
+    for (const ct of ['text/plain', 'application/pidf+xml', 'multipart/mixed;boundary=unique-boundary-1', 'application/sdpx', null]) {
+      const call = newCall();
+      const body = Buffer.from(RFC4317_OFFER);
+      const msg = invite(body, ct);
+      assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), false, `Content-Type ${String(ct)}`);
+      assert.equal(msg.body, body);
+      assert.equal(call.streams.size, 0);
+    }
+    assert.equal(relay.count, 0);
+  });
+
+  test('an empty body is not SDP, even with Content-Type application/sdp', async () => {
+    const relay = newRelay();
+    const msg = invite('');
+    assert.equal(await rewriteSdp(msg, 'a', newCall(), relay, ADVERTISE, silentLog), false);
+    assert.equal(msg.body.length, 0);
+    assert.equal(relay.count, 0);
+  });
+
+  test('Content-Type matching is case-insensitive and ignores parameters', async () => {
+    const relay = newRelay();
+    const msg = invite(RFC4317_OFFER, 'Application/SDP; charset=UTF-8');
+    assert.equal(await rewriteSdp(msg, 'a', newCall(), relay, ADVERTISE, silentLog), true);
+    assert.equal(getConnection(parsedBody(msg))!.address, ADVERTISE);
+  });
+
+  const MALFORMED: readonly [string, string][] = [
+    ['no o= line', sdp('v=0', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0', 'm=audio 49170 RTP/AVP 0')],
+    ['port not a number', sdp('v=0', 'o=- 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0', 'm=audio abc RTP/AVP 0')],
+    ['no c= anywhere', sdp('v=0', 'o=- 1 1 IN IP4 198.51.100.10', 's=-', 't=0 0', 'm=audio 49170 RTP/AVP 0')],
+    ['not SDP at all', 'hello, this is not a session description\r\n'],
+    ['mixed line ends', 'v=0\r\no=- 1 1 IN IP4 198.51.100.10\ns=-\r\nc=IN IP4 198.51.100.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n'],
+  ];
+
+  for (const [what, text] of MALFORMED) {
+    test(`malformed SDP in a request (${what}) → RejectRequest 400 Malformed SDP, nothing opened`, async () => {
+      const relay = newRelay();
+      const call = newCall();
+      const body = Buffer.from(text);
+      const msg = invite(body);
+      await assert.rejects(rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), (err: unknown) => {
+        assert.ok(err instanceof RejectRequest);
+        assert.ok(isRejectRequest(err));
+        assert.equal(err.status, 400);
+        assert.equal(err.reason, 'Malformed SDP');
+        return true;
+      });
+      assert.equal(msg.body, body);
+      assert.equal(call.streams.size, 0);
+      assert.equal(relay.count, 0);
+    });
+
+    test(`malformed SDP in a response (${what}) → false, body untouched`, async () => {
+      const relay = newRelay();
+      const call = newCall();
+      const body = Buffer.from(text);
+      const msg = ok200(body);
+      assert.equal(await rewriteSdp(msg, 'b', call, relay, ADVERTISE, silentLog), false);
+      assert.equal(msg.body, body);
+      assert.equal(msg.body.toString(), text);
+      assert.equal(call.streams.size, 0);
+      assert.equal(relay.count, 0);
+    });
+  }
+});
+
+describe('rewriteSdp: exact output', () => {
+  test('a parsed INVITE with a Linphone-like offer: byte-exact SDP (line order, CRLF) and Content-Length updated', async () => {
+    const relay = newRelay();
+    const call = newCall('3848276298220188511@192.168.1.20', '9fxced76sl');
+    const head = [
+      'INVITE sip:bob@biloxi.example.com SIP/2.0',
+      'Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK.n2Xr7lWQb;rport',
+      'From: <sip:alice@atlanta.example.com>;tag=9fxced76sl',
+      'To: <sip:bob@biloxi.example.com>',
+      'Call-ID: 3848276298220188511@192.168.1.20',
+      'CSeq: 20 INVITE',
+      'Contact: <sip:alice@192.168.1.20;transport=udp>',
+      'Max-Forwards: 70',
+      'Content-Type: application/sdp',
+      `Content-Length: ${Buffer.byteLength(LINPHONE_OFFER)}`,
+    ].join('\r\n');
+    const raw = Buffer.from(`${head}\r\n\r\n${LINPHONE_OFFER}`);
+    const parsed = parseSip(raw);
+    assert.ok(parsed.ok);
+    const msg = parsed.msg;
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const a = await pair(call, 0);
+    const v = await pair(call, 1);
+    const expected = sdp(
+      'v=0',
+      'o=alice 3045 2217 IN IP4 192.168.1.20',
+      's=Talk',
+      `c=IN IP4 ${ADVERTISE}`,
+      't=0 0',
+      'a=rtcp-xr:rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics',
+      'a=record:off',
+      `m=audio ${a.rtp.port} RTP/AVP 96 97 98 0 8 18 101 99 100`,
+      'a=rtpmap:96 opus/48000/2',
+      'a=fmtp:96 useinbandfec=1',
+      'a=rtpmap:97 speex/16000',
+      'a=fmtp:97 vbr=on',
+      'a=rtpmap:98 speex/8000',
+      'a=fmtp:98 vbr=on',
+      'a=fmtp:18 annexb=yes',
+      'a=rtpmap:101 telephone-event/48000',
+      'a=rtpmap:99 telephone-event/16000',
+      'a=rtpmap:100 telephone-event/8000',
+      'a=rtcp-fb:* trr-int 1000',
+      'a=rtcp-fb:* ccm tmmbr',
+      `m=video ${v.rtp.port} RTP/AVP 96 97`,
+      'a=rtpmap:96 VP8/90000',
+      'a=rtpmap:97 H264/90000',
+      'a=fmtp:97 profile-level-id=42801F',
+      'a=rtcp-fb:* trr-int 1000',
+      'a=rtcp-fb:* ccm tmmbr',
+      'a=rtcp-fb:96 nack pli',
+      'a=rtcp-fb:97 nack pli',
+    );
+    assert.equal(msg.body.toString('utf8'), expected);
+    assert.ok(msg.body.equals(Buffer.from(expected)), 'byte-exact');
+    const wire = serializeSip(msg).toString('utf8');
+    const expectedHead = head.replace(/Content-Length: \d+/, `Content-Length: ${Buffer.byteLength(expected)}`);
+    assert.equal(wire, `${expectedHead}\r\n\r\n${expected}`);
+  });
+
+  test('an LF-only SDP without a final newline keeps its line ends', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite('v=0\no=- 1 1 IN IP4 198.51.100.10\ns=-\nc=IN IP4 198.51.100.10\nt=0 0\nm=audio 49170 RTP/AVP 0\na=ptime:20');
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const p = await pair(call, 0);
+    assert.equal(msg.body.toString(), `v=0\no=- 1 1 IN IP4 198.51.100.10\ns=-\nc=IN IP4 ${ADVERTISE}\nt=0 0\nm=audio ${p.rtp.port} RTP/AVP 0\na=ptime:20`);
+  });
+});

@@ -114,7 +114,12 @@ export class Switchyard {
       });
       this.listeners.set(l.name, listener);
       if (l.dialect === 'sip') {
-        const id = { host: l.advertise ?? defaultAdvertise(l.host), port: listener.port };
+        const dualStack = l.host === '::';
+        const id = {
+          host: l.advertise ?? defaultAdvertise(l.host),
+          ...(dualStack ? { host6: l.advertiseIPv6 ?? defaultAdvertise(l.host, 'IPv6') } : {}),
+          port: listener.port,
+        };
         this.sipIdentities.set(l.name, id);
         this.sipNode!.add(id);
       }

@@ -18,8 +18,9 @@ export interface ResolvedListen {
   readonly dialect: 'plain' | 'sip';
   readonly host: string;
   readonly port: number;
-  /** SIP: the address put in Via and Record-Route. */
+  /** SIP: the address put in Via and Record-Route (toward IPv4 and IPv6 peers). */
   readonly advertise?: string;
+  readonly advertiseIPv6?: string;
   /** SIP: transports opened on the port (default both). */
   readonly transports?: readonly ('udp' | 'tcp')[];
 }
@@ -116,7 +117,11 @@ export async function loadScript(file: string): Promise<LoadedScript> {
     const port = l.port ?? DEFAULT_PORTS[l.dialect];
     const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}` };
     if (l.dialect === 'plain') return base;
-    return { ...base, transports: l.transports ?? ['udp', 'tcp'], ...(l.advertise !== undefined ? { advertise: l.advertise } : {}) };
+    return {
+      ...base, transports: l.transports ?? ['udp', 'tcp'],
+      ...(l.advertise !== undefined ? { advertise: l.advertise } : {}),
+      ...(l.advertiseIPv6 !== undefined ? { advertiseIPv6: l.advertiseIPv6 } : {}),
+    };
   });
   const names = new Set<string>();
   for (const l of listen) {

@@ -16,6 +16,8 @@ const sipListen = z.object({
   name: z.string().min(1).optional(),
   /** The address this proxy puts in Via and Record-Route (behind 1:1 NAT: the public one). */
   advertise: z.string().min(1).optional(),
+  /** The same toward IPv6 peers of a dual-stack listener. */
+  advertiseIPv6: z.string().min(1).optional(),
   transports: z.array(z.enum(['udp', 'tcp'])).min(1).optional(),
 }).strict();
 

@@ -76,6 +76,8 @@ export type ListenSpec =
       readonly dialect: 'sip';
       /** The address put in Via and Record-Route (default: the bound address, or the first non-loopback IPv4). */
       readonly advertise?: string;
+      /** The same toward IPv6 peers of a dual-stack listener (default: the first global IPv6, else ::1). */
+      readonly advertiseIPv6?: string;
       /** Default both. */
       readonly transports?: readonly ('udp' | 'tcp')[];
     });

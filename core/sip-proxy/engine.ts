@@ -13,7 +13,7 @@ import { getParam } from '../sip/params.ts';
 import { parseViaList } from '../sip/via.ts';
 import { isRejectRequest, type ProxyHooks, type TransactionView } from '../transaction/hooks.ts';
 import type { ProxyEngine } from '../transaction/proxy-engine.ts';
-import { hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
+import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildAck, buildCancel, buildResponse, decrementMaxForwards } from './messages.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
 import { T1, T2, T4, TIMEOUT_64T1, LINGER_MS } from './timers.ts';
@@ -316,8 +316,15 @@ export class SipProxyEngine implements ProxyEngine {
     if (uri !== undefined) out.uri = uri;
     decrementMaxForwards(out, getMaxForwards(sip));
     const listener = req.listener;
-    const id = this.deps.identity(listener);
-    if (recordRoute) prependHeader(out, 'Record-Route', recordRouteUri(id, sipWire(req).transport));
+    const ours = this.deps.identity(listener);
+    const id = facing(ours, hop.address.address);
+    if (recordRoute) {
+      // Double Record-Route when the call changes address family or transport (RFC 5658): each side gets a URI it can reach.
+      const inbound = facing(ours, req.source.address);
+      const inTransport = sipWire(req).transport;
+      if (inbound.host !== id.host || inTransport !== hop.transport) prependHeader(out, 'Record-Route', recordRouteUri(inbound, inTransport));
+      prependHeader(out, 'Record-Route', recordRouteUri(id, hop.transport));
+    }
     const branch = newBranch();
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
     const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null };
@@ -359,7 +366,7 @@ export class SipProxyEngine implements ProxyEngine {
     const out = cloneSip(sip);
     if (t?.uri !== undefined) out.uri = t.uri;
     decrementMaxForwards(out, getMaxForwards(sip));
-    const id = this.deps.identity(req.listener);
+    const id = facing(this.deps.identity(req.listener), hop.address.address);
     const branch = `z9hG4bK${createHash('sha1').update(`${req.callId}|${getHeader(sip, 'cseq')}|${req.from.tag}|${out.uri}|${sipWire(req).via.branch}`).digest('base64url').slice(0, 16)}`;
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
     await this.deps.hooks.emitRequestForward({ mc, request: req, target: hop.address, txn: null, sip: out });

@@ -1,4 +1,5 @@
-import { isIPv6 } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { isIP, isIPv6 } from 'node:net';
 import type { Endpoint } from '../../core/address.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Request } from '../../core/message.ts';
@@ -54,15 +55,19 @@ export async function rewriteSdp(sip: SipMessage, side: Side, call: SipMediaCall
     return false;
   }
   const sdp: Sdp = parsed.sdp;
-  let relayed = 0;
+  const relayed = new Set<number>();
   for (let i = 0; i < sdp.media.length; i++) {
     const m = sdp.media[i]!;
     if (m.port === 0 || !RELAYED_PROTO.test(m.proto)) continue;
-    const conn = getConnection(sdp, i) ?? getConnection(sdp, 'session');
+    const conn = getConnection(sdp, i);
     if (conn === undefined) continue;
-    const address = bareAddress(conn.address);
-    const rtcpAttr = getAttributes(sdp, i, 'rtcp')[0];
-    const rtcpPort = rtcpAttr !== undefined && /^\d+/.test(rtcpAttr) ? Number(/^\d+/.exec(rtcpAttr)![0]) : hasAttribute(sdp, i, 'rtcp-mux') ? m.port : m.port + 1;
+    const address = await addressOf(bareAddress(conn.address));
+    if (address === null) {
+      log.warn({ callId: call.callId, stream: i, host: conn.address }, 'stream not relayed: its connection address does not resolve');
+      continue;
+    }
+    const rtcp = rtcpOf(getAttributes(sdp, i, 'rtcp')[0], hasAttribute(sdp, i, 'rtcp-mux'), m.port);
+    const rtcpAddress = rtcp.address !== undefined ? await addressOf(rtcp.address) : address;
     let pending = call.streams.get(i);
     if (pending === undefined) {
       pending = relay.openPair(`${call.callId}#${i}`, { name: 'caller', address: UNKNOWN }, { name: 'callee', address: UNKNOWN });
@@ -70,19 +75,51 @@ export async function rewriteSdp(sip: SipMessage, side: Side, call: SipMediaCall
     }
     const pair = await pending;
     if (pair === null) {
+      call.streams.delete(i); // a later offer tries again
       log.warn({ callId: call.callId, stream: i }, 'no media port pair free: stream not relayed');
       continue;
     }
     pair.rtp.setExpected(side, { address, port: m.port });
-    pair.rtcp.setExpected(side, { address, port: rtcpPort });
+    pair.rtcp.setExpected(side, { address: rtcpAddress ?? address, port: rtcp.port });
     setMediaPort(sdp, i, pair.rtp.port);
-    if (rtcpAttr !== undefined) setRtcp(sdp, i, pair.rtcp.port, advertise);
-    relayed++;
+    if (rtcp.present) setRtcp(sdp, i, pair.rtcp.port, advertise);
+    relayed.add(i);
   }
-  if (relayed === 0) return false;
-  setConnectionAddress(sdp, advertise, 'all');
+  if (relayed.size === 0) return false;
+  pointAtRelay(sdp, relayed, advertise);
   sip.body = sdpToBuffer(sdp);
   return true;
+}
+
+/**
+ * Rewrites the connection lines that the relayed streams use, and only those: a stream left
+ * alone (non-RTP, or no port pair) must still reach its own address. A relayed stream that
+ * shares the session-level c= with such a stream gets a media-level c= of its own.
+ */
+function pointAtRelay(sdp: Sdp, relayed: ReadonlySet<number>, advertise: string): void {
+  const hasOwn = (i: number): boolean => sdp.media[i]!.lines.some((l) => l.type === 'c');
+  const othersNeedSession = sdp.media.some((m, i) => !relayed.has(i) && m.port !== 0 && !hasOwn(i));
+  if (!othersNeedSession && getConnection(sdp, 'session') !== undefined) setConnectionAddress(sdp, advertise, 'session');
+  for (const i of relayed) {
+    if (hasOwn(i) || othersNeedSession || getConnection(sdp, 'session') === undefined) setConnectionAddress(sdp, advertise, i);
+  }
+}
+
+/** `a=rtcp:<port> [IN IP4 <address>]` (RFC 3605), else RTP+1, or the RTP port itself with rtcp-mux. */
+function rtcpOf(attr: string | undefined, mux: boolean, rtpPort: number): { port: number; address?: string; present: boolean } {
+  const m = attr === undefined ? null : /^(\d+)(?:\s+IN\s+IP[46]\s+(\S+))?/.exec(attr);
+  if (m !== null) return m[2] !== undefined ? { port: Number(m[1]), address: m[2], present: true } : { port: Number(m[1]), present: true };
+  return { port: mux ? rtpPort : rtpPort + 1, present: false };
+}
+
+/** An IP address as the relay compares it; a host name in c= is resolved. */
+async function addressOf(host: string): Promise<string | null> {
+  if (isIP(host) !== 0) return host;
+  try {
+    return (await lookup(host)).address;
+  } catch {
+    return null;
+  }
 }
 
 /** The side a request comes from: the caller's From tag, or the callee's. */

@@ -58,7 +58,8 @@ export const registrar = defineModule({
           if (existing.length === 0 && state.store.size() >= config().maxUsers) return fulfil(respondVerdict(503, 'registrar full'));
           const ttl = config().plainBindingTtlSec;
           const now = Date.now();
-          await state.store.replace(aor, [{
+          // The plain binding replaces the user's plain binding; SIP contacts of the same user stay.
+          await state.store.replace(aor, [...existing.filter((b) => b.dialect !== 'plain'), {
             aor, dialect: msg.dialect, listener: msg.listener, address: msg.source, registeredAt: now,
             expiresAt: ttl > 0 ? now + ttl * 1000 : null,
           }]);

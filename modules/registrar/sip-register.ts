@@ -20,7 +20,8 @@ function sameContact(a: string, b: string): boolean {
   const ua = parseUri(a);
   const ub = parseUri(b);
   if (ua === null || ub === null) return false;
-  return ua.kind === ub.kind && ua.user === ub.user && ua.host.toLowerCase() === ub.host.toLowerCase() && (ua.port ?? 5060) === (ub.port ?? 5060);
+  const port = (u: typeof ua): number => u.port ?? (u.kind === 'sips' ? 5061 : 5060);
+  return ua.kind === ub.kind && ua.user === ub.user && ua.host.toLowerCase() === ub.host.toLowerCase() && port(ua) === port(ub);
 }
 
 function contactHeaders(bindings: readonly Binding[], now: number): ReplyHeaders {
@@ -43,14 +44,17 @@ export async function registerSip(mc: MessageContext, store: LocationStore, cfg:
   const headerExpires = expiresHeader !== undefined && /^\d{1,10}$/.test(expiresHeader.trim()) ? Number(expiresHeader.trim()) : undefined;
   const contacts = getHeaders(sip, 'contact');
   const now = Date.now();
-  const current = await store.lookup(aor);
+  const all = await store.lookup(aor);
+  // A user may also be registered through the plain protocol: SIP REGISTERs see and change only SIP contacts.
+  const others = all.filter((b) => b.dialect !== 'sip');
+  const current = all.filter((b) => b.dialect === 'sip');
 
   if (contacts.length === 0) return respondVerdict(200, 'OK', contactHeaders(current, now)); // a query
 
   if (contacts.some((c) => c.trim() === '*')) {
     if (contacts.length !== 1 || headerExpires !== 0) return respondVerdict(400, 'Wildcard Contact needs Expires: 0 and no other Contact');
     if (current.some((b) => b.callId === callId && (b.cseq ?? 0) >= cseq)) return respondVerdict(500, 'Out of Order');
-    await store.remove(aor);
+    await store.replace(aor, others);
     return respondVerdict(200, 'OK');
   }
 
@@ -75,9 +79,9 @@ export async function registerSip(mc: MessageContext, store: LocationStore, cfg:
     });
   }
   if (next.length > cfg.maxContacts) return respondVerdict(403, 'Too Many Contacts');
-  if (current.length === 0 && next.length > 0 && store.size() >= cfg.maxUsers) return respondVerdict(503, 'Registrar Full');
+  if (all.length === 0 && next.length > 0 && store.size() >= cfg.maxUsers) return respondVerdict(503, 'Registrar Full');
   next.sort((a, b) => (b.q ?? 1) - (a.q ?? 1));
-  await store.replace(aor, next);
+  await store.replace(aor, [...others, ...next]);
   mc.log.debug({ aor, contacts: next.length, at: msg.source }, 'registered');
   return respondVerdict(200, 'OK', contactHeaders(next, now));
 }

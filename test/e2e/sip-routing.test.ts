@@ -14,7 +14,7 @@ const SCRIPT = `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
-  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}' }],
+  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}', advertiseIPv6: '::1' }],
   modules: [registrar({ minExpiresSec: 1 }), dialog(), callRouting(), mediaRelay({ ports: '24400-24499', advertise: '${LOOP}' })],
   routes: {
     request(ctx) {
@@ -142,6 +142,33 @@ describe('proxy core', () => {
     assert.equal(info.split('\r\n')[0], `INFO sip:bob@${phone.hostport} SIP/2.0`);
     phone.send(answer(info, '200 OK'), PROXY);
     assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/);
+    for (const u of [caller, phone]) u.close();
+  });
+});
+
+describe('IPv6', () => {
+  test('an IPv4 caller reaches an IPv6 phone: Via in the callee\'s family, double Record-Route, BYE back through both', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(LOOP), SipUa.open('::1')]);
+    phone.send(request(phone, 'REGISTER', { to: 'six', callId: 'reg-six', extra: [`Contact: <sip:six@${phone.hostport}>`, 'Expires: 60'] }), PROXY, '::1');
+    assert.match(await phone.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/);
+    caller.send(request(caller, 'INVITE', { to: 'six', callId: 'six-call', body: sdp(LOOP, 40020) }), PROXY);
+    const inv = await phone.next(/^INVITE /);
+    assert.match(inv.split('\r\n')[0]!, /^INVITE sip:six@\[::1\]:\d+ SIP\/2\.0$/);
+    assert.match(header(inv, 'Via')!, new RegExp(`^SIP/2\\.0/UDP \\[::1\\]:${PROXY};branch=z9hG4bK`), 'our Via names us as the IPv6 phone can reach us');
+    assert.deepEqual(headers(inv, 'Record-Route'), [`<sip:[::1]:${PROXY};lr>`, `<sip:${LOOP}:${PROXY};lr>`]);
+    phone.send(answer(inv, '200 OK', { tag: 'v6', contact: `sip:six@${phone.hostport}`, body: sdp('::1', 40022) }), PROXY, '::1');
+    const ok = await caller.next(/^SIP\/2\.0 200/);
+    assert.deepEqual(headers(ok, 'Record-Route'), [`<sip:[::1]:${PROXY};lr>`, `<sip:${LOOP}:${PROXY};lr>`]);
+    const bye = [
+      `BYE sip:six@${phone.hostport} SIP/2.0`, `Via: SIP/2.0/UDP ${caller.hostport};branch=z9hG4bK-six-bye;rport`, 'Max-Forwards: 70',
+      `From: ${header(ok, 'From')}`, `To: ${header(ok, 'To')}`, 'Call-ID: six-call', 'CSeq: 2 BYE',
+      `Route: <sip:${LOOP}:${PROXY};lr>, <sip:[::1]:${PROXY};lr>`, 'Content-Length: 0', '', '',
+    ].join('\r\n');
+    caller.send(bye, PROXY);
+    const got = await phone.next(/^BYE /);
+    assert.deepEqual(headers(got, 'Route'), [], 'both of our Route entries are consumed');
+    phone.send(answer(got, '200 OK'), PROXY, '::1');
+    assert.match(header(await caller.next(/^SIP\/2\.0 [2-6]/), 'CSeq')!, /^2 BYE$/);
     for (const u of [caller, phone]) u.close();
   });
 });

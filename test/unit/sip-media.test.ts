@@ -390,6 +390,36 @@ describe('rewriteSdp: streams left alone', () => {
     assert.ok(text.includes(`m=audio ${p.rtp.port} RTP/AVP 0`));
   });
 
+  test('a stream left alone keeps reaching its own address: the relayed one gets its own c=, the session c= stays', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(sdp(
+      'v=0', 'o=alice 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
+      'm=audio 49170 RTP/AVP 0',
+      'm=application 5000 TCP/BFCP *',
+    ));
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const text = lines(msg);
+    const audio = text.indexOf('m=audio ' + (await pair(call, 0)).rtp.port + ' RTP/AVP 0');
+    const bfcp = text.indexOf('m=application 5000 TCP/BFCP *');
+    assert.ok(text.indexOf('c=IN IP4 198.51.100.10') < audio, 'the session-level c= still names the BFCP peer');
+    assert.equal(text[audio + 1], `c=IN IP4 ${ADVERTISE}`, 'the audio stream points at the relay with a c= of its own');
+    assert.ok(!text.slice(bfcp).some((l) => l.startsWith('c=')), 'no c= added to the BFCP stream');
+  });
+
+  test('a=rtcp with an address (RFC 3605): the relay expects RTCP from that address', async () => {
+    const relay = newRelay();
+    const call = newCall();
+    const msg = invite(sdp(
+      'v=0', 'o=alice 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
+      'm=audio 49170 RTP/AVP 0', 'a=rtcp:53020 IN IP4 198.51.100.99',
+    ));
+    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    const p = await pair(call, 0);
+    assert.deepEqual(p.rtcp.a.expected, { address: '198.51.100.99', port: 53020 });
+    assert.deepEqual(p.rtp.a.expected, { address: '198.51.100.10', port: 49170 });
+  });
+
   test('an SDP with only port-0 and non-RTP streams is not touched at all', async () => {
     const relay = newRelay();
     const call = newCall();
@@ -415,7 +445,7 @@ describe('rewriteSdp: streams left alone', () => {
     const out = parsedBody(msg);
     const audio = await pair(call, 0);
     assert.equal(out.media[0]!.port, audio.rtp.port);
-    assert.equal(await call.streams.get(1), null, 'no pair for the video stream');
+    assert.equal(call.streams.get(1), undefined, 'no pair for the video stream, and none remembered: a later offer tries again');
     assert.equal(out.media[1]!.port, 51372, 'video port unchanged');
     assert.equal(relay.totals.noPortFailures, 1);
     assert.equal(relay.count, 2);

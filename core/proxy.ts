@@ -90,7 +90,7 @@ export class Switchyard {
     return {
       hooks: this.hooks,
       dialect: (name) => this.runtime(name).dialect,
-      send: (listener, to, data) => this.send(listener, to, data),
+      send: (listener, to, data, sent) => this.send(listener, to, data, sent),
       forward: (mc, fwd) => this.runtime(mc.msg.dialect).engine.forward(mc, fwd),
       isOwnUri: (uri) => this.sipNode?.isUs(uri) ?? false,
     };
@@ -174,13 +174,13 @@ export class Switchyard {
     this.send(dest.listener, dest.address, bytes);
   }
 
-  private send(listener: string, to: Endpoint, data: Buffer): void {
+  private send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void {
     const l = this.listeners.get(listener);
     if (l === undefined) {
       this.log.warn({ listener }, 'send on a listener that is not open');
       return;
     }
-    l.send(to, data);
+    l.send(to, data, sent);
   }
 
   get generation(): number {

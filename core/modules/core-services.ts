@@ -29,8 +29,8 @@ export interface ForwardOptions {
 export interface CoreServices {
   readonly hooks: ProxyHooks;
   dialect(name: DialectName): Dialect;
-  /** Sends bytes from a signaling listener. */
-  send(listener: string, to: Endpoint, data: Buffer): void;
+  /** Sends bytes from a signaling listener; `sent` runs once the datagram is with the kernel (to order sends to different peers). */
+  send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void;
   /** Forwards the context's request (with a transaction when the dialect expects a reply). */
   forward(mc: MessageContext, opts: ForwardOptions): void | Promise<void>;
   /** SIP: whether a URI names this proxy (one of its addresses and SIP ports). */

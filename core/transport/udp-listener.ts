@@ -39,8 +39,8 @@ export class UdpListener {
     return this.socket.address().port;
   }
 
-  send(to: Endpoint, data: Buffer): void {
-    this.socket.send(data, to.port, asSeenBy(to.address, this.dualStack));
+  send(to: Endpoint, data: Buffer, sent?: () => void): void {
+    this.socket.send(data, to.port, asSeenBy(to.address, this.dualStack), sent);
   }
 
   close(): Promise<void> {

@@ -23,8 +23,9 @@ export async function answerPlainCall(e: AnswerEvent, relay: MediaRelay, core: C
     return 'withhold';
   }
   e.after(() => {
-    core.send(request.listener, request.source, composeMediaPort(caller, callee, session.port, callerTerm));
-    core.send(reply.listener, txn.target, composeMediaPort(caller, callee, session.port, calleeTerm));
+    // Caller first: the callee's copy leaves only once the caller's is with the kernel.
+    core.send(request.listener, request.source, composeMediaPort(caller, callee, session.port, callerTerm), () =>
+      core.send(reply.listener, txn.target, composeMediaPort(caller, callee, session.port, calleeTerm)));
   });
   return 'pass';
 }

@@ -18,6 +18,7 @@
  */
 import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+import { envPort, envPortRange } from './env.ts';
 
 // ---------------------------------------------------------------------------------------
 // THE ALLOW-LIST. To change who may call whom, edit this list and save the file: the
@@ -54,22 +55,6 @@ function mayCall(caller: string, callee: string): boolean {
 
 // Listen port and media range from the environment, so the example runs anywhere (and in
 // tests) without editing this file. A malformed value fails the load with a clear message.
-function envPort(name: string, fallback: number): number {
-  const raw = process.env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new Error(`${name}='${raw}': expected a UDP port number 1-65535`);
-  return port;
-}
-
-function envPortRange(name: string, fallback: string): string {
-  const raw = process.env[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const m = /^(\d{1,5})-(\d{1,5})$/.exec(raw);
-  const [min, max] = m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
-  if (!(min >= 1 && max <= 65535 && min <= max)) throw new Error(`${name}='${raw}': expected a port range like "5000-5999" (1-65535, min <= max)`);
-  return raw;
-}
 
 const PLAIN_PORT = envPort('SWITCHYARD_PLAIN_PORT', 34567);
 const MEDIA_PORTS = envPortRange('SWITCHYARD_MEDIA_PORTS', '5000-5999');

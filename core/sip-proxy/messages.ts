@@ -53,28 +53,29 @@ export function buildResponse(req: SipRequest, status: number, reason: string, t
   return createResponse({ status, reason, headers });
 }
 
-/** The ACK a proxy's client transaction sends for a non-2xx final response (§17.1.1.3). */
-export function buildAck(branchRequest: SipRequest, response: SipResponse): SipRequest {
-  const headers: [string, string][] = [['Via', getHeaders(branchRequest, 'via')[0] ?? '']];
-  for (const r of getHeaders(branchRequest, 'route')) headers.push(['Route', r]);
-  const seq = (getHeader(branchRequest, 'cseq') ?? '1').trim().split(/\s+/)[0]!;
+/**
+ * A request a client transaction sends on its own branch (ACK for a failure, CANCEL): the
+ * branch's Request-URI, top Via, Route set, From, Call-ID and CSeq number, with the given To.
+ */
+function branchRequest(method: 'ACK' | 'CANCEL', sent: SipRequest, to: string): SipRequest {
+  const headers: [string, string][] = [['Via', getHeaders(sent, 'via')[0] ?? '']];
+  for (const r of getHeaders(sent, 'route')) headers.push(['Route', r]);
+  const seq = (getHeader(sent, 'cseq') ?? '1').trim().split(/\s+/)[0]!;
   headers.push(
-    ['Max-Forwards', '70'], ['From', getHeader(branchRequest, 'from') ?? ''], ['To', getHeader(response, 'to') ?? ''],
-    ['Call-ID', getHeader(branchRequest, 'call-id') ?? ''], ['CSeq', `${seq} ACK`], ['Content-Length', '0'],
+    ['Max-Forwards', '70'], ['From', getHeader(sent, 'from') ?? ''], ['To', to],
+    ['Call-ID', getHeader(sent, 'call-id') ?? ''], ['CSeq', `${seq} ${method}`], ['Content-Length', '0'],
   );
-  return createRequest({ method: 'ACK', uri: branchRequest.uri, headers });
+  return createRequest({ method, uri: sent.uri, headers });
 }
 
-/** The CANCEL for one branch of a forwarded INVITE (§9.1): same Request-URI, top Via, Call-ID, From, To, CSeq number. */
-export function buildCancel(branchRequest: SipRequest): SipRequest {
-  const headers: [string, string][] = [['Via', getHeaders(branchRequest, 'via')[0] ?? '']];
-  for (const r of getHeaders(branchRequest, 'route')) headers.push(['Route', r]);
-  const seq = (getHeader(branchRequest, 'cseq') ?? '1').trim().split(/\s+/)[0]!;
-  headers.push(
-    ['Max-Forwards', '70'], ['From', getHeader(branchRequest, 'from') ?? ''], ['To', getHeader(branchRequest, 'to') ?? ''],
-    ['Call-ID', getHeader(branchRequest, 'call-id') ?? ''], ['CSeq', `${seq} CANCEL`], ['Content-Length', '0'],
-  );
-  return createRequest({ method: 'CANCEL', uri: branchRequest.uri, headers });
+/** The ACK a proxy's client transaction sends for a non-2xx final response (§17.1.1.3): To from the response. */
+export function buildAck(sent: SipRequest, response: SipResponse): SipRequest {
+  return branchRequest('ACK', sent, getHeader(response, 'to') ?? '');
+}
+
+/** The CANCEL for one branch of a forwarded INVITE (§9.1). */
+export function buildCancel(sent: SipRequest): SipRequest {
+  return branchRequest('CANCEL', sent, getHeader(sent, 'to') ?? '');
 }
 
 /** Sets Max-Forwards for the next hop: one less, or 70 where the request had none. */

@@ -2,6 +2,7 @@ import type dgram from 'node:dgram';
 import { asSeenBy, type Endpoint } from '../address.ts';
 import type { Dialect } from '../dialect.ts';
 import { SwitchyardError } from '../errors.ts';
+import { answerStun, looksLikeStun } from '../stun/binding.ts';
 import { bindUdp, createUdpSocket } from './udp-socket.ts';
 
 export interface ListenerConfig {
@@ -9,7 +10,11 @@ export interface ListenerConfig {
   readonly dialect: Dialect;
   readonly host: string;
   readonly port: number;
+  /** Answer STUN Binding requests on this socket (RFC 5389), so clients learn their public address. */
+  readonly stun?: boolean;
 }
+
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export type DatagramHandler = (dialect: Dialect, listener: string, buf: Buffer, source: Endpoint) => void;
 
@@ -28,11 +33,26 @@ export class UdpListener {
     } catch (err) {
       throw new SwitchyardError('SY_LISTEN', `cannot listen on ${config.host} port ${config.port} (${config.name}): ${(err as Error).message}`, { listener: config.name });
     }
+    // A deep receive queue rides out bursts (and the first cold seconds) without the kernel dropping
+    // signaling; the kernel caps it at net.core.rmem_max.
+    for (const set of [(n: number) => socket.setRecvBufferSize(n), (n: number) => socket.setSendBufferSize(n)]) {
+      try { set(SOCKET_BUFFER_BYTES); } catch { /* the default stays */ }
+    }
     const { dialect, name } = config;
-    socket.on('message', (buf, rinfo) => onDatagram(dialect, name, buf, { address: rinfo.address, port: rinfo.port }));
+    const listener = new UdpListener(config, socket);
+    socket.on('message', (buf, rinfo) => {
+      const source = { address: rinfo.address, port: rinfo.port };
+      // STUN starts with two zero bits and the magic cookie: never a plain or SIP message.
+      if (config.stun === true && looksLikeStun(buf)) {
+        const answer = answerStun(buf, source);
+        if (answer !== null) listener.send(source, answer);
+        return;
+      }
+      onDatagram(dialect, name, buf, source);
+    });
     // A send to an unreachable peer surfaces here on some systems; it must not take the proxy down.
     socket.on('error', () => undefined);
-    return new UdpListener(config, socket);
+    return listener;
   }
 
   get port(): number {

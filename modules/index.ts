@@ -2,3 +2,4 @@ export { registrar, type RegistrarApi, type LookupResult, type Binding, type Loc
 export { dialog, type DialogApi, type Dialog } from './dialog/index.ts';
 export { callRouting, type ForwardCallOptions } from './call-routing/index.ts';
 export { mediaRelay, type MediaRelayApi, type EndMediaResult } from './media-relay/index.ts';
+export { iceHints, type IceHintsApi, type IceHintsOverride, type IceCandidateMode } from './ice-hints/index.ts';

@@ -21,6 +21,8 @@ export interface ResolvedListen {
   /** SIP: the address put in Via and Record-Route (toward IPv4 and IPv6 peers). */
   readonly advertise?: string;
   readonly advertiseIPv6?: string;
+  /** Answer STUN Binding requests on the UDP socket. */
+  readonly stun: boolean;
   /** SIP: transports opened on the port (default both). */
   readonly transports?: readonly ('udp' | 'tcp')[];
 }
@@ -115,7 +117,7 @@ export async function loadScript(file: string): Promise<LoadedScript> {
 
   const listen = def.listen.map((l): ResolvedListen => {
     const port = l.port ?? DEFAULT_PORTS[l.dialect];
-    const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}` };
+    const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}`, stun: l.stun ?? false };
     if (l.dialect === 'plain') return base;
     return {
       ...base, transports: l.transports ?? ['udp', 'tcp'],

@@ -7,6 +7,7 @@ const plainListen = z.object({
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().min(1).optional(),
   name: z.string().min(1).optional(),
+  stun: z.boolean().optional(),
 }).strict();
 
 const sipListen = z.object({
@@ -19,6 +20,7 @@ const sipListen = z.object({
   /** The same toward IPv6 peers of a dual-stack listener. */
   advertiseIPv6: z.string().min(1).optional(),
   transports: z.array(z.enum(['udp', 'tcp'])).min(1).optional(),
+  stun: z.boolean().optional(),
 }).strict();
 
 export const listenSchema = z.discriminatedUnion('dialect', [plainListen, sipListen]);

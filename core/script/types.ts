@@ -67,6 +67,8 @@ interface ListenCommon {
   readonly host?: string;
   /** Name used in logs; default `<dialect>:<port>`. */
   readonly name?: string;
+  /** Answer STUN Binding requests (RFC 5389) on this UDP port, so a client learns its public address from the proxy it talks to. */
+  readonly stun?: boolean;
 }
 
 /** A signaling listener: the plain call protocol over UDP, or SIP over UDP and TCP on one port. */

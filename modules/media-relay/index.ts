@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { defineModule, fn } from '../../core/modules/define.ts';
 import type { Reply, Request } from '../../core/message.ts';
 import { defaultAdvertise } from '../../core/sip-proxy/local-node.ts';
-import { otherSide, requestSide, rewriteSdp, type SipMediaCall } from './sip-media.ts';
+import { otherSide, requestSide, rewriteSdp, type SdpHints, type Side, type SipMediaCall } from './sip-media.ts';
+import type { IceHintsApi } from '../ice-hints/index.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import { answerPlainCall } from './plain-media.ts';
 import { MediaRelay } from './relay/media-relay.ts';
@@ -46,7 +47,7 @@ export const mediaRelay = defineModule({
   description: 'Embedded UDP media relay: one port per call, symmetric latching, idle timeout, per-session counters',
   schema,
   reloadable: ['idleTimeoutSec'],
-  dependsOn: { dialog: 'required' },
+  dependsOn: { dialog: 'required', 'ice-hints': 'optional' },
 
   setup: ({ config, core, log, dep }): RelayState => {
     const c = config();
@@ -56,6 +57,9 @@ export const mediaRelay = defineModule({
     const usedReplies = new WeakSet<Reply>();
     const sipCalls = new Map<string, SipMediaCall>();
     const dialogs = dep<DialogApi>('dialog')!;
+    const ice = dep<IceHintsApi>('ice-hints');
+    const hintsFor = (callId: string, side: Side): SdpHints | undefined =>
+      ice === undefined ? undefined : (sdp, streams) => { ice.apply(sdp, streams, advertise, callId, side === 'a' ? 'callee' : 'caller'); };
     const advertise = c.advertise ?? defaultAdvertise(c.host);
     const sipCall = (req: Request): SipMediaCall => {
       let call = sipCalls.get(req.callId);
@@ -76,14 +80,16 @@ export const mediaRelay = defineModule({
       const following = engaged.has(e.request) || (e.request.inDialog && sipCalls.has(e.request.callId));
       if (!following && !usedRequests.has(e.request)) return;
       const call = sipCall(e.request);
-      await rewriteSdp(e.sip, requestSide(e.request, call), call, relay, advertise, log);
+      const side = requestSide(e.request, call);
+      await rewriteSdp(e.sip, side, call, relay, advertise, log, hintsFor(call.callId, side));
     });
     core.hooks.onReplyForward(async (e) => {
       if (e.sip === undefined) return;
       const call = sipCalls.get(e.request.callId);
       if (call === undefined && !usedReplies.has(e.reply)) return;
       const c2 = call ?? sipCall(e.request);
-      await rewriteSdp(e.sip, otherSide(requestSide(e.request, c2)), c2, relay, advertise, log);
+      const side = otherSide(requestSide(e.request, c2));
+      await rewriteSdp(e.sip, side, c2, relay, advertise, log, hintsFor(c2.callId, side));
     });
     // Engaged once, the relay follows the call: a failed or ended dialog ends its media.
     dialogs.onEnded(({ dialog, reason }) => {

@@ -10,6 +10,7 @@ import {
 } from '../../core/sip/sdp.ts';
 import type { MediaRelay } from './relay/media-relay.ts';
 import type { MediaSession } from './relay/media-session.ts';
+import type { RelayedStream } from '../ice-hints/rewrite.ts';
 
 /** Which end of the call an SDP came from: the caller (a) or the callee (b). */
 export type Side = 'a' | 'b';
@@ -45,7 +46,10 @@ function bareAddress(c: string): string {
  * address the SDP gave is what the relay expects that side to send from.
  * Port-0 and non-RTP streams are left alone. Returns false when the body is not SDP or is malformed.
  */
-export async function rewriteSdp(sip: SipMessage, side: Side, call: SipMediaCall, relay: MediaRelay, advertise: string, log: Logger): Promise<boolean> {
+/** Extra rewriting of an SDP the relay took over (ICE hints), given the streams it relayed. */
+export type SdpHints = (sdp: Sdp, streams: readonly RelayedStream[]) => void;
+
+export async function rewriteSdp(sip: SipMessage, side: Side, call: SipMediaCall, relay: MediaRelay, advertise: string, log: Logger, hints?: SdpHints): Promise<boolean> {
   if (!isSdp(sip)) return false;
   const parsed = parseSdp(sip.body);
   if (!parsed.ok) {
@@ -56,6 +60,7 @@ export async function rewriteSdp(sip: SipMessage, side: Side, call: SipMediaCall
   }
   const sdp: Sdp = parsed.sdp;
   const relayed = new Set<number>();
+  const streams: RelayedStream[] = [];
   for (let i = 0; i < sdp.media.length; i++) {
     const m = sdp.media[i]!;
     if (m.port === 0 || !RELAYED_PROTO.test(m.proto)) continue;
@@ -84,9 +89,11 @@ export async function rewriteSdp(sip: SipMessage, side: Side, call: SipMediaCall
     setMediaPort(sdp, i, pair.rtp.port);
     if (rtcp.present) setRtcp(sdp, i, pair.rtcp.port, advertise);
     relayed.add(i);
+    streams.push({ index: i, rtpPort: pair.rtp.port, rtcpPort: pair.rtcp.port, rtcpMux: hasAttribute(sdp, i, 'rtcp-mux'), raddr: address, rport: m.port });
   }
   if (relayed.size === 0) return false;
   pointAtRelay(sdp, relayed, advertise);
+  hints?.(sdp, streams);
   sip.body = sdpToBuffer(sdp);
   return true;
 }

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { formatSdp, parseSdp, type Sdp } from '../../core/sip/sdp.ts';
+import { parseCandidate } from '../../modules/ice-hints/candidate.ts';
+import { candidatePriority, relayCandidatePriority } from '../../modules/ice-hints/priority.ts';
+import { applyIceHints, type IceHintOptions, type RelayedStream } from '../../modules/ice-hints/rewrite.ts';
+
+function sdpOf(...lines: string[]): Sdp {
+  const r = parseSdp([...lines, ''].join('\r\n'));
+  assert.ok(r.ok, r.ok ? '' : r.reason);
+  return r.sdp;
+}
+
+const opts = (o: Partial<IceHintOptions>): IceHintOptions => ({ candidate: 'none', dropIPv6Candidates: false, removeIce: false, ...o });
+const candidates = (sdp: Sdp, i = 0): string[] => sdp.media[i]!.lines.filter((l) => l.type === 'a' && l.value.startsWith('candidate:')).map((l) => l.value.slice(10));
+
+/** A browser-like audio offer: ICE, rtcp-mux, host candidates on IPv4 and IPv6, a server-reflexive one. */
+const WEBRTC_OFFER = [
+  'v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0',
+  'm=audio 54609 UDP/TLS/RTP/SAVPF 111', 'c=IN IP4 203.0.113.5', 'a=rtcp:9 IN IP4 0.0.0.0',
+  'a=candidate:1467250027 1 udp 2122260223 192.168.1.10 54609 typ host generation 0',
+  'a=candidate:1467250028 1 udp 2122194687 2001:db8::10 54610 typ host generation 0',
+  'a=candidate:435653019 1 udp 1686052607 203.0.113.5 54609 typ srflx raddr 192.168.1.10 rport 54609 generation 0',
+  'a=end-of-candidates', 'a=ice-ufrag:Oyef', 'a=ice-pwd:7Sd7U3rJ0cq3kvCCR6pOMyDQ', 'a=ice-options:trickle',
+  'a=fingerprint:sha-256 49:66:12:17:0D:1C:91:AE:57:4C:C6:36:DD:D5:97:D2:7D:62:C9:9A:7F:B9:A3:F4:70:03:E7:43:91:73:23:5A',
+  'a=setup:actpass', 'a=mid:0', 'a=sendrecv', 'a=rtcp-mux', 'a=rtpmap:111 opus/48000/2',
+];
+
+/** A softphone offer with ICE at session level, no rtcp-mux: candidates for RTP and RTCP. */
+const SOFTPHONE_OFFER = [
+  'v=0', 'o=alice 2890844526 2890844526 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
+  'a=ice-ufrag:8hhY', 'a=ice-pwd:asd88fgpdd777uzjYhagZg',
+  'm=audio 49170 RTP/AVP 0',
+  'a=candidate:1 1 UDP 2130706431 198.51.100.10 49170 typ host',
+  'a=candidate:1 2 UDP 2130706430 198.51.100.10 49171 typ host',
+  'a=candidate:2 1 UDP 1694498815 192.0.2.3 45664 typ srflx raddr 198.51.100.10 rport 49170',
+  'a=candidate:2 2 UDP 1694498814 192.0.2.3 45665 typ srflx raddr 198.51.100.10 rport 49171',
+  'm=video 0 RTP/AVP 31',
+];
+
+const stream = (o: Partial<RelayedStream> = {}): RelayedStream => ({ index: 0, rtpPort: 5000, rtcpPort: 5001, rtcpMux: false, raddr: '198.51.100.10', rport: 49170, ...o });
+
+describe('RFC 8445 priorities', () => {
+  test('the formula: 2^24·type + 2^8·local + (256 − component)', () => {
+    assert.equal(candidatePriority(126, 65535, 1), 2130706431);
+    assert.equal(candidatePriority(126, 65535, 2), 2130706430);
+    assert.equal(candidatePriority(100, 65535, 1), 1694498815);
+    assert.equal(candidatePriority(0, 0, 1), 255);
+    assert.throws(() => candidatePriority(127, 0, 1), /type preference/);
+    assert.throws(() => candidatePriority(0, 65536, 1), /local preference/);
+    assert.throws(() => candidatePriority(0, 0, 0), /component/);
+  });
+
+  test('low-priority sorts below every host and server-reflexive candidate; high-priority above them all', () => {
+    for (const component of [1, 2]) {
+      const low = relayCandidatePriority('low-priority', component);
+      assert.ok(low < candidatePriority(1, 0, component), 'below anything with a non-zero type preference');
+      assert.ok(low > 0);
+      const existing = [2130706431, 2122260223, 1686052607];
+      const high = relayCandidatePriority('high-priority', component, existing);
+      assert.ok(high > Math.max(...existing));
+      assert.ok(high <= 2 ** 31 - 1);
+    }
+    assert.equal(relayCandidatePriority('high-priority', 1, [2 ** 31 - 1]), 2 ** 31 - 1, 'capped at the largest valid priority');
+  });
+});
+
+describe('ICE hints on a relayed SDP', () => {
+  test('low-priority, rtcp-mux: one relay candidate for component 1, before a=end-of-candidates, ranked last', () => {
+    const sdp = sdpOf(...WEBRTC_OFFER);
+    assert.equal(applyIceHints(sdp, [stream({ rtcpMux: true, raddr: '203.0.113.5', rport: 54609 })], '192.0.2.1', opts({ candidate: 'low-priority' })), true);
+    const cands = candidates(sdp);
+    assert.equal(cands.length, 4);
+    const relay = parseCandidate(cands[3]!)!;
+    assert.deepEqual({ ...relay }, { foundation: 'switchyard', component: 1, transport: 'UDP', priority: relayCandidatePriority('low-priority', 1), address: '192.0.2.1', port: 5000, type: 'relay' });
+    assert.match(cands[3]!, / typ relay raddr 203\.0\.113\.5 rport 54609$/);
+    for (const c of cands.slice(0, 3)) assert.ok(parseCandidate(c)!.priority > relay.priority);
+    const text = formatSdp(sdp);
+    assert.ok(text.indexOf('typ relay') < text.indexOf('a=end-of-candidates'), 'before end-of-candidates');
+  });
+
+  test('high-priority without rtcp-mux: components 1 and 2 at the relay RTP and RTCP ports, each above the client\'s own', () => {
+    const sdp = sdpOf(...SOFTPHONE_OFFER);
+    applyIceHints(sdp, [stream()], '192.0.2.1', opts({ candidate: 'high-priority' }));
+    const all = candidates(sdp).map((c) => parseCandidate(c)!);
+    const relay = all.filter((c) => c.type === 'relay');
+    assert.deepEqual(relay.map((c) => [c.component, c.port]), [[1, 5000], [2, 5001]]);
+    for (const r of relay) {
+      for (const c of all.filter((x) => x.type !== 'relay' && x.component === r.component)) assert.ok(r.priority > c.priority);
+    }
+    assert.deepEqual(candidates(sdp, 1), [], 'the rejected video stream gets none');
+  });
+
+  test('none leaves the SDP as it was; a stream without ICE is never touched', () => {
+    const sdp = sdpOf(...SOFTPHONE_OFFER);
+    const before = formatSdp(sdp);
+    assert.equal(applyIceHints(sdp, [stream()], '192.0.2.1', opts({})), false);
+    assert.equal(formatSdp(sdp), before);
+    const plain = sdpOf('v=0', 'o=- 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0', 'm=audio 49170 RTP/AVP 0');
+    const plainBefore = formatSdp(plain);
+    assert.equal(applyIceHints(plain, [stream()], '192.0.2.1', opts({ candidate: 'high-priority', dropIPv6Candidates: true })), false);
+    assert.equal(formatSdp(plain), plainBefore);
+  });
+
+  test('IPv6 candidates can be dropped; IPv4 ones stay', () => {
+    const sdp = sdpOf(...WEBRTC_OFFER);
+    applyIceHints(sdp, [stream({ rtcpMux: true })], '192.0.2.1', opts({ dropIPv6Candidates: true }));
+    const addrs = candidates(sdp).map((c) => parseCandidate(c)!.address);
+    assert.deepEqual(addrs, ['192.168.1.10', '203.0.113.5']);
+  });
+
+  test('removing ICE strips every ICE attribute at session and media level, nothing else', () => {
+    const sdp = sdpOf(...SOFTPHONE_OFFER);
+    assert.equal(applyIceHints(sdp, [stream()], '192.0.2.1', opts({ removeIce: true, candidate: 'high-priority' })), true);
+    const text = formatSdp(sdp);
+    assert.doesNotMatch(text, /a=(ice-|candidate|end-of-candidates|remote-candidates)/);
+    assert.match(text, /m=audio 49170 RTP\/AVP 0/);
+    const webrtc = sdpOf(...WEBRTC_OFFER);
+    applyIceHints(webrtc, [stream({ rtcpMux: true })], '192.0.2.1', opts({ removeIce: true }));
+    const t2 = formatSdp(webrtc);
+    assert.doesNotMatch(t2, /a=(ice-|candidate|end-of-candidates)/);
+    assert.match(t2, /a=fingerprint:sha-256 /);
+    assert.match(t2, /a=rtcp-mux/);
+  });
+
+  test('an IPv6 relay address gives an IPv6 candidate', () => {
+    const sdp = sdpOf(...SOFTPHONE_OFFER);
+    applyIceHints(sdp, [stream()], '2001:db8::1', opts({ candidate: 'low-priority' }));
+    const relay = candidates(sdp).map((c) => parseCandidate(c)!).filter((c) => c.type === 'relay');
+    assert.deepEqual(relay.map((c) => c.address), ['2001:db8::1', '2001:db8::1']);
+  });
+});

@@ -113,12 +113,33 @@ describe('calls', () => {
     assert.match(mpA.data.toString(), new RegExp(`^MEDIA_PORT FROM:${a.name} TO:${b.name} \\d+\\n$`));
     assert.equal(mpB.data.toString().trimEnd(), mpA.data.toString().trimEnd(), 'the same MEDIA_PORT text to each');
     assert.ok(ack.seq < mpA.seq, 'ACK_CALL before MEDIA_PORT');
-    assert.ok(mpA.seq < mpB.seq, 'caller told first');
     const port = Number(mpA.data.toString().trim().split(' ').pop());
     assert.ok(port >= 5000 && port <= 5999, `media port ${port} in the default range`);
     await a.send(`BYE FROM:${a.name} TO:${b.name}\n`);
     assert.equal(await b.next(), `BYE FROM:${a.name} TO:${b.name}\n`);
     await Promise.all([a.close(), b.close()]);
+  });
+
+  test('MEDIA_PORT goes to the caller first: seen on one socket that hosts both users', async () => {
+    // Two users registered from one socket: its datagrams arrive in the order the proxy sent them,
+    // and the terminators tell the copies apart (the caller's reuses CALL's, the callee's ACK_CALL's).
+    const sock = await UdpPeer.open(4);
+    const [caller, callee] = [uniq('oa'), uniq('ob')];
+    for (const u of [caller, callee]) {
+      await sock.send(`REGISTER ${u}\n`, PORT);
+      assert.equal(await sock.nextText(), `ACK_REGISTER ${u}\n`);
+    }
+    await sock.send(`CALL FROM:${caller} TO:${callee}\n`, PORT);
+    assert.equal(await sock.nextText(), `CALL FROM:${caller} TO:${callee}\n`);
+    await sock.send(`ACK_CALL FROM:${callee} TO:${caller}\r\n`, PORT);
+    assert.equal(await sock.nextText(), `ACK_CALL FROM:${callee} TO:${caller}\r\n`);
+    const first = await sock.nextText();
+    const second = await sock.nextText();
+    assert.match(first, new RegExp(`^MEDIA_PORT FROM:${caller} TO:${callee} \\d+\\n$`), 'the caller\'s copy first');
+    assert.equal(second, first.replace(/\n$/, '\r\n'), 'then the callee\'s');
+    await sock.send(`BYE FROM:${caller} TO:${callee}\n`, PORT);
+    await sock.nextText();
+    await sock.close();
   });
 });
 

@@ -123,6 +123,23 @@ describe('ICE hints on a relayed SDP', () => {
     assert.match(t2, /a=rtcp-mux/);
   });
 
+  test('an IPv6 offer (c=IN IP6, IPv6 candidates): relay candidates follow the advertised address; dropping IPv6 empties the client\'s list', () => {
+    const v6 = [
+      'v=0', 'o=- 1 1 IN IP6 2001:db8::10', 's=-', 'c=IN IP6 2001:db8::10', 't=0 0', 'a=ice-ufrag:v6uf', 'a=ice-pwd:v6pwdv6pwdv6pwdv6pwdv6pw',
+      'm=audio 40000 RTP/AVP 0',
+      'a=candidate:1 1 UDP 2130706431 2001:db8::10 40000 typ host',
+      'a=candidate:1 2 UDP 2130706430 2001:db8::10 40001 typ host',
+    ];
+    const sdp = sdpOf(...v6);
+    applyIceHints(sdp, [stream({ raddr: '2001:db8::10', rport: 40000 })], '2001:db8::1', opts({ candidate: 'high-priority' }));
+    const relay = candidates(sdp).map((c) => parseCandidate(c)!).filter((c) => c.type === 'relay');
+    assert.deepEqual(relay.map((c) => [c.component, c.address, c.port]), [[1, '2001:db8::1', 5000], [2, '2001:db8::1', 5001]]);
+    assert.match(candidates(sdp)[2]!, / raddr 2001:db8::10 rport 40000$/);
+    const dropped = sdpOf(...v6);
+    applyIceHints(dropped, [stream()], '192.0.2.1', opts({ candidate: 'low-priority', dropIPv6Candidates: true }));
+    assert.deepEqual(candidates(dropped).map((c) => parseCandidate(c)!.type), ['relay', 'relay'], 'only the IPv4 relay candidates are left');
+  });
+
   test('an IPv6 relay address gives an IPv6 candidate', () => {
     const sdp = sdpOf(...SOFTPHONE_OFFER);
     applyIceHints(sdp, [stream()], '2001:db8::1', opts({ candidate: 'low-priority' }));

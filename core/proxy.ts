@@ -16,7 +16,7 @@ import type { TransactionView } from './transaction/hooks.ts';
 import type { ProxyEngine } from './transaction/proxy-engine.ts';
 import { UdpListener } from './transport/udp-listener.ts';
 import { createSipDialect, type SipDialect } from './sip-proxy/dialect.ts';
-import { SipProxyEngine } from './sip-proxy/engine.ts';
+import { SipProxyEngine, type SipEngineDeps } from './sip-proxy/engine.ts';
 import { LocalNode, defaultAdvertise, type SipIdentity } from './sip-proxy/local-node.ts';
 import { SipTcpTransport } from './sip-proxy/tcp-transport.ts';
 import type { Destination } from './sip-proxy/transactions.ts';
@@ -52,7 +52,7 @@ export class Switchyard {
   private readonly hooks = new ProxyHooks();
   readonly dispatcher: Dispatcher;
   private watcher: ScriptWatcher | null = null;
-  private readonly engineDeps: Omit<import('./sip-proxy/engine.ts').SipEngineDeps, 'sender' | 'node' | 'identity'>;
+  private readonly engineDeps: Omit<SipEngineDeps, 'sender' | 'node' | 'identity'>;
   private reloading: Promise<ReloadResult> | null = null;
   private reloadAgain = false;
   private stopped = false;

@@ -14,8 +14,10 @@ export function plainWire(msg: Request | Reply): PlainWire {
   return msg.wire as PlainWire;
 }
 
-/** The plain codec plus the rules its proxy engine forwards by. */
+/** The plain codec plus the rules its proxy engine forwards and answers by. */
 export interface PlainDialect extends Dialect {
+  /** The proxy's own reply to a request; null where the plain protocol has nothing to send. */
+  composeReply(req: Request, status: number, reason: string): Buffer | null;
   /** Requests that get a reply are forwarded with a transaction; the others statelessly. */
   expectsReply(req: Request): boolean;
   /** The key that pairs a reply with the transaction of its request. */

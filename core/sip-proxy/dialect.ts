@@ -1,11 +1,11 @@
 import type { Dialect, ParseOutcome } from '../dialect.ts';
-import type { Inbound, Request } from '../message.ts';
+import type { Inbound } from '../message.ts';
 import { parseSip, type SipParseResult } from '../sip/parse.ts';
 import type { SipRequest } from '../sip/message.ts';
 import { serializeSip } from '../sip/serialize.ts';
 import { buildResponse, stampReceived } from './messages.ts';
 import { toModel } from './model.ts';
-import { sipRequest, sipWire, type SipTransportName } from './wire.ts';
+import { sipWire, type SipTransportName } from './wire.ts';
 
 export interface SipDialect extends Dialect {
   /** Turns one parsed message (UDP datagram or TCP frame) into the model. */
@@ -49,7 +49,6 @@ export function createSipDialect(): SipDialect {
     name: 'sip',
     accept,
     parse: (buf, inbound) => accept(parseSip(buf), buf, inbound, 'udp', null),
-    composeReply: (req: Request, status, reason) => serializeSip(buildResponse(sipRequest(req), status, reason, null)),
     stats: () => ({ answered400, ...Object.fromEntries(Object.entries(dropped).map(([k, v]) => [`dropped.${k}`, v])) }),
   };
 }

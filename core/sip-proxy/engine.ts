@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { Endpoint } from '../address.ts';
-import { unmapIPv4 } from '../address.ts';
 import type { MessageContext } from '../dispatch/message-context.ts';
 import type { ReplyHeaders } from '../dispatch/verdict.ts';
 import type { Logger } from '../log.ts';
@@ -561,8 +559,4 @@ export class SipProxyEngine implements ProxyEngine {
     this.servers.clear();
     this.clients.clear();
   }
-}
-
-export function sourceHost(e: Endpoint): string {
-  return unmapIPv4(e.address);
 }

@@ -99,7 +99,9 @@ export const mediaRelay = defineModule({
       sipCalls.delete(dialog.callId);
     });
     relay.onEnd((session, reason) => {
-      if (reason === 'idle' && session.key === session.key.split('#')[0]) dialogs.terminate(session.key, 'timeout');
+      // A plain call has one session, keyed by its call: idle media ends the call. A SIP stream
+      // session (`<call>#<stream>`) going quiet is not the end of its dialog (hold, one-way video).
+      if (reason === 'idle' && !session.key.includes('#')) dialogs.terminate(session.key, 'timeout');
     });
     return { relay, engaged, usedRequests, usedReplies, sipCalls };
   },

@@ -3,6 +3,7 @@ import { sameEndpoint } from '../../core/address.ts';
 import { respondVerdict, type Verdict } from '../../core/dispatch/verdict.ts';
 import { defineModule, fn } from '../../core/modules/define.ts';
 import { MemoryLocationStore } from './memory-store.ts';
+import { registerPlain } from './plain-register.ts';
 import { registerSip } from './sip-register.ts';
 import type { Binding, LocationStore } from './store.ts';
 
@@ -46,34 +47,20 @@ export const registrar = defineModule({
   setup: (): { store: LocationStore } => ({ store: new MemoryLocationStore() }),
 
   functions: ({ state, config }) => ({
-      /** Saves the sender's address as the binding of the registering user and answers (plain: ACK_REGISTER). */
-      register: fn(['request'], (mc): Promise<Verdict> => {
-        const msg = mc.msg;
-        if (msg.method !== 'REGISTER') return Promise.resolve(mc.claim(respondVerdict(405, 'register() needs a REGISTER')));
-        const fulfil = mc.reserve('register');
-        if (msg.dialect === 'sip') return mc.track(registerSip(mc, state.store, config()).then(fulfil));
-        return mc.track((async () => {
-          const aor = msg.from.user;
-          const existing = await state.store.lookup(aor);
-          if (existing.length === 0 && state.store.size() >= config().maxUsers) return fulfil(respondVerdict(503, 'registrar full'));
-          const ttl = config().plainBindingTtlSec;
-          const now = Date.now();
-          // The plain binding replaces the user's plain binding; SIP contacts of the same user stay.
-          await state.store.replace(aor, [...existing.filter((b) => b.dialect !== 'plain'), {
-            aor, dialect: msg.dialect, listener: msg.listener, address: msg.source, registeredAt: now,
-            expiresAt: ttl > 0 ? now + ttl * 1000 : null,
-          }]);
-          mc.log.debug({ aor, at: msg.source }, 'registered');
-          return fulfil(respondVerdict(200, 'OK'));
-        })());
-      }),
+    /** Records where the registering user is and answers: plain ACK_REGISTER, SIP 200 with the contact list. */
+    register: fn(['request'], (mc): Promise<Verdict> => {
+      if (mc.msg.method !== 'REGISTER') return Promise.resolve(mc.claim(respondVerdict(405, 'register() needs a REGISTER')));
+      const fulfil = mc.reserve('register');
+      const registered = mc.msg.dialect === 'sip' ? registerSip(mc, state.store, config()) : registerPlain(mc, state.store, config());
+      return mc.track(registered.then(fulfil));
+    }),
 
-      /** Where `user` (default: the request's callee) is registered. */
-      lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => mc.track(lookupIn(state.store, user ?? mc.msg.ruri.user))),
+    /** Where `user` (default: the request's callee) is registered. */
+    lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => mc.track(lookupIn(state.store, user ?? mc.msg.ruri.user))),
 
-      /** True when `user` (default: the caller) is registered at the address this request came from. */
-      registeredAtSource: fn(['request'], (mc, user?: string): Promise<boolean> =>
-        mc.track(state.store.lookup(user ?? mc.msg.from.user).then((bs) => bs.some((b) => sameEndpoint(b.address, mc.msg.source))))),
+    /** True when `user` (default: the caller) is registered at the address this request came from. */
+    registeredAtSource: fn(['request'], (mc, user?: string): Promise<boolean> =>
+      mc.track(state.store.lookup(user ?? mc.msg.from.user).then((bs) => bs.some((b) => sameEndpoint(b.address, mc.msg.source))))),
   }),
 
   api: ({ state }): RegistrarApi => ({ lookup: (aor) => lookupIn(state.store, aor) }),

@@ -174,6 +174,33 @@ describe('IPv6', () => {
 });
 
 describe('media follows the dialog', () => {
+  test('early media in a 183 and an UPDATE mid-call go through the relay too', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
+    await register(phone, 'early', 'reg-early');
+    const callId = 'early-call';
+    caller.send(request(caller, 'INVITE', { to: 'early', callId, body: sdp(LOOP, 40030) }), PROXY);
+    const inv = await phone.next(/^INVITE /);
+    const relayPort = Number(/m=audio (\d+) /.exec(inv)![1]);
+    phone.send(answer(inv, '183 Session Progress', { tag: 'em', contact: `sip:early@${phone.hostport}`, body: sdp(LOOP, 40032) }), PROXY);
+    const progress = await caller.next(/^SIP\/2\.0 183/);
+    assert.equal(Number(/m=audio (\d+) /.exec(progress)![1]), relayPort, 'the 183 answer points at the relay');
+    assert.match(progress, /\r\nc=IN IP4 127\.0\.0\.1\r\n/);
+    phone.send(answer(inv, '200 OK', { tag: 'em', contact: `sip:early@${phone.hostport}` }), PROXY);
+    const ok = await caller.next(/^SIP\/2\.0 200/);
+    const update = [
+      `UPDATE sip:early@${phone.hostport} SIP/2.0`, `Via: SIP/2.0/UDP ${caller.hostport};branch=z9hG4bK-upd${++seq};rport`, 'Max-Forwards: 70',
+      `From: ${header(ok, 'From')}`, `To: ${header(ok, 'To')}`, `Call-ID: ${callId}`, 'CSeq: 2 UPDATE', `Route: ${header(ok, 'Record-Route')}`,
+      `Contact: <sip:caller@${caller.hostport}>`, 'Content-Type: application/sdp', `Content-Length: ${Buffer.byteLength(sdp(LOOP, 40034))}`, '', sdp(LOOP, 40034),
+    ].join('\r\n');
+    caller.send(update, PROXY);
+    const upd = await phone.next(/^UPDATE /);
+    assert.equal(Number(/m=audio (\d+) /.exec(upd)![1]), relayPort, 'the UPDATE offer points at the same relay port');
+    phone.send(answer(upd, '200 OK', { body: sdp(LOOP, 40036) }), PROXY);
+    const updOk = await caller.next(/^SIP\/2\.0 200/);
+    assert.equal(Number(/m=audio (\d+) /.exec(updOk)![1]), relayPort, 'and so does its answer');
+    for (const u of [caller, phone]) u.close();
+  });
+
   test('a re-INVITE that moves the callee keeps the relay port and relays from the new address', async () => {
     const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
     await register(phone, 'reinv', 'reg-ri');

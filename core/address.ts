@@ -1,5 +1,4 @@
 import type { RemoteInfo } from 'node:dgram';
-import { isIPv4 } from 'node:net';
 
 /** A UDP transport address as the socket reports it (IPv4 peers of a dual-stack socket appear as ::ffff:a.b.c.d). */
 export interface Endpoint {
@@ -25,9 +24,13 @@ export function unmapIPv4(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
-/** An address as a socket of the given kind names its peers: a dual-stack socket sees (and must be given) IPv4 as ::ffff:a.b.c.d. */
+/**
+ * An address as a socket of the given kind names its peers: a dual-stack socket sees (and must
+ * be given) IPv4 as ::ffff:a.b.c.d. On the signaling and media paths, so no regular expression:
+ * a literal with no colon is IPv4, one that starts ::ffff: and has a dot is IPv4-mapped.
+ */
 export function asSeenBy(address: string, dualStack: boolean): string {
-  const v4 = unmapIPv4(address);
-  if (!isIPv4(v4)) return address;
-  return dualStack ? `::ffff:${v4}` : v4;
+  const mapped = address.startsWith('::ffff:') && address.includes('.');
+  if (dualStack) return mapped || address.includes(':') ? address : `::ffff:${address}`;
+  return mapped ? address.slice(7) : address;
 }

@@ -14,12 +14,24 @@ export interface Destination {
   readonly connection: number | null;
 }
 
+/**
+ * Tags and branches are unique per process (a counter) and across processes and restarts (a
+ * random prefix drawn once): no random draw per message.
+ */
+const PROCESS_PREFIX = randomBytes(6).toString('base64url');
+let counter = 0;
+
+function nextId(): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return counter.toString(36);
+}
+
 export function newTag(): string {
-  return randomBytes(6).toString('hex');
+  return `${PROCESS_PREFIX}${nextId()}`;
 }
 
 export function newBranch(): string {
-  return `z9hG4bK${randomBytes(9).toString('base64url')}`;
+  return `z9hG4bK${PROCESS_PREFIX}.${nextId()}`;
 }
 
 /** §17.2: the proxy's server side of one request: absorbs retransmissions and repeats its last response. */

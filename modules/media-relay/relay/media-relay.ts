@@ -24,6 +24,8 @@ type EndListener = (session: MediaSession, reason: SessionEndReason, stats: Sess
 export class MediaRelay {
   private readonly pool: PortPool;
   private readonly sessions = new Map<string, MediaSession>();
+  /** The stream sessions (`<call>#<stream>[/rtcp]`) of each call, so a call's end does not scan every session. */
+  private readonly byCall = new Map<string, Set<string>>();
   private readonly endListeners = new Set<EndListener>();
   private sweeper: NodeJS.Timeout | null = null;
   readonly totals: RelayTotals = { sessionsStarted: 0, sessionsEnded: 0, packetsRelayed: 0, bytesRelayed: 0, strangersDropped: 0, noPortFailures: 0 };
@@ -82,6 +84,10 @@ export class MediaRelay {
     const rtcp = new MediaSession(`${key}/rtcp`, got.rtcp.socket, got.rtcp.port, { name: a.name, address: rtcpOf(a.address) }, { name: b.name, address: rtcpOf(b.address) });
     this.sessions.set(rtp.key, rtp);
     this.sessions.set(rtcp.key, rtcp);
+    const call = key.split('#')[0]!;
+    let keys = this.byCall.get(call);
+    if (keys === undefined) this.byCall.set(call, (keys = new Set()));
+    keys.add(rtp.key).add(rtcp.key);
     this.totals.sessionsStarted += 2;
     this.log.debug({ key, port: got.rtp.port }, 'media session pair started');
     return { rtp, rtcp };
@@ -89,14 +95,9 @@ export class MediaRelay {
 
   /** Ends the session `callKey` and every stream session `callKey#...` of the same call. */
   endAll(callKey: string, reason: SessionEndReason): number {
-    let n = 0;
-    const streams = `${callKey}#`;
-    for (const key of [...this.sessions.keys()]) {
-      if (key === callKey || key.startsWith(streams)) {
-        this.end(key, reason);
-        n++;
-      }
-    }
+    let n = this.end(callKey, reason) === null ? 0 : 1;
+    for (const key of [...(this.byCall.get(callKey) ?? [])]) if (this.end(key, reason) !== null) n++;
+    this.byCall.delete(callKey);
     return n;
   }
 
@@ -104,6 +105,13 @@ export class MediaRelay {
     const s = this.sessions.get(key);
     if (s === undefined) return null;
     this.sessions.delete(key);
+    const hash = key.indexOf('#');
+    if (hash > 0) {
+      const call = key.slice(0, hash);
+      const keys = this.byCall.get(call);
+      keys?.delete(key);
+      if (keys?.size === 0) this.byCall.delete(call);
+    }
     const stats = s.stats();
     s.close();
     this.pool.release(s.port);

@@ -10,16 +10,12 @@ import { createPlainDialect } from './plain/dialect.ts';
 import { loadScript, type LoadedScript, type ResolvedListen } from './script/load.ts';
 import type { RouteSnapshot } from './script/snapshot.ts';
 import { ScriptWatcher } from './script/watch.ts';
-import { PlainProxyEngine } from './plain/proxy-engine.ts';
+import { PlainProxyEngine, type EngineDeps } from './plain/proxy-engine.ts';
 import { ProxyHooks } from './transaction/hooks.ts';
 import type { TransactionView } from './transaction/hooks.ts';
 import type { ProxyEngine } from './transaction/proxy-engine.ts';
 import { UdpListener } from './transport/udp-listener.ts';
-import { createSipDialect, type SipDialect } from './sip-proxy/dialect.ts';
-import { SipProxyEngine, type SipEngineDeps } from './sip-proxy/engine.ts';
-import { LocalNode, defaultAdvertise, type SipIdentity } from './sip-proxy/local-node.ts';
-import { SipTcpTransport } from './sip-proxy/tcp-transport.ts';
-import type { Destination } from './sip-proxy/transactions.ts';
+import { SipRuntime } from './sip-proxy/runtime.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -44,15 +40,13 @@ export class Switchyard {
   private script!: LoadedScript;
   private registry!: ModuleRegistry;
   private readonly listeners = new Map<string, UdpListener>();
-  private readonly tcp = new Map<string, SipTcpTransport>();
-  private readonly sipIdentities = new Map<string, SipIdentity>();
-  private sipNode: LocalNode | null = null;
+  private sip: SipRuntime | null = null;
   /** Each dialect's codec and stateful engine. */
   private readonly dialects = new Map<DialectName, { readonly dialect: Dialect; readonly engine: ProxyEngine }>();
   private readonly hooks = new ProxyHooks();
   readonly dispatcher: Dispatcher;
   private watcher: ScriptWatcher | null = null;
-  private readonly engineDeps: Omit<SipEngineDeps, 'sender' | 'node' | 'identity'>;
+  private readonly engineDeps: Pick<EngineDeps, 'hooks' | 'log' | 'runRoute'>;
   private reloading: Promise<ReloadResult> | null = null;
   private reloadAgain = false;
   private stopped = false;
@@ -92,7 +86,7 @@ export class Switchyard {
       dialect: (name) => this.runtime(name).dialect,
       send: (listener, to, data, sent) => this.send(listener, to, data, sent),
       forward: (mc, fwd) => this.runtime(mc.msg.dialect).engine.forward(mc, fwd),
-      isOwnUri: (uri) => this.sipNode?.isUs(uri) ?? false,
+      isOwnUri: (uri) => this.sip?.isOwnUri(uri) ?? false,
     };
   }
 
@@ -113,33 +107,8 @@ export class Switchyard {
         this.dispatcher.onDatagram(d, engine, name, buf, source).catch((err: unknown) => this.log.error({ err, listener: name }, 'message handling failed'));
       });
       this.listeners.set(l.name, listener);
-      if (l.dialect === 'sip') {
-        const dualStack = l.host === '::';
-        const id = {
-          host: l.advertise ?? defaultAdvertise(l.host),
-          ...(dualStack ? { host6: l.advertiseIPv6 ?? defaultAdvertise(l.host, 'IPv6') } : {}),
-          port: listener.port,
-        };
-        this.sipIdentities.set(l.name, id);
-        this.sipNode!.add(id);
-      }
       this.log.info({ listener: l.name, dialect: l.dialect, transport: 'udp', host: l.host, port: listener.port }, 'listening');
-      if (l.dialect === 'sip' && (l.transports ?? []).includes('tcp')) {
-        const sip = dialect as SipDialect;
-        const tcp = await SipTcpTransport.listen(l.host, listener.port, (parsed, raw, source, connection) => {
-          const inbound = { listener: l.name, source };
-          const r = sip.accept(parsed, raw, inbound, 'tcp', connection);
-          if (!r.ok) {
-            this.dispatcher.stats.parseErrors++;
-            this.log.debug({ listener: l.name, transport: 'tcp', src: `${source.address}:${source.port}`, reason: r.reason }, 'unparsable message');
-            if (r.answer !== null) tcp.send(source, connection, r.answer);
-            return;
-          }
-          this.dispatcher.dispatch(r.msg, engine).catch((err: unknown) => this.log.error({ err, listener: l.name }, 'message handling failed'));
-        });
-        this.tcp.set(l.name, tcp);
-        this.log.info({ listener: l.name, dialect: 'sip', transport: 'tcp', host: l.host, port: tcp.port }, 'listening');
-      }
+      if (l.dialect === 'sip') await this.sip!.listen(l, listener.port);
     }
     this.log.info({ script: script.file, generation: 1, modules: this.registry.moduleNames() }, `switchyard started\n${this.registry.describe()}`);
     if (this.opts.watch !== false) {
@@ -150,28 +119,19 @@ export class Switchyard {
     }
   }
 
-  /** The SIP dialect and its engine, if the script listens for SIP; identities are filled in as listeners bind. */
+  /** The SIP side, if the script listens for SIP. */
   private setUpSip(listen: readonly ResolvedListen[]): void {
     if (!listen.some((l) => l.dialect === 'sip')) return;
-    const node = new LocalNode();
-    this.sipNode = node;
-    const engine = new SipProxyEngine({
+    const sip = new SipRuntime({
       ...this.engineDeps,
-      node,
-      identity: (name) => this.sipIdentities.get(name) ?? [...this.sipIdentities.values()][0]!,
-      sender: { send: (dest: Destination, bytes: Buffer) => this.sendSip(dest, bytes) },
-    });
-    this.dialects.set('sip', { dialect: createSipDialect(), engine });
-  }
-
-  private sendSip(dest: Destination, bytes: Buffer): void {
-    if (dest.transport === 'tcp') {
-      const tcp = this.tcp.get(dest.listener) ?? [...this.tcp.values()][0];
-      if (tcp === undefined) this.log.warn({ to: dest.address }, 'no TCP transport to send on');
-      else tcp.send(dest.address, dest.connection, bytes);
-      return;
-    }
-    this.send(dest.listener, dest.address, bytes);
+      sendUdp: (listener, to, bytes) => this.send(listener, to, bytes),
+      dispatch: (msg) => {
+        this.dispatcher.dispatch(msg, sip.engine).catch((err: unknown) => this.log.error({ err, listener: msg.listener }, 'message handling failed'));
+      },
+      dropped: () => { this.dispatcher.stats.parseErrors++; },
+    }, this.log);
+    this.sip = sip;
+    this.dialects.set('sip', { dialect: sip.dialect, engine: sip.engine });
   }
 
   private send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void {
@@ -256,7 +216,7 @@ export class Switchyard {
       transactions: Object.fromEntries([...this.dialects].map(([n, r]) => [n, r.engine.size])),
       dispatch: { ...this.dispatcher.stats },
       dialects: Object.fromEntries([...this.dialects].map(([n, r]) => [n, r.dialect.stats()])),
-      tcpFramingErrors: [...this.tcp.values()].reduce((n, t) => n + t.framingErrors, 0),
+      ...(this.sip !== null ? { sip: this.sip.stats() } : {}),
     };
   }
 
@@ -266,9 +226,8 @@ export class Switchyard {
     const stats = this.snapshot === undefined ? {} : this.stats();
     await this.watcher?.close();
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
-    await Promise.all([...this.tcp.values()].map((t) => t.close()));
     this.listeners.clear();
-    this.tcp.clear();
+    await this.sip?.close();
     for (const r of this.dialects.values()) r.engine.close();
     await this.registry?.close();
     this.log.info({ stats }, 'switchyard stopped');

@@ -89,6 +89,8 @@ async function mediaLossFree(stepSeconds: number): Promise<{ pps: number; steps:
   const port = Number((await a.next()).trim().split(' ').pop());
   await b.next();
   let received = 0;
+  // The sink must not be what drops: give it the same deep queue as the relay's sockets.
+  b.peer.socket.setRecvBufferSize(4 * 1024 * 1024);
   b.peer.socket.on('message', () => { received++; });
   const sender = await PacedSender.start(port);
   const steps: string[] = [];

@@ -29,6 +29,8 @@ export interface SessionStats {
   readonly sendErrors: number;
 }
 
+const MEDIA_SOCKET_BUFFER_BYTES = 1024 * 1024;
+
 export type SessionEndReason = 'bye' | 'idle' | 'ended' | 'dialog' | 'shutdown' | 'replaced';
 
 /**
@@ -58,6 +60,8 @@ export class MediaSession {
   ) {
     // Compare addresses in the form this socket reports them, whatever family signaling used.
     this.dualStack = socket.address().family === 'IPv6';
+    // Room for a burst (a jitter-buffer flush, a scheduling hiccup) without kernel drops; memory is used only while queued.
+    try { socket.setRecvBufferSize(MEDIA_SOCKET_BUFFER_BYTES); } catch { /* the default stays */ }
     this.a = new MediaParty(a.name, this.seen(a.address));
     this.b = new MediaParty(b.name, this.seen(b.address));
     this.idleSince = this.startedAt;

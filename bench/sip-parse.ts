@@ -1,11 +1,11 @@
 /**
  * Micro-benchmark (not a test): parse a typical INVITE with SDP many times.
  *
- *   node --import jiti/register core/sip/bench-parse.ts [iterations]
+ *   npm run bench:sip-parse -- [iterations]
  */
-import { parseSip } from './parse.ts';
-import { serializeSip } from './serialize.ts';
-import { getHeader, prependHeader, removeHeader } from './message.ts';
+import { parseSip } from '../core/sip/parse.ts';
+import { serializeSip } from '../core/sip/serialize.ts';
+import { getHeader, prependHeader, removeHeader } from '../core/sip/message.ts';
 
 const sdp = [
   'v=0',

@@ -45,7 +45,7 @@ export class PortPool {
       this.next = port >= this.range.max ? this.range.min : port + 1;
       if (this.inUse.has(port)) continue;
       this.inUse.add(port); // reserve before the asynchronous bind so two sessions never race for it
-      const socket = createUdpSocket(this.host);
+      const socket = createUdpSocket(this.host, { literalPeers: true });
       try {
         await bindUdp(socket, port, this.host);
         return { socket, port };
@@ -73,8 +73,8 @@ export class PortPool {
       if (this.inUse.has(port) || this.inUse.has(port + 1)) continue;
       this.inUse.add(port);
       this.inUse.add(port + 1);
-      const rtp = createUdpSocket(this.host);
-      const rtcp = createUdpSocket(this.host);
+      const rtp = createUdpSocket(this.host, { literalPeers: true });
+      const rtcp = createUdpSocket(this.host, { literalPeers: true });
       try {
         await bindUdp(rtp, port, this.host);
         try {

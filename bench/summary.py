@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""The performance targets, each as switchyard's figure, the reference measured in the same
+session, and the ratio, from the results the benchmarks left:
+
+  bench/media/results/bench.jsonl, search_summary.jsonl   (python3 bench/media/bench.py ...)
+  bench/sip/results/*/summary.json                         (bench/sip/ladder.sh, sy_ladder.sh)
+
+  python3 bench/summary.py
+"""
+import glob
+import json
+import os
+import statistics
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MEDIA = os.path.join(HERE, "media", "results")
+SIP = os.path.join(HERE, "sip", "results")
+
+
+def media_runs():
+    runs = {}
+    path = os.path.join(MEDIA, "bench.jsonl")
+    if os.path.exists(path):
+        for line in open(path):
+            d = json.loads(line)
+            if d.get("key") and "error" not in d:
+                runs.setdefault(d["key"].rsplit(":", 1)[0], []).append(d)
+    return runs
+
+
+def searches():
+    out = {}
+    path = os.path.join(MEDIA, "search_summary.jsonl")
+    if os.path.exists(path):
+        for line in open(path):
+            d = json.loads(line)
+            out[(d["relay"], d["calls"])] = d
+    return out
+
+
+def median(runs, f):
+    vals = [f(d) for d in runs if f(d) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def highest_sip_pass(tag_prefix):
+    """The highest rate among the SIP runs (bench/sip/results/*/summary.json) of this proxy that passed."""
+    best = None
+    for path in glob.glob(os.path.join(SIP, f"*-{tag_prefix}-r*-c0", "summary.json")):
+        d = json.load(open(path))
+        if d.get("pass") and d["meta"].get("duration_s", 0) >= 60:
+            rate = d["meta"]["rate"]
+            best = rate if best is None else max(best, rate)
+    return best
+
+
+def row(target, ours, ref, ratio_goal, unit, lower_is_better=False):
+    if ours is None or ref is None:
+        return f"| {target} | {ours if ours is not None else 'not measured'} | {ref if ref is not None else 'not measured'} | - | {ratio_goal} |"
+    ratio = ours / ref if ref else float("inf")
+    return f"| {target} | {ours:,.0f} {unit} | {ref:,.0f} {unit} | {ratio:.2f}x | {ratio_goal} |"
+
+
+def main():
+    runs = media_runs()
+    s = searches()
+    print("| target | switchyard | reference | ratio | goal |")
+    print("|---|---|---|---|---|")
+    for calls in (100, 1000):
+        ours = s.get(("switchyard", calls), {}).get("max_pass_total_pps")
+        ref = s.get(("crelay", calls), {}).get("max_pass_total_pps")
+        print(row(f"1. loss-free pps, {calls} calls (vs crelay)", ours, ref, ">= 0.9x", "pps"))
+    cpu = lambda d: d.get("relay_cpu_pct")
+    ours = median(runs.get("realistic:switchyard:500x50", []), cpu)
+    ref = median(runs.get("realistic:crelay:500x50", []), cpu)
+    print(row("2. CPU at 50k pps (vs crelay)", ours, ref, "<= 1.2x", "%"))
+    p99 = lambda d: (d.get("lat_us") or {}).get("p99")
+    ours = median(runs.get("realistic:switchyard:500x50", []), p99)
+    print(f"| 3. p99 added latency at 50k pps | {ours:,.0f} µs | 300 µs (target) | {ours / 300:.2f}x | <= 1.0x |" if ours else "| 3. p99 at 50k pps | not measured | 300 µs | - | <= 1.0x |")
+    rss = lambda d: d.get("rss_kb_idle")
+    busy = median(runs.get("idle:switchyard:1000", []), rss)
+    base = median(runs.get("idle:switchyard:1", []), rss)
+    if busy is not None and base is not None:
+        mb = (busy - base) / 1024
+        print(f"| 4. memory of 1000 idle sessions | {mb:.1f} MB | 10 MB (target) | {mb / 10:.2f}x | <= 1.0x |")
+    else:
+        print("| 4. memory of 1000 idle sessions | not measured | 10 MB | - | <= 1.0x |")
+    print("| 5. scaling over cores | not measured (one thread) | - | - | ~N x |")
+    print(row("6. SIP calls/s for 60 s, one core (vs Kamailio, 1 worker)", highest_sip_pass("switchyard-1core-calls"), highest_sip_pass("kam-c1-1core-calls"), ">= 1.0x", "calls/s"))
+    print("| 7. reload under load | not measured | - | - | no loss |")
+
+
+if __name__ == "__main__":
+    main()

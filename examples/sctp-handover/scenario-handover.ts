@@ -32,7 +32,7 @@ const REUSE_FLOW = 'G';
 const REUSE_MESSAGES = 5;
 const BACKGROUND_STREAMS = [2, 3] as const;
 
-/** Knobs that provoke the races of the study; each is resolved by the protocol, not avoided. */
+/** Knobs that provoke the races listed in docs/sctp-handover.md; each is resolved by the protocol, not avoided. */
 export interface RaceSetup {
   /** Seeded per-datagram delay on every link (FIFO per link, so it delays but never reorders a link). */
   readonly jitter?: { readonly relayMaxMs: number; readonly directMaxMs: number };

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { ProxyProcess, REPO, type LogLine } from '../helpers/proxy-process.ts';
 import { UdpPeer } from '../helpers/udp-peer.ts';
+import { PlainUser, establishCall } from '../helpers/plain-client.ts';
 
 const ALLOW_LIST = path.join(REPO, 'examples', 'allow-list.config.ts');
 const BUSY_AND_LOG = path.join(REPO, 'examples', 'busy-and-log.config.ts');
@@ -74,52 +75,15 @@ afterEach(async () => {
   openPeers.clear();
 });
 
-/** A plain-protocol user on its own IPv4 socket, with generous receive timeouts. */
-class Phone {
-  private constructor(readonly name: string, readonly peer: UdpPeer, readonly proxyPort: number) {}
-
-  static async register(name: string, proxyPort: number): Promise<Phone> {
-    const peer = await UdpPeer.open(4);
-    openPeers.add(peer);
-    const phone = new Phone(name, peer, proxyPort);
-    await phone.send(`REGISTER ${name}\n`);
-    assert.equal(await phone.next(), `ACK_REGISTER ${name}\n`);
-    return phone;
-  }
-
-  send(text: string): Promise<void> {
-    return this.peer.send(text, this.proxyPort);
-  }
-
-  next(): Promise<string> {
-    return this.peer.nextText(RX);
-  }
-
-  /** Asserts that nothing arrives for a while. */
-  async quiet(what: string): Promise<void> {
-    const got = await this.peer.drain(QUIET);
-    assert.deepEqual(got.map((d) => d.data.toString('latin1')), [], `${this.name} gets nothing (${what})`);
-  }
-}
-
-/** caller CALLs callee, callee accepts; both get the same MEDIA_PORT; returns the port. */
-async function connect(caller: Phone, callee: Phone): Promise<number> {
-  await caller.send(`CALL FROM:${caller.name} TO:${callee.name}\n`);
-  assert.equal(await callee.next(), `CALL FROM:${caller.name} TO:${callee.name}\n`);
-  await callee.send(`ACK_CALL FROM:${callee.name} TO:${caller.name}\n`);
-  assert.equal(await caller.next(), `ACK_CALL FROM:${callee.name} TO:${caller.name}\n`);
-  const toCaller = await caller.next();
-  const toCallee = await callee.next();
-  const m = /^MEDIA_PORT FROM:(\w+) TO:(\w+) (\d+)\n$/.exec(toCaller);
-  assert.ok(m, `expected MEDIA_PORT, got ${JSON.stringify(toCaller)}`);
-  assert.equal(m[1], caller.name);
-  assert.equal(m[2], callee.name);
-  assert.equal(toCallee, toCaller, 'both parties are told the same media port');
-  return Number(m[3]);
+/** A plain-protocol user on its own IPv4 socket, with generous receive timeouts, closed after each test. */
+async function phone(name: string, proxyPort: number): Promise<PlainUser> {
+  const u = await PlainUser.register(name, proxyPort, 4, RX);
+  openPeers.add(u.peer);
+  return u;
 }
 
 /** `from` sends datagrams of the given sizes to the media port; `to` gets each unchanged, from that port. */
-async function mediaFlows(from: Phone, to: Phone, port: number, sizes: readonly number[]): Promise<void> {
+async function mediaFlows(from: PlainUser, to: PlainUser, port: number, sizes: readonly number[]): Promise<void> {
   for (const size of sizes) {
     const payload = randomBytes(size);
     await from.peer.send(payload, port);
@@ -130,7 +94,7 @@ async function mediaFlows(from: Phone, to: Phone, port: number, sizes: readonly 
 }
 
 /** A caller that sends a CALL gets exactly `expected` back. */
-async function callIsAnswered(caller: Phone, callee: string, expected: string): Promise<void> {
+async function callIsAnswered(caller: PlainUser, callee: string, expected: string): Promise<void> {
   await caller.send(`CALL FROM:${caller.name} TO:${callee}\n`);
   assert.equal(await caller.next(), expected);
 }
@@ -162,10 +126,10 @@ describe('examples/allow-list.config.ts', () => {
   });
 
   test('an allowed pair calls each other, in both directions, with media both ways through the relay', async () => {
-    const alice = await Phone.register('alice', PORT);
-    const bob = await Phone.register('bob', PORT);
+    const alice = await phone('alice', PORT);
+    const bob = await phone('bob', PORT);
 
-    const port = await connect(alice, bob);
+    const port = await establishCall(alice, bob);
     inRange(port, MEDIA.min, MEDIA.max);
     await mediaFlows(alice, bob, port, [1, 160, 1200]);
     await mediaFlows(bob, alice, port, [160, 2000]);
@@ -173,10 +137,10 @@ describe('examples/allow-list.config.ts', () => {
     await bob.send(`BYE FROM:bob TO:alice\n`);
     assert.equal(await alice.next(), 'BYE FROM:bob TO:alice\n', 'BYE is passed to the other party');
     await alice.peer.send(Buffer.from('after bye'), port);
-    await bob.quiet('media after BYE');
+    await bob.quiet('media after BYE', QUIET);
 
     // The pair works the other way round too.
-    const back = await connect(bob, alice);
+    const back = await establishCall(bob, alice);
     inRange(back, MEDIA.min, MEDIA.max);
     await mediaFlows(bob, alice, back, [80]);
     await mediaFlows(alice, bob, back, [80]);
@@ -185,44 +149,44 @@ describe('examples/allow-list.config.ts', () => {
   });
 
   test('a call outside the list is rejected with CALL_FAILED ... not allowed, logged, and never reaches the callee', async () => {
-    const carol = await Phone.register('carol', PORT);
-    const bob = await Phone.register('bob', PORT);
+    const carol = await phone('carol', PORT);
+    const bob = await phone('bob', PORT);
     const from = proxy.logs.length;
 
     await callIsAnswered(carol, 'bob', 'CALL_FAILED FROM:bob TO:carol not allowed\n');
-    await bob.quiet('a call that is not allowed');
+    await bob.quiet('a call that is not allowed', QUIET);
     const logged = await proxy.waitForLog(logMatch('call not allowed', { caller: 'carol', callee: 'bob' }), RX, from);
     assert.equal(logged.method, 'INVITE');
 
     // Either direction, and the reply keeps the request's terminator.
     await bob.send('CALL FROM:bob TO:carol\r\n');
     assert.equal(await bob.next(), 'CALL_FAILED FROM:carol TO:bob not allowed\r\n');
-    await carol.quiet('a call that is not allowed');
+    await carol.quiet('a call that is not allowed', QUIET);
     await proxy.waitForLog(logMatch('call not allowed', { caller: 'bob', callee: 'carol' }), RX, from);
 
     // A registered user in no pair can call nobody.
-    const mallory = await Phone.register('mallory', PORT);
+    const mallory = await phone('mallory', PORT);
     await callIsAnswered(mallory, 'bob', 'CALL_FAILED FROM:bob TO:mallory not allowed\n');
-    await bob.quiet('a call that is not allowed');
+    await bob.quiet('a call that is not allowed', QUIET);
   });
 
   test('the rejection does not tell whether the callee is online; an allowed but absent callee is an unknown peer', async () => {
-    const carol = await Phone.register('carol', PORT);
-    const bob = await Phone.register('bob', PORT);
+    const carol = await phone('carol', PORT);
+    const bob = await phone('bob', PORT);
     // dave is nobody's registered user in this test run.
     await callIsAnswered(carol, 'dave', 'CALL_FAILED FROM:dave TO:carol not allowed\n');
     await callIsAnswered(bob, 'dave', 'CALL_FAILED unknown peer\n');
   });
 
   test('a caller must call from the address it registered from, as in the default script', async () => {
-    await Phone.register('alice', PORT);
-    const bob = await Phone.register('bob', PORT);
+    await phone('alice', PORT);
+    const bob = await phone('bob', PORT);
     const impostor = await UdpPeer.open(4);
     openPeers.add(impostor);
     await impostor.send('CALL FROM:alice TO:bob\n', PORT);
     const answer = await impostor.nextText(RX);
     assert.match(answer, /^ERROR .*not registered/);
-    await bob.quiet('a call from an impostor');
+    await bob.quiet('a call from an impostor', QUIET);
   });
 });
 
@@ -241,12 +205,12 @@ describe('examples/busy-and-log.config.ts', () => {
   });
 
   test('a user in an established call is busy; start, answer and BYE with media counters are logged', async () => {
-    const alice = await Phone.register('alice', PORT);
-    const bob = await Phone.register('bob', PORT);
-    const carol = await Phone.register('carol', PORT);
+    const alice = await phone('alice', PORT);
+    const bob = await phone('bob', PORT);
+    const carol = await phone('carol', PORT);
     const from = proxy.logs.length;
 
-    const port = await connect(alice, bob);
+    const port = await establishCall(alice, bob);
     inRange(port, MEDIA.min, MEDIA.max);
     await proxy.waitForLog(logMatch('call started', { caller: 'alice', callee: 'bob' }), RX, from);
     const answered = await proxy.waitForLog(logMatch('call answered', { caller: 'alice', callee: 'bob' }), RX, from);
@@ -256,8 +220,8 @@ describe('examples/busy-and-log.config.ts', () => {
     // The callee and the caller of an established call are both busy.
     await callIsAnswered(carol, 'bob', 'CALL_FAILED FROM:bob TO:carol busy\n');
     await callIsAnswered(carol, 'alice', 'CALL_FAILED FROM:alice TO:carol busy\n');
-    await bob.quiet('a call to a busy user');
-    await alice.quiet('a call to a busy user');
+    await bob.quiet('a call to a busy user', QUIET);
+    await alice.quiet('a call to a busy user', QUIET);
     const rejected = await proxy.waitForLog(logMatch('call rejected', { caller: 'carol', callee: 'bob' }), RX, from);
     assert.equal(rejected.reason, 'busy');
     assert.equal(rejected.busyWith, 'alice');
@@ -282,7 +246,7 @@ describe('examples/busy-and-log.config.ts', () => {
     assert.equal(media.strangers, 0);
 
     // After the BYE, bob is free again.
-    const again = await connect(carol, bob);
+    const again = await establishCall(carol, bob);
     await mediaFlows(carol, bob, again, [10]);
     await carol.send('BYE FROM:carol TO:bob\n');
     assert.equal(await bob.next(), 'BYE FROM:carol TO:bob\n');
@@ -290,9 +254,9 @@ describe('examples/busy-and-log.config.ts', () => {
   });
 
   test('a user with a pending call is busy; the callee\'s CALL_FAILED runs the failure route and frees both', async () => {
-    const dave = await Phone.register('dave', PORT);
-    const erin = await Phone.register('erin', PORT);
-    const frank = await Phone.register('frank', PORT);
+    const dave = await phone('dave', PORT);
+    const erin = await phone('erin', PORT);
+    const frank = await phone('frank', PORT);
     const from = proxy.logs.length;
 
     await dave.send('CALL FROM:dave TO:erin\n');
@@ -305,7 +269,7 @@ describe('examples/busy-and-log.config.ts', () => {
     const rejected = await proxy.waitForLog(logMatch('call rejected', { caller: 'frank', callee: 'erin' }), RX, from);
     assert.equal(rejected.busyState, 'ringing');
     assert.equal(rejected.busyWith, 'dave');
-    await erin.quiet('a call to a busy user');
+    await erin.quiet('a call to a busy user', QUIET);
 
     // dave sending his CALL again while it rings is not "busy": it is passed on.
     await dave.send('CALL FROM:dave TO:erin\n');
@@ -320,35 +284,35 @@ describe('examples/busy-and-log.config.ts', () => {
     assert.equal(failed.local, false);
 
     // Both are free again.
-    const port = await connect(frank, erin);
+    const port = await establishCall(frank, erin);
     inRange(port, MEDIA.min, MEDIA.max);
     await frank.send('BYE FROM:frank TO:erin\n');
     assert.equal(await erin.next(), 'BYE FROM:frank TO:erin\n');
-    const p2 = await connect(dave, frank);
+    const p2 = await establishCall(dave, frank);
     await dave.send('BYE FROM:dave TO:frank\n');
     assert.equal(await frank.next(), 'BYE FROM:dave TO:frank\n');
     inRange(p2, MEDIA.min, MEDIA.max);
   });
 
   test('a call to an unregistered user is logged as failed (404) and does not leave the caller busy', async () => {
-    const gina = await Phone.register('gina', PORT);
-    const hank = await Phone.register('hank', PORT);
+    const gina = await phone('gina', PORT);
+    const hank = await phone('hank', PORT);
     const from = proxy.logs.length;
     await callIsAnswered(gina, 'nobody', 'CALL_FAILED unknown peer\n');
     const failed = await proxy.waitForLog(logMatch('call failed', { caller: 'gina', callee: 'nobody' }), RX, from);
     assert.equal(failed.status, 404);
     assert.equal(failed.reason, 'unknown peer');
-    const port = await connect(hank, gina);
+    const port = await establishCall(hank, gina);
     await hank.send('BYE FROM:hank TO:gina\n');
     assert.equal(await gina.next(), 'BYE FROM:hank TO:gina\n');
     inRange(port, MEDIA.min, MEDIA.max);
   });
 
   test('who is busy survives a reload of the script (SIGHUP)', async () => {
-    const ivan = await Phone.register('ivan', PORT);
-    const judy = await Phone.register('judy', PORT);
-    const kim = await Phone.register('kim', PORT);
-    const port = await connect(ivan, judy);
+    const ivan = await phone('ivan', PORT);
+    const judy = await phone('judy', PORT);
+    const kim = await phone('kim', PORT);
+    const port = await establishCall(ivan, judy);
 
     const from = proxy.logs.length;
     proxy.child.kill('SIGHUP');
@@ -368,7 +332,7 @@ describe('examples/busy-and-log.config.ts', () => {
     assert.equal(ended.knownCall, true, 'the reloaded script knows the call made before the reload');
     assert.equal(ended.gen, gen);
 
-    const again = await connect(kim, judy);
+    const again = await establishCall(kim, judy);
     await kim.send('BYE FROM:kim TO:judy\n');
     assert.equal(await judy.next(), 'BYE FROM:kim TO:judy\n');
     inRange(again, MEDIA.min, MEDIA.max);
@@ -389,9 +353,9 @@ describe('examples/busy-and-log.config.ts with a short answer timeout', () => {
   });
 
   test('an unanswered call fails with the proxy\'s own 408 "no answer", logged as local, and frees the callee', async () => {
-    const lena = await Phone.register('lena', PORT);
-    const mike = await Phone.register('mike', PORT);
-    const nina = await Phone.register('nina', PORT);
+    const lena = await phone('lena', PORT);
+    const mike = await phone('mike', PORT);
+    const nina = await phone('nina', PORT);
     const from = proxy.logs.length;
 
     await lena.send('CALL FROM:lena TO:mike\n');

@@ -3,12 +3,13 @@ import { UdpPeer } from './udp-peer.ts';
 
 /** A plain-protocol user: one socket that registers, calls and answers. */
 export class PlainUser {
-  private constructor(readonly name: string, readonly peer: UdpPeer, readonly proxyPort: number) {}
+  private constructor(readonly name: string, readonly peer: UdpPeer, readonly proxyPort: number, private readonly timeoutMs: number) {}
 
-  static async register(name: string, proxyPort: number, family: 4 | 6 = 4): Promise<PlainUser> {
-    const u = new PlainUser(name, await UdpPeer.open(family), proxyPort);
+  /** `timeoutMs`: how long each receive may wait (longer where the proxy shares a loaded machine). */
+  static async register(name: string, proxyPort: number, family: 4 | 6 = 4, timeoutMs = 2000): Promise<PlainUser> {
+    const u = new PlainUser(name, await UdpPeer.open(family), proxyPort, timeoutMs);
     await u.send(`REGISTER ${name}\n`);
-    assert.equal(await u.peer.nextText(), `ACK_REGISTER ${name}\n`);
+    assert.equal(await u.next(), `ACK_REGISTER ${name}\n`);
     return u;
   }
 
@@ -16,8 +17,14 @@ export class PlainUser {
     return this.peer.send(text, this.proxyPort);
   }
 
-  next(timeoutMs?: number): Promise<string> {
+  next(timeoutMs = this.timeoutMs): Promise<string> {
     return this.peer.nextText(timeoutMs);
+  }
+
+  /** Asserts that nothing arrives for `ms`. */
+  async quiet(what: string, ms = 400): Promise<void> {
+    const got = await this.peer.drain(ms);
+    assert.deepEqual(got.map((d) => d.data.toString('latin1')), [], `${this.name} gets nothing (${what})`);
   }
 
   /** Sends media to the relay port from this user's signaling socket. */
@@ -40,6 +47,8 @@ export async function establishCall(caller: PlainUser, callee: PlainUser): Promi
   const toCallee = await callee.next();
   const m = /^MEDIA_PORT FROM:(\w+) TO:(\w+) (\d+)\n$/.exec(toCaller);
   assert.ok(m, `expected MEDIA_PORT, got ${JSON.stringify(toCaller)}`);
-  assert.equal(toCallee, toCaller);
+  assert.equal(m[1], caller.name);
+  assert.equal(m[2], callee.name);
+  assert.equal(toCallee, toCaller, 'both parties are told the same media port');
   return Number(m[3]);
 }

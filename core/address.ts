@@ -1,13 +1,8 @@
-import type { RemoteInfo } from 'node:dgram';
 
 /** A UDP transport address as the socket reports it (IPv4 peers of a dual-stack socket appear as ::ffff:a.b.c.d). */
 export interface Endpoint {
   readonly address: string;
   readonly port: number;
-}
-
-export function endpointOf(rinfo: RemoteInfo): Endpoint {
-  return { address: rinfo.address, port: rinfo.port };
 }
 
 export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {

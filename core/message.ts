@@ -58,10 +58,6 @@ export interface Reply extends MessageBase {
 
 export type Message = Request | Reply;
 
-export function isFinal(status: number): boolean {
-  return status >= 200;
-}
-
 export function isSuccess(status: number): boolean {
   return status >= 200 && status < 300;
 }

@@ -147,18 +147,8 @@ export class Switchyard {
     return this.snapshot.generation;
   }
 
-  get scriptFile(): string {
-    return this.script.file;
-  }
 
-  /** The bound port of a listener (useful when the script asked for port 0). */
-  listenerPort(name: string): number | undefined {
-    return this.listeners.get(name)?.port;
-  }
 
-  moduleApi<A>(name: string): A | undefined {
-    return this.registry.api<A>(name);
-  }
 
   /**
    * Loads the script again and swaps it in between two messages. Reloads never overlap: a

@@ -1,5 +1,3 @@
-import type { RouteKind } from '../modules/define.ts';
-
 /** A route block as the dispatcher calls it (the script's types are checked at load, not here). */
 export type RouteFn = (ctx: object) => unknown;
 
@@ -19,8 +17,4 @@ export interface RouteSnapshot {
   readonly routes: CompiledRoutes;
   /** What a request gets when its route gives no verdict. */
   readonly defaultReply: { readonly status: number; readonly reason: string };
-}
-
-export function routeExists(snapshot: RouteSnapshot, kind: Exclude<RouteKind, 'request'>, name: string): boolean {
-  return Object.hasOwn(snapshot.routes[kind], name);
 }

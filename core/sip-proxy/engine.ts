@@ -4,9 +4,9 @@ import type { ReplyHeaders } from '../dispatch/verdict.ts';
 import type { Logger } from '../log.ts';
 import { reasonPhrase, type Reply, type Request } from '../message.ts';
 import type { ForwardOptions, ForwardTarget } from '../modules/core-services.ts';
-import { getHeader, getHeaders, getMaxForwards, prependHeader, removeHeader, type SipRequest, type SipResponse } from '../sip/message.ts';
+import { getHeader, getHeaders, getMaxForwards, hasHeader, prependHeader, removeHeader, setHeader, type SipRequest, type SipResponse } from '../sip/message.ts';
 import { serializeSip } from '../sip/serialize.ts';
-import { parseNameAddr, parseUri } from '../sip/uri.ts';
+import { parseNameAddr, parseUri, type NameAddr } from '../sip/uri.ts';
 import { getParam } from '../sip/params.ts';
 import { parseViaList } from '../sip/via.ts';
 import { isRejectRequest, type ProxyHooks, type TransactionView } from '../transaction/hooks.ts';
@@ -55,6 +55,17 @@ function upstreamOf(req: Request): Destination {
   return { transport: w.transport, listener: req.listener, address: req.source, connection: w.connection };
 }
 
+function firstRoute(sip: SipRequest): NameAddr | null {
+  const first = getHeaders(sip, 'route')[0];
+  return first === undefined ? null : parseNameAddr(first);
+}
+
+/** Replaces the route set with `values`, one Route header. */
+function setRoutes(sip: SipRequest, values: readonly string[]): void {
+  removeHeader(sip, 'route', 'all');
+  if (values.length > 0) setHeader(sip, 'Route', values.join(', '));
+}
+
 /** Response preference of §16.7 step 6: 6xx first, then the lowest class; within a class the first. */
 function better(a: Reply, b: Reply): boolean {
   const ca = Math.floor(a.status / 100);
@@ -96,7 +107,7 @@ export class SipProxyEngine implements ProxyEngine {
         }
         return true;
       }
-      this.preRoute(req, sip);
+      this.preRoute(sip);
       return false; // an ACK for a 2xx travels end to end through the script
     }
     if (req.method === 'CANCEL') {
@@ -117,7 +128,7 @@ export class SipProxyEngine implements ProxyEngine {
       this.respond(req, 483, 'Too Many Hops');
       return true;
     }
-    this.preRoute(req, sip);
+    this.preRoute(sip);
     return false;
   }
 
@@ -126,24 +137,18 @@ export class SipProxyEngine implements ProxyEngine {
    * comes from a strict router (restore the real target from the last Route); Route entries
    * that name this proxy are removed.
    */
-  private preRoute(req: Request, sip: SipRequest): void {
+  private preRoute(sip: SipRequest): void {
     const { node } = this.deps;
     if (node.isUs(sip.uri)) {
       const routes = getHeaders(sip, 'route');
       const last = routes.length > 0 ? parseNameAddr(routes[routes.length - 1]!) : null;
       if (last !== null) {
         sip.uri = last.uri;
-        const i = sip.headers.map((h) => h.lname).lastIndexOf('route');
-        const values = getHeaders({ ...sip, headers: [sip.headers[i]!] }, 'route');
-        values.pop();
-        if (values.length === 0) sip.headers.splice(i, 1);
-        else sip.headers[i] = { name: sip.headers[i]!.name, lname: 'route', value: values.join(', ') };
+        setRoutes(sip, routes.slice(0, -1));
       }
     }
     for (;;) {
-      const top = getHeader(sip, 'route');
-      if (top === undefined) break;
-      const first = parseNameAddr(top.split(',')[0]!.trim());
+      const first = firstRoute(sip);
       if (first === null || !node.isUs(first.uri)) break;
       removeHeader(sip, 'route', 'first');
     }
@@ -288,23 +293,15 @@ export class SipProxyEngine implements ProxyEngine {
 
   /** §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI. */
   private async routeHop(sip: SipRequest): Promise<NextHop | null> {
-    const top = getHeader(sip, 'route');
-    if (top !== undefined) {
-      const first = parseNameAddr(top.split(',')[0]!.trim());
-      if (first === null) return null;
-      const u = parseUri(first.uri);
-      if (u !== null && getParam(u.params, 'lr') === undefined) {
-        // A strict router: it becomes the Request-URI, the old one goes to the end of the route set.
-        removeHeader(sip, 'route', 'first');
-        prependHeader(sip, 'Route', `<${sip.uri}>`);
-        const all = getHeaders(sip, 'route');
-        removeHeader(sip, 'route', 'all');
-        for (const r of [...all.slice(1), all[0]!]) sip.headers.push({ name: 'Route', lname: 'route', value: r });
-        sip.uri = first.uri;
-      }
-      return resolveNextHop(first.uri);
+    const first = firstRoute(sip);
+    if (first === null) return hasHeader(sip, 'route') ? null : resolveNextHop(sip.uri);
+    const u = parseUri(first.uri);
+    if (u !== null && getParam(u.params, 'lr') === undefined) {
+      // A strict router: it becomes the Request-URI, the old one goes to the end of the route set.
+      setRoutes(sip, [...getHeaders(sip, 'route').slice(1), `<${sip.uri}>`]);
+      sip.uri = first.uri;
     }
-    return resolveNextHop(sip.uri);
+    return resolveNextHop(first.uri);
   }
 
   private async startBranch(mc: MessageContext, call: ProxyCall, hop: NextHop, uri: string | undefined, recordRoute: boolean): Promise<void> {

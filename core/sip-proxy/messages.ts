@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import type { Endpoint } from '../address.ts';
 import { unmapIPv4 } from '../address.ts';
 import type { ReplyHeaders } from '../dispatch/verdict.ts';
@@ -81,8 +80,4 @@ export function buildCancel(sent: SipRequest): SipRequest {
 /** Sets Max-Forwards for the next hop: one less, or 70 where the request had none. */
 export function decrementMaxForwards(sip: SipRequest, current: number | undefined): void {
   setHeader(sip, 'Max-Forwards', String(current === undefined ? 70 : Math.max(0, current - 1)));
-}
-
-export function isIPv6Literal(host: string): boolean {
-  return isIP(host.startsWith('[') ? host.slice(1, -1) : host) === 6;
 }

@@ -2,7 +2,7 @@ import type { Inbound, Message, Party } from '../message.ts';
 import { getCSeq, getHeader, type SipMessage } from '../sip/message.ts';
 import { getParam } from '../sip/params.ts';
 import { parseNameAddr, parseUri, unescapeUri } from '../sip/uri.ts';
-import { parseViaList, type Via } from '../sip/via.ts';
+import { parseViaList } from '../sip/via.ts';
 import type { SipTransportName, SipWire } from './wire.ts';
 
 function userOf(uri: string): string {
@@ -42,4 +42,3 @@ export function toModel(sip: SipMessage, inbound: Inbound, transport: SipTranspo
   return { ok: true, msg: { ...base, type: 'reply', status: sip.status, reason: sip.reason, method: cseq.method } };
 }
 
-export type { Via };

@@ -1,5 +1,5 @@
-import type { Message, Reply, Request } from '../message.ts';
-import type { SipMessage, SipRequest, SipResponse } from '../sip/message.ts';
+import type { Message, Request } from '../message.ts';
+import type { SipMessage, SipRequest } from '../sip/message.ts';
 import type { Via } from '../sip/via.ts';
 
 export type SipTransportName = 'udp' | 'tcp';
@@ -20,10 +20,6 @@ export function sipWire(msg: Message): SipWire {
 
 export function sipRequest(msg: Request): SipRequest {
   return sipWire(msg).sip as SipRequest;
-}
-
-export function sipResponse(msg: Reply): SipResponse {
-  return sipWire(msg).sip as SipResponse;
 }
 
 /** A copy whose header list can change without touching the original. */

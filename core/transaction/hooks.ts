@@ -63,7 +63,7 @@ export function isRejectRequest(e: unknown): e is RejectRequest {
   return e instanceof Error && e.name === 'RejectRequest' && typeof (e as RejectRequest).status === 'number';
 }
 
-function runInOrder<E>(handlers: ((e: E) => void | Promise<void>)[], e: E): void | Promise<void> {
+function runInOrder<E>(handlers: readonly ((e: E) => void | Promise<void>)[], e: E): void | Promise<void> {
   for (let i = 0; i < handlers.length; i++) {
     const r = handlers[i]!(e);
     if (r instanceof Promise) {
@@ -75,31 +75,40 @@ function runInOrder<E>(handlers: ((e: E) => void | Promise<void>)[], e: E): void
 }
 
 /** Points in a call's life where modules (dialog, media relay) take part. Handlers run in subscription order. */
+/**
+ * Subscribers of one hook. Subscribing happens at setup and emitting on every message, so the
+ * list is copied when it changes, never when it is walked.
+ */
+class Handlers<F> {
+  list: readonly F[] = [];
+
+  add(h: F): Unsubscribe {
+    this.list = [...this.list, h];
+    return () => { this.list = this.list.filter((x) => x !== h); };
+  }
+}
+
 export class ProxyHooks {
-  private readonly requestForward = new Set<(e: RequestForwardEvent) => void | Promise<void>>();
-  private readonly replyForward = new Set<(e: ReplyForwardEvent) => void | Promise<void>>();
-  private readonly answer = new Set<(e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>>();
-  private readonly transactionEnd = new Set<(e: TransactionEndEvent) => void>();
+  private readonly requestForward = new Handlers<(e: RequestForwardEvent) => void | Promise<void>>();
+  private readonly replyForward = new Handlers<(e: ReplyForwardEvent) => void | Promise<void>>();
+  private readonly answer = new Handlers<(e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>>();
+  private readonly transactionEnd = new Handlers<(e: TransactionEndEvent) => void>();
 
   onRequestForward(h: (e: RequestForwardEvent) => void | Promise<void>): Unsubscribe {
-    this.requestForward.add(h);
-    return () => this.requestForward.delete(h);
+    return this.requestForward.add(h);
   }
 
   /** Every reply passed upstream (provisional, answer or failure), just before it is sent. */
   onReplyForward(h: (e: ReplyForwardEvent) => void | Promise<void>): Unsubscribe {
-    this.replyForward.add(h);
-    return () => this.replyForward.delete(h);
+    return this.replyForward.add(h);
   }
 
   onAnswer(h: (e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>): Unsubscribe {
-    this.answer.add(h);
-    return () => this.answer.delete(h);
+    return this.answer.add(h);
   }
 
   onTransactionEnd(h: (e: TransactionEndEvent) => void): Unsubscribe {
-    this.transactionEnd.add(h);
-    return () => this.transactionEnd.delete(h);
+    return this.transactionEnd.add(h);
   }
 
   /**
@@ -107,22 +116,22 @@ export class ProxyHooks {
    * returns a promise (it may bind media ports before rewriting a body) the rest wait for it.
    */
   emitRequestForward(e: RequestForwardEvent): void | Promise<void> {
-    return runInOrder([...this.requestForward], e);
+    return runInOrder(this.requestForward.list, e);
   }
 
   emitReplyForward(e: ReplyForwardEvent): void | Promise<void> {
-    return runInOrder([...this.replyForward], e);
+    return runInOrder(this.replyForward.list, e);
   }
 
   /** Runs answer hooks in order; the first `withhold` stops the rest. */
   async emitAnswer(e: AnswerEvent): Promise<AnswerDecision> {
-    for (const h of this.answer) {
+    for (const h of this.answer.list) {
       if ((await h(e)) === 'withhold') return 'withhold';
     }
     return 'pass';
   }
 
   emitTransactionEnd(e: TransactionEndEvent): void {
-    for (const h of this.transactionEnd) h(e);
+    for (const h of this.transactionEnd.list) h(e);
   }
 }

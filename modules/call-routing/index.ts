@@ -72,7 +72,7 @@ export const callRouting = defineModule({
           ...(b.transport !== undefined ? { transport: b.transport } : {}), connection: b.connection ?? null,
         }));
       }
-      if (opts.to === undefined && msg.ruri.uri !== undefined && !core.isOwnUri(msg.ruri.uri.replace(/^(sips?:)[^@;?]*@/, '$1'))) return 'by-request';
+      if (opts.to === undefined && msg.ruri.uri !== undefined && !core.isOwnUri(msg.ruri.uri)) return 'by-request';
       return null;
     };
 

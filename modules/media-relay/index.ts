@@ -93,9 +93,7 @@ export const mediaRelay = defineModule({
     });
     // Engaged once, the relay follows the call: a failed or ended dialog ends its media.
     dialogs.onEnded(({ dialog, reason }) => {
-      const why = reason === 'bye' ? 'bye' : 'dialog';
-      relay.end(dialog.callId, why);
-      relay.endAll(dialog.callId, why);
+      relay.endAll(dialog.callId, reason === 'bye' ? 'bye' : 'dialog');
       sipCalls.delete(dialog.callId);
     });
     relay.onEnd((session, reason) => {

@@ -1,5 +1,5 @@
 import { lookup } from 'node:dns/promises';
-import { isIP, isIPv6 } from 'node:net';
+import { isIP } from 'node:net';
 import type { Endpoint } from '../../core/address.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Request } from '../../core/message.ts';
@@ -136,8 +136,4 @@ export function requestSide(req: Request, call: SipMediaCall): Side {
 
 export function otherSide(s: Side): Side {
   return s === 'a' ? 'b' : 'a';
-}
-
-export function addressFamilyOf(address: string): 'IP4' | 'IP6' {
-  return isIPv6(address) ? 'IP6' : 'IP4';
 }

@@ -23,7 +23,7 @@ import { SeededRandom } from './random.ts';
 import { StreamRelay } from './relay.ts';
 import { sleep, waitFor } from './timing.ts';
 import { Topology } from './topology.ts';
-import { DeliveryLog, PacedSender, backgroundFlowName, startBackgroundTraffic, type SequenceCheck } from './traffic.ts';
+import { DeliveryLog, PacedSender, backgroundFlowName, startTrafficOnBoth, type SequenceCheck } from './traffic.ts';
 import { ChunkType } from './wire.ts';
 import { countChunks, distinctDataSeqs, flowChunks, reconfigRequestsFrom, resetRequestsCrossed } from './wire-queries.ts';
 
@@ -296,28 +296,7 @@ export async function runHandover(options: HandoverOptions = {}): Promise<Handov
       if (stream === FLOW_STREAM && message.kind === 'data' && message.flow === REUSE_FLOW) log.record(REUSE_FLOW, message.seq);
     });
 
-    const background = [
-      ...startBackgroundTraffic(
-        [
-          { name: 'A', association: ab.client },
-          { name: 'B', association: ab.server },
-        ],
-        BACKGROUND_STREAMS,
-        backgroundMessages,
-        intervalMs,
-        log,
-      ),
-      ...startBackgroundTraffic(
-        [
-          { name: 'B', association: bc.client },
-          { name: 'C', association: bc.server },
-        ],
-        BACKGROUND_STREAMS,
-        backgroundMessages,
-        intervalMs,
-        log,
-      ),
-    ];
+    const background = startTrafficOnBoth(ab, bc, BACKGROUND_STREAMS, backgroundMessages, intervalMs, log);
     const flowAtA = new PacedSender(flowMessages, intervalMs, () => {
       if (senderAtA.lastSeq < flowMessages) senderAtA.sendNext();
       if (senderAtA.lastSeq >= beginAtSeq) coordinator.begin();

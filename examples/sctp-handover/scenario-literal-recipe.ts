@@ -22,7 +22,7 @@ import { Network, type LoopbackHost } from './network.ts';
 import { DatagramPort, SctpSocket, encodePacket, heartbeatChunk, type SctpPackageSocket } from './sctp-package.ts';
 import { sleep, waitFor, within } from './timing.ts';
 import { HOST_IPS, Topology } from './topology.ts';
-import { DeliveryLog, startBackgroundTraffic } from './traffic.ts';
+import { DeliveryLog, startTrafficOnBoth } from './traffic.ts';
 import { ChunkType } from './wire.ts';
 import { abortPacket, dataPacket } from './werift.ts';
 
@@ -251,28 +251,7 @@ async function runWeriftChecks(): Promise<WeriftChecks> {
     const ab = await topology.connect('A', 'B');
     const bc = await topology.connect('B', 'C');
     const log = new DeliveryLog();
-    const senders = [
-      ...startBackgroundTraffic(
-        [
-          { name: 'A', association: ab.client },
-          { name: 'B', association: ab.server },
-        ],
-        [1],
-        150,
-        4,
-        log,
-      ),
-      ...startBackgroundTraffic(
-        [
-          { name: 'B', association: bc.client },
-          { name: 'C', association: bc.server },
-        ],
-        [1],
-        150,
-        4,
-        log,
-      ),
-    ];
+    const senders = startTrafficOnBoth(ab, bc, [1], 150, 4, log);
     const running = Promise.all(senders.map((sender) => sender.start()));
     await waitFor(() => log.count('A>B#1') >= 10 && log.count('B>C#1') >= 10, 5000);
     /** Resolves once `flow` has delivered more than it had when called. */

@@ -3,7 +3,7 @@
 
 import type { WeriftAssociation } from './association.ts';
 import { Topology } from './topology.ts';
-import { DeliveryLog, PacedSender, backgroundFlowName, startBackgroundTraffic, type SequenceCheck } from './traffic.ts';
+import { DeliveryLog, PacedSender, backgroundFlowName, startTrafficOnBoth, type SequenceCheck } from './traffic.ts';
 import { waitFor } from './timing.ts';
 import { weriftDeliveryFixApplied } from './werift.ts';
 
@@ -64,28 +64,7 @@ export async function runMultistream(options: MultistreamOptions = {}): Promise<
       if (message.kind === 'data' && message.flow === unorderedFlow) log.record(message.flow, message.seq);
     });
 
-    const senders = [
-      ...startBackgroundTraffic(
-        [
-          { name: 'A', association: ab.client },
-          { name: 'B', association: ab.server },
-        ],
-        streams,
-        count,
-        intervalMs,
-        log,
-      ),
-      ...startBackgroundTraffic(
-        [
-          { name: 'B', association: bc.client },
-          { name: 'C', association: bc.server },
-        ],
-        streams,
-        count,
-        intervalMs,
-        log,
-      ),
-    ];
+    const senders = startTrafficOnBoth(ab, bc, streams, count, intervalMs, log);
     const unorderedSender = new PacedSender(1, 5, (seq) => ab.client.send(streams.at(-1)!, { kind: 'data', flow: unorderedFlow, seq }, false));
     await Promise.all([...senders.map((sender) => sender.start()), unorderedSender.start()]);
 

@@ -131,3 +131,18 @@ export function startBackgroundTraffic(
   }
   return senders;
 }
+
+/** startBackgroundTraffic on A–B and on B–C at once: the traffic every scenario keeps running. */
+export function startTrafficOnBoth(
+  ab: { readonly client: WeriftAssociation; readonly server: WeriftAssociation },
+  bc: { readonly client: WeriftAssociation; readonly server: WeriftAssociation },
+  streams: readonly number[],
+  count: number,
+  intervalMs: number,
+  log: DeliveryLog,
+): PacedSender[] {
+  return [
+    ...startBackgroundTraffic([{ name: 'A', association: ab.client }, { name: 'B', association: ab.server }], streams, count, intervalMs, log),
+    ...startBackgroundTraffic([{ name: 'B', association: bc.client }, { name: 'C', association: bc.server }], streams, count, intervalMs, log),
+  ];
+}

@@ -31,6 +31,9 @@ function ensurePeers() {
 }
 
 const only = process.argv.slice(2);
+// The native media engine is built at install; build it here too if it is missing or stale
+// (its tests are skipped without it, or fail with SWITCHYARD_REQUIRE_NATIVE=1).
+spawnSync(process.execPath, [path.join(root, 'native', 'build.mjs')], { stdio: 'inherit' });
 if (only.length === 0 || only.some((f) => f.includes('sip-'))) ensurePeers();
 if (only.length === 0) {
   const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', root], { stdio: 'inherit' });

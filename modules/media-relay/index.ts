@@ -8,7 +8,8 @@ import type { DialogApi } from '../dialog/index.ts';
 import { answerPlainCall } from './plain-media.ts';
 import { MediaRelay } from './relay/media-relay.ts';
 import { parsePortRange } from './relay/port-pool.ts';
-import type { SessionStats } from './relay/media-session.ts';
+import type { SessionStats } from './relay/engine.ts';
+import { createMediaEngine } from './relay/select-engine.ts';
 
 export type { SessionStats };
 
@@ -25,6 +26,13 @@ const schema = z.object({
   ports: z.string().refine((s) => parsePortRange(s) !== null, { message: 'expected a port range like "5000-5999" (1-65535, min <= max)' }).default('5000-5999'),
   /** Address media sockets bind to: `::` is dual-stack; an IPv4 literal makes IPv4-only sockets. */
   host: z.string().min(1).default('::'),
+  /**
+   * What forwards the datagrams: `native` (worker threads in C, recvmmsg/sendmmsg; built at
+   * install), `js` (dgram on the event loop), or `auto`: native when built, else js.
+   */
+  engine: z.enum(['auto', 'native', 'js']).default('auto'),
+  /** Native engine threads, each forwarding its share of the sessions; `auto`: one per core. */
+  workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default('auto'),
   /** A session with no datagram in either direction for this long is ended and its port freed. */
   idleTimeoutSec: z.number().positive().default(60),
   /** SIP: the address written into rewritten SDP (behind 1:1 NAT: the public one). Default: `host`, or the first non-loopback IPv4 when `host` is a wildcard. */
@@ -51,7 +59,9 @@ export const mediaRelay = defineModule({
 
   setup: ({ config, core, log, dep }): RelayState => {
     const c = config();
-    const relay = new MediaRelay({ range: parsePortRange(c.ports)!, host: c.host, idleTimeoutMs: c.idleTimeoutSec * 1000 }, log);
+    const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);
+    log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports }, 'media relay ready');
+    const relay = new MediaRelay({ range: parsePortRange(c.ports)!, idleTimeoutMs: c.idleTimeoutSec * 1000 }, engine, log);
     const engaged = new WeakSet<Request>();
     const usedRequests = new WeakSet<Request>();
     const usedReplies = new WeakSet<Reply>();

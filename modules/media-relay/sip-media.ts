@@ -9,15 +9,15 @@ import {
   getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setRtcp, type Sdp,
 } from '../../core/sip/sdp.ts';
 import type { MediaRelay } from './relay/media-relay.ts';
-import type { MediaSession } from './relay/media-session.ts';
+import type { RelaySession } from './relay/engine.ts';
 import type { RelayedStream } from '../ice-hints/rewrite.ts';
 
 /** Which end of the call an SDP came from: the caller (a) or the callee (b). */
 export type Side = 'a' | 'b';
 
 interface StreamPair {
-  readonly rtp: MediaSession;
-  readonly rtcp: MediaSession;
+  readonly rtp: RelaySession;
+  readonly rtcp: RelaySession;
 }
 
 /** The relayed streams of one SIP call, by m= line index. */

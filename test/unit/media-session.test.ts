@@ -1,6 +1,7 @@
 /**
- * MediaSession (relaying, latching, counters) and MediaRelay (sessions, idle sweep, ports)
- * over real UDP sockets on loopback. Media ports used here: 22500-22999 only.
+ * Relay sessions (relaying, latching, counters) and MediaRelay (sessions, idle sweep, ports)
+ * over real UDP sockets on loopback, for every engine (test/helpers/media-engines.ts). Media
+ * ports used here: 22500-22999 (JS), 26500-26999 (native, 1 worker), 27500-27999 (native, 2).
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,8 +10,9 @@ import dgram from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import type { Endpoint } from '../../core/address.ts';
 import { bindUdp, createUdpSocket } from '../../core/transport/udp-socket.ts';
+import type { MediaEngine, RelaySession, SessionEndReason, SessionStats } from '../../modules/media-relay/relay/engine.ts';
 import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';
-import { MediaSession, type SessionEndReason, type SessionStats } from '../../modules/media-relay/relay/media-session.ts';
+import { ENGINE_CASES, type EngineCase } from '../helpers/media-engines.ts';
 import { silentLog, sleep, waitFor } from './_unit-fixtures.ts';
 
 interface Datagram { data: Buffer; address: string; port: number }
@@ -88,24 +90,32 @@ class Peer {
 }
 
 const peers = new Set<Peer>();
-const sessions = new Set<MediaSession>();
+const sessions = new Set<RelaySession>();
 const relays = new Set<MediaRelay>();
+const engines = new Set<MediaEngine>();
 
 afterEach(async () => {
   for (const r of relays) r.close();
   relays.clear();
   for (const s of sessions) s.close();
   sessions.clear();
+  for (const e of engines) e.close();
+  engines.clear();
   await Promise.all([...peers].map((p) => p.close()));
 });
 
-/** A session on `port` (dual-stack, as the proxy opens them) between a and b at their registered addresses. */
-async function session(port: number, a: Peer | Endpoint, b: Peer | Endpoint): Promise<MediaSession> {
-  const socket = createUdpSocket('::');
-  await bindUdp(socket, port, '::');
+function engineFor(c: EngineCase, host: string): MediaEngine {
+  const e = c.make(host);
+  engines.add(e);
+  return e;
+}
+
+/** A session on `port` (dual-stack unless `host` says otherwise, as the proxy opens them) between a and b at their registered addresses. */
+async function openSession(c: EngineCase, port: number, a: Peer | Endpoint, b: Peer | Endpoint, host = '::'): Promise<RelaySession> {
+  const bound = await engineFor(c, host).bind(port);
   const ea = a instanceof Peer ? a.seenAs : a;
   const eb = b instanceof Peer ? b.seenAs : b;
-  const s = new MediaSession(`call-${port}`, socket, port, { name: 'alice', address: ea }, { name: 'bob', address: eb });
+  const s = bound.start(`call-${port}`, { name: 'alice', address: ea }, { name: 'bob', address: eb });
   sessions.add(s);
   return s;
 }
@@ -123,195 +133,6 @@ function party(stats: SessionStats, i: 0 | 1) {
   return stats.parties[i]!;
 }
 
-describe('MediaSession: relaying', () => {
-  test('relays both ways between IPv4 parties, bytes unchanged (binary, 1..8000 bytes), from the media port', async () => {
-    const port = 22500;
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('127.0.0.1');
-    const s = await session(port, a, b);
-    const payloads = [
-      Buffer.from([0]), Buffer.from([0xff, 0x00]), Buffer.from('\r\n'), Buffer.from('MEDIA_PORT FROM:a TO:b 1\n'),
-      Buffer.alloc(160, 0), randomBytes(13), randomBytes(172), randomBytes(1400), randomBytes(4096), randomBytes(8000),
-    ];
-    let aBytes = 0;
-    let bBytes = 0;
-    for (const p of payloads) {
-      await relays1(a, b, port, p);
-      aBytes += p.length;
-    }
-    for (const p of payloads.slice(0, 6)) {
-      await relays1(b, a, port, p);
-      bBytes += p.length;
-    }
-    const st = s.stats();
-    assert.equal(st.port, port);
-    assert.deepEqual(party(st, 0), { name: 'alice', media: a.seenAs, latched: true, packets: payloads.length, bytes: aBytes });
-    assert.deepEqual(party(st, 1), { name: 'bob', media: b.seenAs, latched: true, packets: 6, bytes: bBytes });
-    assert.equal(st.strangers, 0);
-    assert.equal(st.sendErrors, 0);
-    assert.equal(s.relayed, payloads.length + 6);
-    assert.ok(st.durationMs >= 0);
-  });
-
-  test('an IPv4-only media socket relays parties known by their dual-stack signaling address (::ffff:a.b.c.d)', async () => {
-    const port = 22520;
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('127.0.0.1');
-    const socket = createUdpSocket('127.0.0.1');
-    await bindUdp(socket, port, '127.0.0.1');
-    const mapped = (p: Peer): Endpoint => ({ address: `::ffff:${p.host}`, port: p.socket.address().port });
-    const s = new MediaSession('v4-only', socket, port, { name: 'alice', address: mapped(a) }, { name: 'bob', address: mapped(b) });
-    sessions.add(s);
-    await a.send(Buffer.from('to bob'), port);
-    assert.deepEqual((await b.next()).data, Buffer.from('to bob'));
-    await b.send(Buffer.from('to alice'), port);
-    assert.deepEqual((await a.next()).data, Buffer.from('to alice'));
-    assert.equal(s.stats().strangers, 0);
-  });
-
-  test('random payloads of every size class arrive unchanged', async () => {
-    const port = 22501;
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('127.0.0.1');
-    await session(port, a, b);
-    for (let i = 0; i < 40; i++) {
-      const len = 1 + ((i * 7919) % 8000);
-      await relays1(i % 2 === 0 ? a : b, i % 2 === 0 ? b : a, port, randomBytes(len));
-    }
-  });
-
-  test('relays between IPv6 parties', async () => {
-    const port = 22502;
-    const a = await Peer.open('::1');
-    const b = await Peer.open('::1');
-    const s = await session(port, a, b);
-    await relays1(a, b, port, randomBytes(300));
-    await relays1(b, a, port, randomBytes(20));
-    assert.equal(party(s.stats(), 0).packets, 1);
-    assert.equal(party(s.stats(), 1).bytes, 20);
-  });
-
-  test('relays between an IPv4 and an IPv6 party through the dual-stack port', async () => {
-    const port = 22503;
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('::1');
-    await session(port, a, b);
-    await relays1(a, b, port, randomBytes(500));
-    await relays1(b, a, port, randomBytes(500));
-    const back = randomBytes(64);
-    await b.send(back, port);
-    const d = await a.next();
-    assert.equal(d.address, '127.0.0.1', 'the IPv4 party hears from an IPv4 address');
-    assert.ok(d.data.equals(back));
-  });
-
-  test('before the other party has sent, media goes to its registered address', async () => {
-    const port = 22504;
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('::1');
-    const s = await session(port, a, b);
-    await relays1(a, b, port, Buffer.from('first'));
-    assert.equal(party(s.stats(), 1).latched, false);
-    assert.deepEqual(party(s.stats(), 1).media, b.seenAs);
-  });
-});
-
-describe('MediaSession: latching', () => {
-  test("a party's new source from its own IP latches before it has sent", async () => {
-    const port = 22510;
-    const aSignal = await Peer.open('127.0.0.1'); // where alice registered
-    const aMedia = await Peer.open('127.0.0.1'); // where her media really comes from (NAT)
-    const b = await Peer.open('::1');
-    const s = await session(port, aSignal, b);
-
-    await relays1(aMedia, b, port, Buffer.from('hello from the NAT port'));
-    const st = s.stats();
-    assert.deepEqual(party(st, 0).media, aMedia.seenAs, 'alice latched to her real source');
-    assert.equal(party(st, 0).latched, true);
-    assert.equal(st.strangers, 0);
-
-    // bob's media now goes to the latched address, not to the registered one.
-    await relays1(b, aMedia, port, Buffer.from('reply'));
-    assert.deepEqual(await aSignal.drain(150), [], 'nothing goes to the registered address any more');
-
-    // The registered address is now a stranger: alice's media address never moves again.
-    await aSignal.send(Buffer.from('from the old address'), port);
-    assert.deepEqual(await b.drain(150), []);
-    assert.equal(s.stats().strangers, 1);
-  });
-
-  test('no re-latch once a party has sent', async () => {
-    const port = 22511;
-    const a = await Peer.open('127.0.0.1');
-    const other = await Peer.open('127.0.0.1');
-    const b = await Peer.open('::1');
-    const s = await session(port, a, b);
-    await relays1(a, b, port, Buffer.from('a speaks'));
-
-    await other.send(Buffer.from('let me in'), port);
-    assert.deepEqual(await b.drain(150), [], 'a new source of the same IP is dropped after alice has sent');
-    assert.equal(s.stats().strangers, 1);
-    assert.deepEqual(party(s.stats(), 0).media, a.seenAs);
-
-    await relays1(b, a, port, Buffer.from('still to alice'));
-    assert.deepEqual(await other.drain(100), []);
-    assert.equal(party(s.stats(), 0).packets, 1);
-  });
-
-  test('a latch from the same IP is ambiguous while neither party has sent: dropped and counted', async () => {
-    const port = 22512;
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('127.0.0.1');
-    const unknown = await Peer.open('127.0.0.1');
-    const s = await session(port, a, b);
-
-    await unknown.send(Buffer.from('who am i'), port);
-    await unknown.send(Buffer.from('who am i 2'), port);
-    assert.deepEqual(await a.drain(150), []);
-    assert.deepEqual(await b.drain(0), []);
-    assert.equal(s.stats().strangers, 2);
-    assert.equal(party(s.stats(), 0).latched, false);
-    assert.equal(party(s.stats(), 1).latched, false);
-    assert.equal(s.relayed, 0);
-
-    // Once bob has sent, only alice may still latch: the same source is now hers.
-    await relays1(b, a, port, Buffer.from('bob speaks'));
-    await relays1(unknown, b, port, Buffer.from('alice from a new port'));
-    assert.deepEqual(party(s.stats(), 0).media, unknown.seenAs);
-    assert.equal(s.stats().strangers, 2);
-  });
-
-  test('a source from an IP that is neither party is a stranger, even before anyone has sent', async () => {
-    const port = 22513;
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('127.0.0.1');
-    const v6 = await Peer.open('::1');
-    const v4other = await Peer.open('127.0.0.2');
-    const s = await session(port, a, b);
-    await v6.send(Buffer.from('inject'), port);
-    // 127.0.0.2 sends to the media port at 127.0.0.1 from its own address.
-    await new Promise<void>((resolve, reject) => v4other.socket.send(Buffer.from('inject'), port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
-    assert.deepEqual(await a.drain(150), []);
-    assert.deepEqual(await b.drain(0), []);
-    assert.equal(s.stats().strangers, 2);
-    // The call itself is unaffected.
-    await relays1(a, b, port, Buffer.from('ok'));
-    await relays1(b, a, port, Buffer.from('ok'));
-  });
-
-  test('close is idempotent and stops relaying', async () => {
-    const port = 22514;
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('::1');
-    const s = await session(port, a, b);
-    s.close();
-    s.close();
-    assert.equal(s.ended, true);
-    await a.send(Buffer.from('anyone?'), port).catch(() => undefined);
-    assert.deepEqual(await b.drain(150), []);
-  });
-});
-
 /** Binds `port` to prove it is free again (the relay's close is asynchronous: retry briefly). */
 async function canBind(port: number): Promise<boolean> {
   for (let i = 0; i < 50; i++) {
@@ -328,174 +149,362 @@ async function canBind(port: number): Promise<boolean> {
   return false;
 }
 
-function newRelay(min: number, max: number, idleTimeoutMs: number): { relay: MediaRelay; ended: { key: string; reason: SessionEndReason; stats: SessionStats }[] } {
-  const relay = new MediaRelay({ range: { min, max }, host: '::', idleTimeoutMs }, silentLog);
+function newRelay(c: EngineCase, min: number, max: number, idleTimeoutMs: number): { relay: MediaRelay; ended: { key: string; reason: SessionEndReason; stats: SessionStats }[] } {
+  const relay = new MediaRelay({ range: { min: min + c.portOffset, max: max + c.portOffset }, idleTimeoutMs }, engineFor(c, '::'), silentLog);
   relays.add(relay);
   const ended: { key: string; reason: SessionEndReason; stats: SessionStats }[] = [];
   relay.onEnd((s, reason, stats) => ended.push({ key: s.key, reason, stats }));
   return { relay, ended };
 }
 
-describe('MediaRelay', () => {
-  test('opens a session on a port of its range and relays through it', async () => {
-    const { relay } = newRelay(22600, 22604, 60_000);
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('::1');
-    const s = await relay.open('call-1', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
-    assert.ok(s);
-    assert.equal(s.port, 22600);
-    assert.equal(relay.count, 1);
-    assert.equal(relay.portsInUse, 1);
-    assert.equal(relay.get('call-1'), s);
-    assert.equal(relay.totals.sessionsStarted, 1);
-    await relays1(a, b, s.port, randomBytes(100));
+for (const engine of ENGINE_CASES) {
+  describe(`${engine.name}: relaying`, { skip: engine.skip }, () => {
+    test('relays both ways between IPv4 parties, bytes unchanged (binary, 1..8000 bytes), from the media port', async () => {
+      const port = 22500 + engine.portOffset;
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('127.0.0.1');
+      const s = await openSession(engine, port, a, b);
+      const payloads = [
+        Buffer.from([0]), Buffer.from([0xff, 0x00]), Buffer.from('\r\n'), Buffer.from('MEDIA_PORT FROM:a TO:b 1\n'),
+        Buffer.alloc(160, 0), randomBytes(13), randomBytes(172), randomBytes(1400), randomBytes(4096), randomBytes(8000),
+      ];
+      let aBytes = 0;
+      let bBytes = 0;
+      for (const p of payloads) {
+        await relays1(a, b, port, p);
+        aBytes += p.length;
+      }
+      for (const p of payloads.slice(0, 6)) {
+        await relays1(b, a, port, p);
+        bBytes += p.length;
+      }
+      const st = s.stats();
+      assert.equal(st.port, port);
+      assert.deepEqual(party(st, 0), { name: 'alice', media: a.seenAs, latched: true, packets: payloads.length, bytes: aBytes });
+      assert.deepEqual(party(st, 1), { name: 'bob', media: b.seenAs, latched: true, packets: 6, bytes: bBytes });
+      assert.equal(st.strangers, 0);
+      assert.equal(st.sendErrors, 0);
+      assert.equal(s.relayedCount(), payloads.length + 6);
+      assert.ok(st.durationMs >= 0);
+    });
+
+    test('an IPv4-only media socket relays parties known by their dual-stack signaling address (::ffff:a.b.c.d)', async () => {
+      const port = 22520 + engine.portOffset;
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('127.0.0.1');
+      const mapped = (p: Peer): Endpoint => ({ address: `::ffff:${p.host}`, port: p.socket.address().port });
+      const s = await openSession(engine, port, mapped(a), mapped(b), '127.0.0.1');
+      await a.send(Buffer.from('to bob'), port);
+      assert.deepEqual((await b.next()).data, Buffer.from('to bob'));
+      await b.send(Buffer.from('to alice'), port);
+      assert.deepEqual((await a.next()).data, Buffer.from('to alice'));
+      assert.equal(s.stats().strangers, 0);
+    });
+
+    test('random payloads of every size class arrive unchanged', async () => {
+      const port = 22501 + engine.portOffset;
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('127.0.0.1');
+      await openSession(engine, port, a, b);
+      for (let i = 0; i < 40; i++) {
+        const len = 1 + ((i * 7919) % 8000);
+        await relays1(i % 2 === 0 ? a : b, i % 2 === 0 ? b : a, port, randomBytes(len));
+      }
+    });
+
+    test('relays between IPv6 parties', async () => {
+      const port = 22502 + engine.portOffset;
+      const a = await Peer.open('::1');
+      const b = await Peer.open('::1');
+      const s = await openSession(engine, port, a, b);
+      await relays1(a, b, port, randomBytes(300));
+      await relays1(b, a, port, randomBytes(20));
+      assert.equal(party(s.stats(), 0).packets, 1);
+      assert.equal(party(s.stats(), 1).bytes, 20);
+    });
+
+    test('relays between an IPv4 and an IPv6 party through the dual-stack port', async () => {
+      const port = 22503 + engine.portOffset;
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('::1');
+      await openSession(engine, port, a, b);
+      await relays1(a, b, port, randomBytes(500));
+      await relays1(b, a, port, randomBytes(500));
+      const back = randomBytes(64);
+      await b.send(back, port);
+      const d = await a.next();
+      assert.equal(d.address, '127.0.0.1', 'the IPv4 party hears from an IPv4 address');
+      assert.ok(d.data.equals(back));
+    });
+
+    test('before the other party has sent, media goes to its registered address', async () => {
+      const port = 22504 + engine.portOffset;
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('::1');
+      const s = await openSession(engine, port, a, b);
+      await relays1(a, b, port, Buffer.from('first'));
+      assert.equal(party(s.stats(), 1).latched, false);
+      assert.deepEqual(party(s.stats(), 1).media, b.seenAs);
+    });
   });
 
-  test('an idle session is ended with reason "idle", its end listener told, its port freed', async () => {
-    const { relay, ended } = newRelay(22610, 22612, 300);
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('::1');
-    const s = await relay.open('idle-call', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
-    assert.ok(s);
-    await relays1(a, b, s.port, Buffer.from('one packet'));
-    const t0 = Date.now();
-    await waitFor(() => ended.length > 0, 'the idle session to end', 10_000);
-    assert.ok(Date.now() - t0 >= 200, 'not ended before the idle timeout');
-    assert.equal(ended.length, 1);
-    assert.equal(ended[0]!.key, 'idle-call');
-    assert.equal(ended[0]!.reason, 'idle');
-    assert.equal(ended[0]!.stats.parties[0]!.packets, 1);
-    assert.equal(s.ended, true);
-    assert.equal(relay.count, 0);
-    assert.equal(relay.portsInUse, 0);
-    assert.equal(relay.get('idle-call'), undefined);
-    assert.equal(relay.totals.sessionsEnded, 1);
-    assert.equal(relay.totals.packetsRelayed, 1);
-    assert.equal(relay.totals.bytesRelayed, 'one packet'.length);
-    assert.ok(await canBind(s.port), 'the port of the ended session can be bound again');
+  describe(`${engine.name}: latching`, { skip: engine.skip }, () => {
+    test("a party's new source from its own IP latches before it has sent", async () => {
+      const port = 22510 + engine.portOffset;
+      const aSignal = await Peer.open('127.0.0.1'); // where alice registered
+      const aMedia = await Peer.open('127.0.0.1'); // where her media really comes from (NAT)
+      const b = await Peer.open('::1');
+      const s = await openSession(engine, port, aSignal, b);
+
+      await relays1(aMedia, b, port, Buffer.from('hello from the NAT port'));
+      const st = s.stats();
+      assert.deepEqual(party(st, 0).media, aMedia.seenAs, 'alice latched to her real source');
+      assert.equal(party(st, 0).latched, true);
+      assert.equal(st.strangers, 0);
+
+      // bob's media now goes to the latched address, not to the registered one.
+      await relays1(b, aMedia, port, Buffer.from('reply'));
+      assert.deepEqual(await aSignal.drain(150), [], 'nothing goes to the registered address any more');
+
+      // The registered address is now a stranger: alice's media address never moves again.
+      await aSignal.send(Buffer.from('from the old address'), port);
+      assert.deepEqual(await b.drain(150), []);
+      assert.equal(s.stats().strangers, 1);
+    });
+
+    test('no re-latch once a party has sent', async () => {
+      const port = 22511 + engine.portOffset;
+      const a = await Peer.open('127.0.0.1');
+      const other = await Peer.open('127.0.0.1');
+      const b = await Peer.open('::1');
+      const s = await openSession(engine, port, a, b);
+      await relays1(a, b, port, Buffer.from('a speaks'));
+
+      await other.send(Buffer.from('let me in'), port);
+      assert.deepEqual(await b.drain(150), [], 'a new source of the same IP is dropped after alice has sent');
+      assert.equal(s.stats().strangers, 1);
+      assert.deepEqual(party(s.stats(), 0).media, a.seenAs);
+
+      await relays1(b, a, port, Buffer.from('still to alice'));
+      assert.deepEqual(await other.drain(100), []);
+      assert.equal(party(s.stats(), 0).packets, 1);
+    });
+
+    test('a latch from the same IP is ambiguous while neither party has sent: dropped and counted', async () => {
+      const port = 22512 + engine.portOffset;
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('127.0.0.1');
+      const unknown = await Peer.open('127.0.0.1');
+      const s = await openSession(engine, port, a, b);
+
+      await unknown.send(Buffer.from('who am i'), port);
+      await unknown.send(Buffer.from('who am i 2'), port);
+      assert.deepEqual(await a.drain(150), []);
+      assert.deepEqual(await b.drain(0), []);
+      assert.equal(s.stats().strangers, 2);
+      assert.equal(party(s.stats(), 0).latched, false);
+      assert.equal(party(s.stats(), 1).latched, false);
+      assert.equal(s.relayedCount(), 0);
+
+      // Once bob has sent, only alice may still latch: the same source is now hers.
+      await relays1(b, a, port, Buffer.from('bob speaks'));
+      await relays1(unknown, b, port, Buffer.from('alice from a new port'));
+      assert.deepEqual(party(s.stats(), 0).media, unknown.seenAs);
+      assert.equal(s.stats().strangers, 2);
+    });
+
+    test('a source from an IP that is neither party is a stranger, even before anyone has sent', async () => {
+      const port = 22513 + engine.portOffset;
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('127.0.0.1');
+      const v6 = await Peer.open('::1');
+      const v4other = await Peer.open('127.0.0.2');
+      const s = await openSession(engine, port, a, b);
+      await v6.send(Buffer.from('inject'), port);
+      // 127.0.0.2 sends to the media port at 127.0.0.1 from its own address.
+      await new Promise<void>((resolve, reject) => v4other.socket.send(Buffer.from('inject'), port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+      assert.deepEqual(await a.drain(150), []);
+      assert.deepEqual(await b.drain(0), []);
+      assert.equal(s.stats().strangers, 2);
+      // The call itself is unaffected.
+      await relays1(a, b, port, Buffer.from('ok'));
+      await relays1(b, a, port, Buffer.from('ok'));
+    });
+
+    test('close is idempotent and stops relaying', async () => {
+      const port = 22514 + engine.portOffset;
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('::1');
+      const s = await openSession(engine, port, a, b);
+      s.close();
+      s.close();
+      assert.equal(s.ended, true);
+      await a.send(Buffer.from('anyone?'), port).catch(() => undefined);
+      assert.deepEqual(await b.drain(150), []);
+    });
   });
 
-  test('a session with traffic is not ended while the traffic goes on', async () => {
-    const { relay, ended } = newRelay(22620, 22621, 1000);
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('::1');
-    const s = await relay.open('busy-call', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
-    assert.ok(s);
-    const until = Date.now() + 2000;
-    let sent = 0;
-    while (Date.now() < until) {
-      await a.send(Buffer.from('tick'), s.port);
-      sent++;
-      await sleep(50);
-    }
-    assert.equal(ended.length, 0, 'no idle end during 2 s of traffic with a 1 s idle timeout');
-    assert.equal(relay.count, 1);
-    assert.ok(sent > 5);
-    await waitFor(() => ended.length > 0, 'the session to go idle once the traffic stops', 10_000);
-    assert.equal(ended[0]!.reason, 'idle');
+  describe(`${engine.name}: MediaRelay`, { skip: engine.skip }, () => {
+    test('opens a session on a port of its range and relays through it', async () => {
+      const { relay } = newRelay(engine, 22600, 22604, 60_000);
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('::1');
+      const s = await relay.open('call-1', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
+      assert.ok(s);
+      assert.equal(s.port, 22600 + engine.portOffset);
+      assert.equal(relay.count, 1);
+      assert.equal(relay.portsInUse, 1);
+      assert.equal(relay.get('call-1'), s);
+      assert.equal(relay.totals.sessionsStarted, 1);
+      await relays1(a, b, s.port, randomBytes(100));
+    });
+
+    test('an idle session is ended with reason "idle", its end listener told, its port freed', async () => {
+      const { relay, ended } = newRelay(engine, 22610, 22612, 300);
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('::1');
+      const s = await relay.open('idle-call', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
+      assert.ok(s);
+      await relays1(a, b, s.port, Buffer.from('one packet'));
+      const t0 = Date.now();
+      await waitFor(() => ended.length > 0, 'the idle session to end', 10_000);
+      assert.ok(Date.now() - t0 >= 200, 'not ended before the idle timeout');
+      assert.equal(ended.length, 1);
+      assert.equal(ended[0]!.key, 'idle-call');
+      assert.equal(ended[0]!.reason, 'idle');
+      assert.equal(ended[0]!.stats.parties[0]!.packets, 1);
+      assert.equal(s.ended, true);
+      assert.equal(relay.count, 0);
+      assert.equal(relay.portsInUse, 0);
+      assert.equal(relay.get('idle-call'), undefined);
+      assert.equal(relay.totals.sessionsEnded, 1);
+      assert.equal(relay.totals.packetsRelayed, 1);
+      assert.equal(relay.totals.bytesRelayed, 'one packet'.length);
+      assert.ok(await canBind(s.port), 'the port of the ended session can be bound again');
+    });
+
+    test('a session with traffic is not ended while the traffic goes on', async () => {
+      const { relay, ended } = newRelay(engine, 22620, 22621, 1000);
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('::1');
+      const s = await relay.open('busy-call', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
+      assert.ok(s);
+      const until = Date.now() + 2000;
+      let sent = 0;
+      while (Date.now() < until) {
+        await a.send(Buffer.from('tick'), s.port);
+        sent++;
+        await sleep(50);
+      }
+      assert.equal(ended.length, 0, 'no idle end during 2 s of traffic with a 1 s idle timeout');
+      assert.equal(relay.count, 1);
+      assert.ok(sent > 5);
+      await waitFor(() => ended.length > 0, 'the session to go idle once the traffic stops', 10_000);
+      assert.equal(ended[0]!.reason, 'idle');
+    });
+
+    test('end() ends the session now, returns its counters, tells listeners and frees the port', async () => {
+      const { relay, ended } = newRelay(engine, 22630, 22632, 60_000);
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('::1');
+      const stranger = await Peer.open('127.0.0.2');
+      const s = await relay.open('k', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
+      assert.ok(s);
+      await relays1(a, b, s.port, Buffer.alloc(10, 1));
+      await relays1(b, a, s.port, Buffer.alloc(30, 2));
+      await relays1(b, a, s.port, Buffer.alloc(5, 3));
+      await new Promise<void>((resolve, reject) => stranger.socket.send(Buffer.from('x'), s.port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+      await waitFor(() => s.stats().strangers === 1, 'the stranger to be counted');
+
+      const stats = relay.end('k', 'bye');
+      assert.ok(stats);
+      assert.equal(stats.port, s.port);
+      assert.deepEqual(stats.parties.map((p) => [p.name, p.packets, p.bytes]), [['alice', 1, 10], ['bob', 2, 35]]);
+      assert.equal(stats.strangers, 1);
+      assert.deepEqual(ended.map((e) => [e.key, e.reason]), [['k', 'bye']]);
+      assert.equal(relay.count, 0);
+      assert.equal(relay.portsInUse, 0);
+      assert.deepEqual(relay.totals, { sessionsStarted: 1, sessionsEnded: 1, packetsRelayed: 3, bytesRelayed: 45, strangersDropped: 1, noPortFailures: 0 });
+      assert.equal(relay.end('k', 'bye'), null, 'a second end is a no-op');
+      assert.equal(relay.end('nope', 'bye'), null);
+      assert.equal(ended.length, 1);
+
+      // No more relaying on the closed port.
+      await a.send(Buffer.from('late'), s.port).catch(() => undefined);
+      assert.deepEqual(await b.drain(150), []);
+      assert.ok(await canBind(s.port), 'the port is free again');
+    });
+
+    test('a new session does not reuse the port just freed (round-robin)', async () => {
+      const { relay } = newRelay(engine, 22640, 22643, 60_000);
+      const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
+      const s1 = await relay.open('c1', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      assert.equal(s1?.port, 22640 + engine.portOffset);
+      relay.end('c1', 'bye');
+      const s2 = await relay.open('c2', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      assert.equal(s2?.port, 22641 + engine.portOffset);
+    });
+
+    test('opening a session for a key that has one replaces it', async () => {
+      const { relay, ended } = newRelay(engine, 22650, 22653, 60_000);
+      const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
+      const s1 = await relay.open('same', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      const s2 = await relay.open('same', { name: 'a', address: ep(3) }, { name: 'b', address: ep(4) });
+      assert.ok(s1 && s2);
+      assert.notEqual(s1, s2);
+      assert.equal(s1.ended, true);
+      assert.deepEqual(ended.map((e) => e.reason), ['replaced']);
+      assert.equal(relay.get('same'), s2);
+      assert.equal(relay.count, 1);
+      assert.equal(relay.portsInUse, 1);
+    });
+
+    test('no free port: open returns null and counts it', async () => {
+      const { relay } = newRelay(engine, 22660, 22661, 60_000);
+      const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
+      assert.ok(await relay.open('x1', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }));
+      assert.ok(await relay.open('x2', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }));
+      assert.equal(await relay.open('x3', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }), null);
+      assert.equal(relay.totals.noPortFailures, 1);
+      assert.equal(relay.count, 2);
+      relay.end('x1', 'bye');
+      assert.ok(await relay.open('x3', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }), 'a freed port is usable again');
+    });
+
+    test('a port held by another program is skipped and counted', async () => {
+      const held = createUdpSocket('::');
+      await bindUdp(held, 22670 + engine.portOffset, '::');
+      try {
+        const { relay } = newRelay(engine, 22670, 22671, 60_000);
+        const s = await relay.open('h', { name: 'a', address: { address: '::1', port: 1 } }, { name: 'b', address: { address: '::1', port: 2 } });
+        assert.equal(s?.port, 22671 + engine.portOffset);
+        assert.equal(relay.portBindFailures, 1);
+      } finally {
+        await new Promise<void>((r) => held.close(() => r()));
+      }
+    });
+
+    test('setIdleTimeout applies to live sessions', async () => {
+      const { relay, ended } = newRelay(engine, 22680, 22681, 60_000);
+      const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
+      await relay.open('slow', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      relay.setIdleTimeout(200);
+      await waitFor(() => ended.length > 0, 'the session to end after the shorter idle timeout', 10_000);
+      assert.equal(ended[0]!.reason, 'idle');
+    });
+
+    test('close() ends every session with reason "shutdown" and frees their ports', async () => {
+      const { relay, ended } = newRelay(engine, 22690, 22693, 60_000);
+      const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
+      const s1 = await relay.open('c1', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      const s2 = await relay.open('c2', { name: 'a', address: ep(3) }, { name: 'b', address: ep(4) });
+      relay.close();
+      assert.deepEqual(ended.map((e) => [e.key, e.reason]).sort(), [['c1', 'shutdown'], ['c2', 'shutdown']]);
+      assert.equal(relay.count, 0);
+      assert.equal(relay.portsInUse, 0);
+      assert.ok(s1?.ended && s2?.ended);
+      assert.ok(await canBind(22690 + engine.portOffset));
+      assert.ok(await canBind(22691 + engine.portOffset));
+    });
   });
-
-  test('end() ends the session now, returns its counters, tells listeners and frees the port', async () => {
-    const { relay, ended } = newRelay(22630, 22632, 60_000);
-    const a = await Peer.open('127.0.0.1');
-    const b = await Peer.open('::1');
-    const stranger = await Peer.open('127.0.0.2');
-    const s = await relay.open('k', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
-    assert.ok(s);
-    await relays1(a, b, s.port, Buffer.alloc(10, 1));
-    await relays1(b, a, s.port, Buffer.alloc(30, 2));
-    await relays1(b, a, s.port, Buffer.alloc(5, 3));
-    await new Promise<void>((resolve, reject) => stranger.socket.send(Buffer.from('x'), s.port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
-    await waitFor(() => s.strangers === 1, 'the stranger to be counted');
-
-    const stats = relay.end('k', 'bye');
-    assert.ok(stats);
-    assert.equal(stats.port, s.port);
-    assert.deepEqual(stats.parties.map((p) => [p.name, p.packets, p.bytes]), [['alice', 1, 10], ['bob', 2, 35]]);
-    assert.equal(stats.strangers, 1);
-    assert.deepEqual(ended.map((e) => [e.key, e.reason]), [['k', 'bye']]);
-    assert.equal(relay.count, 0);
-    assert.equal(relay.portsInUse, 0);
-    assert.deepEqual(relay.totals, { sessionsStarted: 1, sessionsEnded: 1, packetsRelayed: 3, bytesRelayed: 45, strangersDropped: 1, noPortFailures: 0 });
-    assert.equal(relay.end('k', 'bye'), null, 'a second end is a no-op');
-    assert.equal(relay.end('nope', 'bye'), null);
-    assert.equal(ended.length, 1);
-
-    // No more relaying on the closed port.
-    await a.send(Buffer.from('late'), s.port).catch(() => undefined);
-    assert.deepEqual(await b.drain(150), []);
-    assert.ok(await canBind(s.port), 'the port is free again');
-  });
-
-  test('a new session does not reuse the port just freed (round-robin)', async () => {
-    const { relay } = newRelay(22640, 22643, 60_000);
-    const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-    const s1 = await relay.open('c1', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
-    assert.equal(s1?.port, 22640);
-    relay.end('c1', 'bye');
-    const s2 = await relay.open('c2', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
-    assert.equal(s2?.port, 22641);
-  });
-
-  test('opening a session for a key that has one replaces it', async () => {
-    const { relay, ended } = newRelay(22650, 22653, 60_000);
-    const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-    const s1 = await relay.open('same', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
-    const s2 = await relay.open('same', { name: 'a', address: ep(3) }, { name: 'b', address: ep(4) });
-    assert.ok(s1 && s2);
-    assert.notEqual(s1, s2);
-    assert.equal(s1.ended, true);
-    assert.deepEqual(ended.map((e) => e.reason), ['replaced']);
-    assert.equal(relay.get('same'), s2);
-    assert.equal(relay.count, 1);
-    assert.equal(relay.portsInUse, 1);
-  });
-
-  test('no free port: open returns null and counts it', async () => {
-    const { relay } = newRelay(22660, 22661, 60_000);
-    const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-    assert.ok(await relay.open('x1', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }));
-    assert.ok(await relay.open('x2', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }));
-    assert.equal(await relay.open('x3', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }), null);
-    assert.equal(relay.totals.noPortFailures, 1);
-    assert.equal(relay.count, 2);
-    relay.end('x1', 'bye');
-    assert.ok(await relay.open('x3', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }), 'a freed port is usable again');
-  });
-
-  test('a port held by another program is skipped and counted', async () => {
-    const held = createUdpSocket('::');
-    await bindUdp(held, 22670, '::');
-    try {
-      const { relay } = newRelay(22670, 22671, 60_000);
-      const s = await relay.open('h', { name: 'a', address: { address: '::1', port: 1 } }, { name: 'b', address: { address: '::1', port: 2 } });
-      assert.equal(s?.port, 22671);
-      assert.equal(relay.portBindFailures, 1);
-    } finally {
-      await new Promise<void>((r) => held.close(() => r()));
-    }
-  });
-
-  test('setIdleTimeout applies to live sessions', async () => {
-    const { relay, ended } = newRelay(22680, 22681, 60_000);
-    const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-    await relay.open('slow', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
-    relay.setIdleTimeout(200);
-    await waitFor(() => ended.length > 0, 'the session to end after the shorter idle timeout', 10_000);
-    assert.equal(ended[0]!.reason, 'idle');
-  });
-
-  test('close() ends every session with reason "shutdown" and frees their ports', async () => {
-    const { relay, ended } = newRelay(22690, 22693, 60_000);
-    const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-    const s1 = await relay.open('c1', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
-    const s2 = await relay.open('c2', { name: 'a', address: ep(3) }, { name: 'b', address: ep(4) });
-    relay.close();
-    assert.deepEqual(ended.map((e) => [e.key, e.reason]).sort(), [['c1', 'shutdown'], ['c2', 'shutdown']]);
-    assert.equal(relay.count, 0);
-    assert.equal(relay.portsInUse, 0);
-    assert.ok(s1?.ended && s2?.ended);
-    assert.ok(await canBind(22690));
-    assert.ok(await canBind(22691));
-  });
-});
+}

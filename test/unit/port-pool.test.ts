@@ -6,6 +6,7 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type dgram from 'node:dgram';
 import { bindUdp, createUdpSocket } from '../../core/transport/udp-socket.ts';
+import { dgramBinder } from '../../modules/media-relay/relay/js-engine.ts';
 import { PortPool, parsePortRange } from '../../modules/media-relay/relay/port-pool.ts';
 
 /** Every socket a test opens, closed after it whatever happens. */
@@ -26,16 +27,16 @@ afterEach(async () => {
   await Promise.all([...open].map(closeSocket));
 });
 
-async function take(pool: PortPool): Promise<number | null> {
+async function take(pool: PortPool<dgram.Socket>): Promise<number | null> {
   const got = await pool.allocate();
   if (got === null) return null;
-  open.add(got.socket);
-  assert.equal(got.socket.address().port, got.port, 'the socket is bound to the port it reports');
+  open.add(got.handle);
+  assert.equal(got.handle.address().port, got.port, 'the socket is bound to the port it reports');
   return got.port;
 }
 
 /** Gives a port back the way the relay does: close its socket, release it. */
-async function give(pool: PortPool, port: number): Promise<void> {
+async function give(pool: PortPool<dgram.Socket>, port: number): Promise<void> {
   const s = [...open].find((x) => x.address().port === port);
   assert.ok(s, `no open socket on ${port}`);
   await closeSocket(s);
@@ -67,7 +68,7 @@ describe('parsePortRange', () => {
 
 describe('PortPool', () => {
   test('hands out ports round-robin from the start of the range', async () => {
-    const pool = new PortPool({ min: 22000, max: 22004 }, '::');
+    const pool = new PortPool({ min: 22000, max: 22004 }, dgramBinder('::'));
     assert.equal(pool.size, 5);
     const got = [await take(pool), await take(pool), await take(pool)];
     assert.deepEqual(got, [22000, 22001, 22002]);
@@ -76,7 +77,7 @@ describe('PortPool', () => {
   });
 
   test('a released port is not reused at once: the pool moves on and wraps around', async () => {
-    const pool = new PortPool({ min: 22010, max: 22013 }, '::');
+    const pool = new PortPool({ min: 22010, max: 22013 }, dgramBinder('::'));
     assert.equal(await take(pool), 22010);
     assert.equal(await take(pool), 22011);
     await give(pool, 22010);
@@ -91,7 +92,7 @@ describe('PortPool', () => {
 
   test('a port another socket holds is skipped and counted, never an error', async () => {
     await hold(22021);
-    const pool = new PortPool({ min: 22020, max: 22023 }, '::');
+    const pool = new PortPool({ min: 22020, max: 22023 }, dgramBinder('::'));
     assert.equal(await take(pool), 22020);
     assert.equal(await take(pool), 22022, '22021 is held by someone else');
     assert.equal(pool.bindFailures, 1);
@@ -101,7 +102,7 @@ describe('PortPool', () => {
 
   test('an IPv4 socket on the port also makes a dual-stack pool skip it', async () => {
     await hold(22031, '127.0.0.1');
-    const pool = new PortPool({ min: 22030, max: 22032 }, '::');
+    const pool = new PortPool({ min: 22030, max: 22032 }, dgramBinder('::'));
     assert.equal(await take(pool), 22030);
     assert.equal(await take(pool), 22032);
     assert.equal(pool.bindFailures, 1);
@@ -109,26 +110,26 @@ describe('PortPool', () => {
 
   test('an IPv4-only pool binds IPv4 sockets and skips held ports too', async () => {
     await hold(22040, '127.0.0.1');
-    const pool = new PortPool({ min: 22040, max: 22042 }, '127.0.0.1');
+    const pool = new PortPool({ min: 22040, max: 22042 }, dgramBinder('127.0.0.1'));
     const got = await pool.allocate();
     assert.ok(got);
-    open.add(got.socket);
+    open.add(got.handle);
     assert.equal(got.port, 22041);
-    assert.equal(got.socket.address().family, 'IPv4');
-    assert.equal(got.socket.address().address, '127.0.0.1');
+    assert.equal(got.handle.address().family, 'IPv4');
+    assert.equal(got.handle.address().address, '127.0.0.1');
   });
 
   test('the dual-stack pool binds AF_INET6 sockets on ::', async () => {
-    const pool = new PortPool({ min: 22045, max: 22045 }, '::');
+    const pool = new PortPool({ min: 22045, max: 22045 }, dgramBinder('::'));
     const got = await pool.allocate();
     assert.ok(got);
-    open.add(got.socket);
-    assert.equal(got.socket.address().family, 'IPv6');
-    assert.equal(got.socket.address().address, '::');
+    open.add(got.handle);
+    assert.equal(got.handle.address().family, 'IPv6');
+    assert.equal(got.handle.address().address, '::');
   });
 
   test('exhaustion returns null; a released port can then be had again', async () => {
-    const pool = new PortPool({ min: 22050, max: 22052 }, '::');
+    const pool = new PortPool({ min: 22050, max: 22052 }, dgramBinder('::'));
     assert.deepEqual([await take(pool), await take(pool), await take(pool)], [22050, 22051, 22052]);
     assert.equal(await pool.allocate(), null);
     assert.equal(await pool.allocate(), null);
@@ -141,7 +142,7 @@ describe('PortPool', () => {
   test('a range where every port is held by others returns null and counts each failure', async () => {
     await hold(22060);
     await hold(22061);
-    const pool = new PortPool({ min: 22060, max: 22061 }, '::');
+    const pool = new PortPool({ min: 22060, max: 22061 }, dgramBinder('::'));
     assert.equal(await pool.allocate(), null);
     assert.equal(pool.bindFailures, 2);
     assert.equal(pool.used, 0);
@@ -149,7 +150,7 @@ describe('PortPool', () => {
 
   test('a held port that is freed later is handed out on a later round', async () => {
     const holder = await hold(22071);
-    const pool = new PortPool({ min: 22070, max: 22071 }, '::');
+    const pool = new PortPool({ min: 22070, max: 22071 }, dgramBinder('::'));
     assert.equal(await take(pool), 22070);
     assert.equal(await pool.allocate(), null, '22070 in use, 22071 held');
     await closeSocket(holder);
@@ -157,12 +158,12 @@ describe('PortPool', () => {
   });
 
   test('concurrent allocations never get the same port', async () => {
-    const pool = new PortPool({ min: 22100, max: 22119 }, '::');
+    const pool = new PortPool({ min: 22100, max: 22119 }, dgramBinder('::'));
     const results = await Promise.all(Array.from({ length: 25 }, () => pool.allocate()));
     const ports: number[] = [];
     for (const r of results) {
       if (r === null) continue;
-      open.add(r.socket);
+      open.add(r.handle);
       ports.push(r.port);
     }
     assert.equal(ports.length, 20);
@@ -172,7 +173,7 @@ describe('PortPool', () => {
   });
 
   test('a one-port range', async () => {
-    const pool = new PortPool({ min: 22150, max: 22150 }, '::');
+    const pool = new PortPool({ min: 22150, max: 22150 }, dgramBinder('::'));
     assert.equal(pool.size, 1);
     assert.equal(await take(pool), 22150);
     assert.equal(await pool.allocate(), null);

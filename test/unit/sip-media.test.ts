@@ -11,8 +11,10 @@ import { createRequest, createResponse, type SipMessage } from '../../core/sip/m
 import { parseSip } from '../../core/sip/parse.ts';
 import { serializeSip } from '../../core/sip/serialize.ts';
 import { getAttributes, getConnection, parseSdp, type Sdp } from '../../core/sip/sdp.ts';
-import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';
+import { JsEngine } from '../../modules/media-relay/relay/js-engine.ts';
 import type { MediaSession } from '../../modules/media-relay/relay/media-session.ts';
+import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';
+import type { RelaySession } from '../../modules/media-relay/relay/engine.ts';
 import { otherSide, rewriteSdp, type SipMediaCall } from '../../modules/media-relay/sip-media.ts';
 import { silentLog } from './_unit-fixtures.ts';
 
@@ -30,7 +32,7 @@ function newRelay(host = '127.0.0.1', ports = SLICE): MediaRelay {
   const max = min + ports - 1;
   nextSlice = min + SLICE;
   assert.ok(max <= PORT_MAX, 'test media port range 25000-25499 exhausted: give tests smaller slices');
-  const relay = new MediaRelay({ range: { min, max }, host, idleTimeoutMs: 600_000 }, silentLog);
+  const relay = new MediaRelay({ range: { min, max }, idleTimeoutMs: 600_000 }, new JsEngine(host), silentLog);
   relays.push(relay);
   return relay;
 }
@@ -84,7 +86,7 @@ function lines(sip: SipMessage): string[] {
   return sip.body.toString('utf8').split('\r\n');
 }
 
-async function pair(call: SipMediaCall, index: number): Promise<{ rtp: MediaSession; rtcp: MediaSession }> {
+async function pair(call: SipMediaCall, index: number): Promise<{ rtp: RelaySession; rtcp: RelaySession }> {
   const p = call.streams.get(index);
   assert.ok(p !== undefined, `stream ${index} has a relay pair`);
   const got = await p;
@@ -92,12 +94,12 @@ async function pair(call: SipMediaCall, index: number): Promise<{ rtp: MediaSess
   return got;
 }
 
-function assertPortPair(relay: MediaRelay, p: { rtp: MediaSession; rtcp: MediaSession }): void {
+function assertPortPair(relay: MediaRelay, p: { rtp: RelaySession; rtcp: RelaySession }): void {
   assert.equal(p.rtp.port % 2, 0, `RTP port ${p.rtp.port} is even`);
   assert.equal(p.rtcp.port, p.rtp.port + 1, 'RTCP port is RTP + 1');
   assert.ok(p.rtp.port >= PORT_MIN && p.rtcp.port <= PORT_MAX, 'ports within the test range');
-  assert.equal(p.rtp.socket.address().port, p.rtp.port, 'RTP socket bound to its port');
-  assert.equal(p.rtcp.socket.address().port, p.rtcp.port, 'RTCP socket bound to its port');
+  assert.equal(p.rtp.stats().port, p.rtp.port, 'RTP session on its port');
+  assert.equal(p.rtcp.stats().port, p.rtcp.port, 'RTCP session on its port');
   assert.ok(relay.get(p.rtp.key) === p.rtp && relay.get(p.rtcp.key) === p.rtcp, 'sessions registered in the relay');
 }
 
@@ -252,12 +254,12 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
     assert.deepEqual(getAttributes(out, 0, 'rtcp'), []);
 
     // the relay expects the caller at the address the SDP gave (TTL suffix dropped), RTCP on port + 1
-    assert.deepEqual(audio.rtp.a.expected, { address: '224.2.17.12', port: 49170 });
-    assert.deepEqual(audio.rtcp.a.expected, { address: '224.2.17.12', port: 49171 });
-    assert.deepEqual(video.rtp.a.expected, { address: '224.2.17.12', port: 51372 });
-    assert.deepEqual(video.rtcp.a.expected, { address: '224.2.17.12', port: 51373 });
+    assert.deepEqual(audio.rtp.expected('a'), { address: '224.2.17.12', port: 49170 });
+    assert.deepEqual(audio.rtcp.expected('a'), { address: '224.2.17.12', port: 49171 });
+    assert.deepEqual(video.rtp.expected('a'), { address: '224.2.17.12', port: 51372 });
+    assert.deepEqual(video.rtcp.expected('a'), { address: '224.2.17.12', port: 51373 });
     // the callee has not answered yet
-    assert.equal(audio.rtp.b.expected.port, 0);
+    assert.equal(audio.rtp.expected('b').port, 0);
   });
 
   test('media-level c= (Bria-like): each section keeps its own c=, rewritten, and sets its own expected address', async () => {
@@ -274,9 +276,9 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
     const video = await pair(call, 1);
     assertPortPair(relay, audio);
     assertPortPair(relay, video);
-    assert.deepEqual(audio.rtp.a.expected, { address: '192.168.0.33', port: 51620 });
-    assert.deepEqual(video.rtp.a.expected, { address: '192.168.0.34', port: 55862 });
-    assert.deepEqual(video.rtcp.a.expected, { address: '192.168.0.34', port: 55863 });
+    assert.deepEqual(audio.rtp.expected('a'), { address: '192.168.0.33', port: 51620 });
+    assert.deepEqual(video.rtp.expected('a'), { address: '192.168.0.34', port: 55862 });
+    assert.deepEqual(video.rtcp.expected('a'), { address: '192.168.0.34', port: 55863 });
     assert.deepEqual(out.media[0]!.formats, ['9', '8', '0', '101']);
     assert.deepEqual(out.media[1]!.formats, ['125', '97']);
     assert.deepEqual(getAttributes(out, 1, 'fmtp'), ['125 profile-level-id=42E01F;packetization-mode=1', '97 profile-level-id=42E01F']);
@@ -293,8 +295,8 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
       'c=IN IP4 198.51.100.99',
     ));
     assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
-    assert.equal((await pair(call, 0)).rtp.a.expected.address, '198.51.100.10');
-    assert.equal((await pair(call, 1)).rtp.a.expected.address, '198.51.100.99');
+    assert.equal((await pair(call, 0)).rtp.expected('a').address, '198.51.100.10');
+    assert.equal((await pair(call, 1)).rtp.expected('a').address, '198.51.100.99');
     const out = parsedBody(msg);
     assert.equal(getConnection(out)!.address, ADVERTISE);
     assert.equal(getConnection(out, 1)!.address, ADVERTISE);
@@ -327,8 +329,8 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
       `a=rtcp:${p.rtcp.port} IN IP6 ::1`,
       '',
     ]);
-    assert.deepEqual(p.rtp.a.expected, { address: '2001:db8::10', port: 49170 });
-    assert.deepEqual(p.rtcp.a.expected, { address: '2001:db8::10', port: 49171 });
+    assert.deepEqual(p.rtp.expected('a'), { address: '2001:db8::10', port: 49170 });
+    assert.deepEqual(p.rtcp.expected('a'), { address: '2001:db8::10', port: 49171 });
   });
 
   test('the address type follows the advertised address, whatever the offer used', async () => {
@@ -341,7 +343,7 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
     const call = newCall('v6-call');
     assert.equal(await rewriteSdp(v6, 'a', call, relay, ADVERTISE, silentLog), true);
     assert.deepEqual(getConnection(parsedBody(v6)), { netType: 'IN', addrType: 'IP4', address: ADVERTISE });
-    assert.deepEqual((await pair(call, 0)).rtp.a.expected, { address: '2001:db8::20', port: 40000 });
+    assert.deepEqual((await pair(call, 0)).rtp.expected('a'), { address: '2001:db8::20', port: 40000 });
   });
 
   test('a relay on a dual-stack socket expects an IPv4 party in its mapped form', async () => {
@@ -350,7 +352,7 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
     const msg = invite(RFC4317_OFFER);
     assert.equal(await rewriteSdp(msg, 'a', call, relay, '::1', silentLog), true);
     const p = await pair(call, 0);
-    assert.deepEqual(p.rtp.a.expected, { address: '::ffff:198.51.100.10', port: 49170 });
+    assert.deepEqual(p.rtp.expected('a'), { address: '::ffff:198.51.100.10', port: 49170 });
   });
 });
 
@@ -414,8 +416,8 @@ describe('rewriteSdp: streams left alone', () => {
     ));
     assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
     const p = await pair(call, 0);
-    assert.deepEqual(p.rtcp.a.expected, { address: '198.51.100.99', port: 53020 });
-    assert.deepEqual(p.rtp.a.expected, { address: '198.51.100.10', port: 49170 });
+    assert.deepEqual(p.rtcp.expected('a'), { address: '198.51.100.99', port: 53020 });
+    assert.deepEqual(p.rtp.expected('a'), { address: '198.51.100.10', port: 49170 });
   });
 
   test('an SDP with only port-0 and non-RTP streams is not touched at all', async () => {
@@ -469,9 +471,9 @@ describe('rewriteSdp: RTCP', () => {
     assert.deepEqual(getAttributes(out, 0, 'rtcp'), [`${audio.rtcp.port} IN IP4 ${ADVERTISE}`]);
     assert.deepEqual(getAttributes(out, 0, 'rtcp-fb'), ['* nack'], 'a=rtcp-fb is not a=rtcp');
     assert.deepEqual(getAttributes(out, 1, 'rtcp'), [`${video.rtcp.port} IN IP4 ${ADVERTISE}`]);
-    assert.deepEqual(audio.rtcp.a.expected, { address: '198.51.100.10', port: 53020 });
-    assert.deepEqual(audio.rtp.a.expected, { address: '198.51.100.10', port: 49170 });
-    assert.deepEqual(video.rtcp.a.expected, { address: '198.51.100.10', port: 53022 });
+    assert.deepEqual(audio.rtcp.expected('a'), { address: '198.51.100.10', port: 53020 });
+    assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.10', port: 49170 });
+    assert.deepEqual(video.rtcp.expected('a'), { address: '198.51.100.10', port: 53022 });
   });
 
   test('a=rtcp-fb and a=rtcp-xr alone are not a=rtcp: RTCP is expected on RTP + 1 and no a=rtcp is added', async () => {
@@ -482,8 +484,8 @@ describe('rewriteSdp: RTCP', () => {
     const out = parsedBody(msg);
     assert.deepEqual(getAttributes(out, 0, 'rtcp'), []);
     assert.deepEqual(getAttributes(out, 1, 'rtcp'), []);
-    assert.deepEqual((await pair(call, 0)).rtcp.a.expected, { address: '192.168.1.20', port: 7079 });
-    assert.deepEqual((await pair(call, 1)).rtcp.a.expected, { address: '192.168.1.20', port: 9079 });
+    assert.deepEqual((await pair(call, 0)).rtcp.expected('a'), { address: '192.168.1.20', port: 7079 });
+    assert.deepEqual((await pair(call, 1)).rtcp.expected('a'), { address: '192.168.1.20', port: 9079 });
     assert.deepEqual(out.media[0]!.formats, ['96', '97', '98', '0', '8', '18', '101', '99', '100']);
     assert.deepEqual(out.media[1]!.formats, ['96', '97']);
   });
@@ -495,8 +497,8 @@ describe('rewriteSdp: RTCP', () => {
     assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
     const out = parsedBody(msg);
     const p = await pair(call, 0);
-    assert.deepEqual(p.rtp.a.expected, { address: '10.0.0.5', port: 8000 });
-    assert.deepEqual(p.rtcp.a.expected, { address: '10.0.0.5', port: 8000 });
+    assert.deepEqual(p.rtp.expected('a'), { address: '10.0.0.5', port: 8000 });
+    assert.deepEqual(p.rtcp.expected('a'), { address: '10.0.0.5', port: 8000 });
     assert.deepEqual(getAttributes(out, 0, 'rtcp-mux'), ['']);
     assert.deepEqual(getAttributes(out, 0, 'rtcp'), []);
     assert.equal(out.media[0]!.port, p.rtp.port);
@@ -534,8 +536,8 @@ describe('rewriteSdp: RTCP', () => {
     assert.deepEqual(getAttributes(out, 0, 'rtcp-mux'), ['']);
     assert.equal(getAttributes(out, 0, 'fingerprint').length, 1);
     assert.deepEqual(getAttributes(out, 'session', 'group'), ['BUNDLE 0']);
-    assert.deepEqual(p.rtp.a.expected, { address: '198.51.100.30', port: 40000 });
-    assert.deepEqual(p.rtcp.a.expected, { address: '198.51.100.30', port: 40000 }, 'a=rtcp port taken as given');
+    assert.deepEqual(p.rtp.expected('a'), { address: '198.51.100.30', port: 40000 });
+    assert.deepEqual(p.rtcp.expected('a'), { address: '198.51.100.30', port: 40000 }, 'a=rtcp port taken as given');
   });
 });
 
@@ -565,13 +567,13 @@ describe('rewriteSdp: offer/answer over one call', () => {
     assert.equal(getConnection(answered)!.address, ADVERTISE);
 
     // each side's expected address is its own SDP's
-    assert.deepEqual(audio.rtp.a.expected, { address: '198.51.100.10', port: 49170 });
-    assert.deepEqual(audio.rtp.b.expected, { address: '203.0.113.20', port: 49174 });
-    assert.deepEqual(audio.rtcp.b.expected, { address: '203.0.113.20', port: 49175 });
-    assert.deepEqual(video.rtp.a.expected, { address: '198.51.100.10', port: 51372 });
-    assert.deepEqual(video.rtp.b.expected, { address: '203.0.113.20', port: 49170 });
+    assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.10', port: 49170 });
+    assert.deepEqual(audio.rtp.expected('b'), { address: '203.0.113.20', port: 49174 });
+    assert.deepEqual(audio.rtcp.expected('b'), { address: '203.0.113.20', port: 49175 });
+    assert.deepEqual(video.rtp.expected('a'), { address: '198.51.100.10', port: 51372 });
+    assert.deepEqual(video.rtp.expected('b'), { address: '203.0.113.20', port: 49170 });
     // the relay sends to each side where its SDP said, until it latches
-    assert.deepEqual(audio.rtp.b.media, { address: '203.0.113.20', port: 49174 });
+    assert.deepEqual(audio.rtp.stats().parties[1]!.media, { address: '203.0.113.20', port: 49174 });
   });
 
   test('an answer rejecting video (RFC 4317 §2.2 style, port 0) leaves that m= line at 0', async () => {
@@ -591,7 +593,7 @@ describe('rewriteSdp: offer/answer over one call', () => {
     assert.equal(out.media[1]!.port, 0);
     assert.deepEqual(out.media[1]!.formats, ['31']);
     assert.equal(out.media[0]!.port, (await pair(call, 0)).rtp.port);
-    assert.equal(video.rtp.b.expected.port, 0, 'the relay was not told to expect the rejected stream');
+    assert.equal(video.rtp.expected('b').port, 0, 'the relay was not told to expect the rejected stream');
   });
 
   test('a re-offer changing the address updates what the relay expects, on the same relay ports', async () => {
@@ -603,7 +605,7 @@ describe('rewriteSdp: offer/answer over one call', () => {
     const audio = await pair(call, 0);
     const port = audio.rtp.port;
     // pretend the caller had already latched from its old address
-    audio.rtp.a.hasSent = true;
+    (audio.rtp as MediaSession).a.hasSent = true;
 
     const reoffer = invite(sdp(
       'v=0',
@@ -623,13 +625,13 @@ describe('rewriteSdp: offer/answer over one call', () => {
     assert.equal(await pair(call, 0), audio, 'same pair');
     assert.equal(parsedBody(reoffer).media[0]!.port, port, 'same relay port in the re-offer');
     assert.equal(relay.count, 4);
-    assert.deepEqual(audio.rtp.a.expected, { address: '198.51.100.77', port: 50000 });
-    assert.deepEqual(audio.rtp.a.media, { address: '198.51.100.77', port: 50000 });
-    assert.equal(audio.rtp.a.hasSent, false, 'the moved party latches anew');
-    assert.deepEqual(audio.rtcp.a.expected, { address: '198.51.100.77', port: 50001 });
-    assert.deepEqual((await pair(call, 1)).rtp.a.expected, { address: '198.51.100.77', port: 50002 });
+    assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.77', port: 50000 });
+    assert.deepEqual(audio.rtp.stats().parties[0]!.media, { address: '198.51.100.77', port: 50000 });
+    assert.equal(audio.rtp.stats().parties[0]!.latched, false, 'the moved party latches anew');
+    assert.deepEqual(audio.rtcp.expected('a'), { address: '198.51.100.77', port: 50001 });
+    assert.deepEqual((await pair(call, 1)).rtp.expected('a'), { address: '198.51.100.77', port: 50002 });
     // the other side is unchanged
-    assert.deepEqual(audio.rtp.b.expected, { address: '203.0.113.20', port: 49174 });
+    assert.deepEqual(audio.rtp.expected('b'), { address: '203.0.113.20', port: 49174 });
   });
 });
 

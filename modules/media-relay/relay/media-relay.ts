@@ -1,11 +1,10 @@
 import type { Endpoint } from '../../../core/address.ts';
 import type { Logger } from '../../../core/log.ts';
-import { MediaSession, type SessionEndReason, type SessionStats } from './media-session.ts';
+import type { BoundPort, MediaEngine, PartySpec, RelaySession, SessionEndReason, SessionStats } from './engine.ts';
 import { PortPool, type PortRange } from './port-pool.ts';
 
 export interface RelayOptions {
   readonly range: PortRange;
-  readonly host: string;
   idleTimeoutMs: number;
 }
 
@@ -18,20 +17,22 @@ export interface RelayTotals {
   noPortFailures: number;
 }
 
-type EndListener = (session: MediaSession, reason: SessionEndReason, stats: SessionStats) => void;
+type EndListener = (session: RelaySession, reason: SessionEndReason, stats: SessionStats) => void;
 
 /** The embedded media relay: owns the port pool and the live sessions, ends idle ones. */
 export class MediaRelay {
-  private readonly pool: PortPool;
-  private readonly sessions = new Map<string, MediaSession>();
+  private readonly pool: PortPool<BoundPort>;
+  private readonly sessions = new Map<string, RelaySession>();
+  /** What the idle sweep saw of each session: its relayed count and since when it has not moved. */
+  private readonly activity = new Map<RelaySession, { count: number; since: number }>();
   /** The stream sessions (`<call>#<stream>[/rtcp]`) of each call, so a call's end does not scan every session. */
   private readonly byCall = new Map<string, Set<string>>();
   private readonly endListeners = new Set<EndListener>();
   private sweeper: NodeJS.Timeout | null = null;
   readonly totals: RelayTotals = { sessionsStarted: 0, sessionsEnded: 0, packetsRelayed: 0, bytesRelayed: 0, strangersDropped: 0, noPortFailures: 0 };
 
-  constructor(private readonly opts: RelayOptions, private readonly log: Logger) {
-    this.pool = new PortPool(opts.range, opts.host);
+  constructor(private readonly opts: RelayOptions, readonly engine: MediaEngine, private readonly log: Logger) {
+    this.pool = new PortPool(opts.range, { bind: (port) => engine.bind(port), unbind: (bound) => bound.release() });
     this.restartSweeper();
   }
 
@@ -47,7 +48,7 @@ export class MediaRelay {
     return this.pool.bindFailures;
   }
 
-  get(key: string): MediaSession | undefined {
+  get(key: string): RelaySession | undefined {
     return this.sessions.get(key);
   }
 
@@ -56,7 +57,7 @@ export class MediaRelay {
   }
 
   /** Opens a session for `key` between two parties; null when no port is free. Replaces an older session of the same key. */
-  async open(key: string, a: { name: string; address: Endpoint }, b: { name: string; address: Endpoint }): Promise<MediaSession | null> {
+  async open(key: string, a: PartySpec, b: PartySpec): Promise<RelaySession | null> {
     const old = this.sessions.get(key);
     if (old !== undefined) this.end(key, 'replaced');
     const got = await this.pool.allocate();
@@ -64,15 +65,14 @@ export class MediaRelay {
       this.totals.noPortFailures++;
       return null;
     }
-    const session = new MediaSession(key, got.socket, got.port, a, b);
-    this.sessions.set(key, session);
+    const session = this.started(got.handle.start(key, a, b));
     this.totals.sessionsStarted++;
     this.log.debug({ key, port: got.port }, 'media session started');
     return session;
   }
 
   /** An RTP/RTCP session pair on an even/odd port pair, keyed `<key>` and `<key>/rtcp`. */
-  async openPair(key: string, a: { name: string; address: Endpoint }, b: { name: string; address: Endpoint }): Promise<{ rtp: MediaSession; rtcp: MediaSession } | null> {
+  async openPair(key: string, a: PartySpec, b: PartySpec): Promise<{ rtp: RelaySession; rtcp: RelaySession } | null> {
     for (const k of [key, `${key}/rtcp`]) if (this.sessions.has(k)) this.end(k, 'replaced');
     const got = await this.pool.allocatePair();
     if (got === null) {
@@ -80,10 +80,8 @@ export class MediaRelay {
       return null;
     }
     const rtcpOf = (e: Endpoint): Endpoint => ({ address: e.address, port: e.port === 0 ? 0 : e.port + 1 });
-    const rtp = new MediaSession(key, got.rtp.socket, got.rtp.port, a, b);
-    const rtcp = new MediaSession(`${key}/rtcp`, got.rtcp.socket, got.rtcp.port, { name: a.name, address: rtcpOf(a.address) }, { name: b.name, address: rtcpOf(b.address) });
-    this.sessions.set(rtp.key, rtp);
-    this.sessions.set(rtcp.key, rtcp);
+    const rtp = this.started(got.rtp.handle.start(key, a, b));
+    const rtcp = this.started(got.rtcp.handle.start(`${key}/rtcp`, { name: a.name, address: rtcpOf(a.address) }, { name: b.name, address: rtcpOf(b.address) }));
     const call = key.split('#')[0]!;
     let keys = this.byCall.get(call);
     if (keys === undefined) this.byCall.set(call, (keys = new Set()));
@@ -91,6 +89,12 @@ export class MediaRelay {
     this.totals.sessionsStarted += 2;
     this.log.debug({ key, port: got.rtp.port }, 'media session pair started');
     return { rtp, rtcp };
+  }
+
+  private started(session: RelaySession): RelaySession {
+    this.sessions.set(session.key, session);
+    this.activity.set(session, { count: 0, since: Date.now() });
+    return session;
   }
 
   /** Ends the session `callKey` and every stream session `callKey#...` of the same call. */
@@ -105,6 +109,7 @@ export class MediaRelay {
     const s = this.sessions.get(key);
     if (s === undefined) return null;
     this.sessions.delete(key);
+    this.activity.delete(s);
     const hash = key.indexOf('#');
     if (hash > 0) {
       const call = key.slice(0, hash);
@@ -133,11 +138,12 @@ export class MediaRelay {
   /** Idle detection compares packet counts between sweeps, so the packet path reads no clock. */
   private sweep(): void {
     const now = Date.now();
-    for (const s of [...this.sessions.values()]) {
-      if (s.relayed !== s.relayedAtLastSweep) {
-        s.relayedAtLastSweep = s.relayed;
-        s.idleSince = now;
-      } else if (now - s.idleSince >= this.opts.idleTimeoutMs) {
+    for (const [s, seen] of [...this.activity]) {
+      const count = s.relayedCount();
+      if (count !== seen.count) {
+        seen.count = count;
+        seen.since = now;
+      } else if (now - seen.since >= this.opts.idleTimeoutMs) {
         this.end(s.key, 'idle');
       }
     }
@@ -154,5 +160,6 @@ export class MediaRelay {
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
     for (const key of [...this.sessions.keys()]) this.end(key, 'shutdown');
+    this.engine.close();
   }
 }

@@ -1,5 +1,6 @@
 import type dgram from 'node:dgram';
 import { asSeenBy, type Endpoint } from '../../../core/address.ts';
+import type { PartySpec, RelaySession, SessionStats } from './engine.ts';
 
 /** One side of a relayed call. */
 export class MediaParty {
@@ -21,24 +22,10 @@ export class MediaParty {
   }
 }
 
-export interface SessionStats {
-  readonly port: number;
-  readonly durationMs: number;
-  readonly parties: readonly { readonly name: string; readonly media: Endpoint; readonly latched: boolean; readonly packets: number; readonly bytes: number }[];
-  readonly strangers: number;
-  readonly sendErrors: number;
-}
-
 const MEDIA_SOCKET_BUFFER_BYTES = 1024 * 1024;
 
-export type SessionEndReason = 'bye' | 'idle' | 'ended' | 'dialog' | 'shutdown' | 'replaced';
-
-/**
- * A media relay session on one port: every datagram from one party goes, unchanged, to the
- * other. Senders are told apart by source address; a party that has not sent yet latches to
- * a new source from its own IP (symmetric NAT learning, as rtpproxy); anything else is dropped.
- */
-export class MediaSession {
+/** The pure-JS engine's session: a `dgram` socket on the event loop (rules: RelaySession). */
+export class MediaSession implements RelaySession {
   readonly a: MediaParty;
   readonly b: MediaParty;
   strangers = 0;
@@ -46,8 +33,6 @@ export class MediaSession {
   private readonly dualStack: boolean;
   /** Datagrams relayed, read by the idle sweep (no clock read per packet). */
   relayed = 0;
-  relayedAtLastSweep = 0;
-  idleSince: number;
   ended = false;
   readonly startedAt = Date.now();
 
@@ -55,8 +40,8 @@ export class MediaSession {
     readonly key: string,
     readonly socket: dgram.Socket,
     readonly port: number,
-    a: { name: string; address: Endpoint },
-    b: { name: string; address: Endpoint },
+    a: PartySpec,
+    b: PartySpec,
   ) {
     // Compare addresses in the form this socket reports them, whatever family signaling used.
     this.dualStack = socket.address().family === 'IPv6';
@@ -64,7 +49,6 @@ export class MediaSession {
     try { socket.setRecvBufferSize(MEDIA_SOCKET_BUFFER_BYTES); } catch { /* the default stays */ }
     this.a = new MediaParty(a.name, this.seen(a.address));
     this.b = new MediaParty(b.name, this.seen(b.address));
-    this.idleSince = this.startedAt;
     socket.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo.address, rinfo.port));
     socket.on('error', () => { this.sendErrors++; });
   }
@@ -73,10 +57,6 @@ export class MediaSession {
     return { address: asSeenBy(e.address, this.dualStack), port: e.port };
   }
 
-  /**
-   * Where a party says its media comes from (SIP: the address and port in its SDP). A party
-   * that has not sent yet simply expects it; one whose address moved (a re-INVITE) latches anew.
-   */
   setExpected(which: 'a' | 'b', e: Endpoint): void {
     const p = which === 'a' ? this.a : this.b;
     const next = this.seen(e);
@@ -113,6 +93,14 @@ export class MediaSession {
     const to = from === this.a ? this.b : this.a;
     // No callback: a send completes synchronously when it can, and a failure surfaces as 'error' (counted).
     this.socket.send(buf, to.port, to.address);
+  }
+
+  expected(which: 'a' | 'b'): Endpoint {
+    return (which === 'a' ? this.a : this.b).expected;
+  }
+
+  relayedCount(): number {
+    return this.relayed;
   }
 
   stats(): SessionStats {

@@ -1,6 +1,3 @@
-import type dgram from 'node:dgram';
-import { bindUdp, createUdpSocket } from '../../../core/transport/udp-socket.ts';
-
 export interface PortRange {
   readonly min: number;
   readonly max: number;
@@ -15,17 +12,23 @@ export function parsePortRange(text: string): PortRange | null {
   return min >= 1 && max <= 65535 && min <= max ? { min, max } : null;
 }
 
+/** How a pool binds a port (rejecting when it cannot) and lets go of one it bound. */
+export interface PortBinder<T> {
+  bind(port: number): Promise<T>;
+  unbind(bound: T): void;
+}
+
 /**
  * Hands out media ports round-robin from a range, so a freed port is not reused at once,
  * and skips ports that cannot be bound (another program holds them, e.g. SIP's 5060).
  */
-export class PortPool {
+export class PortPool<T> {
   private next: number;
   private readonly inUse = new Set<number>();
   /** Ports skipped because bind failed, over the pool's life. */
   bindFailures = 0;
 
-  constructor(private range: PortRange, private readonly host: string) {
+  constructor(private range: PortRange, private readonly binder: PortBinder<T>) {
     this.next = range.min;
   }
 
@@ -37,22 +40,19 @@ export class PortPool {
     return this.inUse.size;
   }
 
-  /** Binds a socket on the next free port; null when every port in the range is taken or unbindable. */
-  async allocate(): Promise<{ socket: dgram.Socket; port: number } | null> {
+  /** Binds the next free port; null when every port in the range is taken or unbindable. */
+  async allocate(): Promise<{ handle: T; port: number } | null> {
     const span = this.size;
     for (let tried = 0; tried < span; tried++) {
       const port = this.next;
       this.next = port >= this.range.max ? this.range.min : port + 1;
       if (this.inUse.has(port)) continue;
-      this.inUse.add(port); // reserve before the asynchronous bind so two sessions never race for it
-      const socket = createUdpSocket(this.host, { literalPeers: true });
+      this.inUse.add(port); // reserve before an asynchronous bind so two sessions never race for it
       try {
-        await bindUdp(socket, port, this.host);
-        return { socket, port };
+        return { handle: await this.binder.bind(port), port };
       } catch {
         this.inUse.delete(port);
         this.bindFailures++;
-        try { socket.close(); } catch { /* a socket whose bind failed may already be closed */ }
       }
     }
     return null;
@@ -62,7 +62,7 @@ export class PortPool {
    * Binds an even port and the odd one above it (RTP and RTCP, RFC 3550 §11), round-robin
    * over the even ports of the range; null when no such pair is free.
    */
-  async allocatePair(): Promise<{ rtp: { socket: dgram.Socket; port: number }; rtcp: { socket: dgram.Socket; port: number } } | null> {
+  async allocatePair(): Promise<{ rtp: { handle: T; port: number }; rtcp: { handle: T; port: number } } | null> {
     const first = this.range.min + (this.range.min % 2);
     const pairs = Math.floor((this.range.max - first + 1) / 2);
     if (this.next % 2 === 1 || this.next < first) this.next = this.next < first ? first : this.next + 1;
@@ -73,24 +73,16 @@ export class PortPool {
       if (this.inUse.has(port) || this.inUse.has(port + 1)) continue;
       this.inUse.add(port);
       this.inUse.add(port + 1);
-      const rtp = createUdpSocket(this.host, { literalPeers: true });
-      const rtcp = createUdpSocket(this.host, { literalPeers: true });
+      let rtp: T | undefined;
       try {
-        await bindUdp(rtp, port, this.host);
-        try {
-          await bindUdp(rtcp, port + 1, this.host);
-          return { rtp: { socket: rtp, port }, rtcp: { socket: rtcp, port: port + 1 } };
-        } catch {
-          rtp.close();
-          throw new Error('rtcp');
-        }
+        rtp = await this.binder.bind(port);
+        const rtcp = await this.binder.bind(port + 1);
+        return { rtp: { handle: rtp, port }, rtcp: { handle: rtcp, port: port + 1 } };
       } catch {
+        if (rtp !== undefined) this.binder.unbind(rtp);
         this.inUse.delete(port);
         this.inUse.delete(port + 1);
         this.bindFailures++;
-        for (const s of [rtp, rtcp]) {
-          try { s.close(); } catch { /* never bound, or closed above */ }
-        }
       }
     }
     return null;

@@ -1,0 +1,137 @@
+import { createRequire } from 'node:module';
+import { asSeenBy, type Endpoint } from '../../../core/address.ts';
+import type { BoundPort, MediaEngine, PartySpec, RelaySession, SessionStats } from './engine.ts';
+
+/** native/relay.c, as its bindings see it. */
+interface NativeRelay {
+  create(workers: number, rcvbufBytes: number): NativeHandle;
+  destroy(engine: NativeHandle): void;
+  open(engine: NativeHandle, port: number, host: string): number;
+  close(engine: NativeHandle, port: number): void;
+  setParty(engine: NativeHandle, port: number, which: 0 | 1, address: string, partyPort: number): void;
+  stats(engine: NativeHandle, port: number): [number, number, number, number, number, number, boolean, boolean, string, number, string, number] | null;
+  relayed(engine: NativeHandle, port: number): number;
+}
+declare const nativeHandle: unique symbol;
+type NativeHandle = { readonly [nativeHandle]: true };
+
+const ADDON_PATH = '../../../native/build/relay.node';
+const MEDIA_SOCKET_BUFFER_BYTES = 1024 * 1024;
+
+let loaded: { addon: NativeRelay } | { error: string } | undefined;
+
+/** The addon built at install time (native/build.mjs), or why it cannot be had. */
+export function loadNativeRelay(): { addon: NativeRelay } | { error: string } {
+  if (loaded !== undefined) return loaded;
+  try {
+    loaded = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeRelay };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    loaded = { error: e.code === 'MODULE_NOT_FOUND' ? 'not built (node native/build.mjs builds it; needs a C compiler)' : e.message };
+  }
+  return loaded;
+}
+
+const ERRNO_NAMES: Record<number, string> = { 98: 'EADDRINUSE', 13: 'EACCES', 22: 'EINVAL', 24: 'EMFILE', 23: 'ENFILE', 99: 'EADDRNOTAVAIL', 97: 'EAFNOSUPPORT' };
+
+/**
+ * The native engine: sessions are sockets owned by worker threads in C (epoll, recvmmsg and
+ * sendmmsg, no JavaScript per datagram); JavaScript opens, steers and closes them.
+ */
+export class NativeEngine implements MediaEngine {
+  readonly kind = 'native';
+  readonly handle: NativeHandle;
+  /** Addresses are compared in the form the engine's sockets report them. */
+  private readonly dualStack: boolean;
+  private closed = false;
+
+  constructor(readonly addon: NativeRelay, private readonly host: string, readonly workers: number) {
+    this.handle = addon.create(workers, MEDIA_SOCKET_BUFFER_BYTES);
+    this.dualStack = host.includes(':');
+  }
+
+  async bind(port: number): Promise<BoundPort> {
+    const rc = this.addon.open(this.handle, port, this.host);
+    if (rc < 0) {
+      const code = ERRNO_NAMES[-rc] ?? `errno ${-rc}`;
+      throw Object.assign(new Error(`bind ${code} ${this.host}:${port}`), { code });
+    }
+    return {
+      port,
+      start: (key, a, b) => new NativeSession(this, key, port, a, b),
+      release: () => this.addon.close(this.handle, port),
+    };
+  }
+
+  seen(e: Endpoint): Endpoint {
+    return { address: asSeenBy(e.address, this.dualStack), port: e.port };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.addon.destroy(this.handle);
+  }
+}
+
+/** A session of the native engine: the counters and addresses live in C, read on demand. */
+class NativeSession implements RelaySession {
+  private readonly startedAt = Date.now();
+  private readonly expected_: [Endpoint, Endpoint];
+  /** The counters at close, kept because the port's slot in C is reused by the next session. */
+  private final: SessionStats | null = null;
+
+  constructor(private readonly engine: NativeEngine, readonly key: string, readonly port: number, private readonly a: PartySpec, private readonly b: PartySpec) {
+    this.expected_ = [engine.seen(a.address), engine.seen(b.address)];
+    engine.addon.setParty(engine.handle, port, 0, this.expected_[0].address, this.expected_[0].port);
+    engine.addon.setParty(engine.handle, port, 1, this.expected_[1].address, this.expected_[1].port);
+  }
+
+  get ended(): boolean {
+    return this.final !== null;
+  }
+
+  setExpected(which: 'a' | 'b', e: Endpoint): void {
+    if (this.final !== null) return;
+    const i = which === 'a' ? 0 : 1;
+    const next = this.engine.seen(e);
+    if (this.expected_[i].address === next.address && this.expected_[i].port === next.port) return;
+    this.expected_[i] = next;
+    this.engine.addon.setParty(this.engine.handle, this.port, i, next.address, next.port);
+  }
+
+  expected(which: 'a' | 'b'): Endpoint {
+    return this.expected_[which === 'a' ? 0 : 1];
+  }
+
+  relayedCount(): number {
+    if (this.final !== null) return this.final.parties[0]!.packets + this.final.parties[1]!.packets;
+    return this.engine.addon.relayed(this.engine.handle, this.port);
+  }
+
+  stats(): SessionStats {
+    if (this.final !== null) return this.final;
+    const s = this.engine.isClosed ? null : this.engine.addon.stats(this.engine.handle, this.port);
+    const [pa, ba, pb, bb, strangers, sendErrors, la, lb, addrA, portA, addrB, portB] = s ?? [0, 0, 0, 0, 0, 0, false, false, '', 0, '', 0];
+    return {
+      port: this.port,
+      durationMs: Date.now() - this.startedAt,
+      parties: [
+        { name: this.a.name, media: { address: addrA, port: portA }, latched: la, packets: pa, bytes: ba },
+        { name: this.b.name, media: { address: addrB, port: portB }, latched: lb, packets: pb, bytes: bb },
+      ],
+      strangers,
+      sendErrors,
+    };
+  }
+
+  close(): void {
+    if (this.final !== null) return;
+    this.final = this.stats();
+    if (!this.engine.isClosed) this.engine.addon.close(this.engine.handle, this.port);
+  }
+}

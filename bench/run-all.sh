@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run bench: the media and signaling benchmarks side by side with their references, then
-# the target table (bench/summary.py). Long: about 30 minutes on a 2-core machine. Needs gcc,
+# the target table (bench/summary.py). Long: about an hour on a 2-core machine. Needs gcc,
 # python3, SIPp and Kamailio (bench/sip/setup.sh installs SIPp and Kamailio as root).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -10,4 +10,9 @@ python3 "$HERE/media/bench.py" --relays crelay,switchyard --only idle,realistic,
 # Signaling: immediate-BYE calls for 60 s per step, one core each.
 "$HERE/sip/ladder.sh" 1 1core calls 0 60 2500 3000 3500 4000 4500
 "$HERE/sip/sy_ladder.sh" calls 0 60 600 800 1000 1200 1400 1600
+# Registrations: a REGISTER flood of distinct users for 60 s per step, one core each.
+"$HERE/sip/ladder.sh" 1 1core reg 0 60 4000 6000 8000 10000 12000 14000 16000
+"$HERE/sip/sy_ladder.sh" reg 0 60 2000 2500 3000 3500 4000 4500 5000
+# Hot reload: the script rewritten 10 times during 50k pps of media and 167 SIP calls/s.
+"$HERE/reload/run.sh" || echo "bench/reload/run.sh: FAIL (the table shows what was lost)"
 python3 "$HERE/summary.py"

@@ -4,6 +4,7 @@ session, and the ratio, from the results the benchmarks left:
 
   bench/media/results/bench.jsonl, search_summary.jsonl   (python3 bench/media/bench.py ...)
   bench/sip/results/*/summary.json                         (bench/sip/ladder.sh, sy_ladder.sh)
+  bench/reload/results/reload.jsonl                        (bench/reload/run.sh)
 
   python3 bench/summary.py
 """
@@ -15,6 +16,7 @@ import statistics
 HERE = os.path.dirname(os.path.abspath(__file__))
 MEDIA = os.path.join(HERE, "media", "results")
 SIP = os.path.join(HERE, "sip", "results")
+RELOAD = os.path.join(HERE, "reload", "results", "reload.jsonl")
 
 
 def media_runs():
@@ -54,6 +56,17 @@ def highest_sip_pass(tag_prefix):
     return best
 
 
+def last_reload_run(min_reloads=10):
+    """The latest complete bench/reload run with at least min_reloads reloads requested."""
+    last = None
+    if os.path.exists(RELOAD):
+        for line in open(RELOAD):
+            d = json.loads(line)
+            if d.get("reloads_requested", 0) >= min_reloads and "media" in d and "sip" in d:
+                last = d
+    return last
+
+
 def row(target, ours, ref, ratio_goal, unit, lower_is_better=False):
     if ours is None or ref is None:
         return f"| {target} | {ours if ours is not None else 'not measured'} | {ref if ref is not None else 'not measured'} | - | {ratio_goal} |"
@@ -87,7 +100,14 @@ def main():
         print("| 4. memory of 1000 idle sessions | not measured | 10 MB | - | <= 1.0x |")
     print("| 5. scaling over cores | not measured (one thread) | - | - | ~N x |")
     print(row("6. SIP calls/s for 60 s, one core (vs Kamailio, 1 worker)", highest_sip_pass("switchyard-1core-calls"), highest_sip_pass("kam-c1-1core-calls"), ">= 1.0x", "calls/s"))
-    print("| 7. reload under load | not measured | - | - | no loss |")
+    print(row("6b. SIP registrations/s, one core (vs Kamailio)", highest_sip_pass("switchyard-1core-reg"), highest_sip_pass("kam-c1-1core-reg"), ">= 1.0x", "reg/s"))
+    r = last_reload_run()
+    if r is None:
+        print("| 7. reload under load | not measured | - | - | 0 / 0 |")
+    else:
+        applied = f" ({r['reloads_applied']} applied)" if r["reloads_applied"] != r["reloads_requested"] else ""
+        print(f"| 7. reload under load: packets lost / calls failed over {r['reloads_requested']} reloads{applied} "
+              f"| {r['media']['lost'] + r['media']['warmup_lost']:,} / {r['sip']['failed']:,} | - | - | 0 / 0 |")
 
 
 if __name__ == "__main__":

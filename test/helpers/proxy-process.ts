@@ -100,7 +100,7 @@ export function writeScript(name: string, source: string): string {
 }
 
 /** A script like the default one, with the given listen port, media range and timeouts. */
-export function defaultLikeScript(o: { port: number; ports: string; answerTimeoutSec?: number; idleTimeoutSec?: number; extraRequest?: string }): string {
+export function defaultLikeScript(o: { port: number; ports: string; answerTimeoutSec?: number; idleTimeoutSec?: number; extraRequest?: string; mediaOptions?: string }): string {
   return `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
@@ -110,7 +110,7 @@ export default defineProxy({
     registrar(),
     dialog(),
     callRouting({ answerTimeoutSec: ${o.answerTimeoutSec ?? 30} }),
-    mediaRelay({ ports: '${o.ports}', idleTimeoutSec: ${o.idleTimeoutSec ?? 60} }),
+    mediaRelay({ ports: '${o.ports}', idleTimeoutSec: ${o.idleTimeoutSec ?? 60}${o.mediaOptions ? `, ${o.mediaOptions}` : ''} }),
   ],
   routes: {
     async request(ctx) {

@@ -90,7 +90,11 @@ def start_relay(a, logdir):
     cmd = ["taskset", "-c", RELAY_CPU] + cmd
     fo = open(out, "w")
     fe = open(out + ".err", "w")
-    proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, start_new_session=True)
+    env = dict(os.environ)
+    if a.relay == "switchyard":  # --threads: native worker threads; --sy-engine: which engine forwards
+        env["SWITCHYARD_MEDIA_WORKERS"] = str(a.threads)
+        env["SWITCHYARD_MEDIA_ENGINE"] = a.sy_engine
+    proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, start_new_session=True, env=env)
     if a.relay == "rtpengine":
         ng = ngctl.NG(NG_ADDR, timeout=0.5)
         t = time.time()
@@ -243,7 +247,8 @@ def main():
     ap.add_argument("--settle", type=float, default=1.0, help="seconds after setup before reading idle RSS")
     ap.add_argument("--v6", action="store_true")
     ap.add_argument("--percall", action="store_true", help="udpload: one socket per leg")
-    ap.add_argument("--threads", type=int, default=1, help="crelay worker threads")
+    ap.add_argument("--threads", type=int, default=1, help="crelay / switchyard (native engine) worker threads")
+    ap.add_argument("--sy-engine", default="auto", choices=["auto", "native", "js"], help="switchyard's media engine")
     ap.add_argument("--rtpe-threads", type=int, default=0, help="rtpengine --num-threads (0 = its default)")
     ap.add_argument("--tick-us", type=int, default=0)
     ap.add_argument("--stamp-each", action="store_true",

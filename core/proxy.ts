@@ -1,5 +1,6 @@
 import type { Endpoint } from './address.ts';
 import type { Dialect } from './dialect.ts';
+import { AdmissionControl } from './dispatch/admission.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { SwitchyardError, isSwitchyardError } from './errors.ts';
 import { createLogger, type Logger, type LogLevel } from './log.ts';
@@ -44,6 +45,7 @@ export class Switchyard {
   /** Each dialect's codec and stateful engine. */
   private readonly dialects = new Map<DialectName, { readonly dialect: Dialect; readonly engine: ProxyEngine }>();
   private readonly hooks = new ProxyHooks();
+  private readonly admission = new AdmissionControl();
   readonly dispatcher: Dispatcher;
   private watcher: ScriptWatcher | null = null;
   private readonly engineDeps: Pick<EngineDeps, 'hooks' | 'log' | 'runRoute'>;
@@ -62,6 +64,7 @@ export class Switchyard {
     this.dialects.set('plain', { dialect: plain, engine: new PlainProxyEngine(plain, engineDeps) });
     this.dispatcher = new Dispatcher({
       log, send,
+      admission: this.admission,
       registry: () => this.registry,
       current: () => this.snapshot,
     });
@@ -101,6 +104,7 @@ export class Switchyard {
     this.snapshot = { generation: 1, file: script.file, routes: script.routes, defaultReply: script.defaultReply };
     this.registry = await ModuleRegistry.boot(script.modules, this.core(), this.log);
     this.setUpSip(script.listen);
+    this.admission.start();
     for (const l of script.listen) {
       const { dialect, engine } = this.runtime(l.dialect);
       const listener = await UdpListener.open({ ...l, dialect }, (d, name, buf, source) => {
@@ -214,6 +218,7 @@ export class Switchyard {
     if (this.stopped) return;
     this.stopped = true;
     const stats = this.snapshot === undefined ? {} : this.stats();
+    this.admission.stop();
     await this.watcher?.close();
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
     this.listeners.clear();

@@ -6,11 +6,14 @@ import type { ModuleRegistry } from '../modules/registry.ts';
 import type { RouteSnapshot } from '../script/snapshot.ts';
 import type { TransactionView } from '../transaction/hooks.ts';
 import type { ProxyEngine } from '../transaction/proxy-engine.ts';
+import type { AdmissionControl } from './admission.ts';
 import { buildContext } from './context.ts';
 import { MessageContext } from './message-context.ts';
 import { respondVerdict } from './verdict.ts';
 
 const INTERNAL_ERROR = respondVerdict(500, 'internal error');
+/** The answer to a call refused by admission control; Retry-After spreads the callers' retries. */
+const SHED_HEADERS = [['Retry-After', '5']] as const;
 
 export interface DispatcherDeps {
   readonly log: Logger;
@@ -18,6 +21,8 @@ export interface DispatcherDeps {
   /** The snapshot new messages run against; read once per message. */
   readonly current: () => RouteSnapshot;
   send(listener: string, to: Endpoint, data: Buffer): void;
+  /** Decides whether a new call goes through the script or is refused (503) because the proxy is saturated. */
+  readonly admission?: Pick<AdmissionControl, 'admit'>;
 }
 
 export interface DispatchStats {
@@ -25,11 +30,13 @@ export interface DispatchStats {
   replies: number;
   parseErrors: number;
   routeErrors: number;
+  /** New calls refused with 503 by admission control. */
+  shed: number;
 }
 
 /** socket → dialect → message → route block → exactly one verdict → dialect → socket. */
 export class Dispatcher {
-  readonly stats: DispatchStats = { requests: 0, replies: 0, parseErrors: 0, routeErrors: 0 };
+  readonly stats: DispatchStats = { requests: 0, replies: 0, parseErrors: 0, routeErrors: 0, shed: 0 };
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -56,6 +63,11 @@ export class Dispatcher {
   }
 
   private async handleRequest(msg: Request, engine: ProxyEngine): Promise<void> {
+    if (msg.method === 'INVITE' && !msg.inDialog && this.deps.admission !== undefined && !this.deps.admission.admit()) {
+      this.stats.shed++;
+      engine.respond(msg, 503, 'Service Unavailable', SHED_HEADERS);
+      return;
+    }
     const snapshot = this.deps.current();
     const mc = new MessageContext('request', msg, snapshot, this.deps.log);
     await this.run(mc, snapshot.routes.request);

@@ -45,7 +45,7 @@ export class Switchyard {
   /** Each dialect's codec and stateful engine. */
   private readonly dialects = new Map<DialectName, { readonly dialect: Dialect; readonly engine: ProxyEngine }>();
   private readonly hooks = new ProxyHooks();
-  private readonly admission = new AdmissionControl();
+  private readonly admission = new AdmissionControl({ retransmitted: () => this.sip?.engine.stats.retransmissionsAbsorbed ?? 0 });
   readonly dispatcher: Dispatcher;
   private watcher: ScriptWatcher | null = null;
   private readonly engineDeps: Pick<EngineDeps, 'hooks' | 'log' | 'runRoute'>;

@@ -8,10 +8,14 @@ export interface AdmissionOptions {
   /** Sample period, ms. */
   readonly intervalMs?: number;
   /**
-   * Saturated samples in a row before any call is refused: one long synchronous stretch (a
+   * Overloaded samples in a row before any call is refused: one long synchronous stretch (a
    * script reload compiling) is one sample, a real backlog is many.
    */
   readonly patience?: number;
+  /** Requests retransmitted to the proxy in one sample from which on a saturated loop counts as overloaded. */
+  readonly retransmissions?: number;
+  /** The running count of retransmitted requests the proxy has absorbed. */
+  readonly retransmitted?: () => number;
 }
 
 /**
@@ -19,10 +23,11 @@ export interface AdmissionOptions {
  * gently: datagrams wait in the socket's receive queue, their senders retransmit after T1
  * (500 ms), the proxy's own Timer A retransmits to callees whose answers are still queued, and
  * every retransmission is more work for a loop that has none to spare, until nearly every call
- * fails. So once the loop has stayed saturated for a while the share of new calls let in is cut
- * (multiplicative decrease per saturated sample, additive increase once the loop has slack
- * again); the rest are refused with 503 at once, while calls in progress, registrations and
- * replies flow on.
+ * fails. A saturated loop alone is no proof of that (a cold start keeps it busy for a second or
+ * two with answers still well within T1); a saturated loop while senders retransmit to it is.
+ * Once that has lasted a few samples the share of new calls let in is cut (multiplicative
+ * decrease per overloaded sample, additive increase once the loop has slack again); the rest
+ * are refused with 503 at once, while calls in progress, registrations and replies flow on.
  */
 export class AdmissionControl {
   /** Share of new calls admitted, 0-1. */
@@ -32,6 +37,9 @@ export class AdmissionControl {
   private readonly low: number;
   private readonly intervalMs: number;
   private readonly patience: number;
+  private readonly retransmissions: number;
+  private readonly retransmitted: () => number;
+  private lastRetransmitted = 0;
   private streak = 0;
   private timer: NodeJS.Timeout | null = null;
   private last: EventLoopUtilization | null = null;
@@ -40,12 +48,14 @@ export class AdmissionControl {
     this.high = opts.high ?? 0.97;
     this.low = opts.low ?? 0.85;
     this.intervalMs = opts.intervalMs ?? 100;
-    this.patience = opts.patience ?? 8;
+    this.patience = opts.patience ?? 3;
+    this.retransmissions = opts.retransmissions ?? 10;
+    this.retransmitted = opts.retransmitted ?? (() => 0);
   }
 
-  /** Takes one utilisation sample and adjusts the admitted share. */
-  observe(utilization: number): void {
-    if (utilization >= this.high) {
+  /** Takes one sample (loop utilisation, requests retransmitted to the proxy meanwhile) and adjusts the admitted share. */
+  observe(utilization: number, retransmitted: number): void {
+    if (utilization >= this.high && retransmitted >= this.retransmissions) {
       this.streak++;
       if (this.streak >= this.patience) this.share *= 0.7;
       return;
@@ -72,10 +82,13 @@ export class AdmissionControl {
   start(): void {
     if (this.timer !== null) return;
     this.last = performance.eventLoopUtilization();
+    this.lastRetransmitted = this.retransmitted();
     this.timer = setInterval(() => {
       const now = performance.eventLoopUtilization();
-      this.observe(performance.eventLoopUtilization(now, this.last!).utilization);
+      const retransmitted = this.retransmitted();
+      this.observe(performance.eventLoopUtilization(now, this.last!).utilization, retransmitted - this.lastRetransmitted);
       this.last = now;
+      this.lastRetransmitted = retransmitted;
     }, this.intervalMs);
     this.timer.unref();
   }

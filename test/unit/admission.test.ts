@@ -1,7 +1,7 @@
 /**
- * Admission control (core/dispatch/admission.ts) and how the dispatcher applies it: past a
- * sustained saturation of the event loop, new calls are refused with 503 before the script
- * runs; everything else still goes through.
+ * Admission control (core/dispatch/admission.ts) and how the dispatcher applies it: once the
+ * event loop has stayed saturated while senders retransmit to it, new calls are refused with
+ * 503 before the script runs; everything else still goes through.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,40 +22,46 @@ function admittedOf(a: AdmissionControl, n: number): number {
 describe('AdmissionControl', () => {
   test('an idle or busy but unsaturated loop admits every call', () => {
     const a = new AdmissionControl({ high: 0.97, low: 0.85, patience: 3 });
-    for (const u of [0.1, 0.5, 0.9, 0.96, 0.2]) a.observe(u);
+    for (const u of [0.1, 0.5, 0.9, 0.96, 0.2]) a.observe(u, 50);
     assert.equal(a.share, 1);
     assert.equal(admittedOf(a, 100), 100);
   });
 
+  test('a saturated loop nobody retransmits to (a cold start, answers within T1) admits every call', () => {
+    const a = new AdmissionControl({ high: 0.97, low: 0.85, patience: 3, retransmissions: 10 });
+    for (let i = 0; i < 20; i++) a.observe(1, i % 2 === 0 ? 0 : 9);
+    assert.equal(a.share, 1);
+  });
+
   test('saturated samples below the patience change nothing; a slack sample resets the count', () => {
     const a = new AdmissionControl({ high: 0.97, low: 0.85, patience: 3 });
-    a.observe(1);
-    a.observe(1);
-    a.observe(0.5);
-    a.observe(1);
-    a.observe(0.99);
+    a.observe(1, 50);
+    a.observe(1, 50);
+    a.observe(0.5, 50);
+    a.observe(1, 50);
+    a.observe(0.99, 50);
     assert.equal(a.share, 1);
   });
 
   test('sustained saturation cuts the share at every further saturated sample; the admitted calls follow it', () => {
     const a = new AdmissionControl({ high: 0.97, low: 0.85, patience: 3 });
-    for (let i = 0; i < 3; i++) a.observe(1);
+    for (let i = 0; i < 3; i++) a.observe(1, 50);
     assert.ok(Math.abs(a.share - 0.7) < 1e-9);
     assert.ok(Math.abs(admittedOf(a, 100) - 70) <= 1);
-    a.observe(0.98);
+    a.observe(0.98, 50);
     assert.ok(Math.abs(a.share - 0.49) < 1e-9);
     assert.ok(Math.abs(admittedOf(a, 100) - 49) <= 1);
   });
 
   test('slack brings the share back step by step; in between it holds', () => {
     const a = new AdmissionControl({ high: 0.97, low: 0.85, patience: 1 });
-    a.observe(1);
-    a.observe(1); // 0.49
-    a.observe(0.9); // between low and high: hold
+    a.observe(1, 50);
+    a.observe(1, 50); // 0.49
+    a.observe(0.9, 50); // between low and high: hold
     assert.ok(Math.abs(a.share - 0.49) < 1e-9);
-    a.observe(0.3);
+    a.observe(0.3, 50);
     assert.ok(Math.abs(a.share - 0.54) < 1e-9);
-    for (let i = 0; i < 20; i++) a.observe(0.3);
+    for (let i = 0; i < 20; i++) a.observe(0.3, 50);
     assert.equal(a.share, 1);
     assert.equal(admittedOf(a, 50), 50);
   });
@@ -89,7 +95,7 @@ function harness(admit: () => boolean): { dispatcher: Dispatcher; engine: ProxyE
       c.drop();
     },
   });
-  const registry = { bindFunctions: () => undefined } as unknown as ModuleRegistry;
+  const registry = { functionTable: () => new Map() } as unknown as ModuleRegistry;
   const dispatcher = new Dispatcher({ log: silentLog, registry: () => registry, current: () => snap, send: () => undefined, admission: { admit } });
   return { dispatcher, engine, responded, routed };
 }

@@ -111,10 +111,9 @@ export class ModuleRegistry {
     }
   }
 
-  /** Puts the module functions legal in the context's route kind on `ctx`, bound to `mc`. */
-  bindFunctions(ctx: Record<string, unknown>, mc: MessageContext): void {
-    const table = this.tables.get(mc.kind)!;
-    for (const [name, f] of table) ctx[name] = (...args: unknown[]) => f(mc, ...args);
+  /** The module functions a route of `kind` sees, each taking the message's context first (a scope error where illegal). */
+  functionTable(kind: RouteKind): ReadonlyMap<string, BoundFn> {
+    return this.tables.get(kind) ?? new Map();
   }
 
   /** Function names per kind (for `check` output and tests). */

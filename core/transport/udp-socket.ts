@@ -1,4 +1,5 @@
 import dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
 import { isIPv4 } from 'node:net';
 
 /**
@@ -10,13 +11,37 @@ function literalLookup(address: string, family: unknown, callback: (err: Error |
   callback(null, address, family === 4 ? 4 : 6);
 }
 
+/** An IP literal, told by a scan of its characters (no regular expression): IPv6 has a colon, IPv4 only digits and dots. */
+function looksLiteral(address: string): boolean {
+  if (address.includes(':')) return true;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c !== 0x2e && (c < 0x30 || c > 0x39)) return false;
+  }
+  return address.length > 0;
+}
+
+/**
+ * For sockets whose peers are nearly always IP literals (the signaling listeners): a literal is
+ * handed straight back, a name goes to the resolver as before.
+ */
+function mostlyLiteralLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+  if (looksLiteral(address)) {
+    callback(null, address, address.includes(':') ? 6 : 4);
+    return;
+  }
+  dnsLookup(address, { family: family === 4 ? 4 : family === 6 ? 6 : 0 }, (err, found, fam) => callback(err, found, fam));
+}
+
 /**
  * A UDP socket for `host`: dual-stack AF_INET6 (IPV6_V6ONLY off) unless the host is an
  * IPv4 literal, which is a deliberate IPv4-only choice. `literalPeers`: every destination is
  * an IP literal in the socket's own form (IPv4 as ::ffff:a.b.c.d on a dual-stack socket).
+ * `mostlyLiteralPeers`: literals skip the resolver, names still resolve.
  */
-export function createUdpSocket(host: string, opts: { literalPeers?: boolean } = {}): dgram.Socket {
-  const lookup = opts.literalPeers === true ? { lookup: literalLookup as unknown as dgram.SocketOptions['lookup'] } : {};
+export function createUdpSocket(host: string, opts: { literalPeers?: boolean; mostlyLiteralPeers?: boolean } = {}): dgram.Socket {
+  const fn = opts.literalPeers === true ? literalLookup : opts.mostlyLiteralPeers === true ? mostlyLiteralLookup : undefined;
+  const lookup = fn !== undefined ? { lookup: fn as unknown as dgram.SocketOptions['lookup'] } : {};
   return isIPv4(host)
     ? dgram.createSocket({ type: 'udp4', ...lookup })
     : dgram.createSocket({ type: 'udp6', ipv6Only: false, ...lookup });

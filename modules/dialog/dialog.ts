@@ -11,8 +11,13 @@ export interface Dialog {
   readonly dialect: DialectName;
   readonly caller: string;
   readonly callee: string;
-  /** The request that created the dialog (its source is the caller's address). */
-  readonly invite: Request;
+  /**
+   * The request that created the dialog, while its transaction runs; let go once the call is
+   * answered, so a long call does not hold its INVITE (wire bytes, parsed headers) in memory.
+   */
+  invite: Request | null;
+  /** Where the caller's INVITE came from. */
+  readonly callerAddress: Endpoint;
   /** Where the INVITE was forwarded. */
   calleeAddress: Endpoint;
   state: DialogState;

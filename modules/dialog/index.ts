@@ -62,7 +62,7 @@ export const dialog = defineModule({
         if (existing !== undefined) end(existing, 'replaced');
         const d: Dialog = {
           callId: request.callId, dialect: request.dialect, caller: request.from.user, callee: request.to.user,
-          invite: request, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
+          invite: request, callerAddress: request.source, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
         };
         d.lifetimeTimer = setTimeout(() => end(d, 'lifetime'), config().maxDurationSec * 1000);
         d.lifetimeTimer.unref();
@@ -85,7 +85,11 @@ export const dialog = defineModule({
 
     core.hooks.onTransactionEnd(({ txn, outcome }) => {
       const d = dialogs.get(txn.request.callId);
-      if (d === undefined || d.invite !== txn.request || outcome === 'answered') return;
+      if (d === undefined || d.invite !== txn.request) return;
+      if (outcome === 'answered') {
+        d.invite = null;
+        return;
+      }
       // 'withheld': a module stopped the answer (no media port) after this dialog saw it confirmed.
       if (d.state === 'early' || outcome === 'withheld') end(d, outcome === 'timeout' ? 'timeout' : 'failed');
     });
@@ -104,7 +108,7 @@ export const dialog = defineModule({
       const d = state.dialogs.get(callId);
       if (d === undefined) return undefined;
       if (user === d.caller) return d.calleeAddress;
-      if (user === d.callee) return d.invite.source;
+      if (user === d.callee) return d.callerAddress;
       return undefined;
     },
     onConfirmed: (l) => { state.confirmed.add(l); },

@@ -18,6 +18,7 @@
 #include <node_api.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -256,6 +257,9 @@ static engine_t *engine_new(int n_workers, int rcvbuf) {
       return NULL;
     }
     w->started = 1;
+    char name[16];
+    snprintf(name, sizeof name, "sy-media-%u", (unsigned)i % 100u); // shown by top -H, ps -L
+    pthread_setname_np(w->th, name);
   }
   return eng;
 }

@@ -50,6 +50,21 @@ def nthreads(pid):
     return len(os.listdir(f"/proc/{pid}/task"))
 
 
+def thread_ticks(pid):
+    """CPU ticks (user + system) of each thread of pid, by thread name and id."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                st = f.read()
+        except FileNotFoundError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        fields = st[st.rindex(")") + 2:].split()
+        out[f"{name}/{tid}"] = int(fields[11]) + int(fields[12])
+    return out
+
+
 def wait_ready_line(path, proc, timeout=30, marker="READY"):
     t = time.time()
     while time.time() - t < timeout:
@@ -208,8 +223,14 @@ def once(a):
                 spinner = subprocess.Popen(["taskset", "-c", RELAY_CPU, "chrt", "-i", "0", "sh", "-c",
                                             "while :; do :; done"], start_new_session=True)
                 res["spinner_pid"] = spinner.pid
+            ticks0 = thread_ticks(pid) if pid else {}
+            t0 = time.time()
             try:
                 r = subprocess.run(gcmd, capture_output=True, text=True)
+                if pid:  # where the relay's CPU went, per thread (% of one core over the run)
+                    hz, dt, ticks1 = os.sysconf("SC_CLK_TCK"), time.time() - t0, thread_ticks(pid)
+                    res["thread_cpu_pct"] = {k: round(100 * (v - ticks0.get(k, 0)) / hz / dt, 1)
+                                             for k, v in ticks1.items() if v - ticks0.get(k, 0) > 0}
             finally:
                 if spinner:
                     os.kill(spinner.pid, signal.SIGKILL)

@@ -257,7 +257,7 @@ static engine_t *engine_new(int n_workers, int rcvbuf) {
       return NULL;
     }
     w->started = 1;
-    char name[16];
+    char name[24]; // the kernel keeps the first 15 bytes
     snprintf(name, sizeof name, "sy-media-%u", (unsigned)i % 100u); // shown by top -H, ps -L
     pthread_setname_np(w->th, name);
   }

@@ -13,6 +13,7 @@ import { isRejectRequest, type ProxyHooks, type TransactionView } from '../trans
 import type { ProxyEngine } from '../transaction/proxy-engine.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildAck, buildCancel, buildResponse, decrementMaxForwards } from './messages.ts';
+import { LingerQueue } from './linger.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
 import { T1, T2, T4, TIMEOUT_64T1, LINGER_MS } from './timers.ts';
 import { ClientTransaction, FinishedClient, FinishedServer, ProxyCall, ServerTransaction, newBranch, type Destination } from './transactions.ts';
@@ -85,6 +86,11 @@ export class SipProxyEngine implements ProxyEngine {
   /** Keyed by branch and method (a CANCEL shares its INVITE's branch). */
   private readonly clients = new Map<string, ClientTransaction | FinishedClient>();
   readonly stats: SipEngineStats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, cancels: 0, statelessReplies: 0, strayReplies: 0 };
+  /** Finished server transactions absorbing retransmissions (Timers J and H). */
+  private readonly serverLinger = new LingerQueue<FinishedServer>(LINGER_MS, (st) => this.dropServer(st));
+  /** Finished client transactions: Timer D (a failure's ACK to repeat) and Timer K. */
+  private readonly clientLinger = new LingerQueue<FinishedClient>(LINGER_MS, (ct) => this.dropClient(ct));
+  private readonly clientLingerShort = new LingerQueue<FinishedClient>(T4, (ct) => this.dropClient(ct));
 
   constructor(private readonly deps: SipEngineDeps) {}
 
@@ -214,7 +220,11 @@ export class SipProxyEngine implements ProxyEngine {
       };
       done.timers.push(setTimeout(repeat, every).unref());
     }
-    done.timers.push(setTimeout(() => this.dropServer(done), LINGER_MS).unref());
+    this.serverLinger.add(done);
+  }
+
+  private dropClient(ct: FinishedClient): void {
+    if (this.clients.get(ct.key) === ct) this.clients.delete(ct.key);
   }
 
   private dropServer(st: FinishedServer): void {
@@ -405,9 +415,9 @@ export class SipProxyEngine implements ProxyEngine {
       // Timer D (INVITE failures: repeat the ACK) or K (non-INVITE: absorb repeats); a 2xx needs none.
       if (ct.isInvite && reply.status < 300) this.clients.delete(key);
       else {
-        const finished = new FinishedClient(ct.downstream, ack);
+        const finished = new FinishedClient(key, ct.downstream, ack);
         this.clients.set(key, finished);
-        setTimeout(() => { if (this.clients.get(key) === finished) this.clients.delete(key); }, ack !== null ? LINGER_MS : T4).unref();
+        (ack !== null ? this.clientLinger : this.clientLingerShort).add(finished);
       }
       if (ct.final !== null && reply.status >= 300) return; // a timed-out branch answering late
       if (reply.status >= 300 || ct.final === null) ct.final = reply;
@@ -555,5 +565,8 @@ export class SipProxyEngine implements ProxyEngine {
     for (const ct of this.clients.values()) if (ct instanceof ClientTransaction) ct.clearTimers();
     this.servers.clear();
     this.clients.clear();
+    this.serverLinger.clear();
+    this.clientLinger.clear();
+    this.clientLingerShort.clear();
   }
 }

@@ -74,7 +74,7 @@ export class FinishedServer {
 
 /** What is left of a client transaction after its final response: the ACK to repeat if that response is repeated. */
 export class FinishedClient {
-  constructor(readonly downstream: Destination, readonly ack: Buffer | null) {}
+  constructor(readonly key: string, readonly downstream: Destination, readonly ack: Buffer | null) {}
 }
 
 export type ClientState = 'calling' | 'proceeding' | 'completed' | 'terminated';

@@ -393,6 +393,13 @@ static napi_value args(napi_env env, napi_callback_info info, size_t want, napi_
   return argv[0];
 }
 
+// The arguments every session call starts with, (engine, port, ...); false with a JS error pending.
+static int session_call(napi_env env, napi_callback_info info, size_t want, napi_value *argv, engine_t **eng, int *port) {
+  if (args(env, info, want, argv) == NULL) return 0;
+  *eng = engine_arg(env, argv[0]);
+  return *eng != NULL && port_arg(env, argv[1], port);
+}
+
 // create(workers, rcvbufBytes) -> engine
 static napi_value js_create(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -427,10 +434,9 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
 // open(engine, port, host) -> 0 | -errno
 static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_value argv[3];
-  if (args(env, info, 3, argv) == NULL) return NULL;
-  engine_t *eng = engine_arg(env, argv[0]);
+  engine_t *eng;
   int port;
-  if (eng == NULL || !port_arg(env, argv[1], &port)) return NULL;
+  if (!session_call(env, info, 3, argv, &eng, &port)) return NULL;
   char host[64];
   size_t len;
   if (napi_get_value_string_utf8(env, argv[2], host, sizeof host, &len) != napi_ok) {
@@ -444,10 +450,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (args(env, info, 2, argv) == NULL) return NULL;
-  engine_t *eng = engine_arg(env, argv[0]);
+  engine_t *eng;
   int port;
-  if (eng == NULL || !port_arg(env, argv[1], &port)) return NULL;
+  if (!session_call(env, info, 2, argv, &eng, &port)) return NULL;
   session_close(eng, port);
   return NULL;
 }
@@ -456,10 +461,9 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 // it latches anew. An address the socket's family cannot reach (or '') leaves it unknown.
 static napi_value js_set_party(napi_env env, napi_callback_info info) {
   napi_value argv[5];
-  if (args(env, info, 5, argv) == NULL) return NULL;
-  engine_t *eng = engine_arg(env, argv[0]);
+  engine_t *eng;
   int port;
-  if (eng == NULL || !port_arg(env, argv[1], &port)) return NULL;
+  if (!session_call(env, info, 5, argv, &eng, &port)) return NULL;
   int32_t which, pport;
   CHECK(napi_get_value_int32(env, argv[2], &which));
   CHECK(napi_get_value_int32(env, argv[4], &pport));
@@ -502,10 +506,9 @@ static napi_value address_value(napi_env env, const struct sockaddr_in6 *a) {
 //                         latchedA, latchedB, addressA, portA, addressB, portB]
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (args(env, info, 2, argv) == NULL) return NULL;
-  engine_t *eng = engine_arg(env, argv[0]);
+  engine_t *eng;
   int port;
-  if (eng == NULL || !port_arg(env, argv[1], &port)) return NULL;
+  if (!session_call(env, info, 2, argv, &eng, &port)) return NULL;
   slot_t *s = eng->slots[port];
   if (s == NULL) return NULL;
   pthread_mutex_lock(&s->lock);
@@ -535,10 +538,9 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
 // relayed(engine, port) -> datagrams relayed so far (the idle sweep compares it between sweeps).
 static napi_value js_relayed(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (args(env, info, 2, argv) == NULL) return NULL;
-  engine_t *eng = engine_arg(env, argv[0]);
+  engine_t *eng;
   int port;
-  if (eng == NULL || !port_arg(env, argv[1], &port)) return NULL;
+  if (!session_call(env, info, 2, argv, &eng, &port)) return NULL;
   slot_t *s = eng->slots[port];
   double n = 0;
   if (s != NULL) {

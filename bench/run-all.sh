@@ -7,6 +7,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 "$HERE/media/build.sh"
 # Media: idle memory, 50k pps CPU/latency, loss-free throughput at 100 and 1000 calls.
 python3 "$HERE/media/bench.py" --relays crelay,switchyard --only idle,realistic,search --calls-list 100,1000
+# Media over two threads: how the work splits (switchyard's native workers, crelay's threads).
+"$HERE/media/scaling.sh"
 # Signaling: immediate-BYE calls for 60 s per step, one core each.
 "$HERE/sip/ladder.sh" 1 1core calls 0 60 2500 3000 3500 4000 4500
 "$HERE/sip/sy_ladder.sh" calls 0 60 600 800 1000 1200 1400 1600

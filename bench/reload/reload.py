@@ -42,6 +42,7 @@ PROXY_CPU, GEN_CPU = "1", "0"
 PLAIN_PORT, SIP_PORT, UAC_PORT, UAS_PORT = 37501, 37560, 37561, 37570  # as in switchyard.config.ts
 GEN_BASE = 20000  # udpload's endpoint ports, as bench/media/run.py
 RELOAD_LINE = "const RELOAD = 0; // run.sh: reload number"
+ENGINE_LINE = "const ENGINE: 'auto' | 'native' | 'js' = 'auto'; // run.sh --engine: the media relay's data plane"
 
 procs = []  # every process started here, stopped in stop_all()
 
@@ -86,7 +87,7 @@ def udp_port_busy(port):
 class LogTail:
     """The proxy's JSON log lines about starting, reloading and stopping, read incrementally."""
 
-    KEEP = ("switchyard", "reload")
+    KEEP = ("switchyard", "reload", "media relay ready")
 
     def __init__(self, path):
         self.path, self.offset, self.rest, self.lines = path, 0, "", []
@@ -127,8 +128,10 @@ def write_script(path, template, n):
 
 def run(a):
     template = open(os.path.join(HERE, "switchyard.config.ts")).read()
-    if RELOAD_LINE not in template:
-        raise RuntimeError(f"switchyard.config.ts has no line {RELOAD_LINE!r} to rewrite")
+    for line in (RELOAD_LINE, ENGINE_LINE):
+        if line not in template:
+            raise RuntimeError(f"switchyard.config.ts has no line {line!r} to rewrite")
+    template = template.replace(ENGINE_LINE, ENGINE_LINE.replace("= 'auto'", f"= '{a.engine}'"))
     for port in (PLAIN_PORT, SIP_PORT, UAC_PORT, UAS_PORT):
         if udp_port_busy(port):
             raise RuntimeError(f"UDP port {port} is already in use")
@@ -141,7 +144,7 @@ def run(a):
     res = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S"), "outdir": outdir, "reloads_requested": a.reloads,
            "interval_s": a.interval, "media_calls": a.calls, "media_pps_per_leg": a.pps,
            "media_offered_pps": a.calls * a.pps * 2, "sip_rate_cps": a.sip_rate,
-           "sip_msgs_in_per_s": a.sip_rate * 6, "duration_s": a.duration}
+           "sip_msgs_in_per_s": a.sip_rate * 6, "duration_s": a.duration, "engine_option": a.engine}
     try:
         # 1. the proxy, watching its script
         plog = os.path.join(outdir, "switchyard.log")
@@ -150,6 +153,9 @@ def run(a):
         log = LogTail(plog)
         if not log.wait(lambda d: str(d.get("msg", "")).startswith("switchyard started"), proxy, 30):
             raise RuntimeError("switchyard did not start within 30 s")
+        ready = [d for d in log.poll() if d.get("msg") == "media relay ready"]
+        if ready:
+            res["engine"], res["engine_workers"] = ready[-1].get("engine"), ready[-1].get("workers")
         # 2. SIPp's callee registers from the UAS port; the media sessions are set up over the plain protocol
         r = subprocess.run(["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", os.path.join(SIP, "scenarios", "register_one.xml"),
                             "-s", "bob", "-i", "127.0.0.1", "-p", str(UAS_PORT), "-m", "1", "-nostdin", "-timeout", "10s"],
@@ -266,6 +272,7 @@ def report(res):
         print(f"ERROR {res['error']}")
     if "media" in res and "sip" in res:
         m, s = res["media"], res["sip"]
+        print(f"media engine: {res.get('engine')} ({res.get('engine_workers')} workers; option {res['engine_option']})")
         print(f"reloads applied: {res['reloads_applied']}/{res['reloads_requested']} "
               f"(reload took {', '.join(str(r['reload_ms']) for r in res['reloads'])} ms)")
         print(f"media ({res['media_calls']} calls x {res['media_pps_per_leg']:g} pps x 2 = {res['media_offered_pps']:,.0f} pps, "
@@ -288,6 +295,7 @@ def main():
     ap.add_argument("--pps", type=float, default=50, help="packets per second per leg")
     ap.add_argument("--duration", type=float, default=20, help="udpload's measured seconds (after 1 s of warm-up)")
     ap.add_argument("--sip-rate", type=int, default=167, help="SIPp calls per second")
+    ap.add_argument("--engine", choices=["auto", "native", "js"], default="auto", help="the media relay's engine option")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "reload.jsonl"))
     a = ap.parse_args()
     if a.first_reload_s + (a.reloads - 1) * a.interval + 2 > a.duration:

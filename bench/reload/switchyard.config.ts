@@ -9,6 +9,7 @@ import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 const RELOAD = 0; // run.sh: reload number
+const ENGINE: 'auto' | 'native' | 'js' = 'auto'; // run.sh --engine: the media relay's data plane
 
 export default defineProxy({
   listen: [
@@ -19,7 +20,7 @@ export default defineProxy({
     registrar(),
     dialog(),
     callRouting({ answerTimeoutSec: 30 + RELOAD }),
-    mediaRelay({ ports: '30000-31999', idleTimeoutSec: 600 + RELOAD, advertise: '127.0.0.1' }),
+    mediaRelay({ ports: '30000-31999', idleTimeoutSec: 600 + RELOAD, advertise: '127.0.0.1', engine: ENGINE }),
   ],
   routes: {
     async request(ctx) {

@@ -61,7 +61,8 @@ export class AdmissionControl {
       return;
     }
     this.streak = 0;
-    if (utilization < this.low) this.share = Math.min(1, this.share + 0.05);
+    // Slack, or nobody retransmitting any more (the backlog is gone): let more calls in again.
+    if (utilization < this.low || retransmitted < this.retransmissions) this.share = Math.min(1, this.share + 0.05);
   }
 
   /**

@@ -65,7 +65,7 @@ export class Dispatcher {
   private async handleRequest(msg: Request, engine: ProxyEngine): Promise<void> {
     if (msg.method === 'INVITE' && !msg.inDialog && this.deps.admission !== undefined && !this.deps.admission.admit()) {
       this.stats.shed++;
-      engine.respond(msg, 503, 'Service Unavailable', SHED_HEADERS);
+      engine.refuse(msg, 503, 'Service Unavailable', SHED_HEADERS);
       return;
     }
     const snapshot = this.deps.current();

@@ -35,6 +35,11 @@ export class PlainProxyEngine implements ProxyEngine {
     if (bytes !== null) this.deps.send(req.listener, req.source, bytes);
   }
 
+  /** The plain protocol has no retransmissions: a refusal is an ordinary reply. */
+  refuse(req: Request, status: number, reason: string, headers?: ReplyHeaders): void {
+    this.respond(req, status, reason, headers);
+  }
+
   get size(): number {
     return this.table.size;
   }

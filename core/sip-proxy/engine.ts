@@ -91,6 +91,8 @@ export class SipProxyEngine implements ProxyEngine {
   /** Finished client transactions: Timer D (a failure's ACK to repeat) and Timer K. */
   private readonly clientLinger = new LingerQueue<FinishedClient>(LINGER_MS, (ct) => this.dropClient(ct));
   private readonly clientLingerShort = new LingerQueue<FinishedClient>(T4, (ct) => this.dropClient(ct));
+  /** Refusals answer repeats for T4: enough for a request retransmitted while the refusal was on its way. */
+  private readonly refusedLinger = new LingerQueue<FinishedServer>(T4, (st) => this.dropServer(st));
 
   constructor(private readonly deps: SipEngineDeps) {}
 
@@ -186,6 +188,22 @@ export class SipProxyEngine implements ProxyEngine {
     const sip = sipRequest(req);
     const bytes = serializeSip(buildResponse(sip, status, reason, st?.toTag ?? null, headers));
     this.sendUpstream(st, upstreamOf(req), status, bytes);
+  }
+
+  refuse(req: Request, status: number, reason: string, headers?: ReplyHeaders): void {
+    if (req.method === 'ACK') return;
+    const found = this.servers.get(serverKey(req));
+    const st = found instanceof ServerTransaction ? found : undefined;
+    const dest = upstreamOf(req);
+    const bytes = serializeSip(buildResponse(sipRequest(req), status, reason, st?.toTag ?? null, headers));
+    this.deps.sender.send(dest, bytes);
+    if (st === undefined) return;
+    st.clearTimers();
+    // No Timer G: a repeated request is answered again from here, its ACK is absorbed.
+    const done = new FinishedServer(st.key, dest, bytes, status, st.isInvite);
+    done.acked = true;
+    this.servers.set(st.key, done);
+    this.refusedLinger.add(done);
   }
 
   /** Sends a response upstream through its server transaction, which remembers it for retransmissions. */
@@ -568,5 +586,6 @@ export class SipProxyEngine implements ProxyEngine {
     this.serverLinger.clear();
     this.clientLinger.clear();
     this.clientLingerShort.clear();
+    this.refusedLinger.clear();
   }
 }

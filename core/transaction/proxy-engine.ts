@@ -12,6 +12,11 @@ export interface ProxyEngine {
   intercept(req: Request): boolean;
   /** Sends the proxy's own reply to a request. */
   respond(req: Request, status: number, reason: string, headers?: ReplyHeaders): void;
+  /**
+   * Answers a request with a final refusal that is not retransmitted (a call refused under
+   * overload, like Kamailio's stateless reply): a repeated request gets the same answer again.
+   */
+  refuse(req: Request, status: number, reason: string, headers?: ReplyHeaders): void;
   /** Forwards the context's request (to new branches, when called from a failure route). */
   forward(mc: MessageContext, opts: ForwardOptions): void | Promise<void>;
   receiveReply(reply: Reply): Promise<void>;

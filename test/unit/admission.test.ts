@@ -57,10 +57,12 @@ describe('AdmissionControl', () => {
     const a = new AdmissionControl({ high: 0.97, low: 0.85, patience: 1 });
     a.observe(1, 50);
     a.observe(1, 50); // 0.49
-    a.observe(0.9, 50); // between low and high: hold
+    a.observe(0.9, 50); // between low and high while still retransmitted to: hold
     assert.ok(Math.abs(a.share - 0.49) < 1e-9);
-    a.observe(0.3, 50);
+    a.observe(0.99, 0); // busy but nobody retransmits: the backlog is gone, grow
     assert.ok(Math.abs(a.share - 0.54) < 1e-9);
+    a.observe(0.3, 50);
+    assert.ok(Math.abs(a.share - 0.59) < 1e-9);
     for (let i = 0; i < 20; i++) a.observe(0.3, 50);
     assert.equal(a.share, 1);
     assert.equal(admittedOf(a, 50), 50);
@@ -75,14 +77,15 @@ describe('AdmissionControl', () => {
   });
 });
 
-interface Responded { method: string; status: number; reason: string; headers: ReplyHeaders | undefined }
+interface Responded { method: string; status: number; reason: string; headers: ReplyHeaders | undefined; refused: boolean }
 
 function harness(admit: () => boolean): { dispatcher: Dispatcher; engine: ProxyEngine; responded: Responded[]; routed: string[] } {
   const responded: Responded[] = [];
   const routed: string[] = [];
   const engine: ProxyEngine = {
     intercept: () => false,
-    respond: (req, status, reason, headers) => { responded.push({ method: req.method, status, reason, headers }); },
+    respond: (req, status, reason, headers) => { responded.push({ method: req.method, status, reason, headers, refused: false }); },
+    refuse: (req, status, reason, headers) => { responded.push({ method: req.method, status, reason, headers, refused: true }); },
     forward: () => undefined,
     receiveReply: async () => undefined,
     size: 0,
@@ -107,6 +110,7 @@ describe('Dispatcher with admission control', () => {
     assert.deepEqual(h.routed, []);
     assert.equal(h.responded.length, 1);
     assert.equal(h.responded[0]!.status, 503);
+    assert.equal(h.responded[0]!.refused, true, 'a refusal, not retransmitted until an ACK');
     assert.deepEqual(h.responded[0]!.headers, [['Retry-After', '5']]);
     assert.equal(h.dispatcher.stats.shed, 1);
   });

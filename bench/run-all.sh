@@ -14,7 +14,7 @@ python3 "$HERE/media/bench.py" --relays crelay,switchyard --only idle,realistic,
 "$HERE/sip/sy_ladder.sh" calls 0 60 600 800 1000 1200 1400 1600
 # Registrations: a REGISTER flood of distinct users for 60 s per step, one core each.
 "$HERE/sip/ladder.sh" 1 1core reg 0 60 6000 10000 14000 16000 18000 20000
-"$HERE/sip/sy_ladder.sh" reg 0 60 2000 3000 4000 5000 6000 7000 8000
+"$HERE/sip/sy_ladder.sh" reg 0 60 2000 4000 6000 8000 10000 12000
 # Hot reload: the script rewritten 10 times during 50k pps of media and 167 SIP calls/s, with
 # each media engine.
 for engine in native js; do

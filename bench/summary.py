@@ -62,8 +62,8 @@ def last_reload_runs(min_reloads=10):
     if os.path.exists(RELOAD):
         for line in open(RELOAD):
             d = json.loads(line)
-            if d.get("reloads_requested", 0) >= min_reloads and "media" in d and "sip" in d:
-                last[d.get("engine") or "default"] = d
+            if d.get("reloads_requested", 0) >= min_reloads and "media" in d and "sip" in d and d.get("engine"):
+                last[d["engine"]] = d
     return last
 
 

@@ -19,5 +19,5 @@ import json, sys
 for line in sys.stdin:
     d = json.loads(line)
     workers = {k: v for k, v in (d.get("thread_cpu_pct") or {}).items() if v >= 1}
-    print(f"{d.get(\"label\")}: {d.get(\"rx_pps\")} pps relayed, loss {d.get(\"loss_pct\")} %, relay CPU {d.get(\"relay_cpu_pct\")} %, threads {workers}")
+    print(d.get("label"), d.get("rx_pps"), "pps relayed, loss", d.get("loss_pct"), "%, CPU per thread", workers)
 '

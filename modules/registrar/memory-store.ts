@@ -1,8 +1,14 @@
 import type { Binding, LocationStore } from './store.ts';
 
-/** The in-process location table; expired bindings are swept once a second. */
+/**
+ * The in-process location table. Expired bindings are swept once a second, and a sweep visits
+ * only the users with a binding due: each replace files its user under the second its earliest
+ * binding expires, so a table of a million users costs nothing to sweep until they expire.
+ */
 export class MemoryLocationStore implements LocationStore {
   private readonly table = new Map<string, readonly Binding[]>();
+  /** Second (epoch ms / 1000) → users with a binding expiring in it. A user re-registered since is visited for nothing. */
+  private readonly due = new Map<number, string[]>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -19,7 +25,10 @@ export class MemoryLocationStore implements LocationStore {
 
   async replace(aor: string, bindings: readonly Binding[]): Promise<void> {
     if (bindings.length === 0) this.table.delete(aor);
-    else this.table.set(aor, bindings);
+    else {
+      this.table.set(aor, bindings);
+      this.fileDue(aor, bindings);
+    }
   }
 
   async remove(aor: string): Promise<void> {
@@ -30,12 +39,34 @@ export class MemoryLocationStore implements LocationStore {
     return this.table.size;
   }
 
+  private fileDue(aor: string, bindings: readonly Binding[]): void {
+    let first = Infinity;
+    for (const b of bindings) if (b.expiresAt !== null && b.expiresAt < first) first = b.expiresAt;
+    if (first === Infinity) return;
+    const second = Math.floor(first / 1000);
+    const users = this.due.get(second);
+    if (users === undefined) this.due.set(second, [aor]);
+    else users.push(aor);
+  }
+
   private sweep(): void {
     const t = this.now();
-    for (const [aor, list] of this.table) {
-      const live = list.filter((b) => b.expiresAt === null || b.expiresAt > t);
-      if (live.length === 0) this.table.delete(aor);
-      else if (live.length !== list.length) this.table.set(aor, live);
+    // Every binding filed under a second before the current one has expired by now.
+    const before = Math.floor(t / 1000);
+    for (const [second, users] of this.due) {
+      if (second >= before) continue;
+      this.due.delete(second);
+      for (const aor of users) {
+        const list = this.table.get(aor);
+        if (list === undefined) continue;
+        const live = list.filter((b) => b.expiresAt === null || b.expiresAt > t);
+        if (live.length === list.length) continue; // re-registered since it was filed
+        if (live.length === 0) this.table.delete(aor);
+        else {
+          this.table.set(aor, live);
+          this.fileDue(aor, live);
+        }
+      }
     }
   }
 

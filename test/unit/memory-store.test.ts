@@ -109,6 +109,37 @@ describe('MemoryLocationStore', () => {
     assert.deepEqual((await s.lookup('kept')).map((b) => b.address.port), [4]);
   });
 
+  test('a user re-registered before its old binding expired is kept; a trimmed list is swept again at its next expiry', async () => {
+    let now = 1_000;
+    const s = store(() => now);
+    await s.replace('again', [binding('again', 1, 2_000)]);
+    await s.replace('again', [binding('again', 1, 9_000)]); // re-registered: filed again, later
+    await s.replace('steps', [binding('steps', 2, 2_500), binding('steps', 3, 6_500)]);
+    await s.replace('late', [binding('late', 4, 60_000)]);
+    now = 4_000;
+    // lookup filters by the clock on its own; the sweep shows in the table behind it
+    const table = (s as unknown as { table: Map<string, readonly Binding[]> }).table;
+    await waitFor(() => table.get('steps')?.length === 1, 'the first sweep to trim the partly expired user', 5_000, 50);
+    assert.equal(s.size(), 3);
+    assert.equal((await s.lookup('again')).length, 1, 'the re-registered user is still there');
+    now = 10_000;
+    await waitFor(() => s.size() === 1, 'the users whose last binding expired to go', 5_000, 50);
+    assert.deepEqual(await s.lookup('steps'), []);
+    assert.deepEqual(await s.lookup('again'), []);
+    assert.equal((await s.lookup('late')).length, 1);
+  });
+
+  test('ten thousand users expiring over a spread of seconds all leave, the others stay', async () => {
+    let now = 0;
+    const s = store(() => now);
+    for (let i = 0; i < 10_000; i++) await s.replace(`u${i}`, [binding(`u${i}`, i, i % 2 === 0 ? 1_000 + (i % 50) * 100 : null)]);
+    assert.equal(s.size(), 10_000);
+    now = 8_000;
+    await waitFor(() => s.size() === 5_000, 'the expiring half to leave', 5_000, 50);
+    assert.equal((await s.lookup('u1')).length, 1);
+    assert.deepEqual(await s.lookup('u2'), []);
+  });
+
   test('the default clock is Date.now', async () => {
     const s = store();
     await s.replace('past', [binding('past', 1, Date.now() - 1)]);

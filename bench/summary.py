@@ -19,24 +19,27 @@ SIP = os.path.join(HERE, "sip", "results")
 RELOAD = os.path.join(HERE, "reload", "results", "reload.jsonl")
 
 
+def jsonl(path):
+    """The records of a JSON-lines results file; none when the benchmark has not run."""
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+
+
 def media_runs():
     runs = {}
-    path = os.path.join(MEDIA, "bench.jsonl")
-    if os.path.exists(path):
-        for line in open(path):
-            d = json.loads(line)
-            if d.get("key") and "error" not in d:
-                runs.setdefault(d["key"].rsplit(":", 1)[0], []).append(d)
+    for d in jsonl(os.path.join(MEDIA, "bench.jsonl")):
+        if d.get("key") and "error" not in d:
+            runs.setdefault(d["key"].rsplit(":", 1)[0], []).append(d)
     return runs
 
 
 def searches():
     out = {}
-    path = os.path.join(MEDIA, "search_summary.jsonl")
-    if os.path.exists(path):
-        for line in open(path):
-            d = json.loads(line)
-            out[(d["relay"], d["calls"])] = d
+    for d in jsonl(os.path.join(MEDIA, "search_summary.jsonl")):
+        out[(d["relay"], d["calls"])] = d
     return out
 
 
@@ -59,23 +62,18 @@ def highest_sip_pass(tag_prefix):
 def last_reload_runs(min_reloads=10):
     """The latest complete bench/reload run with at least min_reloads reloads, per media engine."""
     last = {}
-    if os.path.exists(RELOAD):
-        for line in open(RELOAD):
-            d = json.loads(line)
-            if d.get("reloads_requested", 0) >= min_reloads and "media" in d and "sip" in d and d.get("engine"):
-                last[d["engine"]] = d
+    for d in jsonl(RELOAD):
+        if d.get("reloads_requested", 0) >= min_reloads and "media" in d and "sip" in d and d.get("engine"):
+            last[d["engine"]] = d
     return last
 
 
 def scaling_runs():
     """The last run of each scaling:<relay>:<threads> label in bench/media/results/scaling.jsonl (bench/media/scaling.sh)."""
     out = {}
-    path = os.path.join(MEDIA, "scaling.jsonl")
-    if os.path.exists(path):
-        for line in open(path):
-            d = json.loads(line)
-            if "error" not in d and d.get("label", "").startswith("scaling:"):
-                out[d["label"]] = d
+    for d in jsonl(os.path.join(MEDIA, "scaling.jsonl")):
+        if "error" not in d and d.get("label", "").startswith("scaling:"):
+            out[d["label"]] = d
     return out
 
 

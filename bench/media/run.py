@@ -90,8 +90,7 @@ def start_relay(a, logdir):
                "--host", host]
     elif a.relay == "switchyard":
         # The real proxy with its embedded relay; calls are set up over the plain protocol below.
-        cmd = [NODE, "--min-semi-space-size=16", os.path.join(ROOT, "bin", "switchyard.mjs"),  # as npm start runs it
-               "--config", os.path.join(HERE, "switchyard.config.ts"),
+        cmd = [NODE, os.path.join(ROOT, "bin", "switchyard.mjs"), "--config", os.path.join(HERE, "switchyard.config.ts"),
                "--no-watch", "--log-level", "info"]
     elif a.relay == "rtpengine":
         cmd = ["/usr/bin/rtpengine", "--config-file=none", "--table=-1", "--interface=127.0.0.1",

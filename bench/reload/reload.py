@@ -148,7 +148,7 @@ def run(a):
     try:
         # 1. the proxy, watching its script
         plog = os.path.join(outdir, "switchyard.log")
-        proxy = start(["taskset", "-c", PROXY_CPU, NODE, "--min-semi-space-size=16", os.path.join(ROOT, "bin", "switchyard.mjs"),
+        proxy = start(["taskset", "-c", PROXY_CPU, NODE, os.path.join(ROOT, "bin", "switchyard.mjs"),
                        "--config", script, "--log-level", "info"], plog, cwd=ROOT)
         log = LogTail(plog)
         if not log.wait(lambda d: str(d.get("msg", "")).startswith("switchyard started"), proxy, 30):

@@ -5,9 +5,8 @@
 # proxy.config.ts (SIP on 127.0.0.1:5060, media relay engaged for every call), the
 # proxy pinned to CPU 0 and the SIPp processes to CPU 1 (the "1core" layout of
 # kam_bench.sh, so both proxies are measured the same way). Logs at warn, as Kamailio's
-# reference script (debug=0). Node runs with the flags `npm start` gives it. reg runs use
-# switchyard-reg.config.ts: the same script with the registrar's user limit raised above what
-# the flood registers.
+# reference script (debug=0). reg runs use switchyard-reg.config.ts: the same script with the
+# registrar's user limit raised above what the flood registers.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -25,7 +24,7 @@ fi
 CONFIG=proxy.config.ts
 [ "$KIND" = reg ] && CONFIG=bench/sip/switchyard-reg.config.ts
 cd "$ROOT"
-taskset -c 0 node --min-semi-space-size=16 bin/switchyard.mjs --config "$CONFIG" --log-level warn --no-watch > "$OUT/switchyard.log" 2>&1 &
+taskset -c 0 node bin/switchyard.mjs --config "$CONFIG" --log-level warn --no-watch > "$OUT/switchyard.log" 2>&1 &
 SPID=$!
 trap 'kill -TERM $SPID 2>/dev/null || true; wait $SPID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -27,7 +27,7 @@ export class UdpListener {
   }
 
   static async open(config: ListenerConfig, onDatagram: DatagramHandler): Promise<UdpListener> {
-    const socket = createUdpSocket(config.host, { mostlyLiteralPeers: true });
+    const socket = createUdpSocket(config.host);
     try {
       await bindUdp(socket, config.port, config.host);
     } catch (err) {

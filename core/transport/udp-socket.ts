@@ -2,15 +2,6 @@ import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
 import { isIPv4 } from 'node:net';
 
-/**
- * For sockets that only ever name peers by IP literal (the media relay): dgram resolves every
- * destination before each send, and the default resolver tests the address with a regular
- * expression and defers to the next tick; this one hands the literal straight back.
- */
-function literalLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
-  callback(null, address, family === 4 ? 4 : 6);
-}
-
 /** An IP literal, told by a scan of its characters (no regular expression): IPv6 has a colon, IPv4 only digits and dots. */
 function looksLiteral(address: string): boolean {
   if (address.includes(':')) return true;
@@ -22,10 +13,12 @@ function looksLiteral(address: string): boolean {
 }
 
 /**
- * For sockets whose peers are nearly always IP literals (the signaling listeners): a literal is
- * handed straight back, a name goes to the resolver as before.
+ * dgram resolves every destination before each send, and its default resolver tests the
+ * address with a regular expression and defers to the next tick. Peers here are nearly always
+ * IP literals (the media relay's always are): a literal is handed straight back, a name still
+ * goes to the resolver.
  */
-function mostlyLiteralLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
+function literalFirstLookup(address: string, family: unknown, callback: (err: Error | null, address: string, family: number) => void): void {
   if (looksLiteral(address)) {
     callback(null, address, address.includes(':') ? 6 : 4);
     return;
@@ -35,16 +28,14 @@ function mostlyLiteralLookup(address: string, family: unknown, callback: (err: E
 
 /**
  * A UDP socket for `host`: dual-stack AF_INET6 (IPV6_V6ONLY off) unless the host is an
- * IPv4 literal, which is a deliberate IPv4-only choice. `literalPeers`: every destination is
- * an IP literal in the socket's own form (IPv4 as ::ffff:a.b.c.d on a dual-stack socket).
- * `mostlyLiteralPeers`: literals skip the resolver, names still resolve.
+ * IPv4 literal, which is a deliberate IPv4-only choice. A dual-stack socket names IPv4 peers
+ * in its own form, ::ffff:a.b.c.d.
  */
-export function createUdpSocket(host: string, opts: { literalPeers?: boolean; mostlyLiteralPeers?: boolean } = {}): dgram.Socket {
-  const fn = opts.literalPeers === true ? literalLookup : opts.mostlyLiteralPeers === true ? mostlyLiteralLookup : undefined;
-  const lookup = fn !== undefined ? { lookup: fn as unknown as dgram.SocketOptions['lookup'] } : {};
+export function createUdpSocket(host: string): dgram.Socket {
+  const lookup = literalFirstLookup as unknown as dgram.SocketOptions['lookup'];
   return isIPv4(host)
-    ? dgram.createSocket({ type: 'udp4', ...lookup })
-    : dgram.createSocket({ type: 'udp6', ipv6Only: false, ...lookup });
+    ? dgram.createSocket({ type: 'udp4', lookup })
+    : dgram.createSocket({ type: 'udp6', ipv6Only: false, lookup });
 }
 
 /** Binds, resolving with the socket or rejecting with the bind error (EADDRINUSE...). */

@@ -8,7 +8,7 @@ import type { PortBinder } from './port-pool.ts';
 export function dgramBinder(host: string): PortBinder<dgram.Socket> {
   return {
     async bind(port) {
-      const socket = createUdpSocket(host, { literalPeers: true });
+      const socket = createUdpSocket(host);
       try {
         return await bindUdp(socket, port, host);
       } catch (err) {

@@ -1,5 +1,8 @@
 import type { Endpoint } from '../../../core/address.ts';
 
+/** Each session socket's receive queue: room for a burst (a jitter-buffer flush, a scheduling hiccup); memory is used only while queued. */
+export const MEDIA_SOCKET_BUFFER_BYTES = 1024 * 1024;
+
 export type SessionEndReason = 'bye' | 'idle' | 'ended' | 'dialog' | 'shutdown' | 'replaced';
 
 export interface SessionStats {

@@ -22,9 +22,8 @@ type EndListener = (session: RelaySession, reason: SessionEndReason, stats: Sess
 /** The embedded media relay: owns the port pool and the live sessions, ends idle ones. */
 export class MediaRelay {
   private readonly pool: PortPool<BoundPort>;
-  private readonly sessions = new Map<string, RelaySession>();
-  /** What the idle sweep saw of each session: its relayed count and since when it has not moved. */
-  private readonly activity = new Map<RelaySession, { count: number; since: number }>();
+  /** Each live session with what the idle sweep saw of it: its relayed count and since when it has not moved. */
+  private readonly sessions = new Map<string, { session: RelaySession; count: number; since: number }>();
   /** The stream sessions (`<call>#<stream>[/rtcp]`) of each call, so a call's end does not scan every session. */
   private readonly byCall = new Map<string, Set<string>>();
   private readonly endListeners = new Set<EndListener>();
@@ -49,7 +48,7 @@ export class MediaRelay {
   }
 
   get(key: string): RelaySession | undefined {
-    return this.sessions.get(key);
+    return this.sessions.get(key)?.session;
   }
 
   onEnd(l: EndListener): void {
@@ -92,8 +91,7 @@ export class MediaRelay {
   }
 
   private started(session: RelaySession): RelaySession {
-    this.sessions.set(session.key, session);
-    this.activity.set(session, { count: 0, since: Date.now() });
+    this.sessions.set(session.key, { session, count: 0, since: Date.now() });
     return session;
   }
 
@@ -106,10 +104,9 @@ export class MediaRelay {
   }
 
   end(key: string, reason: SessionEndReason): SessionStats | null {
-    const s = this.sessions.get(key);
+    const s = this.sessions.get(key)?.session;
     if (s === undefined) return null;
     this.sessions.delete(key);
-    this.activity.delete(s);
     const hash = key.indexOf('#');
     if (hash > 0) {
       const call = key.slice(0, hash);
@@ -138,13 +135,13 @@ export class MediaRelay {
   /** Idle detection compares packet counts between sweeps, so the packet path reads no clock. */
   private sweep(): void {
     const now = Date.now();
-    for (const [s, seen] of [...this.activity]) {
-      const count = s.relayedCount();
+    for (const seen of [...this.sessions.values()]) {
+      const count = seen.session.relayedCount();
       if (count !== seen.count) {
         seen.count = count;
         seen.since = now;
       } else if (now - seen.since >= this.opts.idleTimeoutMs) {
-        this.end(s.key, 'idle');
+        this.end(seen.session.key, 'idle');
       }
     }
   }

@@ -1,6 +1,6 @@
 import type dgram from 'node:dgram';
 import { asSeenBy, type Endpoint } from '../../../core/address.ts';
-import type { PartySpec, RelaySession, SessionStats } from './engine.ts';
+import { MEDIA_SOCKET_BUFFER_BYTES, type PartySpec, type RelaySession, type SessionStats } from './engine.ts';
 
 /** One side of a relayed call. */
 export class MediaParty {
@@ -21,8 +21,6 @@ export class MediaParty {
     return { address: this.address, port: this.port };
   }
 }
-
-const MEDIA_SOCKET_BUFFER_BYTES = 1024 * 1024;
 
 /** The pure-JS engine's session: a `dgram` socket on the event loop (rules: RelaySession). */
 export class MediaSession implements RelaySession {
@@ -45,7 +43,6 @@ export class MediaSession implements RelaySession {
   ) {
     // Compare addresses in the form this socket reports them, whatever family signaling used.
     this.dualStack = socket.address().family === 'IPv6';
-    // Room for a burst (a jitter-buffer flush, a scheduling hiccup) without kernel drops; memory is used only while queued.
     try { socket.setRecvBufferSize(MEDIA_SOCKET_BUFFER_BYTES); } catch { /* the default stays */ }
     this.a = new MediaParty(a.name, this.seen(a.address));
     this.b = new MediaParty(b.name, this.seen(b.address));

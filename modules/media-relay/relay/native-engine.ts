@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { asSeenBy, type Endpoint } from '../../../core/address.ts';
-import type { BoundPort, MediaEngine, PartySpec, RelaySession, SessionStats } from './engine.ts';
+import { constants } from 'node:os';
+import { MEDIA_SOCKET_BUFFER_BYTES, type BoundPort, type MediaEngine, type PartySpec, type RelaySession, type SessionStats } from './engine.ts';
 
 /** native/relay.c, as its bindings see it. */
 interface NativeRelay {
@@ -16,7 +17,6 @@ declare const nativeHandle: unique symbol;
 type NativeHandle = { readonly [nativeHandle]: true };
 
 const ADDON_PATH = '../../../native/build/relay.node';
-const MEDIA_SOCKET_BUFFER_BYTES = 1024 * 1024;
 
 let loaded: { addon: NativeRelay } | { error: string } | undefined;
 
@@ -32,7 +32,8 @@ export function loadNativeRelay(): { addon: NativeRelay } | { error: string } {
   return loaded;
 }
 
-const ERRNO_NAMES: Record<number, string> = { 98: 'EADDRINUSE', 13: 'EACCES', 22: 'EINVAL', 24: 'EMFILE', 23: 'ENFILE', 99: 'EADDRNOTAVAIL', 97: 'EAFNOSUPPORT' };
+/** errno → its name (EADDRINUSE...), for the errors of the addon's `-errno` results. */
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 /**
  * The native engine: sessions are sockets owned by worker threads in C (epoll, recvmmsg and
@@ -53,7 +54,7 @@ export class NativeEngine implements MediaEngine {
   async bind(port: number): Promise<BoundPort> {
     const rc = this.addon.open(this.handle, port, this.host);
     if (rc < 0) {
-      const code = ERRNO_NAMES[-rc] ?? `errno ${-rc}`;
+      const code = ERRNO_NAMES.get(-rc) ?? `errno ${-rc}`;
       throw Object.assign(new Error(`bind ${code} ${this.host}:${port}`), { code });
     }
     return {

@@ -2,6 +2,7 @@
 // Runs the TypeScript sources directly: jiti transpiles them once and caches the result.
 import { createJiti } from 'jiti';
 
-const jiti = createJiti(import.meta.url);
+// interopDefault off: imported bindings are read straight off the exports object, not through a Proxy.
+const jiti = createJiti(import.meta.url, { interopDefault: false });
 const { main } = await jiti.import('../core/cli.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -111,7 +111,7 @@ export class SipProxyEngine implements ProxyEngine {
           // The ACK for our non-2xx final: hop-by-hop, it ends here (Timer I keeps absorbing repeats).
           st.acked = true;
           st.clearTimers();
-          st.timers.push(setTimeout(() => this.dropServer(st), T4).unref());
+          st.setTimer(setTimeout(() => this.dropServer(st), T4).unref());
         }
         return true;
       }
@@ -234,9 +234,9 @@ export class SipProxyEngine implements ProxyEngine {
         this.stats.retransmissionsSent++;
         this.deps.sender.send(dest, bytes);
         every = Math.min(every * 2, T2);
-        done.timers.push(setTimeout(repeat, every).unref());
+        done.setTimer(setTimeout(repeat, every).unref());
       };
-      done.timers.push(setTimeout(repeat, every).unref());
+      done.setTimer(setTimeout(repeat, every).unref());
     }
     this.serverLinger.add(done);
   }
@@ -405,7 +405,8 @@ export class SipProxyEngine implements ProxyEngine {
     const ct = this.clients.get(key);
     if (ct instanceof FinishedClient) {
       // A repeated final of a finished branch: ACK it again if it was a failure.
-      if (ct.ack !== null && reply.status >= 300) this.deps.sender.send(ct.downstream, ct.ack);
+      const ack = reply.status >= 300 ? ct.ack : null;
+      if (ack !== null) this.deps.sender.send(ct.downstream, ack);
       else if (reply.status >= 200 && reply.status < 300 && reply.method !== 'CANCEL') this.forwardStateless(reply);
       return;
     }

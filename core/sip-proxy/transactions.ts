@@ -57,24 +57,53 @@ export class ServerTransaction {
 }
 
 /**
+ * Bytes kept while a finished transaction lingers (up to 32 s), as a one-byte string: one
+ * heap object, where a Buffer from the allocation pool would keep its whole 8 KiB slab alive.
+ */
+function keep(bytes: Buffer): string {
+  return bytes.toString('latin1');
+}
+
+/**
  * What is left of a server transaction once its final response has gone: enough to repeat
  * that response to a retransmitted request and to take the ACK, nothing of the call.
  */
 export class FinishedServer {
   acked = false;
-  timers: NodeJS.Timeout[] = [];
+  /** Timer G (repeat a failure until its ACK) or Timer I (absorb repeated ACKs). */
+  timer: NodeJS.Timeout | null = null;
+  private readonly response: string;
 
-  constructor(readonly key: string, readonly upstream: Destination, readonly lastResponse: Buffer, readonly lastStatus: number, readonly isInvite: boolean) {}
+  constructor(readonly key: string, readonly upstream: Destination, response: Buffer, readonly lastStatus: number, readonly isInvite: boolean) {
+    this.response = keep(response);
+  }
+
+  get lastResponse(): Buffer {
+    return Buffer.from(this.response, 'latin1');
+  }
+
+  setTimer(timer: NodeJS.Timeout): void {
+    this.clearTimers();
+    this.timer = timer;
+  }
 
   clearTimers(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers = [];
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
   }
 }
 
 /** What is left of a client transaction after its final response: the ACK to repeat if that response is repeated. */
 export class FinishedClient {
-  constructor(readonly key: string, readonly downstream: Destination, readonly ack: Buffer | null) {}
+  private readonly ackText: string | null;
+
+  constructor(readonly key: string, readonly downstream: Destination, ack: Buffer | null) {
+    this.ackText = ack === null ? null : keep(ack);
+  }
+
+  get ack(): Buffer | null {
+    return this.ackText === null ? null : Buffer.from(this.ackText, 'latin1');
+  }
 }
 
 export type ClientState = 'calling' | 'proceeding' | 'completed' | 'terminated';

@@ -1,12 +1,15 @@
+import { decodeBindings, earliestExpiry, encodeBindings } from './binding-codec.ts';
 import type { Binding, LocationStore } from './store.ts';
 
 /**
  * The in-process location table. Expired bindings are swept once a second, and a sweep visits
  * only the users with a binding due: each replace files its user under the second its earliest
  * binding expires, so a table of a million users costs nothing to sweep until they expire.
+ * Each user's bindings are held encoded, one string per user (binding-codec.ts): the garbage
+ * collector's marking work does not grow with the bindings' fields.
  */
 export class MemoryLocationStore implements LocationStore {
-  private readonly table = new Map<string, readonly Binding[]>();
+  private readonly table = new Map<string, string>();
   /** Second (epoch ms / 1000) → users with a binding expiring in it. A user re-registered since is visited for nothing. */
   private readonly due = new Map<number, string[]>();
   private readonly sweeper: NodeJS.Timeout;
@@ -17,16 +20,16 @@ export class MemoryLocationStore implements LocationStore {
   }
 
   async lookup(aor: string): Promise<readonly Binding[]> {
-    const list = this.table.get(aor);
-    if (list === undefined) return [];
+    const text = this.table.get(aor);
+    if (text === undefined) return [];
     const t = this.now();
-    return list.filter((b) => b.expiresAt === null || b.expiresAt > t);
+    return decodeBindings(aor, text).filter((b) => b.expiresAt === null || b.expiresAt > t);
   }
 
   async replace(aor: string, bindings: readonly Binding[]): Promise<void> {
     if (bindings.length === 0) this.table.delete(aor);
     else {
-      this.table.set(aor, bindings);
+      this.table.set(aor, encodeBindings(bindings));
       this.fileDue(aor, bindings);
     }
   }
@@ -40,9 +43,8 @@ export class MemoryLocationStore implements LocationStore {
   }
 
   private fileDue(aor: string, bindings: readonly Binding[]): void {
-    let first = Infinity;
-    for (const b of bindings) if (b.expiresAt !== null && b.expiresAt < first) first = b.expiresAt;
-    if (first === Infinity) return;
+    const first = earliestExpiry(bindings);
+    if (first === null) return;
     const second = Math.floor(first / 1000);
     const users = this.due.get(second);
     if (users === undefined) this.due.set(second, [aor]);
@@ -57,13 +59,14 @@ export class MemoryLocationStore implements LocationStore {
       if (second >= before) continue;
       this.due.delete(second);
       for (const aor of users) {
-        const list = this.table.get(aor);
-        if (list === undefined) continue;
+        const text = this.table.get(aor);
+        if (text === undefined) continue;
+        const list = decodeBindings(aor, text);
         const live = list.filter((b) => b.expiresAt === null || b.expiresAt > t);
         if (live.length === list.length) continue; // re-registered since it was filed
         if (live.length === 0) this.table.delete(aor);
         else {
-          this.table.set(aor, live);
+          this.table.set(aor, encodeBindings(live));
           this.fileDue(aor, live);
         }
       }

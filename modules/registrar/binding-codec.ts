@@ -1,0 +1,53 @@
+import type { DialectName } from '../../core/message.ts';
+import type { Binding } from './store.ts';
+
+/**
+ * A user's bindings as one string and back: what a store holds per user. In process that
+ * keeps a table of a million users cheap for the garbage collector (a string is a leaf it
+ * never traces, where a binding object is a dozen references); a shared store keeps the same
+ * text under the user's key.
+ *
+ * JSON of positional arrays, so any character in a Call-ID, Contact or listener name survives;
+ * the AOR is the key and is not repeated.
+ */
+type Row = [
+  dialect: DialectName, listener: string, address: string, port: number, registeredAt: number, expiresAt: number | null,
+  contact: string | null, q: number | null, callId: string | null, cseq: number | null, transport: 'udp' | 'tcp' | null, connection: number | null,
+];
+
+export function encodeBindings(bindings: readonly Binding[]): string {
+  const rows: Row[] = [];
+  for (const b of bindings) {
+    rows.push([
+      b.dialect, b.listener, b.address.address, b.address.port, b.registeredAt, b.expiresAt,
+      b.contact ?? null, b.q ?? null, b.callId ?? null, b.cseq ?? null, b.transport ?? null, b.connection ?? null,
+    ]);
+  }
+  return JSON.stringify(rows);
+}
+
+/** The bindings `encodeBindings` wrote for `aor`; fields that were absent stay absent. */
+export function decodeBindings(aor: string, text: string): Binding[] {
+  const rows = JSON.parse(text) as Row[];
+  const out: Binding[] = [];
+  for (const [dialect, listener, address, port, registeredAt, expiresAt, contact, q, callId, cseq, transport, connection] of rows) {
+    const b: { -readonly [K in keyof Binding]: Binding[K] } = { aor, dialect, listener, address: { address, port }, registeredAt, expiresAt };
+    if (contact !== null) b.contact = contact;
+    if (q !== null) b.q = q;
+    if (callId !== null) b.callId = callId;
+    if (cseq !== null) b.cseq = cseq;
+    if (transport !== null) {
+      b.transport = transport;
+      b.connection = connection; // a SIP binding names its connection, null over UDP
+    }
+    out.push(b);
+  }
+  return out;
+}
+
+/** The earliest expiry among `bindings` (epoch ms), or null when none expires. */
+export function earliestExpiry(bindings: readonly Binding[]): number | null {
+  let first: number | null = null;
+  for (const b of bindings) if (b.expiresAt !== null && (first === null || b.expiresAt < first)) first = b.expiresAt;
+  return first;
+}

@@ -24,7 +24,7 @@ fi
 CONFIG=proxy.config.ts
 [ "$KIND" = reg ] && CONFIG=bench/sip/switchyard-reg.config.ts
 cd "$ROOT"
-taskset -c 0 node bin/switchyard.mjs --config "$CONFIG" --log-level warn --no-watch > "$OUT/switchyard.log" 2>&1 &
+taskset -c 0 node ${SY_NODE_FLAGS:-} bin/switchyard.mjs --config "$CONFIG" --log-level warn --no-watch > "$OUT/switchyard.log" 2>&1 &
 SPID=$!
 trap 'kill -TERM $SPID 2>/dev/null || true; wait $SPID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -42,6 +42,7 @@ PROXY_CPU, GEN_CPU = "1", "0"
 PLAIN_PORT, SIP_PORT, UAC_PORT, UAS_PORT = 37501, 37560, 37561, 37570  # as in switchyard.config.ts
 GEN_BASE = 20000  # udpload's endpoint ports, as bench/media/run.py
 RELOAD_LINE = "const RELOAD = 0; // run.sh: reload number"
+DEFAULT_IMPORT = "from '../../proxy.config.ts';"
 ENGINE_LINE = "const ENGINE: 'auto' | 'native' | 'js' = 'auto'; // run.sh --engine: the media relay's data plane"
 
 procs = []  # every process started here, stopped in stop_all()
@@ -128,10 +129,11 @@ def write_script(path, template, n):
 
 def run(a):
     template = open(os.path.join(HERE, "switchyard.config.ts")).read()
-    for line in (RELOAD_LINE, ENGINE_LINE):
+    for line in (RELOAD_LINE, ENGINE_LINE, DEFAULT_IMPORT):
         if line not in template:
             raise RuntimeError(f"switchyard.config.ts has no line {line!r} to rewrite")
     template = template.replace(ENGINE_LINE, ENGINE_LINE.replace("= 'auto'", f"= '{a.engine}'"))
+    template = template.replace(DEFAULT_IMPORT, f"from '{os.path.join(ROOT, 'proxy.config.ts')}';")
     for port in (PLAIN_PORT, SIP_PORT, UAC_PORT, UAS_PORT):
         if udp_port_busy(port):
             raise RuntimeError(f"UDP port {port} is already in use")

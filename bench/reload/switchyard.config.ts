@@ -1,5 +1,5 @@
 /**
- * The reload benchmark's switchyard: the default route script on the media benchmark's plain
+ * The reload benchmark's switchyard: the default script's request route on the media benchmark's plain
  * port (37501, media relay on 30000-31999) plus SIP on 127.0.0.1:37560. run.sh copies it to a
  * temporary directory and rewrites the RELOAD line there for every reload, which changes two
  * reloadable module options and the constant the failure route logs: each reload is a real
@@ -7,6 +7,7 @@
  */
 import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+import defaultScript from '../../proxy.config.ts'; // reload.py: the repository's default script, by absolute path in the copy
 
 const RELOAD = 0; // run.sh: reload number
 const ENGINE: 'auto' | 'native' | 'js' = 'auto'; // run.sh --engine: the media relay's data plane
@@ -23,24 +24,7 @@ export default defineProxy({
     mediaRelay({ ports: '30000-31999', idleTimeoutSec: 600 + RELOAD, advertise: '127.0.0.1', engine: ENGINE }),
   ],
   routes: {
-    async request(ctx) {
-      const { msg } = ctx;
-      if (msg.method === 'REGISTER') return ctx.register();
-      if (msg.inDialog) {
-        if (msg.method === 'BYE') ctx.endMediaSession();
-        return ctx.forwardCall();
-      }
-      if (msg.method === 'INVITE') {
-        if (msg.dialect === 'plain' && !(await ctx.registeredAtSource())) {
-          return ctx.respond(403, 'caller not registered at this address');
-        }
-        ctx.engageMediaProxy();
-        ctx.recordRoute();
-        return ctx.forwardCall({ onFailure: 'callFailed' });
-      }
-      if (msg.dialect === 'plain') return ctx.respond(501, 'unsupported request');
-      return ctx.forwardCall();
-    },
+    request: defaultScript.routes.request,
     failure: {
       callFailed(ctx) {
         ctx.log.warn({ status: ctx.reply.status, reason: ctx.reply.reason, reload: RELOAD }, 'call failed');

@@ -1,8 +1,8 @@
-import type { Inbound, Message, Party } from '../message.ts';
+import type { Inbound, Message, Party, Reply, Request } from '../message.ts';
 import { getCSeq, getHeader, type SipMessage } from '../sip/message.ts';
 import { getParam } from '../sip/params.ts';
 import { parseNameAddr, parseUri, unescapeUri } from '../sip/uri.ts';
-import { parseViaList } from '../sip/via.ts';
+import { parseFirstVia } from '../sip/via.ts';
 import type { SipTransportName, SipWire } from './wire.ts';
 
 function userOf(uri: string): string {
@@ -24,7 +24,7 @@ export type ModelResult = { readonly ok: true; readonly msg: Message } | { reado
 /** Turns a parsed SIP message into the shared model; the SIP message itself rides along in `wire`. */
 export function toModel(sip: SipMessage, inbound: Inbound, transport: SipTransportName, connection: number | null, raw: Buffer): ModelResult {
   const viaValue = getHeader(sip, 'via');
-  const via = viaValue === undefined ? null : (parseViaList(viaValue)?.[0] ?? null);
+  const via = viaValue === undefined ? null : parseFirstVia(viaValue);
   if (via === null) return { ok: false, reason: 'Bad Via' };
   const from = partyOf(getHeader(sip, 'from'));
   const to = partyOf(getHeader(sip, 'to'));
@@ -33,12 +33,15 @@ export function toModel(sip: SipMessage, inbound: Inbound, transport: SipTranspo
   const cseq = getCSeq(sip);
   if (cseq === undefined) return { ok: false, reason: 'Bad CSeq' };
   const wire: SipWire = { sip, transport, connection, via };
-  const base = { dialect: 'sip' as const, listener: inbound.listener, source: inbound.source, raw, callId, from, to, wire };
+  const { listener, source } = inbound;
+  // Literals of one fixed shape each: a spread of a shared base would build every message's object property by property.
   if (sip.type === 'request') {
     const r = parseUri(sip.uri);
     const ruri: Party = { user: r?.user !== undefined ? unescapeUri(r.user) : '', uri: sip.uri };
-    return { ok: true, msg: { ...base, type: 'request', method: sip.method, ruri, inDialog: to.tag !== undefined } };
+    const msg: Request = { dialect: 'sip', listener, source, raw, callId, from, to, wire, type: 'request', method: sip.method, ruri, inDialog: to.tag !== undefined };
+    return { ok: true, msg };
   }
-  return { ok: true, msg: { ...base, type: 'reply', status: sip.status, reason: sip.reason, method: cseq.method } };
+  const msg: Reply = { dialect: 'sip', listener, source, raw, callId, from, to, wire, type: 'reply', status: sip.status, reason: sip.reason, method: cseq.method };
+  return { ok: true, msg };
 }
 

@@ -24,5 +24,9 @@ export function sipRequest(msg: Request): SipRequest {
 
 /** A copy whose header list can change without touching the original. */
 export function cloneSip<T extends SipMessage>(m: T): T {
-  return { ...m, headers: [...m.headers] };
+  // The parser's literal shapes, field by field: a spread would build each copy property by property.
+  const copy: SipMessage = m.type === 'request'
+    ? { type: 'request', method: m.method, uri: m.uri, version: m.version, headers: m.headers.slice(), body: m.body, wire: m.wire }
+    : { type: 'response', status: m.status, reason: m.reason, version: m.version, headers: m.headers.slice(), body: m.body, wire: m.wire };
+  return copy as T;
 }

@@ -158,6 +158,18 @@ export function parseViaList(value: string): Via[] | null {
   return out.length > 0 ? out : null;
 }
 
+/** The first Via of a header value (the one a proxy acts on); the others are not parsed. */
+export function parseFirstVia(value: string): Via | null {
+  let start = 0;
+  for (;;) {
+    const comma = findListComma(value, start);
+    const part = comma < 0 ? value.slice(start) : value.slice(start, comma);
+    if (part.trim() !== '') return parseVia(part);
+    if (comma < 0) return null;
+    start = comma + 1;
+  }
+}
+
 /** Canonical form: `SIP/2.0/UDP host:port;param=value...` */
 export function formatVia(v: Via): string {
   const hostport = v.port === undefined ? v.host : `${v.host}:${v.port}`;

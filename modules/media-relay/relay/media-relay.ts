@@ -122,7 +122,7 @@ export class MediaRelay {
     t.packetsRelayed += stats.parties[0]!.packets + stats.parties[1]!.packets;
     t.bytesRelayed += stats.parties[0]!.bytes + stats.parties[1]!.bytes;
     t.strangersDropped += stats.strangers;
-    this.log.info({ key, reason, ...stats }, 'media session ended');
+    if (this.log.isLevelEnabled('info')) this.log.info({ key, reason, ...stats }, 'media session ended');
     for (const l of this.endListeners) l(s, reason, stats);
     return stats;
   }

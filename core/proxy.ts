@@ -117,7 +117,7 @@ export class Switchyard {
     for (const l of script.listen) {
       const { dialect, engine } = this.runtime(l.dialect);
       const listener = await UdpListener.open({ ...l, dialect }, (d, name, buf, source) => {
-        this.dispatcher.onDatagram(d, engine, name, buf, source).catch((err: unknown) => this.log.error({ err, listener: name }, 'message handling failed'));
+        this.handle(name, () => this.dispatcher.onDatagram(d, engine, name, buf, source));
       });
       this.listeners.set(l.name, listener);
       this.log.info({ listener: l.name, dialect: l.dialect, transport: 'udp', host: l.host, port: listener.port }, 'listening');
@@ -139,12 +139,22 @@ export class Switchyard {
       ...this.engineDeps,
       sendUdp: (listener, to, bytes) => this.send(listener, to, bytes),
       dispatch: (msg) => {
-        this.dispatcher.dispatch(msg, sip.engine).catch((err: unknown) => this.log.error({ err, listener: msg.listener }, 'message handling failed'));
+        this.handle(msg.listener, () => this.dispatcher.dispatch(msg, sip.engine));
       },
       dropped: () => { this.dispatcher.stats.parseErrors++; },
     }, this.log);
     this.sip = sip;
     this.dialects.set('sip', { dialect: sip.dialect, engine: sip.engine });
+  }
+
+  /** Runs one message's handling; a failure, thrown or rejected, is logged and never reaches the socket. */
+  private handle(listener: string, run: () => void | Promise<void>): void {
+    const failed = (err: unknown): void => { this.log.error({ err, listener }, 'message handling failed'); };
+    try {
+      run()?.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 
   private send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void {

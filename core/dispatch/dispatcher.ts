@@ -40,7 +40,8 @@ export class Dispatcher {
 
   constructor(private readonly deps: DispatcherDeps) {}
 
-  async onDatagram(dialect: Dialect, engine: ProxyEngine, listener: string, buf: Buffer, source: Endpoint): Promise<void> {
+  /** Synchronous when the message needs no route run (a reply, a retransmission, an unparsable datagram). It may throw. */
+  onDatagram(dialect: Dialect, engine: ProxyEngine, listener: string, buf: Buffer, source: Endpoint): void | Promise<void> {
     const parsed = dialect.parse(buf, { listener, source });
     if (!parsed.ok) {
       this.stats.parseErrors++;
@@ -48,18 +49,17 @@ export class Dispatcher {
       if (parsed.answer !== null) this.deps.send(listener, source, parsed.answer);
       return;
     }
-    await this.dispatch(parsed.msg, engine);
+    return this.dispatch(parsed.msg, engine);
   }
 
   /** Routes one parsed message: requests through the script (unless the engine deals with them), replies to their transaction. */
-  async dispatch(msg: Message, engine: ProxyEngine): Promise<void> {
+  dispatch(msg: Message, engine: ProxyEngine): void | Promise<void> {
     if (msg.type === 'request') {
       this.stats.requests++;
-      if (!engine.intercept(msg)) await this.handleRequest(msg, engine);
-    } else {
-      this.stats.replies++;
-      await engine.receiveReply(msg);
+      return engine.intercept(msg) ? undefined : this.handleRequest(msg, engine);
     }
+    this.stats.replies++;
+    return engine.receiveReply(msg);
   }
 
   private async handleRequest(msg: Request, engine: ProxyEngine): Promise<void> {
@@ -102,12 +102,13 @@ export class Dispatcher {
       const ctx = buildContext(mc, this.deps.registry());
       const r = route(ctx);
       if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') await r;
-      await mc.settle();
+      const tracked = mc.settle();
+      if (tracked !== undefined) await tracked;
     } catch (err) {
       this.stats.routeErrors++;
       mc.log.error({ err }, `${mc.kind} route threw`);
       if (mc.kind === 'request' && mc.verdict === null) mc.claim(INTERNAL_ERROR);
-      await mc.settle().catch(() => undefined);
+      await mc.settle()?.catch(() => undefined);
     }
   }
 }

@@ -65,8 +65,15 @@ export class MessageContext {
     return p;
   }
 
-  /** Waits for tracked work; rethrows the first failure so the dispatcher reports it like a throw in the route. */
-  async settle(): Promise<void> {
+  /**
+   * Waits for tracked work; rethrows the first failure so the dispatcher reports it like a
+   * throw in the route. Undefined when nothing is tracked.
+   */
+  settle(): Promise<void> | undefined {
+    return this.pending.length === 0 ? undefined : this.settleTracked();
+  }
+
+  private async settleTracked(): Promise<void> {
     let firstError: unknown = null;
     while (this.pending.length > 0) {
       for (const r of await Promise.allSettled(this.pending.splice(0))) {

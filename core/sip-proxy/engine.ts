@@ -398,7 +398,7 @@ export class SipProxyEngine implements ProxyEngine {
 
   // ---- responses in -------------------------------------------------------------------
 
-  async receiveReply(reply: Reply): Promise<void> {
+  receiveReply(reply: Reply): void | Promise<void> {
     const w = sipWire(reply);
     const branch = w.via.branch ?? '';
     const key = `${branch}|${reply.method}`;
@@ -441,35 +441,45 @@ export class SipProxyEngine implements ProxyEngine {
       if (ct.final !== null && reply.status >= 300) return; // a timed-out branch answering late
       if (reply.status >= 300 || ct.final === null) ct.final = reply;
     }
-    await this.branchResponse(ct.call, ct, reply);
+    return this.branchResponse(ct.call, ct, reply);
   }
 
-  private async branchResponse(call: ProxyCall, ct: ClientTransaction, reply: Reply): Promise<void> {
-    let dropped = false;
+  /**
+   * A branch's response, through the reply route if the call armed one. Synchronous unless
+   * something on the way waits (a route, a hook binding media ports): most responses.
+   */
+  private branchResponse(call: ProxyCall, ct: ClientTransaction, reply: Reply): void | Promise<void> {
     if (call.onReply !== undefined && !(call.finished && reply.status >= 300)) {
-      const mc = await this.deps.runRoute('reply', call.onReply, call, reply);
-      dropped = mc.verdict?.kind === 'drop';
+      return this.deps.runRoute('reply', call.onReply, call, reply).then((mc) => this.branchOutcome(call, ct, reply, mc.verdict?.kind === 'drop'));
     }
+    return this.branchOutcome(call, ct, reply, false);
+  }
+
+  private branchOutcome(call: ProxyCall, ct: ClientTransaction, reply: Reply, dropped: boolean): void | Promise<void> {
     if (reply.status < 200) {
-      if (reply.status > 100 && !call.finished && !dropped) await this.passUpstream(call, reply);
+      if (reply.status > 100 && !call.finished && !dropped) return this.passUpstream(call, reply);
       return;
     }
     if (reply.status < 300) {
-      const first = !call.answered;
-      if (first) {
-        await this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply, after: (fn) => queueMicrotask(fn) });
-        call.answered = true;
-        call.finished = true;
-      }
-      if (!dropped) await this.passUpstream(call, reply);
-      if (first) {
-        for (const other of call.branches) if (other !== ct && other.final === null) this.cancelBranch(other);
-        this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'answered', status: reply.status });
-      }
-      return;
+      if (call.answered) return dropped ? undefined : this.passUpstream(call, reply);
+      const decided = this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply, after: (fn) => queueMicrotask(fn) });
+      return decided instanceof Promise ? decided.then(() => this.passAnswer(call, ct, reply, dropped)) : this.passAnswer(call, ct, reply, dropped);
     }
     if (call.finished) return;
-    if (call.pending.length === 0) await this.complete(call);
+    if (call.pending.length === 0) return this.complete(call);
+  }
+
+  /** The first 2xx: the call is answered, the answer goes up, the other branches are cancelled. */
+  private passAnswer(call: ProxyCall, ct: ClientTransaction, reply: Reply, dropped: boolean): void | Promise<void> {
+    call.answered = true;
+    call.finished = true;
+    const end = (): void => {
+      for (const other of call.branches) if (other !== ct && other.final === null) this.cancelBranch(other);
+      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'answered', status: reply.status });
+    };
+    const passed = dropped ? undefined : this.passUpstream(call, reply);
+    if (passed instanceof Promise) return passed.then(end);
+    end();
   }
 
   /** All branches are final and none answered: the failure route may try elsewhere, else the best response goes up. */
@@ -509,11 +519,13 @@ export class SipProxyEngine implements ProxyEngine {
   }
 
   /** Passes a response up to the previous hop: our Via off, hooks may rewrite the body, through the server transaction. */
-  private async passUpstream(call: ProxyCall, reply: Reply): Promise<void> {
+  private passUpstream(call: ProxyCall, reply: Reply): void | Promise<void> {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
-    await this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
-    this.sendUpstream(call.server, call.server.upstream, reply.status, serializeSip(out));
+    const send = (): void => this.sendUpstream(call.server, call.server.upstream, reply.status, serializeSip(out));
+    const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
+    if (hooked instanceof Promise) return hooked.then(send);
+    send();
   }
 
   /** A response with no transaction (a repeated 2xx after ours ended): our Via off, on to the next Via's address. */

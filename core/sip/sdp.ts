@@ -125,7 +125,7 @@ export function parseSdp(input: string | Buffer): SdpParseResult {
     if (line.type === 'm') {
       const parsed = parseMediaLine(line.value);
       if (parsed === null) return bad(`line ${k + 1}: malformed m= line`);
-      current = { lines: [line], ...parsed };
+      current = { lines: [line], media: parsed.media, port: parsed.port, portCount: parsed.portCount, proto: parsed.proto, formats: parsed.formats };
       media.push(current);
       continue;
     }

@@ -123,10 +123,19 @@ export class ProxyHooks {
     return runInOrder(this.replyForward.list, e);
   }
 
-  /** Runs answer hooks in order; the first `withhold` stops the rest. */
-  async emitAnswer(e: AnswerEvent): Promise<AnswerDecision> {
-    for (const h of this.answer.list) {
-      if ((await h(e)) === 'withhold') return 'withhold';
+  /** Runs answer hooks in order; the first `withhold` stops the rest. Synchronous while the hooks are. */
+  emitAnswer(e: AnswerEvent): AnswerDecision | Promise<AnswerDecision> {
+    const list = this.answer.list;
+    for (let i = 0; i < list.length; i++) {
+      const d = list[i]!(e);
+      if (d instanceof Promise) {
+        return d.then(async (first) => {
+          if (first === 'withhold') return 'withhold';
+          for (const h of list.slice(i + 1)) if ((await h(e)) === 'withhold') return 'withhold';
+          return 'pass';
+        });
+      }
+      if (d === 'withhold') return 'withhold';
     }
     return 'pass';
   }

@@ -19,7 +19,8 @@ export interface ProxyEngine {
   refuse(req: Request, status: number, reason: string, headers?: ReplyHeaders): void;
   /** Forwards the context's request (to new branches, when called from a failure route). */
   forward(mc: MessageContext, opts: ForwardOptions): void | Promise<void>;
-  receiveReply(reply: Reply): Promise<void>;
+  /** Synchronous when nothing on the way waits (no route, no hook that binds ports): most replies. */
+  receiveReply(reply: Reply): void | Promise<void>;
   /** Transactions in progress. */
   readonly size: number;
   close(): void;

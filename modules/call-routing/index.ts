@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { formatEndpoint, type Endpoint } from '../../core/address.ts';
 import type { MessageContext } from '../../core/dispatch/message-context.ts';
 import { forwardVerdict, respondVerdict, type Verdict } from '../../core/dispatch/verdict.ts';
-import type { ForwardTarget } from '../../core/modules/core-services.ts';
+import type { ForwardOptions, ForwardTarget } from '../../core/modules/core-services.ts';
 import { defineModule, fn, type FailureRouteName, type ReplyRouteName } from '../../core/modules/define.ts';
 import type { Request } from '../../core/message.ts';
 import { sipRequest } from '../../core/sip-proxy/wire.ts';
@@ -67,10 +67,7 @@ export const callRouting = defineModule({
       if (opts.to === undefined && (msg.inDialog || hasHeader(sipRequest(msg), 'route'))) return 'by-request';
       const found = await registrar().lookup(opts.to ?? msg.ruri.user);
       if (found.ok) {
-        return found.bindings.map((b) => ({
-          address: b.address, ...(b.contact !== undefined ? { uri: b.contact } : {}),
-          ...(b.transport !== undefined ? { transport: b.transport } : {}), connection: b.connection ?? null,
-        }));
+        return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
       }
       if (opts.to === undefined && msg.ruri.uri !== undefined && !core.isOwnUri(msg.ruri.uri)) return 'by-request';
       return null;
@@ -86,10 +83,12 @@ export const callRouting = defineModule({
         const fulfil = mc.reserve('forwardCall');
         return mc.track((async () => {
           const msg = mc.msg;
-          const common = {
+          // One shape for every call (optional fields present, possibly undefined): the engine reads it monomorphically.
+          const common: ForwardOptions = {
+            targets: undefined,
             answerTimeoutMs: (opts.answerTimeoutSec ?? config().answerTimeoutSec) * 1000,
-            ...(opts.onFailure !== undefined ? { onFailure: opts.onFailure } : {}),
-            ...(opts.onReply !== undefined ? { onReply: opts.onReply } : {}),
+            onFailure: opts.onFailure,
+            onReply: opts.onReply,
             recordRoute: state.recordRouted.has(msg),
           };
           if (msg.dialect === 'sip') {
@@ -99,13 +98,13 @@ export const callRouting = defineModule({
               await core.forward(mc, common);
               return fulfil(forwardVerdict('along the route set / Request-URI'));
             }
-            await core.forward(mc, { ...common, targets });
+            await core.forward(mc, { targets, answerTimeoutMs: common.answerTimeoutMs, onFailure: common.onFailure, onReply: common.onReply, recordRoute: common.recordRoute });
             return fulfil(forwardVerdict(`${targets.length} contact(s)`));
           }
           const user = opts.to ?? msg.ruri.user;
           const targets = await plainTargets(mc, user);
           if (targets.length === 0) return fulfil(respondVerdict(404, 'unknown peer'));
-          await core.forward(mc, { ...common, targets });
+          await core.forward(mc, { targets, answerTimeoutMs: common.answerTimeoutMs, onFailure: common.onFailure, onReply: common.onReply, recordRoute: common.recordRoute });
           return fulfil(forwardVerdict(`${user} at ${formatEndpoint(targets[0]!.address!)}`));
         })());
       }),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineModule, fn } from '../../core/modules/define.ts';
 import type { Reply, Request } from '../../core/message.ts';
 import { defaultAdvertise } from '../../core/sip-proxy/local-node.ts';
-import { otherSide, requestSide, rewriteSdp, type SdpHints, type Side, type SipMediaCall } from './sip-media.ts';
+import { isSdp, otherSide, requestSide, rewriteSdp, type SdpHints, type Side, type SipMediaCall } from './sip-media.ts';
 import type { IceHintsApi } from '../ice-hints/index.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import { answerPlainCall } from './plain-media.ts';
@@ -10,6 +10,8 @@ import { MediaRelay } from './relay/media-relay.ts';
 import { parsePortRange } from './relay/port-pool.ts';
 import type { SessionStats } from './relay/engine.ts';
 import { createMediaEngine } from './relay/select-engine.ts';
+
+const ignore = (): void => undefined;
 
 export type { SessionStats };
 
@@ -85,21 +87,24 @@ export const mediaRelay = defineModule({
       return answerPlainCall(e, relay, core);
     });
     // SIP: the offer and answer of an engaged call go through the relay, whichever message carries them.
-    core.hooks.onRequestForward(async (e) => {
+    // A message without SDP returns at once, without a promise: only an offer or answer waits for ports.
+    core.hooks.onRequestForward((e) => {
       if (e.sip === undefined) return;
       const following = engaged.has(e.request) || (e.request.inDialog && sipCalls.has(e.request.callId));
       if (!following && !usedRequests.has(e.request)) return;
       const call = sipCall(e.request);
+      if (!isSdp(e.sip)) return;
       const side = requestSide(e.request, call);
-      await rewriteSdp(e.sip, side, call, relay, advertise, log, hintsFor(call.callId, side));
+      return rewriteSdp(e.sip, side, call, relay, advertise, log, hintsFor(call.callId, side)).then(ignore);
     });
-    core.hooks.onReplyForward(async (e) => {
+    core.hooks.onReplyForward((e) => {
       if (e.sip === undefined) return;
       const call = sipCalls.get(e.request.callId);
       if (call === undefined && !usedReplies.has(e.reply)) return;
       const c2 = call ?? sipCall(e.request);
+      if (!isSdp(e.sip)) return;
       const side = otherSide(requestSide(e.request, c2));
-      await rewriteSdp(e.sip, side, c2, relay, advertise, log, hintsFor(c2.callId, side));
+      return rewriteSdp(e.sip, side, c2, relay, advertise, log, hintsFor(c2.callId, side)).then(ignore);
     });
     // Engaged once, the relay follows the call: a failed or ended dialog ends its media.
     dialogs.onEnded(({ dialog, reason }) => {

@@ -30,9 +30,10 @@ export interface SipMediaCall {
 const RELAYED_PROTO = /(^|\/)(RTP|UDP)(\/|$)/i;
 const UNKNOWN: Endpoint = { address: '', port: 0 };
 
-function isSdp(sip: SipMessage): boolean {
+export function isSdp(sip: SipMessage): boolean {
+  if (sip.body.length === 0) return false;
   const ct = getHeader(sip, 'content-type');
-  return sip.body.length > 0 && ct !== undefined && ct.toLowerCase().split(';')[0]!.trim() === 'application/sdp';
+  return ct !== undefined && ct.toLowerCase().split(';')[0]!.trim() === 'application/sdp';
 }
 
 function bareAddress(c: string): string {

@@ -2,7 +2,7 @@ import type { Endpoint } from '../address.ts';
 import { unmapIPv4 } from '../address.ts';
 import type { ReplyHeaders } from '../dispatch/verdict.ts';
 import { createRequest, createResponse, getHeader, getHeaders, setHeader, type SipRequest, type SipResponse } from '../sip/message.ts';
-import { formatVia, parseViaList, setViaParam, type Via } from '../sip/via.ts';
+import { replaceFirstVia, setViaParam, type Via } from '../sip/via.ts';
 import { formatNameAddr, parseNameAddr } from '../sip/uri.ts';
 import { getParam, setParam } from '../sip/params.ts';
 
@@ -26,10 +26,8 @@ export function stampReceived(sip: SipRequest, via: Via, source: Endpoint): Via 
   }
   if (!changed) return via;
   const i = sip.headers.findIndex((h) => h.lname === 'via');
-  const all = parseViaList(sip.headers[i]!.value);
-  if (all === null) return via;
-  all[0] = via;
-  sip.headers[i] = { name: sip.headers[i]!.name, lname: 'via', value: all.map(formatVia).join(', ') };
+  const h = sip.headers[i]!;
+  sip.headers[i] = { name: h.name, lname: 'via', value: replaceFirstVia(h.value, via) };
   return via;
 }
 

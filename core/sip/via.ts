@@ -170,6 +170,17 @@ export function parseFirstVia(value: string): Via | null {
   }
 }
 
+/** A Via header value with its first via-parm replaced by `top`; the rest stays as it came. */
+export function replaceFirstVia(value: string, top: Via): string {
+  let start = 0;
+  for (;;) {
+    const comma = findListComma(value, start);
+    if (comma < 0) return formatVia(top);
+    if (value.slice(start, comma).trim() !== '') return `${formatVia(top)}${value.slice(comma)}`;
+    start = comma + 1;
+  }
+}
+
 /** Canonical form: `SIP/2.0/UDP host:port;param=value...` */
 export function formatVia(v: Via): string {
   const hostport = v.port === undefined ? v.host : `${v.host}:${v.port}`;

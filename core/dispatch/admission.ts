@@ -18,6 +18,11 @@ export interface AdmissionOptions {
   readonly retransmitted?: () => number;
 }
 
+/** Share of new calls kept at each overloaded sample. */
+const CUT = 0.7;
+/** Share added at a sample without backlog. */
+const STEP = 0.05;
+
 /**
  * Admission control for new calls. A proxy whose event loop is saturated does not slow down
  * gently: datagrams wait in the socket's receive queue, their senders retransmit after T1
@@ -26,8 +31,10 @@ export interface AdmissionOptions {
  * fails. A saturated loop alone is no proof of that (a cold start keeps it busy for a second or
  * two with answers still well within T1); a saturated loop while senders retransmit to it is.
  * Once that has lasted a few samples the share of new calls let in is cut (multiplicative
- * decrease per overloaded sample, additive increase once the loop has slack again); the rest
- * are refused with 503 at once, while calls in progress, registrations and replies flow on.
+ * decrease per overloaded sample); the rest are refused with 503 at once, while calls in
+ * progress, registrations and replies flow on. The share grows back as fast as it was cut once
+ * the loop has slack (a cold start is over in a second or two, and every call refused after it
+ * is a failure for nothing), and step by step while the loop is busy but nobody retransmits.
  */
 export class AdmissionControl {
   /** Share of new calls admitted, 0-1. */
@@ -57,12 +64,12 @@ export class AdmissionControl {
   observe(utilization: number, retransmitted: number): void {
     if (utilization >= this.high && retransmitted >= this.retransmissions) {
       this.streak++;
-      if (this.streak >= this.patience) this.share *= 0.7;
+      if (this.streak >= this.patience) this.share *= CUT;
       return;
     }
     this.streak = 0;
-    // Slack, or nobody retransmitting any more (the backlog is gone): let more calls in again.
-    if (utilization < this.low || retransmitted < this.retransmissions) this.share = Math.min(1, this.share + 0.05);
+    if (utilization < this.low) this.share = Math.min(1, this.share / CUT + STEP);
+    else if (retransmitted < this.retransmissions) this.share = Math.min(1, this.share + STEP); // the backlog is gone: carefully
   }
 
   /**

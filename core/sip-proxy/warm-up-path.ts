@@ -7,6 +7,7 @@ import { ProxyHooks } from '../transaction/hooks.ts';
 import type { SipDialect } from './dialect.ts';
 import { SipProxyEngine } from './engine.ts';
 import { LocalNode, type SipIdentity } from './local-node.ts';
+import { sipText, WARM_UP_SDP } from './warm-up.ts';
 
 /**
  * Runs whole calls (INVITE with SDP, 100/180/200, ACK, BYE, 200) through a private stateful
@@ -18,8 +19,6 @@ import { LocalNode, type SipIdentity } from './local-node.ts';
 const PROXY: SipIdentity = { host: '192.0.2.1', port: 5060 };
 const CALLER: Endpoint = { address: '::ffff:192.0.2.10', port: 5062 };
 const CALLEE: Endpoint = { address: '192.0.2.20', port: 5064 };
-const SDP = 'v=0\r\no=- 3905417 3905417 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n'
-  + 'm=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n';
 
 const SNAPSHOT: RouteSnapshot = {
   generation: 0,
@@ -27,10 +26,6 @@ const SNAPSHOT: RouteSnapshot = {
   routes: { request: () => undefined, reply: {}, failure: {} },
   defaultReply: { status: 500, reason: 'warm-up' },
 };
-
-function message(start: string, headers: readonly string[], body = ''): string {
-  return `${start}\r\n${headers.join('\r\n')}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
-}
 
 /** The header lines of `lname` (lower case) in a message the engine sent. */
 function linesOf(sent: string, lname: string): string[] {
@@ -69,7 +64,7 @@ export async function warmUpSipPath(dialect: SipDialect, rounds: number, log: Lo
     await engine.forward(mc, { targets: target === undefined ? undefined : [{ address: target, uri: `sip:callee@${target.address}:${target.port}` }], answerTimeoutMs: 30_000, recordRoute: true });
   };
   const reply = async (start: string, forwarded: string, headers: readonly string[], body = ''): Promise<void> => {
-    const text = message(start, [...linesOf(forwarded, 'via'), ...linesOf(forwarded, 'record-route'), ...headers], body);
+    const text = sipText(start, [...linesOf(forwarded, 'via'), ...linesOf(forwarded, 'record-route'), ...headers], body);
     await engine.receiveReply(parse(text, CALLEE) as Reply);
   };
   const sentRequest = (method: string): string => {
@@ -85,13 +80,13 @@ export async function warmUpSipPath(dialect: SipDialect, rounds: number, log: Lo
       const to = 'To: <sip:callee@192.0.2.1>';
       const toTagged = `${to};tag=${i}t`;
       const via = (suffix: string): string => `Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-pw-${i}${suffix};rport`;
-      await request(message('INVITE sip:callee@192.0.2.1 SIP/2.0', [via('i'), 'Max-Forwards: 70', from, to, `Call-ID: ${call}`, 'CSeq: 1 INVITE',
-        'Contact: <sip:caller@192.0.2.10:5062>', 'Content-Type: application/sdp'], SDP), CALLEE);
+      await request(sipText('INVITE sip:callee@192.0.2.1 SIP/2.0', [via('i'), 'Max-Forwards: 70', from, to, `Call-ID: ${call}`, 'CSeq: 1 INVITE',
+        'Contact: <sip:caller@192.0.2.10:5062>', 'Content-Type: application/sdp'], WARM_UP_SDP), CALLEE);
       const invite = sentRequest('INVITE');
       const answer = [from, toTagged, `Call-ID: ${call}`, 'CSeq: 1 INVITE', 'Contact: <sip:callee@192.0.2.20:5064>'];
       await reply('SIP/2.0 180 Ringing', invite, answer);
-      await reply('SIP/2.0 200 OK', invite, [...answer, 'Content-Type: application/sdp'], SDP);
-      const inDialog = (method: string, suffix: string, cseq: string): string => message(`${method} sip:callee@192.0.2.20:5064 SIP/2.0`,
+      await reply('SIP/2.0 200 OK', invite, [...answer, 'Content-Type: application/sdp'], WARM_UP_SDP);
+      const inDialog = (method: string, suffix: string, cseq: string): string => sipText(`${method} sip:callee@192.0.2.20:5064 SIP/2.0`,
         [via(suffix), 'Max-Forwards: 70', 'Route: <sip:192.0.2.1:5060;lr>', from, toTagged, `Call-ID: ${call}`, `CSeq: ${cseq}`]);
       await request(inDialog('ACK', 'a', '1 ACK'));
       await request(inDialog('BYE', 'b', '2 BYE'));

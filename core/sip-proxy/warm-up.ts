@@ -14,8 +14,15 @@ import { sipWire } from './wire.ts';
  * a burst of 12,000 REGISTERs/s up to 300 ms late, long enough for phones to retransmit.
  * Only pure codec work: nothing is sent, stored or handed to the route script.
  */
-const SDP = 'v=0\r\no=- 3905417 3905417 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n'
+
+/** The SDP of the synthetic calls (the codec's and the transaction layer's warm-up). */
+export const WARM_UP_SDP = 'v=0\r\no=- 3905417 3905417 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n'
   + 'm=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n';
+
+/** A SIP message's text: start line, headers, Content-Length, body. */
+export function sipText(start: string, headers: readonly string[], body = ''): string {
+  return `${start}\r\n${headers.join('\r\n')}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+}
 
 function messages(i: number): string[] {
   const call = `${i}-warm@192.0.2.10`;
@@ -25,21 +32,19 @@ function messages(i: number): string[] {
   const to = `To: <sip:callee${i}@192.0.2.1>`;
   const toTagged = `${to};tag=${i}t`;
   const rr = 'Record-Route: <sip:192.0.2.1:5060;lr>';
-  const msg = (start: string, headers: string[], body = ''): string =>
-    `${start}\r\n${headers.join('\r\n')}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
   return [
-    msg('REGISTER sip:192.0.2.1 SIP/2.0', [via, 'Max-Forwards: 70', `From: <sip:u${i}@192.0.2.1>;tag=${i}r`, `To: <sip:u${i}@192.0.2.1>`,
+    sipText('REGISTER sip:192.0.2.1 SIP/2.0', [via, 'Max-Forwards: 70', `From: <sip:u${i}@192.0.2.1>;tag=${i}r`, `To: <sip:u${i}@192.0.2.1>`,
       `Call-ID: r${call}`, 'CSeq: 1 REGISTER', `Contact: <sip:u${i}@192.0.2.10:5062>`, 'Expires: 3600', 'User-Agent: warm-up']),
-    msg(`INVITE sip:callee${i}@192.0.2.1:5060 SIP/2.0`, [via, 'Max-Forwards: 70', from, to, `Call-ID: ${call}`, 'CSeq: 1 INVITE',
-      `Contact: <sip:caller${i}@192.0.2.10:5062>`, 'Subject: warm-up', 'Content-Type: application/sdp'], SDP),
-    msg('SIP/2.0 180 Ringing', [`${via};received=192.0.2.10`, from, toTagged, rr, `Call-ID: ${call}`, 'CSeq: 1 INVITE', `Contact: <sip:callee${i}@192.0.2.20:5064>`]),
-    msg('SIP/2.0 200 OK', [`${via};received=192.0.2.10`, from, toTagged, rr, `Call-ID: ${call}`, 'CSeq: 1 INVITE',
-      `Contact: <sip:callee${i}@192.0.2.20:5064>`, 'Content-Type: application/sdp'], SDP),
-    msg(`ACK sip:callee${i}@192.0.2.20:5064 SIP/2.0`, [`Via: SIP/2.0/UDP 192.0.2.10:5062;branch=${branch}a;rport`, 'Max-Forwards: 70', from, toTagged,
+    sipText(`INVITE sip:callee${i}@192.0.2.1:5060 SIP/2.0`, [via, 'Max-Forwards: 70', from, to, `Call-ID: ${call}`, 'CSeq: 1 INVITE',
+      `Contact: <sip:caller${i}@192.0.2.10:5062>`, 'Subject: warm-up', 'Content-Type: application/sdp'], WARM_UP_SDP),
+    sipText('SIP/2.0 180 Ringing', [`${via};received=192.0.2.10`, from, toTagged, rr, `Call-ID: ${call}`, 'CSeq: 1 INVITE', `Contact: <sip:callee${i}@192.0.2.20:5064>`]),
+    sipText('SIP/2.0 200 OK', [`${via};received=192.0.2.10`, from, toTagged, rr, `Call-ID: ${call}`, 'CSeq: 1 INVITE',
+      `Contact: <sip:callee${i}@192.0.2.20:5064>`, 'Content-Type: application/sdp'], WARM_UP_SDP),
+    sipText(`ACK sip:callee${i}@192.0.2.20:5064 SIP/2.0`, [`Via: SIP/2.0/UDP 192.0.2.10:5062;branch=${branch}a;rport`, 'Max-Forwards: 70', from, toTagged,
       'Route: <sip:192.0.2.1:5060;lr>', `Call-ID: ${call}`, 'CSeq: 1 ACK']),
-    msg(`BYE sip:callee${i}@192.0.2.20:5064 SIP/2.0`, [`Via: SIP/2.0/UDP 192.0.2.10:5062;branch=${branch}b;rport`, 'Max-Forwards: 70', from, toTagged,
+    sipText(`BYE sip:callee${i}@192.0.2.20:5064 SIP/2.0`, [`Via: SIP/2.0/UDP 192.0.2.10:5062;branch=${branch}b;rport`, 'Max-Forwards: 70', from, toTagged,
       'Route: <sip:192.0.2.1:5060;lr>', `Call-ID: ${call}`, 'CSeq: 2 BYE']),
-    msg('SIP/2.0 200 OK', [`Via: SIP/2.0/UDP 192.0.2.10:5062;branch=${branch}b;received=192.0.2.10`, from, toTagged, `Call-ID: ${call}`, 'CSeq: 2 BYE']),
+    sipText('SIP/2.0 200 OK', [`Via: SIP/2.0/UDP 192.0.2.10:5062;branch=${branch}b;received=192.0.2.10`, from, toTagged, `Call-ID: ${call}`, 'CSeq: 2 BYE']),
   ];
 }
 

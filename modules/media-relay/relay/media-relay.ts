@@ -114,8 +114,8 @@ export class MediaRelay {
       keys?.delete(key);
       if (keys?.size === 0) this.byCall.delete(call);
     }
-    const stats = s.stats();
     s.close();
+    const stats = s.stats(); // after close: the final counters, read from the engine once
     this.pool.release(s.port);
     const t = this.totals;
     t.sessionsEnded++;

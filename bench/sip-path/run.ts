@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { headerLinesOf } from '../../core/sip-proxy/warm-up-path.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -36,16 +37,6 @@ function cpuMs(pid: number): number {
 function rssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'latin1').split('\n').find((l) => l.startsWith('VmRSS:'))!;
   return Number(line.split(/\s+/)[1]) / 1024;
-}
-
-/** The header lines of `name` (lower case, long form) in a message held as text. */
-function headers(msg: string, name: string): string[] {
-  const out: string[] = [];
-  for (const line of msg.split('\r\n')) {
-    const c = line.indexOf(':');
-    if (c > 0 && line.slice(0, c).trim().toLowerCase() === name) out.push(line);
-  }
-  return out;
 }
 
 function value(line: string | undefined): string {
@@ -106,9 +97,9 @@ async function main(): Promise<void> {
     const m = buf.toString('latin1');
     const start = firstLine(m);
     if (start.startsWith('ACK ')) return;
-    const vias = headers(m, 'via').join('\r\n');
-    const rr = headers(m, 'record-route');
-    const common = `${vias}\r\n${rr.length > 0 ? `${rr.join('\r\n')}\r\n` : ''}${headers(m, 'from')[0]}\r\n${headers(m, 'to')[0]};tag=uas\r\n${headers(m, 'call-id')[0]}\r\n${headers(m, 'cseq')[0]}\r\nContact: <sip:bob@${uasAddr}>\r\n`;
+    const vias = headerLinesOf(m, 'via').join('\r\n');
+    const rr = headerLinesOf(m, 'record-route');
+    const common = `${vias}\r\n${rr.length > 0 ? `${rr.join('\r\n')}\r\n` : ''}${headerLinesOf(m, 'from')[0]}\r\n${headerLinesOf(m, 'to')[0]};tag=uas\r\n${headerLinesOf(m, 'call-id')[0]}\r\n${headerLinesOf(m, 'cseq')[0]}\r\nContact: <sip:bob@${uasAddr}>\r\n`;
     if (start.startsWith('INVITE ')) {
       send(uas, `SIP/2.0 180 Ringing\r\n${common}Content-Length: 0\r\n\r\n`);
       const body = sdp(20000);
@@ -142,15 +133,15 @@ async function main(): Promise<void> {
   uac.on('message', (buf) => {
     const m = buf.toString('latin1');
     const start = firstLine(m);
-    const callId = value(headers(m, 'call-id')[0]);
+    const callId = value(headerLinesOf(m, 'call-id')[0]);
     if (!inFlight.has(callId)) return;
-    const cseq = value(headers(m, 'cseq')[0]);
+    const cseq = value(headerLinesOf(m, 'cseq')[0]);
     if (!start.startsWith('SIP/2.0 200')) return; // 100, 180
     if (cseq.endsWith('INVITE')) {
       const n = callId.slice(1);
-      const routes = headers(m, 'record-route').map(value).reverse().join(', ');
-      const to = headers(m, 'to')[0];
-      const contact = value(headers(m, 'contact')[0]).replace(/^<|>$/g, '');
+      const routes = headerLinesOf(m, 'record-route').map(value).reverse().join(', ');
+      const to = headerLinesOf(m, 'to')[0];
+      const contact = value(headerLinesOf(m, 'contact')[0]).replace(/^<|>$/g, '');
       const dialog = `${routes !== '' ? `Route: ${routes}\r\n` : ''}From: sipp <sip:sipp@${uacAddr}>;tag=a${n}\r\n${to}\r\nCall-ID: ${callId}\r\nContact: <sip:sipp@${uacAddr}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
       send(uac, `ACK ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKa${n};rport\r\nCSeq: 1 ACK\r\n${dialog}`);
       send(uac, `BYE ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKb${n};rport\r\nCSeq: 2 BYE\r\n${dialog}`);

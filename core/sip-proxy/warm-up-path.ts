@@ -27,8 +27,8 @@ const SNAPSHOT: RouteSnapshot = {
   defaultReply: { status: 500, reason: 'warm-up' },
 };
 
-/** The header lines of `lname` (lower case) in a message the engine sent. */
-function linesOf(sent: string, lname: string): string[] {
+/** The header lines of `lname` (lower case, long form) in a message held as text. */
+export function headerLinesOf(sent: string, lname: string): string[] {
   const out: string[] = [];
   for (const line of sent.split('\r\n')) {
     const colon = line.indexOf(':');
@@ -64,7 +64,7 @@ export async function warmUpSipPath(dialect: SipDialect, rounds: number, log: Lo
     await engine.forward(mc, { targets: target === undefined ? undefined : [{ address: target, uri: `sip:callee@${target.address}:${target.port}` }], answerTimeoutMs: 30_000, recordRoute: true });
   };
   const reply = async (start: string, forwarded: string, headers: readonly string[], body = ''): Promise<void> => {
-    const text = sipText(start, [...linesOf(forwarded, 'via'), ...linesOf(forwarded, 'record-route'), ...headers], body);
+    const text = sipText(start, [...headerLinesOf(forwarded, 'via'), ...headerLinesOf(forwarded, 'record-route'), ...headers], body);
     await engine.receiveReply(parse(text, CALLEE) as Reply);
   };
   const sentRequest = (method: string): string => {

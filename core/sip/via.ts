@@ -158,27 +158,28 @@ export function parseViaList(value: string): Via[] | null {
   return out.length > 0 ? out : null;
 }
 
-/** The first Via of a header value (the one a proxy acts on); the others are not parsed. */
-export function parseFirstVia(value: string): Via | null {
+/** Where the first non-empty via-parm of a header value lies: [start, end), end at its comma or the value's end. */
+function firstViaSpan(value: string): [number, number] | null {
   let start = 0;
   for (;;) {
     const comma = findListComma(value, start);
-    const part = comma < 0 ? value.slice(start) : value.slice(start, comma);
-    if (part.trim() !== '') return parseVia(part);
+    const end = comma < 0 ? value.length : comma;
+    if (value.slice(start, end).trim() !== '') return [start, end];
     if (comma < 0) return null;
     start = comma + 1;
   }
 }
 
+/** The first Via of a header value (the one a proxy acts on); the others are not parsed. */
+export function parseFirstVia(value: string): Via | null {
+  const span = firstViaSpan(value);
+  return span === null ? null : parseVia(value.slice(span[0], span[1]));
+}
+
 /** A Via header value with its first via-parm replaced by `top`; the rest stays as it came. */
 export function replaceFirstVia(value: string, top: Via): string {
-  let start = 0;
-  for (;;) {
-    const comma = findListComma(value, start);
-    if (comma < 0) return formatVia(top);
-    if (value.slice(start, comma).trim() !== '') return `${formatVia(top)}${value.slice(comma)}`;
-    start = comma + 1;
-  }
+  const span = firstViaSpan(value);
+  return span === null ? formatVia(top) : `${formatVia(top)}${value.slice(span[1])}`;
 }
 
 /** Canonical form: `SIP/2.0/UDP host:port;param=value...` */

@@ -4,7 +4,7 @@ import {
   formatNameAddr, formatUri, isValidUri, parseNameAddr, parseUri, unescapeUri, uriHostPort,
 } from '../../core/sip/uri.ts';
 import {
-  MAGIC_COOKIE, formatVia, isRfc3261Branch, parseVia, parseViaList, removeViaParam, setViaParam,
+  MAGIC_COOKIE, formatVia, isRfc3261Branch, parseFirstVia, parseVia, parseViaList, removeViaParam, replaceFirstVia, setViaParam,
 } from '../../core/sip/via.ts';
 import { getParam, quote, setParam, unquote } from '../../core/sip/params.ts';
 
@@ -185,4 +185,22 @@ test('magic cookie', () => {
   assert.equal(isRfc3261Branch('390skdjuw'), false);
   assert.equal(isRfc3261Branch('Z9HG4BKabc'), false);
   assert.equal(isRfc3261Branch(undefined), false);
+});
+
+test('parseFirstVia reads only the first via-parm of a value, skipping empty elements', () => {
+  const v = parseFirstVia(' , SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/UDP [bad');
+  assert.equal(v?.host, 'a.example.com');
+  assert.equal(v?.branch, 'z9hG4bK1');
+  assert.equal(parseFirstVia(' , '), null);
+  assert.equal(parseFirstVia('SIP/2.0/UDP'), null);
+});
+
+test('replaceFirstVia swaps the first via-parm and keeps the rest byte for byte', () => {
+  const top = parseVia('SIP/2.0/UDP a.example.com;branch=z9hG4bK1;rport')!;
+  setViaParam(top, 'rport', '5062');
+  setViaParam(top, 'received', '192.0.2.7');
+  const rest = ',SIP/2.0/TCP  b.example.com ;branch=z9hG4bK2 (comment)';
+  assert.equal(replaceFirstVia(`SIP/2.0/UDP a.example.com;branch=z9hG4bK1;rport${rest}`, top), `${formatVia(top)}${rest}`);
+  assert.equal(replaceFirstVia(`, SIP/2.0/UDP a.example.com;branch=z9hG4bK1;rport${rest}`, top), `${formatVia(top)}${rest}`);
+  assert.equal(replaceFirstVia('SIP/2.0/UDP a.example.com;branch=z9hG4bK1;rport', top), formatVia(top));
 });

@@ -9,6 +9,7 @@ import { serializeSip } from '../sip/serialize.ts';
 import { parseNameAddr, parseUri, type NameAddr } from '../sip/uri.ts';
 import { getParam } from '../sip/params.ts';
 import { parseViaList } from '../sip/via.ts';
+import { whenDone } from '../transaction/when-done.ts';
 import { isRejectRequest, type ProxyHooks, type TransactionView } from '../transaction/hooks.ts';
 import type { ProxyEngine } from '../transaction/proxy-engine.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
@@ -91,8 +92,11 @@ export class SipProxyEngine implements ProxyEngine {
   /** Finished client transactions: Timer D (a failure's ACK to repeat) and Timer K. */
   private readonly clientLinger = new LingerQueue<FinishedClient>(LINGER_MS, (ct) => this.dropClient(ct));
   private readonly clientLingerShort = new LingerQueue<FinishedClient>(T4, (ct) => this.dropClient(ct));
-  /** Refusals answer repeats for T4: enough for a request retransmitted while the refusal was on its way. */
-  private readonly refusedLinger = new LingerQueue<FinishedServer>(T4, (st) => this.dropServer(st));
+  /**
+   * Finished server transactions kept for T4: refusals (enough for a request retransmitted while
+   * the refusal was on its way) and acknowledged failures (Timer I absorbs repeated ACKs).
+   */
+  private readonly serverLingerShort = new LingerQueue<FinishedServer>(T4, (st) => this.dropServer(st));
 
   constructor(private readonly deps: SipEngineDeps) {}
 
@@ -111,7 +115,7 @@ export class SipProxyEngine implements ProxyEngine {
           // The ACK for our non-2xx final: hop-by-hop, it ends here (Timer I keeps absorbing repeats).
           st.acked = true;
           st.clearTimers();
-          st.setTimer(setTimeout(() => this.dropServer(st), T4).unref());
+          this.serverLingerShort.add(st);
         }
         return true;
       }
@@ -203,7 +207,7 @@ export class SipProxyEngine implements ProxyEngine {
     const done = new FinishedServer(st.key, dest, bytes, status, st.isInvite);
     done.acked = true;
     this.servers.set(st.key, done);
-    this.refusedLinger.add(done);
+    this.serverLingerShort.add(done);
   }
 
   /** Sends a response upstream through its server transaction, which remembers it for retransmissions. */
@@ -463,7 +467,7 @@ export class SipProxyEngine implements ProxyEngine {
     if (reply.status < 300) {
       if (call.answered) return dropped ? undefined : this.passUpstream(call, reply);
       const decided = this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply, after: (fn) => queueMicrotask(fn) });
-      return decided instanceof Promise ? decided.then(() => this.passAnswer(call, ct, reply, dropped)) : this.passAnswer(call, ct, reply, dropped);
+      return whenDone(decided, () => this.passAnswer(call, ct, reply, dropped));
     }
     if (call.finished) return;
     if (call.pending.length === 0) return this.complete(call);
@@ -473,13 +477,10 @@ export class SipProxyEngine implements ProxyEngine {
   private passAnswer(call: ProxyCall, ct: ClientTransaction, reply: Reply, dropped: boolean): void | Promise<void> {
     call.answered = true;
     call.finished = true;
-    const end = (): void => {
+    return whenDone(dropped ? undefined : this.passUpstream(call, reply), () => {
       for (const other of call.branches) if (other !== ct && other.final === null) this.cancelBranch(other);
       this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'answered', status: reply.status });
-    };
-    const passed = dropped ? undefined : this.passUpstream(call, reply);
-    if (passed instanceof Promise) return passed.then(end);
-    end();
+    });
   }
 
   /** All branches are final and none answered: the failure route may try elsewhere, else the best response goes up. */
@@ -522,10 +523,8 @@ export class SipProxyEngine implements ProxyEngine {
   private passUpstream(call: ProxyCall, reply: Reply): void | Promise<void> {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
-    const send = (): void => this.sendUpstream(call.server, call.server.upstream, reply.status, serializeSip(out));
     const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
-    if (hooked instanceof Promise) return hooked.then(send);
-    send();
+    return whenDone(hooked, () => this.sendUpstream(call.server, call.server.upstream, reply.status, serializeSip(out)));
   }
 
   /** A response with no transaction (a repeated 2xx after ours ended): our Via off, on to the next Via's address. */
@@ -599,6 +598,6 @@ export class SipProxyEngine implements ProxyEngine {
     this.serverLinger.clear();
     this.clientLinger.clear();
     this.clientLingerShort.clear();
-    this.refusedLinger.clear();
+    this.serverLingerShort.clear();
   }
 }

@@ -70,7 +70,7 @@ function keep(bytes: Buffer): string {
  */
 export class FinishedServer {
   acked = false;
-  /** Timer G (repeat a failure until its ACK) or Timer I (absorb repeated ACKs). */
+  /** Timer G: repeats a failure until its ACK comes. */
   timer: NodeJS.Timeout | null = null;
   private readonly response: string;
 

@@ -83,28 +83,26 @@ export const callRouting = defineModule({
         const fulfil = mc.reserve('forwardCall');
         return mc.track((async () => {
           const msg = mc.msg;
+          const answerTimeoutMs = (opts.answerTimeoutSec ?? config().answerTimeoutSec) * 1000;
+          const recordRoute = state.recordRouted.has(msg);
           // One shape for every call (optional fields present, possibly undefined): the engine reads it monomorphically.
-          const common: ForwardOptions = {
-            targets: undefined,
-            answerTimeoutMs: (opts.answerTimeoutSec ?? config().answerTimeoutSec) * 1000,
-            onFailure: opts.onFailure,
-            onReply: opts.onReply,
-            recordRoute: state.recordRouted.has(msg),
-          };
+          const options = (targets: readonly ForwardTarget[] | undefined): ForwardOptions => ({
+            targets, answerTimeoutMs, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute,
+          });
           if (msg.dialect === 'sip') {
             const targets = await sipTargets(mc, opts);
             if (targets === null) return fulfil(respondVerdict(404, 'Not Found'));
             if (targets === 'by-request') {
-              await core.forward(mc, common);
+              await core.forward(mc, options(undefined));
               return fulfil(forwardVerdict('along the route set / Request-URI'));
             }
-            await core.forward(mc, { targets, answerTimeoutMs: common.answerTimeoutMs, onFailure: common.onFailure, onReply: common.onReply, recordRoute: common.recordRoute });
+            await core.forward(mc, options(targets));
             return fulfil(forwardVerdict(`${targets.length} contact(s)`));
           }
           const user = opts.to ?? msg.ruri.user;
           const targets = await plainTargets(mc, user);
           if (targets.length === 0) return fulfil(respondVerdict(404, 'unknown peer'));
-          await core.forward(mc, { targets, answerTimeoutMs: common.answerTimeoutMs, onFailure: common.onFailure, onReply: common.onReply, recordRoute: common.recordRoute });
+          await core.forward(mc, options(targets));
           return fulfil(forwardVerdict(`${user} at ${formatEndpoint(targets[0]!.address!)}`));
         })());
       }),

@@ -1,6 +1,11 @@
 import { decodeBindings, earliestExpiry, encodeBindings } from './binding-codec.ts';
 import type { Binding, LocationStore } from './store.ts';
 
+/** A binding still registered at `t` (epoch ms). */
+function liveAt(t: number): (b: Binding) => boolean {
+  return (b) => b.expiresAt === null || b.expiresAt > t;
+}
+
 /**
  * The in-process location table. Expired bindings are swept once a second, and a sweep visits
  * only the users with a binding due: each replace files its user under the second its earliest
@@ -23,7 +28,7 @@ export class MemoryLocationStore implements LocationStore {
     const text = this.table.get(aor);
     if (text === undefined) return [];
     const t = this.now();
-    return decodeBindings(aor, text).filter((b) => b.expiresAt === null || b.expiresAt > t);
+    return decodeBindings(aor, text).filter(liveAt(t));
   }
 
   async replace(aor: string, bindings: readonly Binding[]): Promise<void> {
@@ -62,7 +67,7 @@ export class MemoryLocationStore implements LocationStore {
         const text = this.table.get(aor);
         if (text === undefined) continue;
         const list = decodeBindings(aor, text);
-        const live = list.filter((b) => b.expiresAt === null || b.expiresAt > t);
+        const live = list.filter(liveAt(t));
         if (live.length === list.length) continue; // re-registered since it was filed
         if (live.length === 0) this.table.delete(aor);
         else {

@@ -124,9 +124,9 @@ export class Switchyard {
       const { dialect, engine } = this.runtime(l.dialect);
       const listener = await UdpListener.open({ ...l, dialect }, (d, name, buf, source) => {
         this.handle(name, () => this.dispatcher.onDatagram(d, engine, name, buf, source));
-      });
+      }, this.log);
       this.listeners.set(l.name, listener);
-      this.log.info({ listener: l.name, dialect: l.dialect, transport: 'udp', host: l.host, port: listener.port }, 'listening');
+      this.log.info({ listener: l.name, dialect: l.dialect, transport: 'udp', udpEngine: listener.engine, host: l.host, port: listener.port }, 'listening');
       if (l.dialect === 'sip') await this.sip!.listen(l, listener.port);
     }
     this.log.info({ script: script.file, generation: 1, modules: this.registry.moduleNames() }, `switchyard started\n${this.registry.describe()}`);

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 /**
- * Builds the media relay's native engine (native/relay.c → native/build/relay.node) with the
- * system C compiler, at `npm install`. Never fails the install: without a compiler (or with
- * SWITCHYARD_NATIVE=0) the relay runs on its pure-JS engine, which says so when it starts.
+ * Builds the native addons with the system C compiler, at `npm install`:
+ *   - native/relay.c  → native/build/relay.node:  the media relay's engine;
+ *   - native/signal.c → native/build/signal.node: batched signaling sockets (it drives libuv,
+ *     so it needs node's own headers, which carry uv.h).
+ * Never fails the install: without a compiler (or with SWITCHYARD_NATIVE=0) the relay and the
+ * listeners run on their pure-JS engines, which say so when they start.
  *
  *   node native/build.mjs            build (skipped when up to date)
  *   node native/build.mjs --force    rebuild
@@ -14,43 +17,49 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const source = join(here, 'relay.c');
-const output = join(here, 'build', 'relay.node');
 const force = process.argv.includes('--force');
 
-function say(text) {
-  process.stderr.write(`switchyard native relay: ${text}\n`);
+const ADDONS = [
+  { name: 'relay', what: 'native relay', fallback: 'the pure-JS media engine will run', needsUv: false },
+  { name: 'signal', what: 'native signaling sockets', fallback: 'listeners will use node:dgram', needsUv: true },
+];
+
+function say(what, text) {
+  process.stderr.write(`switchyard ${what}: ${text}\n`);
 }
 
-/** Node-API headers: those of the running node, else the node-api-headers package. */
+/** Node-API headers: those of the running node (with uv.h), else the node-api-headers package (without). */
 function headers() {
   const own = join(dirname(process.execPath), '..', 'include', 'node');
-  if (existsSync(join(own, 'node_api.h'))) return own;
+  if (existsSync(join(own, 'node_api.h'))) return { dir: own, uv: existsSync(join(own, 'uv.h')) };
   try {
     const pkg = createRequire(import.meta.url).resolve('node-api-headers/package.json');
-    return join(dirname(pkg), 'include');
+    return { dir: join(dirname(pkg), 'include'), uv: false };
   } catch {
     return null;
   }
 }
 
-function build() {
-  if (process.env.SWITCHYARD_NATIVE === '0') return say('SWITCHYARD_NATIVE=0: not built (the pure-JS engine will run)');
-  if (process.platform !== 'linux') return say(`not built on ${process.platform} (it uses epoll and recvmmsg): the pure-JS engine will run`);
+function build({ name, what, fallback, needsUv }) {
+  const source = join(here, `${name}.c`);
+  const output = join(here, 'build', `${name}.node`);
+  if (process.env.SWITCHYARD_NATIVE === '0') return say(what, `SWITCHYARD_NATIVE=0: not built (${fallback})`);
+  if (process.platform !== 'linux') return say(what, `not built on ${process.platform} (it uses epoll and recvmmsg): ${fallback}`);
   if (!force && existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs) return;
   const include = headers();
-  if (include === null) return say('no Node-API headers found: not built (the pure-JS engine will run)');
+  if (include === null) return say(what, `no Node-API headers found: not built (${fallback})`);
+  if (needsUv && !include.uv) return say(what, `node's own headers (with uv.h) not found next to ${process.execPath}: not built (${fallback})`);
   const cc = process.env.CC || 'cc';
   mkdirSync(join(here, 'build'), { recursive: true });
   const partial = `${output}.${process.pid}.tmp`;
   try {
     execFileSync(cc, ['-O2', '-g', '-fPIC', '-shared', '-pthread', '-std=gnu11', '-Wall', '-Wextra', '-Wno-unused-parameter',
-      `-I${include}`, '-o', partial, source], { stdio: ['ignore', 'inherit', 'inherit'] });
+      `-I${include.dir}`, '-o', partial, source], { stdio: ['ignore', 'inherit', 'inherit'] });
     renameSync(partial, output); // a half-written addon is never loaded
-    say(`built ${output}`);
+    say(what, `built ${output}`);
   } catch (err) {
-    say(`build failed (${err.code === 'ENOENT' ? `no C compiler "${cc}"` : err.message.split('\n')[0]}): the pure-JS engine will run`);
+    say(what, `build failed (${err.code === 'ENOENT' ? `no C compiler "${cc}"` : err.message.split('\n')[0]}): ${fallback}`);
   }
 }
 
-build();
+for (const addon of ADDONS) build(addon);

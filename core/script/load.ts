@@ -23,6 +23,7 @@ export interface ResolvedListen {
   readonly advertiseIPv6?: string;
   /** Answer STUN Binding requests on the UDP socket. */
   readonly stun: boolean;
+  readonly udpEngine: 'auto' | 'native' | 'js';
   /** SIP: transports opened on the port (default both). */
   readonly transports?: readonly ('udp' | 'tcp')[];
 }
@@ -117,7 +118,7 @@ export async function loadScript(file: string): Promise<LoadedScript> {
 
   const listen = def.listen.map((l): ResolvedListen => {
     const port = l.port ?? DEFAULT_PORTS[l.dialect];
-    const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}`, stun: l.stun ?? false };
+    const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}`, stun: l.stun ?? false, udpEngine: l.udpEngine ?? 'auto' };
     if (l.dialect === 'plain') return base;
     return {
       ...base, transports: l.transports ?? ['udp', 'tcp'],

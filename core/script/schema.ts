@@ -8,6 +8,7 @@ const plainListen = z.object({
   host: z.string().min(1).optional(),
   name: z.string().min(1).optional(),
   stun: z.boolean().optional(),
+  udpEngine: z.enum(['auto', 'native', 'js']).optional(),
 }).strict();
 
 const sipListen = z.object({
@@ -21,6 +22,7 @@ const sipListen = z.object({
   advertiseIPv6: z.string().min(1).optional(),
   transports: z.array(z.enum(['udp', 'tcp'])).min(1).optional(),
   stun: z.boolean().optional(),
+  udpEngine: z.enum(['auto', 'native', 'js']).optional(),
 }).strict();
 
 export const listenSchema = z.discriminatedUnion('dialect', [plainListen, sipListen]);

@@ -69,6 +69,13 @@ interface ListenCommon {
   readonly name?: string;
   /** Answer STUN Binding requests (RFC 5389) on this UDP port, so a client learns its public address from the proxy it talks to. */
   readonly stun?: boolean;
+  /**
+   * How the UDP socket is driven. `native` (native/signal.c, built at install): each wakeup
+   * drains the socket with recvmmsg and hands the batch to the script in one call, and the
+   * replies leave in one sendmmsg. `js`: node:dgram. `auto` (default): native when it was built
+   * and the host is an IP literal; SWITCHYARD_UDP_ENGINE=js|native overrides it.
+   */
+  readonly udpEngine?: 'auto' | 'native' | 'js';
 }
 
 /** A signaling listener: the plain call protocol over UDP, or SIP over UDP and TCP on one port. */

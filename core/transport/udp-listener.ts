@@ -1,9 +1,10 @@
-import type dgram from 'node:dgram';
-import { asSeenBy, type Endpoint } from '../address.ts';
+import type { Endpoint } from '../address.ts';
 import type { Dialect } from '../dialect.ts';
 import { SwitchyardError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { answerStun, looksLikeStun } from '../stun/binding.ts';
-import { bindUdp, createUdpSocket } from './udp-socket.ts';
+import type { DatagramSocket, UdpEngine, UdpEngineChoice } from './datagram-socket.ts';
+import { openDatagramSocket, UdpEngineUnavailableError } from './open-socket.ts';
 
 export interface ListenerConfig {
   readonly name: string;
@@ -12,58 +13,51 @@ export interface ListenerConfig {
   readonly port: number;
   /** Answer STUN Binding requests on this socket (RFC 5389), so clients learn their public address. */
   readonly stun?: boolean;
+  readonly udpEngine?: UdpEngineChoice;
 }
-
-const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export type DatagramHandler = (dialect: Dialect, listener: string, buf: Buffer, source: Endpoint) => void;
 
 /** A signaling socket: dual-stack UDP on `::` unless configured with an IPv4 literal. */
 export class UdpListener {
-  private readonly dualStack: boolean;
+  private constructor(readonly config: ListenerConfig, private readonly socket: DatagramSocket) {}
 
-  private constructor(readonly config: ListenerConfig, private readonly socket: dgram.Socket) {
-    this.dualStack = socket.address().family === 'IPv6';
-  }
-
-  static async open(config: ListenerConfig, onDatagram: DatagramHandler): Promise<UdpListener> {
-    const socket = createUdpSocket(config.host);
-    try {
-      await bindUdp(socket, config.port, config.host);
-    } catch (err) {
-      throw new SwitchyardError('SY_LISTEN', `cannot listen on ${config.host} port ${config.port} (${config.name}): ${(err as Error).message}`, { listener: config.name });
-    }
-    // A deep receive queue rides out bursts (and the first cold seconds) without the kernel dropping
-    // signaling; the kernel caps it at net.core.rmem_max.
-    for (const set of [(n: number) => socket.setRecvBufferSize(n), (n: number) => socket.setSendBufferSize(n)]) {
-      try { set(SOCKET_BUFFER_BYTES); } catch { /* the default stays */ }
-    }
+  static async open(config: ListenerConfig, onDatagram: DatagramHandler, log: Logger): Promise<UdpListener> {
     const { dialect, name } = config;
-    const listener = new UdpListener(config, socket);
-    socket.on('message', (buf, rinfo) => {
-      const source = { address: rinfo.address, port: rinfo.port };
+    let listener: UdpListener | null = null;
+    const receive = (buf: Buffer, source: Endpoint): void => {
       // STUN starts with two zero bits and the magic cookie: never a plain or SIP message.
       if (config.stun === true && looksLikeStun(buf)) {
         const answer = answerStun(buf, source);
-        if (answer !== null) listener.send(source, answer);
+        if (answer !== null) listener?.send(source, answer);
         return;
       }
       onDatagram(dialect, name, buf, source);
-    });
-    // A send to an unreachable peer surfaces here on some systems; it must not take the proxy down.
-    socket.on('error', () => undefined);
+    };
+    let socket: DatagramSocket;
+    try {
+      socket = await openDatagramSocket(config.udpEngine ?? 'auto', config.host, config.port, receive, log);
+    } catch (err) {
+      const reason = err instanceof UdpEngineUnavailableError ? `${config.name}: ${err.message}` : `cannot listen on ${config.host} port ${config.port} (${config.name}): ${(err as Error).message}`;
+      throw new SwitchyardError('SY_LISTEN', reason, { listener: config.name });
+    }
+    listener = new UdpListener(config, socket);
     return listener;
   }
 
   get port(): number {
-    return this.socket.address().port;
+    return this.socket.port;
+  }
+
+  get engine(): UdpEngine {
+    return this.socket.engine;
   }
 
   send(to: Endpoint, data: Buffer, sent?: () => void): void {
-    this.socket.send(data, to.port, asSeenBy(to.address, this.dualStack), sent);
+    this.socket.send(to, data, sent);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+    return this.socket.close();
   }
 }

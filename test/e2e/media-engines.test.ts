@@ -1,20 +1,25 @@
 /**
  * Plain calls with media through the real proxy, once per media engine the config can name:
- * `js`, and `native` with one and with two worker threads. Proxy ports 35801-35803, media
- * ports 28000-28299.
+ * `js`, and `native` with one and with two worker threads. The `js` case also runs its
+ * listener on node:dgram (`udpEngine: 'js'`), the others on the default engine. Proxy ports
+ * 35801-35803, media ports 28000-28299.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { loadNativeSignal } from '../../core/transport/native-socket.ts';
 import { ENGINE_CASES } from '../helpers/media-engines.ts';
 import { PlainUser, establishCall } from '../helpers/plain-client.ts';
 import { ProxyProcess, defaultLikeScript, writeScript } from '../helpers/proxy-process.ts';
 import { UdpPeer } from '../helpers/udp-peer.ts';
 
+const signal = loadNativeSignal();
+const defaultUdpEngine = 'error' in signal ? 'js' : 'native';
+
 const CONFIGS = [
-  { options: "engine: 'js'", engine: 'js', workers: 1 },
-  { options: "engine: 'native', workers: 1", engine: 'native', workers: 1 },
-  { options: "engine: 'native', workers: 2", engine: 'native', workers: 2 },
+  { options: "engine: 'js'", engine: 'js', workers: 1, listen: "udpEngine: 'js'", udpEngine: 'js' },
+  { options: "engine: 'native', workers: 1", engine: 'native', workers: 1, listen: undefined, udpEngine: defaultUdpEngine },
+  { options: "engine: 'native', workers: 2", engine: 'native', workers: 2, listen: undefined, udpEngine: defaultUdpEngine },
 ] as const;
 
 CONFIGS.forEach((cfg, i) => {
@@ -25,10 +30,15 @@ CONFIGS.forEach((cfg, i) => {
   describe(`plain calls through the ${cfg.engine} engine${cfg.engine === 'native' ? `, ${cfg.workers} worker${cfg.workers === 1 ? '' : 's'}` : ''}`, { skip }, () => {
     let proxy: ProxyProcess;
     before(async () => {
-      const script = defaultLikeScript({ port: PORT, ports: `${MEDIA_MIN}-${MEDIA_MIN + 49}`, idleTimeoutSec: 0.8, mediaOptions: cfg.options });
+      const script = defaultLikeScript({ port: PORT, ports: `${MEDIA_MIN}-${MEDIA_MIN + 49}`, idleTimeoutSec: 0.8, mediaOptions: cfg.options, ...(cfg.listen !== undefined ? { listenOptions: cfg.listen } : {}) });
       proxy = await ProxyProcess.start({ configFile: writeScript(`engine-${cfg.engine}-${cfg.workers}`, script) });
     });
     after(async () => { await proxy.stop(); });
+
+    test('the listener says which UDP engine drives it', async () => {
+      const listening = await proxy.waitForLog((l) => l.msg === 'listening');
+      assert.equal(listening.udpEngine, cfg.udpEngine);
+    });
 
     test('the relay says which engine forwards and with how many threads', async () => {
       const ready = await proxy.waitForLog((l) => l.msg === 'media relay ready');

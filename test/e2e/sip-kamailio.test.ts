@@ -1,6 +1,8 @@
 /**
  * Interoperability with Kamailio as a second hop: caller -> switchyard -> Kamailio -> callee,
  * both proxies record-routing; the caller's BYE carries two Route headers and reaches the callee.
+ * This file's listener runs on node:dgram (`udpEngine: 'js'`), the other SIP files' on the
+ * default engine (native when built), so SIP is exercised end to end on both.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -22,7 +24,7 @@ const SCRIPT = `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
-  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}' }],
+  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}', udpEngine: 'js' }],
   modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${RELAY.min}-${RELAY.max}', advertise: '${LOOP}' })],
   routes: {
     request(ctx) {

@@ -100,12 +100,12 @@ export function writeScript(name: string, source: string): string {
 }
 
 /** A script like the default one, with the given listen port, media range and timeouts. */
-export function defaultLikeScript(o: { port: number; ports: string; answerTimeoutSec?: number; idleTimeoutSec?: number; extraRequest?: string; mediaOptions?: string }): string {
+export function defaultLikeScript(o: { port: number; ports: string; answerTimeoutSec?: number; idleTimeoutSec?: number; extraRequest?: string; mediaOptions?: string; listenOptions?: string }): string {
   return `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
-  listen: [{ dialect: 'plain', port: ${o.port} }],
+  listen: [{ dialect: 'plain', port: ${o.port}${o.listenOptions ? `, ${o.listenOptions}` : ''} }],
   modules: [
     registrar(),
     dialog(),

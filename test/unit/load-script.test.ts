@@ -61,7 +61,7 @@ describe('loadScript: a valid script', () => {
       "import { MEDIA_PORTS } from './settings.ts';",
       '',
       'export default defineProxy({',
-      "  listen: [{ dialect: 'plain' }, { dialect: 'plain', port: 40001, host: '127.0.0.1', name: 'lan' }],",
+      "  listen: [{ dialect: 'plain' }, { dialect: 'plain', port: 40001, host: '127.0.0.1', name: 'lan', udpEngine: 'js' }],",
       '  modules: [',
       '    mediaRelay({ ports: MEDIA_PORTS, idleTimeoutSec: 5 }),',
       '    callRouting({ answerTimeoutSec: 10 }),',
@@ -77,8 +77,8 @@ describe('loadScript: a valid script', () => {
     const s = await loadScript(file);
     assert.equal(s.file, file);
     assert.deepEqual(s.listen, [
-      { dialect: 'plain', port: 34567, host: '::', name: 'plain:34567', stun: false },
-      { dialect: 'plain', port: 40001, host: '127.0.0.1', name: 'lan', stun: false },
+      { dialect: 'plain', port: 34567, host: '::', name: 'plain:34567', stun: false, udpEngine: 'auto' },
+      { dialect: 'plain', port: 40001, host: '127.0.0.1', name: 'lan', stun: false, udpEngine: 'js' },
     ]);
     const order = s.modules.map((m) => m.name);
     assert.equal(order.length, 4);
@@ -255,6 +255,7 @@ describe('loadScript: scripts that load but are invalid (SY_CONFIG_INVALID)', ()
     assert.match((await rejectsWithCode(() => loadScript(mk("[{ dialect: 'plain', port: 70000 }]")), 'SY_CONFIG_INVALID')).message, /listen\[0\]\.port/);
     assert.match((await rejectsWithCode(() => loadScript(mk("[{ dialect: 'smtp' }]")), 'SY_CONFIG_INVALID')).message, /listen\[0\]\.dialect/);
     assert.match((await rejectsWithCode(() => loadScript(mk("[{ dialect: 'plain', prot: 1 }]")), 'SY_CONFIG_INVALID')).message, /prot/);
+    assert.match((await rejectsWithCode(() => loadScript(mk("[{ dialect: 'sip', udpEngine: 'fast' }]")), 'SY_CONFIG_INVALID')).message, /listen\[0\]\.udpEngine/);
   });
 
   test('two listeners with the same name are invalid', async () => {

@@ -1,0 +1,26 @@
+import type { Endpoint } from '../address.ts';
+
+/**
+ * A bound UDP socket as the listeners use it, whichever engine carries it: `native`
+ * (native/signal.c: recvmmsg/sendmmsg batches on the event loop) or `js` (node:dgram).
+ */
+export interface DatagramSocket {
+  readonly engine: UdpEngine;
+  readonly port: number;
+  /** An AF_INET6 socket with IPV6_V6ONLY off: it names IPv4 peers ::ffff:a.b.c.d. */
+  readonly dualStack: boolean;
+  /** `sent` runs once the datagram is ordered behind every earlier send of this socket. */
+  send(to: Endpoint, data: Buffer, sent?: () => void): void;
+  close(): Promise<void>;
+}
+
+export type UdpEngine = 'native' | 'js';
+
+/** `auto`: native when it was built, else js. */
+export type UdpEngineChoice = 'auto' | UdpEngine;
+
+/** Called for each datagram received; `buf` may be a view into a larger batch buffer. */
+export type DatagramReceiver = (buf: Buffer, source: Endpoint) => void;
+
+/** A deep queue rides out bursts (and the first cold seconds) without the kernel dropping signaling; the kernel caps it at net.core.rmem_max. */
+export const SIGNALING_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;

@@ -1,0 +1,106 @@
+import { lookup } from 'node:dns';
+import { createRequire } from 'node:module';
+import { isIP, isIPv4 } from 'node:net';
+import type { Endpoint } from '../address.ts';
+import type { DatagramReceiver, DatagramSocket } from './datagram-socket.ts';
+import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
+
+/** native/signal.c, as its bindings see it. */
+interface NativeSignal {
+  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number) => void, bufferBytes: number): NativeHandle;
+  /** False when `address` is not an IP literal this socket can reach. */
+  send(handle: NativeHandle, data: Buffer, port: number, address: string): boolean;
+  port(handle: NativeHandle): number;
+  counters(handle: NativeHandle): [received: number, batches: number, sent: number, sendErrors: number, receiveErrors: number];
+  close(handle: NativeHandle): void;
+}
+declare const nativeHandle: unique symbol;
+type NativeHandle = { readonly [nativeHandle]: true };
+
+/** Datagrams per batch, as native/signal.c's BATCH; meta holds [offset, length, port] for each. */
+const BATCH = 64;
+
+const ADDON_PATH = '../../native/build/signal.node';
+
+let loaded: { addon: NativeSignal } | { error: string } | undefined;
+
+/** The addon built at install time (native/build.mjs), or why it cannot be had. */
+export function loadNativeSignal(): { addon: NativeSignal } | { error: string } {
+  if (loaded !== undefined) return loaded;
+  try {
+    loaded = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeSignal };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    loaded = { error: e.code === 'MODULE_NOT_FOUND' ? 'not built (node native/build.mjs builds it; needs a C compiler and node\'s own headers)' : e.message };
+  }
+  return loaded;
+}
+
+export interface NativeSocketCounters {
+  readonly received: number;
+  readonly batches: number;
+  readonly sent: number;
+  readonly sendErrors: number;
+  readonly receiveErrors: number;
+}
+
+/**
+ * A signaling socket on native/signal.c. Each readable wakeup drains the socket with recvmmsg
+ * and hands the whole batch to JavaScript in one call; the sends that batch causes leave in
+ * one sendmmsg after it. `host` must be an IP literal.
+ */
+export class NativeSocket implements DatagramSocket {
+  readonly engine = 'native';
+  readonly port: number;
+  readonly dualStack: boolean;
+  private readonly handle: NativeHandle;
+  private closed = false;
+
+  constructor(private readonly addon: NativeSignal, host: string, port: number, receive: DatagramReceiver) {
+    if (isIP(host) === 0) throw new TypeError(`native signaling socket: host must be an IP literal, not '${host}'`);
+    const meta = new Uint32Array(3 * BATCH);
+    const onBatch = (data: Buffer, addresses: string[], count: number): void => {
+      let failure: unknown = null;
+      for (let i = 0, m = 0; i < count; i++, m += 3) {
+        const start = meta[m]!;
+        try {
+          receive(data.subarray(start, start + meta[m + 1]!), { address: addresses[i]!, port: meta[m + 2]! });
+        } catch (err) {
+          // The rest of the batch is still delivered; the first failure is then thrown, as a
+          // throwing 'message' listener of node:dgram would.
+          failure ??= err;
+        }
+      }
+      if (failure !== null) throw failure;
+    };
+    this.handle = addon.open(host, port, meta, onBatch, SIGNALING_SOCKET_BUFFER_BYTES);
+    this.port = addon.port(this.handle);
+    this.dualStack = !isIPv4(host);
+  }
+
+  send(to: Endpoint, data: Buffer, sent?: () => void): void {
+    if (this.closed) return;
+    if (!this.addon.send(this.handle, data, to.port, to.address) && isIP(to.address) === 0) {
+      // A host name: resolved first, as node:dgram would.
+      lookup(to.address, { family: this.dualStack ? 0 : 4 }, (err, address) => {
+        if (err === null && !this.closed) this.addon.send(this.handle, data, to.port, address);
+        sent?.();
+      });
+      return;
+    }
+    if (sent !== undefined) queueMicrotask(sent);
+  }
+
+  counters(): NativeSocketCounters {
+    const [received, batches, sent, sendErrors, receiveErrors] = this.addon.counters(this.handle);
+    return { received, batches, sent, sendErrors, receiveErrors };
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.addon.close(this.handle);
+    }
+    return Promise.resolve();
+  }
+}

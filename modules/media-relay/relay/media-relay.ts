@@ -2,6 +2,7 @@ import type { Endpoint } from '../../../core/address.ts';
 import type { Logger } from '../../../core/log.ts';
 import type { BoundPort, MediaEngine, PartySpec, RelaySession, SessionEndReason, SessionStats } from './engine.ts';
 import { PortPool, type PortRange } from './port-pool.ts';
+import { LogThrottle } from '../../../core/log-throttle.ts';
 
 export interface RelayOptions {
   readonly range: PortRange;
@@ -28,6 +29,8 @@ export class MediaRelay {
   private readonly byCall = new Map<string, Set<string>>();
   private readonly endListeners = new Set<EndListener>();
   private sweeper: NodeJS.Timeout | null = null;
+  /** "No media port pair free" is logged at most once a second, with how many were not logged. */
+  readonly noPortWarnings = new LogThrottle(1000);
   readonly totals: RelayTotals = { sessionsStarted: 0, sessionsEnded: 0, packetsRelayed: 0, bytesRelayed: 0, strangersDropped: 0, noPortFailures: 0 };
 
   constructor(private readonly opts: RelayOptions, readonly engine: MediaEngine, private readonly log: Logger) {

@@ -28,13 +28,17 @@ function say(what, text) {
   process.stderr.write(`switchyard ${what}: ${text}\n`);
 }
 
-/** Node-API headers: those of the running node (with uv.h), else the node-api-headers package (without). */
+/**
+ * Node-API headers: those of the running node (with uv.h), else the node-api-headers package
+ * (without; a system libuv's /usr/include/uv.h, libuv1-dev, serves then: libuv 1.x keeps its ABI).
+ */
 function headers() {
+  const systemUv = existsSync('/usr/include/uv.h');
   const own = join(dirname(process.execPath), '..', 'include', 'node');
-  if (existsSync(join(own, 'node_api.h'))) return { dir: own, uv: existsSync(join(own, 'uv.h')) };
+  if (existsSync(join(own, 'node_api.h'))) return { dir: own, uv: existsSync(join(own, 'uv.h')) || systemUv };
   try {
     const pkg = createRequire(import.meta.url).resolve('node-api-headers/package.json');
-    return { dir: join(dirname(pkg), 'include'), uv: false };
+    return { dir: join(dirname(pkg), 'include'), uv: systemUv };
   } catch {
     return null;
   }
@@ -48,7 +52,7 @@ function build({ name, what, fallback, needsUv }) {
   if (!force && existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs) return;
   const include = headers();
   if (include === null) return say(what, `no Node-API headers found: not built (${fallback})`);
-  if (needsUv && !include.uv) return say(what, `node's own headers (with uv.h) not found next to ${process.execPath}: not built (${fallback})`);
+  if (needsUv && !include.uv) return say(what, `uv.h not found (neither node's own headers next to ${process.execPath} nor libuv1-dev): not built (${fallback})`);
   const cc = process.env.CC || 'cc';
   mkdirSync(join(here, 'build'), { recursive: true });
   const partial = `${output}.${process.pid}.tmp`;

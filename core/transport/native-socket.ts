@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns';
-import { createRequire } from 'node:module';
 import { isIP, isIPv4 } from 'node:net';
 import type { Endpoint } from '../address.ts';
+import { loadAddon, type AddonLoad } from '../native-addon.ts';
 import type { DatagramReceiver, DatagramSocket } from './datagram-socket.ts';
 import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 
@@ -20,20 +20,9 @@ type NativeHandle = { readonly [nativeHandle]: true };
 /** Datagrams per batch, as native/signal.c's BATCH; meta holds [offset, length, port] for each. */
 const BATCH = 64;
 
-const ADDON_PATH = '../../native/build/signal.node';
-
-let loaded: { addon: NativeSignal } | { error: string } | undefined;
-
-/** The addon built at install time (native/build.mjs), or why it cannot be had. */
-export function loadNativeSignal(): { addon: NativeSignal } | { error: string } {
-  if (loaded !== undefined) return loaded;
-  try {
-    loaded = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeSignal };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    loaded = { error: e.code === 'MODULE_NOT_FOUND' ? 'not built (node native/build.mjs builds it; needs a C compiler and node\'s own headers)' : e.message };
-  }
-  return loaded;
+/** native/signal.c as built at install time, or why it cannot be had. */
+export function loadNativeSignal(): AddonLoad<NativeSignal> {
+  return loadAddon<NativeSignal>('signal', 'a C compiler and uv.h');
 }
 
 export interface NativeSocketCounters {

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { loadAddon, type AddonLoad } from '../../../core/native-addon.ts';
 import { asSeenBy, type Endpoint } from '../../../core/address.ts';
 import { constants } from 'node:os';
 import { MEDIA_SOCKET_BUFFER_BYTES, type BoundPort, type MediaEngine, type PartySpec, type RelaySession, type SessionStats } from './engine.ts';
@@ -16,20 +16,9 @@ interface NativeRelay {
 declare const nativeHandle: unique symbol;
 type NativeHandle = { readonly [nativeHandle]: true };
 
-const ADDON_PATH = '../../../native/build/relay.node';
-
-let loaded: { addon: NativeRelay } | { error: string } | undefined;
-
-/** The addon built at install time (native/build.mjs), or why it cannot be had. */
-export function loadNativeRelay(): { addon: NativeRelay } | { error: string } {
-  if (loaded !== undefined) return loaded;
-  try {
-    loaded = { addon: createRequire(import.meta.url)(ADDON_PATH) as NativeRelay };
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    loaded = { error: e.code === 'MODULE_NOT_FOUND' ? 'not built (node native/build.mjs builds it; needs a C compiler)' : e.message };
-  }
-  return loaded;
+/** native/relay.c as built at install time, or why it cannot be had. */
+export function loadNativeRelay(): AddonLoad<NativeRelay> {
+  return loadAddon<NativeRelay>('relay', 'a C compiler');
 }
 
 /** errno → its name (EADDRINUSE...), for the errors of the addon's `-errno` results. */

@@ -389,11 +389,19 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   return ok;
 }
 
-static napi_value js_port(napi_env env, napi_callback_info info) {
+// The open socket a call's only argument names, or NULL with an exception pending.
+static signal_socket_t *only_handle(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  signal_socket_t *s = handle_of(env, argv[0]);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, "SY_NATIVE", "native signaling: a socket handle is needed");
+    return NULL;
+  }
+  return handle_of(env, argv[0]);
+}
+
+static napi_value js_port(napi_env env, napi_callback_info info) {
+  signal_socket_t *s = only_handle(env, info);
   if (s == NULL) return NULL;
   struct sockaddr_in6 a;
   socklen_t len = sizeof a;
@@ -405,10 +413,7 @@ static napi_value js_port(napi_env env, napi_callback_info info) {
 
 // counters(handle) -> [received, batches, sent, sendErrors, receiveErrors]
 static napi_value js_counters(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  signal_socket_t *s = handle_of(env, argv[0]);
+  signal_socket_t *s = only_handle(env, info);
   if (s == NULL) return NULL;
   double nums[5] = {s->received, s->batches, s->sent, s->send_errors, s->receive_errors};
   napi_value out, v;

@@ -3,7 +3,7 @@
  * Builds the native addons with the system C compiler, at `npm install`:
  *   - native/relay.c  → native/build/relay.node:  the media relay's engine;
  *   - native/signal.c → native/build/signal.node: batched signaling sockets (it drives libuv,
- *     so it needs node's own headers, which carry uv.h).
+ *     so it needs uv.h: node's own headers carry it, else libuv1-dev's).
  * Never fails the install: without a compiler (or with SWITCHYARD_NATIVE=0) the relay and the
  * listeners run on their pure-JS engines, which say so when they start.
  *

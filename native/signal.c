@@ -5,7 +5,7 @@
 // returns; sends at any other time go out at once.
 //
 // JavaScript sees: open(host, port, meta, onBatch, bufferBytes) -> handle; send(handle, buf, port, address);
-// port(handle); counters(handle); close(handle). onBatch(data, addresses, count) gets one
+// port(handle); close(handle). onBatch(data, addresses, count) gets one
 // buffer holding the batch's datagrams back to back; meta (a Uint32Array the caller owns)
 // holds [offset, length, port] per datagram, addresses the source address of each.
 #define _GNU_SOURCE
@@ -54,8 +54,6 @@ typedef struct {
   char last_text[64];
   size_t last_len;
   struct sockaddr_in6 last_addr;
-  socklen_t last_addr_len;
-  double received, batches, sent, send_errors, receive_errors;
 } signal_socket_t;
 
 #define CHECK(call)                                                                                \
@@ -72,12 +70,10 @@ static void flush(signal_socket_t *s) {
     int n = sendmmsg(s->fd, s->smsg + done, (unsigned)(s->scount - done), MSG_DONTWAIT);
     if (n > 0) {
       done += n;
-      s->sent += n;
     } else {
       if (n < 0 && errno == EINTR) continue;
       // The datagram at `done` failed (an unreachable peer, a full buffer): UDP loses it, as a
       // network would, and the rest still go.
-      s->send_errors++;
       done++;
     }
   }
@@ -173,8 +169,6 @@ static void deliver(signal_socket_t *s, int n) {
   argv[0] = data;
   argv[1] = addresses;
   argv[2] = count;
-  s->received += n;
-  s->batches++;
   s->in_batch = 1;
   napi_value result;
   napi_status status = napi_make_callback(env, s->async, recv, fn, 3, argv, &result);
@@ -198,7 +192,6 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       // ECONNREFUSED and the like report an earlier send's ICMP error, not this socket's state.
-      s->receive_errors++;
       continue;
     }
     if (n == 0) break;
@@ -367,14 +360,12 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   socklen_t to_len;
   napi_value ok;
   if (port > 65535 || !parse_address(s, text, text_len, (uint16_t)port, &to, &to_len)) {
-    s->send_errors++;
     napi_get_boolean(env, 0, &ok);
     return ok;
   }
   if (!s->in_batch || len > SEND_AREA) {
     if (s->scount > 0) flush(s); // keep the order of this socket's datagrams
-    if (sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, to_len) < 0) s->send_errors++;
-    else s->sent++;
+    sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, to_len); // a failure loses the datagram, as UDP may
   } else {
     if (s->scount == BATCH || s->sused + len > SEND_AREA) flush(s);
     int i = s->scount++;
@@ -411,20 +402,6 @@ static napi_value js_port(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// counters(handle) -> [received, batches, sent, sendErrors, receiveErrors]
-static napi_value js_counters(napi_env env, napi_callback_info info) {
-  signal_socket_t *s = only_handle(env, info);
-  if (s == NULL) return NULL;
-  double nums[5] = {s->received, s->batches, s->sent, s->send_errors, s->receive_errors};
-  napi_value out, v;
-  CHECK(napi_create_array_with_length(env, 5, &out));
-  for (uint32_t i = 0; i < 5; i++) {
-    napi_create_double(env, nums[i], &v);
-    napi_set_element(env, out, i, v);
-  }
-  return out;
-}
-
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -447,7 +424,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"port", NULL, js_port, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"counters", NULL, js_counters, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -11,7 +11,6 @@ interface NativeSignal {
   /** False when `address` is not an IP literal this socket can reach. */
   send(handle: NativeHandle, data: Buffer, port: number, address: string): boolean;
   port(handle: NativeHandle): number;
-  counters(handle: NativeHandle): [received: number, batches: number, sent: number, sendErrors: number, receiveErrors: number];
   close(handle: NativeHandle): void;
 }
 declare const nativeHandle: unique symbol;
@@ -25,18 +24,10 @@ export function loadNativeSignal(): AddonLoad<NativeSignal> {
   return loadAddon<NativeSignal>('signal', 'a C compiler and uv.h');
 }
 
-export interface NativeSocketCounters {
-  readonly received: number;
-  readonly batches: number;
-  readonly sent: number;
-  readonly sendErrors: number;
-  readonly receiveErrors: number;
-}
-
 /**
  * A signaling socket on native/signal.c. Each readable wakeup drains the socket with recvmmsg
  * and hands the whole batch to JavaScript in one call; the sends that batch causes leave in
- * one sendmmsg after it. `host` must be an IP literal.
+ * one sendmmsg after it. `host` must be an IP literal (the addon refuses anything else).
  */
 export class NativeSocket implements DatagramSocket {
   readonly engine = 'native';
@@ -46,7 +37,6 @@ export class NativeSocket implements DatagramSocket {
   private closed = false;
 
   constructor(private readonly addon: NativeSignal, host: string, port: number, receive: DatagramReceiver) {
-    if (isIP(host) === 0) throw new TypeError(`native signaling socket: host must be an IP literal, not '${host}'`);
     const meta = new Uint32Array(3 * BATCH);
     const onBatch = (data: Buffer, addresses: string[], count: number): void => {
       let failure: unknown = null;
@@ -78,11 +68,6 @@ export class NativeSocket implements DatagramSocket {
       return;
     }
     if (sent !== undefined) queueMicrotask(sent);
-  }
-
-  counters(): NativeSocketCounters {
-    const [received, batches, sent, sendErrors, receiveErrors] = this.addon.counters(this.handle);
-    return { received, batches, sent, sendErrors, receiveErrors };
   }
 
   close(): Promise<void> {

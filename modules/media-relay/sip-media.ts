@@ -81,9 +81,7 @@ export async function rewriteSdp(sip: SipMessage, side: Side, call: SipMediaCall
     }
     const pair = await pending;
     if (pair === null) {
-      call.streams.delete(i); // a later offer tries again
-      const unlogged = relay.noPortWarnings.pass();
-      if (unlogged !== null) log.warn({ callId: call.callId, stream: i, alsoSinceLastWarning: unlogged, failuresTotal: relay.totals.noPortFailures }, 'no media port pair free: stream not relayed');
+      call.streams.delete(i); // a later offer tries again; the relay logged the full range
       continue;
     }
     pair.rtp.setExpected(side, { address, port: m.port });

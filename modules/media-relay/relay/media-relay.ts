@@ -29,8 +29,8 @@ export class MediaRelay {
   private readonly byCall = new Map<string, Set<string>>();
   private readonly endListeners = new Set<EndListener>();
   private sweeper: NodeJS.Timeout | null = null;
-  /** "No media port pair free" is logged at most once a second, with how many were not logged. */
-  readonly noPortWarnings = new LogThrottle(1000);
+  /** A full port range is logged at most once a second, with how many were not logged. */
+  private readonly noPortWarnings = new LogThrottle(1000);
   readonly totals: RelayTotals = { sessionsStarted: 0, sessionsEnded: 0, packetsRelayed: 0, bytesRelayed: 0, strangersDropped: 0, noPortFailures: 0 };
 
   constructor(private readonly opts: RelayOptions, readonly engine: MediaEngine, private readonly log: Logger) {
@@ -63,10 +63,7 @@ export class MediaRelay {
     const old = this.sessions.get(key);
     if (old !== undefined) this.end(key, 'replaced');
     const got = await this.pool.allocate();
-    if (got === null) {
-      this.totals.noPortFailures++;
-      return null;
-    }
+    if (got === null) return this.noPort(key);
     const session = this.started(got.handle.start(key, a, b));
     this.totals.sessionsStarted++;
     this.log.debug({ key, port: got.port }, 'media session started');
@@ -77,10 +74,7 @@ export class MediaRelay {
   async openPair(key: string, a: PartySpec, b: PartySpec): Promise<{ rtp: RelaySession; rtcp: RelaySession } | null> {
     for (const k of [key, `${key}/rtcp`]) if (this.sessions.has(k)) this.end(k, 'replaced');
     const got = await this.pool.allocatePair();
-    if (got === null) {
-      this.totals.noPortFailures++;
-      return null;
-    }
+    if (got === null) return this.noPort(key);
     const rtcpOf = (e: Endpoint): Endpoint => ({ address: e.address, port: e.port === 0 ? 0 : e.port + 1 });
     const rtp = this.started(got.rtp.handle.start(key, a, b));
     const rtcp = this.started(got.rtcp.handle.start(`${key}/rtcp`, { name: a.name, address: rtcpOf(a.address) }, { name: b.name, address: rtcpOf(b.address) }));
@@ -91,6 +85,13 @@ export class MediaRelay {
     this.totals.sessionsStarted += 2;
     this.log.debug({ key, port: got.rtp.port }, 'media session pair started');
     return { rtp, rtcp };
+  }
+
+  private noPort(key: string): null {
+    const failures = ++this.totals.noPortFailures;
+    const unlogged = this.noPortWarnings.pass();
+    if (unlogged !== null) this.log.warn({ key, failuresTotal: failures, alsoSinceLastWarning: unlogged }, 'no media port free: session not opened');
+    return null;
   }
 
   private started(session: RelaySession): RelaySession {

@@ -1,4 +1,5 @@
 import { decodeBindings, earliestExpiry, encodeBindings } from './binding-codec.ts';
+import { PackedTable } from '../../core/packed-table.ts';
 import type { Binding, LocationStore } from './store.ts';
 
 /** A binding still registered at `t` (epoch ms). */
@@ -6,17 +7,26 @@ function liveAt(t: number): (b: Binding) => boolean {
   return (b) => b.expiresAt === null || b.expiresAt > t;
 }
 
+/** The whole second from which a sweep may drop something of `bindings` (0: nothing ever expires). */
+function deadlineOf(bindings: readonly Binding[]): number {
+  const first = earliestExpiry(bindings);
+  return first === null ? 0 : Math.max(1, Math.ceil(first / 1000));
+}
+
+/** Index slots a sweep tick visits at least: a table of up to this many slots is swept whole every second. */
+const SWEEP_SLOTS_MIN = 65_536;
+/** A larger table is swept whole in this many ticks (seconds). */
+const SWEEP_PASS_TICKS = 15;
+
 /**
- * The in-process location table. Expired bindings are swept once a second, and a sweep visits
- * only the users with a binding due: each replace files its user under the second its earliest
- * binding expires, so a table of a million users costs nothing to sweep until they expire.
- * Each user's bindings are held encoded, one string per user (binding-codec.ts): the garbage
- * collector's marking work does not grow with the bindings' fields.
+ * The in-process location table. Each user's bindings are one encoded string (binding-codec.ts)
+ * in a table held outside the JavaScript heap (packed-table.ts): a million registered users cost
+ * the garbage collector nothing to mark. Expired bindings leave at a sweep once a second,
+ * which visits the whole table each second up to about 32,000 users and within 15 seconds
+ * beyond; a lookup never returns an expired binding, swept or not.
  */
 export class MemoryLocationStore implements LocationStore {
-  private readonly table = new Map<string, string>();
-  /** Second (epoch ms / 1000) → users with a binding expiring in it. A user re-registered since is visited for nothing. */
-  private readonly due = new Map<number, string[]>();
+  private readonly table = new PackedTable();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -33,10 +43,7 @@ export class MemoryLocationStore implements LocationStore {
 
   async replace(aor: string, bindings: readonly Binding[]): Promise<void> {
     if (bindings.length === 0) this.table.delete(aor);
-    else {
-      this.table.set(aor, encodeBindings(bindings));
-      this.fileDue(aor, bindings);
-    }
+    else this.table.set(aor, encodeBindings(bindings), deadlineOf(bindings));
   }
 
   async remove(aor: string): Promise<void> {
@@ -47,35 +54,13 @@ export class MemoryLocationStore implements LocationStore {
     return this.table.size;
   }
 
-  private fileDue(aor: string, bindings: readonly Binding[]): void {
-    const first = earliestExpiry(bindings);
-    if (first === null) return;
-    const second = Math.floor(first / 1000);
-    const users = this.due.get(second);
-    if (users === undefined) this.due.set(second, [aor]);
-    else users.push(aor);
-  }
-
   private sweep(): void {
     const t = this.now();
-    // Every binding filed under a second before the current one has expired by now.
-    const before = Math.floor(t / 1000);
-    for (const [second, users] of this.due) {
-      if (second >= before) continue;
-      this.due.delete(second);
-      for (const aor of users) {
-        const text = this.table.get(aor);
-        if (text === undefined) continue;
-        const list = decodeBindings(aor, text);
-        const live = list.filter(liveAt(t));
-        if (live.length === list.length) continue; // re-registered since it was filed
-        if (live.length === 0) this.table.delete(aor);
-        else {
-          this.table.set(aor, encodeBindings(live));
-          this.fileDue(aor, live);
-        }
-      }
-    }
+    const slots = Math.max(SWEEP_SLOTS_MIN, Math.ceil(this.table.slots / SWEEP_PASS_TICKS));
+    this.table.sweep(Math.floor(t / 1000), slots, (aor, text) => {
+      const live = decodeBindings(aor, text).filter(liveAt(t));
+      return live.length === 0 ? null : { value: encodeBindings(live), deadline: deadlineOf(live) };
+    });
   }
 
   async close(): Promise<void> {

@@ -119,7 +119,7 @@ describe('MemoryLocationStore', () => {
     await s.replace('late', [binding('late', 4, 60_000)]);
     now = 4_000;
     // lookup filters by the clock on its own; the sweep shows in the table behind it
-    const table = (s as unknown as { table: Map<string, string> }).table;
+    const table = (s as unknown as { table: { get(aor: string): string | undefined } }).table;
     const held = (aor: string): number => decodeBindings(aor, table.get(aor) ?? '[]').length;
     await waitFor(() => held('steps') === 1, 'the first sweep to trim the partly expired user', 5_000, 50);
     assert.equal(s.size(), 3);

@@ -14,7 +14,9 @@ import { isRejectRequest, type ProxyHooks, type TransactionView } from '../trans
 import type { ProxyEngine } from '../transaction/proxy-engine.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildAck, buildCancel, buildResponse, decrementMaxForwards } from './messages.ts';
+import { FinishedTable } from './finished-table.ts';
 import { LingerQueue } from './linger.ts';
+import { ShardedMap } from '../sharded-map.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
 import { T1, T2, T4, TIMEOUT_64T1, LINGER_MS } from './timers.ts';
 import { ClientTransaction, FinishedClient, FinishedServer, ProxyCall, ServerTransaction, newBranch, type Destination } from './transactions.ts';
@@ -83,11 +85,14 @@ function better(a: Reply, b: Reply): boolean {
  * Record-Route, responses sent back along the Via path.
  */
 export class SipProxyEngine implements ProxyEngine {
-  private readonly servers = new Map<string, ServerTransaction | FinishedServer>();
+  /** Sharded, as are the clients: a flood of REGISTERs keeps half a million finished transactions. */
+  private readonly servers = new ShardedMap<ServerTransaction | FinishedServer>();
   /** Keyed by branch and method (a CANCEL shares its INVITE's branch). */
-  private readonly clients = new Map<string, ClientTransaction | FinishedClient>();
+  private readonly clients = new ShardedMap<ClientTransaction | FinishedClient>();
   readonly stats: SipEngineStats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, cancels: 0, statelessReplies: 0, strayReplies: 0 };
-  /** Finished server transactions absorbing retransmissions (Timers J and H). */
+  /** Finished non-INVITE server transactions (Timer J), outside the heap. */
+  private readonly finished = new FinishedTable(LINGER_MS);
+  /** Finished INVITE server transactions absorbing retransmissions and their ACK (Timer H). */
   private readonly serverLinger = new LingerQueue<FinishedServer>(LINGER_MS, (st) => this.dropServer(st));
   /** Finished client transactions: Timer D (a failure's ACK to repeat) and Timer K. */
   private readonly clientLinger = new LingerQueue<FinishedClient>(LINGER_MS, (ct) => this.dropClient(ct));
@@ -101,7 +106,7 @@ export class SipProxyEngine implements ProxyEngine {
   constructor(private readonly deps: SipEngineDeps) {}
 
   get size(): number {
-    return this.servers.size + this.clients.size;
+    return this.servers.size + this.finished.size + this.clients.size;
   }
 
   // ---- requests in ------------------------------------------------------------------
@@ -131,6 +136,12 @@ export class SipProxyEngine implements ProxyEngine {
     if (existing !== undefined) {
       this.stats.retransmissionsAbsorbed++;
       if (existing.lastResponse !== null) this.deps.sender.send(existing.upstream, existing.lastResponse);
+      return true;
+    }
+    const finished = this.finished.get(key);
+    if (finished !== undefined) {
+      this.stats.retransmissionsAbsorbed++;
+      this.deps.sender.send(finished.upstream, finished.response);
       return true;
     }
     const st = new ServerTransaction(key, req, sip, upstreamOf(req));
@@ -228,10 +239,15 @@ export class SipProxyEngine implements ProxyEngine {
       return;
     }
     // Keep only what absorbs retransmissions: the call, its messages and branches are let go.
+    if (!st.isInvite) {
+      this.servers.delete(st.key);
+      this.finished.add(st.key, dest, status, bytes);
+      return;
+    }
     const done = new FinishedServer(st.key, dest, bytes, status, st.isInvite);
     this.servers.set(st.key, done);
     // Timer G: an INVITE's non-2xx final is repeated over UDP until the ACK comes (Timer H ends it).
-    if (done.isInvite && dest.transport === 'udp') {
+    if (dest.transport === 'udp') {
       let every = T1;
       const repeat = (): void => {
         if (done.acked || this.servers.get(done.key) !== done) return;
@@ -595,6 +611,7 @@ export class SipProxyEngine implements ProxyEngine {
     for (const ct of this.clients.values()) if (ct instanceof ClientTransaction) ct.clearTimers();
     this.servers.clear();
     this.clients.clear();
+    this.finished.clear();
     this.serverLinger.clear();
     this.clientLinger.clear();
     this.clientLingerShort.clear();

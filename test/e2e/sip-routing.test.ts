@@ -144,6 +144,27 @@ describe('proxy core', () => {
     assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/);
     for (const u of [caller, phone]) u.close();
   });
+
+  test('a finished non-INVITE (Timer J) answers its retransmission with the same response and forwards nothing', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
+    const bye = request(caller, 'BYE', { ruri: `sip:bob@${phone.hostport}`, toTag: 'z' });
+    caller.send(bye, PROXY);
+    phone.send(answer(await phone.next(/^BYE /), '200 OK'), PROXY);
+    const first = await caller.next(/^SIP\/2\.0 /);
+    assert.match(first, /^SIP\/2\.0 200 OK/);
+    caller.send(bye, PROXY);
+    assert.equal(await caller.next(/^SIP\/2\.0 /), first, 'the very same 200 again');
+
+    const reg = request(caller, 'REGISTER', { to: 'jtimer', callId: 'reg-j1', extra: [`Contact: <sip:jtimer@${caller.hostport}>`, 'Expires: 60'] });
+    caller.send(reg, PROXY);
+    const registered = await caller.next(/^SIP\/2\.0 /);
+    assert.match(registered, /^SIP\/2\.0 200 OK/);
+    caller.send(reg, PROXY); // the same CSeq again: the registrar would refuse it, the transaction answers it
+    assert.equal(await caller.next(/^SIP\/2\.0 /), registered);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(phone.inbox.filter((m) => m.startsWith('BYE')).length, 0, 'the retransmitted BYE never reached the callee');
+    for (const u of [caller, phone]) u.close();
+  });
 });
 
 describe('IPv6', () => {

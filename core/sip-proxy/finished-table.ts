@@ -1,0 +1,75 @@
+import { PackedTable } from '../packed-table.ts';
+import type { Destination } from './transactions.ts';
+import type { SipTransportName } from './wire.ts';
+
+/** A finished transaction as the table gives it back: where its response went, and the response. */
+export interface FinishedRecord {
+  readonly upstream: Destination;
+  readonly status: number;
+  readonly response: Buffer;
+}
+
+type Header = [transport: SipTransportName, listener: string, address: string, port: number, connection: number | null, status: number];
+
+/** Index slots visited per sweep at least; a larger table is swept whole every `PASS_TICKS` seconds. */
+const SWEEP_SLOTS_MIN = 65_536;
+const PASS_TICKS = 4;
+
+/**
+ * Finished non-INVITE server transactions, kept for Timer J (64·T1 over UDP) to repeat their
+ * final response to a retransmitted request. A flood of REGISTERs keeps half a million of them;
+ * held outside the JavaScript heap (packed-table.ts) they cost the garbage collector nothing.
+ * An entry leaves at a sweep once a second after its time, up to `PASS_TICKS` seconds late in a
+ * large table (it only absorbs retransmissions a little longer).
+ */
+export class FinishedTable {
+  private readonly table = new PackedTable();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly lingerMs: number, private readonly now: () => number = Date.now) {}
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  add(key: string, upstream: Destination, status: number, response: Buffer): void {
+    const header: Header = [upstream.transport, upstream.listener, upstream.address.address, upstream.address.port, upstream.connection, status];
+    this.table.set(key, `${JSON.stringify(header)}\n${response.toString('latin1')}`, Math.ceil((this.now() + this.lingerMs) / 1000));
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.sweep(), 1000);
+      this.timer.unref();
+    }
+  }
+
+  get(key: string): FinishedRecord | undefined {
+    const text = this.table.get(key);
+    if (text === undefined) return undefined;
+    const nl = text.indexOf('\n');
+    const [transport, listener, address, port, connection, status] = JSON.parse(text.slice(0, nl)) as Header;
+    return { upstream: { transport, listener, address: { address, port }, connection }, status, response: Buffer.from(text.slice(nl + 1), 'latin1') };
+  }
+
+  has(key: string): boolean {
+    return this.table.has(key);
+  }
+
+  delete(key: string): void {
+    this.table.delete(key);
+  }
+
+  /** Lets go of the entries whose time is up (the timer does this every second). */
+  sweep(): void {
+    const slots = Math.max(SWEEP_SLOTS_MIN, Math.ceil(this.table.slots / PASS_TICKS));
+    this.table.sweep(Math.floor(this.now() / 1000), slots, () => null);
+    if (this.table.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  clear(): void {
+    this.table.clear();
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -16,7 +16,6 @@ import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } fr
 import { buildAck, buildCancel, buildResponse, decrementMaxForwards } from './messages.ts';
 import { FinishedTable } from './finished-table.ts';
 import { LingerQueue } from './linger.ts';
-import { ShardedMap } from '../sharded-map.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
 import { T1, T2, T4, TIMEOUT_64T1, LINGER_MS } from './timers.ts';
 import { ClientTransaction, FinishedClient, FinishedServer, ProxyCall, ServerTransaction, newBranch, type Destination } from './transactions.ts';
@@ -85,10 +84,9 @@ function better(a: Reply, b: Reply): boolean {
  * Record-Route, responses sent back along the Via path.
  */
 export class SipProxyEngine implements ProxyEngine {
-  /** Sharded, as are the clients: a flood of REGISTERs keeps half a million finished transactions. */
-  private readonly servers = new ShardedMap<ServerTransaction | FinishedServer>();
+  private readonly servers = new Map<string, ServerTransaction | FinishedServer>();
   /** Keyed by branch and method (a CANCEL shares its INVITE's branch). */
-  private readonly clients = new ShardedMap<ClientTransaction | FinishedClient>();
+  private readonly clients = new Map<string, ClientTransaction | FinishedClient>();
   readonly stats: SipEngineStats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, cancels: 0, statelessReplies: 0, strayReplies: 0 };
   /** Finished non-INVITE server transactions (Timer J), outside the heap. */
   private readonly finished = new FinishedTable(LINGER_MS);

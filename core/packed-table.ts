@@ -75,11 +75,6 @@ export class PackedTable {
     return this.hashes.length;
   }
 
-  /** Bytes held in record buffers (what the table costs, outside the heap). */
-  get bytes(): number {
-    return this.chunks.length * CHUNK_BYTES + this.hashes.byteLength * 2;
-  }
-
   get(key: string): string | undefined {
     const slot = this.find(hashOf(key), this.encodeKey(key));
     if (slot < 0) return undefined;

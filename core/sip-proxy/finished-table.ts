@@ -49,14 +49,6 @@ export class FinishedTable {
     return { upstream: { transport, listener, address: { address, port }, connection }, status, response: Buffer.from(text.slice(nl + 1), 'latin1') };
   }
 
-  has(key: string): boolean {
-    return this.table.has(key);
-  }
-
-  delete(key: string): void {
-    this.table.delete(key);
-  }
-
   /** Lets go of the entries whose time is up (the timer does this every second). */
   sweep(): void {
     const slots = Math.max(SWEEP_SLOTS_MIN, Math.ceil(this.table.slots / PASS_TICKS));

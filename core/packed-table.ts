@@ -76,7 +76,7 @@ export class PackedTable {
   }
 
   get(key: string): string | undefined {
-    const slot = this.find(hashOf(key), this.encodeKey(key));
+    const slot = this.find(hashOf(key), key);
     if (slot < 0) return undefined;
     const addr = this.addrs[slot]!;
     const buf = this.chunkOf(addr);
@@ -87,7 +87,7 @@ export class PackedTable {
   }
 
   has(key: string): boolean {
-    return this.find(hashOf(key), this.encodeKey(key)) >= 0;
+    return this.find(hashOf(key), key) >= 0;
   }
 
   /** Stores `value` under `key` with a deadline in whole seconds (0: none). */
@@ -96,7 +96,7 @@ export class PackedTable {
     const keyLen = this.encodeKey(key);
     const valueLen = Buffer.byteLength(value, 'utf8');
     const need = HEADER + keyLen + valueLen;
-    const slot = this.find(h, keyLen);
+    const slot = this.find(h, key, keyLen);
     if (slot >= 0) {
       const addr = this.addrs[slot]!;
       const buf = this.chunkOf(addr);
@@ -121,7 +121,7 @@ export class PackedTable {
   }
 
   delete(key: string): boolean {
-    const slot = this.find(hashOf(key), this.encodeKey(key));
+    const slot = this.find(hashOf(key), key);
     if (slot < 0) return false;
     this.removeSlot(slot);
     return true;
@@ -138,9 +138,10 @@ export class PackedTable {
   /**
    * Visits up to `slots` index slots from where the last call stopped and hands each entry
    * whose deadline is at or before `nowSec` to `due`, which returns what to keep: a new value
-   * and deadline, or null to drop the entry. Returns how many entries it handed over.
+   * and deadline, or null to drop the entry. Without `due` such entries are dropped unread.
+   * Returns how many entries were due.
    */
-  sweep(nowSec: number, slots: number, due: (key: string, value: string) => { value: string; deadline: number } | null): number {
+  sweep(nowSec: number, slots: number, due?: (key: string, value: string) => { value: string; deadline: number } | null): number {
     let handed = 0;
     const n = Math.min(slots, this.hashes.length);
     for (let k = 0; k < n; k++) {
@@ -151,10 +152,14 @@ export class PackedTable {
       const at = offsetOf(addr);
       const deadline = buf.readUInt32LE(at);
       if (deadline === 0 || deadline > nowSec) continue;
+      handed++;
+      if (due === undefined) {
+        this.removeSlot(i);
+        continue;
+      }
       const keyLen = buf.readUInt32LE(at + 4);
       const key = buf.toString('utf8', at + HEADER, at + HEADER + keyLen);
       const value = buf.toString('utf8', at + HEADER + keyLen, at + HEADER + keyLen + buf.readUInt32LE(at + 8));
-      handed++;
       const keep = due(key, value);
       if (keep === null) this.removeSlot(i);
       else this.set(key, keep.value, keep.deadline); // the same slot: the index does not move during set of a present key
@@ -165,13 +170,19 @@ export class PackedTable {
 
   // ---- index ------------------------------------------------------------------------------
 
-  /** The slot of the key whose hash is `h` and whose UTF-8 bytes are in the scratch buffer, or -1. */
-  private find(h: number, keyLen: number): number {
+  /**
+   * The slot of `key` (hash `h`), or -1. The key is encoded into the scratch buffer only when a
+   * slot's hash matches, so a miss (most lookups of a transaction key) costs no encoding;
+   * `keyLen` says it is there already.
+   */
+  private find(h: number, key: string, keyLen = -1): number {
     const { hashes, addrs, mask } = this;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const at = hashes[i]!;
       if (at === EMPTY) return -1;
-      if (at === h && this.keyEquals(addrs[i]!, keyLen)) return i;
+      if (at !== h) continue;
+      if (keyLen < 0) keyLen = this.encodeKey(key);
+      if (this.keyEquals(addrs[i]!, keyLen)) return i;
     }
   }
 

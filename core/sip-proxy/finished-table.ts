@@ -52,7 +52,7 @@ export class FinishedTable {
   /** Lets go of the entries whose time is up (the timer does this every second). */
   sweep(): void {
     const slots = Math.max(SWEEP_SLOTS_MIN, Math.ceil(this.table.slots / PASS_TICKS));
-    this.table.sweep(Math.floor(this.now() / 1000), slots, () => null);
+    this.table.sweep(Math.floor(this.now() / 1000), slots);
     if (this.table.size === 0 && this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;

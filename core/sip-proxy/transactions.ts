@@ -65,8 +65,9 @@ function keep(bytes: Buffer): string {
 }
 
 /**
- * What is left of a server transaction once its final response has gone: enough to repeat
- * that response to a retransmitted request and to take the ACK, nothing of the call.
+ * What is left of an INVITE server transaction once its final response has gone (or of any
+ * request refused at once): enough to repeat that response to a retransmitted request and to
+ * take the ACK, nothing of the call. Finished non-INVITE transactions live in finished-table.ts.
  */
 export class FinishedServer {
   acked = false;

@@ -15,6 +15,7 @@ import type { ProxyEngine } from '../transaction/proxy-engine.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildAck, buildCancel, buildResponse, decrementMaxForwards } from './messages.ts';
 import { FinishedTable } from './finished-table.ts';
+import { OpenMap } from '../open-map.ts';
 import { LingerQueue } from './linger.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
 import { T1, T2, T4, TIMEOUT_64T1, LINGER_MS } from './timers.ts';
@@ -84,9 +85,10 @@ function better(a: Reply, b: Reply): boolean {
  * Record-Route, responses sent back along the Via path.
  */
 export class SipProxyEngine implements ProxyEngine {
-  private readonly servers = new Map<string, ServerTransaction | FinishedServer>();
+  /** Live transactions come and go with every call: open-map.ts says why these are not Maps. */
+  private readonly servers = new OpenMap<ServerTransaction | FinishedServer>();
   /** Keyed by branch and method (a CANCEL shares its INVITE's branch). */
-  private readonly clients = new Map<string, ClientTransaction | FinishedClient>();
+  private readonly clients = new OpenMap<ClientTransaction | FinishedClient>();
   readonly stats: SipEngineStats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, cancels: 0, statelessReplies: 0, strayReplies: 0 };
   /** Finished non-INVITE server transactions (Timer J), outside the heap. */
   private readonly finished = new FinishedTable(LINGER_MS);

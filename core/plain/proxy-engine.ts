@@ -8,6 +8,7 @@ import type { ProxyHooks, TransactionOutcome, TransactionView } from '../transac
 import type { ProxyEngine } from '../transaction/proxy-engine.ts';
 import type { PlainDialect } from './dialect.ts';
 import { PlainTransaction } from './plain-transaction.ts';
+import { OpenMap } from '../open-map.ts';
 
 export interface EngineDeps {
   readonly hooks: ProxyHooks;
@@ -22,7 +23,7 @@ export interface EngineDeps {
  * calls, runs reply/failure routes, times out unanswered calls.
  */
 export class PlainProxyEngine implements ProxyEngine {
-  private readonly table = new Map<string, PlainTransaction>();
+  private readonly table = new OpenMap<PlainTransaction>();
 
   constructor(private readonly dialect: PlainDialect, private readonly deps: EngineDeps) {}
 

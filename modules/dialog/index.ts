@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Endpoint } from '../../core/address.ts';
 import { defineModule, fn } from '../../core/modules/define.ts';
+import { OpenMap } from '../../core/open-map.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
 
 export type { Dialog, DialogEndReason };
@@ -27,7 +28,7 @@ const schema = z.object({
 });
 
 interface DialogState {
-  readonly dialogs: Map<string, Dialog>;
+  readonly dialogs: OpenMap<Dialog>;
   readonly confirmed: Set<Listener<DialogEvent>>;
   readonly ended: Set<Listener<DialogEndEvent>>;
   end(d: Dialog, reason: DialogEndReason): void;
@@ -40,7 +41,7 @@ export const dialog = defineModule({
   reloadable: ['maxDurationSec'], // applies to dialogs created after the reload
 
   setup: ({ core, config, log }): DialogState => {
-    const dialogs = new Map<string, Dialog>();
+    const dialogs = new OpenMap<Dialog>();
     const confirmed = new Set<Listener<DialogEvent>>();
     const ended = new Set<Listener<DialogEndEvent>>();
     const end = (d: Dialog, reason: DialogEndReason): void => {

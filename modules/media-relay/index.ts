@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineModule, fn } from '../../core/modules/define.ts';
 import type { Reply, Request } from '../../core/message.ts';
 import { defaultAdvertise } from '../../core/sip-proxy/local-node.ts';
+import { OpenMap } from '../../core/open-map.ts';
 import { isSdp, otherSide, requestSide, rewriteSdp, type SdpHints, type Side, type SipMediaCall } from './sip-media.ts';
 import type { IceHintsApi } from '../ice-hints/index.ts';
 import type { DialogApi } from '../dialog/index.ts';
@@ -49,7 +50,7 @@ interface RelayState {
   readonly usedRequests: WeakSet<Request>;
   readonly usedReplies: WeakSet<Reply>;
   /** SIP calls the relay follows, by Call-ID. */
-  readonly sipCalls: Map<string, SipMediaCall>;
+  readonly sipCalls: OpenMap<SipMediaCall>;
 }
 
 export const mediaRelay = defineModule({
@@ -67,7 +68,7 @@ export const mediaRelay = defineModule({
     const engaged = new WeakSet<Request>();
     const usedRequests = new WeakSet<Request>();
     const usedReplies = new WeakSet<Reply>();
-    const sipCalls = new Map<string, SipMediaCall>();
+    const sipCalls = new OpenMap<SipMediaCall>();
     const dialogs = dep<DialogApi>('dialog')!;
     const ice = dep<IceHintsApi>('ice-hints');
     const hintsFor = (callId: string, side: Side): SdpHints | undefined =>

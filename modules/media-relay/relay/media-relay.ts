@@ -3,6 +3,7 @@ import type { Logger } from '../../../core/log.ts';
 import type { BoundPort, MediaEngine, PartySpec, RelaySession, SessionEndReason, SessionStats } from './engine.ts';
 import { PortPool, type PortRange } from './port-pool.ts';
 import { LogThrottle } from '../../../core/log-throttle.ts';
+import { OpenMap } from '../../../core/open-map.ts';
 
 export interface RelayOptions {
   readonly range: PortRange;
@@ -24,9 +25,9 @@ type EndListener = (session: RelaySession, reason: SessionEndReason, stats: Sess
 export class MediaRelay {
   private readonly pool: PortPool<BoundPort>;
   /** Each live session with what the idle sweep saw of it: its relayed count and since when it has not moved. */
-  private readonly sessions = new Map<string, { session: RelaySession; count: number; since: number }>();
+  private readonly sessions = new OpenMap<{ session: RelaySession; count: number; since: number }>();
   /** The stream sessions (`<call>#<stream>[/rtcp]`) of each call, so a call's end does not scan every session. */
-  private readonly byCall = new Map<string, Set<string>>();
+  private readonly byCall = new OpenMap<Set<string>>();
   private readonly endListeners = new Set<EndListener>();
   private sweeper: NodeJS.Timeout | null = null;
   /** A full port range is logged at most once a second, with how many were not logged. */

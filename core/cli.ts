@@ -4,12 +4,13 @@ import { createLogger, type LogLevel } from './log.ts';
 import { Switchyard } from './proxy.ts';
 import { loadScript } from './script/load.ts';
 
-const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch]
+const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--no-warm-up]
        switchyard check [--config <file>]
 
   --config      the route script (default ./proxy.config.ts)
   --log-level   fatal | error | warn | info | debug | trace | silent (default: the script's, else info)
   --no-watch    do not reload when the script changes (SIGHUP still reloads)
+  --no-warm-up  start listening at once, without first playing calls through a private proxy
   check         load and validate the script, print what is wrong, exit 0 or 1`;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -24,6 +25,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         config: { type: 'string', short: 'c', default: './proxy.config.ts' },
         'log-level': { type: 'string' },
         'no-watch': { type: 'boolean', default: false },
+        'no-warm-up': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -47,7 +49,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`unknown command '${command}'\n${USAGE}\n`);
     return 2;
   }
-  return start(values.config!, level as LogLevel | undefined, !values['no-watch']);
+  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], !values['no-warm-up']);
 }
 
 async function check(file: string): Promise<number> {
@@ -63,11 +65,11 @@ async function check(file: string): Promise<number> {
   }
 }
 
-async function start(file: string, level: LogLevel | undefined, watch: boolean): Promise<number> {
+async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean): Promise<number> {
   const bootLog = createLogger({ level: level ?? 'info' });
   let proxy: Switchyard;
   try {
-    proxy = await Switchyard.start({ configFile: file, ...(level ? { logLevel: level } : {}), watch });
+    proxy = await Switchyard.start({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp });
   } catch (err) {
     const code = isSwitchyardError(err) ? err.code : 'SY_BOOT';
     bootLog.fatal({ code }, err instanceof Error ? err.message : String(err));

@@ -17,13 +17,7 @@ import type { TransactionView } from './transaction/hooks.ts';
 import type { ProxyEngine } from './transaction/proxy-engine.ts';
 import { UdpListener } from './transport/udp-listener.ts';
 import { SipRuntime } from './sip-proxy/runtime.ts';
-import { warmUpSipCodec } from './sip-proxy/warm-up.ts';
-import { warmUpSipPath } from './sip-proxy/warm-up-path.ts';
-
-/** Enough calls for V8 to compile the codec's hot functions (about 200 ms at start). */
-const SIP_WARM_UP_ROUNDS = 1500;
-/** Whole calls through a private engine, for the transaction layer's hot functions (about 250 ms). */
-const SIP_PATH_WARM_UP_ROUNDS = 1500;
+import { warmUp } from './warm-up/warm-up.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -32,6 +26,8 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Watch the script and reload on save (default true). */
   readonly watch?: boolean;
+  /** Play calls through a private proxy before listening, when the script listens for SIP (default true; warm-up/warm-up.ts). */
+  readonly warmUp?: boolean;
 }
 
 export type ReloadResult =
@@ -80,6 +76,14 @@ export class Switchyard {
   static async start(opts: StartOptions): Promise<Switchyard> {
     const script = await loadScript(opts.configFile);
     const log = opts.logger ?? createLogger({ level: (opts.logLevel ?? script.logLevel ?? 'info') as LogLevel });
+    if (opts.warmUp !== false && script.listen.some((l) => l.dialect === 'sip')) {
+      const quiet = createLogger({ level: 'silent' });
+      await warmUp(script, (s) => Switchyard.startWith(s, quiet, { configFile: s.file, watch: false, warmUp: false }), log);
+    }
+    return Switchyard.startWith(script, log, opts);
+  }
+
+  private static async startWith(script: LoadedScript, log: Logger, opts: StartOptions): Promise<Switchyard> {
     const proxy = new Switchyard(log, opts);
     try {
       await proxy.boot(script);
@@ -111,14 +115,6 @@ export class Switchyard {
     this.snapshot = { generation: 1, file: script.file, routes: script.routes, defaultReply: script.defaultReply };
     this.registry = await ModuleRegistry.boot(script.modules, this.core(), this.log);
     this.setUpSip(script.listen);
-    if (this.sip !== null) {
-      const started = performance.now();
-      const handled = warmUpSipCodec(this.sip.dialect, SIP_WARM_UP_ROUNDS);
-      this.log.debug({ messages: handled, ms: Math.round(performance.now() - started) }, 'SIP codec warmed up');
-      const pathStarted = performance.now();
-      const calls = await warmUpSipPath(this.sip.dialect, SIP_PATH_WARM_UP_ROUNDS, this.log);
-      this.log.debug({ messages: calls, ms: Math.round(performance.now() - pathStarted) }, 'SIP transaction layer warmed up');
-    }
     this.admission.start();
     for (const l of script.listen) {
       const { dialect, engine } = this.runtime(l.dialect);
@@ -174,6 +170,12 @@ export class Switchyard {
 
   get generation(): number {
     return this.snapshot.generation;
+  }
+
+  /** The port of the first SIP UDP listener, or null when none is open. */
+  get sipPort(): number | null {
+    const l = this.script.listen.find((x) => x.dialect === 'sip');
+    return l === undefined ? null : (this.listeners.get(l.name)?.port ?? null);
   }
 
 

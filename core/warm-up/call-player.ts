@@ -1,0 +1,143 @@
+import dgram from 'node:dgram';
+
+/**
+ * A caller and a callee on two loopback UDP sockets that play whole SIP calls through a proxy:
+ * the callee registers as `bob`, then every call is INVITE with SDP → 180 → 200 with SDP →
+ * ACK → BYE → 200, the ladder of SIPp's immediate-BYE scenario, with `concurrency` calls in
+ * flight. The proxy warm-up (warm-up.ts) and the SIP path benchmark (bench/sip-path) use it.
+ */
+export interface PlayOptions {
+  /** The proxy's SIP UDP listener. */
+  readonly host: string;
+  readonly port: number;
+  readonly calls: number;
+  readonly concurrency: number;
+  /** A call not finished within this time counts as stalled and the next one starts. */
+  readonly stallMs?: number;
+  /** Stops starting calls after this many milliseconds (the calls in flight still finish). */
+  readonly budgetMs?: number;
+  /** Called after each completed call with the number completed so far. */
+  readonly onCompleted?: (completed: number) => void;
+}
+
+export interface PlayResult {
+  readonly completed: number;
+  readonly stalled: number;
+}
+
+/** The header lines named `lname` (lower case, long form) of a message held as text. */
+export function headerLinesOf(text: string, lname: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === lname) out.push(line);
+  }
+  return out;
+}
+
+function value(line: string | undefined): string {
+  return line === undefined ? '' : line.slice(line.indexOf(':') + 1).trim();
+}
+
+function firstLine(msg: string): string {
+  return msg.slice(0, msg.indexOf('\r\n'));
+}
+
+const sdp = (host: string, port: number): string =>
+  ['v=0', `o=player 53655765 2353687637 IN IP4 ${host}`, 's=-', `c=IN IP4 ${host}`, 't=0 0', `m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+
+async function openSocket(host: string): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(0, host, () => { s.off('error', reject); resolve(); });
+  });
+  s.setRecvBufferSize(4 << 20);
+  return s;
+}
+
+export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
+  const { host, port } = opts;
+  const stallMs = opts.stallMs ?? 2000;
+  const uac = await openSocket(host);
+  const uas = await openSocket(host);
+  const uacAddr = `${host}:${uac.address().port}`;
+  const uasAddr = `${host}:${uas.address().port}`;
+  const send = (s: dgram.Socket, text: string): void => { s.send(Buffer.from(text, 'latin1'), port, host); };
+  const inFlight = new Map<string, NodeJS.Timeout>();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const give = setTimeout(() => reject(new Error('no answer to REGISTER')), stallMs);
+      uas.once('message', (m) => {
+        clearTimeout(give);
+        const status = firstLine(m.toString('latin1'));
+        if (status.includes(' 200 ')) resolve();
+        else reject(new Error(`REGISTER answered ${status}`));
+      });
+      send(uas, `REGISTER sip:${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${uasAddr};branch=z9hG4bKreg1;rport\r\nFrom: <sip:bob@${host}>;tag=r1\r\nTo: <sip:bob@${host}>\r\nCall-ID: reg1@${uasAddr}\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@${uasAddr}>\r\nExpires: 3600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`);
+    });
+
+    // The callee: 180 and 200 to an INVITE, 200 to a BYE, headers copied as a UA does.
+    uas.on('message', (buf) => {
+      const m = buf.toString('latin1');
+      const start = firstLine(m);
+      if (start.startsWith('ACK ')) return;
+      const rr = headerLinesOf(m, 'record-route');
+      const common = `${headerLinesOf(m, 'via').join('\r\n')}\r\n${rr.length > 0 ? `${rr.join('\r\n')}\r\n` : ''}${headerLinesOf(m, 'from')[0]}\r\n${headerLinesOf(m, 'to')[0]};tag=uas\r\n${headerLinesOf(m, 'call-id')[0]}\r\n${headerLinesOf(m, 'cseq')[0]}\r\nContact: <sip:bob@${uasAddr}>\r\n`;
+      if (start.startsWith('INVITE ')) {
+        send(uas, `SIP/2.0 180 Ringing\r\n${common}Content-Length: 0\r\n\r\n`);
+        const body = sdp(host, 20000);
+        send(uas, `SIP/2.0 200 OK\r\n${common}Content-Type: application/sdp\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      } else if (start.startsWith('BYE ')) {
+        send(uas, `SIP/2.0 200 OK\r\n${common}Content-Length: 0\r\n\r\n`);
+      }
+    });
+
+    let started = 0;
+    let completed = 0;
+    let stalled = 0;
+    const until = opts.budgetMs === undefined ? Infinity : performance.now() + opts.budgetMs;
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => { done = resolve; });
+    const startCall = (): void => {
+      if (started >= opts.calls || performance.now() > until) {
+        if (inFlight.size === 0) done();
+        return;
+      }
+      const n = started++;
+      const callId = `c${n}@${uacAddr}`;
+      inFlight.set(callId, setTimeout(() => { stalled++; inFlight.delete(callId); startCall(); }, stallMs));
+      const body = sdp(host, 10000);
+      send(uac, `INVITE sip:bob@${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKi${n};rport\r\nFrom: player <sip:player@${uacAddr}>;tag=a${n}\r\nTo: <sip:bob@${host}:${port}>\r\nCall-ID: ${callId}\r\nCSeq: 1 INVITE\r\nContact: <sip:player@${uacAddr}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    };
+
+    uac.on('message', (buf) => {
+      const m = buf.toString('latin1');
+      const callId = value(headerLinesOf(m, 'call-id')[0]);
+      if (!inFlight.has(callId) || !firstLine(m).startsWith('SIP/2.0 200')) return; // 100, 180, strays
+      const cseq = value(headerLinesOf(m, 'cseq')[0]);
+      if (cseq.endsWith('INVITE')) {
+        const n = callId.slice(1, callId.indexOf('@'));
+        const routes = headerLinesOf(m, 'record-route').map(value).reverse().join(', ');
+        const contact = value(headerLinesOf(m, 'contact')[0]).replace(/^<|>$/g, '');
+        const dialog = `${routes !== '' ? `Route: ${routes}\r\n` : ''}From: player <sip:player@${uacAddr}>;tag=a${n}\r\n${headerLinesOf(m, 'to')[0]}\r\nCall-ID: ${callId}\r\nContact: <sip:player@${uacAddr}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
+        send(uac, `ACK ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKa${n};rport\r\nCSeq: 1 ACK\r\n${dialog}`);
+        send(uac, `BYE ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKb${n};rport\r\nCSeq: 2 BYE\r\n${dialog}`);
+      } else if (cseq.endsWith('BYE')) {
+        clearTimeout(inFlight.get(callId));
+        inFlight.delete(callId);
+        completed++;
+        opts.onCompleted?.(completed);
+        startCall();
+      }
+    });
+
+    for (let i = 0; i < opts.concurrency; i++) startCall();
+    await finished;
+    return { completed, stalled };
+  } finally {
+    for (const t of inFlight.values()) clearTimeout(t);
+    uac.close();
+    uas.close();
+  }
+}

@@ -180,4 +180,27 @@ describe('PortPool', () => {
     await give(pool, 22150);
     assert.equal(await take(pool), 22150);
   });
+
+  test('pairs: a pool with no free even/odd pair answers null without trying a bind, and finds the pair a release frees', async () => {
+    let binds = 0;
+    const pool = new PortPool<number>({ min: 22201, max: 22210 }, { bind: async (port) => { binds++; return port; }, unbind: () => {} });
+    // 22201 has no even partner; the pairs are 22202/3 ... 22208/9 (four), 22210 has no odd partner.
+    const got: number[] = [];
+    for (let i = 0; i < 4; i++) got.push((await pool.allocatePair())!.rtp.port);
+    assert.deepEqual(got.sort(), [22202, 22204, 22206, 22208]);
+    assert.equal(pool.used, 8);
+    const before = binds;
+    assert.equal(await pool.allocatePair(), null);
+    assert.equal(binds, before, 'a full pool is known without a scan or a bind');
+    // A single port leaves its pair broken; the pair comes back once both are free.
+    pool.release(22205);
+    assert.equal(await pool.allocatePair(), null);
+    pool.release(22204);
+    assert.equal((await pool.allocatePair())!.rtp.port, 22204);
+    // Single ports still come from anywhere free: the unpaired ends.
+    const singles = [(await pool.allocate())!.port, (await pool.allocate())!.port].sort();
+    assert.deepEqual(singles, [22201, 22210]);
+    assert.equal(await pool.allocate(), null);
+    assert.equal(pool.used, 10);
+  });
 });

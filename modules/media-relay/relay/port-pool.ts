@@ -24,12 +24,21 @@ export interface PortBinder<T> {
  */
 export class PortPool<T> {
   private next: number;
-  private readonly inUse = new Set<number>();
+  /** One byte per port of the range, 1 while the port is reserved or bound. */
+  private readonly inUse: Uint8Array;
+  private inUseCount = 0;
+  /** The first even port of the range: RTP/RTCP pairs start on even ports. */
+  private readonly firstEven: number;
+  /** Even/odd pairs with both ports free, so that a full pool says so without a scan. */
+  private freePairs: number;
   /** Ports skipped because bind failed, over the pool's life. */
   bindFailures = 0;
 
-  constructor(private range: PortRange, private readonly binder: PortBinder<T>) {
+  constructor(private readonly range: PortRange, private readonly binder: PortBinder<T>) {
     this.next = range.min;
+    this.inUse = new Uint8Array(range.max - range.min + 1);
+    this.firstEven = range.min + (range.min % 2);
+    this.freePairs = Math.floor((range.max - this.firstEven + 1) / 2);
   }
 
   get size(): number {
@@ -37,7 +46,7 @@ export class PortPool<T> {
   }
 
   get used(): number {
-    return this.inUse.size;
+    return this.inUseCount;
   }
 
   /** Binds the next free port; null when every port in the range is taken or unbindable. */
@@ -46,12 +55,12 @@ export class PortPool<T> {
     for (let tried = 0; tried < span; tried++) {
       const port = this.next;
       this.next = port >= this.range.max ? this.range.min : port + 1;
-      if (this.inUse.has(port)) continue;
-      this.inUse.add(port); // reserve before an asynchronous bind so two sessions never race for it
+      if (this.isUsed(port)) continue;
+      this.mark(port, 1); // reserve before an asynchronous bind so two sessions never race for it
       try {
         return { handle: await this.binder.bind(port), port };
       } catch {
-        this.inUse.delete(port);
+        this.mark(port, 0);
         this.bindFailures++;
       }
     }
@@ -63,16 +72,17 @@ export class PortPool<T> {
    * over the even ports of the range; null when no such pair is free.
    */
   async allocatePair(): Promise<{ rtp: { handle: T; port: number }; rtcp: { handle: T; port: number } } | null> {
-    const first = this.range.min + (this.range.min % 2);
+    if (this.freePairs === 0) return null;
+    const first = this.firstEven;
     const pairs = Math.floor((this.range.max - first + 1) / 2);
     if (this.next % 2 === 1 || this.next < first) this.next = this.next < first ? first : this.next + 1;
     for (let tried = 0; tried < pairs; tried++) {
       if (this.next + 1 > this.range.max) this.next = first;
       const port = this.next;
       this.next = port + 2 > this.range.max ? first : port + 2;
-      if (this.inUse.has(port) || this.inUse.has(port + 1)) continue;
-      this.inUse.add(port);
-      this.inUse.add(port + 1);
+      if (this.isUsed(port) || this.isUsed(port + 1)) continue;
+      this.mark(port, 1);
+      this.mark(port + 1, 1);
       let rtp: T | undefined;
       try {
         rtp = await this.binder.bind(port);
@@ -80,8 +90,8 @@ export class PortPool<T> {
         return { rtp: { handle: rtp, port }, rtcp: { handle: rtcp, port: port + 1 } };
       } catch {
         if (rtp !== undefined) this.binder.unbind(rtp);
-        this.inUse.delete(port);
-        this.inUse.delete(port + 1);
+        this.mark(port, 0);
+        this.mark(port + 1, 0);
         this.bindFailures++;
       }
     }
@@ -89,6 +99,21 @@ export class PortPool<T> {
   }
 
   release(port: number): void {
-    this.inUse.delete(port);
+    if (port >= this.range.min && port <= this.range.max) this.mark(port, 0);
+  }
+
+  private isUsed(port: number): boolean {
+    return this.inUse[port - this.range.min] === 1;
+  }
+
+  private mark(port: number, used: 0 | 1): void {
+    const i = port - this.range.min;
+    if (this.inUse[i] === used) return;
+    const even = port - ((port - this.firstEven) & 1);
+    const hasPair = even >= this.firstEven && even + 1 <= this.range.max;
+    const pairWasFree = hasPair && !this.isUsed(even) && !this.isUsed(even + 1);
+    this.inUse[i] = used;
+    this.inUseCount += used === 1 ? 1 : -1;
+    if (hasPair) this.freePairs += (!this.isUsed(even) && !this.isUsed(even + 1) ? 1 : 0) - (pairWasFree ? 1 : 0);
   }
 }

@@ -1,10 +1,13 @@
 import dgram from 'node:dgram';
 
 /**
- * A caller and a callee on two loopback UDP sockets that play whole SIP calls through a proxy:
+ * SIP traffic played through a proxy from loopback UDP sockets, for the proxy warm-up
+ * (warm-up.ts) and the SIP path benchmark (bench/sip-path).
+ *
+ * playCalls: a caller and a callee on two loopback UDP sockets that play whole SIP calls:
  * the callee registers as `bob`, then every call is INVITE with SDP → 180 → 200 with SDP →
  * ACK → BYE → 200, the ladder of SIPp's immediate-BYE scenario, with `concurrency` calls in
- * flight. The proxy warm-up (warm-up.ts) and the SIP path benchmark (bench/sip-path) use it.
+ * flight.
  */
 export interface PlayOptions {
   /** The proxy's SIP UDP listener. */
@@ -139,5 +142,49 @@ export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
     for (const t of inFlight.values()) clearTimeout(t);
     uac.close();
     uas.close();
+  }
+}
+
+/**
+ * REGISTERs of `count` distinct users (`u0`, `u1`, ...) from one loopback socket, `concurrency`
+ * outstanding; resolves with how many were answered 200 (a REGISTER unanswered within `stallMs`
+ * is given up).
+ */
+export async function playRegistrations(opts: { host: string; port: number; count: number; concurrency: number; stallMs?: number }): Promise<number> {
+  const { host, port } = opts;
+  const stallMs = opts.stallMs ?? 2000;
+  const ua = await openSocket(host);
+  const addr = `${host}:${ua.address().port}`;
+  const waiting = new Map<string, NodeJS.Timeout>();
+  let sent = 0;
+  let ok = 0;
+  try {
+    await new Promise<void>((resolve) => {
+      const next = (): void => {
+        if (sent >= opts.count) {
+          if (waiting.size === 0) resolve();
+          return;
+        }
+        const n = sent++;
+        const callId = `r${n}@${addr}`;
+        waiting.set(callId, setTimeout(() => { waiting.delete(callId); next(); }, stallMs));
+        ua.send(Buffer.from(`REGISTER sip:${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${addr};branch=z9hG4bKr${n};rport\r\nFrom: <sip:u${n}@${host}>;tag=r${n}\r\nTo: <sip:u${n}@${host}>\r\nCall-ID: ${callId}\r\nCSeq: 1 REGISTER\r\nContact: <sip:u${n}@${addr}>\r\nExpires: 3600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`, 'latin1'), port, host);
+      };
+      ua.on('message', (buf) => {
+        const m = buf.toString('latin1');
+        const callId = value(headerLinesOf(m, 'call-id')[0]);
+        const t = waiting.get(callId);
+        if (t === undefined || !firstLine(m).startsWith('SIP/2.0 2')) return;
+        clearTimeout(t);
+        waiting.delete(callId);
+        ok++;
+        next();
+      });
+      for (let i = 0; i < opts.concurrency; i++) next();
+    });
+    return ok;
+  } finally {
+    for (const t of waiting.values()) clearTimeout(t);
+    ua.close();
   }
 }

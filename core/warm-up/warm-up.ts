@@ -2,10 +2,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.ts';
 import { loadScript, type LoadedScript } from '../script/load.ts';
-import { playCalls } from './call-player.ts';
+import { playCalls, playRegistrations } from './call-player.ts';
 
 /** Whole calls played at start: enough for V8 to have compiled the call path (see BENCHMARKS.md). */
 export const WARM_UP_CALLS = 3000;
+/** REGISTERs of distinct users played first, for the registrar's path. */
+export const WARM_UP_REGISTRATIONS = 3000;
 const CONCURRENCY = 32;
 /** A start never waits longer than this for the warm-up. */
 const BUDGET_MS = 4000;
@@ -19,11 +21,13 @@ export interface WarmUpTarget {
 }
 
 /**
- * Plays whole calls through a private proxy before the real one opens its listeners, so that a
- * load arriving at full rate from the first second meets compiled code. Cold, the first thousand
- * calls cost about ten times what later ones do, most of it V8 compiling on the same core;
- * a SIPp run that starts at thousands of calls a second then falls behind in its first seconds
- * and never recovers.
+ * Plays REGISTERs of distinct users, then whole calls, through a private proxy before the real
+ * one opens its listeners, so that a load arriving at full rate from the first second meets
+ * compiled code. Cold, a proxy's first
+ * 2,000 calls cost about three times what later ones do (410 against 135 µs of CPU each in
+ * `npm run bench:sip-path -- 2000 64 0`; 250 after this warm-up), much of it V8 compiling on the
+ * same core; a SIPp run that starts at thousands of calls a second fell behind in its first
+ * seconds and never recovered.
  *
  * The private proxy runs core/warm-up/warm-up.config.ts: the default script's call path, on a
  * loopback port of its own, with its own registrar, dialogs and transactions, and the
@@ -46,8 +50,9 @@ export async function warmUp(operator: LoadedScript, start: (script: LoadedScrip
     });
     proxy = await start({ ...script, modules });
     if (proxy.sipPort === null) throw new Error('the warm-up proxy has no SIP listener');
+    const registered = await playRegistrations({ host: '127.0.0.1', port: proxy.sipPort, count: Math.min(calls, WARM_UP_REGISTRATIONS), concurrency: CONCURRENCY });
     const played = await playCalls({ host: '127.0.0.1', port: proxy.sipPort, calls, concurrency: CONCURRENCY, budgetMs: BUDGET_MS });
-    log.debug({ ...played, ms: Math.round(performance.now() - started) }, 'call path warmed up');
+    log.debug({ registered, ...played, ms: Math.round(performance.now() - started) }, 'call path warmed up');
   } catch (err) {
     log.warn({ err }, 'start-up warm-up skipped');
   } finally {

@@ -46,7 +46,7 @@ export default defineProxy({
 `;
 
 describe('start-up warm-up', () => {
-  test('plays its calls through a private proxy whose relay takes ports from the operator range', async () => {
+  test('plays its registrations and calls through a private proxy whose relay takes ports from the operator range', async () => {
     const operator = await loadScript(writeScript('warm-up-range', script()));
     const { log, lines } = capture();
     const ports: number[] = [];
@@ -59,6 +59,7 @@ describe('start-up warm-up', () => {
     }, log, 40);
     const done = lines.find((l) => l.msg === 'call path warmed up');
     assert.ok(done, `no 'call path warmed up' line: ${JSON.stringify(lines)}`);
+    assert.equal(done.registered, 40);
     assert.equal(done.completed, 40);
     assert.equal(done.stalled, 0);
     assert.notEqual(ports[0], SIP_PORT, 'the private proxy listens on a port of its own');

@@ -147,21 +147,22 @@ export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
 
 /**
  * REGISTERs of `count` distinct users (`u0`, `u1`, ...) from one loopback socket, `concurrency`
- * outstanding; resolves with how many were answered 200 (a REGISTER unanswered within `stallMs`
- * is given up).
+ * outstanding; resolves with how many were answered 2xx (a REGISTER unanswered within `stallMs`
+ * is given up, and none is sent after `budgetMs`).
  */
-export async function playRegistrations(opts: { host: string; port: number; count: number; concurrency: number; stallMs?: number }): Promise<number> {
+export async function playRegistrations(opts: { host: string; port: number; count: number; concurrency: number; stallMs?: number; budgetMs?: number }): Promise<number> {
   const { host, port } = opts;
   const stallMs = opts.stallMs ?? 2000;
   const ua = await openSocket(host);
   const addr = `${host}:${ua.address().port}`;
   const waiting = new Map<string, NodeJS.Timeout>();
+  const until = opts.budgetMs === undefined ? Infinity : performance.now() + opts.budgetMs;
   let sent = 0;
   let ok = 0;
   try {
     await new Promise<void>((resolve) => {
       const next = (): void => {
-        if (sent >= opts.count) {
+        if (sent >= opts.count || performance.now() > until) {
           if (waiting.size === 0) resolve();
           return;
         }

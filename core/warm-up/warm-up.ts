@@ -4,13 +4,11 @@ import type { Logger } from '../log.ts';
 import { loadScript, type LoadedScript } from '../script/load.ts';
 import { playCalls, playRegistrations } from './call-player.ts';
 
-/** Whole calls played at start: enough for V8 to have compiled the call path (see BENCHMARKS.md). */
-export const WARM_UP_CALLS = 3000;
-/** REGISTERs of distinct users played first, for the registrar's path. */
-export const WARM_UP_REGISTRATIONS = 3000;
+/** REGISTERs of distinct users, then as many whole calls: enough for V8 to have compiled both paths (see BENCHMARKS.md). */
+export const WARM_UP_ROUNDS = 3000;
 const CONCURRENCY = 32;
-/** A start never waits longer than this for the warm-up. */
-const BUDGET_MS = 4000;
+/** Each phase (REGISTERs, calls) starts nothing new after this long; what is in flight finishes or stalls out. */
+const BUDGET_MS = 3000;
 
 const WARM_UP_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'warm-up.config.ts');
 
@@ -35,8 +33,8 @@ export interface WarmUpTarget {
  * operator's script, modules and state are not touched; the private proxy is stopped before
  * this returns, and a warm-up that fails is logged and skipped, never fatal.
  */
-export async function warmUp(operator: LoadedScript, start: (script: LoadedScript) => Promise<WarmUpTarget>, log: Logger, calls = WARM_UP_CALLS): Promise<void> {
-  if (calls <= 0) return;
+export async function warmUp(operator: LoadedScript, start: (script: LoadedScript) => Promise<WarmUpTarget>, log: Logger, rounds = WARM_UP_ROUNDS): Promise<void> {
+  if (rounds <= 0) return;
   const started = performance.now();
   let proxy: WarmUpTarget | null = null;
   try {
@@ -50,8 +48,9 @@ export async function warmUp(operator: LoadedScript, start: (script: LoadedScrip
     });
     proxy = await start({ ...script, modules });
     if (proxy.sipPort === null) throw new Error('the warm-up proxy has no SIP listener');
-    const registered = await playRegistrations({ host: '127.0.0.1', port: proxy.sipPort, count: Math.min(calls, WARM_UP_REGISTRATIONS), concurrency: CONCURRENCY });
-    const played = await playCalls({ host: '127.0.0.1', port: proxy.sipPort, calls, concurrency: CONCURRENCY, budgetMs: BUDGET_MS });
+    const target = { host: '127.0.0.1', port: proxy.sipPort, concurrency: CONCURRENCY, budgetMs: BUDGET_MS };
+    const registered = await playRegistrations({ ...target, count: rounds });
+    const played = await playCalls({ ...target, calls: rounds });
     log.debug({ registered, ...played, ms: Math.round(performance.now() - started) }, 'call path warmed up');
   } catch (err) {
     log.warn({ err }, 'start-up warm-up skipped');

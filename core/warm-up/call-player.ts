@@ -59,6 +59,60 @@ async function openSocket(host: string): Promise<dgram.Socket> {
   return s;
 }
 
+/**
+ * Keeps `concurrency` exchanges outstanding, each begun by `begin(n)` (which sends and returns
+ * the Call-ID it is known by), until `total` have begun or `budgetMs` is spent; one not finished
+ * within `stallMs` is given up and the next begins. `done` resolves once none is outstanding.
+ */
+class ClosedLoop {
+  stalled = 0;
+  private begun = 0;
+  private readonly outstanding = new Map<string, NodeJS.Timeout>();
+  private until = Infinity;
+  private resolve!: () => void;
+  readonly done = new Promise<void>((resolve) => { this.resolve = resolve; });
+
+  constructor(private readonly o: { total: number; concurrency: number; stallMs: number; budgetMs?: number; begin: (n: number) => string }) {}
+
+  start(): Promise<void> {
+    if (this.o.budgetMs !== undefined) this.until = performance.now() + this.o.budgetMs;
+    for (let i = 0; i < this.o.concurrency; i++) this.next();
+    return this.done;
+  }
+
+  has(id: string): boolean {
+    return this.outstanding.has(id);
+  }
+
+  /** Ends exchange `id` (false when it is not outstanding) and begins the next. */
+  finish(id: string): boolean {
+    const t = this.outstanding.get(id);
+    if (t === undefined) return false;
+    clearTimeout(t);
+    this.outstanding.delete(id);
+    this.next();
+    return true;
+  }
+
+  close(): void {
+    for (const t of this.outstanding.values()) clearTimeout(t);
+    this.outstanding.clear();
+  }
+
+  private next(): void {
+    if (this.begun >= this.o.total || performance.now() > this.until) {
+      if (this.outstanding.size === 0) this.resolve();
+      return;
+    }
+    const id = this.o.begin(this.begun++);
+    this.outstanding.set(id, setTimeout(() => {
+      this.stalled++;
+      this.outstanding.delete(id);
+      this.next();
+    }, this.o.stallMs));
+  }
+}
+
 export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
   const { host, port } = opts;
   const stallMs = opts.stallMs ?? 2000;
@@ -67,7 +121,15 @@ export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
   const uacAddr = `${host}:${uac.address().port}`;
   const uasAddr = `${host}:${uas.address().port}`;
   const send = (s: dgram.Socket, text: string): void => { s.send(Buffer.from(text, 'latin1'), port, host); };
-  const inFlight = new Map<string, NodeJS.Timeout>();
+  const calls = new ClosedLoop({
+    total: opts.calls, concurrency: opts.concurrency, stallMs, budgetMs: opts.budgetMs,
+    begin: (n) => {
+      const callId = `c${n}@${uacAddr}`;
+      const body = sdp(host, 10000);
+      send(uac, `INVITE sip:bob@${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKi${n};rport\r\nFrom: player <sip:player@${uacAddr}>;tag=a${n}\r\nTo: <sip:bob@${host}:${port}>\r\nCall-ID: ${callId}\r\nCSeq: 1 INVITE\r\nContact: <sip:player@${uacAddr}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      return callId;
+    },
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       const give = setTimeout(() => reject(new Error('no answer to REGISTER')), stallMs);
@@ -96,28 +158,11 @@ export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
       }
     });
 
-    let started = 0;
     let completed = 0;
-    let stalled = 0;
-    const until = opts.budgetMs === undefined ? Infinity : performance.now() + opts.budgetMs;
-    let done!: () => void;
-    const finished = new Promise<void>((resolve) => { done = resolve; });
-    const startCall = (): void => {
-      if (started >= opts.calls || performance.now() > until) {
-        if (inFlight.size === 0) done();
-        return;
-      }
-      const n = started++;
-      const callId = `c${n}@${uacAddr}`;
-      inFlight.set(callId, setTimeout(() => { stalled++; inFlight.delete(callId); startCall(); }, stallMs));
-      const body = sdp(host, 10000);
-      send(uac, `INVITE sip:bob@${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKi${n};rport\r\nFrom: player <sip:player@${uacAddr}>;tag=a${n}\r\nTo: <sip:bob@${host}:${port}>\r\nCall-ID: ${callId}\r\nCSeq: 1 INVITE\r\nContact: <sip:player@${uacAddr}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-    };
-
     uac.on('message', (buf) => {
       const m = buf.toString('latin1');
       const callId = value(headerLinesOf(m, 'call-id')[0]);
-      if (!inFlight.has(callId) || !firstLine(m).startsWith('SIP/2.0 200')) return; // 100, 180, strays
+      if (!calls.has(callId) || !firstLine(m).startsWith('SIP/2.0 200')) return; // 100, 180, strays
       const cseq = value(headerLinesOf(m, 'cseq')[0]);
       if (cseq.endsWith('INVITE')) {
         const n = callId.slice(1, callId.indexOf('@'));
@@ -127,19 +172,16 @@ export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
         send(uac, `ACK ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKa${n};rport\r\nCSeq: 1 ACK\r\n${dialog}`);
         send(uac, `BYE ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKb${n};rport\r\nCSeq: 2 BYE\r\n${dialog}`);
       } else if (cseq.endsWith('BYE')) {
-        clearTimeout(inFlight.get(callId));
-        inFlight.delete(callId);
         completed++;
         opts.onCompleted?.(completed);
-        startCall();
+        calls.finish(callId);
       }
     });
 
-    for (let i = 0; i < opts.concurrency; i++) startCall();
-    await finished;
-    return { completed, stalled };
+    await calls.start();
+    return { completed, stalled: calls.stalled };
   } finally {
-    for (const t of inFlight.values()) clearTimeout(t);
+    calls.close();
     uac.close();
     uas.close();
   }
@@ -155,37 +197,24 @@ export async function playRegistrations(opts: { host: string; port: number; coun
   const stallMs = opts.stallMs ?? 2000;
   const ua = await openSocket(host);
   const addr = `${host}:${ua.address().port}`;
-  const waiting = new Map<string, NodeJS.Timeout>();
-  const until = opts.budgetMs === undefined ? Infinity : performance.now() + opts.budgetMs;
-  let sent = 0;
   let ok = 0;
+  const registrations = new ClosedLoop({
+    total: opts.count, concurrency: opts.concurrency, stallMs, budgetMs: opts.budgetMs,
+    begin: (n) => {
+      const callId = `r${n}@${addr}`;
+      ua.send(Buffer.from(`REGISTER sip:${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${addr};branch=z9hG4bKr${n};rport\r\nFrom: <sip:u${n}@${host}>;tag=r${n}\r\nTo: <sip:u${n}@${host}>\r\nCall-ID: ${callId}\r\nCSeq: 1 REGISTER\r\nContact: <sip:u${n}@${addr}>\r\nExpires: 3600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`, 'latin1'), port, host);
+      return callId;
+    },
+  });
+  ua.on('message', (buf) => {
+    const m = buf.toString('latin1');
+    if (firstLine(m).startsWith('SIP/2.0 2') && registrations.finish(value(headerLinesOf(m, 'call-id')[0]))) ok++;
+  });
   try {
-    await new Promise<void>((resolve) => {
-      const next = (): void => {
-        if (sent >= opts.count || performance.now() > until) {
-          if (waiting.size === 0) resolve();
-          return;
-        }
-        const n = sent++;
-        const callId = `r${n}@${addr}`;
-        waiting.set(callId, setTimeout(() => { waiting.delete(callId); next(); }, stallMs));
-        ua.send(Buffer.from(`REGISTER sip:${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${addr};branch=z9hG4bKr${n};rport\r\nFrom: <sip:u${n}@${host}>;tag=r${n}\r\nTo: <sip:u${n}@${host}>\r\nCall-ID: ${callId}\r\nCSeq: 1 REGISTER\r\nContact: <sip:u${n}@${addr}>\r\nExpires: 3600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`, 'latin1'), port, host);
-      };
-      ua.on('message', (buf) => {
-        const m = buf.toString('latin1');
-        const callId = value(headerLinesOf(m, 'call-id')[0]);
-        const t = waiting.get(callId);
-        if (t === undefined || !firstLine(m).startsWith('SIP/2.0 2')) return;
-        clearTimeout(t);
-        waiting.delete(callId);
-        ok++;
-        next();
-      });
-      for (let i = 0; i < opts.concurrency; i++) next();
-    });
+    await registrations.start();
     return ok;
   } finally {
-    for (const t of waiting.values()) clearTimeout(t);
+    registrations.close();
     ua.close();
   }
 }

@@ -45,6 +45,9 @@ function hashOf(key: string): number {
   return h <= TOMBSTONE ? h + 2 : h;
 }
 
+/** Index slots a sweep tick visits at least (a small table is swept whole each tick). */
+const SWEEP_TICK_SLOTS_MIN = 65_536;
+
 export class PackedTable {
   private hashes: Uint32Array;
   private addrs: Uint32Array;
@@ -70,9 +73,12 @@ export class PackedTable {
     return this.live;
   }
 
-  /** Slots in the index (a sweep of this many visits every entry). */
-  get slots(): number {
-    return this.hashes.length;
+  /**
+   * One tick of a periodic sweep: the whole index when it has up to 65,536 slots, else enough of
+   * it that `ticksPerPass` ticks cover it all. As `sweep` otherwise.
+   */
+  sweepTick(nowSec: number, ticksPerPass: number, due?: (key: string, value: string) => { value: string; deadline: number } | null): number {
+    return this.sweep(nowSec, Math.max(SWEEP_TICK_SLOTS_MIN, Math.ceil(this.hashes.length / ticksPerPass)), due);
   }
 
   get(key: string): string | undefined {

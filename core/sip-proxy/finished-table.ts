@@ -11,8 +11,7 @@ export interface FinishedRecord {
 
 type Header = [transport: SipTransportName, listener: string, address: string, port: number, connection: number | null, status: number];
 
-/** Index slots visited per sweep at least; a larger table is swept whole every `PASS_TICKS` seconds. */
-const SWEEP_SLOTS_MIN = 65_536;
+/** A large table is swept whole every this many seconds (packed-table.ts sweepTick). */
 const PASS_TICKS = 4;
 
 /**
@@ -51,8 +50,7 @@ export class FinishedTable {
 
   /** Lets go of the entries whose time is up (the timer does this every second). */
   sweep(): void {
-    const slots = Math.max(SWEEP_SLOTS_MIN, Math.ceil(this.table.slots / PASS_TICKS));
-    this.table.sweep(Math.floor(this.now() / 1000), slots);
+    this.table.sweepTick(Math.floor(this.now() / 1000), PASS_TICKS);
     if (this.table.size === 0 && this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;

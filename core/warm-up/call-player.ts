@@ -29,7 +29,7 @@ export interface PlayResult {
 }
 
 /** The header lines named `lname` (lower case, long form) of a message held as text. */
-export function headerLinesOf(text: string, lname: string): string[] {
+function headerLinesOf(text: string, lname: string): string[] {
   const out: string[] = [];
   for (const line of text.split('\r\n')) {
     const colon = line.indexOf(':');

@@ -22,12 +22,8 @@ export default defineProxy({
       if (msg.method === 'INVITE') {
         if (relay) ctx.engageMediaProxy();
         ctx.recordRoute();
-        return ctx.forwardCall({ onFailure: 'callFailed' });
       }
       return ctx.forwardCall();
-    },
-    failure: {
-      callFailed() {},
     },
   },
 });

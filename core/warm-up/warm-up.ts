@@ -5,7 +5,7 @@ import { loadScript, type LoadedScript } from '../script/load.ts';
 import { playCalls, playRegistrations } from './call-player.ts';
 
 /** REGISTERs of distinct users, then as many whole calls: enough for V8 to have compiled both paths (see BENCHMARKS.md). */
-export const WARM_UP_ROUNDS = 3000;
+const WARM_UP_ROUNDS = 3000;
 const CONCURRENCY = 32;
 /** Each phase (REGISTERs, calls) starts nothing new after this long; what is in flight finishes or stalls out. */
 const BUDGET_MS = 3000;

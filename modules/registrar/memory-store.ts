@@ -13,9 +13,7 @@ function deadlineOf(bindings: readonly Binding[]): number {
   return first === null ? 0 : Math.max(1, Math.ceil(first / 1000));
 }
 
-/** Index slots a sweep tick visits at least: a table of up to this many slots is swept whole every second. */
-const SWEEP_SLOTS_MIN = 65_536;
-/** A larger table is swept whole in this many ticks (seconds). */
+/** A large table is swept whole in this many ticks (seconds; packed-table.ts sweepTick). */
 const SWEEP_PASS_TICKS = 15;
 
 /**
@@ -56,8 +54,7 @@ export class MemoryLocationStore implements LocationStore {
 
   private sweep(): void {
     const t = this.now();
-    const slots = Math.max(SWEEP_SLOTS_MIN, Math.ceil(this.table.slots / SWEEP_PASS_TICKS));
-    this.table.sweep(Math.floor(t / 1000), slots, (aor, text) => {
+    this.table.sweepTick(Math.floor(t / 1000), SWEEP_PASS_TICKS, (aor, text) => {
       const live = decodeBindings(aor, text).filter(liveAt(t));
       return live.length === 0 ? null : { value: encodeBindings(live), deadline: deadlineOf(live) };
     });

@@ -3,9 +3,9 @@
  *
  *   npm run bench:sip-parse -- [iterations]
  */
-import { parseSip } from '../core/sip/parse.ts';
-import { serializeSip } from '../core/sip/serialize.ts';
-import { getHeader, prependHeader, removeHeader } from '../core/sip/message.ts';
+import { parseSip } from '../core/dialects/sip/codec/parse.ts';
+import { serializeSip } from '../core/dialects/sip/codec/serialize.ts';
+import { getHeader, prependHeader, removeHeader } from '../core/dialects/sip/codec/message.ts';
 
 const sdp = [
   'v=0',

@@ -4,5 +4,5 @@ import { createJiti } from 'jiti';
 
 // interopDefault off: imported bindings are read straight off the exports object, not through a Proxy.
 const jiti = createJiti(import.meta.url, { interopDefault: false });
-const { main } = await jiti.import('../core/cli.ts');
+const { main } = await jiti.import('../cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -2,16 +2,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
-import { SwitchyardError } from '../errors.ts';
-import type { AnyModule } from '../modules/define.ts';
-import { formatZodIssues, validateModules, type ValidatedModule } from '../modules/validate.ts';
+import { SwitchyardError } from '../lib/errors.ts';
+import type { AnyModule } from '../kernel/define-module.ts';
+import { formatZodIssues, validateModules, type ValidatedModule } from '../kernel/validate-modules.ts';
 import { localImportGraph } from './imports.ts';
 import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
-import type { CompiledRoutes } from './snapshot.ts';
+import type { CompiledRoutes } from '../kernel/snapshot.ts';
 
 /** The switchyard installation: `switchyard` and `switchyard/modules` resolve here for every script. */
 export const SWITCHYARD_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PRODUCT_DIRS = [path.join(SWITCHYARD_ROOT, 'core'), path.join(SWITCHYARD_ROOT, 'modules')];
+const PRODUCT_DIRS = [path.join(SWITCHYARD_ROOT, 'core'), path.join(SWITCHYARD_ROOT, 'modules'), path.join(SWITCHYARD_ROOT, 'cli')];
 
 export interface ResolvedListen {
   readonly name: string;

@@ -1,9 +1,9 @@
-import type { Logger } from '../log.ts';
-import type { Reply, Request } from '../message.ts';
-import type { Verdict } from '../dispatch/verdict.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Reply, Request } from '../model/message.ts';
+import type { Verdict } from '../model/verdict.ts';
 import type {
   AnyModule, Disabled, FailureRouteName, FunctionsOf, ReplyRouteName, RouteKind, ScopedFn,
-} from '../modules/define.ts';
+} from '../kernel/define-module.ts';
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 

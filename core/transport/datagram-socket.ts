@@ -1,4 +1,4 @@
-import type { Endpoint } from '../address.ts';
+import type { Endpoint } from '../lib/address.ts';
 
 /**
  * A bound UDP socket as the listeners use it, whichever engine carries it: `native`

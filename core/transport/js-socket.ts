@@ -1,4 +1,4 @@
-import { asSeenBy } from '../address.ts';
+import { asSeenBy } from '../lib/address.ts';
 import type { DatagramReceiver, DatagramSocket } from './datagram-socket.ts';
 import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 import { bindUdp, createUdpSocket } from './udp-socket.ts';

@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns';
 import { isIP, isIPv4 } from 'node:net';
-import type { Endpoint } from '../address.ts';
-import { loadAddon, type AddonLoad } from '../native-addon.ts';
+import type { Endpoint } from '../lib/address.ts';
+import { loadAddon, type AddonLoad } from '../lib/native-addon.ts';
 import type { DatagramReceiver, DatagramSocket } from './datagram-socket.ts';
 import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { isIP } from 'node:net';
 import type { DatagramReceiver, DatagramSocket, UdpEngineChoice } from './datagram-socket.ts';
 import { openJsSocket } from './js-socket.ts';

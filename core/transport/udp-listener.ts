@@ -1,8 +1,8 @@
-import type { Endpoint } from '../address.ts';
-import type { Dialect } from '../dialect.ts';
-import { SwitchyardError } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import { answerStun, looksLikeStun } from '../stun/binding.ts';
+import type { Endpoint } from '../lib/address.ts';
+import type { Dialect } from '../kernel/dialect.ts';
+import { SwitchyardError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import { answerStun, looksLikeStun } from './stun/binding.ts';
 import type { DatagramSocket, UdpEngine, UdpEngineChoice } from './datagram-socket.ts';
 import { openDatagramSocket, UdpEngineUnavailableError } from './open-socket.ts';
 

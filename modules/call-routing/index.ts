@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { formatEndpoint, type Endpoint } from '../../core/address.ts';
-import type { MessageContext } from '../../core/dispatch/message-context.ts';
-import { forwardVerdict, respondVerdict, type Verdict } from '../../core/dispatch/verdict.ts';
-import type { ForwardOptions, ForwardTarget } from '../../core/modules/core-services.ts';
-import { defineModule, fn, type FailureRouteName, type ReplyRouteName } from '../../core/modules/define.ts';
-import type { Request } from '../../core/message.ts';
-import { sipRequest } from '../../core/sip-proxy/wire.ts';
-import { hasHeader } from '../../core/sip/message.ts';
+import { formatEndpoint, type Endpoint } from '../../core/lib/address.ts';
+import type { MessageContext } from '../../core/kernel/message-context.ts';
+import { forwardVerdict, respondVerdict, type Verdict } from '../../core/model/verdict.ts';
+import type { ForwardOptions, ForwardTarget } from '../../core/kernel/core-services.ts';
+import { defineModule, fn, type FailureRouteName, type ReplyRouteName } from '../../core/kernel/define-module.ts';
+import type { Request } from '../../core/model/message.ts';
+import { sipRequest } from '../../core/dialects/sip/wire.ts';
+import { hasHeader } from '../../core/dialects/sip/codec/message.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import type { RegistrarApi } from '../registrar/index.ts';
 

@@ -1,5 +1,5 @@
-import type { Endpoint } from '../../core/address.ts';
-import type { DialectName, Request } from '../../core/message.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
+import type { DialectName, Request } from '../../core/model/message.ts';
 
 export type DialogState = 'early' | 'confirmed' | 'ended';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { Endpoint } from '../../core/address.ts';
-import { defineModule, fn } from '../../core/modules/define.ts';
-import { OpenMap } from '../../core/open-map.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
+import { defineModule, fn } from '../../core/kernel/define-module.ts';
+import { OpenMap } from '../../core/lib/open-map.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
 
 export type { Dialog, DialogEndReason };

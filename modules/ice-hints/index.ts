@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { defineModule, fn } from '../../core/modules/define.ts';
-import type { Sdp } from '../../core/sip/sdp.ts';
+import { defineModule, fn } from '../../core/kernel/define-module.ts';
+import type { Sdp } from '../../core/dialects/sip/codec/sdp.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import { applyIceHints, type IceCandidateMode, type IceHintOptions, type RelayedStream } from './rewrite.ts';
 

@@ -1,4 +1,4 @@
-import type { Sdp, SdpLine } from '../../core/sip/sdp.ts';
+import type { Sdp, SdpLine } from '../../core/dialects/sip/codec/sdp.ts';
 import { formatRelayCandidate, isIPv6Candidate, parseCandidate } from './candidate.ts';
 import { relayCandidatePriority } from './priority.ts';
 

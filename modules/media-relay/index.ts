@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { defineModule, fn } from '../../core/modules/define.ts';
-import type { Reply, Request } from '../../core/message.ts';
-import { defaultAdvertise } from '../../core/sip-proxy/local-node.ts';
-import { OpenMap } from '../../core/open-map.ts';
+import { defineModule, fn } from '../../core/kernel/define-module.ts';
+import type { Reply, Request } from '../../core/model/message.ts';
+import { defaultAdvertise } from '../../core/dialects/sip/local-node.ts';
+import { OpenMap } from '../../core/lib/open-map.ts';
 import { isSdp, otherSide, requestSide, rewriteSdp, type SdpHints, type Side, type SipMediaCall } from './sip-media.ts';
 import type { IceHintsApi } from '../ice-hints/index.ts';
 import type { DialogApi } from '../dialog/index.ts';

@@ -1,7 +1,7 @@
-import type { CoreServices } from '../../core/modules/core-services.ts';
-import type { AnswerDecision, AnswerEvent } from '../../core/transaction/hooks.ts';
-import { composeCallFailed, composeMediaPort } from '../../core/plain/compose.ts';
-import { plainWire } from '../../core/plain/dialect.ts';
+import type { CoreServices } from '../../core/kernel/core-services.ts';
+import type { AnswerDecision, AnswerEvent } from '../../core/kernel/hooks.ts';
+import { composeCallFailed, composeMediaPort } from '../../core/dialects/plain/compose.ts';
+import { plainWire } from '../../core/dialects/plain/dialect.ts';
 import type { MediaRelay } from './relay/media-relay.ts';
 
 /**

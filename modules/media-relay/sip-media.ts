@@ -1,13 +1,13 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Endpoint } from '../../core/address.ts';
-import type { Logger } from '../../core/log.ts';
-import type { Request } from '../../core/message.ts';
-import { RejectRequest } from '../../core/transaction/hooks.ts';
-import { getHeader, type SipMessage } from '../../core/sip/message.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
+import type { Logger } from '../../core/lib/log.ts';
+import type { Request } from '../../core/model/message.ts';
+import { RejectRequest } from '../../core/kernel/hooks.ts';
+import { getHeader, type SipMessage } from '../../core/dialects/sip/codec/message.ts';
 import {
   getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setRtcp, type Sdp,
-} from '../../core/sip/sdp.ts';
+} from '../../core/dialects/sip/codec/sdp.ts';
 import type { MediaRelay } from './relay/media-relay.ts';
 import type { RelaySession } from './relay/engine.ts';
 import type { RelayedStream } from '../ice-hints/rewrite.ts';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { sameEndpoint } from '../../core/address.ts';
-import { respondVerdict, type Verdict } from '../../core/dispatch/verdict.ts';
-import { defineModule, fn } from '../../core/modules/define.ts';
+import { sameEndpoint } from '../../core/lib/address.ts';
+import { respondVerdict, type Verdict } from '../../core/model/verdict.ts';
+import { defineModule, fn } from '../../core/kernel/define-module.ts';
 import { MemoryLocationStore } from './memory-store.ts';
 import { registerPlain } from './plain-register.ts';
 import { registerSip } from './sip-register.ts';

@@ -1,5 +1,5 @@
 import { decodeBindings, earliestExpiry, encodeBindings } from './binding-codec.ts';
-import { PackedTable } from '../../core/packed-table.ts';
+import { PackedTable } from '../../core/lib/packed-table.ts';
 import type { Binding, LocationStore } from './store.ts';
 
 /** A binding still registered at `t` (epoch ms). */

@@ -1,5 +1,5 @@
-import type { MessageContext } from '../../core/dispatch/message-context.ts';
-import { respondVerdict, type Verdict } from '../../core/dispatch/verdict.ts';
+import type { MessageContext } from '../../core/kernel/message-context.ts';
+import { respondVerdict, type Verdict } from '../../core/model/verdict.ts';
 import type { LocationStore } from './store.ts';
 
 export interface PlainRegistrarConfig {

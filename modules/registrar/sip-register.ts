@@ -1,9 +1,9 @@
-import type { MessageContext } from '../../core/dispatch/message-context.ts';
-import { respondVerdict, type ReplyHeaders, type Verdict } from '../../core/dispatch/verdict.ts';
-import { sipRequest, sipWire } from '../../core/sip-proxy/wire.ts';
-import { getCSeq, getHeader, getHeaders } from '../../core/sip/message.ts';
-import { getParam } from '../../core/sip/params.ts';
-import { parseNameAddr, parseUri } from '../../core/sip/uri.ts';
+import type { MessageContext } from '../../core/kernel/message-context.ts';
+import { respondVerdict, type ReplyHeaders, type Verdict } from '../../core/model/verdict.ts';
+import { sipRequest, sipWire } from '../../core/dialects/sip/wire.ts';
+import { getCSeq, getHeader, getHeaders } from '../../core/dialects/sip/codec/message.ts';
+import { getParam } from '../../core/dialects/sip/codec/params.ts';
+import { parseNameAddr, parseUri } from '../../core/dialects/sip/codec/uri.ts';
 import type { Binding, LocationStore } from './store.ts';
 
 export interface SipRegistrarConfig {

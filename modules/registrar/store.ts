@@ -1,5 +1,5 @@
-import type { Endpoint } from '../../core/address.ts';
-import type { DialectName } from '../../core/message.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
+import type { DialectName } from '../../core/model/message.ts';
 
 /** Where a user can be reached: the transport address it registered from. */
 export interface Binding {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Switchyard } from '../../core/proxy.ts';
-import { createLogger } from '../../core/log.ts';
+import { Switchyard } from '../../core/boot/switchyard.ts';
+import { createLogger } from '../../core/lib/log.ts';
 import { defaultLikeScript, writeScript } from '../helpers/proxy-process.ts';
 
 v8.setFlagsFromString('--expose-gc');

@@ -1,16 +1,16 @@
 /**
- * The start-up warm-up (core/warm-up): whole calls through a private proxy before the real one
+ * The start-up warm-up (cli/warm-up): whole calls through a private proxy before the real one
  * listens. It must complete its calls, use the operator's media port range, leave nothing of
  * itself in the real proxy (no registration, no transaction), and never stop a start.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Writable } from 'node:stream';
-import { Switchyard } from '../../core/proxy.ts';
-import { createLogger } from '../../core/log.ts';
+import { Switchyard } from '../../core/boot/switchyard.ts';
+import { createLogger } from '../../core/lib/log.ts';
 import { loadScript } from '../../core/script/load.ts';
-import { warmUp } from '../../core/warm-up/warm-up.ts';
-import { playCalls } from '../../core/warm-up/call-player.ts';
+import { warmUp } from '../../cli/warm-up/warm-up.ts';
+import { playCalls } from '../../cli/warm-up/call-player.ts';
 import { writeScript, type LogLine } from '../helpers/proxy-process.ts';
 import { SipUa } from '../helpers/sip-ua.ts';
 

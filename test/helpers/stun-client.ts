@@ -1,7 +1,7 @@
 /** A minimal STUN client for tests: builds Binding requests and reads XOR-MAPPED-ADDRESS. */
 import { randomBytes } from 'node:crypto';
-import { crc32 } from '../../core/stun/crc32.ts';
-import { MAGIC_COOKIE } from '../../core/stun/binding.ts';
+import { crc32 } from '../../core/transport/stun/crc32.ts';
+import { MAGIC_COOKIE } from '../../core/transport/stun/binding.ts';
 
 /** A Binding request as a client builds it, optionally with SOFTWARE and FINGERPRINT. */
 export function bindingRequest(o: { fingerprint?: boolean; software?: string; txid?: Buffer } = {}): Buffer {

@@ -2,7 +2,7 @@
 // while streams 2 and 3 of A–B and B–C keep carrying their own traffic.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runHandover, type HandoverReport } from '../../examples/sctp-handover/scenario-handover.ts';
+import { runHandover, type HandoverReport } from '../../studies/sctp-handover/scenario-handover.ts';
 
 const FLOW_MESSAGES = 400;
 const BACKGROUND_MESSAGES = 400;

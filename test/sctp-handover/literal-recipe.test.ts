@@ -1,7 +1,7 @@
 // (b) Adding C's address to A–B: what C does with A–B's verification tag, and what that does to A–B.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runLiteralRecipe, type LiteralRecipeReport } from '../../examples/sctp-handover/scenario-literal-recipe.ts';
+import { runLiteralRecipe, type LiteralRecipeReport } from '../../studies/sctp-handover/scenario-literal-recipe.ts';
 
 const STREAMS = [1, 2, 3] as const;
 

@@ -1,7 +1,7 @@
 // (a) Two associations, A–B and B–C, each carrying numbered messages on several streams.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runMultistream, type MultistreamReport } from '../../examples/sctp-handover/scenario-multistream.ts';
+import { runMultistream, type MultistreamReport } from '../../studies/sctp-handover/scenario-multistream.ts';
 
 const STREAMS = [1, 2, 3] as const;
 const MESSAGES = 150;

@@ -1,8 +1,8 @@
 // (d) The handover races, provoked through the seeded delay/loss shim, each resolved by the protocol of (c).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HandoverReport } from '../../examples/sctp-handover/scenario-handover.ts';
-import { runRace, runResetBarrierComparison, type RaceId } from '../../examples/sctp-handover/scenario-races.ts';
+import type { HandoverReport } from '../../studies/sctp-handover/scenario-handover.ts';
+import { runRace, runResetBarrierComparison, type RaceId } from '../../studies/sctp-handover/scenario-races.ts';
 
 const FLOW_MESSAGES = 300;
 

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSip } from '../../core/sip/parse.ts';
-import { serializeSip } from '../../core/sip/serialize.ts';
+import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
+import { serializeSip } from '../../core/dialects/sip/codec/serialize.ts';
 import {
   WireHeader, addHeader, createRequest, createResponse, getHeader, getHeaders, hasHeader, prependHeader,
   removeHeader, setHeader, splitHeaderList, type SipMessage,
-} from '../../core/sip/message.ts';
-import { canonicalName, displayName, isListHeader } from '../../core/sip/names.ts';
+} from '../../core/dialects/sip/codec/message.ts';
+import { canonicalName, displayName, isListHeader } from '../../core/dialects/sip/codec/names.ts';
 import * as F from './fixtures.ts';
 
 function parse(b: Buffer): SipMessage {

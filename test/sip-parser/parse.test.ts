@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSip, type SipParseResult } from '../../core/sip/parse.ts';
-import { serializeSip } from '../../core/sip/serialize.ts';
-import { getCSeq, getHeader, getHeaders, getMaxForwards, type SipMessage } from '../../core/sip/message.ts';
-import { parseNameAddr, parseUri } from '../../core/sip/uri.ts';
-import { isRfc3261Branch, parseVia, parseViaList } from '../../core/sip/via.ts';
-import { getParam } from '../../core/sip/params.ts';
+import { parseSip, type SipParseResult } from '../../core/dialects/sip/codec/parse.ts';
+import { serializeSip } from '../../core/dialects/sip/codec/serialize.ts';
+import { getCSeq, getHeader, getHeaders, getMaxForwards, type SipMessage } from '../../core/dialects/sip/codec/message.ts';
+import { parseNameAddr, parseUri } from '../../core/dialects/sip/codec/uri.ts';
+import { isRfc3261Branch, parseVia, parseViaList } from '../../core/dialects/sip/codec/via.ts';
+import { getParam } from '../../core/dialects/sip/codec/params.ts';
 import * as F from './fixtures.ts';
 
 function ok(r: SipParseResult): SipMessage {

@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseSip, type SipParseResult } from '../../core/sip/parse.ts';
-import { serializeSip } from '../../core/sip/serialize.ts';
+import { parseSip, type SipParseResult } from '../../core/dialects/sip/codec/parse.ts';
+import { serializeSip } from '../../core/dialects/sip/codec/serialize.ts';
 import {
   getHeader, getHeaders, prependHeader, removeHeader, setHeader, type SipHeader, type SipMessage,
-} from '../../core/sip/message.ts';
-import { formatUri, parseNameAddr, parseUri } from '../../core/sip/uri.ts';
-import { parseVia } from '../../core/sip/via.ts';
-import { getParam } from '../../core/sip/params.ts';
+} from '../../core/dialects/sip/codec/message.ts';
+import { formatUri, parseNameAddr, parseUri } from '../../core/dialects/sip/codec/uri.ts';
+import { parseVia } from '../../core/dialects/sip/codec/via.ts';
+import { getParam } from '../../core/dialects/sip/codec/params.ts';
 import { anyUri, message, type GenMessage } from './arbitraries.ts';
 
 /** plain structure of a message, for comparisons */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   formatSdp, getConnection, getRtcp, parseSdp, removeAttribute, setConnectionAddress, setMediaPort, setRtcp, type Sdp,
-} from '../../core/sip/sdp.ts';
+} from '../../core/dialects/sip/codec/sdp.ts';
 import { ipv4, ipv6, sdp } from './arbitraries.ts';
 
 function mustParse(text: string): Sdp {

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import {
   addAttribute, formatSdp, getAttributes, getConnection, getRtcp, hasAttribute, parseSdp, removeAttribute,
   sdpToBuffer, setConnectionAddress, setMediaFormats, setMediaPort, setOriginAddress, setRtcp, type Sdp,
-} from '../../core/sip/sdp.ts';
-import { parseSip } from '../../core/sip/parse.ts';
-import { serializeSip } from '../../core/sip/serialize.ts';
+} from '../../core/dialects/sip/codec/sdp.ts';
+import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
+import { serializeSip } from '../../core/dialects/sip/codec/serialize.ts';
 import * as F from './fixtures.ts';
 
 function parsed(text: string): Sdp {

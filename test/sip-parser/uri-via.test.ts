@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   formatNameAddr, formatUri, isValidUri, parseNameAddr, parseUri, unescapeUri, uriHostPort,
-} from '../../core/sip/uri.ts';
+} from '../../core/dialects/sip/codec/uri.ts';
 import {
   MAGIC_COOKIE, formatVia, isRfc3261Branch, parseFirstVia, parseVia, parseViaList, removeViaParam, replaceFirstVia, setViaParam,
-} from '../../core/sip/via.ts';
-import { getParam, quote, setParam, unquote } from '../../core/sip/params.ts';
+} from '../../core/dialects/sip/codec/via.ts';
+import { getParam, quote, setParam, unquote } from '../../core/dialects/sip/codec/params.ts';
 
 test('SIP URI components', () => {
   const u = parseUri('sip:alice:secret@atlanta.com:5070;transport=tcp;lr;maddr=239.255.255.1?subject=project%20x&priority=urgent');

@@ -1,16 +1,16 @@
 /**
- * Admission control (core/dispatch/admission.ts) and how the dispatcher applies it: once the
+ * Admission control (core/kernel/admission.ts) and how the dispatcher applies it: once the
  * event loop has stayed saturated while senders retransmit to it, new calls are refused with
  * 503 before the script runs; everything else still goes through.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AdmissionControl } from '../../core/dispatch/admission.ts';
-import { Dispatcher } from '../../core/dispatch/dispatcher.ts';
-import type { ReplyHeaders } from '../../core/dispatch/verdict.ts';
-import type { Request } from '../../core/message.ts';
-import type { ModuleRegistry } from '../../core/modules/registry.ts';
-import type { ProxyEngine } from '../../core/transaction/proxy-engine.ts';
+import { AdmissionControl } from '../../core/kernel/admission.ts';
+import { Dispatcher } from '../../core/kernel/dispatcher.ts';
+import type { ReplyHeaders } from '../../core/model/verdict.ts';
+import type { Request } from '../../core/model/message.ts';
+import type { ModuleRegistry } from '../../core/kernel/module-registry.ts';
+import type { ProxyEngine } from '../../core/kernel/engine.ts';
 import { plainRequest, silentLog, snapshot } from './_unit-fixtures.ts';
 
 function admittedOf(a: AdmissionControl, n: number): number {

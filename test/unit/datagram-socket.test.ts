@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, describe, test } from 'node:test';
-import type { Endpoint } from '../../core/address.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
 import type { DatagramSocket, UdpEngine } from '../../core/transport/datagram-socket.ts';
 import { openJsSocket } from '../../core/transport/js-socket.ts';
 import { loadNativeSignal, NativeSocket } from '../../core/transport/native-socket.ts';

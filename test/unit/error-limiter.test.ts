@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ErrorLimiter, type ErrorLimiterOptions } from '../../core/plain/error-limiter.ts';
+import { ErrorLimiter, type ErrorLimiterOptions } from '../../core/dialects/plain/error-limiter.ts';
 
 /** A limiter on a clock the test moves by hand (milliseconds). */
 function limiter(opts: ErrorLimiterOptions, start = 1000): { l: ErrorLimiter; advance(ms: number): void } {

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FinishedTable } from '../../core/sip-proxy/finished-table.ts';
-import type { Destination } from '../../core/sip-proxy/transactions.ts';
+import { FinishedTable } from '../../core/dialects/sip/finished-table.ts';
+import type { Destination } from '../../core/dialects/sip/transactions.ts';
 
 const UDP: Destination = { transport: 'udp', listener: 'sip:5060', address: { address: '::ffff:127.0.0.1', port: 5061 }, connection: null };
 const TCP: Destination = { transport: 'tcp', listener: 'sip\ttcp "x"', address: { address: '::1', port: 40000 }, connection: 17 };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { formatSdp, parseSdp, type Sdp } from '../../core/sip/sdp.ts';
+import { formatSdp, parseSdp, type Sdp } from '../../core/dialects/sip/codec/sdp.ts';
 import { parseCandidate } from '../../modules/ice-hints/candidate.ts';
 import { candidatePriority, relayCandidatePriority } from '../../modules/ice-hints/priority.ts';
 import { applyIceHints, type IceHintOptions, type RelayedStream } from '../../modules/ice-hints/rewrite.ts';

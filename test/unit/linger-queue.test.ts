@@ -1,7 +1,7 @@
-/** LingerQueue (core/sip-proxy/linger.ts): entries expire oldest first, once, after their time. */
+/** LingerQueue (core/dialects/sip/linger.ts): entries expire oldest first, once, after their time. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LingerQueue } from '../../core/sip-proxy/linger.ts';
+import { LingerQueue } from '../../core/dialects/sip/linger.ts';
 
 describe('LingerQueue', () => {
   test('nothing expires before its time; then every entry expires once, oldest first', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LogThrottle } from '../../core/log-throttle.ts';
+import { LogThrottle } from '../../core/lib/log-throttle.ts';
 
 test('a throttled warning passes once per interval and counts what it held back', () => {
   let now = 0;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv4 } from 'node:net';
-import type { Endpoint } from '../../core/address.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
 import { bindUdp, createUdpSocket } from '../../core/transport/udp-socket.ts';
 import type { MediaEngine, RelaySession, SessionEndReason, SessionStats } from '../../modules/media-relay/relay/engine.ts';
 import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';

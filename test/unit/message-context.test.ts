@@ -1,9 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { MessageContext } from '../../core/dispatch/message-context.ts';
-import { DROP, describeVerdict, forwardVerdict, isVerdict, pendingVerdict, respondVerdict } from '../../core/dispatch/verdict.ts';
-import { createLogger } from '../../core/log.ts';
+import { MessageContext } from '../../core/kernel/message-context.ts';
+import { DROP, describeVerdict, forwardVerdict, isVerdict, pendingVerdict, respondVerdict } from '../../core/model/verdict.ts';
+import { createLogger } from '../../core/lib/log.ts';
 import { plainReply, plainRequest, silentLog, sleep, snapshot, throwsWithCode } from './_unit-fixtures.ts';
 
 function mc(kind: 'request' | 'reply' | 'failure' = 'request'): MessageContext {

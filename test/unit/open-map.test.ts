@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OpenMap } from '../../core/open-map.ts';
+import { OpenMap } from '../../core/lib/open-map.ts';
 
 /** A small deterministic generator, so a failing sequence can be replayed. */
 function lcg(seed: number): () => number {

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PackedTable } from '../../core/packed-table.ts';
+import { PackedTable } from '../../core/lib/packed-table.ts';
 
 /** A small deterministic generator, so a failing sequence can be replayed. */
 function lcg(seed: number): () => number {

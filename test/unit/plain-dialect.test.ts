@@ -1,9 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Endpoint } from '../../core/address.ts';
-import type { Reply, Request } from '../../core/message.ts';
-import { createPlainDialect } from '../../core/plain/dialect.ts';
-import type { Terminator } from '../../core/plain/grammar.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
+import type { Reply, Request } from '../../core/model/message.ts';
+import { createPlainDialect } from '../../core/dialects/plain/dialect.ts';
+import type { Terminator } from '../../core/dialects/plain/grammar.ts';
 import { ALICE_ADDR, BOB_ADDR, inbound, plainReply, plainRequest, sleep } from './_unit-fixtures.ts';
 
 const TERMINATORS: readonly Terminator[] = ['', '\n', '\r\n'];

@@ -2,12 +2,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import type { Reply, Request } from '../../core/message.ts';
-import { composeError, plainReasonText } from '../../core/plain/compose.ts';
-import { createPlainDialect } from '../../core/plain/dialect.ts';
-import { MAX_PLAIN_MESSAGE, plainCallId, type Terminator } from '../../core/plain/grammar.ts';
-import { failureStatusFor, parsePlain, type PlainParseResult } from '../../core/plain/parse.ts';
-import type { PlainWire } from '../../core/plain/wire.ts';
+import type { Reply, Request } from '../../core/model/message.ts';
+import { composeError, plainReasonText } from '../../core/dialects/plain/compose.ts';
+import { createPlainDialect } from '../../core/dialects/plain/dialect.ts';
+import { MAX_PLAIN_MESSAGE, plainCallId, type Terminator } from '../../core/dialects/plain/grammar.ts';
+import { failureStatusFor, parsePlain, type PlainParseResult } from '../../core/dialects/plain/parse.ts';
+import type { PlainWire } from '../../core/dialects/plain/wire.ts';
 import { ALICE_ADDR, inbound } from './_unit-fixtures.ts';
 
 const TERMINATORS: readonly Terminator[] = ['', '\n', '\r\n'];

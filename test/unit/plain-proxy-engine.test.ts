@@ -1,14 +1,14 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Endpoint } from '../../core/address.ts';
-import { MessageContext } from '../../core/dispatch/message-context.ts';
-import { forwardVerdict, respondVerdict, DROP } from '../../core/dispatch/verdict.ts';
-import type { Reply } from '../../core/message.ts';
-import { createPlainDialect } from '../../core/plain/dialect.ts';
-import type { RouteFn } from '../../core/script/snapshot.ts';
-import { PlainProxyEngine } from '../../core/plain/proxy-engine.ts';
-import type { ProxyEngine } from '../../core/transaction/proxy-engine.ts';
-import { ProxyHooks, type AnswerDecision, type TransactionEndEvent, type TransactionView } from '../../core/transaction/hooks.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
+import { MessageContext } from '../../core/kernel/message-context.ts';
+import { forwardVerdict, respondVerdict, DROP } from '../../core/model/verdict.ts';
+import type { Reply } from '../../core/model/message.ts';
+import { createPlainDialect } from '../../core/dialects/plain/dialect.ts';
+import type { RouteFn } from '../../core/kernel/snapshot.ts';
+import { PlainProxyEngine } from '../../core/dialects/plain/proxy-engine.ts';
+import type { ProxyEngine } from '../../core/kernel/engine.ts';
+import { ProxyHooks, type AnswerDecision, type TransactionEndEvent, type TransactionView } from '../../core/kernel/hooks.ts';
 import { ALICE_ADDR, BOB_ADDR, plainReply, plainRequest, silentLog, snapshot, waitFor } from './_unit-fixtures.ts';
 
 const CAROL_ADDR: Endpoint = { address: '::ffff:127.0.0.1', port: 40003 };

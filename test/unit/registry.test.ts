@@ -1,14 +1,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { buildContext } from '../../core/dispatch/context.ts';
-import { MessageContext } from '../../core/dispatch/message-context.ts';
-import { isVerdict, type Verdict } from '../../core/dispatch/verdict.ts';
-import { SwitchyardError } from '../../core/errors.ts';
-import { DISABLED, defineModule, fn, type AnyModule, type RouteKind } from '../../core/modules/define.ts';
-import { ModuleRegistry } from '../../core/modules/registry.ts';
-import { validateModules } from '../../core/modules/validate.ts';
-import type { Reply } from '../../core/message.ts';
+import { buildContext } from '../../core/kernel/context.ts';
+import { MessageContext } from '../../core/kernel/message-context.ts';
+import { isVerdict, type Verdict } from '../../core/model/verdict.ts';
+import { SwitchyardError } from '../../core/lib/errors.ts';
+import { DISABLED, defineModule, fn, type AnyModule, type RouteKind } from '../../core/kernel/define-module.ts';
+import { ModuleRegistry } from '../../core/kernel/module-registry.ts';
+import { validateModules } from '../../core/kernel/validate-modules.ts';
+import type { Reply } from '../../core/model/message.ts';
 import { fakeCore, plainReply, plainRequest, rejectsWithCode, silentLog, snapshot, throwsWithCode } from './_unit-fixtures.ts';
 
 type Ctx = Record<string, (...args: unknown[]) => unknown> & { msg: unknown };

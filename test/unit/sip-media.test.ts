@@ -6,11 +6,11 @@
  */
 import { after, afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isRejectRequest, RejectRequest } from '../../core/transaction/hooks.ts';
-import { createRequest, createResponse, type SipMessage } from '../../core/sip/message.ts';
-import { parseSip } from '../../core/sip/parse.ts';
-import { serializeSip } from '../../core/sip/serialize.ts';
-import { getAttributes, getConnection, parseSdp, type Sdp } from '../../core/sip/sdp.ts';
+import { isRejectRequest, RejectRequest } from '../../core/kernel/hooks.ts';
+import { createRequest, createResponse, type SipMessage } from '../../core/dialects/sip/codec/message.ts';
+import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
+import { serializeSip } from '../../core/dialects/sip/codec/serialize.ts';
+import { getAttributes, getConnection, parseSdp, type Sdp } from '../../core/dialects/sip/codec/sdp.ts';
 import { JsEngine } from '../../modules/media-relay/relay/js-engine.ts';
 import type { MediaSession } from '../../modules/media-relay/relay/media-session.ts';
 import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';

@@ -1,21 +1,21 @@
 /**
- * The pieces of the SIP proxy that are plain functions: toModel (core/sip-proxy/model.ts),
+ * The pieces of the SIP proxy that are plain functions: toModel (core/dialects/sip/model.ts),
  * stampReceived / buildResponse / buildAck / buildCancel (messages.ts), LocalNode (local-node.ts)
  * and resolveNextHop (next-hop.ts). Messages after RFC 3261 §24.2 and RFC 3665.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isIP } from 'node:net';
-import type { Endpoint } from '../../core/address.ts';
-import { buildAck, buildCancel, buildResponse, stampReceived } from '../../core/sip-proxy/messages.ts';
-import { LocalNode } from '../../core/sip-proxy/local-node.ts';
-import { toModel } from '../../core/sip-proxy/model.ts';
-import { resolveNextHop } from '../../core/sip-proxy/next-hop.ts';
-import { sipWire, type SipTransportName, type SipWire } from '../../core/sip-proxy/wire.ts';
-import { createRequest, getHeader, getHeaders, type SipMessage, type SipRequest, type SipResponse } from '../../core/sip/message.ts';
-import { parseSip } from '../../core/sip/parse.ts';
-import { serializeSip } from '../../core/sip/serialize.ts';
-import { parseVia, parseViaList } from '../../core/sip/via.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
+import { buildAck, buildCancel, buildResponse, stampReceived } from '../../core/dialects/sip/messages.ts';
+import { LocalNode } from '../../core/dialects/sip/local-node.ts';
+import { toModel } from '../../core/dialects/sip/model.ts';
+import { resolveNextHop } from '../../core/dialects/sip/next-hop.ts';
+import { sipWire, type SipTransportName, type SipWire } from '../../core/dialects/sip/wire.ts';
+import { createRequest, getHeader, getHeaders, type SipMessage, type SipRequest, type SipResponse } from '../../core/dialects/sip/codec/message.ts';
+import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
+import { serializeSip } from '../../core/dialects/sip/codec/serialize.ts';
+import { parseVia, parseViaList } from '../../core/dialects/sip/codec/via.ts';
 
 const SOURCE: Endpoint = { address: '192.0.2.7', port: 61000 };
 

@@ -5,14 +5,14 @@
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Endpoint } from '../../core/address.ts';
-import type { Request } from '../../core/message.ts';
-import { SipProxyEngine } from '../../core/sip-proxy/engine.ts';
-import { LocalNode } from '../../core/sip-proxy/local-node.ts';
-import { toModel } from '../../core/sip-proxy/model.ts';
-import type { Destination } from '../../core/sip-proxy/transactions.ts';
-import { parseSip } from '../../core/sip/parse.ts';
-import { ProxyHooks } from '../../core/transaction/hooks.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
+import type { Request } from '../../core/model/message.ts';
+import { SipProxyEngine } from '../../core/dialects/sip/engine.ts';
+import { LocalNode } from '../../core/dialects/sip/local-node.ts';
+import { toModel } from '../../core/dialects/sip/model.ts';
+import type { Destination } from '../../core/dialects/sip/transactions.ts';
+import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
+import { ProxyHooks } from '../../core/kernel/hooks.ts';
 import { silentLog, sleep } from './_unit-fixtures.ts';
 
 const CALLER: Endpoint = { address: '::ffff:192.0.2.7', port: 61000 };

@@ -5,12 +5,12 @@
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Endpoint } from '../../core/address.ts';
-import { MessageContext } from '../../core/dispatch/message-context.ts';
-import type { Verdict } from '../../core/dispatch/verdict.ts';
-import { toModel } from '../../core/sip-proxy/model.ts';
-import type { SipTransportName } from '../../core/sip-proxy/wire.ts';
-import { parseSip } from '../../core/sip/parse.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
+import { MessageContext } from '../../core/kernel/message-context.ts';
+import type { Verdict } from '../../core/model/verdict.ts';
+import { toModel } from '../../core/dialects/sip/model.ts';
+import type { SipTransportName } from '../../core/dialects/sip/wire.ts';
+import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
 import { MemoryLocationStore } from '../../modules/registrar/memory-store.ts';
 import { registerSip, type SipRegistrarConfig } from '../../modules/registrar/sip-register.ts';
 import type { Binding } from '../../modules/registrar/store.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { crc32 } from '../../core/stun/crc32.ts';
-import { answerStun, looksLikeStun, parseStun } from '../../core/stun/binding.ts';
+import { crc32 } from '../../core/transport/stun/crc32.ts';
+import { answerStun, looksLikeStun, parseStun } from '../../core/transport/stun/binding.ts';
 import { bindingRequest, mappedAddress } from '../helpers/stun-client.ts';
 
 describe('STUN Binding responder', () => {

@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { defineModule, fn, type AnyModule } from '../../core/modules/define.ts';
-import { formatZodIssues, validateModules } from '../../core/modules/validate.ts';
+import { defineModule, fn, type AnyModule } from '../../core/kernel/define-module.ts';
+import { formatZodIssues, validateModules } from '../../core/kernel/validate-modules.ts';
 import { callRouting, dialog, mediaRelay, registrar } from '../../modules/index.ts';
 import { throwsWithCode } from './_unit-fixtures.ts';
 

@@ -1,4 +1,4 @@
-import type { Endpoint } from '../../../core/address.ts';
+import type { Endpoint } from '../../../core/lib/address.ts';
 
 /** Each session socket's receive queue: room for a burst (a jitter-buffer flush, a scheduling hiccup); memory is used only while queued. */
 export const MEDIA_SOCKET_BUFFER_BYTES = 1024 * 1024;

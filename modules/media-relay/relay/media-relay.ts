@@ -1,9 +1,9 @@
-import type { Endpoint } from '../../../core/address.ts';
-import type { Logger } from '../../../core/log.ts';
+import type { Endpoint } from '../../../core/lib/address.ts';
+import type { Logger } from '../../../core/lib/log.ts';
 import type { BoundPort, MediaEngine, PartySpec, RelaySession, SessionEndReason, SessionStats } from './engine.ts';
 import { PortPool, type PortRange } from './port-pool.ts';
-import { LogThrottle } from '../../../core/log-throttle.ts';
-import { OpenMap } from '../../../core/open-map.ts';
+import { LogThrottle } from '../../../core/lib/log-throttle.ts';
+import { OpenMap } from '../../../core/lib/open-map.ts';
 
 export interface RelayOptions {
   readonly range: PortRange;

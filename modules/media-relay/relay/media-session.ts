@@ -1,5 +1,5 @@
 import type dgram from 'node:dgram';
-import { asSeenBy, type Endpoint } from '../../../core/address.ts';
+import { asSeenBy, type Endpoint } from '../../../core/lib/address.ts';
 import { MEDIA_SOCKET_BUFFER_BYTES, type PartySpec, type RelaySession, type SessionStats } from './engine.ts';
 
 /** One side of a relayed call. */

@@ -1,5 +1,5 @@
-import { loadAddon, type AddonLoad } from '../../../core/native-addon.ts';
-import { asSeenBy, type Endpoint } from '../../../core/address.ts';
+import { loadAddon, type AddonLoad } from '../../../core/lib/native-addon.ts';
+import { asSeenBy, type Endpoint } from '../../../core/lib/address.ts';
 import { constants } from 'node:os';
 import { MEDIA_SOCKET_BUFFER_BYTES, type BoundPort, type MediaEngine, type PartySpec, type RelaySession, type SessionStats } from './engine.ts';
 

@@ -1,0 +1,35 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Endpoint } from '../../lib/address.ts';
+import { getParam } from './codec/params.ts';
+import { parseUri } from './codec/uri.ts';
+import type { SipTransportName } from './wire.ts';
+
+export interface NextHop {
+  readonly address: Endpoint;
+  readonly transport: SipTransportName;
+  /** A TCP connection to reuse (a contact that registered over it). */
+  readonly connection?: number | null;
+}
+
+/**
+ * Where a request for `uri` goes (RFC 3263, reduced: A/AAAA lookups, no NAPTR/SRV):
+ * maddr if present, else the host; the port given or 5060; transport=tcp honoured.
+ */
+export async function resolveNextHop(uri: string): Promise<NextHop | null> {
+  const u = parseUri(uri);
+  if (u === null || (u.kind !== 'sip' && u.kind !== 'sips')) return null;
+  const maddr = getParam(u.params, 'maddr');
+  const host = typeof maddr === 'string' ? maddr : u.host;
+  const bare = host.startsWith('[') ? host.slice(1, -1) : host;
+  const transportParam = getParam(u.params, 'transport');
+  const transport: SipTransportName = typeof transportParam === 'string' && transportParam.toLowerCase() === 'tcp' ? 'tcp' : 'udp';
+  const port = u.port ?? 5060;
+  if (isIP(bare) !== 0) return { address: { address: bare, port }, transport };
+  try {
+    const found = await lookup(bare);
+    return { address: { address: found.address, port }, transport };
+  } catch {
+    return null;
+  }
+}

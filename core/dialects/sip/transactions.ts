@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import type { Endpoint } from '../../lib/address.ts';
+import type { Reply, Request } from '../../model/message.ts';
+import type { RouteSnapshot } from '../../kernel/snapshot.ts';
+import type { SipRequest } from './codec/message.ts';
+import type { TransactionView } from '../../kernel/hooks.ts';
+import type { SipTransportName } from './wire.ts';
+
+/** Where a SIP message goes: the transport, the listener to send from, the peer, and for TCP the connection to reuse. */
+export interface Destination {
+  readonly transport: SipTransportName;
+  readonly listener: string;
+  readonly address: Endpoint;
+  readonly connection: number | null;
+}
+
+/**
+ * Tags and branches are unique per process (a counter) and across processes and restarts (a
+ * random prefix drawn once): no random draw per message.
+ */
+const PROCESS_PREFIX = randomBytes(6).toString('base64url');
+let counter = 0;
+
+function nextId(): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return counter.toString(36);
+}
+
+export function newTag(): string {
+  return `${PROCESS_PREFIX}${nextId()}`;
+}
+
+export function newBranch(): string {
+  return `z9hG4bK${PROCESS_PREFIX}.${nextId()}`;
+}
+
+/** §17.2: the proxy's server side of one request: absorbs retransmissions and repeats its last response. */
+export class ServerTransaction {
+  lastResponse: Buffer | null = null;
+  lastStatus = 0;
+  /** The To tag of the proxy's own responses (and of the 200 to a CANCEL). */
+  readonly toTag = newTag();
+  call: ProxyCall | null = null;
+  canceled = false;
+  timers: NodeJS.Timeout[] = [];
+
+  constructor(readonly key: string, readonly request: Request, readonly sip: SipRequest, readonly upstream: Destination) {}
+
+  get isInvite(): boolean {
+    return this.sip.method === 'INVITE';
+  }
+
+  clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+  }
+}
+
+/**
+ * Bytes kept while a finished transaction lingers (up to 32 s), as a one-byte string: one
+ * heap object, where a Buffer from the allocation pool would keep its whole 8 KiB slab alive.
+ */
+function keep(bytes: Buffer): string {
+  return bytes.toString('latin1');
+}
+
+/**
+ * What is left of an INVITE server transaction once its final response has gone (or of any
+ * request refused at once): enough to repeat that response to a retransmitted request and to
+ * take the ACK, nothing of the call. Finished non-INVITE transactions live in finished-table.ts.
+ */
+export class FinishedServer {
+  acked = false;
+  /** Timer G: repeats a failure until its ACK comes. */
+  timer: NodeJS.Timeout | null = null;
+  private readonly response: string;
+
+  constructor(readonly key: string, readonly upstream: Destination, response: Buffer, readonly lastStatus: number, readonly isInvite: boolean) {
+    this.response = keep(response);
+  }
+
+  get lastResponse(): Buffer {
+    return Buffer.from(this.response, 'latin1');
+  }
+
+  setTimer(timer: NodeJS.Timeout): void {
+    this.clearTimers();
+    this.timer = timer;
+  }
+
+  clearTimers(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+/** What is left of a client transaction after its final response: the ACK to repeat if that response is repeated. */
+export class FinishedClient {
+  private readonly ackText: string | null;
+
+  constructor(readonly key: string, readonly downstream: Destination, ack: Buffer | null) {
+    this.ackText = ack === null ? null : keep(ack);
+  }
+
+  get ack(): Buffer | null {
+    return this.ackText === null ? null : Buffer.from(this.ackText, 'latin1');
+  }
+}
+
+export type ClientState = 'calling' | 'proceeding' | 'completed' | 'terminated';
+
+/** §17.1: one branch of a forwarded request. */
+export class ClientTransaction {
+  state: ClientState = 'calling';
+  final: Reply | null = null;
+  gotProvisional = false;
+  /** CANCEL asked for before a provisional arrived: sent when one does. */
+  cancelPending = false;
+  cancelSent = false;
+  retransmitEvery: number;
+  retransmitTimer: NodeJS.Timeout | null = null;
+  timeoutTimer: NodeJS.Timeout | null = null;
+  answerTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly branch: string,
+    readonly call: ProxyCall,
+    /** The request as sent on this branch. */
+    readonly out: SipRequest,
+    readonly bytes: Buffer,
+    readonly downstream: Destination,
+    firstInterval: number,
+  ) {
+    this.retransmitEvery = firstInterval;
+  }
+
+  get isInvite(): boolean {
+    return this.out.method === 'INVITE';
+  }
+
+  clearTimers(): void {
+    for (const t of [this.retransmitTimer, this.timeoutTimer, this.answerTimer]) if (t !== null) clearTimeout(t);
+    this.retransmitTimer = this.timeoutTimer = this.answerTimer = null;
+  }
+}
+
+/**
+ * One forwarded request with all its branches (Kamailio's transaction cell): collects the
+ * branches' final responses and picks the one that goes upstream (§16.7). Pins the script
+ * generation that armed its reply and failure routes.
+ */
+export class ProxyCall implements TransactionView {
+  readonly branches: ClientTransaction[] = [];
+  onFailure: string | undefined;
+  onReply: string | undefined;
+  answerTimeoutMs = 30_000;
+  /** A 2xx has gone upstream. */
+  answered = false;
+  /** A final response has gone upstream: nothing else final may follow, but 2xx. */
+  finished = false;
+  target: Endpoint;
+
+  constructor(readonly server: ServerTransaction, readonly request: Request, readonly snapshot: RouteSnapshot) {
+    this.target = server.upstream.address;
+  }
+
+  get pending(): ClientTransaction[] {
+    return this.branches.filter((b) => b.final === null);
+  }
+}

@@ -1,0 +1,194 @@
+import { SwitchyardError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import type { MessageContext } from './message-context.ts';
+import { DISABLED_RESULT, type AnyManifest, type BoundEnv, type FunctionTable, type RouteKind } from './define-module.ts';
+import type { CoreServices } from './core-services.ts';
+import type { ValidatedModule } from './validate-modules.ts';
+
+interface ModuleRuntime {
+  readonly name: string;
+  readonly manifest: AnyManifest;
+  /** Shared with the module's env, so a reload's change is what `config()` returns next. */
+  readonly holder: { config: Record<string, unknown> };
+  enabled: boolean;
+  readonly env: BoundEnv<Record<string, unknown>, unknown>;
+  functions: FunctionTable;
+  api: unknown;
+}
+
+export interface ReconfigureReport {
+  readonly applied: string[];
+  readonly needsRestart: string[];
+}
+
+const DEFAULT_SETUP_TIMEOUT_MS = 5000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(onTimeout()), ms); }),
+  ]);
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+type BoundFn = (mc: MessageContext, ...args: unknown[]) => unknown;
+
+/**
+ * The booted modules: set up in dependency order, closed in reverse, their functions
+ * bound into per-kind tables that the dispatcher puts on each route's ctx.
+ */
+export class ModuleRegistry {
+  private readonly runtimes: ModuleRuntime[] = [];
+  private readonly byName = new Map<string, ModuleRuntime>();
+  /** name → implementation, per route kind; a name illegal in a kind maps to a scope error. */
+  private readonly tables = new Map<RouteKind, Map<string, BoundFn>>();
+
+  private constructor(private readonly log: Logger) {}
+
+  static async boot(mods: readonly ValidatedModule[], core: CoreServices, log: Logger): Promise<ModuleRegistry> {
+    const reg = new ModuleRegistry(log);
+    try {
+      for (const m of mods) await reg.setupOne(m, core);
+    } catch (err) {
+      await reg.close();
+      throw err;
+    }
+    reg.buildTables();
+    return reg;
+  }
+
+  private async setupOne(m: ValidatedModule, core: CoreServices): Promise<void> {
+    const log = this.log.child({ module: m.name });
+    const dep = <A>(name: string): A | undefined => this.byName.get(name)?.api as A | undefined;
+    const timeoutMs = m.manifest.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS;
+    const holder = { config: m.config };
+    const config = (): Record<string, unknown> => holder.config;
+    let state: unknown;
+    try {
+      state = await withTimeout(
+        Promise.resolve().then(() => m.manifest.setup({ config, log, core, dep })),
+        timeoutMs,
+        () => new SwitchyardError('SY_MODULE_SETUP_TIMEOUT', `module '${m.name}' did not finish setup within ${timeoutMs} ms`, { module: m.name }),
+      );
+    } catch (err) {
+      if (err instanceof SwitchyardError) throw err;
+      throw new SwitchyardError('SY_MODULE_SETUP', `module '${m.name}' failed to set up: ${(err as Error).message}`, { module: m.name, cause: err });
+    }
+    const rt: ModuleRuntime = {
+      name: m.name, manifest: m.manifest, holder, enabled: m.enabled, functions: {}, api: undefined,
+      env: { state, config, log, core, dep },
+    };
+    rt.functions = m.manifest.functions?.(rt.env) ?? {};
+    rt.api = m.manifest.api?.(rt.env);
+    this.runtimes.push(rt);
+    this.byName.set(m.name, rt);
+    log.debug({ enabled: m.enabled, functions: Object.keys(rt.functions) }, 'module ready');
+  }
+
+  private buildTables(): void {
+    const kinds: RouteKind[] = ['request', 'reply', 'failure'];
+    for (const kind of kinds) {
+      const table = new Map<string, BoundFn>();
+      for (const rt of this.runtimes) {
+        for (const [fnName, spec] of Object.entries(rt.functions)) {
+          if (spec.scopes.includes(kind)) {
+            const impl = spec.impl as BoundFn;
+            table.set(fnName, (mc, ...args) => {
+              return rt.enabled ? impl(mc, ...args) : DISABLED_RESULT;
+            });
+          } else {
+            table.set(fnName, () => {
+              throw new SwitchyardError('SY_SCOPE', `${fnName}() is not allowed in a ${kind} route (module '${rt.name}' allows it in: ${spec.scopes.join(', ')})`);
+            });
+          }
+        }
+      }
+      this.tables.set(kind, table);
+    }
+  }
+
+  /** The module functions a route of `kind` sees, each taking the message's context first (a scope error where illegal). */
+  functionTable(kind: RouteKind): ReadonlyMap<string, BoundFn> {
+    return this.tables.get(kind) ?? new Map();
+  }
+
+  /** Function names per kind (for `check` output and tests). */
+  functionNames(kind: RouteKind): string[] {
+    return [...this.runtimes.flatMap((rt) => Object.entries(rt.functions).filter(([, s]) => s.scopes.includes(kind)).map(([n]) => n))];
+  }
+
+  moduleNames(): string[] {
+    return this.runtimes.map((r) => r.name);
+  }
+
+  isEnabled(name: string): boolean {
+    return this.byName.get(name)?.enabled ?? false;
+  }
+
+  api<A>(name: string): A | undefined {
+    return this.byName.get(name)?.api as A | undefined;
+  }
+
+  /** The modules a reload would have to add or remove (only a restart can do that). */
+  moduleSetDifference(next: readonly ValidatedModule[]): { added: string[]; removed: string[] } {
+    const nextNames = new Set(next.map((m) => m.name));
+    return {
+      added: next.filter((m) => !this.byName.has(m.name)).map((m) => m.name),
+      removed: this.runtimes.filter((r) => !nextNames.has(r.name)).map((r) => r.name),
+    };
+  }
+
+  /** Applies a reload's module config: reloadable fields and `enabled` in place, the rest reported. */
+  reconfigure(next: readonly ValidatedModule[]): ReconfigureReport {
+    const applied: string[] = [];
+    const needsRestart: string[] = [];
+    for (const m of next) {
+      const rt = this.byName.get(m.name);
+      if (rt === undefined) continue;
+      const reloadable = new Set<string>(rt.manifest.reloadable ?? []);
+      const current = rt.holder.config;
+      const changed = Object.keys({ ...current, ...m.config }).filter((k) => !sameValue(current[k], m.config[k]));
+      const live = changed.filter((k) => reloadable.has(k));
+      const frozen = changed.filter((k) => !reloadable.has(k));
+      if (live.length > 0) {
+        const merged = { ...current };
+        for (const k of live) merged[k] = m.config[k];
+        rt.holder.config = merged;
+        rt.manifest.onConfigChange?.(rt.env, { changed: live });
+        applied.push(...live.map((k) => `${m.name}.${k}`));
+      }
+      needsRestart.push(...frozen.map((k) => `${m.name}.${k}`));
+      if (m.enabled !== rt.enabled) {
+        rt.enabled = m.enabled;
+        rt.manifest.onEnabledChange?.(rt.env, m.enabled);
+        applied.push(`${m.name}.enabled`);
+      }
+    }
+    return { applied, needsRestart };
+  }
+
+  /** A printable boot tree: modules in setup order with their dependencies and functions. */
+  describe(): string {
+    return this.runtimes.map((rt) => {
+      const deps = Object.entries(rt.manifest.dependsOn ?? {}).map(([d, k]) => `${d}${k === 'optional' ? '?' : ''}`);
+      const fns = Object.keys(rt.functions);
+      return `${rt.name}${rt.enabled ? '' : ' (disabled)'}${deps.length ? ` <- ${deps.join(', ')}` : ''}${fns.length ? `: ${fns.join(', ')}` : ''}`;
+    }).join('\n');
+  }
+
+  async close(): Promise<void> {
+    for (const rt of [...this.runtimes].reverse()) {
+      try {
+        await rt.manifest.onClose?.(rt.env);
+      } catch (err) {
+        this.log.error({ err, module: rt.name }, 'module close failed');
+      }
+    }
+    this.runtimes.length = 0;
+    this.byName.clear();
+  }
+}

@@ -1,0 +1,8 @@
+/** switchyard's module kit: what `import ... from 'switchyard/module'` gives a module author. */
+export { defineModule, fn, DISABLED } from './kernel/define-module.ts';
+export type {
+  RouteKind, ScopedFn, ModuleInstance, ModuleManifest, SetupEnv, BoundEnv, Disabled, FailureRouteName, ReplyRouteName,
+} from './kernel/define-module.ts';
+export type { MessageContext } from './kernel/message-context.ts';
+export type { Message, Request, Reply, Party, Method, DialectName } from './model/message.ts';
+export type { Endpoint } from './lib/address.ts';

@@ -6,7 +6,8 @@ export { defineModule, fn, DISABLED } from './kernel/define-module.ts';
 export type {
   RouteKind, ScopedFn, ModuleInstance, ModuleManifest, SetupEnv, BoundEnv, Disabled, FailureRouteName, ReplyRouteName,
 } from './kernel/define-module.ts';
-export type { CoreServices, ForwardOptions } from './kernel/core-services.ts';
+export type { CoreServices } from './kernel/core-services.ts';
+export type { ForwardPlan, ForwardTarget, ReplyExtras } from './model/verdict.ts';
 export type { Verdict } from './model/verdict.ts';
 export type { MessageContext } from './kernel/message-context.ts';
 export type { Message, Request, Reply, Party, Method, DialectName } from './model/message.ts';

@@ -136,7 +136,8 @@ export default defineProxy({
         } else if (!repeat) {
           // Not forwarded (callee not registered: 404 "unknown peer"), so no failure route will run.
           removeCall(msg.callId);
-          const failure = verdict.ok && verdict.kind === 'respond' ? { status: verdict.status, reason: verdict.reason } : { status: null, reason: 'not forwarded' };
+          // A verdict without a reason is worded by the dialect (404 to a plain call: "unknown peer").
+          const failure = verdict.ok && verdict.kind === 'respond' ? { status: verdict.status, reason: verdict.reason ?? 'unknown peer' } : { status: null, reason: 'not forwarded' };
           ctx.log.info({ caller, callee, ...failure, local: true }, 'call failed');
         }
         return verdict;

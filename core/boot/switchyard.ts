@@ -99,7 +99,6 @@ export class Switchyard {
       hooks: this.hooks,
       dialect: (name) => this.runtime(name).dialect,
       send: (listener, to, data, sent) => this.send(listener, to, data, sent),
-      forward: (mc, fwd) => this.runtime(mc.msg.dialect).engine.forward(mc, fwd),
       isOwnUri: (uri) => this.sip?.isOwnUri(uri) ?? false,
     };
   }

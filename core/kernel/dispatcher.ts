@@ -13,7 +13,7 @@ import { respondVerdict } from '../model/verdict.ts';
 
 const INTERNAL_ERROR = respondVerdict(500, 'internal error');
 /** The answer to a call refused by admission control; Retry-After spreads the callers' retries. */
-const SHED_HEADERS = [['Retry-After', '5']] as const;
+const SHED_EXTRAS = { retryAfterSec: 5 } as const;
 
 export interface DispatcherDeps {
   readonly log: Logger;
@@ -65,7 +65,7 @@ export class Dispatcher {
   private async handleRequest(msg: Request, engine: ProxyEngine): Promise<void> {
     if (msg.method === 'INVITE' && !msg.inDialog && this.deps.admission !== undefined && !this.deps.admission.admit()) {
       this.stats.shed++;
-      engine.refuse(msg, 503, 'Service Unavailable', SHED_HEADERS);
+      engine.refuse(msg, 503, 'Service Unavailable', SHED_EXTRAS);
       return;
     }
     const snapshot = this.deps.current();
@@ -81,7 +81,8 @@ export class Dispatcher {
       mc.log.debug({ status: d.status }, 'request route gave no verdict: default reply');
       v = mc.claim(respondVerdict(d.status, d.reason));
     }
-    if (v.kind === 'respond') engine.respond(msg, v.status, v.reason, v.headers);
+    if (v.kind === 'respond') engine.respond(msg, v.status, v.reason, v.extras);
+    else if (v.kind === 'forward') await engine.forward(mc, v.plan);
   }
 
   /** Runs a reply or failure route of the transaction's pinned snapshot. */

@@ -1,7 +1,7 @@
 import type { MessageContext } from './message-context.ts';
-import type { ReplyHeaders } from '../model/verdict.ts';
+import type { ForwardPlan, ReplyExtras } from '../model/verdict.ts';
 import type { Reply, Request } from '../model/message.ts';
-import type { ForwardOptions } from './core-services.ts';
+
 
 /**
  * The stateful part of a dialect (Kamailio's tm): what happens around the route script.
@@ -11,14 +11,14 @@ export interface ProxyEngine {
   /** Before the script runs: true when the engine has dealt with the request itself (a retransmission, CANCEL, hop-by-hop ACK). */
   intercept(req: Request): boolean;
   /** Sends the proxy's own reply to a request. */
-  respond(req: Request, status: number, reason: string, headers?: ReplyHeaders): void;
+  respond(req: Request, status: number, reason: string | undefined, extras?: ReplyExtras): void;
   /**
    * Answers a request with a final refusal that is not retransmitted (a call refused under
    * overload, like Kamailio's stateless reply): a repeated request gets the same answer again.
    */
-  refuse(req: Request, status: number, reason: string, headers?: ReplyHeaders): void;
-  /** Forwards the context's request (to new branches, when called from a failure route). */
-  forward(mc: MessageContext, opts: ForwardOptions): void | Promise<void>;
+  refuse(req: Request, status: number, reason: string | undefined, extras?: ReplyExtras): void;
+  /** Carries out a forward verdict: the context's request to the plan's targets (new branches, after a failure route). */
+  forward(mc: MessageContext, plan: ForwardPlan): void | Promise<void>;
   /** Synchronous when nothing on the way waits (no route, no hook that binds ports): most replies. */
   receiveReply(reply: Reply): void | Promise<void>;
   /** Transactions in progress. */

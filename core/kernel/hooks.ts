@@ -3,6 +3,7 @@ import type { Reply, Request } from '../model/message.ts';
 import type { MessageContext } from './message-context.ts';
 import type { RouteSnapshot } from './snapshot.ts';
 import type { SipRequest, SipResponse } from '../dialects/sip/codec/message.ts';
+import type { MediaOffer } from '../model/media.ts';
 
 /** What every dialect's transaction shows of itself: the request it forwarded and the script generation pinned for its routes. */
 export interface TransactionView {
@@ -51,6 +52,40 @@ export interface TransactionEndEvent {
 
 type Unsubscribe = () => void;
 
+/**
+ * A party's media description passing the proxy: SDP in a SIP request or reply, or at a plain
+ * call's answer the implicit media of each party. A hook may change it (point its streams at a
+ * relay); the dialect renders the result. Emitted only while some module listens.
+ */
+export interface MediaEvent {
+  /** The request of the transaction the description travels in (INVITE, re-INVITE, UPDATE, PRACK, ACK...). */
+  readonly request: Request;
+  /** The reply that carries it, or null when the request does. */
+  readonly reply: Reply | null;
+  readonly txn: TransactionView | null;
+  /**
+   * The description, read on first use. Throws MediaRefused(400) when it cannot be read: a
+   * request is then answered so, a reply passes unchanged.
+   */
+  offer(): MediaOffer;
+}
+
+/**
+ * Thrown by a media hook that cannot let a description through (no relay port, unreadable
+ * SDP): a request gets this status; a plain call's answer is withheld and both parties get
+ * CALL_FAILED with the reason; a SIP reply passes unchanged and the refusal is logged.
+ */
+export class MediaRefused extends Error {
+  constructor(readonly status: number, readonly reason: string) {
+    super(`${status} ${reason}`);
+    this.name = 'MediaRefused';
+  }
+}
+
+export function isMediaRefused(e: unknown): e is MediaRefused {
+  return e instanceof Error && e.name === 'MediaRefused' && typeof (e as MediaRefused).status === 'number';
+}
+
 /** Thrown by a request-forward hook that cannot let the request through (the relay cannot read its SDP): the caller gets this status. */
 export class RejectRequest extends Error {
   constructor(readonly status: number, readonly reason: string) {
@@ -93,6 +128,21 @@ export class ProxyHooks {
   private readonly replyForward = new Handlers<(e: ReplyForwardEvent) => void | Promise<void>>();
   private readonly answer = new Handlers<(e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>>();
   private readonly transactionEnd = new Handlers<(e: TransactionEndEvent) => void>();
+  private readonly media = new Handlers<(e: MediaEvent) => void | Promise<void>>();
+
+  /** A media description passes (see MediaEvent); handlers run in order, an async one holds the message until it settles. */
+  onMedia(h: (e: MediaEvent) => void | Promise<void>): Unsubscribe {
+    return this.media.add(h);
+  }
+
+  /** True while some module listens for media: a dialect reads no description otherwise. */
+  get wantsMedia(): boolean {
+    return this.media.list.length > 0;
+  }
+
+  emitMedia(e: MediaEvent): void | Promise<void> {
+    return runInOrder(this.media.list, e);
+  }
 
   onRequestForward(h: (e: RequestForwardEvent) => void | Promise<void>): Unsubscribe {
     return this.requestForward.add(h);

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { formatEndpoint, type Endpoint } from '../../core/lib/address.ts';
 import type { MessageContext } from '../../core/kernel/message-context.ts';
-import { forwardVerdict, respondVerdict, type Verdict } from '../../core/model/verdict.ts';
-import type { ForwardOptions, ForwardTarget } from '../../core/kernel/core-services.ts';
+import { forwardVerdict, respondVerdict, type ForwardPlan, type ForwardTarget, type Verdict } from '../../core/model/verdict.ts';
 import { defineModule, fn, type FailureRouteName, type ReplyRouteName } from '../../core/kernel/define-module.ts';
 import type { Request } from '../../core/model/message.ts';
 import { sipRequest } from '../../core/dialects/sip/wire.ts';
@@ -86,24 +85,19 @@ export const callRouting = defineModule({
           const answerTimeoutMs = (opts.answerTimeoutSec ?? config().answerTimeoutSec) * 1000;
           const recordRoute = state.recordRouted.has(msg);
           // One shape for every call (optional fields present, possibly undefined): the engine reads it monomorphically.
-          const options = (targets: readonly ForwardTarget[] | undefined): ForwardOptions => ({
+          const plan = (targets: readonly ForwardTarget[] | null): ForwardPlan => ({
             targets, answerTimeoutMs, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute,
           });
           if (msg.dialect === 'sip') {
             const targets = await sipTargets(mc, opts);
             if (targets === null) return fulfil(respondVerdict(404, 'Not Found'));
-            if (targets === 'by-request') {
-              await core.forward(mc, options(undefined));
-              return fulfil(forwardVerdict('along the route set / Request-URI'));
-            }
-            await core.forward(mc, options(targets));
-            return fulfil(forwardVerdict(`${targets.length} contact(s)`));
+            if (targets === 'by-request') return fulfil(forwardVerdict(plan(null), 'along the route set / Request-URI'));
+            return fulfil(forwardVerdict(plan(targets), `${targets.length} contact(s)`));
           }
           const user = opts.to ?? msg.ruri.user;
           const targets = await plainTargets(mc, user);
-          if (targets.length === 0) return fulfil(respondVerdict(404, 'unknown peer'));
-          await core.forward(mc, options(targets));
-          return fulfil(forwardVerdict(`${user} at ${formatEndpoint(targets[0]!.address!)}`));
+          if (targets.length === 0) return fulfil(respondVerdict(404));
+          return fulfil(forwardVerdict(plan(targets), `${user} at ${formatEndpoint(targets[0]!.address!)}`));
         })());
       }),
 

@@ -1,5 +1,5 @@
 import type { MessageContext } from '../../core/kernel/message-context.ts';
-import { respondVerdict, type ReplyHeaders, type Verdict } from '../../core/model/verdict.ts';
+import { respondVerdict, type ReplyExtras, type Verdict } from '../../core/model/verdict.ts';
 import { sipRequest, sipWire } from '../../core/dialects/sip/wire.ts';
 import { getCSeq, getHeader, getHeaders } from '../../core/dialects/sip/codec/message.ts';
 import { getParam } from '../../core/dialects/sip/codec/params.ts';
@@ -24,8 +24,8 @@ function sameContact(a: string, b: string): boolean {
   return ua.kind === ub.kind && ua.user === ub.user && ua.host.toLowerCase() === ub.host.toLowerCase() && port(ua) === port(ub);
 }
 
-function contactHeaders(bindings: readonly Binding[], now: number): ReplyHeaders {
-  return bindings.map((b) => ['Contact', `<${b.contact}>;expires=${b.expiresAt === null ? 0 : Math.max(0, Math.round((b.expiresAt - now) / 1000))}`] as const);
+function contactHeaders(bindings: readonly Binding[], now: number): ReplyExtras {
+  return { contacts: bindings.map((b) => ({ uri: b.contact ?? '', expiresSec: b.expiresAt === null ? 0 : Math.max(0, Math.round((b.expiresAt - now) / 1000)) })) };
 }
 
 /**
@@ -65,7 +65,7 @@ export async function registerSip(mc: MessageContext, store: LocationStore, cfg:
     if (na === null || parseUri(na.uri) === null) return respondVerdict(400, 'Bad Contact');
     const p = getParam(na.params, 'expires');
     let expires = typeof p === 'string' && /^\d{1,10}$/.test(p) ? Number(p) : headerExpires ?? cfg.defaultExpiresSec;
-    if (expires > 0 && expires < cfg.minExpiresSec) return respondVerdict(423, 'Interval Too Brief', [['Min-Expires', String(cfg.minExpiresSec)]]);
+    if (expires > 0 && expires < cfg.minExpiresSec) return respondVerdict(423, 'Interval Too Brief', { minExpiresSec: cfg.minExpiresSec });
     expires = Math.min(expires, cfg.maxExpiresSec);
     const old = next.find((b) => b.contact !== undefined && sameContact(b.contact, na.uri));
     if (old !== undefined && old.callId === callId && (old.cseq ?? 0) >= cseq) return respondVerdict(500, 'Out of Order');

@@ -9,7 +9,7 @@ import type { Endpoint } from '../../core/lib/address.ts';
 import type { Dialect } from '../../core/kernel/dialect.ts';
 import { createLogger, type Logger } from '../../core/lib/log.ts';
 import type { Inbound, Message, Reply, Request } from '../../core/model/message.ts';
-import type { CoreServices, ForwardOptions } from '../../core/kernel/core-services.ts';
+import type { CoreServices } from '../../core/kernel/core-services.ts';
 import type { MessageContext } from '../../core/kernel/message-context.ts';
 import { createPlainDialect } from '../../core/dialects/plain/dialect.ts';
 import { parsePlain } from '../../core/dialects/plain/parse.ts';
@@ -66,10 +66,9 @@ export function snapshot(generation = 1, routes: Partial<RouteSnapshot['routes']
 export interface SentDatagram { listener: string; to: Endpoint; data: Buffer }
 
 /** A CoreServices that records what modules send and forward. */
-export function fakeCore(): CoreServices & { sent: SentDatagram[]; forwarded: { mc: MessageContext; opts: ForwardOptions }[] } {
+export function fakeCore(): CoreServices & { sent: SentDatagram[] } {
   const plain: Dialect = createPlainDialect();
   const sent: SentDatagram[] = [];
-  const forwarded: { mc: MessageContext; opts: ForwardOptions }[] = [];
   return {
     hooks: new ProxyHooks(),
     dialect: (name) => {
@@ -77,10 +76,8 @@ export function fakeCore(): CoreServices & { sent: SentDatagram[]; forwarded: { 
       return plain;
     },
     send: (listener, to, data) => { sent.push({ listener, to, data }); },
-    forward: async (mc, opts) => { forwarded.push({ mc, opts }); },
     isOwnUri: () => false,
     sent,
-    forwarded,
   };
 }
 

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdmissionControl } from '../../core/kernel/admission.ts';
 import { Dispatcher } from '../../core/kernel/dispatcher.ts';
-import type { ReplyHeaders } from '../../core/model/verdict.ts';
+import type { ReplyExtras } from '../../core/model/verdict.ts';
 import type { Request } from '../../core/model/message.ts';
 import type { ModuleRegistry } from '../../core/kernel/module-registry.ts';
 import type { ProxyEngine } from '../../core/kernel/engine.ts';
@@ -77,7 +77,7 @@ describe('AdmissionControl', () => {
   });
 });
 
-interface Responded { method: string; status: number; reason: string; headers: ReplyHeaders | undefined; refused: boolean }
+interface Responded { method: string; status: number; reason: string | undefined; headers: ReplyExtras | undefined; refused: boolean }
 
 function harness(admit: () => boolean): { dispatcher: Dispatcher; engine: ProxyEngine; responded: Responded[]; routed: string[] } {
   const responded: Responded[] = [];
@@ -111,7 +111,7 @@ describe('Dispatcher with admission control', () => {
     assert.equal(h.responded.length, 1);
     assert.equal(h.responded[0]!.status, 503);
     assert.equal(h.responded[0]!.refused, true, 'a refusal, not retransmitted until an ACK');
-    assert.deepEqual(h.responded[0]!.headers, [['Retry-After', '5']]);
+    assert.deepEqual(h.responded[0]!.headers, { retryAfterSec: 5 });
     assert.equal(h.dispatcher.stats.shed, 1);
   });
 

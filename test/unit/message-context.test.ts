@@ -2,7 +2,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { MessageContext } from '../../core/kernel/message-context.ts';
-import { DROP, describeVerdict, forwardVerdict, isVerdict, pendingVerdict, respondVerdict } from '../../core/model/verdict.ts';
+import { DROP, describeVerdict, forwardVerdict, isVerdict, pendingVerdict, respondVerdict, type ForwardPlan } from '../../core/model/verdict.ts';
+
+const PLAN: ForwardPlan = { targets: null, answerTimeoutMs: 1000, onFailure: undefined, onReply: undefined, recordRoute: false };
 import { createLogger } from '../../core/lib/log.ts';
 import { plainReply, plainRequest, silentLog, sleep, snapshot, throwsWithCode } from './_unit-fixtures.ts';
 
@@ -21,7 +23,7 @@ describe('MessageContext: one verdict per request', () => {
 
   test('a second verdict throws SY_VERDICT_TWICE describing both, and the first stays', () => {
     const c = mc();
-    const first = forwardVerdict('bob at [::1]:5000');
+    const first = forwardVerdict(PLAN, 'bob at [::1]:5000');
     c.claim(first);
     const e = throwsWithCode(() => c.claim(respondVerdict(486, 'busy')), 'SY_VERDICT_TWICE');
     assert.match(e.message, /forward bob at \[::1\]:5000/);
@@ -150,7 +152,7 @@ describe('MessageContext: identity', () => {
 
 describe('verdicts', () => {
   test('constructors make tagged verdicts; plain look-alikes are not verdicts', () => {
-    for (const v of [respondVerdict(200, 'OK'), forwardVerdict('x'), DROP, pendingVerdict('p')]) assert.ok(isVerdict(v));
+    for (const v of [respondVerdict(200, 'OK'), forwardVerdict(PLAN, 'x'), DROP, pendingVerdict('p')]) assert.ok(isVerdict(v));
     assert.equal(isVerdict({ ok: true, kind: 'drop' }), false);
     assert.equal(isVerdict(null), false);
     assert.equal(isVerdict('drop'), false);
@@ -159,7 +161,7 @@ describe('verdicts', () => {
 
   test('describeVerdict', () => {
     assert.equal(describeVerdict(respondVerdict(486, 'busy')), 'respond 486 busy');
-    assert.equal(describeVerdict(forwardVerdict('bob at 1.2.3.4:5')), 'forward bob at 1.2.3.4:5');
+    assert.equal(describeVerdict(forwardVerdict(PLAN, 'bob at 1.2.3.4:5')), 'forward bob at 1.2.3.4:5');
     assert.equal(describeVerdict(DROP), 'drop');
     assert.equal(describeVerdict(pendingVerdict('register')), 'register');
   });

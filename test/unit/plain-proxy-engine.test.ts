@@ -61,12 +61,9 @@ function harness(routes: { failure?: Record<string, RouteImpl>; reply?: Record<s
     forward(text, target, opts = {}) {
       const req = plainRequest(text, opts.source ?? ALICE_ADDR);
       const mc = new MessageContext('request', req, snap, silentLog);
-      engine.forward(mc, {
-        targets: [{ address: target }], answerTimeoutMs: opts.answerTimeoutMs ?? LONG,
-        ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
-        ...(opts.onReply ? { onReply: opts.onReply } : {}),
-      });
-      mc.claim(forwardVerdict(`to ${target.port}`));
+      const plan = { targets: [{ address: target }], answerTimeoutMs: opts.answerTimeoutMs ?? LONG, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute: false };
+      engine.forward(mc, plan);
+      mc.claim(forwardVerdict(plan, `to ${target.port}`));
       return mc;
     },
     reply: (text, source) => engine.receiveReply(plainReply(text, source)),
@@ -208,8 +205,7 @@ describe('PlainProxyEngine: answer timeout and failure routes', () => {
     h = harness({
       failure: {
         retry: (mc) => {
-          h.engine.forward(mc, { targets: [{ address: CAROL_ADDR }], answerTimeoutMs: LONG });
-          mc.claim(forwardVerdict('carol'));
+          mc.claim(forwardVerdict({ targets: [{ address: CAROL_ADDR }], answerTimeoutMs: LONG, onFailure: undefined, onReply: undefined, recordRoute: false }, 'carol'));
         },
       },
     });
@@ -283,7 +279,7 @@ describe('PlainProxyEngine: the proxy’s own answers', () => {
   test('forwarding without a target is a programming error', () => {
     const h = harness();
     const mc = new MessageContext('request', plainRequest('CALL FROM:alice TO:bob\n'), snapshot(), silentLog);
-    assert.throws(() => h.engine.forward(mc, { answerTimeoutMs: LONG }), /target/);
+    assert.throws(() => h.engine.forward(mc, { targets: null, answerTimeoutMs: LONG, onFailure: undefined, onReply: undefined, recordRoute: false }), /target/);
     assert.equal(h.sent.length, 0);
     assert.equal(h.engine.size, 0);
   });

@@ -294,7 +294,7 @@ describe('buildResponse', () => {
   });
 
   test('extra headers are added in order (Contact, Min-Expires...)', () => {
-    const r = buildResponse(req(), 200, 'OK', 'tt', [['Contact', '<sip:bob@10.0.0.1>;expires=60'], ['Contact', '<sip:bob@10.0.0.2>;expires=90'], ['Min-Expires', '60']]);
+    const r = buildResponse(req(), 200, 'OK', 'tt', { contacts: [{ uri: 'sip:bob@10.0.0.1', expiresSec: 60 }, { uri: 'sip:bob@10.0.0.2', expiresSec: 90 }], minExpiresSec: 60 });
     assert.deepEqual(getHeaders(r, 'contact'), ['<sip:bob@10.0.0.1>;expires=60', '<sip:bob@10.0.0.2>;expires=90']);
     assert.equal(getHeader(r, 'min-expires'), '60');
     const names = r.headers.map((h) => h.lname);

@@ -78,7 +78,7 @@ describe('SipProxyEngine.refuse (admission control)', () => {
     const { engine, sent } = newEngine();
     const req = invite();
     assert.equal(engine.intercept(req), false, 'a new INVITE goes on to the route');
-    engine.refuse(req, 503, 'Service Unavailable', [['Retry-After', '5']]);
+    engine.refuse(req, 503, 'Service Unavailable', { retryAfterSec: 5 });
     assert.equal(sent.length, 1);
     assert.match(sent[0]!.text, /^SIP\/2\.0 503 Service Unavailable\r\n/);
     assert.match(sent[0]!.text, /\r\nRetry-After: 5\r\n/);
@@ -93,7 +93,7 @@ describe('SipProxyEngine.refuse (admission control)', () => {
     const { engine, sent } = newEngine();
     const first = invite();
     engine.intercept(first);
-    engine.refuse(first, 503, 'Service Unavailable', [['Retry-After', '5']]);
+    engine.refuse(first, 503, 'Service Unavailable', { retryAfterSec: 5 });
     assert.equal(engine.intercept(invite()), true, 'the repeat is the finished transaction\'s');
     assert.equal(sent.length, 2);
     assert.equal(sent[1]!.text, sent[0]!.text, 'the same bytes');

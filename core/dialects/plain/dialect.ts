@@ -1,7 +1,7 @@
 import { sameEndpoint } from '../../lib/address.ts';
 import type { Dialect, ParseOutcome } from '../../kernel/dialect.ts';
 import type { Endpoint } from '../../lib/address.ts';
-import type { Inbound, Message, Reply, Request } from '../../model/message.ts';
+import { reasonPhrase, type Inbound, type Message, type Reply, type Request } from '../../model/message.ts';
 import { composeAckCall, composeAckRegister, composeCallFailed, composeCallFailedBare, composeError, plainReasonText } from './compose.ts';
 import { ErrorLimiter, type ErrorLimiterOptions } from './error-limiter.ts';
 import { parsePlain } from './parse.ts';
@@ -10,6 +10,12 @@ import type { PlainWire } from './wire.ts';
 /** Statuses that mean "this request is not acceptable" rather than "the call failed": plain answers them with ERROR. */
 const ERROR_STATUSES: ReadonlySet<number> = new Set([400, 403, 405, 481, 482, 483, 500, 501, 503, 513]);
 
+/** What the plain protocol says for a status the route gave no reason for. */
+function plainWording(req: Request, status: number): string {
+  if (status === 404 && req.method === 'INVITE') return 'unknown peer';
+  return reasonPhrase(status).toLowerCase();
+}
+
 export function plainWire(msg: Request | Reply): PlainWire {
   return msg.wire as PlainWire;
 }
@@ -17,7 +23,8 @@ export function plainWire(msg: Request | Reply): PlainWire {
 /** The plain codec plus the rules its proxy engine forwards and answers by. */
 export interface PlainDialect extends Dialect {
   /** The proxy's own reply to a request; null where the plain protocol has nothing to send. */
-  composeReply(req: Request, status: number, reason: string): Buffer | null;
+  /** The proxy's own reply; without a reason, the plain protocol's wording for the status (404 to a call: "unknown peer"). */
+  composeReply(req: Request, status: number, reason: string | undefined): Buffer | null;
   /** Requests that get a reply are forwarded with a transaction; the others statelessly. */
   expectsReply(req: Request): boolean;
   /** The key that pairs a reply with the transaction of its request. */
@@ -49,9 +56,9 @@ export function createPlainDialect(limits: ErrorLimiterOptions = { ratePerSecond
       return { ok: false, reason: r.reason, answer: error(inbound.source.address, r.reason, r.terminator, buf.length) };
     },
 
-    composeReply(req: Request, status: number, reason: string): Buffer | null {
+    composeReply(req: Request, status: number, reason: string | undefined): Buffer | null {
       const w = plainWire(req);
-      const text = plainReasonText(reason);
+      const text = plainReasonText(reason ?? plainWording(req, status));
       if (ERROR_STATUSES.has(status)) return error(req.source.address, text, w.terminator, req.raw.length);
       if (req.method === 'REGISTER') return status < 300 ? composeAckRegister(req.from.user, w.terminator) : error(req.source.address, text, w.terminator, req.raw.length);
       if (req.method === 'INVITE') {

@@ -1,9 +1,8 @@
 import type { Endpoint } from '../../lib/address.ts';
 import type { MessageContext } from '../../kernel/message-context.ts';
-import type { ReplyHeaders } from '../../model/verdict.ts';
+import type { ForwardPlan, ReplyExtras } from '../../model/verdict.ts';
 import type { Logger } from '../../lib/log.ts';
 import { isSuccess, type Reply, type Request } from '../../model/message.ts';
-import type { ForwardOptions } from '../../kernel/core-services.ts';
 import type { ProxyHooks, TransactionOutcome, TransactionView } from '../../kernel/hooks.ts';
 import type { ProxyEngine } from '../../kernel/engine.ts';
 import type { PlainDialect } from './dialect.ts';
@@ -31,21 +30,21 @@ export class PlainProxyEngine implements ProxyEngine {
     return false;
   }
 
-  respond(req: Request, status: number, reason: string, _headers?: ReplyHeaders): void {
+  respond(req: Request, status: number, reason: string | undefined, _extras?: ReplyExtras): void {
     const bytes = this.dialect.composeReply(req, status, reason);
     if (bytes !== null) this.deps.send(req.listener, req.source, bytes);
   }
 
   /** The plain protocol has no retransmissions: a refusal is an ordinary reply. */
-  refuse(req: Request, status: number, reason: string, headers?: ReplyHeaders): void {
-    this.respond(req, status, reason, headers);
+  refuse(req: Request, status: number, reason: string | undefined, extras?: ReplyExtras): void {
+    this.respond(req, status, reason, extras);
   }
 
   get size(): number {
     return this.table.size;
   }
 
-  forward(mc: MessageContext, opts: ForwardOptions): void | Promise<void> {
+  forward(mc: MessageContext, opts: ForwardPlan): void | Promise<void> {
     const req = mc.msg;
     const dialect = this.dialect;
     const target = opts.targets?.[0]?.address;
@@ -129,7 +128,10 @@ export class PlainProxyEngine implements ProxyEngine {
       const branchesBefore = txn.branches;
       const mc = await this.deps.runRoute('failure', name, txn, reply);
       const v = mc.verdict;
-      if (v?.kind === 'forward' && txn.branches > branchesBefore) return; // a new branch is ringing
+      if (v?.kind === 'forward') {
+        await this.forward(mc, v.plan);
+        if (txn.branches > branchesBefore) return; // a new branch is ringing
+      }
       if (v?.kind === 'respond') {
         const bytes = this.dialect.composeReply(txn.request, v.status, v.reason);
         if (bytes !== null) this.upstream(txn, bytes);

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { MessageContext } from '../../kernel/message-context.ts';
-import type { ReplyHeaders } from '../../model/verdict.ts';
+import type { ForwardPlan, ForwardTarget, ReplyExtras } from '../../model/verdict.ts';
 import type { Logger } from '../../lib/log.ts';
 import { reasonPhrase, type Reply, type Request } from '../../model/message.ts';
-import type { ForwardOptions, ForwardTarget } from '../../kernel/core-services.ts';
 import { getHeader, getHeaders, getMaxForwards, hasHeader, prependHeader, removeHeader, setHeader, type SipRequest, type SipResponse } from './codec/message.ts';
 import { serializeSip } from './codec/serialize.ts';
 import { parseNameAddr, parseUri, type NameAddr } from './codec/uri.ts';
@@ -196,21 +195,21 @@ export class SipProxyEngine implements ProxyEngine {
 
   // ---- local replies ------------------------------------------------------------------
 
-  respond(req: Request, status: number, reason: string, headers?: ReplyHeaders): void {
+  respond(req: Request, status: number, reason: string | undefined, extras?: ReplyExtras): void {
     if (req.method === 'ACK') return; // nothing answers an ACK
     const found = this.servers.get(serverKey(req));
     const st = found instanceof ServerTransaction ? found : undefined;
     const sip = sipRequest(req);
-    const bytes = serializeSip(buildResponse(sip, status, reason, st?.toTag ?? null, headers));
+    const bytes = serializeSip(buildResponse(sip, status, reason ?? reasonPhrase(status), st?.toTag ?? null, extras));
     this.sendUpstream(st, upstreamOf(req), status, bytes);
   }
 
-  refuse(req: Request, status: number, reason: string, headers?: ReplyHeaders): void {
+  refuse(req: Request, status: number, reason: string | undefined, extras?: ReplyExtras): void {
     if (req.method === 'ACK') return;
     const found = this.servers.get(serverKey(req));
     const st = found instanceof ServerTransaction ? found : undefined;
     const dest = upstreamOf(req);
-    const bytes = serializeSip(buildResponse(sipRequest(req), status, reason, st?.toTag ?? null, headers));
+    const bytes = serializeSip(buildResponse(sipRequest(req), status, reason ?? reasonPhrase(status), st?.toTag ?? null, extras));
     this.deps.sender.send(dest, bytes);
     if (st === undefined) return;
     st.clearTimers();
@@ -272,7 +271,7 @@ export class SipProxyEngine implements ProxyEngine {
 
   // ---- forwarding ---------------------------------------------------------------------
 
-  async forward(mc: MessageContext, opts: ForwardOptions): Promise<void> {
+  async forward(mc: MessageContext, opts: ForwardPlan): Promise<void> {
     const req = mc.msg;
     if (req.method === 'ACK') return this.forwardAck(mc, opts);
     let call = mc.txn as ProxyCall | null;
@@ -306,10 +305,10 @@ export class SipProxyEngine implements ProxyEngine {
     }
   }
 
-  private async startBranches(mc: MessageContext, call: ProxyCall, opts: ForwardOptions): Promise<void> {
+  private async startBranches(mc: MessageContext, call: ProxyCall, opts: ForwardPlan): Promise<void> {
     const sip = sipRequest(mc.msg);
     const hops: { hop: NextHop; uri?: string }[] = [];
-    if (opts.targets !== undefined && opts.targets.length > 0) {
+    if (opts.targets !== null && opts.targets.length > 0) {
       for (const t of opts.targets) {
         const h = await this.targetHop(t, sip);
         if (h !== null) hops.push(h);
@@ -400,7 +399,7 @@ export class SipProxyEngine implements ProxyEngine {
   }
 
   /** An ACK for a 2xx goes end to end without a transaction (§16.11: stateless, deterministic branch). */
-  private async forwardAck(mc: MessageContext, opts: ForwardOptions): Promise<void> {
+  private async forwardAck(mc: MessageContext, opts: ForwardPlan): Promise<void> {
     const req = mc.msg;
     const sip = sipRequest(req);
     const t = opts.targets?.[0];
@@ -511,9 +510,12 @@ export class SipProxyEngine implements ProxyEngine {
       const before = call.branches.length;
       const mc = await this.deps.runRoute('failure', name, call, best);
       const v = mc.verdict;
-      if (v?.kind === 'forward' && call.branches.length > before) return;
+      if (v?.kind === 'forward') {
+        await this.forward(mc, v.plan);
+        if (call.branches.length > before) return;
+      }
       if (v?.kind === 'respond') {
-        this.finishWithLocal(call, v.status, v.reason, v.headers);
+        this.finishWithLocal(call, v.status, v.reason, v.extras);
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome, status: v.status });
         return;
       }
@@ -530,9 +532,9 @@ export class SipProxyEngine implements ProxyEngine {
     this.deps.hooks.emitTransactionEnd({ txn: call, outcome, status: best.status });
   }
 
-  private finishWithLocal(call: ProxyCall, status: number, reason: string, headers?: ReplyHeaders): void {
+  private finishWithLocal(call: ProxyCall, status: number, reason: string | undefined, extras?: ReplyExtras): void {
     call.finished = true;
-    this.respond(call.request, status, reason, headers);
+    this.respond(call.request, status, reason, extras);
   }
 
   /** Passes a response up to the previous hop: our Via off, hooks may rewrite the body, through the server transaction. */

@@ -1,6 +1,6 @@
 import type { Endpoint } from '../../lib/address.ts';
 import { unmapIPv4 } from '../../lib/address.ts';
-import type { ReplyHeaders } from '../../model/verdict.ts';
+import type { ReplyExtras } from '../../model/verdict.ts';
 import { createRequest, createResponse, getHeader, getHeaders, setHeader, type SipRequest, type SipResponse } from './codec/message.ts';
 import { replaceFirstVia, setViaParam, type Via } from './codec/via.ts';
 import { formatNameAddr, parseNameAddr } from './codec/uri.ts';
@@ -32,7 +32,7 @@ export function stampReceived(sip: SipRequest, via: Via, source: Endpoint): Via 
 }
 
 /** A response the proxy makes itself (RFC 3261 §8.2.6): Via, From, To (+tag), Call-ID and CSeq from the request. */
-export function buildResponse(req: SipRequest, status: number, reason: string, toTag: string | null, extra: ReplyHeaders = []): SipResponse {
+export function buildResponse(req: SipRequest, status: number, reason: string, toTag: string | null, extras?: ReplyExtras): SipResponse {
   const headers: [string, string][] = [];
   for (const v of getHeaders(req, 'via')) headers.push(['Via', v]);
   headers.push(['From', getHeader(req, 'from') ?? '']);
@@ -45,9 +45,17 @@ export function buildResponse(req: SipRequest, status: number, reason: string, t
     }
   }
   headers.push(['To', to], ['Call-ID', getHeader(req, 'call-id') ?? ''], ['CSeq', getHeader(req, 'cseq') ?? '']);
-  for (const [n, v] of extra) headers.push([n, v]);
+  if (extras !== undefined) pushExtras(headers, extras);
   headers.push(['Server', SERVER], ['Content-Length', '0']);
   return createResponse({ status, reason, headers });
+}
+
+/** The model's reply extras as SIP header fields. */
+function pushExtras(headers: [string, string][], extras: ReplyExtras): void {
+  for (const c of extras.contacts ?? []) headers.push(['Contact', `<${c.uri}>;expires=${c.expiresSec}`]);
+  if (extras.minExpiresSec !== undefined) headers.push(['Min-Expires', String(extras.minExpiresSec)]);
+  if (extras.retryAfterSec !== undefined) headers.push(['Retry-After', String(extras.retryAfterSec)]);
+  for (const [n, v] of extras.headers ?? []) headers.push([n, v]);
 }
 
 /**

@@ -1,0 +1,68 @@
+/**
+ * A party's media description, whatever the wire says it in: SDP in SIP, the implicit one
+ * stream of the plain protocol (a party's media comes from its signaling address). Modules
+ * read and change it here; each dialect parses it from and renders it back to its own wire.
+ */
+
+/** The session as a whole, or one stream by its index. */
+export type MediaTarget = 'session' | number;
+
+/** An attribute line (SDP `a=name` or `a=name:value`), kept opaque beyond its name. */
+export interface MediaAttribute {
+  readonly name: string;
+  /** Everything after the first colon; null for a flag attribute (`a=rtcp-mux`). */
+  readonly value: string | null;
+}
+
+/** The transport address a stream's component is sent to (and, for a symmetric party, from). */
+export interface MediaAddress {
+  /** An IP literal, or a host name exactly as written (never resolved by the proxy). */
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface MediaStream {
+  /** Position among the description's streams (the m= line index in SDP). */
+  readonly index: number;
+  /** `audio`, `video`, `application`, ... */
+  readonly kind: string;
+  /** `RTP/AVP`, `RTP/SAVPF`, `UDP/TLS/RTP/SAVPF`, `udp`, ...; the plain protocol's one stream is `udp`. */
+  readonly proto: string;
+  /** Where the party receives this stream; null when the description names no address for it. */
+  readonly rtp: MediaAddress | null;
+  /**
+   * Where it receives RTCP when that is a port of its own: `a=rtcp` or the RTP port + 1;
+   * null with rtcp-mux and for media without RTCP (the plain protocol).
+   */
+  readonly rtcp: MediaAddress | null;
+  /** RTCP is multiplexed on the RTP port (RFC 5761). */
+  readonly rtcpMux: boolean;
+  /** Disabled (port 0): the party declines the stream. */
+  readonly disabled: boolean;
+}
+
+/** Where a relay asks the party to send one stream instead. */
+export interface RelayedAddress {
+  readonly address: string;
+  readonly rtpPort: number;
+  /** Omitted for streams without a separate RTCP port. */
+  readonly rtcpPort?: number;
+}
+
+export interface MediaOffer {
+  readonly streams: readonly MediaStream[];
+  /**
+   * Points one stream at a relay: its connection address and ports become the relay's (SIP: c=,
+   * m= port, a=rtcp; plain: the MEDIA_PORT the parties are told). Streams not relayed keep the
+   * addresses they had.
+   */
+  relay(index: number, to: RelayedAddress): void;
+  /** The attribute lines of the session or of one stream, in order. */
+  attributes(target: MediaTarget): readonly MediaAttribute[];
+  /** Inserts attribute lines so that the first of them is at position `at` of `attributes(target)`. */
+  insertAttributes(target: MediaTarget, at: number, attributes: readonly MediaAttribute[]): void;
+  /** Removes the attribute lines `remove` matches; returns how many. */
+  removeAttributes(target: MediaTarget, remove: (a: MediaAttribute) => boolean): number;
+  /** Whether anything was changed since the description was read. */
+  readonly changed: boolean;
+}

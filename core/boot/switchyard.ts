@@ -48,7 +48,7 @@ export class Switchyard {
   /** Each dialect's codec and stateful engine. */
   private readonly dialects = new Map<DialectName, { readonly dialect: Dialect; readonly engine: ProxyEngine }>();
   private readonly hooks = new ProxyHooks();
-  private readonly admission = new AdmissionControl({ retransmitted: () => this.sip?.engine.stats.retransmissionsAbsorbed ?? 0 });
+  private readonly admission = new AdmissionControl({ retransmitted: () => this.sip?.retransmissions.retransmissionsAbsorbed ?? 0 });
   readonly dispatcher: Dispatcher;
   private watcher: ScriptWatcher | null = null;
   private readonly engineDeps: Pick<EngineDeps, 'hooks' | 'log' | 'runRoute'>;
@@ -100,6 +100,10 @@ export class Switchyard {
       dialect: (name) => this.runtime(name).dialect,
       send: (listener, to, data, sent) => this.send(listener, to, data, sent),
       isOwnUri: (uri) => this.sip?.isOwnUri(uri) ?? false,
+      originate: (req) => {
+        if (this.sip === null) return Promise.reject(new Error('originate(): the script has no SIP listener'));
+        return this.sip.originate(req);
+      },
     };
   }
 

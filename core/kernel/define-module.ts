@@ -3,8 +3,9 @@ import type { Logger } from '../lib/log.ts';
 import type { CoreServices } from './core-services.ts';
 import type { MessageContext } from './message-context.ts';
 
-/** The kinds of route block a function can be called from (Kamailio's REQUEST_ROUTE, FAILURE_ROUTE...). */
-export type RouteKind = 'request' | 'reply' | 'failure';
+import type { RouteKind } from './contracts.ts';
+
+export type { RouteKind };
 
 declare const routeNameBrand: unique symbol;
 /**

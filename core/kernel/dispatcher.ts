@@ -4,7 +4,7 @@ import type { Logger } from '../lib/log.ts';
 import type { Message, Reply, Request } from '../model/message.ts';
 import type { ModuleRegistry } from './module-registry.ts';
 import type { RouteSnapshot } from './snapshot.ts';
-import type { TransactionView } from './hooks.ts';
+import type { TransactionView } from './contracts.ts';
 import type { ProxyEngine } from './engine.ts';
 import type { AdmissionControl } from './admission.ts';
 import { buildContext } from './context.ts';

@@ -1,20 +1,12 @@
 import type { Endpoint } from '../lib/address.ts';
 import type { Reply, Request } from '../model/message.ts';
-import type { MessageContext } from './message-context.ts';
-import type { RouteSnapshot } from './snapshot.ts';
+import type { TransactionView } from './contracts.ts';
 import type { SipRequest, SipResponse } from '../dialects/sip/codec/message.ts';
 import type { MediaOffer } from '../model/media.ts';
 
-/** What every dialect's transaction shows of itself: the request it forwarded and the script generation pinned for its routes. */
-export interface TransactionView {
-  readonly request: Request;
-  /** Where the current branch went. */
-  readonly target: Endpoint;
-  readonly snapshot: RouteSnapshot;
-}
+export type { TransactionView };
 
 export interface RequestForwardEvent {
-  readonly mc: MessageContext;
   readonly request: Request;
   readonly target: Endpoint;
   /** Null for requests forwarded without a transaction (no reply expected). */

@@ -51,7 +51,7 @@ export class PlainProxyEngine implements ProxyEngine {
     if (target === undefined) throw new Error('plain forwarding needs a target');
     const bytes = dialect.forwardRequestBytes(req, target);
     if (!dialect.expectsReply(req)) {
-      return this.afterHooks(this.deps.hooks.emitRequestForward({ mc, request: req, target, txn: null }), () => this.deps.send(req.listener, target, bytes));
+      return this.afterHooks(this.deps.hooks.emitRequestForward({ request: req, target, txn: null }), () => this.deps.send(req.listener, target, bytes));
     }
     let txn = mc.txn as PlainTransaction | null;
     if (txn === null) {
@@ -74,7 +74,7 @@ export class PlainProxyEngine implements ProxyEngine {
     const armed = txn;
     txn.timer = setTimeout(() => void this.timeout(armed), opts.answerTimeoutMs);
     txn.timer.unref?.();
-    return this.afterHooks(this.deps.hooks.emitRequestForward({ mc, request: req, target, txn }), () => this.deps.send(req.listener, target, bytes));
+    return this.afterHooks(this.deps.hooks.emitRequestForward({ request: req, target, txn }), () => this.deps.send(req.listener, target, bytes));
   }
 
   /** Sends once the hooks are done: at once when they all were synchronous. */

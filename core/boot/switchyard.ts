@@ -11,7 +11,7 @@ import { createPlainDialect } from '../dialects/plain/dialect.ts';
 import { loadScript, type LoadedScript, type ResolvedListen } from '../script/load.ts';
 import type { RouteSnapshot } from '../kernel/snapshot.ts';
 import { ScriptWatcher } from '../script/watch.ts';
-import { PlainProxyEngine, type EngineDeps } from '../dialects/plain/proxy-engine.ts';
+import { PlainProxyEngine, type EngineDeps } from '../dialects/plain/engine.ts';
 import { ProxyHooks } from '../kernel/hooks.ts';
 import type { TransactionView } from '../kernel/hooks.ts';
 import type { ProxyEngine } from '../kernel/engine.ts';

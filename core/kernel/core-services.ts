@@ -2,7 +2,7 @@ import type { Endpoint } from '../lib/address.ts';
 import type { Dialect } from './dialect.ts';
 import type { DialectName, Reply } from '../model/message.ts';
 import type { ForwardTarget } from '../model/verdict.ts';
-import type { ProxyHooks } from './hooks.ts';
+import type { HookBus } from './hooks.ts';
 
 /** A request the proxy originates as a user agent client (a keepalive OPTIONS, a BYE to end a call, a NOTIFY). */
 export interface OriginateRequest {
@@ -40,7 +40,7 @@ export interface OriginateResult {
 
 /** What the core offers modules. Modules never hold signaling sockets; they ask the core to send. */
 export interface CoreServices {
-  readonly hooks: ProxyHooks;
+  readonly hooks: HookBus;
   dialect(name: DialectName): Dialect;
   /** Sends bytes from a signaling listener; `sent` runs once the datagram is with the kernel (to order sends to different peers). */
   send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void;

@@ -94,6 +94,10 @@ export class Dispatcher {
       return mc;
     }
     await this.run(mc, route);
+    if (mc.verdict?.kind === 'pending') {
+      mc.log.error({ pending: mc.verdict.detail }, 'a function claimed the verdict but never decided it');
+      mc.verdict = null;
+    }
     return mc;
   }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { formatEndpoint, type Endpoint } from '../../core/lib/address.ts';
 import type { MessageContext } from '../../core/kernel/message-context.ts';
 import { forwardVerdict, respondVerdict, type ForwardPlan, type ForwardTarget, type Verdict } from '../../core/model/verdict.ts';
-import { defineModule, fn, type FailureRouteName, type ReplyRouteName } from '../../core/kernel/define-module.ts';
+import { defineModule, fn, optional, required, type FailureRouteName, type ReplyRouteName } from '../../core/kernel/define-module.ts';
 import type { Request } from '../../core/model/message.ts';
 import { sipRequest } from '../../core/dialects/sip/wire.ts';
 import { hasHeader } from '../../core/dialects/sip/codec/message.ts';
@@ -37,21 +37,20 @@ export const callRouting = defineModule({
   description: 'Forwards calls to where the callee is registered (forking to every contact), and in-dialog requests along their route',
   schema,
   reloadable: ['answerTimeoutSec'],
-  dependsOn: { registrar: 'required', dialog: 'optional' },
+  dependsOn: { registrar: required<RegistrarApi>('registrar'), dialog: optional<DialogApi>('dialog') },
 
   setup: (): RoutingState => ({ recordRouted: new WeakSet() }),
 
-  functions: ({ config, core, dep, state }) => {
-    const registrar = (): RegistrarApi => dep<RegistrarApi>('registrar')!;
+  functions: ({ config, core, deps, state }) => {
 
     /** Plain: an in-dialog request goes to the other party of its dialog; anything else to the callee's binding. */
     const plainTargets = async (mc: MessageContext, user: string): Promise<ForwardTarget[]> => {
       const msg = mc.msg;
       if (msg.inDialog && user === msg.ruri.user) {
-        const peer: Endpoint | undefined = dep<DialogApi>('dialog')?.peerOf(msg.callId, msg.from.user);
+        const peer: Endpoint | undefined = deps.dialog?.peerOf(msg.callId, msg.from.user);
         if (peer !== undefined) return [{ address: peer }];
       }
-      const found = await registrar().lookup(user);
+      const found = await deps.registrar.lookup(user);
       return found.ok ? [{ address: found.bindings[0]!.address }] : [];
     };
 
@@ -64,7 +63,7 @@ export const callRouting = defineModule({
       const msg = mc.msg;
       if (opts.toUri !== undefined) return [{ uri: opts.toUri }];
       if (opts.to === undefined && (msg.inDialog || hasHeader(sipRequest(msg), 'route'))) return 'by-request';
-      const found = await registrar().lookup(opts.to ?? msg.ruri.user);
+      const found = await deps.registrar.lookup(opts.to ?? msg.ruri.user);
       if (found.ok) {
         return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
       }

@@ -100,7 +100,7 @@ export const dialog = defineModule({
 
   functions: ({ state }) => ({
     /** The state of the current call's dialog, or null when there is none. */
-    dialogState: fn(['request', 'reply', 'failure'], (mc) => state.dialogs.get(mc.msg.callId)?.state ?? null),
+    dialogState: fn(['request', 'reply', 'failure'], (mc) => state.dialogs.get(mc.msg.callId)?.state ?? null, () => null),
   }),
 
   api: ({ state }): DialogApi => ({

@@ -251,9 +251,32 @@ class Encoder {
     scratch = grown;
   }
 
+  private byte(c: number): void {
+    this.room(1);
+    scratch[this.pos++] = c;
+  }
+
+  /** An integer in decimal, written digit by digit (a string per length prefix would cost more than the digits). */
+  private decimal(n: number): void {
+    if (n < 0) {
+      this.byte(MINUS);
+      n = -n;
+    }
+    let width = 1;
+    for (let p = 10; p <= n; p *= 10) width++;
+    this.room(width);
+    for (let i = this.pos + width - 1; i >= this.pos; i--) {
+      scratch[i] = ZERO + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    this.pos += width;
+  }
+
+  /** A string known to be ASCII: short ones byte by byte, long ones in one native write. */
   private ascii(s: string): void {
     this.room(s.length);
-    scratch.write(s, this.pos, 'latin1');
+    if (s.length > 48) scratch.write(s, this.pos, 'latin1');
+    else for (let i = 0; i < s.length; i++) scratch[this.pos + i] = s.charCodeAt(i);
     this.pos += s.length;
   }
 
@@ -264,18 +287,23 @@ class Encoder {
 
   private text(s: string, withLength: boolean): void {
     if (isAscii(s)) {
-      if (withLength) this.ascii(`${s.length}:`);
+      if (withLength) this.length(s.length);
       this.ascii(s);
       return;
     }
     const n = Buffer.byteLength(s, 'utf8');
-    if (withLength) this.ascii(`${n}:`);
+    if (withLength) this.length(n);
     this.room(n);
     this.pos += scratch.write(s, this.pos, 'utf8');
   }
 
+  private length(n: number): void {
+    this.decimal(n);
+    this.byte(COLON);
+  }
+
   private raw(b: Uint8Array, withLength: boolean): void {
-    if (withLength) this.ascii(`${b.length}:`);
+    if (withLength) this.length(b.length);
     this.room(b.length);
     scratch.set(b, this.pos);
     this.pos += b.length;
@@ -285,37 +313,39 @@ class Encoder {
     if (typeof v === 'string') return this.text(v, true);
     if (typeof v === 'number') {
       if (!Number.isSafeInteger(v)) fail('not-encodable', 0, `${v} is not a safe integer`);
-      return this.ascii(`i${v}e`);
+      this.byte(I);
+      this.decimal(v);
+      return this.byte(E);
     }
     if (v instanceof Uint8Array) return this.raw(v, true);
     if (depth + 1 > this.limits.maxDepth) fail('too-deep', 0, `nested deeper than ${this.limits.maxDepth}`);
     if (Array.isArray(v)) {
-      this.ascii('l');
+      this.byte(L);
       for (const item of v as BencodeInputList) {
         if (item === undefined || item === null) fail('not-encodable', 0, 'a list holds undefined or null');
         this.value(item, depth + 1);
       }
-      return this.ascii('e');
+      return this.byte(E);
     }
     if (v instanceof Map) {
       const map = v as BencodeInputMap;
-      this.ascii('d');
+      this.byte(D);
       for (const key of sortKeys([...map.keys()])) {
         this.text(key, true);
         this.value(map.get(key) as BencodeInput, depth + 1);
       }
-      return this.ascii('e');
+      return this.byte(E);
     }
     if (isPlainObject(v)) {
       const obj = v as BencodeInputObject;
-      this.ascii('d');
+      this.byte(D);
       for (const key of sortKeys(Object.keys(obj))) {
         const member = obj[key];
         if (member === undefined) continue;
         this.text(key, true);
         this.value(member, depth + 1);
       }
-      return this.ascii('e');
+      return this.byte(E);
     }
     fail('not-encodable', 0, `a ${describe(v)} cannot be bencoded`);
   }

@@ -5,7 +5,6 @@
  * rtpengine versions add keys and leave some out.
  */
 import { type BencodeDict, type BencodeInputObject, type BencodeValue, bencodeText, isBencodeDict, isBencodeList } from './bencode.ts';
-import { defined } from './messages.ts';
 
 /** Received from the stream's endpoint (rtpengine's `stats`). */
 export interface NgCounters {
@@ -160,34 +159,34 @@ function endpoint(v: BencodeValue | undefined): NgEndpoint | undefined {
 }
 
 function stream(d: BencodeDict): NgStreamStats {
-  return defined({
+  return {
     localPort: int(d, 'local port'),
     endpoint: endpoint(d.get('endpoint')),
     advertisedEndpoint: endpoint(d.get('advertised endpoint')),
     lastPacket: int(d, 'last packet'),
     flags: texts(d.get('flags')),
     stats: counters(d.get('stats')),
-  });
+  };
 }
 
 function media(d: BencodeDict): NgMediaStats {
-  return defined({
+  return {
     index: int(d, 'index') ?? 0,
     type: bencodeText(d.get('type')) ?? '',
     protocol: bencodeText(d.get('protocol')),
     flags: texts(d.get('flags')),
     streams: dicts(d.get('streams')).map(stream),
-  });
+  };
 }
 
 function tag(key: string, d: BencodeDict): NgTagStats {
-  return defined({
+  return {
     tag: bencodeText(d.get('tag')) ?? key,
     label: bencodeText(d.get('label')),
     created: int(d, 'created'),
     inDialogueWith: bencodeText(d.get('in dialogue with')),
     medias: dicts(d.get('medias')).map(media),
-  });
+  };
 }
 
 /** Reads the counters of a `query` (or `delete`) result; what is missing reads as empty or zero. */
@@ -198,10 +197,10 @@ export function parseCallStats(d: BencodeDict): NgCallStats {
     for (const [key, value] of tagsDict) if (isBencodeDict(value)) tags.push(tag(key, value));
   }
   const totals = d.get('totals');
-  return defined({
+  return {
     created: int(d, 'created'),
     lastSignal: int(d, 'last signal') ?? int(d, 'last_signal'),
     tags,
     totals: isBencodeDict(totals) ? { rtp: counters(totals.get('RTP')), rtcp: counters(totals.get('RTCP')) } : { rtp: ZERO_COUNTERS, rtcp: ZERO_COUNTERS },
-  });
+  };
 }

@@ -186,8 +186,14 @@ export const DEFAULT_LIST_LIMIT = 32;
 
 /** Lower case, spaces and underscores as hyphens: the one spelling of a key or flag. */
 export function canonicalName(name: string): string {
-  let out = '';
-  for (let i = 0; i < name.length; i++) {
+  let i = 0;
+  for (; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x20 || c === 0x5f || (c >= 0x41 && c <= 0x5a)) break;
+  }
+  if (i === name.length) return name;
+  let out = name.slice(0, i);
+  for (; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c === 0x20 || c === 0x5f) out += '-';
     else if (c >= 0x41 && c <= 0x5a) out += String.fromCharCode(c + 32);
@@ -264,6 +270,9 @@ function canonicalSet(list: readonly string[]): Set<string> {
   return new Set(list.map(canonicalName));
 }
 
+const TRANSPORT_VALUES = [...NG_TRANSPORT_PROTOCOLS, 'accept'] as const;
+const FAMILIES = ['IP4', 'IP6'] as const;
+
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T | undefined {
   if (value === undefined) return undefined;
   if ((allowed as readonly string[]).includes(value)) return value as T;
@@ -285,72 +294,66 @@ function receivedFrom(keys: ReadonlyMap<string, BencodeValue>): NgAddress | unde
   if (alone !== undefined) return { family: familyOf(alone), address: alone };
   const pair = strings(keys, 'received-from');
   if (pair.length !== 2) throw new Invalid('"received-from" must be [family, address]');
-  const family = oneOf(pair[0], ['IP4', 'IP6'] as const, 'received-from');
+  const family = oneOf(pair[0], FAMILIES, 'received-from');
   const address = pair[1] as string;
   if (family !== familyOf(address)) throw new Invalid(`"received-from" address ${address} is not ${family}`);
   return { family: family as NgAddressFamily, address };
 }
 
-function ice(keys: ReadonlyMap<string, BencodeValue>): { ice?: NgIceMode; iceOptions: string[] } {
+function ice(keys: ReadonlyMap<string, BencodeValue>): { mode: NgIceMode | undefined; options: string[] } {
   let mode: NgIceMode | undefined;
-  const iceOptions: string[] = [];
+  const options: string[] = [];
   for (const item of strings(keys, 'ice')) {
     const name = canonicalName(item);
     if ((NG_ICE_MODES as readonly string[]).includes(name)) {
       if (mode !== undefined && mode !== name) throw new Invalid(`"ICE" names two modes, ${mode} and ${name}`);
       mode = name as NgIceMode;
-    } else iceOptions.push(item);
+    } else options.push(item);
   }
-  return mode === undefined ? { iceOptions } : { ice: mode, iceOptions };
+  return { mode, options };
 }
 
-function common(keys: ReadonlyMap<string, BencodeValue>): NgCommon {
-  const options = new Map<string, BencodeValue>();
-  for (const [k, v] of keys) if (!FIELD_KEYS.has(k)) options.set(k, v);
-  return { flags: canonicalSet(strings(keys, 'flags')), supports: canonicalSet(strings(keys, 'supports')), options };
+/** A tag or branch: absent when missing or empty (rtpengine treats an empty one as missing). */
+function optionalText(keys: ReadonlyMap<string, BencodeValue>, name: string): string | undefined {
+  const s = text(keys, name);
+  return s === '' ? undefined : s;
 }
 
-function callRef(keys: ReadonlyMap<string, BencodeValue>): NgCallRef {
-  const ref: { callId: string; fromTag?: string; toTag?: string; viaBranch?: string } = { callId: required(keys, 'call-id', NG_ERRORS.noCallId) };
-  const fromTag = text(keys, 'from-tag');
-  const toTag = text(keys, 'to-tag');
-  const viaBranch = text(keys, 'via-branch');
-  if (fromTag !== undefined && fromTag !== '') ref.fromTag = fromTag;
-  if (toTag !== undefined && toTag !== '') ref.toTag = toTag;
-  if (viaBranch !== undefined && viaBranch !== '') ref.viaBranch = viaBranch;
-  return ref;
-}
-
-/** Drops the members whose value is undefined, so optional fields are absent rather than undefined. */
-export function defined<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
-}
-
-function sdpFields(keys: ReadonlyMap<string, BencodeValue>): NgSdpFields {
+function sdpRequest(command: 'offer' | 'answer', keys: ReadonlyMap<string, BencodeValue>, common: NgCommon): NgOfferRequest | NgAnswerRequest {
+  const callId = required(keys, 'call-id', NG_ERRORS.noCallId);
+  const fromTag = required(keys, 'from-tag', NG_ERRORS.noFromTag);
+  const toTag = optionalText(keys, 'to-tag');
   const sdp = keys.get('sdp');
   if (sdp === undefined || (Buffer.isBuffer(sdp) && sdp.length === 0)) throw new Invalid(NG_ERRORS.noSdp);
   if (!Buffer.isBuffer(sdp)) throw new Invalid('"sdp" must be a string');
   const direction = strings(keys, 'direction');
   if (direction.length > 2) throw new Invalid('"direction" names more than two interfaces');
-  const transport = text(keys, 'transport-protocol');
-  const family = text(keys, 'address-family');
-  return defined({
+  const iceList = ice(keys);
+  const fields = {
+    flags: common.flags,
+    supports: common.supports,
+    options: common.options,
+    callId,
+    fromTag,
+    viaBranch: optionalText(keys, 'via-branch'),
     sdp,
-    fromTag: required(keys, 'from-tag', NG_ERRORS.noFromTag),
     replace: canonicalSet(strings(keys, 'replace')),
-    ...ice(keys),
+    ice: iceList.mode,
+    iceOptions: iceList.options,
     direction,
-    transportProtocol: oneOf(transport, [...NG_TRANSPORT_PROTOCOLS, 'accept'] as const, 'transport-protocol'),
+    transportProtocol: oneOf(text(keys, 'transport-protocol'), TRANSPORT_VALUES, 'transport-protocol'),
     receivedFrom: receivedFrom(keys),
-    addressFamily: oneOf(family, ['IP4', 'IP6'] as const, 'address-family'),
+    addressFamily: oneOf(text(keys, 'address-family'), FAMILIES, 'address-family'),
     mediaAddress: text(keys, 'media-address'),
     rtcpMux: canonicalSet(strings(keys, 'rtcp-mux')),
     sdes: strings(keys, 'sdes'),
     label: text(keys, 'label'),
     sipMessageType: text(keys, 'sip-message-type'),
     rtppFlags: text(keys, 'rtpp-flags'),
-  });
+  };
+  if (command === 'offer') return { command, ...fields, toTag };
+  if (toTag === undefined) throw new Invalid(NG_ERRORS.noToTag);
+  return { command, ...fields, toTag };
 }
 
 function validate(keys: ReadonlyMap<string, BencodeValue>): NgRequest {
@@ -358,36 +361,43 @@ function validate(keys: ReadonlyMap<string, BencodeValue>): NgRequest {
   if (name === undefined) throw new Invalid(NG_ERRORS.noCommand);
   const command = COMMANDS.get(name);
   if (command === undefined) throw new Invalid(NG_ERRORS.unknownCommand);
-  const base = common(keys);
+  const options = new Map<string, BencodeValue>();
+  for (const [k, v] of keys) if (!FIELD_KEYS.has(k)) options.set(k, v);
+  const common: NgCommon = { flags: canonicalSet(strings(keys, 'flags')), supports: canonicalSet(strings(keys, 'supports')), options };
   switch (command) {
     case 'ping':
     case 'statistics':
-      return { command, ...base };
+      return { command, flags: common.flags, supports: common.supports, options };
     case 'list': {
       const limit = integer(keys, 'limit') ?? DEFAULT_LIST_LIMIT;
       if (limit < 0) throw new Invalid('invalid limit, must be >= 0');
-      return { command, ...base, limit };
+      return { command, flags: common.flags, supports: common.supports, options, limit };
     }
     case 'offer':
-      return { command, ...base, ...callRef(keys), ...sdpFields(keys) };
-    case 'answer': {
-      const ref = callRef(keys);
-      if (ref.toTag === undefined) throw new Invalid(NG_ERRORS.noToTag);
-      return { command, ...base, ...ref, ...sdpFields(keys), toTag: ref.toTag };
-    }
+    case 'answer':
+      return sdpRequest(command, keys, common);
     case 'delete': {
       const deleteDelay = integer(keys, 'delete-delay');
       if (deleteDelay !== undefined && deleteDelay < 0) throw new Invalid('"delete delay" must not be negative');
-      return defined({ command, ...base, ...callRef(keys), deleteDelay });
+      return { command, flags: common.flags, supports: common.supports, options, ...callRef(keys), deleteDelay };
     }
     case 'query':
-      return { command, ...base, ...callRef(keys) };
+      return { command, flags: common.flags, supports: common.supports, options, ...callRef(keys) };
     default: {
       const callId = text(keys, 'call-id');
       const ref = callId !== undefined && callId !== '' ? callRef(keys) : {};
-      return { command, ...base, ...ref };
+      return { command, flags: common.flags, supports: common.supports, options, ...ref };
     }
   }
+}
+
+function callRef(keys: ReadonlyMap<string, BencodeValue>): NgCallRef {
+  return {
+    callId: required(keys, 'call-id', NG_ERRORS.noCallId),
+    fromTag: optionalText(keys, 'from-tag'),
+    toTag: optionalText(keys, 'to-tag'),
+    viaBranch: optionalText(keys, 'via-branch'),
+  };
 }
 
 /** Validates a decoded request into its typed command, or says why not (as rtpengine would). */

@@ -9,6 +9,7 @@
  * too (`trust address` and `trust-address` are `trust-address`).
  */
 import { isIP } from 'node:net';
+import { parseRtppFlags } from './rtpp-flags.ts';
 import {
   type BencodeDict,
   type BencodeInputObject,
@@ -122,8 +123,6 @@ export interface NgSdpFields {
   readonly label?: string;
   /** Kamailio: `sip_request` or `sip_reply`. */
   readonly sipMessageType?: string;
-  /** Flags in one string, for the relay to parse (Kamailio's daemon-side flag parsing). */
-  readonly rtppFlags?: string;
 }
 
 export interface NgPingRequest extends NgCommon {
@@ -223,6 +222,36 @@ function canonicalKeys(dict: BencodeDict): Map<string, BencodeValue> {
     out.set(name, value);
   }
   return out;
+}
+
+/** Keys whose values are lists: what `rtpp-flags` gives for them adds to what the dictionary has. */
+const LIST_KEYS = new Set(['flags', 'replace', 'direction', 'rtcp-mux', 'sdes', 'supports']);
+
+function asList(v: BencodeValue): BencodeValue[] {
+  return isBencodeList(v) ? [...v] : [v];
+}
+
+/**
+ * Folds `rtpp-flags` into the dictionary: its flags and list values are added to the lists,
+ * its other keys fill what the dictionary leaves out (a key the dictionary has wins).
+ */
+function foldRtppFlags(keys: Map<string, BencodeValue>): void {
+  const raw = keys.get('rtpp-flags');
+  if (raw === undefined) return;
+  const text = bencodeText(raw);
+  if (text === undefined) throw new Invalid('"rtpp-flags" must be a string');
+  const parsed = parseRtppFlags(text);
+  if (!parsed.ok) throw new Invalid(parsed.reason);
+  const add = (name: string, items: BencodeValue[]): void => {
+    const had = keys.get(name);
+    keys.set(name, had === undefined ? items : [...asList(had), ...items]);
+  };
+  if (parsed.value.flags.length > 0) add('flags', parsed.value.flags.map((f) => Buffer.from(f)));
+  for (const [key, value] of parsed.value.entries) {
+    const name = canonicalName(key);
+    if (LIST_KEYS.has(name)) add(name, asList(value));
+    else if (!keys.has(name)) keys.set(name, value);
+  }
 }
 
 function text(keys: ReadonlyMap<string, BencodeValue>, name: string): string | undefined {
@@ -329,6 +358,16 @@ function sdpRequest(command: 'offer' | 'answer', keys: ReadonlyMap<string, Benco
   const direction = strings(keys, 'direction');
   if (direction.length > 2) throw new Invalid('"direction" names more than two interfaces');
   const iceList = ice(keys);
+  const replace = canonicalSet(strings(keys, 'replace'));
+  const rtcpMux = canonicalSet(strings(keys, 'rtcp-mux'));
+  const sdes = strings(keys, 'sdes');
+  // rtpengine reads `replace-origin`, `rtcp-mux-demux`, `SDES-off` in the flags as those keys' values.
+  for (const flag of strings(keys, 'flags')) {
+    const name = canonicalName(flag);
+    if (name.startsWith('replace-')) replace.add(name.slice('replace-'.length));
+    else if (name.startsWith('rtcp-mux-')) rtcpMux.add(name.slice('rtcp-mux-'.length));
+    else if (name.startsWith('sdes-')) sdes.push(flag.slice('sdes-'.length));
+  }
   const fields = {
     flags: common.flags,
     supports: common.supports,
@@ -337,7 +376,7 @@ function sdpRequest(command: 'offer' | 'answer', keys: ReadonlyMap<string, Benco
     fromTag,
     viaBranch: optionalText(keys, 'via-branch'),
     sdp,
-    replace: canonicalSet(strings(keys, 'replace')),
+    replace,
     ice: iceList.mode,
     iceOptions: iceList.options,
     direction,
@@ -345,11 +384,10 @@ function sdpRequest(command: 'offer' | 'answer', keys: ReadonlyMap<string, Benco
     receivedFrom: receivedFrom(keys),
     addressFamily: oneOf(text(keys, 'address-family'), FAMILIES, 'address-family'),
     mediaAddress: text(keys, 'media-address'),
-    rtcpMux: canonicalSet(strings(keys, 'rtcp-mux')),
-    sdes: strings(keys, 'sdes'),
+    rtcpMux,
+    sdes,
     label: text(keys, 'label'),
     sipMessageType: text(keys, 'sip-message-type'),
-    rtppFlags: text(keys, 'rtpp-flags'),
   };
   if (command === 'offer') return { command, ...fields, toTag };
   if (toTag === undefined) throw new Invalid(NG_ERRORS.noToTag);
@@ -404,7 +442,9 @@ function callRef(keys: ReadonlyMap<string, BencodeValue>): NgCallRef {
 export function parseNgRequest(value: BencodeValue): NgRequestResult {
   if (!isBencodeDict(value)) return { ok: false, reason: NG_ERRORS.notDictionary };
   try {
-    return { ok: true, request: validate(canonicalKeys(value)) };
+    const keys = canonicalKeys(value);
+    foldRtppFlags(keys);
+    return { ok: true, request: validate(keys) };
   } catch (e) {
     if (e instanceof Invalid) return { ok: false, reason: e.reason };
     throw e;

@@ -145,7 +145,12 @@ export class NgServer {
         this.send(source, cookie, this.busyResponse(body));
         return;
       case 'new':
-        void this.handle(key, source, cookie, body);
+        this.handle(key, source, cookie, body).catch((err: unknown) => {
+          // A fault of ours, not of the input: answered, counted, logged; never an unhandled rejection.
+          this.counters.refused.handlerFailed++;
+          this.options.log?.error({ err }, 'ng: command failed');
+          this.finish(key, source, cookie, errorResponse('Internal error'), false);
+        });
     }
   }
 

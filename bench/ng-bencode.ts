@@ -41,6 +41,13 @@ const sdp = [
   'a=rtpmap:97 H264/90000',
   'a=fmtp:97 profile-level-id=42e01f;packetization-mode=1',
   'a=rtcp-fb:97 nack pli',
+  'a=rtcp-fb:97 ccm fir',
+  'a=rtcp-fb:97 goog-remb',
+  'a=extmap:2 urn:ietf:params:rtp-hdrext:toffset',
+  'a=extmap:3 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+  'a=ssrc:3735928559 cname:5d0e1b3c2f1a4e0b',
+  'a=ssrc:3735928559 msid:stream0 video0',
+  'a=sendrecv',
   '',
 ].join('\r\n');
 

@@ -151,7 +151,7 @@ describe('NG requests', () => {
     assert.equal(refusal({ ...kamailioOffer, flags: ['ok', 1] }), '"flags" must be a list of strings');
     assert.equal(refusal({ ...kamailioOffer, 'transport-protocol': 'RTP/XYZ' }), 'Invalid "transport-protocol" value "RTP/XYZ"');
     assert.equal(refusal({ ...kamailioOffer, 'received-from': ['IP4'] }), '"received-from" must be [family, address]');
-    assert.equal(refusal({ ...kamailioOffer, 'received-from': ['IP6', '192.0.2.1'] }), '"received-from" address 192.0.2.1 is not IP6');
+    assert.equal(refusal({ ...kamailioOffer, 'received-from': ['IP6', '192.0.2.1'] }), '"received-from" address "192.0.2.1" is not IP6');
     assert.equal(refusal({ ...kamailioOffer, 'received-from': ['IPX', '192.0.2.1'] }), 'Invalid "received-from" value "IPX"');
     assert.equal(refusal({ ...kamailioOffer, 'received-from': 'not-an-ip' }), '"not-an-ip" is not an IP address');
     assert.equal(refusal({ ...kamailioOffer, direction: ['a', 'b', 'c'] }), '"direction" names more than two interfaces');

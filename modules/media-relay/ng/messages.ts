@@ -218,7 +218,7 @@ function canonicalKeys(dict: BencodeDict): Map<string, BencodeValue> {
   const out = new Map<string, BencodeValue>();
   for (const [key, value] of dict) {
     const name = canonicalName(key);
-    if (out.has(name)) throw new Invalid(`Key "${name}" given twice`);
+    if (out.has(name)) throw new Invalid(`Key ${quoted(name)} given twice`);
     out.set(name, value);
   }
   return out;
@@ -302,17 +302,22 @@ function canonicalSet(list: readonly string[]): Set<string> {
 const TRANSPORT_VALUES = [...NG_TRANSPORT_PROTOCOLS, 'accept'] as const;
 const FAMILIES = ['IP4', 'IP6'] as const;
 
+/** A value as an error reason quotes it: short, since the reason goes back to whoever sent it. */
+function quoted(value: string): string {
+  return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+}
+
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], name: string): T | undefined {
   if (value === undefined) return undefined;
   if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new Invalid(`Invalid "${name}" value "${value}"`);
+  throw new Invalid(`Invalid "${name}" value ${quoted(value)}`);
 }
 
 function familyOf(address: string): NgAddressFamily {
   const v = isIP(address);
   if (v === 4) return 'IP4';
   if (v === 6) return 'IP6';
-  throw new Invalid(`"${address}" is not an IP address`);
+  throw new Invalid(`${quoted(address)} is not an IP address`);
 }
 
 /** `received-from`: `[family, address]`, or the address alone. */
@@ -325,7 +330,7 @@ function receivedFrom(keys: ReadonlyMap<string, BencodeValue>): NgAddress | unde
   if (pair.length !== 2) throw new Invalid('"received-from" must be [family, address]');
   const family = oneOf(pair[0], FAMILIES, 'received-from');
   const address = pair[1] as string;
-  if (family !== familyOf(address)) throw new Invalid(`"received-from" address ${address} is not ${family}`);
+  if (family !== familyOf(address)) throw new Invalid(`"received-from" address ${quoted(address)} is not ${family}`);
   return { family: family as NgAddressFamily, address };
 }
 

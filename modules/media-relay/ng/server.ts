@@ -71,6 +71,9 @@ function zeroCounters(): NgServerCounters {
 
 const TIMED_OUT = Symbol('timed out');
 
+/** The answer to a command whose result the encoder refused (a handler's bug): written by hand, so it cannot fail. */
+const UNENCODABLE_RESULT = Buffer.from('d12:error-reason43:Internal error: result could not be encoded6:result5:errore');
+
 export class NgServer {
   private readonly counters = zeroCounters();
   private readonly cache: CookieCache;
@@ -176,9 +179,7 @@ export class NgServer {
       this.finish(key, source, cookie, errorResponse(parsed.reason), false);
       return;
     }
-    const response = await this.run(parsed.request, source, cookie);
-    if (response.result === 'error' || response.result === 'load limit') this.counters.refused.byHandler++;
-    this.finish(key, source, cookie, response, true);
+    this.finish(key, source, cookie, await this.run(parsed.request, source, cookie), true);
   }
 
   /** The handler's answer, or an error when it throws or takes too long. */
@@ -189,7 +190,10 @@ export class NgServer {
     });
     try {
       const outcome = await Promise.race([dispatch(this.options.handler, request, { source, cookie }), deadline]);
-      if (outcome !== TIMED_OUT) return outcome;
+      if (outcome !== TIMED_OUT) {
+        if (outcome.result === 'error' || outcome.result === 'load limit') this.counters.refused.byHandler++;
+        return outcome;
+      }
       this.counters.refused.handlerTimeout++;
       this.options.log?.warn({ command: request.command, timeoutMs: this.handlerTimeoutMs }, 'ng: handler did not answer in time');
       return errorResponse('Timed out handling the command');
@@ -215,9 +219,7 @@ export class NgServer {
     if (encoded.ok) return encoded.bytes;
     this.counters.refused.unencodable++;
     this.options.log?.error({ error: encoded.error }, 'ng: result could not be encoded');
-    const fallback = encodeBencode(errorResponse('Internal error: result could not be encoded'), { prefix: framePrefix(cookie) });
-    if (!fallback.ok) throw new Error(`ng: the error result itself could not be encoded: ${fallback.error.message}`);
-    return fallback.bytes;
+    return Buffer.concat([framePrefix(cookie), UNENCODABLE_RESULT]);
   }
 
   private send(source: Endpoint, cookie: string, response: NgResponse): void {

@@ -162,6 +162,7 @@ export class NgClient {
     this.maxOutstanding = options.maxOutstanding ?? 1024;
     this.limits = options.limits ?? DEFAULT_BENCODE_LIMITS;
     socket.on('message', (data, rinfo) => this.receive(data, rinfo.address, rinfo.port));
+    // Send errors come back to each send's callback; whatever else goes wrong, the deadline covers.
     socket.on('error', () => undefined);
   }
 

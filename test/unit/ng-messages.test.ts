@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { type BencodeInputObject, type BencodeValue, decodeBencode, encodeBencode } from '../../modules/media-relay/ng/bencode.ts';
 import { callStatsFields, legTotals, type NgCallStats, parseCallStats } from '../../modules/media-relay/ng/call-stats.ts';
 import {
@@ -289,5 +290,21 @@ describe('NG results', () => {
     const s = parseCallStats(new Map<string, BencodeValue>([['tags', new Map<string, BencodeValue>([['x', new Map<string, BencodeValue>([['medias', Buffer.from('junk')]])]])]]));
     assert.deepEqual(s.tags.map((t) => [t.tag, t.medias.length]), [['x', 0]]);
     assert.deepEqual(s.totals.rtp, { packets: 0, bytes: 0, errors: 0 });
+  });
+});
+
+describe('NG request validation, fuzzed', () => {
+  const keys = ['command', 'call-id', 'from-tag', 'to-tag', 'via-branch', 'sdp', 'flags', 'replace', 'ICE', 'direction', 'transport-protocol', 'transport protocol', 'received-from', 'address family', 'rtcp-mux', 'SDES', 'label', 'supports', 'rtpp-flags', 'delete delay', 'limit', 'other'];
+  const words = ['offer', 'answer', 'delete', 'query', 'list', 'ping', 'statistics', 'start recording', 'IP4', 'IP6', '127.0.0.1', '::1', 'remove', 'force', 'RTP/AVP', 'origin', 'trust-address', 'replace-origin ICE=force codec=[a', '', '-1', '7'];
+  const leaf: fc.Arbitrary<BencodeValue> = fc.oneof(fc.constantFrom(...words).map((w) => Buffer.from(w)), fc.integer({ min: -5, max: 50 }), fc.uint8Array({ maxLength: 12 }).map((a) => Buffer.from(a)));
+  const value: fc.Arbitrary<BencodeValue> = fc.oneof(leaf, fc.array(leaf, { maxLength: 3 }), fc.dictionary(fc.constantFrom('a', 'b'), leaf).map((o) => new Map(Object.entries(o))));
+  const dict = fc.uniqueArray(fc.tuple(fc.constantFrom(...keys), value), { maxLength: 10, selector: ([k]) => k }).map((entries) => new Map(entries));
+
+  test('any dictionary is either a typed request or refused with a reason; never a throw', () => {
+    fc.assert(fc.property(dict, (d) => {
+      const r = parseNgRequest(d);
+      if (r.ok) assert.ok(typeof r.request.command === 'string');
+      else assert.ok(typeof r.reason === 'string' && r.reason.length > 0 && r.reason.length < 200);
+    }), { numRuns: 5000 });
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Kamailio's own rtpengine module drives the NG server: a call from SIPp through Kamailio
+ * Kamailio's own rtpengine module drives the NG server: its start-up ping, then a call from SIPp through Kamailio
  * (rtpengine_offer on the INVITE, rtpengine_answer on the 200, rtpengine_delete on the BYE)
  * to SIPp, with a test handler behind the server that rewrites the SDP. What the module sends
  * must validate, and what the server answers must be taken by the module unchanged.
@@ -59,10 +59,6 @@ modparam("rtpengine", "rtpengine_tout_ms", 500)
 modparam("rtpengine", "rtpengine_retr", 2)
 
 request_route {
-	if (is_method("OPTIONS")) {
-		sl_send_reply("200", "OK");
-		exit;
-	}
 	if (has_totag()) {
 		if (loose_route()) {
 			if (is_method("BYE")) rtpengine_delete();
@@ -94,6 +90,15 @@ onreply_route[MEDIA] {
 
 class RecordingHandler implements NgHandler {
   readonly seen: NgRequest[] = [];
+  private ponged: () => void = () => undefined;
+  /** Resolves at the first ping. */
+  readonly pinged = new Promise<void>((resolve) => { this.ponged = resolve; });
+
+  async ping(r: NgRequest) {
+    this.seen.push(r);
+    this.ponged();
+    return { ok: true as const };
+  }
 
   private rewrite(sdp: Buffer, port: number): string {
     return sdp.toString().replace(/^m=audio \d+ /m, `m=audio ${port} `).replace(/^c=IN IP4 .*$/m, `c=IN IP4 ${LOOP}\r`);
@@ -135,25 +140,21 @@ let kamailioPort = 0;
 let uasPort = 0;
 let uacPort = 0;
 
-/** Kamailio is up once it answers an OPTIONS (asked every 100 ms, for 10 s at most). */
-async function kamailioAnswers(): Promise<void> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, LOOP, r));
-  let answered = false;
-  s.on('message', () => { answered = true; });
-  const options = (n: number): string => [
-    `OPTIONS sip:ping@${LOOP}:${kamailioPort} SIP/2.0`, `Via: SIP/2.0/UDP ${LOOP}:${s.address().port};branch=z9hG4bK-ping${n};rport`, 'Max-Forwards: 70',
-    `From: <sip:t@${LOOP}>;tag=p`, `To: <sip:ping@${LOOP}>`, `Call-ID: ping-${n}`, `CSeq: ${n} OPTIONS`, 'Content-Length: 0', '', '',
-  ].join('\r\n');
+/**
+ * Kamailio is up once its rtpengine module has pinged the NG server: it does so as each worker
+ * starts, after the SIP socket is bound. Fails early if Kamailio exits, or after 10 s.
+ */
+async function kamailioPinged(child: ChildProcess): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`Kamailio exited (${code}):\n${kamailioLog}`))));
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Kamailio's rtpengine module did not ping within 10 s:\n${kamailioLog}`)), 10_000);
+  });
   try {
-    for (let n = 1; n <= 100 && !answered; n++) {
-      s.send(options(n), kamailioPort, LOOP);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await Promise.race([handler.pinged, exited, late]);
   } finally {
-    s.close();
+    clearTimeout(timer);
   }
-  if (!answered) throw new Error(`Kamailio did not come up:\n${kamailioLog}`);
 }
 
 before(async () => {
@@ -168,7 +169,7 @@ before(async () => {
   kamailio = spawn('kamailio', ['-f', cfg, '-DD', '-E', '-l', `udp:${LOOP}:${kamailioPort}`, '-Y', dir, '-m', '64', '-M', '8', '-a', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
   kamailio.stdout!.on('data', (c: Buffer) => { kamailioLog += c.toString(); });
   kamailio.stderr!.on('data', (c: Buffer) => { kamailioLog += c.toString(); });
-  await kamailioAnswers();
+  await kamailioPinged(kamailio);
 });
 
 after(async () => {
@@ -194,6 +195,7 @@ test('a call through Kamailio\'s rtpengine module: offer, answer and delete reac
   const ok = received(traceOf(uac.dir)).find((m) => m.startsWith('SIP/2.0 200') && m.includes('application/sdp'));
   assert.match(ok ?? '', new RegExp(`\\nm=audio ${TO_CALLER} RTP/AVP`), 'the caller got the answer the server answered');
 
+  assert.equal(handler.seen[0]?.command, 'ping', 'the module pinged the server as it started');
   const [offer, answer, del] = [handler.seen.find((r) => r.command === 'offer'), handler.seen.find((r) => r.command === 'answer'), handler.seen.find((r) => r.command === 'delete')];
   assert.ok(offer?.command === 'offer' && answer?.command === 'answer' && del?.command === 'delete', `commands seen: ${handler.seen.map((r) => r.command).join(', ')}`);
   assert.ok(offer.flags.has('trust-address'));

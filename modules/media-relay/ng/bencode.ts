@@ -214,6 +214,9 @@ export function decodeBencode(input: Buffer, limits: BencodeLimits = DEFAULT_BEN
 /** Encoding writes here first; the result is a copy of what it wrote. */
 let scratch = Buffer.allocUnsafe(16 * 1024);
 
+/** Strings up to this long are written by hand; longer ones by Buffer's native writer. */
+const SHORT = 48;
+
 function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
   return true;
@@ -272,11 +275,10 @@ class Encoder {
     this.pos += width;
   }
 
-  /** A string known to be ASCII: short ones byte by byte, long ones in one native write. */
+  /** A short string known to be ASCII. */
   private ascii(s: string): void {
     this.room(s.length);
-    if (s.length > 48) scratch.write(s, this.pos, 'latin1');
-    else for (let i = 0; i < s.length; i++) scratch[this.pos + i] = s.charCodeAt(i);
+    for (let i = 0; i < s.length; i++) scratch[this.pos + i] = s.charCodeAt(i);
     this.pos += s.length;
   }
 
@@ -285,8 +287,9 @@ class Encoder {
     else this.raw(p, false);
   }
 
+  /** Short ASCII strings byte by byte; the rest (an SDP) through the native UTF-8 length and write. */
   private text(s: string, withLength: boolean): void {
-    if (isAscii(s)) {
+    if (s.length <= SHORT && isAscii(s)) {
       if (withLength) this.length(s.length);
       this.ascii(s);
       return;

@@ -353,7 +353,7 @@ function optionalText(keys: ReadonlyMap<string, BencodeValue>, name: string): st
   return s === '' ? undefined : s;
 }
 
-function sdpRequest(command: 'offer' | 'answer', keys: ReadonlyMap<string, BencodeValue>, common: NgCommon): NgOfferRequest | NgAnswerRequest {
+function sdpRequest(command: 'offer' | 'answer', keys: ReadonlyMap<string, BencodeValue>, common: NgCommon, rawFlags: readonly string[]): NgOfferRequest | NgAnswerRequest {
   const callId = required(keys, 'call-id', NG_ERRORS.noCallId);
   const fromTag = required(keys, 'from-tag', NG_ERRORS.noFromTag);
   const toTag = optionalText(keys, 'to-tag');
@@ -367,7 +367,7 @@ function sdpRequest(command: 'offer' | 'answer', keys: ReadonlyMap<string, Benco
   const rtcpMux = canonicalSet(strings(keys, 'rtcp-mux'));
   const sdes = strings(keys, 'sdes');
   // rtpengine reads `replace-origin`, `rtcp-mux-demux`, `SDES-off` in the flags as those keys' values.
-  for (const flag of strings(keys, 'flags')) {
+  for (const flag of rawFlags) {
     const name = canonicalName(flag);
     if (name.startsWith('replace-')) replace.add(name.slice('replace-'.length));
     else if (name.startsWith('rtcp-mux-')) rtcpMux.add(name.slice('rtcp-mux-'.length));
@@ -406,7 +406,8 @@ function validate(keys: ReadonlyMap<string, BencodeValue>): NgRequest {
   if (command === undefined) throw new Invalid(NG_ERRORS.unknownCommand);
   const options = new Map<string, BencodeValue>();
   for (const [k, v] of keys) if (!FIELD_KEYS.has(k)) options.set(k, v);
-  const common: NgCommon = { flags: canonicalSet(strings(keys, 'flags')), supports: canonicalSet(strings(keys, 'supports')), options };
+  const rawFlags = strings(keys, 'flags');
+  const common: NgCommon = { flags: canonicalSet(rawFlags), supports: canonicalSet(strings(keys, 'supports')), options };
   switch (command) {
     case 'ping':
     case 'statistics':
@@ -418,7 +419,7 @@ function validate(keys: ReadonlyMap<string, BencodeValue>): NgRequest {
     }
     case 'offer':
     case 'answer':
-      return sdpRequest(command, keys, common);
+      return sdpRequest(command, keys, common, rawFlags);
     case 'delete': {
       const deleteDelay = integer(keys, 'delete-delay');
       if (deleteDelay !== undefined && deleteDelay < 0) throw new Invalid('"delete delay" must not be negative');

@@ -143,6 +143,29 @@ describe('NG client', () => {
     assert.equal(c.stats().retransmissions, 1);
   });
 
+  test('a lost answer: the client retransmits, the server answers from its cookie cache, the handler runs once', async () => {
+    let offers = 0;
+    const counting = await NgServer.listen({ host: '127.0.0.1', port: 0, handler: { ...handler, offer: async (r, context) => { offers++; return handler.offer(r, context); } } });
+    // A forwarder between the two that loses the server's first answer.
+    const front = await peer();
+    const back = await peer();
+    const c = await client({ port: front.port, timeoutMs: 900, tries: 3 });
+    const pending = c.offer({ callId: 'lost-answer', fromTag: 'f', sdp: SDP });
+    const first = await front.next();
+    await back.send(first.data, counting.port);
+    await back.next();
+    const second = await front.next();
+    assert.deepEqual(second.data, first.data, 'the retransmission is the same datagram');
+    await back.send(second.data, counting.port);
+    const answer = await back.next();
+    await front.send(answer.data, first.port);
+    const r = await pending;
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(offers, 1);
+    assert.equal(counting.stats().resent, 1);
+    await counting.close();
+  });
+
   test('a malformed answer with the cookie is a malformed error; answers from elsewhere or for no command are ignored', async () => {
     const fake = await peer();
     const intruder = await peer();

@@ -59,7 +59,7 @@ export interface NgCallStats {
   readonly totals: { readonly rtp: NgCounters; readonly rtcp: NgCounters };
 }
 
-export const ZERO_COUNTERS: NgCounters = { packets: 0, bytes: 0, errors: 0 };
+const ZERO_COUNTERS: NgCounters = { packets: 0, bytes: 0, errors: 0 };
 
 function addCounters(a: NgCounters, b: NgCounters): NgCounters {
   return { packets: a.packets + b.packets, bytes: a.bytes + b.bytes, errors: a.errors + b.errors };

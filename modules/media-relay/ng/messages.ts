@@ -23,7 +23,7 @@ import {
 // Framing
 
 /** Cookies are short tokens (Kamailio's are `<id>_<random>_<seq>`); a longer one is not answered. */
-export const MAX_COOKIE_LENGTH = 128;
+const MAX_COOKIE_LENGTH = 128;
 
 const SPACE = 0x20;
 
@@ -54,11 +54,11 @@ export function framePrefix(cookie: string): Buffer {
 // Commands
 
 /** The commands a relay node serves. */
-export const NG_CORE_COMMANDS = ['ping', 'offer', 'answer', 'delete', 'query', 'list', 'statistics'] as const;
+const NG_CORE_COMMANDS = ['ping', 'offer', 'answer', 'delete', 'query', 'list', 'statistics'] as const;
 export type NgCoreCommand = (typeof NG_CORE_COMMANDS)[number];
 
 /** Commands rtpengine defines that Kamailio and OpenSIPS send; recognised, and refused unless a handler takes them. */
-export const NG_OTHER_COMMANDS = [
+const NG_OTHER_COMMANDS = [
   'start recording', 'stop recording', 'pause recording',
   'block DTMF', 'unblock DTMF', 'block media', 'unblock media', 'silence media', 'unsilence media',
   'start forwarding', 'stop forwarding', 'play media', 'stop media', 'play DTMF',
@@ -69,11 +69,11 @@ export type NgCommand = NgCoreCommand | NgOtherCommand;
 
 const COMMANDS: ReadonlyMap<string, NgCommand> = new Map<string, NgCommand>([...NG_CORE_COMMANDS, ...NG_OTHER_COMMANDS].map((c) => [c, c]));
 
-export const NG_TRANSPORT_PROTOCOLS = ['RTP/AVP', 'RTP/SAVP', 'RTP/AVPF', 'RTP/SAVPF', 'UDP/TLS/RTP/SAVP', 'UDP/TLS/RTP/SAVPF'] as const;
+const NG_TRANSPORT_PROTOCOLS = ['RTP/AVP', 'RTP/SAVP', 'RTP/AVPF', 'RTP/SAVPF', 'UDP/TLS/RTP/SAVP', 'UDP/TLS/RTP/SAVPF'] as const;
 export type NgTransportProtocol = (typeof NG_TRANSPORT_PROTOCOLS)[number];
 
 /** What `ICE` asks of the relay (rtpengine: remove, force, default, force-relay, optional). */
-export const NG_ICE_MODES = ['remove', 'force', 'default', 'force-relay', 'optional'] as const;
+const NG_ICE_MODES = ['remove', 'force', 'default', 'force-relay', 'optional'] as const;
 export type NgIceMode = (typeof NG_ICE_MODES)[number];
 
 export type NgAddressFamily = 'IP4' | 'IP6';
@@ -181,7 +181,7 @@ export const NG_ERRORS = {
   noSdp: 'No SDP body in message',
 } as const;
 
-export const DEFAULT_LIST_LIMIT = 32;
+const DEFAULT_LIST_LIMIT = 32;
 
 /** Lower case, spaces and underscores as hyphens: the one spelling of a key or flag. */
 export function canonicalName(name: string): string {

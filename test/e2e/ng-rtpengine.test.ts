@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { legTotals } from '../../modules/media-relay/ng/call-stats.ts';
 import { NgClient } from '../../modules/media-relay/ng/client.ts';
-import { NG_ERRORS, type NgSdpParams } from '../../modules/media-relay/ng/messages.ts';
+import { NG_ERRORS, type NgSdpParams, parseNgRequest } from '../../modules/media-relay/ng/messages.ts';
 import { type Rtpengine, rtpengineMissing, startRtpengine } from '../helpers/rtpengine.ts';
 import { UdpPeer } from '../helpers/udp-peer.ts';
 
@@ -154,8 +154,19 @@ describe('NG client against rtpengine', { skip: missing ?? false }, () => {
     assert.ok(!noCallId.ok && noCallId.error.reason === NG_ERRORS.noCallId, JSON.stringify(noCallId));
     const unknown = await client.raw({ command: 'frobnicate' });
     assert.ok(!unknown.ok && unknown.error.reason === NG_ERRORS.unknownCommand, JSON.stringify(unknown));
-    const noFromTag = await client.raw({ command: 'offer', 'call-id': 'x', sdp: sdp(caller.port, 3, false) });
-    assert.ok(!noFromTag.ok && noFromTag.error.kind === 'refused', JSON.stringify(noFromTag));
+    const body = sdp(caller.port, 3, false);
+    const reasons = [
+      [{ command: 'offer' }, NG_ERRORS.noSdp],
+      [{ command: 'offer', sdp: body }, NG_ERRORS.noCallId],
+      [{ command: 'offer', sdp: body, 'call-id': 'x' }, NG_ERRORS.noFromTag],
+      [{ command: 'answer', sdp: body, 'call-id': 'x', 'from-tag': 'f' }, NG_ERRORS.noToTag],
+    ] as const;
+    for (const [dict, reason] of reasons) {
+      const r = await client.raw(dict);
+      assert.ok(!r.ok && r.error.reason === reason, `${JSON.stringify(dict)}: ${JSON.stringify(r)}`);
+      const ours = parseNgRequest(new Map(Object.entries(dict).map(([k, v]) => [k, Buffer.from(v)])));
+      assert.deepEqual(ours, { ok: false, reason }, 'the server side refuses it alike');
+    }
   });
 
   test('delete ends the call and returns its counters; then the call is unknown', async () => {

@@ -354,12 +354,14 @@ function optionalText(keys: ReadonlyMap<string, BencodeValue>, name: string): st
 }
 
 function sdpRequest(command: 'offer' | 'answer', keys: ReadonlyMap<string, BencodeValue>, common: NgCommon, rawFlags: readonly string[]): NgOfferRequest | NgAnswerRequest {
-  const callId = required(keys, 'call-id', NG_ERRORS.noCallId);
-  const fromTag = required(keys, 'from-tag', NG_ERRORS.noFromTag);
-  const toTag = optionalText(keys, 'to-tag');
+  // In rtpengine's order: SDP, call-id, from-tag, to-tag.
   const sdp = keys.get('sdp');
   if (sdp === undefined || (Buffer.isBuffer(sdp) && sdp.length === 0)) throw new Invalid(NG_ERRORS.noSdp);
   if (!Buffer.isBuffer(sdp)) throw new Invalid('"sdp" must be a string');
+  const callId = required(keys, 'call-id', NG_ERRORS.noCallId);
+  const fromTag = required(keys, 'from-tag', NG_ERRORS.noFromTag);
+  const toTag = optionalText(keys, 'to-tag');
+  if (command === 'answer' && toTag === undefined) throw new Invalid(NG_ERRORS.noToTag);
   const direction = strings(keys, 'direction');
   if (direction.length > 2) throw new Invalid('"direction" names more than two interfaces');
   const iceList = ice(keys);
@@ -394,9 +396,7 @@ function sdpRequest(command: 'offer' | 'answer', keys: ReadonlyMap<string, Benco
     label: text(keys, 'label'),
     sipMessageType: text(keys, 'sip-message-type'),
   };
-  if (command === 'offer') return { command, ...fields, toTag };
-  if (toTag === undefined) throw new Invalid(NG_ERRORS.noToTag);
-  return { command, ...fields, toTag };
+  return command === 'offer' ? { command, ...fields, toTag } : { command, ...fields, toTag: toTag as string };
 }
 
 function validate(keys: ReadonlyMap<string, BencodeValue>): NgRequest {

@@ -124,6 +124,26 @@ describe('proxy core', () => {
     for (const u of [caller, phone]) u.close();
   });
 
+  test('OPTIONS to the proxy itself is answered 200 with Allow and Accept; to a user it is forwarded; with Max-Forwards 0 it goes no further', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
+    caller.send(request(caller, 'OPTIONS', { ruri: `sip:${LOOP}:${PROXY}` }), PROXY);
+    const ok = await caller.next(/^SIP\/2\.0 /);
+    assert.match(ok, /^SIP\/2\.0 200 OK\r\n/);
+    assert.match(header(ok, 'Allow') ?? '', /\bINVITE\b.*\bOPTIONS\b.*\bREGISTER\b/);
+    assert.equal(header(ok, 'Accept'), 'application/sdp');
+    await register(phone, 'optme', 'reg-opt1');
+    caller.send(request(caller, 'OPTIONS', { to: 'optme' }), PROXY);
+    const forwarded = await phone.next(/^OPTIONS /);
+    assert.match(forwarded, /^OPTIONS sip:optme@/);
+    phone.send(answer(forwarded, '200 OK', { tag: 'ph' }), PROXY);
+    assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/);
+    caller.send(request(caller, 'OPTIONS', { to: 'optme', maxForwards: 0 }), PROXY);
+    assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/, 'answered by the proxy as the final recipient');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(phone.inbox.filter((m) => m.startsWith('OPTIONS')).length, 0, 'an OPTIONS with Max-Forwards 0 is never forwarded');
+    for (const u of [caller, phone]) u.close();
+  });
+
   test('strict-routing compatibility: a Request-URI that is our Record-Route URI is restored from the last Route', async () => {
     const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
     caller.send(request(caller, 'BYE', { ruri: `sip:${LOOP}:${PROXY};lr`, toTag: 'z', extra: [`Route: <sip:bob@${phone.hostport}>`] }), PROXY);

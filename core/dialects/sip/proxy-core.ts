@@ -39,6 +39,16 @@ export interface SipProxyStats {
   strayReplies: number;
 }
 
+/** What the proxy says of itself in its answer to OPTIONS (RFC 3261 §11.2). */
+const OPTIONS_ANSWER: ReplyExtras = {
+  headers: [
+    ['Allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, PRACK, INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER'],
+    ['Accept', 'application/sdp'],
+    ['Accept-Encoding', 'identity'],
+    ['Accept-Language', 'en'],
+  ],
+};
+
 function firstRoute(sip: SipRequest): NameAddr | null {
   const first = getHeaders(sip, 'route')[0];
   return first === undefined ? null : parseNameAddr(first);
@@ -90,12 +100,26 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     }
     if (servers.open(req) === null) return true; // a retransmission, answered
     const mf = getMaxForwards(sip);
-    if (mf !== undefined && mf <= 0 && req.method !== 'OPTIONS') {
+    if (req.method === 'OPTIONS' && (mf === 0 || (!req.inDialog && this.addressedToUs(sip)))) {
+      // A keepalive or health probe for this proxy, or an OPTIONS that may go no further: the
+      // proxy answers as its final recipient (§11, §16.3 step 3).
+      this.respond(req, 200, 'OK', OPTIONS_ANSWER);
+      return true;
+    }
+    if (mf !== undefined && mf <= 0) {
       this.respond(req, 483, 'Too Many Hops');
       return true;
     }
     this.preRoute(sip);
     return false;
+  }
+
+  /** A Request-URI that names this proxy and no user in it (`sip:proxy.example.com`), with no Route elsewhere. */
+  private addressedToUs(sip: SipRequest): boolean {
+    const u = parseUri(sip.uri);
+    if (u === null || u.user !== undefined || !this.deps.node.isUs(u)) return false;
+    const first = firstRoute(sip);
+    return first === null || this.deps.node.isUs(first.uri);
   }
 
   /**

@@ -52,6 +52,8 @@ export function runInteractive(session: PhoneSession, io: PhoneIo, o: Interactiv
       process.off('SIGTERM', onSignal);
       reporter.close();
       if (inputOpen) rl.close();
+      // A paused pipe still holds the event loop open: the phone is done with its input.
+      io.stdin.destroy?.();
       resolve(status);
     };
     const onSignal = (): void => finish(0);

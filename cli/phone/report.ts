@@ -71,6 +71,7 @@ export class Reporter {
   private ignoredWindowStart = 0;
   private ignoredInWindow = 0;
   private ignoredSuppressed = 0;
+  private ignoredFlush: NodeJS.Timeout | null = null;
   private readonly detach: () => void;
 
   constructor(private readonly session: PhoneSession, private readonly write: (line: string) => void, private readonly o: ReportOptions) {
@@ -80,6 +81,7 @@ export class Reporter {
   close(): void {
     this.detach();
     this.stopTicker();
+    this.flushIgnored();
   }
 
   /** Prints the current call's media statistics, or says there are none. */
@@ -131,16 +133,23 @@ export class Reporter {
   private ignored(e: Extract<PhoneEvent, { type: 'ignored' }>): void {
     const now = performance.now();
     if (now - this.ignoredWindowStart >= 1000) {
-      if (this.ignoredSuppressed > 0) this.notice(`(${this.ignoredSuppressed} more datagrams ignored)`);
+      this.flushIgnored();
       this.ignoredWindowStart = now;
       this.ignoredInWindow = 0;
-      this.ignoredSuppressed = 0;
     }
     if (++this.ignoredInWindow > IGNORED_PER_SECOND) {
-      this.ignoredSuppressed++;
+      if (this.ignoredSuppressed++ === 0) this.ignoredFlush = setTimeout(() => this.flushIgnored(), 1000 - (now - this.ignoredWindowStart));
       return;
     }
     this.print(e.type, { source: e.source, reason: e.reason, text: e.text }, `ignored from ${e.source} (${e.reason}): ${e.text}`);
+  }
+
+  /** Says how many ignored datagrams went unprinted in the last second. */
+  private flushIgnored(): void {
+    if (this.ignoredFlush !== null) clearTimeout(this.ignoredFlush);
+    this.ignoredFlush = null;
+    if (this.ignoredSuppressed > 0) this.print('suppressed', { ignored: this.ignoredSuppressed }, `(${this.ignoredSuppressed} more datagrams ignored)`);
+    this.ignoredSuppressed = 0;
   }
 
   private startTicker(): void {

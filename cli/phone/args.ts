@@ -27,14 +27,15 @@ interarrival jitter (RFC 3550), and one-way latency, once a second and in a summ
                        succeeds, 1 with the reason at the first that does not
   --help               this text
 
-Without --script or --call the phone reads commands: register <user>, call <user>, answer,
-reject [reason], hangup, stats, quit. Script commands: those (but quit), and
+Without --script the phone reads commands: register <user>, call <user>, answer,
+reject [reason], hangup, stats, quit. Script commands: those but quit, and
   wait registered|incoming|answered|connected|failed [reason]|error [reason]|bye|ended [within <s>]
   wait media <n> [within <s>]     until <n> media packets of the call have been received
   expect <metric> [= < <= > >=] <number>   on the current call, else the last one; metrics:
-      sent received expected loss duplicates reordered discarded jitter latency (max, ms)
-      latency-avg latency-min
+      sent received expected loss (packets) loss-percent duplicates reordered discarded
+      jitter (ms) latency (the highest, ms) latency-avg latency-min
   timeout <s>   the deadline of later waits (default 5)    sleep <s>    # a comment
+A script that cannot be parsed exits 2 before it runs, as bad options do.
 
 Latency is measured on the monotonic clock, which processes share on one host only: it is
 printed when both phones run on the same host, and n/a when they do not.`;
@@ -87,7 +88,7 @@ function positiveNumber(name: string, text: string | undefined, fallback: number
   if (text === undefined) return fallback;
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max || (integer && !Number.isInteger(n))) {
-    return `--${name}: '${text}' is not ${integer ? 'a whole number' : 'a number'} between ${integer ? 1 : 'above 0'} and ${max}`;
+    return `--${name}: '${text}' is not ${integer ? `a whole number from 1 to ${max}` : `a number above 0 and at most ${max}`}`;
   }
   return n;
 }

@@ -1,5 +1,5 @@
 import type { ReceiverSnapshot } from './media-receiver.ts';
-import type { CallSummary, MediaStats, PhoneEvent, PhoneSession } from './session.ts';
+import type { CallSummary, MediaStats, PendingRequest, PhoneEvent, PhoneSession } from './session.ts';
 
 export interface ReportOptions {
   /** One JSON object per line instead of text. */
@@ -9,6 +9,8 @@ export interface ReportOptions {
   /** An incoming call waits for `answer` or `reject` (the prompt says so). */
   readonly askOnIncoming: boolean;
 }
+
+const REQUEST_NAMES: Readonly<Record<PendingRequest, string>> = { register: 'the REGISTER', call: 'the CALL', accept: 'the ACK_CALL' };
 
 /** Ignored datagrams printed per second at most; the rest are counted. */
 const IGNORED_PER_SECOND = 5;
@@ -119,7 +121,7 @@ export class Reporter {
           `media with ${e.peer} through the relay's port ${e.mediaPort}: sending ${this.o.rate} packets/s of ${this.o.payloadBytes} bytes`);
       case 'failed': return this.print(e.type, { peer: e.peer, reason: e.reason }, `call with ${e.peer} failed: ${e.reason}`);
       case 'bye': return this.print(e.type, { from: e.from, to: e.to }, []); // the received line and the summary say it
-      case 'error': return this.print(e.type, { reason: e.reason, during: e.during }, `the proxy refused ${e.during === null ? 'a request' : `the ${e.during}`}: ${e.reason}`);
+      case 'error': return this.print(e.type, { reason: e.reason, during: e.during }, `the proxy refused ${e.during === null ? 'a request' : REQUEST_NAMES[e.during]}: ${e.reason}`);
       case 'ended': {
         this.stopTicker();
         const s = e.summary;

@@ -313,57 +313,61 @@ test('nonsense from the proxy, its relay port and a stranger is printed and igno
   // Another address of the loopback network: a host that is not the proxy.
   const stranger = dgram.createSocket('udp4');
   await new Promise<void>((resolve, reject) => { stranger.once('error', reject); stranger.bind(0, '127.0.0.2', () => resolve()); });
-  const alice = Phone.start(['--proxy', `127.0.0.1:${fakeProxy.port}`, '--json', '--auto-answer', '--rate', '100', '--script', '-'], [
-    'register alice', 'wait registered', 'wait connected within 10', 'wait media 20', 'wait bye within 10', 'expect received 20', 'expect duplicates 1', 'expect loss 0',
-  ].join('\n'));
-  const register = await fakeProxy.next(15_000);
-  assert.equal(register.data.toString(), 'REGISTER alice\n');
-  const phonePort = register.port;
-  const toPhone = (peer: UdpPeer, data: string | Buffer): Promise<void> => peer.send(data, phonePort);
-  await new Promise<void>((resolve, reject) => stranger.send('ACK_REGISTER alice\n', phonePort, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
-  await toPhone(samehost, 'ACK_REGISTER alice\n');
-  for (const junk of [
-    Buffer.from([0x00, 0xff, 0x1b, 0x5b, 0x32, 0x4a]), 'ACK_REGISTER', 'ACK_REGISTER mallory\n', 'A'.repeat(1500),
-    'MEDIA_PORT FROM:alice TO:bob 99999\n', 'BYE FROM:eve TO:alice\n', 'ACK_CALL FROM:bob TO:alice\n', 'CALL FROM:eve TO:mallory\n',
-  ]) await toPhone(fakeProxy, junk);
-  await toPhone(fakeProxy, 'ACK_REGISTER alice\n');
-  await alice.event('registered');
+  // Closed whatever happens: an open socket would keep the test process alive after a failure.
+  try {
+    const alice = Phone.start(['--proxy', `127.0.0.1:${fakeProxy.port}`, '--json', '--auto-answer', '--rate', '100', '--script', '-'], [
+      'register alice', 'wait registered', 'wait connected within 10', 'wait media 20', 'wait bye within 10', 'expect received 20', 'expect duplicates 1', 'expect loss 0',
+    ].join('\n'));
+    const register = await fakeProxy.next(15_000);
+    assert.equal(register.data.toString(), 'REGISTER alice\n');
+    const phonePort = register.port;
+    const toPhone = (peer: UdpPeer, data: string | Buffer): Promise<void> => peer.send(data, phonePort);
+    await new Promise<void>((resolve, reject) => stranger.send('ACK_REGISTER alice\n', phonePort, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    await toPhone(samehost, 'ACK_REGISTER alice\n');
+    for (const junk of [
+      Buffer.from([0x00, 0xff, 0x1b, 0x5b, 0x32, 0x4a]), 'ACK_REGISTER', 'ACK_REGISTER mallory\n', 'A'.repeat(1500),
+      'MEDIA_PORT FROM:alice TO:bob 99999\n', 'BYE FROM:eve TO:alice\n', 'ACK_CALL FROM:bob TO:alice\n', 'CALL FROM:eve TO:mallory\n',
+    ]) await toPhone(fakeProxy, junk);
+    await toPhone(fakeProxy, 'ACK_REGISTER alice\n');
+    await alice.event('registered');
 
-  await toPhone(fakeProxy, 'CALL FROM:bob TO:alice\n');
-  assert.equal((await fakeProxy.next()).data.toString(), 'ACK_CALL FROM:alice TO:bob\n');
-  await toPhone(fakeProxy, `MEDIA_PORT FROM:bob TO:alice ${fakeRelay.port}\n`);
-  // The phone sends its media from its signaling socket to the relay port.
-  const first = await fakeRelay.next();
-  assert.equal(first.port, phonePort);
-  assert.equal(first.data[0], 0x80);
+    await toPhone(fakeProxy, 'CALL FROM:bob TO:alice\n');
+    assert.equal((await fakeProxy.next()).data.toString(), 'ACK_CALL FROM:alice TO:bob\n');
+    await toPhone(fakeProxy, `MEDIA_PORT FROM:bob TO:alice ${fakeRelay.port}\n`);
+    // The phone sends its media from its signaling socket to the relay port.
+    const first = await fakeRelay.next();
+    assert.equal(first.port, phonePort);
+    assert.equal(first.data[0], 0x80);
 
-  // From the relay port: non-RTP, then 20 packets of one source with a duplicate, then another source.
-  const rtp = (n: number, ssrc: number): Buffer => {
-    const b = Buffer.alloc(40);
-    b[0] = 0x80;
-    b[1] = 96;
-    b.writeUInt16BE((65_530 + n) & 0xffff, 2); // across the wrap
-    b.writeUInt32BE(n * 480, 4);
-    b.writeUInt32BE(ssrc, 8);
-    return b;
-  };
-  await toPhone(fakeRelay, 'not media');
-  for (let n = 0; n < 20; n++) await toPhone(fakeRelay, rtp(n, 0xabc));
-  await toPhone(fakeRelay, rtp(1, 0xabc));
-  await toPhone(fakeRelay, rtp(7, 0xdef));
-  await alice.waitFor((l) => l.event === 'stats' && (l.received as { otherSource: number }).otherSource === 1, 'statistics with the other source counted');
-  await toPhone(fakeProxy, 'BYE FROM:bob TO:alice\n');
-  assert.equal(await alice.exit(), 0, `${alice.stderr}\n${alice.stdout}`);
+    // From the relay port: non-RTP, then 20 packets of one source with a duplicate, then another source.
+    const rtp = (n: number, ssrc: number): Buffer => {
+      const b = Buffer.alloc(40);
+      b[0] = 0x80;
+      b[1] = 96;
+      b.writeUInt16BE((65_530 + n) & 0xffff, 2); // across the wrap
+      b.writeUInt32BE(n * 480, 4);
+      b.writeUInt32BE(ssrc, 8);
+      return b;
+    };
+    await toPhone(fakeRelay, 'not media');
+    for (let n = 0; n < 20; n++) await toPhone(fakeRelay, rtp(n, 0xabc));
+    await toPhone(fakeRelay, rtp(1, 0xabc));
+    await toPhone(fakeRelay, rtp(7, 0xdef));
+    await alice.waitFor((l) => l.event === 'stats' && (l.received as { otherSource: number }).otherSource === 1, 'statistics with the other source counted');
+    await toPhone(fakeProxy, 'BYE FROM:bob TO:alice\n');
+    assert.equal(await alice.exit(), 0, `${alice.stderr}\n${alice.stdout}`);
 
-  // At most five a second are printed; the rest are counted.
-  const ignored = alice.lines.filter((l) => l.event === 'ignored');
-  const suppressed = alice.lines.filter((l) => l.event === 'suppressed').reduce((n, l) => n + (l.ignored as number), 0);
-  assert.ok(ignored.length >= 5, `${ignored.length} ignored datagrams printed`);
-  assert.equal(ignored.length + suppressed, 12, `${ignored.length} printed and ${suppressed} counted of the 12 ignored`);
-  assert.ok(ignored.some((l) => l.reason === 'not from the proxy'));
-  assert.ok(ignored.some((l) => String(l.reason).startsWith('not from the signaling port')));
-  assert.ok(ignored.some((l) => String(l.text).includes('\\x1b')), 'control bytes are escaped, not printed');
-  const received = alice.ended().received! as Received & { malformed: number; otherSource: number };
-  assert.deepEqual([received.received, received.lost, received.duplicates, received.latency, received.malformed, received.otherSource], [20, 0, 1, null, 1, 1]);
-  await Promise.all([fakeProxy.close(), fakeRelay.close(), samehost.close(), new Promise<void>((resolve) => stranger.close(() => resolve()))]);
+    // At most five a second are printed; the rest are counted.
+    const ignored = alice.lines.filter((l) => l.event === 'ignored');
+    const suppressed = alice.lines.filter((l) => l.event === 'suppressed').reduce((n, l) => n + (l.ignored as number), 0);
+    assert.ok(ignored.length >= 5, `${ignored.length} ignored datagrams printed`);
+    assert.equal(ignored.length + suppressed, 12, `${ignored.length} printed and ${suppressed} counted of the 12 ignored`);
+    assert.ok(ignored.some((l) => l.reason === 'not from the proxy'));
+    assert.ok(ignored.some((l) => String(l.reason).startsWith('not from the signaling port')));
+    assert.ok(ignored.some((l) => String(l.text).includes('\\x1b')), 'control bytes are escaped, not printed');
+    const received = alice.ended().received! as Received & { malformed: number; otherSource: number };
+    assert.deepEqual([received.received, received.lost, received.duplicates, received.latency, received.malformed, received.otherSource], [20, 0, 1, null, 1, 1]);
+  } finally {
+    await Promise.all([fakeProxy.close(), fakeRelay.close(), samehost.close(), new Promise<void>((resolve) => stranger.close(() => resolve()))]);
+  }
 });

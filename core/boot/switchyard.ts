@@ -96,8 +96,8 @@ export class Switchyard {
       this.log.info({ listener: l.name, dialect: l.dialect, transport: 'udp', udpEngine: listener.engine, host: l.host, port: listener.port }, 'listening');
       if (l.dialect === 'sip') await this.dialects.sip().listen(l, listener.port);
     }
+    if (watch) await this.reloader.watch(); // a save right after 'started' is seen
     this.log.info({ script: script.file, generation: 1, modules: this.registry.moduleNames() }, `switchyard started\n${this.registry.describe()}`);
-    if (watch) this.reloader.watch();
   }
 
   /** Runs one message's handling; a failure, thrown or rejected, is logged and never reaches the socket. */

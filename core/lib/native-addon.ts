@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import path from 'node:path';
+import { PACKAGE_ROOT } from './package-root.ts';
 
 export type AddonLoad<T> = { readonly addon: T } | { readonly error: string };
 
@@ -13,7 +15,7 @@ export function loadAddon<T>(name: string, needs: string): AddonLoad<T> {
   let load = loads.get(name);
   if (load === undefined) {
     try {
-      load = { addon: require(`../../native/build/${name}.node`) as unknown };
+      load = { addon: require(path.join(PACKAGE_ROOT, 'native', 'build', `${name}.node`)) as unknown };
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       load = { error: e.code === 'MODULE_NOT_FOUND' ? `not built (node native/build.mjs builds it; needs ${needs})` : e.message };

@@ -9,9 +9,23 @@ import { localImportGraph } from './imports.ts';
 import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
 import type { CompiledRoutes } from '../kernel/snapshot.ts';
 
-/** The switchyard installation: `switchyard` and `switchyard/modules` resolve here for every script. */
-export const SWITCHYARD_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PRODUCT_DIRS = [path.join(SWITCHYARD_ROOT, 'core'), path.join(SWITCHYARD_ROOT, 'modules'), path.join(SWITCHYARD_ROOT, 'cli')];
+/** The running product's top folder: the repository when it runs from sources, dist/ when built. */
+const PRODUCT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PRODUCT_DIRS = [path.join(PRODUCT_ROOT, 'core'), path.join(PRODUCT_ROOT, 'modules'), path.join(PRODUCT_ROOT, 'cli')];
+
+type ApiModules = Readonly<Record<'switchyard' | 'switchyard/module' | 'switchyard/modules', Record<string, unknown>>>;
+let apiModules: Promise<ApiModules> | undefined;
+
+/**
+ * What a script's `import ... from 'switchyard'` (and `/module`, `/modules`) gets: the running
+ * installation's own module instances, imported the way the product itself was (natively from
+ * dist, or through the source loader in-process), never a second copy per script load.
+ */
+function switchyardApi(): Promise<ApiModules> {
+  apiModules ??= Promise.all([import('../../index.ts'), import('../module.ts'), import('../../modules/index.ts')])
+    .then(([api, kit, modules]) => ({ switchyard: api, 'switchyard/module': kit, 'switchyard/modules': modules }));
+  return apiModules;
+}
 
 export interface ResolvedListen {
   readonly name: string;
@@ -83,14 +97,7 @@ function withLocations(problems: readonly string[], files: readonly string[]): s
 export async function loadScript(file: string): Promise<LoadedScript> {
   const abs = path.resolve(file);
   const files = localImportGraph(abs, PRODUCT_DIRS);
-  const jiti = createJiti(import.meta.url, {
-    moduleCache: false,
-    alias: {
-      'switchyard/modules': path.join(SWITCHYARD_ROOT, 'modules', 'index.ts'),
-      'switchyard/module': path.join(SWITCHYARD_ROOT, 'core', 'module.ts'),
-      switchyard: path.join(SWITCHYARD_ROOT, 'index.ts'),
-    },
-  });
+  const jiti = createJiti(import.meta.url, { moduleCache: false, virtualModules: { ...(await switchyardApi()) } });
   let exported: unknown;
   try {
     exported = await jiti.import(abs, { default: true });

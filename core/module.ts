@@ -6,3 +6,5 @@ export type {
 export type { MessageContext } from './kernel/message-context.ts';
 export type { Message, Request, Reply, Party, Method, DialectName } from './model/message.ts';
 export type { Endpoint } from './lib/address.ts';
+export type { RegistrationRequest, RegistrationParse, RequestedContact, Flow } from './model/registration.ts';
+export { registrationOf, sameContactUri } from './dialects/access.ts';

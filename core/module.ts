@@ -6,5 +6,9 @@ export type {
 export type { MessageContext } from './kernel/message-context.ts';
 export type { Message, Request, Reply, Party, Method, DialectName } from './model/message.ts';
 export type { Endpoint } from './lib/address.ts';
+export { respondVerdict } from './model/verdict.ts';
+export type { Verdict, ReplyExtras } from './model/verdict.ts';
 export type { RegistrationRequest, RegistrationParse, RequestedContact, Flow } from './model/registration.ts';
 export { registrationOf, sameContactUri } from './dialects/access.ts';
+export { sameEndpoint } from './lib/address.ts';
+export { PackedTable } from './lib/packed-table.ts';

@@ -3,13 +3,19 @@
  */
 import assert from 'node:assert/strict';
 import type { Endpoint } from '../../core/lib/address.ts';
+import { MessageContext } from '../../core/kernel/message-context.ts';
 import type { Request } from '../../core/model/message.ts';
 import { toModel } from '../../core/dialects/sip/model.ts';
 import type { SipTransportName } from '../../core/dialects/sip/wire.ts';
 import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
+import type { RegistrarPolicy } from '../../modules/registrar/apply-registration.ts';
+import { silentLog, snapshot } from './_unit-fixtures.ts';
 
 /** Where the SIP REGISTERs come from: a phone behind NAT. */
 export const SOURCE: Endpoint = { address: '203.0.113.5', port: 61000 };
+
+/** The registrar's defaults. */
+export const POLICY: RegistrarPolicy = { maxUsers: 100_000, plainBindingTtlSec: 0, minExpiresSec: 60, maxExpiresSec: 3600, defaultExpiresSec: 3600, maxContacts: 10 };
 
 export interface SipRegister {
   /** The To header's value. */
@@ -41,4 +47,9 @@ export function sipRegister(o: SipRegister = {}): Request {
   const m = toModel(parsed.msg, { listener: o.listener ?? 'sip:udp:5060', source: o.source ?? SOURCE }, o.transport ?? 'udp', o.connection ?? null, raw);
   assert.ok(m.ok && m.msg.type === 'request');
   return m.msg;
+}
+
+/** The request route's context for `req`, as module functions receive it. */
+export function contextOf(req: Request): MessageContext {
+  return new MessageContext('request', req, snapshot(), silentLog);
 }

@@ -7,6 +7,8 @@
  * format), and originates requests through `core.originate`.
  */
 export { defineModule, fn, required, optional, DISABLED } from './kernel/define-module.ts';
+/** zod, for a module's options schema: the same copy the core validates with. */
+export { z } from 'zod';
 export type {
   RouteKind, ScopedFn, ModuleInstance, ModuleManifest, ModuleFactory, ModuleOptions, SetupEnv, BoundEnv, Dependency, DepsOf,
   Disabled, FailureRouteName, ReplyRouteName, ResultObject,

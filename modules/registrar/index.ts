@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { defineModule, fn, respondVerdict, sameEndpoint, type Verdict } from '../../core/module.ts';
+import { defineModule, fn, respondVerdict, sameEndpoint, z, type Verdict } from '../../core/module.ts';
 import { MemoryLocationStore } from './memory-store.ts';
 import { register } from './register.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';

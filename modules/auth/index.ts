@@ -87,7 +87,7 @@ function logUsersFileLoad(log: Logger, file: string, o: UsersFileLoad): void {
 function resultOf(d: AuthDecision, mc: MessageContext, failureLog: LogThrottle): AuthResult {
   switch (d.kind) {
     case 'accepted':
-      mc.log.debug({ user: d.user, by: d.by }, 'authenticated');
+      mc.log.debug({ user: d.user, by: d.by, ...(d.by === 'digest' ? { algorithm: d.algorithm } : {}) }, 'authenticated');
       return { ok: true, user: d.user, by: d.by };
     case 'challenge':
       if (d.reason === 'bad-credentials') logFailure(mc, failureLog, { user: d.user, reason: d.reason }, 'authentication failed');

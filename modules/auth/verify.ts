@@ -41,7 +41,8 @@ export type ChallengeReason =
   | 'replay';
 
 export type AuthDecision =
-  | { readonly kind: 'accepted'; readonly user: string; readonly by: 'digest' | 'trusted-peer' }
+  | { readonly kind: 'accepted'; readonly user: string; readonly by: 'digest'; readonly algorithm: DigestAlgorithm }
+  | { readonly kind: 'accepted'; readonly user: string; readonly by: 'trusted-peer' }
   | {
       readonly kind: 'challenge'; readonly reason: ChallengeReason; readonly stale: boolean;
       /** Header field values, one per algorithm offered. */
@@ -101,7 +102,7 @@ export class DigestVerifier {
     if (this.deps.counts.use(c.nonce, nonce.issuedAt, nonce.expiresAt, c.ncValue) !== 'fresh') return this.challenge('replay', c.username);
 
     if (c.username !== req.claimedUser) return { kind: 'refused', reason: 'identity-mismatch', user: c.username, claimed: req.claimedUser };
-    return { kind: 'accepted', user: c.username, by: 'digest' };
+    return { kind: 'accepted', user: c.username, by: 'digest', algorithm: c.algorithm };
   }
 
   /** A fresh nonce, offered with each algorithm of the policy. */

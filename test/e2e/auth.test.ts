@@ -153,6 +153,7 @@ describe('auth module in a proxy', () => {
     assert.equal(statusOf(answered), 'SIP/2.0 200 OK');
     assert.match(header(answered, 'Contact')!, /^<sip:alice@127\.0\.0\.1:\d+>;expires=\d+$/);
     assert.ok(logs.some((l) => l.msg === 'registering' && l.user === 'alice' && l.by === 'digest'));
+    assert.ok(logs.some((l) => l.msg === 'authenticated' && l.user === 'alice' && l.algorithm === 'SHA-256'), 'the log says which algorithm a client used');
   });
 
   test('a request on the path: 407 with Proxy-Authenticate; credentials in Authorization do not count there', async () => {

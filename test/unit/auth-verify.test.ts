@@ -81,7 +81,7 @@ describe('the authentication decision', () => {
     test(`the right password with ${algorithm}: accepted as the user`, async () => {
       const { verifier } = setup();
       const challenge = challenges(await verifier.decide(request())).find((c) => c.includes(`algorithm=${algorithm},`))!;
-      assert.deepEqual(await verifier.decide(request({ credentials: [answer(challenge)] })), { kind: 'accepted', user: 'alice', by: 'digest' });
+      assert.deepEqual(await verifier.decide(request({ credentials: [answer(challenge)] })), { kind: 'accepted', user: 'alice', by: 'digest', algorithm });
     });
   }
 
@@ -91,7 +91,7 @@ describe('the authentication decision', () => {
     for (const [i, algorithm] of algorithms.entries()) {
       const challenge = challenges(await verifier.decide(request()))[i]!;
       assert.ok(challenge.includes(`algorithm=${algorithm},`), challenge);
-      assert.deepEqual(await verifier.decide(request({ credentials: [answer(challenge)] })), { kind: 'accepted', user: 'alice', by: 'digest' }, algorithm);
+      assert.deepEqual(await verifier.decide(request({ credentials: [answer(challenge)] })), { kind: 'accepted', user: 'alice', by: 'digest', algorithm }, algorithm);
     }
   });
 
@@ -161,7 +161,7 @@ describe('the authentication decision', () => {
     );
     const invite = (nc: number, claimedUser: string): AuthRequest => request({ method: 'INVITE', claimedUser, credentials: [answer(challenge!, { method: 'INVITE', nc })] });
     assert.equal((await verifier.decide(invite(2, 'bob'))).kind, 'refused');
-    assert.deepEqual(await verifier.decide(invite(3, 'alice')), { kind: 'accepted', user: 'alice', by: 'digest' });
+    assert.deepEqual(await verifier.decide(invite(3, 'alice')), { kind: 'accepted', user: 'alice', by: 'digest', algorithm: 'SHA-256' });
   });
 
   test('an algorithm not offered is challenged again; a user without that hash cannot pass with it', async () => {

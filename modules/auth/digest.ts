@@ -8,7 +8,7 @@
  * is offered one must use it; a response without qop (RFC 2069) carries no nonce count, so it
  * could be replayed for the nonce's whole lifetime. auth-int (a hash of the body) is not offered.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** The hash functions of the IANA "HTTP Digest Hash Algorithms" registry that SIP uses (RFC 8760 §2.2). */
 export type DigestHash = 'MD5' | 'SHA-256' | 'SHA-512-256';
@@ -19,7 +19,7 @@ export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['SHA-256', 'SHA-51
 
 export const DIGEST_HASHES: readonly DigestHash[] = ['MD5', 'SHA-256', 'SHA-512-256'];
 
-const NODE_HASH: Readonly<Record<DigestHash, string>> = { 'MD5': 'md5', 'SHA-256': 'sha256', 'SHA-512-256': 'sha512-256' };
+const NODE_HASH = { 'MD5': 'md5', 'SHA-256': 'sha256', 'SHA-512-256': 'sha512-256' } as const;
 
 /** Hex digits of each hash's output. */
 const HEX_LENGTH: Readonly<Record<DigestHash, number>> = { 'MD5': 32, 'SHA-256': 64, 'SHA-512-256': 64 };
@@ -47,9 +47,17 @@ export function hexLength(hash: DigestHash): number {
   return HEX_LENGTH[hash];
 }
 
+/**
+ * One-shot hashing: `crypto.hash` (Node 20.12 and later) takes about half the CPU of a
+ * `createHash` object for inputs this short; older Nodes get the object.
+ */
+const hashHex: (algorithm: string, data: string) => string = typeof crypto.hash === 'function'
+  ? (algorithm, data) => crypto.hash(algorithm, data, 'hex')
+  : (algorithm, data) => crypto.createHash(algorithm).update(data, 'utf8').digest('hex');
+
 /** H(data) in lower-case hex, over the UTF-8 bytes of `data`. */
 export function digestHex(hash: DigestHash, data: string): string {
-  return createHash(NODE_HASH[hash]).update(data, 'utf8').digest('hex');
+  return hashHex(NODE_HASH[hash], data);
 }
 
 /** HA1 = H(username ":" realm ":" password): what a credential store keeps instead of the password. */
@@ -85,7 +93,7 @@ export function computeResponse(i: ResponseInput): string {
 export function sameResponse(expected: string, given: string): boolean {
   const a = Buffer.from(expected, 'latin1');
   const b = Buffer.from(given.toLowerCase(), 'latin1');
-  return a.length === b.length && timingSafeEqual(a, b);
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
 }
 
 // ---------------------------------------------------------------------------

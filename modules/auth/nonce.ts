@@ -31,7 +31,13 @@ export function nonceKey(configured?: string): Buffer {
   return configured !== undefined ? Buffer.from(configured, 'utf8') : randomBytes(32);
 }
 
+/** Random bytes are drawn this many at a time: a call to the generator costs about what the rest of a nonce does. */
+const RANDOM_POOL = 4096;
+
 export class NonceMint {
+  private pool = Buffer.alloc(0);
+  private poolUsed = 0;
+
   constructor(private readonly key: Buffer, private readonly now: () => number = Date.now) {}
 
   /** A new nonce for `realm`, valid for `lifetimeSec` from now. */
@@ -41,7 +47,7 @@ export class NonceMint {
     nonce[0] = VERSION;
     nonce.writeUIntBE(Math.floor(this.now()), 1, 6);
     nonce.writeUIntBE(lifetimeSec, 7, 3);
-    randomBytes(8).copy(nonce, 10);
+    this.random(8).copy(nonce, 10);
     this.mac(nonce, realm).copy(nonce, BODY, 0, MAC);
     return nonce.toString('base64url');
   }
@@ -59,5 +65,14 @@ export class NonceMint {
 
   private mac(nonce: Buffer, realm: string): Buffer {
     return createHmac('sha256', this.key).update(nonce.subarray(0, BODY)).update(realm, 'utf8').digest();
+  }
+
+  private random(n: number): Buffer {
+    if (this.poolUsed + n > this.pool.length) {
+      this.pool = randomBytes(RANDOM_POOL);
+      this.poolUsed = 0;
+    }
+    this.poolUsed += n;
+    return this.pool.subarray(this.poolUsed - n, this.poolUsed);
   }
 }

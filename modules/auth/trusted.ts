@@ -1,6 +1,9 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { unmapIPv4 } from '../../core/module.ts';
 
+/** Sources whose answer is remembered; past that the memory starts over, so a flood of sources costs lookups, not memory. */
+const MAX_ANSWERS = 4096;
+
 /**
  * Peers whose requests skip authentication (gateways, other proxies), by CIDR on
  * `net.BlockList`. A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d: such a source is
@@ -8,7 +11,8 @@ import { unmapIPv4 } from '../../core/module.ts';
  */
 export class TrustedPeers {
   private readonly list = new BlockList();
-  readonly rules: readonly string[];
+  private readonly answers = new Map<string, boolean>();
+  private readonly empty: boolean;
 
   /** Throws a RangeError naming the first entry that is not an address or an address/prefix. */
   constructor(cidrs: readonly string[]) {
@@ -17,11 +21,23 @@ export class TrustedPeers {
       if (typeof rule === 'string') throw new RangeError(`trusted peer '${cidr}': ${rule}`);
       this.list.addSubnet(rule.address, rule.prefix, rule.family);
     }
-    this.rules = [...cidrs];
+    this.empty = cidrs.length === 0;
   }
 
   /** Whether a request from `address` (as the socket reports it) comes from a trusted peer. */
   has(address: string): boolean {
+    if (this.empty) return false;
+    // BlockList.check builds a SocketAddress per call; the same peers ask again and again.
+    let trusted = this.answers.get(address);
+    if (trusted === undefined) {
+      trusted = this.check(address);
+      if (this.answers.size >= MAX_ANSWERS) this.answers.clear();
+      this.answers.set(address, trusted);
+    }
+    return trusted;
+  }
+
+  private check(address: string): boolean {
     const a = unmapIPv4(withoutZone(address));
     if (isIPv4(a)) return this.list.check(a, 'ipv4');
     return isIPv6(a) && this.list.check(a, 'ipv6');

@@ -46,6 +46,18 @@ describe('trusted peers', () => {
     assert.equal(peers.has('10.0.0.1.5'), false);
   });
 
+  test('answers stay right past the remembered sources (a flood of addresses)', () => {
+    const list = new TrustedPeers(['10.0.0.0/16']);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 10_000; i++) {
+        const inside = `10.0.${i >> 8 & 255}.${i & 255}`;
+        const outside = `10.1.${i >> 8 & 255}.${i & 255}`;
+        assert.equal(list.has(inside), true, inside);
+        assert.equal(list.has(`::ffff:${outside}`), false, outside);
+      }
+    }
+  });
+
   test('bad rules are refused naming the rule', () => {
     assert.throws(() => new TrustedPeers(['10.0.0.0/33']), /'10\.0\.0\.0\/33': an IPv4 prefix is at most 32/);
     assert.throws(() => new TrustedPeers(['::/129']), /at most 128/);

@@ -30,14 +30,7 @@ export function recordRouteUri(id: SipIdentity, transport: SipTransportName): st
   return `<sip:${hostPort(id)};lr${transport === 'tcp' ? ';transport=tcp' : ''}>`;
 }
 
-/** The address to advertise when the listener binds a wildcard: the first non-internal address of the family, else loopback. */
-export function defaultAdvertise(bindHost: string, family: 'IPv4' | 'IPv6' = 'IPv4'): string {
-  if (bindHost !== '::' && bindHost !== '0.0.0.0') return bindHost;
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === family && !a.internal && !(family === 'IPv6' && a.address.toLowerCase().startsWith('fe80'))) return a.address;
-  }
-  return family === 'IPv4' ? '127.0.0.1' : '::1';
-}
+export { defaultAdvertise } from '../../lib/advertise.ts';
 
 function normalizeHost(h: string): string {
   const bare = h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;

@@ -745,6 +745,35 @@ describe('relayed SDP: offer/answer over one call', () => {
     assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.11', port: 40200 });
   });
 
+  test('a late offer: the INVITE carries no SDP, the 200 OK offers (the callee\'s side), the ACK answers (the caller\'s)', async () => {
+    const r = newRelaying();
+    const inviteMsg = invite('', { contentType: null });
+    const request = await offer(r, inviteMsg, false);
+    const offered = ok200(RFC4317_ANSWER);
+    assert.equal(await pass(r, offered, request, asReply(offered)), true, 'the engaged call is followed though its INVITE had no SDP');
+    const audio = pair(r, offered, 0);
+    assert.deepEqual(audio.rtp.expected('b'), { address: '203.0.113.20', port: 49174 });
+    const ack = createRequest({
+      method: 'ACK', uri: 'sip:bob@203.0.113.20',
+      headers: [
+        ['Via', 'SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhdt'], ['From', `Alice <sip:alice@atlanta.example.com>;tag=${CALLER_TAG}`],
+        ['To', 'Bob <sip:bob@biloxi.example.com>;tag=a6c85cf'], ['Call-ID', CALL_ID], ['CSeq', '314159 ACK'], ['Content-Type', 'application/sdp'],
+      ],
+      body: RFC4317_OFFER,
+    });
+    assert.equal(await pass(r, ack, asRequest(ack)), true);
+    assert.equal(pair(r, ack, 0).rtp, audio.rtp, 'the answer shares the offer\'s ports');
+    assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.10', port: 49170 });
+  });
+
+  test('a request outside the dialog of a followed call that no route engaged is left alone', async () => {
+    const r = newRelaying();
+    await offer(r, invite(RFC4317_OFFER));
+    const other = invite(RFC4317_OFFER);
+    assert.equal(await pass(r, other, asRequest(other)), false);
+    assert.equal(other.body.toString(), RFC4317_OFFER);
+  });
+
   test('sessions that went idle are opened anew by the next description of their stream', async () => {
     const r = newRelaying();
     const offerMsg = invite(RFC4317_OFFER);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineModule, fn, type MediaOffer, type RelayedStream } from '../../core/module.ts';
+import { defineModule, fn, optional, type MediaOffer, type RelayedStream } from '../../core/module.ts';
 import { applyIceHints, type IceCandidateMode, type IceHintOptions } from './rewrite.ts';
 
 export type { IceCandidateMode, IceHintOptions };
@@ -42,11 +42,11 @@ export const iceHints = defineModule({
   description: 'ICE candidate hints for relayed SDP: the relay as a low- or high-priority candidate, IPv6 candidates or ICE removed',
   schema,
   reloadable: ['candidate', 'dropIPv6Candidates', 'removeIce'],
-  dependsOn: { dialog: 'optional' },
+  dependsOn: { dialog: optional<DialogEnds>('dialog') },
 
-  setup: ({ dep }): { overrides: Map<string, IceHintsOverride> } => {
+  setup: ({ deps }): { overrides: Map<string, IceHintsOverride> } => {
     const overrides = new Map<string, IceHintsOverride>();
-    dep<DialogEnds>('dialog')?.onEnded(({ dialog }) => { overrides.delete(dialog.callId); });
+    deps.dialog?.onEnded(({ dialog }) => { overrides.delete(dialog.callId); });
     return { overrides };
   },
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultAdvertise, defineModule, fn, OpenMap, type Reply, type Request } from '../../core/module.ts';
+import { defaultAdvertise, defineModule, fn, OpenMap, optional, required } from '../../core/module.ts';
 import type { RelayBackend } from './backend.ts';
 import { EmbeddedBackend } from './embedded-backend.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from './media-handler.ts';
@@ -50,9 +50,9 @@ export const mediaRelay = defineModule({
   description: 'Embedded UDP media relay: one port per call, symmetric latching, idle timeout, per-session counters',
   schema,
   reloadable: ['idleTimeoutSec'],
-  dependsOn: { dialog: 'required', 'ice-hints': 'optional' },
+  dependsOn: { dialog: required<DialogFollow>('dialog'), iceHints: optional<MediaHints>('ice-hints') },
 
-  setup: ({ config, core, log, dep }): RelayState => {
+  setup: ({ config, core, log, deps }): RelayState => {
     const c = config();
     const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);
     log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports }, 'media relay ready');
@@ -60,9 +60,9 @@ export const mediaRelay = defineModule({
     const backend: RelayBackend = new EmbeddedBackend(relay, c.advertise ?? defaultAdvertise(c.host));
     const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet() };
     const calls = new OpenMap<FollowedCall>();
-    const dialogs = dep<DialogFollow>('dialog')!;
+    const dialogs = deps.dialog;
 
-    core.hooks.onMedia(createMediaHandler({ backend, asks, calls, hints: dep<MediaHints>('ice-hints'), log }));
+    core.hooks.onMedia(createMediaHandler({ backend, asks, calls, hints: deps.iceHints, log }));
     // Engaged once, the relay follows the call: a failed or ended dialog ends its media.
     dialogs.onEnded(({ dialog, reason }) => {
       backend.end(dialog.callId, reason === 'bye' ? 'bye' : 'dialog');

@@ -12,7 +12,7 @@ import { validateModules } from '../../core/kernel/validate-modules.ts';
 import type { AnyModule } from '../../core/kernel/define-module.ts';
 import { ModuleRegistry } from '../../core/kernel/module-registry.ts';
 import { MessageContext } from '../../core/kernel/message-context.ts';
-import { isMediaRefused, type TransactionView } from '../../core/kernel/hooks.ts';
+import { isMediaRefused, ProxyHooks, type TransactionView } from '../../core/kernel/hooks.ts';
 import type { CoreServices } from '../../core/kernel/core-services.ts';
 import { createRequest, createResponse, type SipMessage } from '../../core/dialects/sip/codec/message.ts';
 import { hasSdpBody, sipMediaOffer, type SdpMediaOffer } from '../../core/dialects/sip/media-offer.ts';
@@ -32,7 +32,8 @@ const ADVERTISE = '192.0.2.1';
 let nextSlice = 25500;
 
 interface Proxy {
-  readonly core: CoreServices;
+  /** The hook bus as the engines drive it. */
+  readonly hooks: ProxyHooks;
   readonly registry: ModuleRegistry;
   readonly relay: MediaRelay;
   readonly dialogs: DialogApi;
@@ -48,7 +49,8 @@ async function boot(o: { ports?: number; idleTimeoutSec?: number; extra?: readon
   const min = nextSlice;
   nextSlice += 10;
   assert.ok(min + 9 <= 25699, 'test media port range 25500-25699 exhausted');
-  const core = fakeCore();
+  const hooks = new ProxyHooks();
+  const core: CoreServices = { ...fakeCore(), hooks };
   const modules: AnyModule[] = [
     dialog(),
     mediaRelay({ ports: `${min}-${min + (o.ports ?? 10) - 1}`, host: '127.0.0.1', engine: 'js', advertise: ADVERTISE, idleTimeoutSec: o.idleTimeoutSec ?? 600 }),
@@ -57,7 +59,7 @@ async function boot(o: { ports?: number; idleTimeoutSec?: number; extra?: readon
   const registry = await ModuleRegistry.boot(validateModules(modules), core, silentLog);
   registries.push(registry);
   const backend = registry.api<MediaRelayApi>('media-relay')!.backend as EmbeddedBackend;
-  return { core, registry, relay: backend.mediaRelay, dialogs: registry.api<DialogApi>('dialog')! };
+  return { hooks, registry, relay: backend.mediaRelay, dialogs: registry.api<DialogApi>('dialog')! };
 }
 
 type Ctx = Record<string, (...args: unknown[]) => unknown>;
@@ -73,16 +75,16 @@ function txnOf(request: Request, target: Endpoint): TransactionView {
 
 /** What the plain engine does when a call is forwarded: the dialog module follows it from here. */
 async function forwardCall(p: Proxy, request: Request, target: Endpoint): Promise<void> {
-  await p.core.hooks.emitRequestForward({ mc: new MessageContext('request', request, snapshot(), silentLog), request, target, txn: txnOf(request, target) });
+  await p.hooks.emitRequestForward({ request, target, txn: txnOf(request, target) });
 }
 
 /** What the plain engine does at the callee's ACK_CALL: the caller's implicit description, then the callee's. */
 async function plainAnswer(p: Proxy, request: Request, reply: Reply, callee: Endpoint): Promise<{ caller: PlainMediaOffer; callee: PlainMediaOffer }> {
   const txn = txnOf(request, callee);
   const callerOffer = new PlainMediaOffer(request.source);
-  await p.core.hooks.emitMedia({ request, reply: null, txn, offer: () => callerOffer });
+  await p.hooks.emitMedia({ request, reply: null, txn, offer: () => callerOffer });
   const calleeOffer = new PlainMediaOffer(callee);
-  await p.core.hooks.emitMedia({ request, reply, txn, offer: () => calleeOffer });
+  await p.hooks.emitMedia({ request, reply, txn, offer: () => calleeOffer });
   return { caller: callerOffer, callee: calleeOffer };
 }
 
@@ -119,7 +121,7 @@ describe('media-relay: the plain engine\'s descriptions', () => {
     const call = plainRequest(CALL, ALICE_ADDR);
     const offer = new PlainMediaOffer(call.source);
     let read = false;
-    const settled = p.core.hooks.emitMedia({ request: call, reply: null, txn: txnOf(call, BOB_ADDR), offer: () => { read = true; return offer; } });
+    const settled = p.hooks.emitMedia({ request: call, reply: null, txn: txnOf(call, BOB_ADDR), offer: () => { read = true; return offer; } });
     assert.equal(settled, undefined, 'no promise');
     assert.equal(read, false, 'the description is not even read');
     assert.equal(offer.mediaPort, null);
@@ -137,7 +139,7 @@ describe('media-relay: the plain engine\'s descriptions', () => {
     ctx(p, call).engageMediaProxy!();
     const offer = new PlainMediaOffer(call.source);
     await assert.rejects(
-      Promise.resolve(p.core.hooks.emitMedia({ request: call, reply: null, txn: txnOf(call, BOB_ADDR), offer: () => offer })),
+      Promise.resolve(p.hooks.emitMedia({ request: call, reply: null, txn: txnOf(call, BOB_ADDR), offer: () => offer })),
       (err: unknown) => isMediaRefused(err) && err.status === 503 && err.reason === 'no media port',
     );
     assert.equal(offer.mediaPort, null);
@@ -218,7 +220,7 @@ function model(sip: SipMessage): Request | Reply {
 async function passSip(p: Proxy, msg: SipMessage, request: Request, reply: Reply | null): Promise<void> {
   assert.ok(hasSdpBody(msg));
   let offer: SdpMediaOffer | undefined;
-  await p.core.hooks.emitMedia({ request, reply, txn: null, offer: () => (offer ??= sipMediaOffer(msg)) });
+  await p.hooks.emitMedia({ request, reply, txn: null, offer: () => (offer ??= sipMediaOffer(msg)) });
   offer?.writeTo(msg);
 }
 
@@ -276,7 +278,7 @@ describe('media-relay: the SIP engine\'s descriptions', () => {
     assert.equal(p.relay.count, 0);
     const late = createResponse({ status: 200, reason: 'OK', headers: sipHeaders('ended-call', 'b1'), body: ICE_ANSWER });
     const reply = model(late) as Reply;
-    assert.equal(p.core.hooks.emitMedia({ request: { ...request }, reply, txn: null, offer: () => sipMediaOffer(late) }), undefined);
+    assert.equal(p.hooks.emitMedia({ request: { ...request }, reply, txn: null, offer: () => sipMediaOffer(late) }), undefined);
     assert.equal(late.body.toString(), ICE_ANSWER);
   });
 });

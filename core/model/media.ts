@@ -81,4 +81,10 @@ export interface MediaOffer {
   removeAttributes(target: MediaTarget, remove: (a: MediaAttribute) => boolean): number;
   /** Whether anything was changed since the description was read. */
   readonly changed: boolean;
+  /**
+   * The wire can describe this media only through a relay: the plain protocol's MEDIA_PORT names
+   * a relay port, never the party's own address, so a relay that cannot take the description
+   * must refuse it. SDP says where the party is: unrelayed, it still describes a media path.
+   */
+  readonly relayRequired: boolean;
 }

@@ -67,8 +67,8 @@ export interface RelayBackend {
   readonly kind: string;
   /**
    * Takes over a party's streams: the call's sessions are opened for streams it has not seen
-   * (both parties share them), and told where this party sends from. Throws MediaRefused(503,
-   * 'no media port') when none of the streams could be given ports.
+   * (both parties share them), and told where this party sends from. A stream missing from the
+   * result got no ports; the backend logs why.
    */
   relay(media: PartyMedia): Promise<RelayedStreams>;
   /**

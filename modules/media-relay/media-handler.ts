@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { LogThrottle, type Logger, type MediaEvent, type MediaStream, type OpenMap, type RelayedStream, type Reply, type Request } from '../../core/module.ts';
+import { LogThrottle, MediaRefused, type Logger, type MediaEvent, type MediaStream, type OpenMap, type RelayedStream, type Reply, type Request } from '../../core/module.ts';
 import type { CallSide, RelayBackend, RelayCall } from './backend.ts';
 import type { MediaHints } from './module-apis.ts';
 
@@ -34,7 +34,9 @@ const RELAYED_PROTO = /(^|\/)(RTP|UDP)(\/|$)/i;
  * The media hook of both dialects: a description of a followed call, or one a route asked for,
  * has its streams taken over by the relay and rewritten to point at it. A request comes from
  * the caller unless it carries another From tag than the call's first request; a reply comes
- * from the party the request went to. Descriptions nobody asked for return at once, without a promise.
+ * from the party the request went to. A description the relay finds no port for passes as it
+ * was, unless its wire can only name a relay (relayRequired): that one is refused with 503
+ * 'no media port'. Descriptions nobody asked for return at once, without a promise.
  */
 export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => void | Promise<void> {
   const hostWarnings = new LogThrottle(1000);
@@ -57,6 +59,8 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
     const side: CallSide = (e.reply === null) === requestFromCaller ? 'caller' : 'callee';
     const tag = e.reply === null ? e.request.from.tag : e.reply.to.tag;
     const relayed = await o.backend.relay({ call, side, tag, streams, description: offer });
+    // SDP left as the party wrote it still describes a media path; the plain protocol's does not.
+    if (relayed.size === 0 && offer.relayRequired) throw new MediaRefused(503, 'no media port');
     const done: RelayedStream[] = [];
     for (const stream of streams) {
       const to = relayed.get(stream.index);

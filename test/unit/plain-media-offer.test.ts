@@ -18,6 +18,7 @@ describe('PlainMediaOffer', () => {
     assert.deepEqual(offer.attributes(0), []);
     assert.equal(offer.changed, false);
     assert.equal(offer.mediaPort, null, 'not relayed: no MEDIA_PORT');
+    assert.equal(offer.relayRequired, true, 'MEDIA_PORT can only name a relay port');
   });
 
   test('relayed: the stream names the relay, and its port is what MEDIA_PORT tells the other party', () => {

@@ -30,6 +30,7 @@ describe('SdpMediaOffer: reading streams', () => {
       { index: 1, kind: 'video', proto: 'RTP/AVP', formats: ['99'], rtp: { address: '224.2.17.12', port: 51372 }, rtcp: { address: '224.2.17.12', port: 51373 }, rtcpMux: false, disabled: false },
     ]);
     assert.equal(offer.changed, false);
+    assert.equal(offer.relayRequired, false, 'unrelayed, SDP still says where the party is');
   });
 
   test('a media-level c= wins over the session one', () => {

@@ -9,6 +9,7 @@ import type { MediaAttribute, MediaOffer, MediaStream, MediaTarget, RelayedAddre
 export class PlainMediaOffer implements MediaOffer {
   private stream: MediaStream;
   private relayedTo: RelayedAddress | null = null;
+  readonly relayRequired = true;
 
   /** `party`: the signaling address of the party the description is of. */
   constructor(party: Endpoint) {

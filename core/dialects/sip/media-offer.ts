@@ -52,6 +52,7 @@ export class SdpMediaOffer implements MediaOffer {
   /** The relay address of each relayed stream, by index: the connection lines are written from it when rendered. */
   private readonly relayed = new Map<number, string>();
   private touched = false;
+  readonly relayRequired = false;
 
   constructor(readonly sdp: Sdp) {
     this.list = [];

@@ -7,6 +7,8 @@
  * format), and originates requests through `core.originate`.
  */
 export { defineModule, fn, required, optional, DISABLED } from './kernel/define-module.ts';
+/** zod, for a module's options schema: the same copy the core validates with. */
+export { z } from 'zod';
 export type {
   RouteKind, ScopedFn, ModuleInstance, ModuleManifest, ModuleFactory, ModuleOptions, SetupEnv, BoundEnv, Dependency, DepsOf,
   Disabled, FailureRouteName, ReplyRouteName, ResultObject,
@@ -28,7 +30,7 @@ export type { MediaOffer, MediaStream, MediaAttribute, MediaAddress, MediaTarget
 export type { RegistrationRequest, RegistrationParse, RequestedContact, Flow } from './model/registration.ts';
 
 // Accessors answered by the message's dialect.
-export { carriesRoute } from './dialects/access.ts';
+export { carriesRoute, headerValues } from './dialects/access.ts';
 
 // Tables and helpers for module state.
 export { formatEndpoint, sameEndpoint, asSeenBy, unmapIPv4 } from './lib/address.ts';

@@ -1,6 +1,6 @@
-import type { Request } from '../model/message.ts';
-import { hasHeader } from './sip/codec/message.ts';
-import { sipRequest } from './sip/wire.ts';
+import type { Message, Request } from '../model/message.ts';
+import { getHeaders, hasHeader } from './sip/codec/message.ts';
+import { sipRequest, sipWire } from './sip/wire.ts';
 
 /**
  * What modules may ask of a message beyond the model, answered by the message's own dialect:
@@ -15,4 +15,9 @@ import { sipRequest } from './sip/wire.ts';
 export function carriesRoute(req: Request): boolean {
   if (req.dialect !== 'sip') return false;
   return req.inDialog || hasHeader(sipRequest(req), 'route');
+}
+
+/** The values of a header field (SIP, by full or compact name, any case); the plain protocol has no headers. */
+export function headerValues(msg: Message, name: string): string[] {
+  return msg.dialect === 'sip' ? getHeaders(sipWire(msg).sip, name) : [];
 }

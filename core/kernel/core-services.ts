@@ -29,6 +29,8 @@ export interface OriginateRequest {
   /** Further header fields, verbatim. */
   readonly headers?: readonly (readonly [name: string, value: string])[];
   readonly body?: { readonly contentType: string; readonly content: string | Buffer };
+  /** Gives up with a local 408 after this long (default and at most 64·T1, 32 s: Timer F); a health probe wants less. */
+  readonly timeoutMs?: number;
 }
 
 /** The final response of an originated request; `reply` is null when the proxy made the status up (408: no answer in time, 478: no route). */

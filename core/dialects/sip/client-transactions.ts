@@ -37,13 +37,13 @@ export class ClientTransactions {
   }
 
   /** Sends `out` (already carrying its Via with `branch`) to `downstream` and runs its timers. */
-  start(branch: string, out: SipRequest, downstream: Destination, owner: ClientOwner, call: ProxyCall | null): ClientTransaction {
+  start(branch: string, out: SipRequest, downstream: Destination, owner: ClientOwner, call: ProxyCall | null, timeoutMs = TIMEOUT_64T1): ClientTransaction {
     const bytes = serializeSip(out);
     const ct = new ClientTransaction(branch, owner, call, out, bytes, downstream, T1);
     this.table.set(`${branch}|${out.method}`, ct);
     this.sender.send(downstream, bytes);
     if (downstream.transport === 'udp') this.armRetransmit(ct);
-    ct.timeoutTimer = setTimeout(() => this.timeout(ct), TIMEOUT_64T1);
+    ct.timeoutTimer = setTimeout(() => this.timeout(ct), Math.min(timeoutMs, TIMEOUT_64T1));
     ct.timeoutTimer.unref();
     return ct;
   }

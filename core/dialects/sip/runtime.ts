@@ -1,7 +1,6 @@
 import type { Endpoint } from '../../lib/address.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { Message } from '../../model/message.ts';
-import type { ResolvedListen } from '../../script/load.ts';
 import type { OriginateRequest, OriginateResult } from '../../kernel/core-services.ts';
 import { ClientTransactions } from './client-transactions.ts';
 import { createSipDialect, type SipDialect } from './dialect.ts';
@@ -11,6 +10,16 @@ import { ServerTransactions } from './server-transactions.ts';
 import { SipTcpTransport } from './tcp-transport.ts';
 import type { Destination } from './transactions.ts';
 import { SipUac } from './uac.ts';
+
+/** A SIP listener as the script configured it. */
+export interface SipListenerConfig {
+  readonly name: string;
+  readonly host: string;
+  /** The address put in Via and Record-Route toward IPv4 peers, and toward IPv6 ones. */
+  readonly advertise?: string;
+  readonly advertiseIPv6?: string;
+  readonly transports?: readonly ('udp' | 'tcp')[];
+}
 
 export interface SipRuntimeDeps extends Pick<SipProxyCoreDeps, 'hooks' | 'log' | 'runRoute'> {
   /** Sends from a UDP signaling listener (the core owns those sockets). */
@@ -52,7 +61,7 @@ export class SipRuntime {
   }
 
   /** A SIP listener's UDP socket is bound on `port`: name ourselves there and open its TCP side. */
-  async listen(l: ResolvedListen, port: number): Promise<void> {
+  async listen(l: SipListenerConfig, port: number): Promise<void> {
     const id: SipIdentity = {
       host: l.advertise ?? defaultAdvertise(l.host),
       ...(l.host === '::' ? { host6: l.advertiseIPv6 ?? defaultAdvertise(l.host, 'IPv6') } : {}),

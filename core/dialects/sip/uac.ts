@@ -47,7 +47,7 @@ export class SipUac implements ClientOwner {
     const branch = newBranch();
     const out = this.build(req, method, `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`, `sip:switchyard@${hostPort(id)}`);
     return new Promise<OriginateResult>((resolve) => {
-      const ct = this.deps.clients.start(branch, out, { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null }, this, null);
+      const ct = this.deps.clients.start(branch, out, { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null }, this, null, req.timeoutMs);
       this.waiting.set(ct, resolve);
     });
   }

@@ -6,7 +6,7 @@ import { MediaRefused } from '../../kernel/hooks.ts';
 import type { MediaAddress, MediaAttribute, MediaOffer, MediaStream, MediaTarget, RelayedAddress } from '../../model/media.ts';
 import { getHeader, type SipMessage } from './codec/message.ts';
 import {
-  cloneSdp, getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setRtcp,
+  getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setRtcp,
   type Sdp, type SdpLine,
 } from './codec/sdp.ts';
 
@@ -128,12 +128,13 @@ export class SdpMediaOffer implements MediaOffer {
     return n;
   }
 
-  /** The SDP as it now reads. */
+  /**
+   * The SDP as it now reads. The connection lines of the relayed streams are written here, from
+   * all of them at once (see pointAtRelay); a later relay() and render keeps them pointing right.
+   */
   toBuffer(): Buffer {
-    if (this.relayed.size === 0) return sdpToBuffer(this.sdp);
-    const out = cloneSdp(this.sdp);
-    pointAtRelay(out, this.relayed);
-    return sdpToBuffer(out);
+    if (this.relayed.size > 0) pointAtRelay(this.sdp, this.relayed);
+    return sdpToBuffer(this.sdp);
   }
 
   /** Writes the description into the message's body when it changed (the Content-Length follows the body); returns whether it did. */

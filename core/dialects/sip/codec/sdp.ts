@@ -350,14 +350,3 @@ export function removeAttribute(sdp: Sdp, target: Target, name: string, pred?: (
 export function sdpToBuffer(sdp: Sdp): Buffer {
   return Buffer.from(formatSdp(sdp), 'utf8');
 }
-
-/** A copy whose lines can be rewritten without touching `sdp`. */
-export function cloneSdp(sdp: Sdp): Sdp {
-  const copy = (l: SdpLine): SdpLine => ({ type: l.type, value: l.value });
-  return {
-    eol: sdp.eol,
-    finalEol: sdp.finalEol,
-    session: sdp.session.map(copy),
-    media: sdp.media.map((m) => ({ ...m, formats: [...m.formats], lines: m.lines.map(copy) })),
-  };
-}

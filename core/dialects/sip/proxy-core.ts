@@ -14,6 +14,7 @@ import { serializeSip } from './codec/serialize.ts';
 import { parseNameAddr, parseUri, type NameAddr } from './codec/uri.ts';
 import { parseViaList } from './codec/via.ts';
 import type { ClientTransactions, SipSender } from './client-transactions.ts';
+import { aliasContact, takeAlias } from './contact-alias.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildResponse, decrementMaxForwards } from './messages.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
@@ -38,6 +39,19 @@ export interface SipProxyStats {
   statelessReplies: number;
   strayReplies: number;
 }
+
+/** Requests whose Contact is a dialog's remote target (RFC 3261 §12, RFC 3311, RFC 6665, RFC 3515). */
+const TARGET_METHODS: ReadonlySet<string> = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
+
+/** What the proxy says of itself in its answer to OPTIONS (RFC 3261 §11.2). */
+const OPTIONS_ANSWER: ReplyExtras = {
+  headers: [
+    ['Allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, PRACK, INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER'],
+    ['Accept', 'application/sdp'],
+    ['Accept-Encoding', 'identity'],
+    ['Accept-Language', 'en'],
+  ],
+};
 
 function firstRoute(sip: SipRequest): NameAddr | null {
   const first = getHeaders(sip, 'route')[0];
@@ -67,6 +81,8 @@ function better(a: Reply, b: Reply): boolean {
  */
 export class SipProxyCore implements ProxyEngine, ClientOwner {
   readonly stats: SipProxyStats = { cancels: 0, statelessReplies: 0, strayReplies: 0 };
+  /** Requests that reached this proxy through its own Record-Route: it is in their dialog's path. */
+  private readonly inOurPath = new WeakSet<Request>();
 
   constructor(private readonly deps: SipProxyCoreDeps) {}
 
@@ -81,7 +97,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const sip = sipRequest(req);
     if (req.method === 'ACK') {
       if (servers.absorbAck(req)) return true;
-      this.preRoute(sip);
+      if (this.preRoute(sip)) this.inOurPath.add(req);
       return false; // an ACK for a 2xx travels end to end through the script
     }
     if (req.method === 'CANCEL') {
@@ -90,20 +106,36 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     }
     if (servers.open(req) === null) return true; // a retransmission, answered
     const mf = getMaxForwards(sip);
-    if (mf !== undefined && mf <= 0 && req.method !== 'OPTIONS') {
+    if (req.method === 'OPTIONS' && (mf === 0 || (!req.inDialog && this.addressedToUs(sip)))) {
+      // A keepalive or health probe for this proxy, or an OPTIONS that may go no further: the
+      // proxy answers as its final recipient (§11, §16.3 step 3).
+      this.respond(req, 200, 'OK', OPTIONS_ANSWER);
+      return true;
+    }
+    if (mf !== undefined && mf <= 0) {
       this.respond(req, 483, 'Too Many Hops');
       return true;
     }
-    this.preRoute(sip);
+    if (this.preRoute(sip)) this.inOurPath.add(req);
     return false;
+  }
+
+  /** A Request-URI that names this proxy and no user in it (`sip:proxy.example.com`), with no Route elsewhere. */
+  private addressedToUs(sip: SipRequest): boolean {
+    const u = parseUri(sip.uri);
+    if (u === null || u.user !== undefined || !this.deps.node.isUs(u)) return false;
+    const first = firstRoute(sip);
+    return first === null || this.deps.node.isUs(first.uri);
   }
 
   /**
    * §16.4 route information preprocessing: a Request-URI that is our own Record-Route URI
    * comes from a strict router (restore the real target from the last Route); Route entries
-   * that name this proxy are removed.
+   * that name this proxy are removed. Returns whether the request came by this proxy's own
+   * Record-Route (a Route naming it was there).
    */
-  private preRoute(sip: SipRequest): void {
+  private preRoute(sip: SipRequest): boolean {
+    let ours = false;
     const { node } = this.deps;
     if (node.isUs(sip.uri)) {
       const routes = getHeaders(sip, 'route');
@@ -111,13 +143,16 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       if (last !== null) {
         sip.uri = last.uri;
         setRoutes(sip, routes.slice(0, -1));
+        ours = true;
       }
     }
     for (;;) {
       const first = firstRoute(sip);
       if (first === null || !node.isUs(first.uri)) break;
       removeHeader(sip, 'route', 'first');
+      ours = true;
     }
+    return ours;
   }
 
   private receiveCancel(cancel: Request): void {
@@ -159,6 +194,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     call.onFailure = plan.onFailure;
     call.onReply = plan.onReply;
     call.answerTimeoutMs = plan.answerTimeoutMs;
+    call.inPath = plan.recordRoute || this.inOurPath.has(req);
     const st = call.server;
     if (st.canceled) {
       this.finishWithLocal(call, 487, 'Request Terminated');
@@ -193,7 +229,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
         if (h !== null) hops.push(h);
       }
     } else {
-      const hop = await this.routeHop(sip);
+      const hop = await this.routeHop(call.request, sip);
       if (hop !== null) hops.push({ hop });
     }
     for (const h of hops) await this.startBranch(call, h.hop, h.uri, plan.recordRoute);
@@ -214,10 +250,17 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     return { hop: { address: t.address, transport, connection: t.connection ?? null }, uri };
   }
 
-  /** §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI. */
-  private async routeHop(sip: SipRequest): Promise<NextHop | null> {
+  /**
+   * §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI:
+   * where an alias of ours in it says, for a request that came through this proxy's
+   * Record-Route, else where the URI resolves to.
+   */
+  private async routeHop(req: Request, sip: SipRequest): Promise<NextHop | null> {
     const first = firstRoute(sip);
-    if (first === null) return hasHeader(sip, 'route') ? null : resolveNextHop(sip.uri);
+    if (first === null) {
+      if (hasHeader(sip, 'route')) return null;
+      return (this.inOurPath.has(req) ? takeAlias(sip) : null) ?? resolveNextHop(sip.uri);
+    }
     const u = parseUri(first.uri);
     if (u !== null && getParam(u.params, 'lr') === undefined) {
       // A strict router: it becomes the Request-URI, the old one goes to the end of the route set.
@@ -236,6 +279,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const listener = req.listener;
     const ours = this.deps.identity(listener);
     const id = facing(ours, hop.address.address);
+    if (call.inPath && TARGET_METHODS.has(out.method)) aliasContact(out, req.source, sipWire(req).transport);
     if (recordRoute) {
       // Double Record-Route when the call changes address family or transport (RFC 5658): each side gets a URI it can reach.
       const inbound = facing(ours, req.source.address);
@@ -260,7 +304,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   private async forwardAck(req: Request, plan: ForwardPlan): Promise<void> {
     const sip = sipRequest(req);
     const t = plan.targets?.[0];
-    const hop = t !== undefined ? (await this.targetHop(t, sip))?.hop ?? null : await this.routeHop(sip);
+    const hop = t !== undefined ? (await this.targetHop(t, sip))?.hop ?? null : await this.routeHop(req, sip);
     if (hop === null) return;
     const out = cloneSip(sip);
     if (t?.uri !== undefined) out.uri = t.uri;
@@ -364,6 +408,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   private passUpstream(call: ProxyCall, reply: Reply): void | Promise<void> {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
+    if (call.inPath && reply.status < 300 && TARGET_METHODS.has(reply.method)) aliasContact(out, reply.source, sipWire(reply).transport);
     const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
     return whenDone(hooked, () => this.deps.servers.send(call.server, call.server.upstream, reply.status, serializeSip(out)));
   }

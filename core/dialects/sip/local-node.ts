@@ -31,14 +31,7 @@ export function recordRouteUri(id: SipIdentity, transport: SipTransportName): st
   return `<sip:${hostPort(id)};lr${transport === 'tcp' ? ';transport=tcp' : ''}>`;
 }
 
-/** The address to advertise when the listener binds a wildcard: the first non-internal address of the family, else loopback. */
-export function defaultAdvertise(bindHost: string, family: 'IPv4' | 'IPv6' = 'IPv4'): string {
-  if (bindHost !== '::' && bindHost !== '0.0.0.0') return bindHost;
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === family && !a.internal && !(family === 'IPv6' && a.address.toLowerCase().startsWith('fe80'))) return a.address;
-  }
-  return family === 'IPv4' ? '127.0.0.1' : '::1';
-}
+export { defaultAdvertise } from '../../lib/advertise.ts';
 
 /**
  * Tells whether a URI names this proxy: one of its identities, or any local interface

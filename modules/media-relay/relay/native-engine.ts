@@ -1,7 +1,7 @@
-import { loadAddon, type AddonLoad } from '../../../core/lib/native-addon.ts';
-import { asSeenBy, type Endpoint } from '../../../core/lib/address.ts';
 import { constants } from 'node:os';
-import { MEDIA_SOCKET_BUFFER_BYTES, type BoundPort, type MediaEngine, type PartySpec, type RelaySession, type SessionStats } from './engine.ts';
+import { asSeenBy, loadAddon, type AddonLoad, type Endpoint } from '../../../core/module.ts';
+import type { SessionKey, SessionStats } from '../session.ts';
+import { MEDIA_SOCKET_BUFFER_BYTES, type BoundPort, type MediaEngine, type PartySpec, type RelaySession } from './engine.ts';
 
 /** native/relay.c, as its bindings see it. */
 interface NativeRelay {
@@ -75,7 +75,7 @@ class NativeSession implements RelaySession {
   /** The counters at close, kept because the port's slot in C is reused by the next session. */
   private final: SessionStats | null = null;
 
-  constructor(private readonly engine: NativeEngine, readonly key: string, readonly port: number, private readonly a: PartySpec, private readonly b: PartySpec) {
+  constructor(private readonly engine: NativeEngine, readonly key: SessionKey, readonly port: number, private readonly a: PartySpec, private readonly b: PartySpec) {
     this.expected_ = [engine.seen(a.address), engine.seen(b.address)];
     engine.addon.setParty(engine.handle, port, 0, this.expected_[0].address, this.expected_[0].port);
     engine.addon.setParty(engine.handle, port, 1, this.expected_[1].address, this.expected_[1].port);

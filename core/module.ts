@@ -18,7 +18,7 @@ export type { TransactionView } from './kernel/contracts.ts';
 export type { CoreServices, OriginateRequest, OriginateResult } from './kernel/core-services.ts';
 export { MediaRefused, isMediaRefused } from './kernel/hooks.ts';
 export type {
-  HookBus, RequestForwardEvent, ReplyForwardEvent, AnswerEvent, AnswerDecision, MediaEvent, TransactionEndEvent, TransactionOutcome,
+  HookBus, RequestForwardEvent, ReplyForwardEvent, AnswerEvent, MediaEvent, TransactionEndEvent, TransactionOutcome,
 } from './kernel/hooks.ts';
 
 // The model.

@@ -39,7 +39,7 @@ export class Switchyard {
     this.dialects = new DialectRuntimes({
       hooks: this.hooks, log,
       runRoute: (kind, name, txn, reply) => this.dispatcher.runTransactionRoute(kind, name, txn, reply),
-      send: (listener, to, data) => this.send(listener, to, data),
+      send: (listener, to, data, sent) => this.send(listener, to, data, sent),
       dispatch: (msg, engine, listener) => this.handle(listener, () => this.dispatcher.dispatch(msg, engine)),
       dropped: () => { this.dispatcher.stats.parseErrors++; },
     });
@@ -75,8 +75,6 @@ export class Switchyard {
   private core(): CoreServices {
     return {
       hooks: this.hooks,
-      dialect: (name) => this.dialects.get(name).dialect,
-      send: (listener, to, data, sent) => this.send(listener, to, data, sent),
       isOwnUri: (uri) => this.dialects.isOwnUri(uri),
       originate: (req) => this.dialects.originate(req),
     };

@@ -22,8 +22,14 @@ let apiModules: Promise<ApiModules> | undefined;
  * dist, or through the source loader in-process), never a second copy per script load.
  */
 function switchyardApi(): Promise<ApiModules> {
-  apiModules ??= Promise.all([import('../../index.ts'), import('../module.ts'), import('../../modules/index.ts')])
-    .then(([api, kit, modules]) => ({ switchyard: api, 'switchyard/module': kit, 'switchyard/modules': modules }));
+  // One after the other: the modules import the kit, and a source loader that is still evaluating
+  // the kit for one import would hand the other a half-made copy.
+  apiModules ??= (async () => {
+    const api = await import('../../index.ts');
+    const kit = await import('../module.ts');
+    const modules = await import('../../modules/index.ts');
+    return { switchyard: api, 'switchyard/module': kit, 'switchyard/modules': modules };
+  })();
   return apiModules;
 }
 

@@ -1,20 +1,21 @@
 import { createHash } from 'node:crypto';
 import type { TransactionView } from '../../kernel/contracts.ts';
 import type { ProxyEngine } from '../../kernel/engine.ts';
-import { isRejectRequest, type ProxyHooks } from '../../kernel/hooks.ts';
+import { isMediaRefused, type ProxyHooks } from '../../kernel/hooks.ts';
 import type { MessageContext } from '../../kernel/message-context.ts';
 import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
 import type { Logger } from '../../lib/log.ts';
 import { whenDone } from '../../lib/when-done.ts';
 import { reasonPhrase, type Reply, type Request } from '../../model/message.ts';
 import type { ForwardPlan, ForwardTarget, ReplyExtras } from '../../model/verdict.ts';
-import { getHeader, getHeaders, getMaxForwards, hasHeader, prependHeader, removeHeader, setHeader, type SipRequest, type SipResponse } from './codec/message.ts';
+import { getHeader, getHeaders, getMaxForwards, hasHeader, prependHeader, removeHeader, setHeader, type SipMessage, type SipRequest, type SipResponse } from './codec/message.ts';
 import { getParam } from './codec/params.ts';
 import { serializeSip } from './codec/serialize.ts';
 import { parseNameAddr, parseUri, type NameAddr } from './codec/uri.ts';
 import { parseViaList } from './codec/via.ts';
 import type { ClientTransactions, SipSender } from './client-transactions.ts';
 import { aliasContact, takeAlias } from './contact-alias.ts';
+import { hasSdpBody, sipMediaOffer, type SdpMediaOffer } from './media-offer.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildResponse, decrementMaxForwards } from './messages.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
@@ -208,14 +209,14 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 478 });
       }
     } catch (err) {
-      if (isRejectRequest(err)) {
-        mc.log.info({ status: err.status, reason: err.reason }, 'request refused while forwarding');
+      if (isMediaRefused(err)) {
+        mc.log.info({ status: err.status, reason: err.reason }, 'request refused: its media cannot go through');
         this.finishWithLocal(call, err.status, err.reason);
       } else {
         this.deps.log.error({ err, callId: req.callId }, 'forwarding failed');
         this.finishWithLocal(call, 500, 'Server Internal Error');
       }
-      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: isRejectRequest(err) ? err.status : 500 });
+      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: isMediaRefused(err) ? err.status : 500 });
     }
   }
 
@@ -291,7 +292,8 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
     const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null };
     call.target = hop.address;
-    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: call, sip: out });
+    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: call });
+    await this.describeMedia(req, null, call, out);
     const ct = this.deps.clients.start(branch, out, downstream, this, call);
     call.branches.push(ct);
     if (ct.isInvite) {
@@ -312,7 +314,13 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const id = facing(this.deps.identity(req.listener), hop.address.address);
     const branch = `z9hG4bK${createHash('sha1').update(`${req.callId}|${getHeader(sip, 'cseq')}|${req.from.tag}|${out.uri}|${sipWire(req).via.branch}`).digest('base64url').slice(0, 16)}`;
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
-    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null, sip: out });
+    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null });
+    try {
+      await this.describeMedia(req, null, null, out);
+    } catch (err) {
+      if (!isMediaRefused(err)) throw err;
+      this.deps.log.warn({ callId: req.callId, status: err.status, reason: err.reason }, 'ACK passed with its media unchanged');
+    }
     this.deps.sender.send({ transport: hop.transport, listener: req.listener, address: hop.address, connection: hop.connection ?? null }, serializeSip(out));
   }
 
@@ -349,8 +357,8 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     }
     if (reply.status < 300) {
       if (call.answered) return dropped ? undefined : this.passUpstream(call, reply);
-      const decided = this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply, after: (fn) => queueMicrotask(fn) });
-      return whenDone(decided, () => this.passAnswer(call, ct, reply, dropped));
+      this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply });
+      return this.passAnswer(call, ct, reply, dropped);
     }
     if (call.finished) return;
     if (call.pending.length === 0) return this.complete(call);
@@ -409,8 +417,30 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
     if (call.inPath && reply.status < 300 && TARGET_METHODS.has(reply.method)) aliasContact(out, reply.source, sipWire(reply).transport);
-    const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
-    return whenDone(hooked, () => this.deps.servers.send(call.server, call.server.upstream, reply.status, serializeSip(out)));
+    const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply });
+    const send = (): void => this.deps.servers.send(call.server, call.server.upstream, reply.status, serializeSip(out));
+    return whenDone(hooked, () => {
+      const described = this.describeMedia(call.request, reply, call, out);
+      if (described === undefined) return send();
+      return described.then(send, (err: unknown) => {
+        if (!isMediaRefused(err)) throw err;
+        this.deps.log.warn({ callId: reply.callId, status: reply.status, reason: err.reason }, 'reply passed with its media unchanged');
+        send();
+      });
+    });
+  }
+
+  /**
+   * The media description an outgoing copy carries, through the media hooks, written back into
+   * its body when a hook changed it. Nothing (no promise) when nobody listens or there is no SDP.
+   * A MediaRefused from a hook is thrown to the caller.
+   */
+  private describeMedia(request: Request, reply: Reply | null, txn: TransactionView | null, out: SipMessage): Promise<void> | undefined {
+    if (!this.deps.hooks.wantsMedia || !hasSdpBody(out)) return undefined;
+    let offer: SdpMediaOffer | undefined;
+    const emitted = this.deps.hooks.emitMedia({ request, reply, txn, offer: () => (offer ??= sipMediaOffer(out)) });
+    const write = (): void => { offer?.writeTo(out); };
+    return emitted instanceof Promise ? emitted.then(write) : Promise.resolve(write());
   }
 
   /** A response with no transaction (a repeated 2xx after ours ended): our Via off, on to the next Via's address. */

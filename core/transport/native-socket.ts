@@ -7,7 +7,8 @@ import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 
 /** native/signal.c, as its bindings see it. */
 interface NativeSignal {
-  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number) => void, bufferBytes: number): NativeHandle;
+  /** `onError` hears of received datagrams lost because their batch could not be built (out of memory). */
+  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number) => void, bufferBytes: number, onError: (err: Error) => void): NativeHandle;
   /** False when `address` is not an IP literal this socket can reach. */
   send(handle: NativeHandle, data: Buffer, port: number, address: string): boolean;
   port(handle: NativeHandle): number;
@@ -52,7 +53,9 @@ export class NativeSocket implements DatagramSocket {
       }
       if (failure !== null) throw failure;
     };
-    this.handle = addon.open(host, port, meta, onBatch, SIGNALING_SOCKET_BUFFER_BYTES);
+    // A lost batch is lost traffic, as a full socket queue would lose it: said, not thrown.
+    const onError = (err: Error): void => process.emitWarning(err);
+    this.handle = addon.open(host, port, meta, onBatch, SIGNALING_SOCKET_BUFFER_BYTES, onError);
     this.port = addon.port(this.handle);
     this.dualStack = !isIPv4(host);
   }

@@ -5,7 +5,7 @@
 // returns; sends at any other time go out at once.
 //
 // JavaScript sees: open(host, port, meta, onBatch, bufferBytes, onError) -> handle;
-// send(handle, buf, port, address); port(handle); close(handle). onBatch(data, addresses, count)
+// send(handle, buf, port, address); port(handle); close(handle); batch (datagrams per batch). onBatch(data, addresses, count)
 // gets one buffer holding the batch's datagrams back to back; meta (a Uint32Array the caller
 // owns) holds [offset, length, port] per datagram, addresses the source address of each.
 // onError(err) hears of a batch that could not be handed over (out of memory): its datagrams
@@ -311,7 +311,7 @@ static int bind_socket(signal_socket_t *s, const struct sockaddr_in6 *local, soc
   return bind(s->fd, (const struct sockaddr *)local, local_len) < 0 ? errno : 0;
 }
 
-// open(host, port, meta: Uint32Array(3 * 64), onBatch, bufferBytes, onError) -> handle; throws
+// open(host, port, meta: Uint32Array(3 * batch), onBatch, bufferBytes, onError) -> handle; throws
 // an Error whose code is the errno's name (EADDRINUSE, ENOMEM...) when the socket cannot be had.
 static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_value argv[6];
@@ -334,7 +334,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   void *meta;
   if (napi_get_typedarray_info(env, argv[2], &type, &length, &meta, NULL, NULL) != napi_ok ||
       type != napi_uint32_array || length < 3 * BATCH) {
-    sy_throw_type(env, "meta must be a Uint32Array of 192 entries");
+    sy_throw_type(env, "meta must be a Uint32Array of 3 * batch entries");
     return NULL;
   }
   struct sockaddr_in6 local;
@@ -480,7 +480,10 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  napi_value batch;
+  CHECK(napi_create_uint32(env, BATCH, &batch));
   napi_property_descriptor props[] = {
+      {"batch", NULL, NULL, NULL, NULL, batch, napi_enumerable, NULL}, // datagrams per batch: meta holds 3 entries each
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"port", NULL, js_port, NULL, NULL, NULL, napi_enumerable, NULL},

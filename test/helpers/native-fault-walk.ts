@@ -27,6 +27,7 @@ interface Relay extends FaultInjection {
 }
 
 interface Signal extends FaultInjection {
+  readonly batch: number;
   open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number) => void, bufferBytes: number, onError: (err: Error) => void): Handle;
   send(handle: Handle, data: Buffer, port: number, address: string): boolean;
   port(handle: Handle): number;
@@ -133,7 +134,7 @@ walk('relay create(2 workers)', () => relay.create(2, 0), relay, (engine) => rel
 }
 
 // Signaling sockets: opening one, then a received batch that cannot be handed over.
-const meta = new Uint32Array(3 * 64);
+const meta = new Uint32Array(3 * signal.batch);
 const ignore = (): void => undefined;
 walk('signal open', () => signal.open('127.0.0.1', 0, meta, ignore, 0, ignore), signal, (h) => signal.close(h));
 {

@@ -7,7 +7,10 @@ import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 
 /** native/signal.c, as its bindings see it. */
 interface NativeSignal {
-  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number) => void, bufferBytes: number): NativeHandle;
+  /** Datagrams per batch; meta holds [offset, length, port] for each. */
+  readonly batch: number;
+  /** `onError` hears of received datagrams lost because their batch could not be built (out of memory). */
+  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number) => void, bufferBytes: number, onError: (err: Error) => void): NativeHandle;
   /** False when `address` is not an IP literal this socket can reach. */
   send(handle: NativeHandle, data: Buffer, port: number, address: string): boolean;
   port(handle: NativeHandle): number;
@@ -15,9 +18,6 @@ interface NativeSignal {
 }
 declare const nativeHandle: unique symbol;
 type NativeHandle = { readonly [nativeHandle]: true };
-
-/** Datagrams per batch, as native/signal.c's BATCH; meta holds [offset, length, port] for each. */
-const BATCH = 64;
 
 /** native/signal.c as built at install time, or why it cannot be had. */
 export function loadNativeSignal(): AddonLoad<NativeSignal> {
@@ -37,7 +37,7 @@ export class NativeSocket implements DatagramSocket {
   private closed = false;
 
   constructor(private readonly addon: NativeSignal, host: string, port: number, receive: DatagramReceiver) {
-    const meta = new Uint32Array(3 * BATCH);
+    const meta = new Uint32Array(3 * addon.batch);
     const onBatch = (data: Buffer, addresses: string[], count: number): void => {
       let failure: unknown = null;
       for (let i = 0, m = 0; i < count; i++, m += 3) {
@@ -52,7 +52,9 @@ export class NativeSocket implements DatagramSocket {
       }
       if (failure !== null) throw failure;
     };
-    this.handle = addon.open(host, port, meta, onBatch, SIGNALING_SOCKET_BUFFER_BYTES);
+    // A lost batch is lost traffic, as a full socket queue would lose it: said, not thrown.
+    const onError = (err: Error): void => process.emitWarning(err);
+    this.handle = addon.open(host, port, meta, onBatch, SIGNALING_SOCKET_BUFFER_BYTES, onError);
     this.port = addon.port(this.handle);
     this.dualStack = !isIPv4(host);
   }

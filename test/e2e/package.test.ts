@@ -147,7 +147,7 @@ after(() => {
 });
 
 test('the tarball holds the compiled product, the native sources and the template, and nothing else', () => {
-  for (const f of ['package.json', 'README.md', 'bin/switchyard.mjs', 'proxy.config.ts', 'native/build.mjs', 'native/relay.c', 'native/signal.c',
+  for (const f of ['package.json', 'README.md', 'bin/switchyard.mjs', 'proxy.config.ts', 'native/build.mjs', 'native/relay.c', 'native/signal.c', 'native/common.h',
     'dist/index.js', 'dist/index.d.ts', 'dist/core/module.js', 'dist/core/module.d.ts', 'dist/modules/index.js', 'dist/modules/index.d.ts',
     'dist/cli/main.js', 'dist/cli/warm-up/warm-up.config.ts']) {
     assert.ok(packed.includes(f), `${f} is in the tarball`);

@@ -56,7 +56,7 @@ export const callRouting = defineModule({
         const peer: Endpoint | undefined = deps.dialog?.peerOf(msg.callId, msg.from.user);
         if (peer !== undefined) return [{ address: peer }];
       }
-      const found = await deps.registrar.lookup(user);
+      const found = await deps.registrar.lookup(user, msg.dialect);
       if (found.ok) {
         return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
       }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineModule, fn, OpenMap, type Endpoint } from '../../core/module.ts';
+import { defineModule, fn, OpenMap, type DialectName, type Endpoint } from '../../core/module.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
 
 export type { Dialog, DialogEndReason };
@@ -12,8 +12,8 @@ export interface DialogEndEvent { readonly dialog: Dialog; readonly reason: Dial
 /** What other modules (media relay) use to follow calls. */
 export interface DialogApi {
   get(callId: string): Dialog | undefined;
-  /** The other party's address as seen from `user` in the dialog. */
-  peerOf(callId: string, user: string): Endpoint | undefined;
+  /** The other party's address as seen from `user` in the dialog, when it is a dialog of `dialect`. */
+  peerOf(callId: string, user: string, dialect: DialectName): Endpoint | undefined;
   onConfirmed(l: Listener<DialogEvent>): void;
   onEnded(l: Listener<DialogEndEvent>): void;
   terminate(callId: string, reason: DialogEndReason): boolean;
@@ -30,6 +30,7 @@ interface DialogState {
   readonly confirmed: Set<Listener<DialogEvent>>;
   readonly ended: Set<Listener<DialogEndEvent>>;
   end(d: Dialog, reason: DialogEndReason): void;
+  dialogOf(callId: string, dialect: DialectName): Dialog | undefined;
 }
 
 export const dialog = defineModule({
@@ -44,36 +45,50 @@ export const dialog = defineModule({
     const ended = new Set<Listener<DialogEndEvent>>();
     const end = (d: Dialog, reason: DialogEndReason): void => {
       if (d.state === 'ended') return;
+      const wasConfirmed = d.state === 'confirmed';
       d.state = 'ended';
       if (d.lifetimeTimer !== null) clearTimeout(d.lifetimeTimer);
       if (dialogs.get(d.callId) === d) dialogs.delete(d.callId);
       log.debug({ callId: d.callId, reason }, 'dialog ended');
       for (const l of ended) l({ dialog: d, reason });
+      if (wasConfirmed && d.dialect === 'plain' && (reason === 'timeout' || reason === 'lifetime')) hangUp(d);
+    };
+    // A plain call the proxy ends (its media went idle, it outlived maxDurationSec) is over for
+    // both parties too: each gets BYE FROM:<caller> TO:<callee>, the caller first.
+    const hangUp = (d: Dialog): void => {
+      core.originate({ dialect: 'plain', method: 'BYE', from: d.caller, to: d.callee, targets: [d.callerAddress, d.calleeAddress], listener: d.listener })
+        .catch((err: unknown) => { log.error({ err, callId: d.callId }, 'BYE to the parties of an ended call failed'); });
+    };
+    /** The dialog of this call id in this dialect: a message of one dialect never reads or ends a dialog of the other. */
+    const dialogOf = (callId: string, dialect: DialectName): Dialog | undefined => {
+      const d = dialogs.get(callId);
+      return d !== undefined && d.dialect === dialect ? d : undefined;
     };
 
     core.hooks.onRequestForward(({ request, target, txn }) => {
       if (request.method === 'INVITE' && txn !== null && !request.inDialog) {
         const existing = dialogs.get(request.callId);
+        if (existing !== undefined && existing.dialect !== request.dialect) return; // another dialect's call keeps its dialog
         if (existing !== undefined && existing.invite === request) {
           existing.calleeAddress = target; // a failure route forwarded the call elsewhere
           return;
         }
         if (existing !== undefined) end(existing, 'replaced');
         const d: Dialog = {
-          callId: request.callId, dialect: request.dialect, caller: request.from.user, callee: request.to.user,
+          callId: request.callId, dialect: request.dialect, caller: request.from.user, callee: request.to.user, listener: request.listener,
           invite: request, callerAddress: request.source, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
         };
         d.lifetimeTimer = setTimeout(() => end(d, 'lifetime'), config().maxDurationSec * 1000);
         d.lifetimeTimer.unref();
         dialogs.set(d.callId, d);
       } else if (request.method === 'BYE') {
-        const d = dialogs.get(request.callId);
+        const d = dialogOf(request.callId, request.dialect);
         if (d !== undefined) end(d, 'bye');
       }
     });
 
     core.hooks.onAnswer(({ request }) => {
-      const d = dialogs.get(request.callId);
+      const d = dialogOf(request.callId, request.dialect);
       if (d !== undefined && d.invite === request && d.state === 'early') {
         d.state = 'confirmed';
         d.confirmedAt = Date.now();
@@ -92,18 +107,18 @@ export const dialog = defineModule({
       if (d.state === 'early' || outcome === 'withheld') end(d, outcome === 'timeout' ? 'timeout' : 'failed');
     });
 
-    return { dialogs, confirmed, ended, end };
+    return { dialogs, confirmed, ended, end, dialogOf };
   },
 
   functions: ({ state }) => ({
     /** The state of the current call's dialog, or null when there is none. */
-    dialogState: fn(['request', 'reply', 'failure'], (mc) => state.dialogs.get(mc.msg.callId)?.state ?? null, () => null),
+    dialogState: fn(['request', 'reply', 'failure'], (mc) => state.dialogOf(mc.msg.callId, mc.msg.dialect)?.state ?? null, () => null),
   }),
 
   api: ({ state }): DialogApi => ({
     get: (callId) => state.dialogs.get(callId),
-    peerOf(callId, user) {
-      const d = state.dialogs.get(callId);
+    peerOf(callId, user, dialect) {
+      const d = state.dialogOf(callId, dialect);
       if (d === undefined) return undefined;
       if (user === d.caller) return d.calleeAddress;
       if (user === d.callee) return d.callerAddress;

@@ -32,7 +32,7 @@ function standaloneOptions(ts: typeof TS): TS.CompilerOptions {
   const at = (dist: string, source: string): string[] => [path.join(PACKAGE_ROOT, built ? dist : source)];
   return {
     target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler,
-    strict: true, noEmit: true, allowImportingTsExtensions: true, skipLibCheck: true, types: ['node'],
+    strict: true, noEmit: true, allowImportingTsExtensions: true, skipLibCheck: true,
     paths: {
       switchyard: at('dist/index.d.ts', 'index.ts'),
       'switchyard/module': at('dist/core/module.d.ts', 'core/module.ts'),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineModule, fn, OpenMap, type DialectName, type Endpoint } from '../../core/module.ts';
+import { defineModule, fn, OpenMap, sameEndpoint, type DialectName, type Endpoint } from '../../core/module.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
 
 export type { Dialog, DialogEndReason };
@@ -12,8 +12,12 @@ export interface DialogEndEvent { readonly dialog: Dialog; readonly reason: Dial
 /** What other modules (media relay) use to follow calls. */
 export interface DialogApi {
   get(callId: string): Dialog | undefined;
-  /** The other party's address as seen from `user` in the dialog, when it is a dialog of `dialect`. */
-  peerOf(callId: string, user: string, dialect: DialectName): Endpoint | undefined;
+  /**
+   * The other party's address as seen from the sender of an in-dialog request, when it is a
+   * dialog of `dialect`: the party other than the one whose address the request came from, else
+   * the party other than the one named `user`.
+   */
+  peerOf(callId: string, sender: { readonly user: string; readonly address: Endpoint }, dialect: DialectName): Endpoint | undefined;
   onConfirmed(l: Listener<DialogEvent>): void;
   onEnded(l: Listener<DialogEndEvent>): void;
   terminate(callId: string, reason: DialogEndReason): boolean;
@@ -117,11 +121,13 @@ export const dialog = defineModule({
 
   api: ({ state }): DialogApi => ({
     get: (callId) => state.dialogs.get(callId),
-    peerOf(callId, user, dialect) {
+    peerOf(callId, sender, dialect) {
       const d = state.dialogOf(callId, dialect);
       if (d === undefined) return undefined;
-      if (user === d.caller) return d.calleeAddress;
-      if (user === d.callee) return d.callerAddress;
+      if (sameEndpoint(sender.address, d.callerAddress) && !sameEndpoint(sender.address, d.calleeAddress)) return d.calleeAddress;
+      if (sameEndpoint(sender.address, d.calleeAddress) && !sameEndpoint(sender.address, d.callerAddress)) return d.callerAddress;
+      if (sender.user === d.caller) return d.calleeAddress;
+      if (sender.user === d.callee) return d.callerAddress;
       return undefined;
     },
     onConfirmed: (l) => { state.confirmed.add(l); },

@@ -347,6 +347,16 @@ describe('ending a call: BYE', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  test('a BYE goes to the party other than its sender, whichever user it names first', async () => {
+    const a = await PlainUser.register(uniq('oa'), PORT);
+    const b = await PlainUser.register(uniq('ob'), PORT);
+    await establishCall(a, b);
+    await b.send(`BYE FROM:${a.name} TO:${b.name}\n`);
+    assert.equal(await a.next(), `BYE FROM:${a.name} TO:${b.name}\n`, 'from b\'s binding: to a, as-is');
+    await b.quiet('nothing back to the sender');
+    await Promise.all([a.close(), b.close()]);
+  });
+
   for (const side of ['caller', 'callee'] as const) {
     test(`a BYE from the ${side} while the call rings cancels it: the answer gets ERROR, nobody gets MEDIA_PORT`, async () => {
       const a = await PlainUser.register(uniq('ka'), PORT);

@@ -77,7 +77,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (!(err instanceof OverrideError)) throw err;
     // As a script that does not validate: a one-line FATAL when starting, the reason when checking.
     if (command === 'check') process.stderr.write(`SY_CONFIG_INVALID: ${err.message}\n`);
-    else createLogger({ level: (level as LogLevel | undefined) ?? 'info' }).fatal({ code: 'SY_CONFIG_INVALID' }, err.message);
+    else createLogger({ level: (level as LogLevel | undefined) ?? 'info', singleLine: true }).fatal({ code: 'SY_CONFIG_INVALID' }, err.message);
     return 1;
   }
   if (command === 'check') return check(values.config!, overrides);
@@ -146,7 +146,7 @@ function init(file: string, force: boolean): number {
 }
 
 async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean, overrides: ScriptOverrides): Promise<number> {
-  const bootLog = createLogger({ level: level ?? 'info' });
+  const bootLog = createLogger({ level: level ?? 'info', singleLine: true });
   let proxy: Switchyard;
   try {
     proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp, overrides });

@@ -5,7 +5,7 @@ import { UsersFileStore, type CredentialStore, type UsersFileLoad } from './cred
 import { algorithmParts, DIGEST_ALGORITHMS, type DigestAlgorithm, type DigestHash } from './digest.ts';
 import { NonceCounts } from './nonce-count.ts';
 import { nonceKey, NonceMint } from './nonce.ts';
-import { authRequestOf, canChallenge, carriesCredentials, claimedUser, holdVerdict, verdictOf, type AuthFlow } from './sip-adapter.ts';
+import { authRequestOf, canChallenge, carriesCredentials, claimedUser, verdictOf, type AuthFlow } from './sip-adapter.ts';
 import { parseCidr, TrustedPeers } from './trusted.ts';
 import { DigestVerifier, type AuthDecision, type AuthPolicy, type ChallengeReason } from './verify.ts';
 
@@ -116,17 +116,19 @@ function authenticateAs(mc: MessageContext, state: AuthState, flow: AuthFlow): P
       ? { ok: true, user: claimedUser(msg), by: 'trusted-peer' }
       : { ok: false, reason: 'no-authentication-in-dialect' });
   }
-  const held = holdVerdict(mc);
+  // Holds the route's verdict while the credentials are checked: a route that forgets to await
+  // `authenticate()` and goes on to `register()` fails at once (SY_VERDICT_TWICE).
+  const held = mc.reserve('authentication');
   return mc.track(state.verifier.decide(authRequestOf(msg, flow)).then(
     (d): AuthResult => {
       const result = resultOf(d, mc, state.failureLog);
       if (d.kind === 'accepted') held.release();
-      else held.answer(verdictOf(d, flow));
+      else held(verdictOf(d, flow));
       return result;
     },
     (err: unknown): AuthResult => {
       mc.log.error({ err }, 'credential store failed');
-      held.answer(respondVerdict(503, 'Service Unavailable', { retryAfterSec: 5 }));
+      held(respondVerdict(503, 'Service Unavailable', { retryAfterSec: 5 }));
       return { ok: false, reason: 'store-unavailable' };
     },
   ));

@@ -3,7 +3,7 @@
  * authentication, and how a decision is answered (401 with WWW-Authenticate, 407 with
  * Proxy-Authenticate, 403, 400). Everything else in the module works on plain values.
  */
-import { headerValues, respondVerdict, type MessageContext, type Request, type Verdict } from '../../core/module.ts';
+import { headerValues, respondVerdict, type Request, type Verdict } from '../../core/module.ts';
 import type { AuthDecision, AuthRequest } from './verify.ts';
 
 /** `www`: the proxy answers as the registrar or UAS (401); `proxy`: as a proxy on the path (407). */
@@ -49,24 +49,4 @@ export function verdictOf(d: Exclude<AuthDecision, { kind: 'accepted' }>, flow: 
     case 'refused': return respondVerdict(403, 'Forbidden');
     case 'malformed': return respondVerdict(400, `Bad Request (${d.reason})`);
   }
-}
-
-export interface HeldVerdict {
-  /** Gives the verdict that was held. */
-  answer(v: Verdict): void;
-  /** Lets the route give its own verdict: the request passed. */
-  release(): void;
-}
-
-/**
- * Holds the route's verdict while authentication is decided: a route that forgets to await
- * `authenticate()` and goes on to `register()` fails at once (SY_VERDICT_TWICE) instead of
- * registering before the answer is known.
- */
-export function holdVerdict(mc: MessageContext): HeldVerdict {
-  const fulfil = mc.reserve('authentication');
-  return {
-    answer: (v) => { fulfil(v); },
-    release: () => { mc.verdict = null; },
-  };
 }

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO } from '../helpers/proxy-process.ts';
+import { answer, SipUa } from '../helpers/sip-ua.ts';
 import { UdpPeer } from '../helpers/udp-peer.ts';
 
 const TSC = path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -176,7 +177,8 @@ test('installed from the tarball: init, then the proxy it writes answers over UD
     compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, declaration: true, skipLibCheck: true, outDir: 'dist', rootDir: 'src', types: [] },
     include: ['src'],
   }, null, 2));
-  writeFileSync(path.join(modDir, 'src', 'index.ts'), `import { defineModule, fn, z } from 'switchyard/module';
+  writeFileSync(path.join(modDir, 'src', 'index.ts'), `import { defineModule, fn, formatEndpoint, required, respondVerdict, z, type Verdict } from 'switchyard/module';
+import type { RegistrarApi } from 'switchyard/modules';
 
 const schema = z.object({
   refused: z.array(z.string()).default([]),
@@ -192,6 +194,33 @@ export const doorman = defineModule({
   functions: ({ config }) => ({
     /** Why \`user\` is refused, or null; nobody is refused while the module is disabled. */
     refusal: fn(['request'], (_mc, user: string): string | null => (config().refused.includes(user) ? \`\${user} \${config().reason}\` : null), () => null),
+  }),
+});
+
+/** Knocks on a registered user's phones with OPTIONS; counts the requests the proxy forwarded. */
+export const porter = defineModule({
+  name: 'porter',
+  description: 'Asks whether a user\\'s phones answer',
+  schema: z.object({ timeoutMs: z.number().int().positive().default(2000) }),
+  dependsOn: { registrar: required<RegistrarApi>('registrar') },
+  setup: ({ core }) => {
+    const state = { forwarded: 0 };
+    core.hooks.onRequestForward(() => { state.forwarded++; });
+    return state;
+  },
+  functions: ({ config, core, deps, state }) => ({
+    /** Answers 200 naming the status each of \`user\`'s contacts gave an OPTIONS, 404 when none is registered. */
+    knock: fn(['request'], (mc, user: string): Promise<Verdict> => {
+      const fulfil = mc.reserve('knock');
+      return mc.track(deps.registrar.lookup(user).then(async (found) => {
+        if (!found.ok) return fulfil(respondVerdict(404));
+        const statuses = await Promise.all(found.bindings.map((b) => core.originate({
+          dialect: 'sip', method: 'OPTIONS', uri: b.contact ?? \`sip:\${user}@\${formatEndpoint(b.address)}\`,
+          target: { address: b.address, transport: b.transport, connection: b.connection }, timeoutMs: config().timeoutMs,
+        }).then((r) => r.status)));
+        return fulfil(respondVerdict(200, \`\${user} answered \${statuses.join(',')} after \${state.forwarded} forwarded\`));
+      }));
+    }),
   }),
 });
 `);
@@ -231,8 +260,10 @@ export const doorman = defineModule({
   rewrite(script, 'port: 5060', `port: ${sipPort}`);
   rewrite(script, "'5000-5999'", `'${await freeRange(20)}'`);
   rewrite(script, "import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';",
-    "import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';\nimport { doorman } from 'switchyard-doorman';");
-  rewrite(script, '    registrar(),', "    registrar(),\n    doorman({ refused: ['mallory'] }),");
+    "import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';\nimport { doorman, porter } from 'switchyard-doorman';");
+  rewrite(script, '    registrar(),', "    registrar(),\n    doorman({ refused: ['mallory'] }),\n    porter(),");
+  rewrite(script, "      if (msg.dialect === 'plain') return ctx.respond(501, 'unsupported request');",
+    "      if (msg.dialect === 'plain') return ctx.respond(501, 'unsupported request');\n      if (msg.method === 'OPTIONS' && msg.ruri.user === 'knock') return ctx.knock(msg.from.user);");
   rewrite(script, "      if (msg.method === 'REGISTER') return ctx.register();", `      if (msg.method === 'REGISTER') {
         const refusal = ctx.refusal(msg.from.user);
         if (refusal !== null) return ctx.respond(403, refusal);
@@ -246,7 +277,7 @@ export const doorman = defineModule({
   try {
     await proxy.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('switchyard started'), 'switchyard started', 60_000);
     assert.ok(proxy.lines.some((l) => l.msg === 'listening' && l.port === plainPort));
-    assert.match(String(proxy.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('switchyard started'))!.msg), /doorman: refusal/);
+    assert.match(String(proxy.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('switchyard started'))!.msg), /doorman: refusal\nporter <- registrar: knock/, "the listing names the dependency");
     // The addons the install built are the ones the proxy runs (signal.node also needs node's uv.h, which some node builds lack).
     assert.equal(proxy.lines.find((l) => l.msg === 'media relay ready')?.engine, 'native', 'the installed relay addon is found from dist');
     if (existsSync(path.join(installed, 'native', 'build', 'signal.node'))) {
@@ -261,6 +292,32 @@ export const doorman = defineModule({
       assert.equal(await peer.nextText(5000), 'ERROR mallory is not welcome here\n', "the route answers with the module function's value");
     } finally {
       await peer.close();
+    }
+
+    // The porter: a hook (forwarded requests counted), a dependency (the registrar's lookup) and an originated OPTIONS.
+    const carol = await SipUa.open();
+    const bob = await SipUa.open();
+    try {
+      const proxyUri = `sip:127.0.0.1:${sipPort}`;
+      carol.send([`REGISTER ${proxyUri} SIP/2.0`, `Via: SIP/2.0/UDP ${carol.hostport};branch=z9hG4bK-reg1`, 'Max-Forwards: 70',
+        `From: <sip:carol@127.0.0.1>;tag=a1`, `To: <sip:carol@127.0.0.1>`, 'Call-ID: porter-reg', 'CSeq: 1 REGISTER',
+        `Contact: <sip:carol@${carol.hostport}>`, 'Expires: 300', 'Content-Length: 0', '', ''].join('\n'), sipPort);
+      await carol.next(/^SIP\/2\.0 200 /);
+      bob.send([`MESSAGE sip:carol@127.0.0.1:${sipPort} SIP/2.0`, `Via: SIP/2.0/UDP ${bob.hostport};branch=z9hG4bK-msg1`, 'Max-Forwards: 70',
+        `From: <sip:bob@127.0.0.1>;tag=b1`, `To: <sip:carol@127.0.0.1>`, 'Call-ID: porter-msg', 'CSeq: 1 MESSAGE',
+        'Content-Type: text/plain', 'Content-Length: 2', '', 'hi'].join('\n'), sipPort);
+      carol.send(answer(await carol.next(/^MESSAGE /), '200 OK', { tag: 'a2' }), sipPort);
+      await bob.next(/^SIP\/2\.0 200 /);
+      bob.send([`OPTIONS sip:knock@127.0.0.1:${sipPort} SIP/2.0`, `Via: SIP/2.0/UDP ${bob.hostport};branch=z9hG4bK-knock1`, 'Max-Forwards: 70',
+        `From: <sip:carol@127.0.0.1>;tag=b2`, `To: <sip:knock@127.0.0.1>`, 'Call-ID: porter-knock', 'CSeq: 1 OPTIONS', 'Content-Length: 0', '', ''].join('\n'), sipPort);
+      const options = await carol.next(/^OPTIONS /);
+      assert.match(options.split('\r\n')[0]!, new RegExp(`^OPTIONS sip:carol@${carol.hostport.replace(/[.]/g, '\\.')} SIP/2\\.0$`), 'the originated OPTIONS goes to the registered contact');
+      carol.send(answer(options, '200 OK', { tag: 'a3' }), sipPort);
+      const knocked = await bob.next(/^SIP\/2\.0 /);
+      assert.equal(knocked.split('\r\n')[0], 'SIP/2.0 200 carol answered 200 after 1 forwarded');
+    } finally {
+      carol.close();
+      bob.close();
     }
   } finally {
     await proxy.stop();

@@ -11,8 +11,9 @@ import { ProxyProcess, REPO, defaultLikeScript, writeScript } from '../helpers/p
 
 const BIN = path.join(REPO, 'bin', 'switchyard.mjs');
 
+/** Runs the command to completion; `check` type-checks, which on a loaded 2-core machine can take a while. */
 function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: REPO, encoding: 'utf8', timeout: 180_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -57,7 +58,7 @@ test('check type-checks a script with no tsconfig.json above it against this ins
 
 test('check shows the overrides: a flag wins over its variable', () => {
   const r = spawnSync(process.execPath, [BIN, 'check', '--config', 'proxy.config.ts', '--plain-port', '36012', '--media-ports', '21950-21959'], {
-    cwd: REPO, encoding: 'utf8', timeout: 30_000, env: { ...process.env, SWITCHYARD_PLAIN_PORT: '36011', SWITCHYARD_SIP_PORT: '36013' },
+    cwd: REPO, encoding: 'utf8', timeout: 180_000, env: { ...process.env, SWITCHYARD_PLAIN_PORT: '36011', SWITCHYARD_SIP_PORT: '36013' },
   });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /listen: plain :: 36012, sip :: 36013;/);

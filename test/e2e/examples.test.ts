@@ -22,6 +22,8 @@ const RX = 10_000;
 /** How long to watch for a datagram that must NOT arrive. */
 const QUIET = 400;
 const START_TIMEOUT = 60_000;
+/** How long a command may run to completion: `check` type-checks, slow on a loaded 2-core machine. */
+const CLI_TIMEOUT = 180_000;
 
 const ENV_KEYS = ['SWITCHYARD_PLAIN_PORT', 'SWITCHYARD_MEDIA_PORTS', 'SWITCHYARD_ANSWER_TIMEOUT_SEC'] as const;
 type ExampleEnv = Partial<Record<(typeof ENV_KEYS)[number], string>>;
@@ -56,7 +58,7 @@ function runCli(args: readonly string[], env: ExampleEnv): Promise<{ code: numbe
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
     child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), START_TIMEOUT);
+    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);

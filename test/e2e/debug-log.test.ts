@@ -6,7 +6,7 @@ import { freePort, freeRange } from '../helpers/ports.ts';
 import { defaultLikeScript, ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 
 test('debug logging shows every routing decision with the message it was made for', async () => {
-  const port = await freePort('::');
+  const port = await freePort();
   const proxy = await ProxyProcess.start({ configFile: writeScript('debug-log', defaultLikeScript({ port, ports: await freeRange(4) })), args: ['--no-warm-up'] });
   try {
     const alice = await PlainUser.register('alice', port);

@@ -13,7 +13,7 @@ import { bindingRequest, mappedAddress } from '../helpers/stun-client.ts';
 
 const LOOP = '127.0.0.1';
 const PROXY = await freePort();
-const PLAIN = await freePort('::');
+const PLAIN = await freePort();
 const UAS = await freePort();
 const UAC = await freePort();
 

@@ -22,7 +22,7 @@ function heapAfterGc(): number {
 }
 
 test('200 reloads do not grow the heap without bound', { timeout: 240_000 }, async () => {
-  const file = writeScript('heap', defaultLikeScript({ port: await freePort('::'), ports: await freeRange(10) }));
+  const file = writeScript('heap', defaultLikeScript({ port: await freePort(), ports: await freeRange(10) }));
   const proxy = await Switchyard.start({ configFile: file, watch: false, logger: createLogger({ level: 'silent' }) });
   try {
     // Warm up: the first reloads fill jiti's transform cache and V8's code caches.

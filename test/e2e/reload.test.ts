@@ -54,7 +54,7 @@ async function rewrite(target: string, source: string, outcome: 'script reloaded
 }
 
 before(async () => {
-  PORT = await freePort('::');
+  PORT = await freePort();
   RANGE = await freeRange(100);
   const lo = Number(RANGE.split('-')[0]);
   NARROWER = `${lo}-${lo + 50}`;

@@ -1,12 +1,27 @@
 import dgram from 'node:dgram';
+import net from 'node:net';
 
-/** A UDP port free now on `host` (bound, then closed), for a peer that must be told its port up front (SIPp). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((resolve) => s.bind(0, host, () => resolve()));
-  const port = s.address().port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+/**
+ * A port free now on `host` for UDP and TCP both (a SIP listener opens both), chosen by the
+ * system; the default `::` (dual-stack) checks every address. For a listener or a peer that
+ * must be told its port up front (SIPp).
+ */
+export async function freePort(host = '::'): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const server = net.createServer();
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, host, () => resolve((server.address() as net.AddressInfo).port));
+    });
+    const udp = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const free = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, host, () => resolve(true));
+    });
+    await Promise.all([new Promise((resolve) => server.close(resolve)), free ? new Promise<void>((resolve) => udp.close(() => resolve())) : undefined]);
+    if (free) return port;
+  }
+  throw new Error(`no port free for UDP and TCP on ${host} in 20 tries`);
 }
 
 /** `size` consecutive UDP ports free on :: (dual-stack) now, as a media range `lo-hi`. */

@@ -28,6 +28,12 @@ export default defineProxy({
 
       // Requests inside a call (BYE, re-INVITE, ACK) follow the call's route.
       if (msg.inDialog) {
+        // A plain BYE counts only from a party of the call, while the call rings or runs.
+        if (msg.dialect === 'plain') {
+          const fromParty = (await ctx.registeredAtSource(msg.from.user)) || (await ctx.registeredAtSource(msg.to.user));
+          if (!fromParty) return ctx.respond(403, 'not a party of this call');
+          if (ctx.dialogState() === null) return ctx.respond(481, 'no such call');
+        }
         if (msg.method === 'BYE') ctx.endMediaSession();
         return ctx.forwardCall();
       }

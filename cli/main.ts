@@ -6,19 +6,29 @@ import { createLogger, type LogLevel } from '../core/lib/log.ts';
 import type { Switchyard } from '../core/boot/switchyard.ts';
 import { startProxy } from './start.ts';
 import { PACKAGE_ROOT } from '../core/lib/package-root.ts';
-import { loadScript } from '../core/script/load.ts';
+import { PRODUCT_DIRS, loadScript } from '../core/script/load.ts';
+import type { ScriptOverrides } from '../core/script/overrides.ts';
+import { OverrideError, readOverrides } from './overrides.ts';
+import { typeCheckScript } from './type-check.ts';
 
 const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--no-warm-up]
-       switchyard check [--config <file>]
+                  [--plain-port <port>] [--sip-port <port>] [--media-ports <min-max>]
+       switchyard check [--config <file>] [--plain-port <port>] [--sip-port <port>] [--media-ports <min-max>]
        switchyard init [--config <file>] [--force]
 
-  --config      the route script (default ./proxy.config.ts)
-  --log-level   fatal | error | warn | info | debug | trace | silent (default: the script's, else info)
-  --no-watch    do not reload when the script changes (SIGHUP still reloads)
-  --no-warm-up  start listening at once, without first playing calls through a private proxy
-  check         load and validate the script, print what is wrong, exit 0 or 1
-  init          write the default route script (./proxy.config.ts) and, if there is none, a
-                tsconfig.json to type-check it; --force overwrites an existing script`;
+  --config       the route script (default ./proxy.config.ts)
+  --log-level    fatal | error | warn | info | debug | trace | silent (default: the script's, else info)
+  --no-watch     do not reload when the script changes (SIGHUP still reloads)
+  --no-warm-up   start listening at once, without first playing calls through a private proxy
+  --plain-port   the port of the script's plain listener (env SWITCHYARD_PLAIN_PORT; 0: any free port)
+  --sip-port     the port of the script's SIP listener, UDP and TCP (env SWITCHYARD_SIP_PORT; 0: any free port)
+  --media-ports  the media relay's port range, e.g. 20000-20999 (env SWITCHYARD_MEDIA_PORTS)
+                 A flag wins over its variable; both win over the script, also across reloads.
+                 A listen port another program holds stops the start at once, naming the port.
+  check          type-check the script (the TypeScript compiler, as tsc does), load and validate
+                 it; print the errors and exit 1, or one line that it is OK and exit 0
+  init           write the default route script (./proxy.config.ts) and, if there is none, a
+                 tsconfig.json to type-check it; --force overwrites an existing script`;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -33,6 +43,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         'log-level': { type: 'string' },
         'no-watch': { type: 'boolean', default: false },
         'no-warm-up': { type: 'boolean', default: false },
+        'plain-port': { type: 'string' },
+        'sip-port': { type: 'string' },
+        'media-ports': { type: 'string' },
         force: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -52,20 +65,37 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`--log-level: '${level}' is not one of ${[...LEVELS].join(', ')}\n`);
     return 2;
   }
-  if (command === 'check') return check(values.config!);
   if (command === 'init') return init(values.config!, values.force!);
-  if (command !== 'start') {
+  if (command !== 'start' && command !== 'check') {
     process.stderr.write(`unknown command '${command}'\n${USAGE}\n`);
     return 2;
   }
-  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], !values['no-warm-up']);
+  let overrides: ScriptOverrides;
+  try {
+    overrides = readOverrides({ 'plain-port': values['plain-port'], 'sip-port': values['sip-port'], 'media-ports': values['media-ports'] }, process.env);
+  } catch (err) {
+    if (!(err instanceof OverrideError)) throw err;
+    // As a script that does not validate: a one-line FATAL when starting, the reason when checking.
+    if (command === 'check') process.stderr.write(`SY_CONFIG_INVALID: ${err.message}\n`);
+    else createLogger({ level: (level as LogLevel | undefined) ?? 'info', singleLine: true }).fatal({ code: 'SY_CONFIG_INVALID' }, err.message);
+    return 1;
+  }
+  if (command === 'check') return check(values.config!, overrides);
+  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], !values['no-warm-up'], overrides);
 }
 
-async function check(file: string): Promise<number> {
+/** Type-checks the script, then loads and validates it; every problem found is printed. */
+async function check(file: string, overrides: ScriptOverrides): Promise<number> {
+  const typed = await typeCheckScript(file, PRODUCT_DIRS);
+  if (typed.ok === false) process.stderr.write(`${typed.errors.join('\n')}\n${typed.errors.length} type error${typed.errors.length === 1 ? '' : 's'}\n`);
+  if (typed.ok === 'unavailable') process.stderr.write(`not type-checked: ${typed.reason}\n`);
   try {
-    const s = await loadScript(file);
-    const fns = s.modules.map((m) => `${m.name}${m.enabled ? '' : ' (disabled)'}`).join(', ');
-    process.stdout.write(`${s.file}: ok\n  listen: ${s.listen.map((l) => `${l.dialect} ${l.host} ${l.port}`).join('; ')}\n  modules: ${fns}\n  routes: request${Object.keys(s.routes.reply).map((k) => `, reply.${k}`).join('')}${Object.keys(s.routes.failure).map((k) => `, failure.${k}`).join('')}\n`);
+    const s = await loadScript(file, overrides);
+    if (typed.ok === false) return 1;
+    const modules = s.modules.map((m) => `${m.name}${m.enabled ? '' : ' (disabled)'}`).join(', ');
+    const routes = ['request', ...Object.keys(s.routes.reply).map((k) => `reply.${k}`), ...Object.keys(s.routes.failure).map((k) => `failure.${k}`)].join(', ');
+    const listen = s.listen.map((l) => `${l.dialect} ${l.host} ${l.port}`).join(', ');
+    process.stdout.write(`${s.file}: OK (${typed.ok === true ? 'type-checked' : 'not type-checked'}; listen: ${listen}; modules: ${modules}; routes: ${routes})\n`);
     return 0;
   } catch (err) {
     const code = isSwitchyardError(err) ? `${err.code}: ` : '';
@@ -115,11 +145,11 @@ function init(file: string, force: boolean): number {
   return 0;
 }
 
-async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean): Promise<number> {
-  const bootLog = createLogger({ level: level ?? 'info' });
+async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean, overrides: ScriptOverrides): Promise<number> {
+  const bootLog = createLogger({ level: level ?? 'info', singleLine: true });
   let proxy: Switchyard;
   try {
-    proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp });
+    proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp, overrides });
   } catch (err) {
     const code = isSwitchyardError(err) ? err.code : 'SY_BOOT';
     bootLog.fatal({ code }, err instanceof Error ? err.message : String(err));

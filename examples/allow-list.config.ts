@@ -12,13 +12,11 @@
  * not the callee is registered, so the rejection does not tell who is online.
  *
  * Run:  npx switchyard --config examples/allow-list.config.ts
- * Environment (read when the script loads):
- *   SWITCHYARD_PLAIN_PORT    signaling port (default 34567)
- *   SWITCHYARD_MEDIA_PORTS   media port range "min-max" (default "5000-5999")
+ * Another signaling port or media range: --plain-port / --media-ports, or SWITCHYARD_PLAIN_PORT /
+ * SWITCHYARD_MEDIA_PORTS in the environment (see switchyard --help).
  */
 import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
-import { envPort, envPortRange } from './env.ts';
 
 // ---------------------------------------------------------------------------------------
 // THE ALLOW-LIST. To change who may call whom, edit this list and save the file: the
@@ -53,19 +51,13 @@ function mayCall(caller: string, callee: string): boolean {
   return allowed.has(pairKey(caller, callee));
 }
 
-// Listen port and media range from the environment, so the example runs anywhere (and in
-// tests) without editing this file. A malformed value fails the load with a clear message.
-
-const PLAIN_PORT = envPort('SWITCHYARD_PLAIN_PORT', 34567);
-const MEDIA_PORTS = envPortRange('SWITCHYARD_MEDIA_PORTS', '5000-5999');
-
 export default defineProxy({
-  listen: [{ dialect: 'plain', port: PLAIN_PORT }],
+  listen: [{ dialect: 'plain', port: 34567 }],
   modules: [
     registrar(),
     dialog(),
     callRouting({ answerTimeoutSec: 30 }),
-    mediaRelay({ ports: MEDIA_PORTS, idleTimeoutSec: 60 }),
+    mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60 }),
   ],
   routes: {
     async request(ctx) {

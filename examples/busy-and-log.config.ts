@@ -13,9 +13,9 @@
  *
  * Run:  npx switchyard --config examples/busy-and-log.config.ts
  * Environment (read when the script loads):
- *   SWITCHYARD_PLAIN_PORT           signaling port (default 34567)
- *   SWITCHYARD_MEDIA_PORTS          media port range "min-max" (default "5000-5999")
  *   SWITCHYARD_ANSWER_TIMEOUT_SEC   how long a call may ring (default 30)
+ * Another signaling port or media range: --plain-port / --media-ports, or SWITCHYARD_PLAIN_PORT /
+ * SWITCHYARD_MEDIA_PORTS (see switchyard --help).
  *
  * Which calls exist is tracked here, in the script. The proxy's dialog module knows it too,
  * but a script can only ask it about the call of the message at hand (`ctx.dialogState()`),
@@ -29,7 +29,7 @@
  */
 import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
-import { envPort, envPortRange, envSeconds } from './env.ts';
+import { envSeconds } from './env.ts';
 
 interface Call {
   readonly callId: string;
@@ -93,20 +93,18 @@ function busyWith(callee: string, caller: string, callId: string): Call | undefi
   return undefined;
 }
 
-// Listen port, media range and answer timeout from the environment, so the example runs
-// anywhere (and in tests) without editing this file. A malformed value fails the load.
+// The answer timeout from the environment, so the example runs anywhere (and in tests)
+// without editing this file. A malformed value fails the load.
 
-const PLAIN_PORT = envPort('SWITCHYARD_PLAIN_PORT', 34567);
-const MEDIA_PORTS = envPortRange('SWITCHYARD_MEDIA_PORTS', '5000-5999');
 const ANSWER_TIMEOUT_SEC = envSeconds('SWITCHYARD_ANSWER_TIMEOUT_SEC', 30);
 
 export default defineProxy({
-  listen: [{ dialect: 'plain', port: PLAIN_PORT }],
+  listen: [{ dialect: 'plain', port: 34567 }],
   modules: [
     registrar(),
     dialog(),
     callRouting({ answerTimeoutSec: ANSWER_TIMEOUT_SEC }),
-    mediaRelay({ ports: MEDIA_PORTS, idleTimeoutSec: 60 }),
+    mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60 }),
   ],
   routes: {
     async request(ctx) {

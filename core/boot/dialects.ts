@@ -33,10 +33,12 @@ export interface DialectRuntimesDeps {
 export class DialectRuntimes {
   private readonly byName = new Map<DialectName, DialectRuntime>();
   private sipRuntime: SipRuntime | null = null;
+  private readonly plainEngine: PlainProxyEngine;
 
   constructor(private readonly deps: DialectRuntimesDeps) {
     const plain = createPlainDialect();
-    this.byName.set('plain', { dialect: plain, engine: new PlainProxyEngine(plain, deps) });
+    this.plainEngine = new PlainProxyEngine(plain, deps);
+    this.byName.set('plain', { dialect: plain, engine: this.plainEngine });
   }
 
   /** The SIP side, set up on first use. */
@@ -69,6 +71,7 @@ export class DialectRuntimes {
   }
 
   originate(req: OriginateRequest): Promise<OriginateResult> {
+    if (req.dialect === 'plain') return this.plainEngine.originate(req);
     if (this.sipRuntime === null) return Promise.reject(new Error('originate(): the script has no SIP listener'));
     return this.sipRuntime.originate(req);
   }

@@ -7,6 +7,7 @@ import type { Endpoint } from '../lib/address.ts';
 import type { DialectName } from '../model/message.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/log.ts';
 import { loadScript, type LoadedScript } from '../script/load.ts';
+import type { ScriptOverrides } from '../script/overrides.ts';
 import { Reloader, firstSnapshot, type ReloadResult } from '../script/reload.ts';
 import { UdpListener } from '../transport/udp-listener.ts';
 import { DialectRuntimes } from './dialects.ts';
@@ -20,6 +21,8 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Watch the script and reload on save (default true). */
   readonly watch?: boolean;
+  /** Listen ports and module options set from outside the script (the command line); every reload keeps them. */
+  readonly overrides?: ScriptOverrides;
 }
 
 /**
@@ -56,16 +59,16 @@ export class Switchyard {
 
   /** Loads the script and starts a proxy with it. */
   static async start(opts: StartOptions): Promise<Switchyard> {
-    const script = await loadScript(opts.configFile);
+    const script = await loadScript(opts.configFile, opts.overrides);
     const log = opts.logger ?? createLogger({ level: (opts.logLevel ?? script.logLevel ?? 'info') as LogLevel });
     return Switchyard.boot(script, log, opts);
   }
 
   /** Starts a proxy with a script already loaded: modules set up, listeners open. */
-  static async boot(script: LoadedScript, log: Logger, opts: Pick<StartOptions, 'watch'> = {}): Promise<Switchyard> {
+  static async boot(script: LoadedScript, log: Logger, opts: Pick<StartOptions, 'watch' | 'overrides'> = {}): Promise<Switchyard> {
     const proxy = new Switchyard(log);
     try {
-      await proxy.open(script, opts.watch !== false);
+      await proxy.open(script, opts.watch !== false, opts.overrides);
     } catch (err) {
       await proxy.stop();
       throw err;
@@ -81,10 +84,10 @@ export class Switchyard {
     };
   }
 
-  private async open(script: LoadedScript, watch: boolean): Promise<void> {
+  private async open(script: LoadedScript, watch: boolean, overrides: ScriptOverrides | undefined): Promise<void> {
     if (script.listen.some((l) => l.dialect === 'sip')) this.dialects.sip();
     this.registry = await ModuleRegistry.boot(script.modules, this.core(), this.log);
-    this.reloader = new Reloader({ script, snapshot: firstSnapshot(script) }, this.registry, this.log);
+    this.reloader = new Reloader({ script, snapshot: firstSnapshot(script) }, this.registry, this.log, overrides);
     this.admission.start();
     for (const l of script.listen) {
       const { dialect, engine } = this.dialects.get(l.dialect);

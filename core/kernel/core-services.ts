@@ -1,9 +1,10 @@
+import type { Endpoint } from '../lib/address.ts';
 import type { Reply } from '../model/message.ts';
 import type { ForwardTarget } from '../model/verdict.ts';
 import type { HookBus } from './hooks.ts';
 
-/** A request the proxy originates as a user agent client (a keepalive OPTIONS, a BYE to end a call, a NOTIFY). */
-export interface OriginateRequest {
+/** A SIP request the proxy originates as a user agent client (a keepalive OPTIONS, a BYE to end a call, a NOTIFY). */
+export interface SipOriginateRequest {
   /** The dialect it is sent in; the proxy originates SIP requests. */
   readonly dialect: 'sip';
   /** Any method but INVITE, ACK and CANCEL (those belong to a dialog the proxy would have to set up). */
@@ -31,7 +32,25 @@ export interface OriginateRequest {
   readonly timeoutMs?: number;
 }
 
-/** The final response of an originated request; `reply` is null when the proxy made the status up (408: no answer in time, 478: no route). */
+/**
+ * A plain-protocol message of the proxy's own: `BYE FROM:<from> TO:<to>`, which tells the parties
+ * of a call the proxy ended (media idle, lifetime) that it is over. Sent to each target in
+ * order, each once the one before is with the kernel.
+ */
+export interface PlainOriginateRequest {
+  readonly dialect: 'plain';
+  readonly method: 'BYE';
+  /** The users the BYE names (the call's caller and callee). */
+  readonly from: string;
+  readonly to: string;
+  readonly targets: readonly Endpoint[];
+  /** The plain listener it leaves from (the one the call came in on). */
+  readonly listener: string;
+}
+
+export type OriginateRequest = SipOriginateRequest | PlainOriginateRequest;
+
+/** The final response of an originated request (plain messages have none: `{ status: 200, reason: 'sent', reply: null }` once sent); `reply` is null when the proxy made the status up (408: no answer in time, 478: no route). */
 export interface OriginateResult {
   readonly status: number;
   readonly reason: string;
@@ -43,6 +62,6 @@ export interface CoreServices {
   readonly hooks: HookBus;
   /** SIP: whether a URI names this proxy (one of its addresses and SIP ports). */
   isOwnUri(uri: string): boolean;
-  /** Sends a request of the proxy's own and resolves with its final response. */
+  /** Sends a request of the proxy's own and resolves with its final response (plain: once sent). */
   originate(req: OriginateRequest): Promise<OriginateResult>;
 }

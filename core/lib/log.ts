@@ -9,6 +9,8 @@ export interface LoggerOptions {
   /** Force human-readable (true) or JSON (false) output; by default human-readable on a TTY. */
   pretty?: boolean;
   destination?: NodeJS.WritableStream;
+  /** Human-readable output keeps each entry's fields on its line (a start-up failure reads as one line). */
+  singleLine?: boolean;
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
@@ -16,7 +18,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const human = opts.pretty ?? Boolean((dest as { isTTY?: boolean }).isTTY);
   const base = { level: opts.level ?? 'info', base: { pid: process.pid } };
   if (human) {
-    return pino(base, pretty({ destination: dest, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' }));
+    return pino(base, pretty({ destination: dest, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: opts.singleLine === true }));
   }
   return pino(base, dest as pino.DestinationStream);
 }

@@ -6,12 +6,14 @@ import { SwitchyardError } from '../lib/errors.ts';
 import type { AnyModule } from '../kernel/define-module.ts';
 import { formatZodIssues, validateModules, type ValidatedModule } from '../kernel/validate-modules.ts';
 import { localImportGraph } from './imports.ts';
+import { NO_OVERRIDES, type ScriptOverrides } from './overrides.ts';
 import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
 import type { CompiledRoutes } from '../kernel/snapshot.ts';
 
 /** The running product's top folder: the repository when it runs from sources, dist/ when built. */
 const PRODUCT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PRODUCT_DIRS = [path.join(PRODUCT_ROOT, 'core'), path.join(PRODUCT_ROOT, 'modules'), path.join(PRODUCT_ROOT, 'cli')];
+/** Product code: never part of a script's own files (watched on reload, type-checked by `check`). */
+export const PRODUCT_DIRS = [path.join(PRODUCT_ROOT, 'core'), path.join(PRODUCT_ROOT, 'modules'), path.join(PRODUCT_ROOT, 'cli')];
 
 type ApiModules = Readonly<Record<'switchyard' | 'switchyard/module' | 'switchyard/modules', Record<string, unknown>>>;
 let apiModules: Promise<ApiModules> | undefined;
@@ -96,11 +98,33 @@ function withLocations(problems: readonly string[], files: readonly string[]): s
   });
 }
 
+/** The script's modules with the overridden options laid over their own (each module's schema then checks them). */
+function withModuleOptions(modules: readonly unknown[], overrides: ScriptOverrides): unknown[] {
+  const over = overrides.moduleOptions;
+  if (over === undefined) return [...modules];
+  return modules.map((m) => {
+    const name = (m as { name?: unknown } | null)?.name;
+    const options = typeof name === 'string' ? over[name] : undefined;
+    if (options === undefined) return m;
+    return { ...(m as object), options: { ...((m as { options?: object }).options ?? {}), ...options } };
+  });
+}
+
+/** The port a listener of `dialect` opens on: the override, else the script's, else the dialect's default. */
+function portOf(abs: string, listen: readonly { dialect: 'plain' | 'sip'; port?: number | undefined }[], l: { dialect: 'plain' | 'sip'; port?: number | undefined }, overrides: ScriptOverrides): number {
+  const over = overrides.ports?.[l.dialect];
+  if (over === undefined) return l.port ?? DEFAULT_PORTS[l.dialect];
+  const n = listen.filter((x) => x.dialect === l.dialect).length;
+  if (n > 1) throw new SwitchyardError('SY_CONFIG_INVALID', `${abs}: the ${l.dialect} port is overridden, but the script has ${n} ${l.dialect} listeners (set their ports in the script)`, { file: abs });
+  return over;
+}
+
 /**
  * Loads a route script with jiti (no module cache, so every load sees the files as they
- * are now) and validates it. Throws SY_CONFIG_LOAD or SY_CONFIG_INVALID naming file, line and field.
+ * are now) and validates it, with the command line's overrides applied. Throws SY_CONFIG_LOAD
+ * or SY_CONFIG_INVALID naming file, line and field.
  */
-export async function loadScript(file: string): Promise<LoadedScript> {
+export async function loadScript(file: string, overrides: ScriptOverrides = NO_OVERRIDES): Promise<LoadedScript> {
   const abs = path.resolve(file);
   const files = localImportGraph(abs, PRODUCT_DIRS);
   const jiti = createJiti(import.meta.url, { moduleCache: false, virtualModules: { ...(await switchyardApi()) } });
@@ -121,7 +145,7 @@ export async function loadScript(file: string): Promise<LoadedScript> {
   const def = parsed.data;
   let modules: ValidatedModule[];
   try {
-    modules = validateModules(def.modules as AnyModule[]);
+    modules = validateModules(withModuleOptions(def.modules, overrides) as AnyModule[]);
   } catch (err) {
     if (err instanceof SwitchyardError && err.code === 'SY_CONFIG_INVALID') {
       const problems = withLocations((err.details.problems as string[]) ?? [err.message], files);
@@ -131,7 +155,7 @@ export async function loadScript(file: string): Promise<LoadedScript> {
   }
 
   const listen = def.listen.map((l): ResolvedListen => {
-    const port = l.port ?? DEFAULT_PORTS[l.dialect];
+    const port = portOf(abs, def.listen, l, overrides);
     const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}`, stun: l.stun ?? false, udpEngine: l.udpEngine ?? 'auto' };
     if (l.dialect === 'plain') return base;
     return {

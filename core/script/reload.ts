@@ -3,6 +3,7 @@ import type { RouteSnapshot } from '../kernel/snapshot.ts';
 import { SwitchyardError, isSwitchyardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { loadScript, type LoadedScript, type ResolvedListen } from './load.ts';
+import { NO_OVERRIDES, type ScriptOverrides } from './overrides.ts';
 import { ScriptWatcher } from './watch.ts';
 
 export type ReloadResult =
@@ -39,6 +40,7 @@ export class Reloader {
     private served: ServedScript,
     private readonly registry: ModuleRegistry,
     private readonly log: Logger,
+    private readonly overrides: ScriptOverrides = NO_OVERRIDES,
   ) {}
 
   get current(): ServedScript {
@@ -75,7 +77,7 @@ export class Reloader {
     const started = performance.now();
     const { script, snapshot } = this.served;
     try {
-      const next = await loadScript(script.file);
+      const next = await loadScript(script.file, this.overrides);
       const diff = this.registry.moduleSetDifference(next.modules);
       if (diff.added.length > 0 || diff.removed.length > 0) {
         throw new SwitchyardError('SY_MODULE_SET_CHANGED',

@@ -53,10 +53,10 @@ export const callRouting = defineModule({
       if (opts.to === undefined && carriesRoute(msg)) return 'by-request';
       const user = opts.to ?? msg.ruri.user;
       if (msg.inDialog && user === msg.ruri.user) {
-        const peer: Endpoint | undefined = deps.dialog?.peerOf(msg.callId, msg.from.user);
+        const peer: Endpoint | undefined = deps.dialog?.peerOf(msg.callId, { user: msg.from.user, address: msg.source }, msg.dialect);
         if (peer !== undefined) return [{ address: peer }];
       }
-      const found = await deps.registrar.lookup(user);
+      const found = await deps.registrar.lookup(user, msg.dialect);
       if (found.ok) {
         return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
       }

@@ -10,6 +10,8 @@ export interface Dialog {
   readonly dialect: DialectName;
   readonly caller: string;
   readonly callee: string;
+  /** The listener the call came in on. */
+  readonly listener: string;
   /** The caller's From tag where the dialect has tags: a BYE carrying it comes from the caller. */
   readonly callerTag: string | undefined;
   /**

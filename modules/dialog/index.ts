@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineModule, fn, OpenMap, type Endpoint } from '../../core/module.ts';
+import { defineModule, fn, OpenMap, sameEndpoint, type DialectName, type Endpoint } from '../../core/module.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
 
 export type { Dialog, DialogEndReason };
@@ -19,8 +19,12 @@ export interface DialogEndEvent {
 /** What other modules (media relay) use to follow calls. */
 export interface DialogApi {
   get(callId: string): Dialog | undefined;
-  /** The other party's address as seen from `user` in the dialog. */
-  peerOf(callId: string, user: string): Endpoint | undefined;
+  /**
+   * The other party's address as seen from the sender of an in-dialog request, when it is a
+   * dialog of `dialect`: the party other than the one whose address the request came from, else
+   * the party other than the one named `user`.
+   */
+  peerOf(callId: string, sender: { readonly user: string; readonly address: Endpoint }, dialect: DialectName): Endpoint | undefined;
   /** A new call: its INVITE was forwarded. */
   onStarted(l: Listener<DialogEvent>): void;
   onConfirmed(l: Listener<DialogEvent>): void;
@@ -40,6 +44,7 @@ interface DialogState {
   readonly confirmed: Set<Listener<DialogEvent>>;
   readonly ended: Set<Listener<DialogEndEvent>>;
   end(d: Dialog, reason: DialogEndReason, detail?: EndDetail): void;
+  dialogOf(callId: string, dialect: DialectName): Dialog | undefined;
 }
 
 type EndDetail = Pick<DialogEndEvent, 'by' | 'status'>;
@@ -57,23 +62,37 @@ export const dialog = defineModule({
     const ended = new Set<Listener<DialogEndEvent>>();
     const end = (d: Dialog, reason: DialogEndReason, detail?: EndDetail): void => {
       if (d.state === 'ended') return;
+      const wasConfirmed = d.state === 'confirmed';
       d.state = 'ended';
       if (d.lifetimeTimer !== null) clearTimeout(d.lifetimeTimer);
       if (dialogs.get(d.callId) === d) dialogs.delete(d.callId);
       log.debug({ callId: d.callId, reason, ...detail }, 'dialog ended');
       for (const l of ended) l({ dialog: d, reason, ...detail });
+      if (wasConfirmed && d.dialect === 'plain' && (reason === 'timeout' || reason === 'lifetime')) hangUp(d);
+    };
+    // A plain call the proxy ends (its media went idle, it outlived maxDurationSec) is over for
+    // both parties too: each gets BYE FROM:<caller> TO:<callee>, the caller first.
+    const hangUp = (d: Dialog): void => {
+      core.originate({ dialect: 'plain', method: 'BYE', from: d.caller, to: d.callee, targets: [d.callerAddress, d.calleeAddress], listener: d.listener })
+        .catch((err: unknown) => { log.error({ err, callId: d.callId }, 'BYE to the parties of an ended call failed'); });
+    };
+    /** The dialog of this call id in this dialect: a message of one dialect never reads or ends a dialog of the other. */
+    const dialogOf = (callId: string, dialect: DialectName): Dialog | undefined => {
+      const d = dialogs.get(callId);
+      return d !== undefined && d.dialect === dialect ? d : undefined;
     };
 
     core.hooks.onRequestForward(({ request, target, txn }) => {
       if (request.method === 'INVITE' && txn !== null && !request.inDialog) {
         const existing = dialogs.get(request.callId);
+        if (existing !== undefined && existing.dialect !== request.dialect) return; // another dialect's call keeps its dialog
         if (existing !== undefined && existing.invite === request) {
           existing.calleeAddress = target; // a failure route forwarded the call elsewhere
           return;
         }
         if (existing !== undefined) end(existing, 'replaced');
         const d: Dialog = {
-          callId: request.callId, dialect: request.dialect, caller: request.from.user, callee: request.to.user, callerTag: request.from.tag,
+          callId: request.callId, dialect: request.dialect, caller: request.from.user, callee: request.to.user, listener: request.listener, callerTag: request.from.tag,
           invite: request, callerAddress: request.source, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
         };
         d.lifetimeTimer = setTimeout(() => end(d, 'lifetime'), config().maxDurationSec * 1000);
@@ -81,13 +100,13 @@ export const dialog = defineModule({
         dialogs.set(d.callId, d);
         for (const l of started) l({ dialog: d });
       } else if (request.method === 'BYE') {
-        const d = dialogs.get(request.callId);
+        const d = dialogOf(request.callId, request.dialect);
         if (d !== undefined) end(d, 'bye', { by: sentByCaller(d, request) ? 'caller' : 'callee' });
       }
     });
 
     core.hooks.onAnswer(({ request }) => {
-      const d = dialogs.get(request.callId);
+      const d = dialogOf(request.callId, request.dialect);
       if (d !== undefined && d.invite === request && d.state === 'early') {
         d.state = 'confirmed';
         d.confirmedAt = Date.now();
@@ -106,21 +125,23 @@ export const dialog = defineModule({
       if (d.state === 'early' || outcome === 'withheld') end(d, outcome === 'timeout' ? 'timeout' : 'failed', { status });
     });
 
-    return { dialogs, started, confirmed, ended, end };
+    return { dialogs, started, confirmed, ended, end, dialogOf };
   },
 
   functions: ({ state }) => ({
     /** The state of the current call's dialog, or null when there is none. */
-    dialogState: fn(['request', 'reply', 'failure'], (mc) => state.dialogs.get(mc.msg.callId)?.state ?? null, () => null),
+    dialogState: fn(['request', 'reply', 'failure'], (mc) => state.dialogOf(mc.msg.callId, mc.msg.dialect)?.state ?? null, () => null),
   }),
 
   api: ({ state }): DialogApi => ({
     get: (callId) => state.dialogs.get(callId),
-    peerOf(callId, user) {
-      const d = state.dialogs.get(callId);
+    peerOf(callId, sender, dialect) {
+      const d = state.dialogOf(callId, dialect);
       if (d === undefined) return undefined;
-      if (user === d.caller) return d.calleeAddress;
-      if (user === d.callee) return d.callerAddress;
+      if (sameEndpoint(sender.address, d.callerAddress) && !sameEndpoint(sender.address, d.calleeAddress)) return d.calleeAddress;
+      if (sameEndpoint(sender.address, d.calleeAddress) && !sameEndpoint(sender.address, d.callerAddress)) return d.callerAddress;
+      if (sender.user === d.caller) return d.calleeAddress;
+      if (sender.user === d.callee) return d.callerAddress;
       return undefined;
     },
     onStarted: (l) => { state.started.add(l); },

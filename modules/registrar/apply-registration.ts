@@ -1,5 +1,5 @@
 import {
-  respondVerdict, sameContactUri,
+  respondVerdict, sameContactUri, unmapIPv4,
   type DialectName, type RegistrationRequest, type ReplyExtras, type RequestedContact, type Verdict,
 } from '../../core/module.ts';
 import type { Binding, LocationUpdate, StoreMoment } from './store.ts';
@@ -8,6 +8,7 @@ import type { Binding, LocationUpdate, StoreMoment } from './store.ts';
 export interface RegistrarPolicy {
   readonly maxUsers: number;
   readonly plainBindingTtlSec: number;
+  readonly plainMaxUsersPerSource: number;
   readonly minExpiresSec: number;
   readonly maxExpiresSec: number;
   readonly defaultExpiresSec: number;
@@ -31,6 +32,18 @@ function lifetimesIn(dialect: DialectName, policy: RegistrarPolicy): Lifetimes {
 /** Each dialect's wording for a full table (the plain protocol's reasons are lower case). */
 const FULL: Readonly<Record<DialectName, string>> = { plain: 'registrar full', sip: 'Registrar Full' };
 const OUT_OF_ORDER = 'Out of Order';
+const TOO_MANY_USERS = 'too many users';
+
+/**
+ * The plain protocol's limit on users per source IP: a REGISTER that would bind one more user
+ * to the IP it came from, when the IP holds its share already. A user the IP holds is not new.
+ */
+function tooManyUsersAt(reg: Update, mine: readonly Binding[], policy: RegistrarPolicy, moment: StoreMoment): boolean {
+  if (reg.flow.dialect !== 'plain') return false;
+  const ip = unmapIPv4(reg.flow.address.address);
+  if (mine.some((b) => unmapIPv4(b.address.address) === ip)) return false;
+  return moment.usersAt('plain', ip) >= policy.plainMaxUsersPerSource;
+}
 
 /** The 200's contact list: every binding with a URI and the seconds it has left (0: no expiry). */
 function listing(bindings: readonly Binding[], now: number): ReplyExtras {
@@ -80,8 +93,9 @@ function unchanged(current: readonly Binding[], verdict: Verdict): LocationUpdat
  * sees and changes only bindings of its own dialect; the other dialect's stay as they are.
  */
 export function applyRegistration(
-  reg: RegistrationRequest, policy: RegistrarPolicy, current: readonly Binding[], { now, users }: StoreMoment,
+  reg: RegistrationRequest, policy: RegistrarPolicy, current: readonly Binding[], moment: StoreMoment,
 ): LocationUpdate<Verdict> {
+  const { now, users } = moment;
   const dialect = reg.flow.dialect;
   const others: Binding[] = [];
   const mine: Binding[] = [];
@@ -95,7 +109,8 @@ export function applyRegistration(
   }
 
   const lifetimes = lifetimesIn(dialect, policy);
-  let next = mine;
+  const tooMany = tooManyUsersAt(reg, mine, policy, moment);
+  let next = [...mine];
   for (const contact of reg.contacts) {
     let sec = contact.expiresSec ?? reg.expiresSec ?? lifetimes.defaultSec;
     if (sec !== null && sec > 0 && sec < lifetimes.minSec) {
@@ -110,6 +125,7 @@ export function applyRegistration(
   }
   if (next.length > policy.maxContacts) return unchanged(current, respondVerdict(403, 'Too Many Contacts'));
   if (current.length === 0 && next.length > 0 && users >= policy.maxUsers) return unchanged(current, respondVerdict(503, FULL[dialect]));
+  if (next.length > 0 && tooMany) return unchanged(current, respondVerdict(403, TOO_MANY_USERS));
   next.sort((a, b) => (b.q ?? 1) - (a.q ?? 1));
   return { bindings: others.length === 0 ? next : [...others, ...next], result: respondVerdict(200, 'OK', listing(next, now)) };
 }

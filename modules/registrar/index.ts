@@ -1,4 +1,4 @@
-import { defineModule, fn, respondVerdict, sameEndpoint, z, type Verdict } from '../../core/module.ts';
+import { defineModule, fn, respondVerdict, sameEndpoint, z, type DialectName, type Verdict } from '../../core/module.ts';
 import { MemoryLocationStore } from './memory-store.ts';
 import { register } from './register.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
@@ -11,11 +11,18 @@ export type LookupResult =
 
 /** What other modules (call routing) use of the registrar. */
 export interface RegistrarApi {
-  lookup(aor: string): Promise<LookupResult>;
+  /** The user's bindings registered in `dialect`: the dialects' users are separate, a binding is reached only in its own. */
+  lookup(aor: string, dialect: DialectName): Promise<LookupResult>;
 }
 
-async function lookupIn(store: LocationStore, aor: string): Promise<LookupResult> {
-  const bindings = await store.lookup(aor);
+/** The user's bindings of one dialect. */
+async function bindingsIn(store: LocationStore, aor: string, dialect: DialectName): Promise<readonly Binding[]> {
+  const all = await store.lookup(aor);
+  return all.every((b) => b.dialect === dialect) ? all : all.filter((b) => b.dialect === dialect);
+}
+
+async function lookupIn(store: LocationStore, aor: string, dialect: DialectName): Promise<LookupResult> {
+  const bindings = await bindingsIn(store, aor, dialect);
   return bindings.length > 0 ? { ok: true, bindings } : { ok: false, reason: 'not-found' };
 }
 
@@ -24,6 +31,8 @@ const schema = z.object({
   maxUsers: z.number().int().positive().default(100_000),
   /** Lifetime of a plain-protocol binding in seconds; 0 keeps it until the user registers again. */
   plainBindingTtlSec: z.number().int().min(0).default(0),
+  /** Plain: users one source IP may hold; a REGISTER of one more gets `ERROR too many users`. */
+  plainMaxUsersPerSource: z.number().int().positive().default(1000),
   /** SIP: a shorter registration gets 423 Interval Too Brief with this Min-Expires. */
   minExpiresSec: z.number().int().min(1).default(60),
   /** SIP: longer registrations are granted this long. */
@@ -38,7 +47,7 @@ export const registrar = defineModule({
   name: 'registrar',
   description: 'REGISTER handling and the location table (who is reachable where)',
   schema,
-  reloadable: ['maxUsers', 'plainBindingTtlSec', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts'],
+  reloadable: ['maxUsers', 'plainBindingTtlSec', 'plainMaxUsersPerSource', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts'],
 
   setup: (): { store: LocationStore } => ({ store: new MemoryLocationStore() }),
 
@@ -50,15 +59,15 @@ export const registrar = defineModule({
       return mc.track(register(mc, state.store, config()).then(fulfil));
     }),
 
-    /** Where `user` (default: the request's callee) is registered. */
-    lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => mc.track(lookupIn(state.store, user ?? mc.msg.ruri.user))),
+    /** Where `user` (default: the request's callee) is registered in the request's dialect. */
+    lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => mc.track(lookupIn(state.store, user ?? mc.msg.ruri.user, mc.msg.dialect))),
 
-    /** True when `user` (default: the caller) is registered at the address this request came from. */
+    /** True when `user` (default: the caller) is registered, in the request's dialect, at the address this request came from. */
     registeredAtSource: fn(['request'], (mc, user?: string): Promise<boolean> =>
-      mc.track(state.store.lookup(user ?? mc.msg.from.user).then((bs) => bs.some((b) => sameEndpoint(b.address, mc.msg.source)))), () => Promise.resolve(false)),
+      mc.track(bindingsIn(state.store, user ?? mc.msg.from.user, mc.msg.dialect).then((bs) => bs.some((b) => sameEndpoint(b.address, mc.msg.source)))), () => Promise.resolve(false)),
   }),
 
-  api: ({ state }): RegistrarApi => ({ lookup: (aor) => lookupIn(state.store, aor) }),
+  api: ({ state }): RegistrarApi => ({ lookup: (aor, dialect) => lookupIn(state.store, aor, dialect) }),
 
   onClose: ({ state }) => state.store.close(),
 });

@@ -1,4 +1,5 @@
 import { PackedTable } from '../../core/module.ts';
+import { AddressUsers } from './address-users.ts';
 import { decodeBindings, earliestExpiry, encodeBindings } from './binding-codec.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
 
@@ -27,6 +28,7 @@ const NO_BINDINGS: readonly Binding[] = Object.freeze([]);
  */
 export class MemoryLocationStore implements LocationStore {
   private readonly table = new PackedTable();
+  private readonly byAddress = new AddressUsers();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -41,9 +43,12 @@ export class MemoryLocationStore implements LocationStore {
   /** Atomic in process: the read, `fn` and the write run with no await between them. */
   async update<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T> {
     const now = this.now();
-    const current = this.liveBindings(aor, now);
-    const { bindings, result } = fn(current, { now, users: this.table.size });
+    const stored = this.storedBindings(aor);
+    const current = stored.filter(liveAt(now));
+    const byAddress = this.byAddress;
+    const { bindings, result } = fn(current, { now, users: this.table.size, usersAt: (dialect, ip) => byAddress.count(dialect, ip) });
     if (bindings === current) return result;
+    byAddress.change(stored, bindings);
     if (bindings.length === 0) this.table.delete(aor);
     else this.table.set(aor, encodeBindings(bindings), deadlineOf(bindings));
     return result;
@@ -58,10 +63,18 @@ export class MemoryLocationStore implements LocationStore {
     return text === undefined ? NO_BINDINGS : decodeBindings(aor, text).filter(liveAt(now));
   }
 
+  /** Every binding stored for `aor`, expired or not (what the per-address counts still hold). */
+  private storedBindings(aor: string): readonly Binding[] {
+    const text = this.table.get(aor);
+    return text === undefined ? NO_BINDINGS : decodeBindings(aor, text);
+  }
+
   private sweep(): void {
     const t = this.now();
     this.table.sweepTick(Math.floor(t / 1000), SWEEP_PASS_TICKS, (aor, text) => {
-      const live = decodeBindings(aor, text).filter(liveAt(t));
+      const stored = decodeBindings(aor, text);
+      const live = stored.filter(liveAt(t));
+      this.byAddress.change(stored, live);
       return live.length === 0 ? null : { value: encodeBindings(live), deadline: deadlineOf(live) };
     });
   }

@@ -25,6 +25,12 @@ export interface StoreMoment {
   readonly now: number;
   /** AORs held, as `size()` counts them. */
   readonly users: number;
+  /**
+   * Users of `dialect` holding a binding from the source IP `ip` (IPv4 and its IPv4-mapped form
+   * are one IP), read in the same atomic step; a binding that expired may count until the store
+   * drops it.
+   */
+  usersAt(dialect: DialectName, ip: string): number;
 }
 
 /** What an update function decides: the user's bindings from now on, and what to tell the caller. */
@@ -52,8 +58,9 @@ export interface LocationStore {
    * user's key and the key counting users, GET, run `fn`, then MULTI / SET or DEL (and the
    * count) / EXEC, and run it all again when EXEC reports a conflict; or keep a version beside
    * the value and write with a Lua script that sets only when the version is still the one read.
-   * `moment.users` must come from the same transaction, so a limit on users checked in `fn`
-   * cannot be passed by two new users at once.
+   * `moment.users` and `moment.usersAt` must come from the same transaction (Redis: a counter
+   * per dialect and IP beside the user count), so a limit on users checked in `fn` cannot be
+   * passed by two new users at once.
    */
   update<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T>;
   /** Number of AORs held; expired ones leave at the store's next sweep (the memory store: within a second up to 32,000 users, 15 s beyond). */

@@ -1,7 +1,7 @@
 /**
  * The example route scripts in examples/, end to end: each runs in a real proxy process
- * (started as `npm start` starts it) with its listen port and media range taken from
- * SWITCHYARD_PLAIN_PORT / SWITCHYARD_MEDIA_PORTS, and real UDP clients show its policy.
+ * (started as `npm start` starts it) with its listen port and media range overridden by the
+ * command's SWITCHYARD_PLAIN_PORT / SWITCHYARD_MEDIA_PORTS, and real UDP clients show its policy.
  *
  * Ports used by this file only: signaling 36001-36003, media 21000-21049, 21100-21149, 21200-21209.
  */
@@ -22,6 +22,8 @@ const RX = 10_000;
 /** How long to watch for a datagram that must NOT arrive. */
 const QUIET = 400;
 const START_TIMEOUT = 60_000;
+/** How long a command may run to completion: `check` type-checks, slow on a loaded 2-core machine. */
+const CLI_TIMEOUT = 180_000;
 
 const ENV_KEYS = ['SWITCHYARD_PLAIN_PORT', 'SWITCHYARD_MEDIA_PORTS', 'SWITCHYARD_ANSWER_TIMEOUT_SEC'] as const;
 type ExampleEnv = Partial<Record<(typeof ENV_KEYS)[number], string>>;
@@ -56,7 +58,7 @@ function runCli(args: readonly string[], env: ExampleEnv): Promise<{ code: numbe
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
     child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), START_TIMEOUT);
+    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -386,27 +388,25 @@ describe('environment overrides of the examples', () => {
     test(`${name}: \`switchyard check\` reports the port and range from the environment, and defaults without them`, async () => {
       const custom = await runCli(['check', '--config', file], { SWITCHYARD_PLAIN_PORT: '36009', SWITCHYARD_MEDIA_PORTS: '21900-21999' });
       assert.equal(custom.code, 0, custom.stderr);
-      assert.match(custom.stdout, /listen: plain :: 36009\n/);
+      assert.match(custom.stdout, /listen: plain :: 36009;/);
 
       const defaults = await runCli(['check', '--config', file], { SWITCHYARD_PLAIN_PORT: '', SWITCHYARD_MEDIA_PORTS: '' });
       assert.equal(defaults.code, 0, defaults.stderr);
-      assert.match(defaults.stdout, /listen: plain :: 34567\n/);
+      assert.match(defaults.stdout, /listen: plain :: 34567;/);
     });
 
-    test(`${name}: a bad SWITCHYARD_PLAIN_PORT or SWITCHYARD_MEDIA_PORTS fails validation with a clear message`, async () => {
+    test(`${name}: a bad SWITCHYARD_PLAIN_PORT or SWITCHYARD_MEDIA_PORTS fails the check with a clear message`, async () => {
       for (const [env, message] of [
         [{ SWITCHYARD_PLAIN_PORT: 'abc' }, /SWITCHYARD_PLAIN_PORT='abc': expected a UDP port number 1-65535/],
         [{ SWITCHYARD_PLAIN_PORT: '70000' }, /SWITCHYARD_PLAIN_PORT='70000': expected a UDP port number 1-65535/],
-        [{ SWITCHYARD_PLAIN_PORT: '0' }, /SWITCHYARD_PLAIN_PORT='0'/],
+        [{ SWITCHYARD_PLAIN_PORT: '-1' }, /SWITCHYARD_PLAIN_PORT='-1'/],
         [{ SWITCHYARD_MEDIA_PORTS: '21999-21000' }, /SWITCHYARD_MEDIA_PORTS='21999-21000': expected a port range like "5000-5999"/],
         [{ SWITCHYARD_MEDIA_PORTS: '21000' }, /SWITCHYARD_MEDIA_PORTS='21000'/],
       ] as const) {
         const r = await runCli(['check', '--config', file], env);
         assert.equal(r.code, 1, `check fails for ${JSON.stringify(env)}`);
-        assert.match(r.stderr, /^SY_CONFIG_LOAD: /);
+        assert.match(r.stderr, /^SY_CONFIG_INVALID: /);
         assert.match(r.stderr, message);
-        // The throw is in the examples' shared env.ts: the message points at that file and line.
-        assert.match(r.stderr, /examples\/env\.ts:\d+/, 'the message names the file and line that refused the value');
       }
     });
   }
@@ -417,7 +417,7 @@ describe('environment overrides of the examples', () => {
     assert.equal(r.code, 1, `exit code; output:\n${r.stdout}${r.stderr}`);
     const fatal = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine).find((l) => l.level === 60);
     assert.ok(fatal, `a fatal log line; output:\n${r.stdout}${r.stderr}`);
-    assert.equal(fatal.code, 'SY_CONFIG_LOAD');
+    assert.equal(fatal.code, 'SY_CONFIG_INVALID');
     assert.match(String(fatal.msg), /SWITCHYARD_PLAIN_PORT='36004x': expected a UDP port number/);
   });
 });

@@ -133,6 +133,8 @@ CONFIGS.forEach((cfg, i) => {
       await b.peer.next();
       const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === port, 10_000);
       assert.equal(ended.reason, 'idle');
+      assert.equal(await a.next(), `BYE FROM:ia${i} TO:ib${i}\n`, 'the call ended: the caller is told');
+      assert.equal(await b.next(), `BYE FROM:ia${i} TO:ib${i}\n`, 'and the callee');
       const probe = await UdpPeer.open(4);
       await a.media(port, Buffer.from('late'));
       assert.deepEqual(await b.peer.drain(200), [], 'nothing relayed on the freed port');

@@ -1,6 +1,8 @@
 /**
  * Every MUST of the plain call protocol, end to end, against the proxy started as
- * `npm start` starts it: the repository's proxy.config.ts on port 34567, media 5000-5999.
+ * `npm start` starts it with the repository's proxy.config.ts, its ports overridden on the
+ * command line (a free signaling port, media 25000-25199) so the suite runs beside a proxy
+ * on the product's defaults.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -8,15 +10,18 @@ import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { PlainUser, establishCall } from '../helpers/plain-client.ts';
 import { ProxyProcess } from '../helpers/proxy-process.ts';
+import { SipUa } from '../helpers/sip-ua.ts';
 import { UdpPeer } from '../helpers/udp-peer.ts';
 
-const PORT = 34567;
+const MEDIA = { min: 25000, max: 25199 };
+let PORT: number;
 let proxy: ProxyProcess;
 let userSeq = 0;
 const uniq = (base: string): string => `${base}${++userSeq}`;
 
 before(async () => {
-  proxy = await ProxyProcess.start();
+  proxy = await ProxyProcess.start({ args: ['--plain-port', '0', '--sip-port', '0', '--media-ports', `${MEDIA.min}-${MEDIA.max}`] });
+  PORT = proxy.portOf('plain');
 });
 after(async () => {
   assert.equal(await proxy.stop(), 0, 'graceful shutdown exits 0');
@@ -114,7 +119,7 @@ describe('calls', () => {
     assert.equal(mpB.data.toString().trimEnd(), mpA.data.toString().trimEnd(), 'the same MEDIA_PORT text to each');
     assert.ok(ack.seq < mpA.seq, 'ACK_CALL before MEDIA_PORT');
     const port = Number(mpA.data.toString().trim().split(' ').pop());
-    assert.ok(port >= 5000 && port <= 5999, `media port ${port} in the default range`);
+    assert.ok(port >= MEDIA.min && port <= MEDIA.max, `media port ${port} in the range given on the command line`);
     await a.send(`BYE FROM:${a.name} TO:${b.name}\n`);
     assert.equal(await b.next(), `BYE FROM:${a.name} TO:${b.name}\n`);
     await Promise.all([a.close(), b.close()]);
@@ -232,7 +237,7 @@ describe('media', () => {
     assert.deepEqual(await b.peer.drain(150), [], 'no media relayed after BYE');
     const p2 = await establishCall(a, b);
     assert.notEqual(p2, p1, 'a freed port is not reused at once');
-    assert.ok(p2 > p1 || p2 === 5000, 'next port in the range');
+    assert.ok(p2 > p1 || p2 === MEDIA.min, 'next port in the range');
     await b.send(`BYE FROM:${b.name} TO:${a.name}\n`);
     await a.next();
     // The freed port can be bound by anybody again.
@@ -301,5 +306,145 @@ describe('errors', () => {
     await a.send(`CALL FROM:${a.name} TO:bad-user\n`);
     assert.equal(await a.next(), 'ERROR invalid user id\n');
     await Promise.all([a.close(), b.close(), impostor.close()]);
+  });
+});
+
+describe('ending a call: BYE', () => {
+  test('a BYE from neither party\'s binding gets ERROR and changes nothing: the call and its media go on', async () => {
+    const a = await PlainUser.register(uniq('xa'), PORT);
+    const b = await PlainUser.register(uniq('xb'), PORT);
+    const c = await PlainUser.register(uniq('xc'), PORT);
+    const port = await establishCall(a, b);
+    const stranger = await UdpPeer.open(4);
+    await stranger.send(`BYE FROM:${a.name} TO:${b.name}\n`, PORT);
+    assert.match(await stranger.nextText(), /^ERROR [\x20-\x7e]+\n$/, 'an unregistered sender');
+    await c.send(`BYE FROM:${a.name} TO:${b.name}\n`);
+    assert.match(await c.next(), /^ERROR [\x20-\x7e]+\n$/, 'a registered user who is not a party');
+    await c.send(`BYE FROM:${c.name} TO:${b.name}\n`);
+    assert.match(await c.next(), /^ERROR [\x20-\x7e]+\n$/, 'a user with no call with b');
+    await b.quiet('no BYE reached b', 200);
+    await a.quiet('no BYE reached a', 0);
+    await mediaFlows(a.peer, b.peer, port, [64]);
+    await mediaFlows(b.peer, a.peer, port, [64]);
+    assert.ok(!proxy.logs.some((l) => l.msg === 'media session ended' && l.port === port), 'the media session lives');
+    await b.send(`BYE FROM:${b.name} TO:${a.name}\n`);
+    assert.equal(await a.next(), `BYE FROM:${b.name} TO:${a.name}\n`, 'a party\'s BYE still ends it');
+    await Promise.all([a.close(), b.close(), c.close(), stranger.close()]);
+  });
+
+  test('a BYE between two users with no call gets ERROR; so does a second BYE after the call ended', async () => {
+    const a = await PlainUser.register(uniq('na'), PORT);
+    const b = await PlainUser.register(uniq('nb'), PORT);
+    await a.send(`BYE FROM:${a.name} TO:${b.name}\r\n`);
+    assert.match(await a.next(), /^ERROR [\x20-\x7e]+\r\n$/);
+    await b.quiet('nothing passed on');
+    await establishCall(a, b);
+    await a.send(`BYE FROM:${a.name} TO:${b.name}\n`);
+    assert.equal(await b.next(), `BYE FROM:${a.name} TO:${b.name}\n`);
+    await b.send(`BYE FROM:${b.name} TO:${a.name}\n`);
+    assert.match(await b.next(), /^ERROR [\x20-\x7e]+\n$/, 'the call is over');
+    await a.quiet('the second BYE is not passed on');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test('a BYE goes to the party other than its sender, whichever user it names first', async () => {
+    const a = await PlainUser.register(uniq('oa'), PORT);
+    const b = await PlainUser.register(uniq('ob'), PORT);
+    await establishCall(a, b);
+    await b.send(`BYE FROM:${a.name} TO:${b.name}\n`);
+    assert.equal(await a.next(), `BYE FROM:${a.name} TO:${b.name}\n`, 'from b\'s binding: to a, as-is');
+    await b.quiet('nothing back to the sender');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  for (const side of ['caller', 'callee'] as const) {
+    test(`a BYE from the ${side} while the call rings cancels it: the answer gets ERROR, nobody gets MEDIA_PORT`, async () => {
+      const a = await PlainUser.register(uniq('ka'), PORT);
+      const b = await PlainUser.register(uniq('kb'), PORT);
+      await a.send(`CALL FROM:${a.name} TO:${b.name}\n`);
+      assert.equal(await b.next(), `CALL FROM:${a.name} TO:${b.name}\n`);
+      const [from, to] = side === 'caller' ? [a, b] : [b, a];
+      await from.send(`BYE FROM:${from.name} TO:${to.name}\n`);
+      assert.equal(await to.next(), `BYE FROM:${from.name} TO:${to.name}\n`, 'passed as-is to the other party');
+      await b.send(`ACK_CALL FROM:${b.name} TO:${a.name}\n`);
+      assert.equal(await b.next(), 'ERROR no matching call\n', 'the cancelled call takes no answer');
+      await a.quiet('no ACK_CALL, no MEDIA_PORT for the caller');
+      await b.quiet('no MEDIA_PORT for the callee', 0);
+      // The two may call again.
+      const port = await establishCall(a, b);
+      await mediaFlows(a.peer, b.peer, port, [10]);
+      await a.send(`BYE FROM:${a.name} TO:${b.name}\n`);
+      await b.next();
+      await Promise.all([a.close(), b.close()]);
+    });
+  }
+});
+
+describe('registrations per source IP', () => {
+  test('one source IP holds 1000 users: one more gets ERROR too many users, one it holds may register again', async () => {
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => { sock.once('error', reject); sock.bind(0, '127.0.0.7', () => resolve()); });
+    const replies: string[] = [];
+    let waiting: (() => void) | null = null;
+    sock.on('message', (m) => { replies.push(m.toString('latin1')); waiting?.(); });
+    const ask = async (text: string): Promise<string> => {
+      const arrived = new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no answer to ${text.trim()}`)), 5000);
+        waiting = () => { clearTimeout(t); waiting = null; resolve(); };
+      });
+      sock.send(text, PORT, '127.0.0.1');
+      await arrived;
+      return replies.shift()!;
+    };
+    const base = uniq('many');
+    for (let i = 0; i < 1000; i++) assert.equal(await ask(`REGISTER ${base}x${i}\n`), `ACK_REGISTER ${base}x${i}\n`);
+    assert.equal(await ask(`REGISTER ${base}x1000\n`), 'ERROR too many users\n');
+    assert.equal(await ask(`REGISTER ${base}x7\n`), `ACK_REGISTER ${base}x7\n`, 'a user the IP holds is not refused');
+    // Nothing changed: the refused user is unknown, and another IP may register it.
+    const caller = await PlainUser.register(uniq('mc'), PORT);
+    await caller.send(`CALL FROM:${caller.name} TO:${base}x1000\n`);
+    assert.equal(await caller.next(), 'CALL_FAILED unknown peer\n');
+    const elsewhere = await PlainUser.register(`${base}x1000`, PORT);
+    await Promise.all([caller.close(), elsewhere.close(), new Promise<void>((r) => sock.close(() => r()))]);
+  });
+});
+
+describe('plain and SIP users are apart', () => {
+  const sipRequest = (ua: SipUa, method: string, user: string, sipPort: number, extra: string[]): string => [
+    `${method} sip:${user}@127.0.0.1:${sipPort} SIP/2.0`,
+    `Via: SIP/2.0/UDP ${ua.hostport};branch=z9hG4bK-${method}-${user};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:caller@127.0.0.1>;tag=t-${user}`,
+    `To: <sip:${user}@127.0.0.1>`,
+    `Call-ID: ${method}-${user}@test`,
+    `CSeq: 1 ${method}`,
+    ...extra,
+    'Content-Length: 0', '', '',
+  ].join('\r\n');
+
+  test('a plain CALL to a user registered only over SIP is CALL_FAILED unknown peer, and the SIP phone gets nothing', async () => {
+    const sipPort = proxy.portOf('sip');
+    const phone = await SipUa.open('127.0.0.1');
+    const user = uniq('siponly');
+    phone.send(sipRequest(phone, 'REGISTER', user, sipPort, [`Contact: <sip:${user}@${phone.hostport}>`, 'Expires: 60']), sipPort);
+    assert.match(await phone.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/);
+    const a = await PlainUser.register(uniq('pc'), PORT);
+    await a.send(`CALL FROM:${a.name} TO:${user}\n`);
+    assert.equal(await a.next(), 'CALL_FAILED unknown peer\n');
+    await a.quiet('nothing else', 300);
+    assert.deepEqual(phone.inbox, [], 'no plain bytes reached the SIP phone');
+    await a.close();
+    phone.close();
+  });
+
+  test('an INVITE to a user registered only over the plain protocol gets 404, and the plain client gets nothing', async () => {
+    const sipPort = proxy.portOf('sip');
+    const b = await PlainUser.register(uniq('plainonly'), PORT);
+    const caller = await SipUa.open('127.0.0.1');
+    caller.send(sipRequest(caller, 'INVITE', b.name, sipPort, [`Contact: <sip:caller@${caller.hostport}>`]), sipPort);
+    assert.match(await caller.next(/^SIP\/2\.0 [2-6]\d\d /), /^SIP\/2\.0 404 /);
+    await b.quiet('no SIP bytes reached the plain client');
+    await b.close();
+    caller.close();
   });
 });

@@ -6,10 +6,11 @@ import { PlainUser, establishCall } from '../helpers/plain-client.ts';
 import { ProxyProcess, defaultLikeScript, writeScript } from '../helpers/proxy-process.ts';
 
 describe('answer and idle timeouts', () => {
-  const PORT = 35001;
+  let PORT: number;
   let proxy: ProxyProcess;
   before(async () => {
-    proxy = await ProxyProcess.start({ configFile: writeScript('timeouts', defaultLikeScript({ port: PORT, ports: '20000-20009', answerTimeoutSec: 0.5, idleTimeoutSec: 0.6 })) });
+    proxy = await ProxyProcess.start({ configFile: writeScript('timeouts', defaultLikeScript({ port: 0, ports: '20000-20009', answerTimeoutSec: 0.5, idleTimeoutSec: 0.6 })) });
+    PORT = proxy.portOf('plain');
   });
   after(async () => { await proxy.stop(); });
 
@@ -41,24 +42,44 @@ describe('answer and idle timeouts', () => {
     // ...then go quiet.
     const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === port, 5000);
     assert.equal(ended.reason, 'idle');
+    // The call is over, and both parties were told so: BYE FROM:<caller> TO:<callee>, the caller first.
+    const toCaller = await a.peer.next();
+    const toCallee = await b.peer.next();
+    assert.equal(toCaller.data.toString(), 'BYE FROM:ia TO:ib\n');
+    assert.equal(toCallee.data.toString(), 'BYE FROM:ia TO:ib\n');
+    assert.ok(toCaller.seq < toCallee.seq, 'the caller is told first');
+    assert.equal(toCaller.port, PORT, 'from the signaling port');
     await a.media(port, Buffer.from('late'));
     assert.deepEqual(await b.peer.drain(150), [], 'nothing relayed after the idle timeout');
-    // The call is over: a BYE still reaches the other party through its registration.
     await a.send('BYE FROM:ia TO:ib\n');
-    assert.equal(await b.next(), 'BYE FROM:ia TO:ib\n');
+    assert.match(await a.next(), /^ERROR [\x20-\x7e]+\n$/, 'a BYE for the ended call is refused');
+    await b.quiet('nothing more for the callee');
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test('a call cancelled by BYE while it rings does not time out', async () => {
+    const a = await PlainUser.register('ca', PORT);
+    const b = await PlainUser.register('cb', PORT);
+    await a.send('CALL FROM:ca TO:cb\n');
+    await b.next();
+    await a.send('BYE FROM:ca TO:cb\n');
+    assert.equal(await b.next(), 'BYE FROM:ca TO:cb\n');
+    await a.quiet('no CALL_FAILED ... no answer after the answer timeout', 1200);
+    assert.ok(!proxy.logs.some((l) => l.msg === 'call failed' && l.status === 408 && typeof l.callId === 'string' && l.callId.includes('ca|cb')), 'no failure route ran');
     await Promise.all([a.close(), b.close()]);
   });
 });
 
 describe('media port range', () => {
-  const PORT = 35002;
+  let PORT: number;
   let proxy: ProxyProcess;
   let squatter: dgram.Socket;
   before(async () => {
     // Another program holds the middle port of a three-port range.
     squatter = dgram.createSocket({ type: 'udp6', ipv6Only: false });
     await new Promise<void>((resolve, reject) => { squatter.once('error', reject); squatter.bind(20051, '::', () => resolve()); });
-    proxy = await ProxyProcess.start({ configFile: writeScript('ports', defaultLikeScript({ port: PORT, ports: '20050-20052' })) });
+    proxy = await ProxyProcess.start({ configFile: writeScript('ports', defaultLikeScript({ port: 0, ports: '20050-20052' })) });
+    PORT = proxy.portOf('plain');
   });
   after(async () => {
     await proxy.stop();

@@ -42,10 +42,15 @@ export class ProxyProcess {
     }));
   }
 
-  /** Starts the proxy with `configFile` (default: the repository's proxy.config.ts) and waits until it listens. */
-  static async start(opts: { configFile?: string; args?: string[]; cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ProxyProcess> {
+  /**
+   * Starts the proxy with `configFile` (default: the repository's proxy.config.ts) and waits until
+   * it listens. Without the start-up warm-up unless `warmUp` (only the warm-up's own tests want it).
+   */
+  static async start(opts: { configFile?: string; args?: string[]; cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; warmUp?: boolean } = {}): Promise<ProxyProcess> {
     const configFile = opts.configFile ?? path.join(REPO, 'proxy.config.ts');
-    const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...(opts.args ?? [])];
+    const extra = opts.args ?? [];
+    const warmUp = opts.warmUp === true || extra.includes('--no-warm-up') ? [] : ['--no-warm-up'];
+    const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...warmUp, ...extra];
     const child = spawn(process.execPath, args, { cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
     const p = new ProxyProcess(child, configFile);
     try {
@@ -73,6 +78,13 @@ export class ProxyProcess {
       };
       this.logWaiters.push({ pred, resolve: done, reject: (e) => { clearTimeout(timer); reject(e); } });
     });
+  }
+
+  /** The port the proxy's UDP listener of `dialect` opened (what `--plain-port 0` / `--sip-port 0` chose). */
+  portOf(dialect: 'plain' | 'sip'): number {
+    const l = this.logs.find((x) => x.msg === 'listening' && x.dialect === dialect && x.transport === 'udp');
+    if (typeof l?.port !== 'number') throw new Error(`the proxy logged no ${dialect} listener`);
+    return l.port;
   }
 
   /** Log lines whose message is `msg`. */
@@ -123,6 +135,9 @@ export default defineProxy({
         return ctx.forwardCall({ onFailure: 'callFailed' });
       }
       if (msg.method === 'BYE') {
+        const fromParty = (await ctx.registeredAtSource(msg.from.user)) || (await ctx.registeredAtSource(msg.to.user));
+        if (!fromParty) return ctx.respond(403, 'not a party of this call');
+        if (ctx.dialogState() === null) return ctx.respond(481, 'no such call');
         ctx.endMediaSession();
         return ctx.forwardCall();
       }

@@ -159,9 +159,29 @@ describe('MemoryLocationStore', () => {
     await put(s, 'alice', [binding('alice', 1, 11_000), binding('alice', 2, null)]);
     await put(s, 'bob', [binding('bob', 3)]);
     now = 12_000;
-    const seen = await s.update('alice', (current, moment) => ({ bindings: current, result: { ports: current.map((b) => b.address.port), moment } }));
-    assert.deepEqual(seen, { ports: [2], moment: { now: 12_000, users: 2 } });
+    const seen = await s.update('alice', (current, moment) => ({ bindings: current, result: { ports: current.map((b) => b.address.port), now: moment.now, users: moment.users } }));
+    assert.deepEqual(seen, { ports: [2], now: 12_000, users: 2 });
     assert.deepEqual(await s.update('carol', (current, moment) => ({ bindings: current, result: [current.length, moment.users] })), [0, 2]);
+  });
+
+  test('usersAt counts the users holding a binding from an IP, per dialect, as bindings come, move and go', async () => {
+    let now = 1_000;
+    const s = store(() => now);
+    const at = (ip: string, dialect: 'plain' | 'sip' = 'plain'): Promise<number> => s.update('anyone', (current, moment) => ({ bindings: current, result: moment.usersAt(dialect, ip) }));
+    const moved = (b: Binding, address: string): Binding => ({ ...b, address: { address, port: b.address.port } });
+    await put(s, 'alice', [binding('alice', 1), binding('alice', 2)]);
+    await put(s, 'bob', [binding('bob', 3, 5_000)]);
+    assert.equal(await at('127.0.0.1'), 2, 'two users (alice once, with two bindings), IPv4 and IPv4-mapped alike');
+    assert.equal(await at('::ffff:127.0.0.1'), 2);
+    assert.equal(await at('127.0.0.1', 'sip'), 0, 'the other dialect counts apart');
+    await put(s, 'alice', [moved(binding('alice', 1), '::1')]);
+    assert.equal(await at('127.0.0.1'), 1, 'alice moved away');
+    assert.equal(await at('::1'), 1);
+    await put(s, 'alice', []);
+    assert.equal(await at('::1'), 0, 'alice is gone');
+    now = 6_000;
+    await waitFor(() => s.size() === 0, 'the sweep dropping bob');
+    assert.equal(await at('127.0.0.1'), 0, 'an expired binding leaves the count at its sweep');
   });
 
   test('fn returning the array it was given writes nothing; a new array is written', async () => {

@@ -165,6 +165,18 @@ describe('plain dialect: ERROR rate limit', () => {
     assert.ok(!r2.ok && r2.answer !== null, 'an ERROR is allowed again after a pause');
   });
 
+  test('the refusals of the spec rules (a BYE not accepted, too many users) are rate-limited ERRORs within request + 64 bytes', () => {
+    const d = createPlainDialect({ ratePerSecond: 0.001, burst: 2, maxSources: 100 });
+    const reg = plainRequest('REGISTER u\n', ALICE_ADDR);
+    const bye = plainRequest('BYE FROM:a TO:b\n', ALICE_ADDR);
+    const tooMany = d.composeReply(reg, 403, 'too many users');
+    assert.equal(text(tooMany), 'ERROR too many users\n');
+    const refused = d.composeReply(bye, 403, 'x'.repeat(200));
+    assert.ok(refused !== null && refused.length <= bye.raw.length + 64, 'capped at the request plus 64 bytes');
+    assert.equal(d.composeReply(reg, 403, 'too many users'), null, 'the third ERROR in a row to one source is suppressed');
+    assert.equal(d.composeReply(bye, 481, 'no such call'), null);
+  });
+
   test('a stray reply is answered with a rate-limited ERROR', () => {
     const d = createPlainDialect({ ratePerSecond: 0.001, burst: 1, maxSources: 100 });
     const reply = plainReply('ACK_CALL FROM:bob TO:alice\r\n', BOB_ADDR);

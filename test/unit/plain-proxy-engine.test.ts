@@ -104,6 +104,39 @@ describe('PlainProxyEngine: forwarding', () => {
     assert.equal(h.ended.length, 1);
   });
 
+  test('a BYE forwarded while the call rings cancels it: no answer taken, no failure route, no timeout', async () => {
+    let failures = 0;
+    const h = harness({ failure: { failed: () => { failures++; } } });
+    h.forward('CALL FROM:alice TO:bob\n', BOB_ADDR, { answerTimeoutMs: 30, onFailure: 'failed' });
+    h.forward('BYE FROM:bob TO:alice\n', ALICE_ADDR, { source: BOB_ADDR });
+    assert.deepEqual(h.sent[1], { to: ALICE_ADDR, text: 'BYE FROM:bob TO:alice\n' }, 'the BYE is passed on');
+    assert.equal(h.engine.size, 0);
+    assert.deepEqual(h.ended.map((e) => [e.outcome, e.status]), [['failed', 487]]);
+    await h.reply('ACK_CALL FROM:bob TO:alice\n', BOB_ADDR);
+    assert.deepEqual(h.sent[2], { to: BOB_ADDR, text: 'ERROR no matching call\n' }, 'a later answer finds no call');
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(h.sent.length, 3, 'nothing more: no MEDIA_PORT, no CALL_FAILED ... no answer');
+    assert.equal(failures, 0, 'no failure route');
+    assert.equal(h.ended.length, 1);
+  });
+
+  test('a BYE of another pair of users leaves a ringing call alone', () => {
+    const h = harness();
+    h.forward('CALL FROM:alice TO:bob\n', BOB_ADDR);
+    h.forward('BYE FROM:alice TO:carol\n', CAROL_ADDR);
+    assert.equal(h.engine.size, 1);
+    assert.equal(h.ended.length, 0);
+  });
+
+  test('originate sends BYE FROM:<from> TO:<to> to each target in order, each once the one before is sent', async () => {
+    const h = harness();
+    const r = await h.engine.originate({ dialect: 'plain', method: 'BYE', from: 'alice', to: 'bob', targets: [ALICE_ADDR, BOB_ADDR], listener: 'plain:34567' });
+    assert.deepEqual(h.sent, [{ to: ALICE_ADDR, text: 'BYE FROM:alice TO:bob\n' }, { to: BOB_ADDR, text: 'BYE FROM:alice TO:bob\n' }]);
+    assert.deepEqual(r, { status: 200, reason: 'sent', reply: null });
+    await assert.rejects(h.engine.originate({ dialect: 'plain', method: 'BYE', from: 'al ice', to: 'bob', targets: [BOB_ADDR], listener: 'plain:34567' }), /not a plain user id/);
+    assert.equal(h.sent.length, 2, 'an invalid user id sends nothing');
+  });
+
   test("the callee's CALL_FAILED is passed to the caller as-is and ends the call", async () => {
     const h = harness();
     h.forward('CALL FROM:alice TO:bob\n', BOB_ADDR);

@@ -14,6 +14,7 @@ import { MemoryLocationStore } from '../../modules/registrar/memory-store.ts';
 import { register } from '../../modules/registrar/register.ts';
 import { POLICY, contextOf, sipRegister } from './_registrar-fixtures.ts';
 import { ALICE_ADDR, BOB_ADDR, plainRequest } from './_unit-fixtures.ts';
+import { unmapIPv4 as unmap } from '../../core/lib/address.ts';
 
 const stores: MemoryLocationStore[] = [];
 afterEach(async () => {
@@ -99,6 +100,47 @@ describe('registrar, plain', () => {
     assert.equal(await registerPlain(store, 'carol', ALICE_ADDR, policy), 'ERROR registrar full\n');
     assert.deepEqual(await store.lookup('carol'), []);
     assert.equal(await registerPlain(store, 'bob', ALICE_ADDR, policy), 'ACK_REGISTER bob\n');
+  });
+});
+
+describe('registrar, plain: users per source IP', () => {
+  const OTHER_IP: Endpoint = { address: '::ffff:192.0.2.7', port: 40009 };
+  const policy = { ...POLICY, plainMaxUsersPerSource: 2 };
+
+  test('one user more than the IP holds gets ERROR too many users and nothing changes', async () => {
+    const store = newStore();
+    await registerPlain(store, 'alice', ALICE_ADDR, policy);
+    await registerPlain(store, 'bob', BOB_ADDR, policy); // the same IP, another port
+    assert.equal(await registerPlain(store, 'carol', OTHER_IP, policy), 'ACK_REGISTER carol\n', 'carol lives elsewhere');
+    assert.equal(await registerPlain(store, 'carol', { ...ALICE_ADDR, port: 40100 }, policy), 'ERROR too many users\n');
+    assert.deepEqual((await store.lookup('carol')).map((b) => b.address), [OTHER_IP], 'carol\'s binding elsewhere stays');
+    assert.equal(await registerPlain(store, 'dave', { address: '127.0.0.1', port: 40101 }, policy), 'ERROR too many users\n', 'the IPv4 spelling is the same IP');
+    assert.deepEqual(await store.lookup('dave'), []);
+  });
+
+  test('re-registering a user the IP already holds is not refused, from any of its ports', async () => {
+    const store = newStore();
+    await registerPlain(store, 'alice', ALICE_ADDR, policy);
+    await registerPlain(store, 'bob', BOB_ADDR, policy);
+    assert.equal(await registerPlain(store, 'alice', { ...ALICE_ADDR, port: 40200 }, policy), 'ACK_REGISTER alice\n');
+    assert.equal(await registerPlain(store, 'bob', BOB_ADDR, policy), 'ACK_REGISTER bob\n');
+  });
+
+  test('a user that moves away frees its place at the IP', async () => {
+    const store = newStore();
+    await registerPlain(store, 'alice', ALICE_ADDR, policy);
+    await registerPlain(store, 'bob', BOB_ADDR, policy);
+    await registerPlain(store, 'bob', OTHER_IP, policy);
+    assert.equal(await registerPlain(store, 'carol', ALICE_ADDR, policy), 'ACK_REGISTER carol\n');
+  });
+
+  test('SIP users do not count toward the plain limit, nor does the limit refuse SIP', async () => {
+    const store = newStore();
+    const one = { ...POLICY, plainMaxUsersPerSource: 1 };
+    const sipAt = { address: unmap(ALICE_ADDR.address), port: 5062 };
+    assert.equal((await respond(store, sipRegister({ source: sipAt, headers: ['Contact: <sip:bob@10.0.0.1>'] }), one)).status, 200);
+    assert.equal((await respond(store, sipRegister({ source: sipAt, to: '<sip:carol@biloxi.example.com>', headers: ['Contact: <sip:carol@10.0.0.1>'] }), one)).status, 200);
+    assert.equal(await registerPlain(store, 'alice', ALICE_ADDR, one), 'ACK_REGISTER alice\n');
   });
 });
 

@@ -28,7 +28,7 @@ function newStore(): MemoryLocationStore {
   return s;
 }
 
-const CFG: RegistrarPolicy = { minExpiresSec: 60, maxExpiresSec: 3600, defaultExpiresSec: 1800, maxContacts: 5, maxUsers: 100, plainBindingTtlSec: 0 };
+const CFG: RegistrarPolicy = { minExpiresSec: 60, maxExpiresSec: 3600, defaultExpiresSec: 1800, maxContacts: 5, maxUsers: 100, plainBindingTtlSec: 0, plainMaxUsersPerSource: 1000 };
 
 /** Bob's phone, behind a NAT: its Contact says 192.168.1.10, its packets come from 203.0.113.5:61000. */
 const NAT_SOURCE: Endpoint = { address: '203.0.113.5', port: 61000 };

@@ -10,7 +10,9 @@ import type { PlainDialect } from './dialect.ts';
 import { PlainTransaction } from './transaction.ts';
 import { OpenMap } from '../../lib/open-map.ts';
 import { isMediaRefused } from '../../kernel/hooks.ts';
-import { composeCallFailed, composeMediaPort, plainReasonText } from './compose.ts';
+import type { OriginateResult, PlainOriginateRequest } from '../../kernel/core-services.ts';
+import { composeBye, composeCallFailed, composeMediaPort, plainReasonText } from './compose.ts';
+import { isValidUser } from './grammar.ts';
 import { plainWire } from './dialect.ts';
 import { PlainMediaOffer } from './media-offer.ts';
 import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
@@ -58,6 +60,7 @@ export class PlainProxyEngine implements ProxyEngine {
     if (target === undefined) throw new Error('plain forwarding needs a target');
     const bytes = dialect.forwardRequestBytes(req, target);
     if (!dialect.expectsReply(req)) {
+      if (req.method === 'BYE') this.cancelPending(req);
       return this.afterHooks(this.deps.hooks.emitRequestForward({ request: req, target, txn: null }), () => this.deps.send(req.listener, target, bytes));
     }
     let txn = mc.txn as PlainTransaction | null;
@@ -81,6 +84,30 @@ export class PlainProxyEngine implements ProxyEngine {
     txn.timer = setTimeout(() => void this.timeout(armed), opts.answerTimeoutMs);
     txn.timer.unref?.();
     return this.afterHooks(this.deps.hooks.emitRequestForward({ request: req, target, txn }), () => this.deps.send(req.listener, target, bytes));
+  }
+
+  /**
+   * A BYE the route passed on while its call still rings cancels the call: no answer is taken
+   * for it any more (a later ACK_CALL finds no call), no MEDIA_PORT, no answer timeout, no failure route.
+   */
+  private cancelPending(bye: Request): void {
+    const txn = this.table.get(this.dialect.transactionKey(bye));
+    if (txn !== undefined && !txn.done) this.finish(txn, 'failed', 487);
+  }
+
+  /** A message of the proxy's own (the BYE of a call it ended): to each target in order, each once the one before is with the kernel. */
+  originate(req: PlainOriginateRequest): Promise<OriginateResult> {
+    if (req.method !== 'BYE') return Promise.reject(new TypeError(`originate(): the plain protocol originates BYE only, not ${String(req.method)}`));
+    if (!isValidUser(req.from) || !isValidUser(req.to)) return Promise.reject(new TypeError(`originate(): '${req.from}' or '${req.to}' is not a plain user id`));
+    const bytes = composeBye(req.from, req.to, '\n');
+    return new Promise((resolve) => {
+      const sendFrom = (i: number): void => {
+        const to = req.targets[i];
+        if (to === undefined) return resolve({ status: 200, reason: 'sent', reply: null });
+        this.deps.send(req.listener, to, bytes, () => sendFrom(i + 1));
+      };
+      sendFrom(0);
+    });
   }
 
   /** Sends once the hooks are done: at once when they all were synchronous. */

@@ -1,7 +1,7 @@
 import type { Endpoint } from '../../lib/address.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { Message } from '../../model/message.ts';
-import type { OriginateRequest, OriginateResult } from '../../kernel/core-services.ts';
+import type { SipOriginateRequest as OriginateRequest, OriginateResult } from '../../kernel/core-services.ts';
 import { ClientTransactions } from './client-transactions.ts';
 import { createSipDialect, type SipDialect } from './dialect.ts';
 import { LocalNode, defaultAdvertise, type SipIdentity } from './local-node.ts';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { OriginateRequest, OriginateResult } from '../../kernel/core-services.ts';
+import type { SipOriginateRequest as OriginateRequest, OriginateResult } from '../../kernel/core-services.ts';
 import type { Reply } from '../../model/message.ts';
 import { createRequest, type SipRequest } from './codec/message.ts';
 import { parseNameAddr } from './codec/uri.ts';

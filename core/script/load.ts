@@ -8,6 +8,7 @@ import { formatZodIssues, validateModules, type ValidatedModule } from '../kerne
 import { localImportGraph } from './imports.ts';
 import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
 import type { CompiledRoutes } from '../kernel/snapshot.ts';
+import type { OverloadOptions } from '../kernel/overload.ts';
 
 /** The switchyard installation: `switchyard` and `switchyard/modules` resolve here for every script. */
 export const SWITCHYARD_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,6 +36,7 @@ export interface LoadedScript {
   readonly routes: CompiledRoutes;
   readonly defaultReply: { readonly status: number; readonly reason: string };
   readonly logLevel: string | undefined;
+  readonly overload: OverloadOptions;
   /** The script and the local files it imports. */
   readonly files: readonly string[];
 }
@@ -140,6 +142,7 @@ export async function loadScript(file: string): Promise<LoadedScript> {
     routes: { request: def.routes.request, reply: def.routes.reply ?? {}, failure: def.routes.failure ?? {} },
     defaultReply: def.defaultReply ?? { status: 404, reason: 'no route' },
     logLevel: def.log?.level,
+    overload: def.overload ?? {},
     files,
   };
 }

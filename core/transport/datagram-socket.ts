@@ -22,5 +22,12 @@ export type UdpEngineChoice = 'auto' | UdpEngine;
 /** Called for each datagram received; `buf` may be a view into a larger batch buffer. */
 export type DatagramReceiver = (buf: Buffer, source: Endpoint) => void;
 
+/**
+ * Called once the datagrams of one read have all been given to the receiver. `drained` is
+ * false when the read filled its batch, so more may be waiting in the socket's queue; a socket
+ * read one datagram at a time (node:dgram) always says true.
+ */
+export type ReadEnd = (drained: boolean) => void;
+
 /** A deep queue rides out bursts (and the first cold seconds) without the kernel dropping signaling; the kernel caps it at net.core.rmem_max. */
 export const SIGNALING_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;

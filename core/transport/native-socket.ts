@@ -2,7 +2,7 @@ import { lookup } from 'node:dns';
 import { isIP, isIPv4 } from 'node:net';
 import type { Endpoint } from '../lib/address.ts';
 import { loadAddon, type AddonLoad } from '../lib/native-addon.ts';
-import type { DatagramReceiver, DatagramSocket } from './datagram-socket.ts';
+import type { DatagramReceiver, DatagramSocket, ReadEnd } from './datagram-socket.ts';
 import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 
 /** native/signal.c, as its bindings see it. */
@@ -36,7 +36,7 @@ export class NativeSocket implements DatagramSocket {
   private readonly handle: NativeHandle;
   private closed = false;
 
-  constructor(private readonly addon: NativeSignal, host: string, port: number, receive: DatagramReceiver) {
+  constructor(private readonly addon: NativeSignal, host: string, port: number, receive: DatagramReceiver, readEnd?: ReadEnd) {
     const meta = new Uint32Array(3 * BATCH);
     const onBatch = (data: Buffer, addresses: string[], count: number): void => {
       let failure: unknown = null;
@@ -50,6 +50,8 @@ export class NativeSocket implements DatagramSocket {
           failure ??= err;
         }
       }
+      // A full batch means the read stopped at the batch's size, not at an empty queue.
+      readEnd?.(count < BATCH);
       if (failure !== null) throw failure;
     };
     this.handle = addon.open(host, port, meta, onBatch, SIGNALING_SOCKET_BUFFER_BYTES);

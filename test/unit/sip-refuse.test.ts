@@ -1,5 +1,5 @@
 /**
- * SipProxyCore.refuse (through the server transaction layer): how admission control turns a new call away. One 503 per INVITE,
+ * SipProxyCore.refuse (through the server transaction layer): how overload control turns a new call away when the first look (triage.ts) cannot. One 503 per INVITE,
  * never retransmitted by the proxy (a refusal must not add load to an overloaded loop); a
  * repeated INVITE is answered again from the finished transaction; the ACK ends there.
  */
@@ -79,7 +79,7 @@ function newEngine(): { engine: SipProxyCore; sent: { dest: Destination; text: s
   return { engine, sent, stats };
 }
 
-describe('SipProxyCore.refuse (admission control)', () => {
+describe('SipProxyCore.refuse (overload control, when the first look could not answer)', () => {
   test('one 503 with Retry-After to the caller, not retransmitted past T1', async () => {
     const { engine, sent } = newEngine();
     const req = invite();

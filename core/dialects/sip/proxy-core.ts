@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TransactionView } from '../../kernel/contracts.ts';
 import type { ProxyEngine } from '../../kernel/engine.ts';
+import type { WorkClass } from '../../kernel/overload.ts';
 import { isRejectRequest, type ProxyHooks } from '../../kernel/hooks.ts';
 import type { MessageContext } from '../../kernel/message-context.ts';
 import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
@@ -72,6 +73,18 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
 
   get size(): number {
     return this.deps.servers.size + this.deps.clients.size;
+  }
+
+  get pending(): number {
+    return this.deps.servers.pending;
+  }
+
+  get completed(): Readonly<Record<WorkClass, number>> {
+    return this.deps.servers.completed;
+  }
+
+  dropped(req: Request): void {
+    this.deps.servers.forget(req);
   }
 
   // ---- requests in ------------------------------------------------------------------

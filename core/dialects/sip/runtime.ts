@@ -8,6 +8,7 @@ import { LocalNode, defaultAdvertise, type SipIdentity } from './local-node.ts';
 import { SipProxyCore, type SipProxyCoreDeps } from './proxy-core.ts';
 import { ServerTransactions } from './server-transactions.ts';
 import { SipTcpTransport } from './tcp-transport.ts';
+import { SipTriage } from './triage.ts';
 import type { Destination } from './transactions.ts';
 import { SipUac } from './uac.ts';
 
@@ -39,6 +40,8 @@ export class SipRuntime {
   readonly dialect: SipDialect = createSipDialect();
   /** The dialect's engine as the dispatcher drives it (RFC 3261 §16 over §17). */
   readonly engine: SipProxyCore;
+  /** The first look at each UDP datagram, and the refusals sent without a transaction. */
+  readonly triage: SipTriage;
   private readonly uac: SipUac;
   /** Retransmissions, counted by both transaction layers. */
   readonly retransmissions = { retransmissionsAbsorbed: 0, retransmissionsSent: 0 };
@@ -52,6 +55,7 @@ export class SipRuntime {
     const clients = new ClientTransactions(sender, this.retransmissions);
     const servers = new ServerTransactions(sender, this.retransmissions);
     this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
+    this.triage = new SipTriage((key) => servers.knows(key));
     this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value });
   }
 

@@ -3,6 +3,7 @@
 
   analyze.py OUTDIR            -> OUTDIR/summary.json, prints one line
   analyze.py --table DIR...    -> a markdown table of several runs
+  analyze.py --ladder C DIR... -> the overload ladder's table, rates as multiples of capacity C
 
 From SIPp's per-second statistics (load_stat.csv), its RTD trace (*_rtt.csv), the sampler
 and the times run.sh noted:
@@ -175,7 +176,35 @@ def table(dirs):
               f"{s.get('proxy_pss_mb_max')} ({s.get('proxy_pss_growth_mb_second_half')}) | {s['recovered_after_s']} | {m['loadavg']} |")
 
 
+def ladder(capacity, dirs):
+    rows = []
+    for d in dirs:
+        p = os.path.join(d, "summary.json")
+        if os.path.exists(p):
+            rows.append(json.load(open(p)))
+    rows.sort(key=lambda s: (s["meta"]["rate"], s["meta"]["proxy"] != "switchyard"))
+    unit = "calls" if rows and rows[0]["meta"]["kind"] == "calls" else "REGISTERs"
+    lat = "INVITE->180" if unit == "calls" else "REGISTER->200"
+    print(f"Capacity C = {capacity} {unit}/s (switchyard, one core). Goodput: {unit} completed per second over the whole step "
+          f"(in brackets: from 10 s on); p99 {lat} of what completed; memory: the proxy's peak PSS and its growth over the "
+          f"step's second half; recovery: seconds after the offered load drops to the recovery rate until goodput holds 95 % of it.")
+    print()
+    print(f"| offered | proxy | goodput /s | of C | failed | p99 {lat} ms | PSS MB (growth) | recovery s | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for s in rows:
+        m = s["meta"]
+        g = s["goodput_per_s"] or 0
+        rec = s["recovered_after_s"]
+        print(f"| {m['rate']} ({m['rate'] / capacity:.1f}x) | {m['proxy']} | {g:.0f} ({s['goodput_steady_per_s'] or 0:.0f}) | "
+              f"{100 * g / capacity:.0f} % | {s['failed_in_overload']} | {s['latency_ms']['p99']} | "
+              f"{s.get('proxy_pss_mb_max')} ({s.get('proxy_pss_growth_mb_second_half')}) | "
+              f"{rec if rec is not None else 'not within ' + str(m['recovery_s'])} | {m['loadavg'].split()[0]} |")
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--ladder":
+        ladder(float(sys.argv[2]), sys.argv[3:])
+        return 0
     if len(sys.argv) > 1 and sys.argv[1] == "--table":
         table(sys.argv[2:])
         return 0

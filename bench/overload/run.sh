@@ -14,7 +14,8 @@
 # switchyard the repository's proxy.config.ts (calls) or bench/overload/switchyard-reg.config.ts
 # (the same script with the registrar sized for the storm).
 #
-# Environment: SY_ARGS (switchyard's own flags, e.g. --no-warm-up), SY_NODE_FLAGS (node's),
+# Environment: SY_CONFIG (another route script), SY_ROOT (the switchyard tree to run, default this one: another checkout measures
+# an older tree with the same harness), SY_ARGS (switchyard's own flags, e.g. --no-warm-up), SY_NODE_FLAGS (node's),
 # SY_PROBE=1 (bench/overload/probe.mjs writes the event loop, heap and socket queue second by
 # second to probe.jsonl), OUT (result directory), TAG. Holds /tmp/bench.lock for the run.
 set -euo pipefail
@@ -46,12 +47,14 @@ trap cleanup EXIT
 
 # 1. the proxy
 if [ "$PROXY" = switchyard ]; then
-  CONFIG=$ROOT/proxy.config.ts
+  SY_ROOT=${SY_ROOT:-$ROOT}
+  CONFIG=$SY_ROOT/proxy.config.ts
   [ "$KIND" = reg ] && CONFIG=$HERE/switchyard-reg.config.ts
+  CONFIG=${SY_CONFIG:-$CONFIG}
   PROBE=()
   [ -n "${SY_PROBE:-}" ] && PROBE=(--import "$HERE/probe.mjs")
   # shellcheck disable=SC2086
-  (cd "$ROOT" && SY_PROBE_OUT="$OUT/probe.jsonl" exec taskset -c 0 node ${SY_NODE_FLAGS:-} "${PROBE[@]}" bin/switchyard.mjs \
+  (cd "$SY_ROOT" && SY_PROBE_OUT="$OUT/probe.jsonl" exec taskset -c 0 node ${SY_NODE_FLAGS:-} "${PROBE[@]}" bin/switchyard.mjs \
      --config "$CONFIG" --log-level ${SY_LOG_LEVEL:-warn} --no-watch ${SY_ARGS:-}) > "$OUT/proxy.log" 2>&1 &
 else
   RUNDIR=/tmp/kam_overload
@@ -73,7 +76,7 @@ READY=$(date +%s.%N)
 
 cat > "$OUT/meta.json" <<EOF
 {"proxy":"$PROXY","kind":"$KIND","rate":$RATE,"duration_s":$DUR,"recovery_rate":$RRATE,"recovery_s":$RDUR,
- "tag":"$TAG","sy_args":"${SY_ARGS:-}","started":"$(date -Is)","start_to_listen_s":$(echo "$READY - $STARTED" | bc),
+ "tag":"$TAG","sy_root":"${SY_ROOT:-}","sy_config":"${SY_CONFIG:-}","sy_args":"${SY_ARGS:-}","started":"$(date -Is)","start_to_listen_s":$(echo "$READY - $STARTED" | bc),
  "loadavg":"$(cut -d' ' -f1-3 /proc/loadavg)","host_cpus":$(nproc)}
 EOF
 

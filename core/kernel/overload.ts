@@ -73,7 +73,7 @@ const WINDOW_TICKS = 5;
  * Each cut keeps this share of the rate served just before it; a cut that did not end the
  * congestion is followed by deeper ones (the rate it started from was far above capacity).
  */
-const DECREASE = [0.9, 0.8, 0.65, 0.5] as const;
+const DECREASE = [0.95, 0.85, 0.7, 0.5] as const;
 /** A cut takes a moment to drain the queue it found: no second cut sooner. */
 const CUT_SPACING_MS = 300;
 /**
@@ -123,10 +123,11 @@ function counts(): Record<WorkClass, number> {
  * The rate is found by measurement, not configured. When datagrams start to wait in a
  * socket's queue for longer than `maxQueueDelayMs` (the native UDP engine reports each read
  * that fills its batch; one that does not has emptied the queue), or the event loop runs late,
- * each class is cut to 90 % of the rate at which the proxy has been completing it (answering
+ * each class is cut to 95 % of the rate at which the proxy has been completing it (answering
  * it finally) over the last half second; a cut that does not end the congestion is followed by
- * deeper ones. Then each class still refused climbs back, fast up to that rate, in small steps
- * above it (additive increase, multiplicative decrease, as TCP finds a link's rate). A class
+ * deeper ones. Then each class still refused climbs back: in proportion to the loop's idle time,
+ * fast up to that rate, in small steps above it (multiplicative decrease and a gentler increase,
+ * as TCP finds a link's rate). A class
  * that refuses nothing for two seconds is limited no more. Two caps hold whatever the rate:
  * requests in progress and the heap.
  */

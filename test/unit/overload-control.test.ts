@@ -91,7 +91,7 @@ describe('OverloadControl', () => {
     assert.equal(r.control.admit('call'), true);
   });
 
-  test('a socket not seen empty for longer than maxQueueDelayMs cuts each busy class to 90 % of its completion rate', () => {
+  test('a socket not seen empty for longer than maxQueueDelayMs cuts each busy class to 95 % of its completion rate', () => {
     const r = rig({ maxQueueDelayMs: 50 });
     r.offer('call', 1000, 1000); // 1000 calls/s completed
     r.control.socketRead('sip', false);
@@ -103,7 +103,7 @@ describe('OverloadControl', () => {
     const s = r.control.stats();
     assert.equal(s.state, 'overloaded');
     assert.equal(s.cause, 'queue');
-    assert.ok(s.limits.call !== null && Math.abs(s.limits.call - 900) <= 20, `limit ${s.limits.call}`);
+    assert.ok(s.limits.call !== null && Math.abs(s.limits.call - 950) <= 20, `limit ${s.limits.call}`);
     assert.equal(s.limits.register, null, 'a class with no traffic is not limited');
     r.control.socketRead('sip', true);
     // Offered 3000/s for a second: about the limit is admitted (the climb adds a little), the rest refused.
@@ -122,11 +122,11 @@ describe('OverloadControl', () => {
     r.offer('call', 200, 300);
     r.control.socketRead('sip', false);
     const second = r.control.stats().limits.call!;
-    assert.ok(second <= first * 0.8 + 1, `${first} then ${second}`);
+    assert.ok(second <= first * 0.85 + 1, `${first} then ${second}`);
     r.offer('call', 200, 300);
     r.control.socketRead('sip', false);
     const third = r.control.stats().limits.call!;
-    assert.ok(third <= second * 0.65 + 1, `${second} then ${third}`);
+    assert.ok(third <= second * 0.7 + 1, `${second} then ${third}`);
   });
 
   test('once the queue drains, a limit that still refuses climbs: fast while the loop has idle time, by small steps when busy', () => {

@@ -5,7 +5,7 @@
 // returns; sends at any other time go out at once.
 //
 // JavaScript sees: open(host, port, meta, onBatch, bufferBytes) -> handle; send(handle, buf, port, address);
-// port(handle); close(handle). onBatch(data, addresses, count) gets one
+// port(handle); queue(handle) -> [bytes queued, receive buffer bytes, datagrams dropped]; close(handle). onBatch(data, addresses, count) gets one
 // buffer holding the batch's datagrams back to back; meta (a Uint32Array the caller owns)
 // holds [offset, length, port] per datagram, addresses the source address of each.
 #define _GNU_SOURCE
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/sock_diag.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -402,6 +403,27 @@ static napi_value js_port(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// queue(handle) -> [bytes queued, receive buffer bytes, datagrams dropped] (SO_MEMINFO): how full
+// the socket's receive queue is, for overload control, in one system call.
+static napi_value js_queue(napi_env env, napi_callback_info info) {
+  signal_socket_t *s = only_handle(env, info);
+  if (s == NULL) return NULL;
+  uint32_t mem[SK_MEMINFO_VARS] = {0};
+  socklen_t len = sizeof mem;
+  if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0) {
+    napi_throw_error(env, "SY_NATIVE", strerror(errno));
+    return NULL;
+  }
+  napi_value out, v;
+  CHECK(napi_create_array_with_length(env, 3, &out));
+  const uint32_t fields[3] = {mem[SK_MEMINFO_RMEM_ALLOC], mem[SK_MEMINFO_RCVBUF], mem[SK_MEMINFO_DROPS]};
+  for (uint32_t i = 0; i < 3; i++) {
+    CHECK(napi_create_uint32(env, fields[i], &v));
+    CHECK(napi_set_element(env, out, i, v));
+  }
+  return out;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -424,6 +446,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"port", NULL, js_port, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"queue", NULL, js_queue, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

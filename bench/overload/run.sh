@@ -57,7 +57,7 @@ if [ "$PROXY" = switchyard ]; then
   (cd "$SY_ROOT" && SY_PROBE_OUT="$OUT/probe.jsonl" exec taskset -c 0 node ${SY_NODE_FLAGS:-} "${PROBE[@]}" bin/switchyard.mjs \
      --config "$CONFIG" --log-level ${SY_LOG_LEVEL:-warn} --no-watch ${SY_ARGS:-}) > "$OUT/proxy.log" 2>&1 &
 else
-  RUNDIR=/tmp/kam_overload
+  RUNDIR=/tmp/kam_sipbench   # kamailio.cfg names its control socket there
   mkdir -p "$RUNDIR"
   taskset -c 0 kamailio -f "$SIP/kamailio.cfg" -DD -E -A CHILDREN=1 -m 3072 -M 16 -Y "$RUNDIR" -P "$RUNDIR/kamailio.pid" \
     > "$OUT/proxy.log" 2>&1 &
@@ -76,7 +76,7 @@ READY=$(date +%s.%N)
 
 cat > "$OUT/meta.json" <<EOF
 {"proxy":"$PROXY","kind":"$KIND","rate":$RATE,"duration_s":$DUR,"recovery_rate":$RRATE,"recovery_s":$RDUR,
- "tag":"$TAG","sy_root":"${SY_ROOT:-}","sy_config":"${SY_CONFIG:-}","sy_args":"${SY_ARGS:-}","started":"$(date -Is)","start_to_listen_s":$(echo "$READY - $STARTED" | bc),
+ "tag":"$TAG","sy_root":"${SY_ROOT:-}","sy_config":"${SY_CONFIG:-}","sy_args":"${SY_ARGS:-}","started":"$(date -Is)","start_to_listen_s":$(python3 -c "print(round($READY - $STARTED, 3))"),
  "loadavg":"$(cut -d' ' -f1-3 /proc/loadavg)","host_cpus":$(nproc)}
 EOF
 

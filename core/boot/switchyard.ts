@@ -93,8 +93,8 @@ export class Switchyard {
       const port = this.dialects.get(l.dialect);
       const listener = await UdpListener.open({ ...l, dialect: port.dialect }, (_d, name, buf, source) => {
         this.handle(name, () => this.dispatcher.receive(port, name, buf, source));
-      }, this.log, (name, drained) => {
-        this.overload.socketRead(name, drained);
+      }, this.log, (name, drained, queue) => {
+        this.overload.socketRead(name, drained, queue === undefined ? undefined : queue.bytes / queue.capacity, queue?.drops);
         this.dispatcher.readEnd();
       });
       this.listeners.set(l.name, listener);

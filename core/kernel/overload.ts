@@ -11,7 +11,10 @@ export const WORK_CLASSES: readonly WorkClass[] = ['call', 'register', 'other'];
 export interface OverloadOptions {
   /** false: never refuse (default true). */
   readonly enabled?: boolean;
-  /** How long datagrams may wait in a signaling socket's queue before new work is cut, ms (default 50). */
+  /**
+   * How long a signaling socket's queue may stay without being seen empty before new work is
+   * cut, ms (default 200); it is cut at once when the queue is a quarter full.
+   */
   readonly maxQueueDelayMs?: number;
   /** Event-loop delay (p99 of a 100 ms sample, two samples in a row) beyond which new work is cut, ms (default 250). */
   readonly maxLoopDelayMs?: number;
@@ -61,6 +64,8 @@ export interface OverloadStats {
   /** New requests admitted per second now, per class (null: not limited). */
   limits: Record<WorkClass, number | null>;
   queueDelayMs: number;
+  /** Datagrams the kernel dropped on the signaling sockets (full queues), as last read. */
+  socketDrops: number;
   loopDelayMs: number;
   pending: number;
   heapMB: number;
@@ -74,6 +79,11 @@ const WINDOW_TICKS = 5;
  * congestion is followed by deeper ones (the rate it started from was far above capacity).
  */
 const DECREASE = [0.95, 0.85, 0.7, 0.5] as const;
+/**
+ * Deeper cuts stop at this share of the rate served when the congestion began: a queue that
+ * still stands then is made by the refusals (and what was admitted before), not by new work.
+ */
+const FLOOR = 0.25;
 /** A cut takes a moment to drain the queue it found: no second cut sooner. */
 const CUT_SPACING_MS = 300;
 /**
@@ -89,6 +99,8 @@ const PROBE = 0.02;
 const RELEASE_MS = 2000;
 /** A limit never goes below this many per second, so a class is never shut out entirely. */
 const MIN_RATE = 5;
+/** A socket's queue this full is cut for at once, however briefly it has stood: it would overflow soon. */
+const QUEUE_FILL_CUT = 0.25;
 /** A token bucket holds this many seconds' worth of its rate (a batch's burst of new requests). */
 const BURST_S = 0.05;
 const LOG_EVERY_MS = 5000;
@@ -98,6 +110,8 @@ interface Limiter {
   rate: number | null;
   /** The rate the class was served when the last cut came: climbing back to it is safe. */
   served: number;
+  /** The rate it was served when the congestion began (the first cut of a series). */
+  servedBefore: number;
   tokens: number;
   refilled: number;
   lastRefusal: number;
@@ -158,6 +172,8 @@ export class OverloadControl {
   private refusedAtLog = 0;
   /** Per listener: since when its socket has not been seen empty. */
   private readonly standing = new Map<string, number>();
+  /** Per listener: datagrams its socket's full queue made the kernel drop, as last read. */
+  private readonly socketDrops = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
   private readonly histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -167,7 +183,7 @@ export class OverloadControl {
     this.now = readers.now ?? (() => performance.now());
     this.tickStartedAt = this.now();
     const done = readers.completed();
-    const limiter = (c: WorkClass): Limiter => ({ rate: null, served: 0, tokens: 0, refilled: -Infinity, lastRefusal: -Infinity, window: [], completedAtTick: done[c], admittedWindow: [], admittedInTick: 0 });
+    const limiter = (c: WorkClass): Limiter => ({ rate: null, served: 0, servedBefore: 0, tokens: 0, refilled: -Infinity, lastRefusal: -Infinity, window: [], completedAtTick: done[c], admittedWindow: [], admittedInTick: 0 });
     this.limiters = { call: limiter('call'), register: limiter('register'), other: limiter('other') };
   }
 
@@ -217,18 +233,22 @@ export class OverloadControl {
 
   /**
    * A listener's socket was read: `drained` is false when the read filled its batch, so more is
-   * waiting. A socket not seen empty for longer than maxQueueDelayMs is a queue the proxy does
-   * not keep up with: new work is cut at once, without waiting for the next sample.
+   * waiting, and then `fill` (0-1) may say how full its queue is and `drops` how many datagrams
+   * the kernel dropped on it so far. A queue a quarter full, or not seen empty for longer than
+   * maxQueueDelayMs, is one the proxy does not keep up with: new work is cut at once, without
+   * waiting for the next sample.
    */
-  socketRead(listener: string, drained: boolean): void {
+  socketRead(listener: string, drained: boolean, fill?: number, drops?: number): void {
     if (drained) {
       this.standing.delete(listener);
       return;
     }
+    if (drops !== undefined) this.socketDrops.set(listener, drops);
     const now = this.now();
     const since = this.standing.get(listener);
     if (since === undefined) this.standing.set(listener, now);
-    else if (this.enabled && now - since > this.maxQueueDelay()) this.cut(now, 'queue');
+    if (!this.enabled) return;
+    if ((fill !== undefined && fill > QUEUE_FILL_CUT) || (since !== undefined && now - since > this.maxQueueDelay())) this.cut(now, 'queue');
   }
 
   /** One sample: loop delay, caps, the rate each class was completed at; cuts or regrows the limits. */
@@ -289,7 +309,8 @@ export class OverloadControl {
       state: this.state, episodes: this.episodes, cause: this.cause,
       offered: { ...this.offeredCount }, admitted: { ...this.admittedCount }, refused: { ...this.refusedCount },
       refusedAtCap: this.refusedAtCap, limits,
-      queueDelayMs: Math.round(this.queueDelay(this.now())), loopDelayMs: Math.round(this.lastLoopDelay),
+      queueDelayMs: Math.round(this.queueDelay(this.now())), socketDrops: [...this.socketDrops.values()].reduce((a, b) => a + b, 0),
+      loopDelayMs: Math.round(this.lastLoopDelay),
       pending: this.lastPending, heapMB: Math.round(this.lastHeap / 1048576),
     };
   }
@@ -325,7 +346,8 @@ export class OverloadControl {
       const l = this.limiters[c];
       const served = this.servedRate(c, now);
       if (served === 0 && l.rate === null) continue;
-      const next = Math.max(MIN_RATE, Math.min(l.rate ?? Infinity, served) * factor);
+      if (this.severity === 0) l.servedBefore = served;
+      const next = Math.max(MIN_RATE, l.servedBefore * FLOOR, Math.min(l.rate ?? Infinity, served) * factor);
       if (l.rate === null) {
         l.tokens = Math.max(1, next * BURST_S);
         l.refilled = now;
@@ -339,6 +361,7 @@ export class OverloadControl {
   /** A sample without congestion: each class still refused climbs; one that is not is let go. */
   private regrow(now: number): void {
     if (now - this.lastCut >= CUT_SPACING_MS) this.severity = 0;
+    let limited = false;
     for (const c of WORK_CLASSES) {
       const l = this.limiters[c];
       if (l.rate === null) continue;
@@ -346,12 +369,13 @@ export class OverloadControl {
         l.rate = null;
         continue;
       }
+      limited = true;
       if (now - l.lastRefusal > TICK_MS) continue; // demand is below the limit: nothing to climb for
       const idle = Math.min(MAX_STEP, TARGET_BUSY / Math.max(this.lastUtilization, 0.01));
       const regain = l.rate < l.served ? l.rate + Math.max((l.served - l.rate) * REGAIN, l.served * PROBE) : l.rate * (1 + PROBE);
       l.rate = Math.max(regain, l.rate * idle);
     }
-    if (now - this.lastRefusal > RELEASE_MS && !this.heapCapped && this.lastPending < this.maxPending()) this.leave(now);
+    if (!limited && now - this.lastRefusal > RELEASE_MS && !this.heapCapped && this.lastPending < this.maxPending()) this.leave(now);
   }
 
   /**
@@ -398,7 +422,7 @@ export class OverloadControl {
   }
 
   private maxQueueDelay(): number {
-    return this.opts.maxQueueDelayMs ?? 50;
+    return this.opts.maxQueueDelayMs ?? 200;
   }
 
   private maxPending(): number {

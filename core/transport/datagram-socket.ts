@@ -22,12 +22,23 @@ export type UdpEngineChoice = 'auto' | UdpEngine;
 /** Called for each datagram received; `buf` may be a view into a larger batch buffer. */
 export type DatagramReceiver = (buf: Buffer, source: Endpoint) => void;
 
+/** How full a socket's receive queue is (the native engine reads it when a read fills its batch). */
+export interface SocketQueue {
+  /** Bytes queued, with the kernel's own overhead per datagram. */
+  readonly bytes: number;
+  /** What the queue may hold before the kernel drops. */
+  readonly capacity: number;
+  /** Datagrams the kernel dropped on this socket so far (a full queue). */
+  readonly drops: number;
+}
+
 /**
  * Called once the datagrams of one read have all been given to the receiver. `drained` is
- * false when the read filled its batch, so more may be waiting in the socket's queue; a socket
- * read one datagram at a time (node:dgram) always says true.
+ * false when the read filled its batch, so more may be waiting in the socket's queue; then
+ * `queue` says how much, where the engine can tell. A socket read one datagram at a time
+ * (node:dgram) always says true.
  */
-export type ReadEnd = (drained: boolean) => void;
+export type ReadEnd = (drained: boolean, queue?: SocketQueue) => void;
 
 /** A deep queue rides out bursts (and the first cold seconds) without the kernel dropping signaling; the kernel caps it at net.core.rmem_max. */
 export const SIGNALING_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;

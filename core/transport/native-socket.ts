@@ -11,6 +11,8 @@ interface NativeSignal {
   /** False when `address` is not an IP literal this socket can reach. */
   send(handle: NativeHandle, data: Buffer, port: number, address: string): boolean;
   port(handle: NativeHandle): number;
+  /** [bytes queued, receive buffer bytes, datagrams dropped] (SO_MEMINFO). */
+  queue(handle: NativeHandle): [number, number, number];
   close(handle: NativeHandle): void;
 }
 declare const nativeHandle: unique symbol;
@@ -51,7 +53,13 @@ export class NativeSocket implements DatagramSocket {
         }
       }
       // A full batch means the read stopped at the batch's size, not at an empty queue.
-      readEnd?.(count < BATCH);
+      if (readEnd !== undefined) {
+        if (count < BATCH) readEnd(true);
+        else {
+          const [bytes, capacity, drops] = addon.queue(this.handle);
+          readEnd(false, { bytes, capacity, drops });
+        }
+      }
       if (failure !== null) throw failure;
     };
     this.handle = addon.open(host, port, meta, onBatch, SIGNALING_SOCKET_BUFFER_BYTES);

@@ -1,7 +1,8 @@
 /**
  * A model of a one-core proxy under a SIPp-like call load, on a virtual clock, to drive
  * OverloadControl (core/kernel/overload.ts) through its whole loop without a real socket: a
- * socket queue of bounded size that drops what does not fit, reads of up to 64 datagrams,
+ * socket queue of bounded size that drops what does not fit (and says how full it is after a
+ * read that fills its batch), reads of up to 64 datagrams,
  * new calls taken after everything else in each batch, and senders that retransmit what went
  * unanswered (RFC 3261 Timers A, E and G as SIPp keeps them). Each datagram costs the CPU time
  * given for its kind; a refused INVITE costs `refusal`, and the ACK of the refusal is absorbed
@@ -296,7 +297,7 @@ export function runModel(opts: ModelOptions): ModelResult {
       queue.splice(0, head);
       head = 0;
     }
-    control?.socketRead('sip', n < 64);
+    control?.socketRead('sip', n < 64, (queue.length - head) / capacityQueue);
     deferred.length = 0;
     const started = now;
     for (const d of batch) {

@@ -112,7 +112,19 @@ describe('OverloadControl', () => {
     assert.equal(r.control.stats().refused.call, 3000 - admitted);
   });
 
-  test('a queue that keeps standing after a cut brings deeper cuts', () => {
+  test('a queue a quarter full is cut for at once, however briefly it has stood; the kernel\'s drops are reported', () => {
+    const r = rig({ maxQueueDelayMs: 200 });
+    r.offer('call', 1000, 1000);
+    r.control.socketRead('sip', false, 0.2, 0);
+    assert.equal(r.control.stats().state, 'normal');
+    r.control.socketRead('sip', false, 0.3, 17);
+    const s = r.control.stats();
+    assert.equal(s.state, 'overloaded');
+    assert.ok(s.limits.call !== null);
+    assert.equal(s.socketDrops, 17);
+  });
+
+  test('a queue that keeps standing after a cut brings deeper cuts, down to a quarter of the rate served before', () => {
     const r = rig({ maxQueueDelayMs: 50 });
     r.offer('call', 1000, 1000);
     r.control.socketRead('sip', false);
@@ -127,6 +139,13 @@ describe('OverloadControl', () => {
     r.control.socketRead('sip', false);
     const third = r.control.stats().limits.call!;
     assert.ok(third <= second * 0.7 + 1, `${second} then ${third}`);
+    // A queue that stands however deep the cuts go is the refusals' own: the cuts stop at a quarter.
+    for (let i = 0; i < 10; i++) {
+      r.offer('call', 50, 300);
+      r.control.socketRead('sip', false);
+    }
+    const floor = r.control.stats().limits.call!;
+    assert.ok(floor >= 240 && floor <= 300, `floor ${floor}`);
   });
 
   test('once the queue drains, a limit that still refuses climbs: fast while the loop has idle time, by small steps when busy', () => {

@@ -7,7 +7,9 @@
 // JavaScript sees: open(host, port, meta, onBatch, bufferBytes) -> handle; send(handle, buf, port, address);
 // port(handle); queue(handle) -> [bytes queued, receive buffer bytes, datagrams dropped]; close(handle). onBatch(data, addresses, count) gets one
 // buffer holding the batch's datagrams back to back; meta (a Uint32Array the caller owns)
-// holds [offset, length, port] per datagram, addresses the source address of each.
+// holds [offset, length, port] per datagram, addresses the source address of each. onBatch's
+// fourth argument is how long the batch's first (oldest) datagram waited in the socket's queue,
+// in microseconds (the kernel's receive timestamp, SO_TIMESTAMPNS), or -1 when unknown.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <linux/sock_diag.h>
 #include <unistd.h>
 #include <uv.h>
@@ -43,6 +46,8 @@ typedef struct {
   struct mmsghdr rmsg[BATCH];
   struct iovec riov[BATCH];
   struct sockaddr_in6 raddr[BATCH];
+  // the first datagram's receive timestamp (SCM_TIMESTAMPNS)
+  char rctl[CMSG_SPACE(sizeof(struct timespec))];
   char *rbuf;
   // send queue
   struct mmsghdr smsg[BATCH];
@@ -140,11 +145,26 @@ static uint16_t source_port(const struct sockaddr_in6 *a) {
   return ntohs(a->sin6_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port : a->sin6_port);
 }
 
+// How long the first datagram of the batch waited in the queue, µs; -1 without its timestamp.
+static double first_wait_us(signal_socket_t *s) {
+  struct msghdr *h = &s->rmsg[0].msg_hdr;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    struct timespec at, now;
+    memcpy(&at, CMSG_DATA(c), sizeof at);
+    clock_gettime(CLOCK_REALTIME, &now);
+    double us = (double)(now.tv_sec - at.tv_sec) * 1e6 + (double)(now.tv_nsec - at.tv_nsec) / 1e3;
+    return us < 0 ? 0 : us;
+  }
+  return -1;
+}
+
 static void deliver(signal_socket_t *s, int n) {
   napi_env env = s->env;
+  double waited = first_wait_us(s);
   size_t total = 0;
   for (int i = 0; i < n; i++) total += s->rmsg[i].msg_len;
-  napi_value data, addresses, count, fn, recv, argv[3];
+  napi_value data, addresses, count, wait, fn, recv, argv[4];
   void *bytes;
   if (napi_create_buffer(env, total, &bytes, &data) != napi_ok) return;
   napi_create_array_with_length(env, (size_t)n, &addresses);
@@ -167,12 +187,14 @@ static void deliver(signal_socket_t *s, int n) {
   napi_create_uint32(env, (uint32_t)n, &count);
   napi_get_reference_value(env, s->on_batch, &fn);
   napi_get_global(env, &recv); // napi_make_callback wants an object as `this`
+  napi_create_double(env, waited, &wait);
+  argv[3] = wait;
   argv[0] = data;
   argv[1] = addresses;
   argv[2] = count;
   s->in_batch = 1;
   napi_value result;
-  napi_status status = napi_make_callback(env, s->async, recv, fn, 3, argv, &result);
+  napi_status status = napi_make_callback(env, s->async, recv, fn, 4, argv, &result);
   s->in_batch = 0;
   if (s->open) flush(s);
   if (status == napi_pending_exception) {
@@ -189,6 +211,9 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
   for (int round = 0; round < DRAIN_ROUNDS && s->open; round++) {
     for (int i = 0; i < BATCH; i++) s->rmsg[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+    // Only the first datagram's timestamp is read: the oldest in the queue.
+    s->rmsg[0].msg_hdr.msg_control = s->rctl;
+    s->rmsg[0].msg_hdr.msg_controllen = sizeof s->rctl;
     int n = recvmmsg(s->fd, s->rmsg, BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -283,6 +308,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
   }
+  // Receive timestamps: how long a batch waited in the queue (overload control's measure).
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   int rc = family == AF_INET ? bind(fd, (struct sockaddr *)&a4, sizeof a4) : bind(fd, (struct sockaddr *)&a6, sizeof a6);
   if (rc < 0) {
     int e = errno;

@@ -93,8 +93,9 @@ export class Switchyard {
       const port = this.dialects.get(l.dialect);
       const listener = await UdpListener.open({ ...l, dialect: port.dialect }, (_d, name, buf, source) => {
         this.handle(name, () => this.dispatcher.receive(port, name, buf, source));
-      }, this.log, (name, drained, queue) => {
-        this.overload.socketRead(name, drained, queue === undefined ? undefined : queue.bytes / queue.capacity, queue?.drops);
+      }, this.log, (name, read) => {
+        const q = read.queue;
+        this.overload.socketRead(name, { drained: read.drained, waitedMs: read.waitedMs, fill: q === undefined ? undefined : q.bytes / q.capacity, drops: q?.drops });
         this.dispatcher.readEnd();
       });
       this.listeners.set(l.name, listener);

@@ -12,8 +12,9 @@ export interface OverloadOptions {
   /** false: never refuse (default true). */
   readonly enabled?: boolean;
   /**
-   * How long a signaling socket's queue may stay without being seen empty before new work is
-   * cut, ms (default 200); it is cut at once when the queue is a quarter full.
+   * How long datagrams may wait in a signaling socket's queue before new work is cut, ms
+   * (default 300, within SIP's T1 of 500 ms, after which senders retransmit); it is cut at once
+   * when the queue is half full.
    */
   readonly maxQueueDelayMs?: number;
   /** Event-loop delay (p99 of a 100 ms sample, two samples in a row) beyond which new work is cut, ms (default 250). */
@@ -47,6 +48,18 @@ export interface LoadReaders {
 }
 
 export type OverloadState = 'normal' | 'overloaded';
+
+/** One read of a signaling socket, as overload control sees it. */
+export interface SocketReadSignal {
+  /** The read emptied the socket's queue. */
+  readonly drained: boolean;
+  /** How long the read's oldest datagram waited in the queue, ms, where the engine can tell. */
+  readonly waitedMs?: number | undefined;
+  /** How full the queue still is (0-1), after a read that filled its batch, where the engine can tell. */
+  readonly fill?: number | undefined;
+  /** Datagrams the kernel dropped on the socket so far (a full queue). */
+  readonly drops?: number | undefined;
+}
 
 /** Why new work is being cut or refused. */
 export type OverloadCause = 'queue' | 'loop' | 'pending' | 'heap' | 'ceiling';
@@ -100,7 +113,7 @@ const RELEASE_MS = 2000;
 /** A limit never goes below this many per second, so a class is never shut out entirely. */
 const MIN_RATE = 5;
 /** A socket's queue this full is cut for at once, however briefly it has stood: it would overflow soon. */
-const QUEUE_FILL_CUT = 0.25;
+const QUEUE_FILL_CUT = 0.5;
 /** A token bucket holds this many seconds' worth of its rate (a batch's burst of new requests). */
 const BURST_S = 0.05;
 const LOG_EVERY_MS = 5000;
@@ -134,9 +147,10 @@ function counts(): Record<WorkClass, number> {
  * the dispatcher, statelessly), while everything that belongs to work already admitted
  * (responses, ACK, CANCEL, BYE, in-dialog requests) is always served.
  *
- * The rate is found by measurement, not configured. When datagrams start to wait in a
- * socket's queue for longer than `maxQueueDelayMs` (the native UDP engine reports each read
- * that fills its batch; one that does not has emptied the queue), or the event loop runs late,
+ * The rate is found by measurement, not configured. When datagrams wait in a signaling
+ * socket's queue for longer than `maxQueueDelayMs` (the native UDP engine reads the kernel's
+ * receive timestamp of each batch's oldest datagram) or the queue is half full, or the event
+ * loop runs late,
  * each class is cut to 95 % of the rate at which the proxy has been completing it (answering
  * it finally) over the last half second; a cut that does not end the congestion is followed by
  * deeper ones. Then each class still refused climbs back: in proportion to the loop's idle time,
@@ -172,6 +186,8 @@ export class OverloadControl {
   private refusedAtLog = 0;
   /** Per listener: since when its socket has not been seen empty. */
   private readonly standing = new Map<string, number>();
+  /** Per listener: how long the last read's oldest datagram waited, where the engine tells. */
+  private readonly waited = new Map<string, number>();
   /** Per listener: datagrams its socket's full queue made the kernel drop, as last read. */
   private readonly socketDrops = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -232,23 +248,27 @@ export class OverloadControl {
   }
 
   /**
-   * A listener's socket was read: `drained` is false when the read filled its batch, so more is
-   * waiting, and then `fill` (0-1) may say how full its queue is and `drops` how many datagrams
-   * the kernel dropped on it so far. A queue a quarter full, or not seen empty for longer than
-   * maxQueueDelayMs, is one the proxy does not keep up with: new work is cut at once, without
-   * waiting for the next sample.
+   * A listener's socket was read. New work is cut at once, without waiting for the next sample,
+   * when the read's oldest datagram waited longer than maxQueueDelayMs, or the queue is half
+   * full (it would overflow soon), or, where the engine does not tell how long datagrams wait,
+   * the queue has not been seen empty for longer than maxQueueDelayMs.
    */
-  socketRead(listener: string, drained: boolean, fill?: number, drops?: number): void {
-    if (drained) {
+  socketRead(listener: string, read: SocketReadSignal): void {
+    if (read.drops !== undefined) this.socketDrops.set(listener, read.drops);
+    const now = this.now();
+    if (read.waitedMs !== undefined) {
+      this.waited.set(listener, read.drained ? 0 : read.waitedMs);
+      if (this.enabled && read.waitedMs > this.maxQueueDelay()) this.cut(now, 'queue');
+    }
+    if (read.drained) {
       this.standing.delete(listener);
       return;
     }
-    if (drops !== undefined) this.socketDrops.set(listener, drops);
-    const now = this.now();
     const since = this.standing.get(listener);
     if (since === undefined) this.standing.set(listener, now);
     if (!this.enabled) return;
-    if ((fill !== undefined && fill > QUEUE_FILL_CUT) || (since !== undefined && now - since > this.maxQueueDelay())) this.cut(now, 'queue');
+    if (read.fill !== undefined && read.fill > QUEUE_FILL_CUT) this.cut(now, 'queue');
+    else if (read.waitedMs === undefined && since !== undefined && now - since > this.maxQueueDelay()) this.cut(now, 'queue');
   }
 
   /** One sample: loop delay, caps, the rate each class was completed at; cuts or regrows the limits. */
@@ -402,9 +422,11 @@ export class OverloadControl {
     return Math.max(best, span > 0 ? (0.5 * admitted) / span : 0);
   }
 
+  /** How long datagrams wait in the signaling sockets' queues: measured where the engine tells, else since they were last seen empty. */
   private queueDelay(now: number): number {
     let longest = 0;
-    for (const since of this.standing.values()) longest = Math.max(longest, now - since);
+    for (const w of this.waited.values()) longest = Math.max(longest, w);
+    for (const [listener, since] of this.standing) if (!this.waited.has(listener)) longest = Math.max(longest, now - since);
     return longest;
   }
 
@@ -422,7 +444,7 @@ export class OverloadControl {
   }
 
   private maxQueueDelay(): number {
-    return this.opts.maxQueueDelayMs ?? 200;
+    return this.opts.maxQueueDelayMs ?? 300;
   }
 
   private maxPending(): number {

@@ -32,13 +32,21 @@ export interface SocketQueue {
   readonly drops: number;
 }
 
+/** What a socket read tells of the socket's queue. */
+export interface SocketRead {
+  /** The read emptied the queue (it did not fill its batch). */
+  readonly drained: boolean;
+  /** How long the read's oldest datagram waited in the queue, ms (native engine). */
+  readonly waitedMs?: number;
+  /** How full the queue still is, after a read that filled its batch (native engine). */
+  readonly queue?: SocketQueue;
+}
+
 /**
- * Called once the datagrams of one read have all been given to the receiver. `drained` is
- * false when the read filled its batch, so more may be waiting in the socket's queue; then
- * `queue` says how much, where the engine can tell. A socket read one datagram at a time
- * (node:dgram) always says true.
+ * Called once the datagrams of one read have all been given to the receiver. A socket read one
+ * datagram at a time (node:dgram) always says drained, and nothing more.
  */
-export type ReadEnd = (drained: boolean, queue?: SocketQueue) => void;
+export type ReadEnd = (read: SocketRead) => void;
 
 /** A deep queue rides out bursts (and the first cold seconds) without the kernel dropping signaling; the kernel caps it at net.core.rmem_max. */
 export const SIGNALING_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;

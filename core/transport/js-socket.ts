@@ -3,6 +3,8 @@ import type { DatagramReceiver, DatagramSocket, ReadEnd } from './datagram-socke
 import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 import { bindUdp, createUdpSocket } from './udp-socket.ts';
 
+const DRAINED = { drained: true } as const;
+
 /** A signaling socket on node:dgram: one callback per datagram, one system call per send. */
 export async function openJsSocket(host: string, port: number, receive: DatagramReceiver, readEnd?: ReadEnd): Promise<DatagramSocket> {
   const socket = createUdpSocket(host);
@@ -14,7 +16,7 @@ export async function openJsSocket(host: string, port: number, receive: Datagram
     try {
       receive(buf, { address: rinfo.address, port: rinfo.port });
     } finally {
-      readEnd?.(true);
+      readEnd?.(DRAINED);
     }
   });
   // A send to an unreachable peer surfaces here on some systems; it must not take the proxy down.

@@ -7,7 +7,8 @@ import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 
 /** native/signal.c, as its bindings see it. */
 interface NativeSignal {
-  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number) => void, bufferBytes: number): NativeHandle;
+  /** `onBatch`'s last argument: how long the batch's oldest datagram waited in the queue, µs (-1: unknown). */
+  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number, waitedUs: number) => void, bufferBytes: number): NativeHandle;
   /** False when `address` is not an IP literal this socket can reach. */
   send(handle: NativeHandle, data: Buffer, port: number, address: string): boolean;
   port(handle: NativeHandle): number;
@@ -40,7 +41,7 @@ export class NativeSocket implements DatagramSocket {
 
   constructor(private readonly addon: NativeSignal, host: string, port: number, receive: DatagramReceiver, readEnd?: ReadEnd) {
     const meta = new Uint32Array(3 * BATCH);
-    const onBatch = (data: Buffer, addresses: string[], count: number): void => {
+    const onBatch = (data: Buffer, addresses: string[], count: number, waitedUs: number): void => {
       let failure: unknown = null;
       for (let i = 0, m = 0; i < count; i++, m += 3) {
         const start = meta[m]!;
@@ -54,10 +55,11 @@ export class NativeSocket implements DatagramSocket {
       }
       // A full batch means the read stopped at the batch's size, not at an empty queue.
       if (readEnd !== undefined) {
-        if (count < BATCH) readEnd(true);
+        const waitedMs = waitedUs >= 0 ? waitedUs / 1000 : undefined;
+        if (count < BATCH) readEnd({ drained: true, waitedMs });
         else {
           const [bytes, capacity, drops] = addon.queue(this.handle);
-          readEnd(false, { bytes, capacity, drops });
+          readEnd({ drained: false, waitedMs, queue: { bytes, capacity, drops } });
         }
       }
       if (failure !== null) throw failure;

@@ -1,8 +1,8 @@
 /**
  * A model of a one-core proxy under a SIPp-like call load, on a virtual clock, to drive
  * OverloadControl (core/kernel/overload.ts) through its whole loop without a real socket: a
- * socket queue of bounded size that drops what does not fit (and says how full it is after a
- * read that fills its batch), reads of up to 64 datagrams,
+ * socket queue of bounded size that drops what does not fit (each read says how long its oldest
+ * datagram waited and how full the queue is), reads of up to 64 datagrams,
  * new calls taken after everything else in each batch, and senders that retransmit what went
  * unanswered (RFC 3261 Timers A, E and G as SIPp keeps them). Each datagram costs the CPU time
  * given for its kind; a refused INVITE costs `refusal`, and the ACK of the refusal is absorbed
@@ -50,6 +50,8 @@ export interface ModelResult {
   readonly refused: number;
   readonly failed: number;
   readonly dropped: number;
+  /** Datagrams the queue dropped in each whole second. */
+  readonly droppedPerSecond: number[];
   /** The longest any datagram waited in the queue, ms, per second. */
   readonly maxWaitMs: number[];
   /** The most calls admitted and not yet answered at once. */
@@ -158,6 +160,7 @@ export function runModel(opts: ModelOptions): ModelResult {
   const total = opts.phases.reduce((a, p) => a + p.seconds, 0);
   const goodput = new Array<number>(Math.ceil(total)).fill(0);
   const maxWaitMs = new Array<number>(Math.ceil(total)).fill(0);
+  const droppedPerSecond = new Array<number>(Math.ceil(total)).fill(0);
   let refused = 0;
   let failed = 0;
   let dropped = 0;
@@ -174,6 +177,7 @@ export function runModel(opts: ModelOptions): ModelResult {
     timeline.push(at, () => {
       if (queue.length - head >= capacityQueue) {
         dropped++;
+        droppedPerSecond[Math.min(droppedPerSecond.length - 1, Math.floor(at / 1000))]!++;
         return;
       }
       queue.push({ kind, call, sent: at });
@@ -297,7 +301,7 @@ export function runModel(opts: ModelOptions): ModelResult {
       queue.splice(0, head);
       head = 0;
     }
-    control?.socketRead('sip', n < 64, (queue.length - head) / capacityQueue);
+    control?.socketRead('sip', { drained: n < 64, waitedMs: now - batch[0]!.sent, fill: (queue.length - head) / capacityQueue });
     deferred.length = 0;
     const started = now;
     for (const d of batch) {
@@ -307,5 +311,5 @@ export function runModel(opts: ModelOptions): ModelResult {
     for (const d of deferred) process(d, d.call.seen || control === null || control.admit('call'));
     busy += now - started;
   }
-  return { goodput, refused, failed, dropped, maxWaitMs, maxPending, capacity: Math.round(1e6 / (costs.invite + costs.ringing + costs.ok + costs.ack + costs.bye + costs.byeOk)) };
+  return { goodput, refused, failed, dropped, droppedPerSecond, maxWaitMs, maxPending, capacity: Math.round(1e6 / (costs.invite + costs.ringing + costs.ok + costs.ack + costs.bye + costs.byeOk)) };
 }

@@ -57,7 +57,7 @@ describe('OverloadControl', () => {
   test('below every threshold each new request is admitted and nothing is limited', () => {
     const r = rig();
     assert.equal(r.offer('call', 500, 1000), 500);
-    r.control.socketRead('sip', true);
+    r.control.socketRead('sip', { drained: true });
     r.advance(1000);
     const s = r.control.stats();
     assert.equal(s.state, 'normal');
@@ -91,33 +91,46 @@ describe('OverloadControl', () => {
     assert.equal(r.control.admit('call'), true);
   });
 
-  test('a socket not seen empty for longer than maxQueueDelayMs cuts each busy class to 95 % of its completion rate', () => {
+  test('a read whose oldest datagram waited longer than maxQueueDelayMs cuts at once; a queue drained of short waits does not', () => {
+    const r = rig({ maxQueueDelayMs: 300 });
+    r.offer('call', 1000, 1000);
+    for (let i = 0; i < 20; i++) r.control.socketRead('sip', { drained: false, waitedMs: 250 });
+    r.advance(1000);
+    for (let i = 0; i < 20; i++) r.control.socketRead('sip', { drained: false, waitedMs: 250 });
+    assert.equal(r.control.stats().state, 'normal', 'a queue that stands but is never 300 ms deep is within the target');
+    assert.equal(r.control.stats().queueDelayMs, 250);
+    r.control.socketRead('sip', { drained: true, waitedMs: 310 });
+    assert.equal(r.control.stats().state, 'overloaded');
+    assert.equal(r.control.stats().queueDelayMs, 0, 'a drained read leaves nothing waiting');
+  });
+
+  test('without wait times (an engine that cannot tell), a socket not seen empty for longer than maxQueueDelayMs cuts each busy class to 95 % of its completion rate', () => {
     const r = rig({ maxQueueDelayMs: 50 });
     r.offer('call', 1000, 1000); // 1000 calls/s completed
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     r.advance(40);
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     assert.equal(r.control.stats().state, 'normal', 'a queue standing for 40 ms is within the target');
     r.advance(20);
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     const s = r.control.stats();
     assert.equal(s.state, 'overloaded');
     assert.equal(s.cause, 'queue');
     assert.ok(s.limits.call !== null && Math.abs(s.limits.call - 950) <= 20, `limit ${s.limits.call}`);
     assert.equal(s.limits.register, null, 'a class with no traffic is not limited');
-    r.control.socketRead('sip', true);
+    r.control.socketRead('sip', { drained: true });
     // Offered 3000/s for a second: about the limit is admitted (the climb adds a little), the rest refused.
     const admitted = r.offer('call', 3000, 1000);
     assert.ok(admitted > 850 && admitted < 1400, `admitted ${admitted}`);
     assert.equal(r.control.stats().refused.call, 3000 - admitted);
   });
 
-  test('a queue a quarter full is cut for at once, however briefly it has stood; the kernel\'s drops are reported', () => {
-    const r = rig({ maxQueueDelayMs: 200 });
+  test('a queue half full is cut for at once, however briefly it has stood; the kernel\'s drops are reported', () => {
+    const r = rig({ maxQueueDelayMs: 400 });
     r.offer('call', 1000, 1000);
-    r.control.socketRead('sip', false, 0.2, 0);
+    r.control.socketRead('sip', { drained: false, waitedMs: 5, fill: 0.45, drops: 0 });
     assert.equal(r.control.stats().state, 'normal');
-    r.control.socketRead('sip', false, 0.3, 17);
+    r.control.socketRead('sip', { drained: false, waitedMs: 5, fill: 0.55, drops: 17 });
     const s = r.control.stats();
     assert.equal(s.state, 'overloaded');
     assert.ok(s.limits.call !== null);
@@ -127,22 +140,22 @@ describe('OverloadControl', () => {
   test('a queue that keeps standing after a cut brings deeper cuts, down to a quarter of the rate served before', () => {
     const r = rig({ maxQueueDelayMs: 50 });
     r.offer('call', 1000, 1000);
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     r.advance(60);
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     const first = r.control.stats().limits.call!;
     r.offer('call', 200, 300);
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     const second = r.control.stats().limits.call!;
     assert.ok(second <= first * 0.85 + 1, `${first} then ${second}`);
     r.offer('call', 200, 300);
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     const third = r.control.stats().limits.call!;
     assert.ok(third <= second * 0.7 + 1, `${second} then ${third}`);
     // A queue that stands however deep the cuts go is the refusals' own: the cuts stop at a quarter.
     for (let i = 0; i < 10; i++) {
       r.offer('call', 50, 300);
-      r.control.socketRead('sip', false);
+      r.control.socketRead('sip', { drained: false });
     }
     const floor = r.control.stats().limits.call!;
     assert.ok(floor >= 240 && floor <= 300, `floor ${floor}`);
@@ -151,10 +164,10 @@ describe('OverloadControl', () => {
   test('once the queue drains, a limit that still refuses climbs: fast while the loop has idle time, by small steps when busy', () => {
     const r = rig({ maxQueueDelayMs: 50 });
     r.offer('call', 1000, 1000);
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     r.advance(60);
-    r.control.socketRead('sip', false);
-    r.control.socketRead('sip', true);
+    r.control.socketRead('sip', { drained: false });
+    r.control.socketRead('sip', { drained: true });
     const cut = r.control.stats().limits.call!;
     r.state.utilization = 1;
     r.offer('call', 500, 100);
@@ -169,10 +182,10 @@ describe('OverloadControl', () => {
   test('a class that refuses nothing for two seconds is let go, and the overload is over', () => {
     const r = rig({ maxQueueDelayMs: 50 });
     r.offer('call', 1000, 1000);
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     r.advance(60);
-    r.control.socketRead('sip', false);
-    r.control.socketRead('sip', true);
+    r.control.socketRead('sip', { drained: false });
+    r.control.socketRead('sip', { drained: true });
     assert.equal(r.control.stats().state, 'overloaded');
     r.offer('call', 200, 2100); // 95/s, below the limit: nothing refused
     const s = r.control.stats();
@@ -214,9 +227,9 @@ describe('OverloadControl', () => {
   test('disabled, it refuses nothing whatever the load', () => {
     const r = rig({ enabled: false, maxPending: 1, callsPerSecond: 1 });
     r.state.pending = 10;
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     r.advance(500);
-    r.control.socketRead('sip', false);
+    r.control.socketRead('sip', { drained: false });
     assert.equal(r.offer('call', 100, 100), 100);
     assert.equal(r.control.stats().state, 'normal');
   });

@@ -22,12 +22,14 @@ function run(multiple: number, control: boolean): ModelResult {
 
 describe('overload control on a modelled proxy', () => {
   for (const multiple of [2, 3]) {
-    test(`offered ${multiple}x its capacity: goodput near capacity, a short queue, nothing dropped, recovery within a second`, () => {
+    test(`offered ${multiple}x its capacity: goodput near capacity, a short queue, nothing dropped after the onset, recovery within a second`, () => {
       const r = run(multiple, true);
       assert.equal(r.capacity, CAPACITY);
       const during = mean(r.goodput.slice(2, 10));
-      assert.ok(during >= 0.85 * CAPACITY, `goodput ${during}`);
-      assert.equal(r.dropped, 0);
+      assert.ok(during >= 0.88 * CAPACITY, `goodput ${during}`);
+      // The onset may overflow the queue for a moment (the control acts on a half-full queue); then nothing.
+      assert.ok(r.droppedPerSecond[0]! < 1000, `dropped at the onset: ${r.droppedPerSecond[0]}`);
+      assert.deepEqual(r.droppedPerSecond.slice(1), r.droppedPerSecond.slice(1).map(() => 0));
       assert.equal(r.failed, 0, 'no call fails on timeouts: the excess is refused');
       assert.ok(Math.max(...r.maxWaitMs.slice(1, 10)) < 100, `queue wait ${r.maxWaitMs.map(Math.round).join(' ')}`);
       // After the drop to 60 % of capacity, every call offered completes again within a second.

@@ -5,13 +5,16 @@ import type { Switchyard } from '../core/boot/switchyard.ts';
 import { startProxy } from './start.ts';
 import { loadScript } from '../core/script/load.ts';
 
-const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--no-warm-up]
+const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--warm-up]
        switchyard check [--config <file>]
 
   --config      the route script (default ./proxy.config.ts)
   --log-level   fatal | error | warn | info | debug | trace | silent (default: the script's, else info)
   --no-watch    do not reload when the script changes (SIGHUP still reloads)
-  --no-warm-up  start listening at once, without first playing calls through a private proxy
+  --warm-up     before listening, play calls through a private proxy so that the call path is
+                compiled when the first load arrives (off by default: under overload control a
+                cold start costs less than the second or two the warm-up keeps the listeners closed)
+  --no-warm-up  start listening at once (the default)
   check         load and validate the script, print what is wrong, exit 0 or 1`;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -26,6 +29,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         config: { type: 'string', short: 'c', default: './proxy.config.ts' },
         'log-level': { type: 'string' },
         'no-watch': { type: 'boolean', default: false },
+        'warm-up': { type: 'boolean', default: false },
         'no-warm-up': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -50,7 +54,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`unknown command '${command}'\n${USAGE}\n`);
     return 2;
   }
-  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], !values['no-warm-up']);
+  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], values['warm-up'] === true && values['no-warm-up'] !== true);
 }
 
 async function check(file: string): Promise<number> {
@@ -68,7 +72,30 @@ async function check(file: string): Promise<number> {
 
 async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean): Promise<number> {
   const bootLog = createLogger({ level: level ?? 'info' });
-  let proxy: Switchyard;
+  // The handlers are there before the proxy listens: a signal that comes while it starts stops it
+  // once started, instead of killing the process half-way.
+  let proxy: Switchyard | null = null;
+  let stopping: string | null = null;
+  let done: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => { done = resolve; });
+  const stop = (p: Switchyard, signal: string): void => {
+    bootLog.info({ signal }, 'shutting down');
+    p.stop().then(() => done(0), (err: unknown) => {
+      bootLog.error({ err }, 'shutdown failed');
+      done(1);
+    });
+  };
+  const shutdown = (signal: string): void => {
+    if (stopping !== null) {
+      bootLog.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = signal;
+    if (proxy !== null) stop(proxy, signal);
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGHUP', () => void proxy?.reload());
   try {
     proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp });
   } catch (err) {
@@ -76,22 +103,6 @@ async function start(file: string, level: LogLevel | undefined, watch: boolean, 
     bootLog.fatal({ code }, err instanceof Error ? err.message : String(err));
     return 1;
   }
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: string): void => {
-      if (stopping) {
-        bootLog.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      bootLog.info({ signal }, 'shutting down');
-      proxy.stop().then(() => resolve(0), (err: unknown) => {
-        bootLog.error({ err }, 'shutdown failed');
-        resolve(1);
-      });
-    };
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-    process.on('SIGHUP', () => void proxy.reload());
-  });
+  if (stopping !== null) stop(proxy, stopping);
+  return finished;
 }

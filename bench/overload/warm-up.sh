@@ -16,7 +16,7 @@ DIRS=()
 for i in $(seq 1 "$PAIRS"); do
   for mode in warm cold; do
     OUT=$HERE/results/$STAMP-warmup-$mode-$i
-    ARGS=""
+    ARGS=--warm-up
     [ "$mode" = cold ] && ARGS=--no-warm-up
     SY_ARGS=$ARGS OUT=$OUT TAG="warmup-$mode-$i" "$HERE/run.sh" switchyard calls "$RATE" "$DUR" 0 0 > /dev/null 2>&1
     DIRS+=("$OUT")

@@ -37,6 +37,17 @@ interface Deferred {
   readonly look: NewWorkLook;
 }
 
+/**
+ * A new request's bytes in memory of their own: its transaction may keep its message for the
+ * call's whole ringing time, and a view into the read's buffer would keep the whole batch (64
+ * datagrams) alive with it. Not from Buffer's pool either, whose 8 KiB slab a kept slice pins.
+ */
+function ownCopy(buf: Buffer): Buffer {
+  const own = Buffer.allocUnsafeSlow(buf.length);
+  buf.copy(own);
+  return own;
+}
+
 /** A request that starts new work: what overload control may refuse. */
 function workOf(msg: Request): WorkClass | null {
   if (msg.inDialog || msg.method === 'ACK' || msg.method === 'CANCEL') return null;
@@ -107,7 +118,7 @@ export class Dispatcher {
   private takeNew(d: Deferred): void | Promise<void> {
     const overload = this.deps.overload!;
     const { port, listener, buf, source, look } = d;
-    if (overload.admit(look.work)) return this.onDatagram(port.dialect, port.engine, listener, buf, source, 'admitted');
+    if (overload.admit(look.work)) return this.onDatagram(port.dialect, port.engine, listener, ownCopy(buf), source, 'admitted');
     if (port.triage.isRepeat(look, buf)) {
       overload.repeated(look.work);
       return this.onDatagram(port.dialect, port.engine, listener, buf, source, 'admitted');

@@ -19,6 +19,8 @@ import { ALICE_ADDR, plainRequest, silentLog, snapshot } from './_unit-fixtures.
 
 interface Harness {
   dispatcher: Dispatcher;
+  /** The bytes of each request the script saw. */
+  raws: Buffer[];
   port: DatagramPort;
   routed: string[];
   refusedByEngine: { method: string; status: number; extras: ReplyExtras | undefined }[];
@@ -36,6 +38,7 @@ interface Harness {
  */
 function harness(o: { admit?: (work: WorkClass) => boolean; overload?: boolean; verdict?: 'drop' | 'respond' } = {}): Harness {
   const routed: string[] = [];
+  const raws: Buffer[] = [];
   const refusedByEngine: Harness['refusedByEngine'] = [];
   const dropped: string[] = [];
   const sent: Harness['sent'] = [];
@@ -67,6 +70,7 @@ function harness(o: { admit?: (work: WorkClass) => boolean; overload?: boolean; 
     request: (ctx: object) => {
       const c = ctx as { msg: Request; drop(): unknown; respond(s: number, r: string): unknown };
       routed.push(c.msg.raw.toString('latin1').trim());
+      raws.push(c.msg.raw);
       if (o.verdict === 'respond') c.respond(200, 'ok');
       else c.drop();
     },
@@ -83,7 +87,7 @@ function harness(o: { admit?: (work: WorkClass) => boolean; overload?: boolean; 
   });
   const port: DatagramPort = { dialect: createPlainDialect(), engine, triage };
   return {
-    dispatcher, port, routed, refusedByEngine, dropped, sent, repeated,
+    dispatcher, port, raws, routed, refusedByEngine, dropped, sent, repeated,
     async read(...texts: string[]) {
       for (const t of texts) {
         const r = dispatcher.receive(port, 'plain', Buffer.from(`${t}\n`), ALICE_ADDR);
@@ -100,6 +104,23 @@ describe('Dispatcher batch path', () => {
     const h = harness({ admit: () => true });
     await h.read('CALL FROM:alice TO:bob', 'BYE FROM:carol TO:dave', 'REGISTER erin', 'BYE FROM:dave TO:carol');
     assert.deepEqual(h.routed, ['BYE FROM:carol TO:dave', 'BYE FROM:dave TO:carol', 'CALL FROM:alice TO:bob', 'REGISTER erin']);
+  });
+
+  test('an admitted new request keeps bytes of its own, not a view of the read\'s buffer', async () => {
+    const h = harness({ admit: () => true });
+    const batch = Buffer.from('CALL FROM:alice TO:bob\nBYE FROM:carol TO:dave\n');
+    const raws: Buffer[] = [];
+    h.dispatcher.receive(h.port, 'plain', batch.subarray(0, 23), ALICE_ADDR);
+    h.dispatcher.receive(h.port, 'plain', batch.subarray(23), ALICE_ADDR);
+    h.dispatcher.readEnd();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const r of h.raws) raws.push(r);
+    assert.equal(raws.length, 2);
+    const bye = raws.find((r) => r.toString('latin1').startsWith('BYE'))!;
+    const call = raws.find((r) => r.toString('latin1').startsWith('CALL'))!;
+    assert.equal(bye.buffer, batch.buffer, 'what belongs to admitted work is not copied');
+    assert.notEqual(call.buffer, batch.buffer);
+    assert.equal(call.toString('latin1'), 'CALL FROM:alice TO:bob\n');
   });
 
   test('a refused new request is answered from its bytes and never reaches the script', async () => {

@@ -108,6 +108,9 @@ const TARGET_BUSY = 0.95;
 const MAX_STEP = 1.5;
 const REGAIN = 0.25;
 const PROBE = 0.02;
+/** While nothing waits in the queues longer than this share of maxQueueDelayMs, the probe steps are larger. */
+const CLEAR = 0.1;
+const PROBE_CLEAR = 0.06;
 /** A class whose limit refused nothing for this long is limited no more. */
 const RELEASE_MS = 2000;
 /** A limit never goes below this many per second, so a class is never shut out entirely. */
@@ -154,8 +157,8 @@ function counts(): Record<WorkClass, number> {
  * each class is cut to 95 % of the rate at which the proxy has been completing it (answering
  * it finally) over the last half second; a cut that does not end the congestion is followed by
  * deeper ones. Then each class still refused climbs back: in proportion to the loop's idle time,
- * fast up to that rate, in small steps above it (multiplicative decrease and a gentler increase,
- * as TCP finds a link's rate). A class
+ * fast up to that rate, in steps above it, larger while nothing waits in the queues
+ * (multiplicative decrease and a gentler increase, as TCP finds a link's rate). A class
  * that refuses nothing for two seconds is limited no more. Two caps hold whatever the rate:
  * requests in progress and the heap.
  */
@@ -188,6 +191,8 @@ export class OverloadControl {
   private readonly standing = new Map<string, number>();
   /** Per listener: how long the last read's oldest datagram waited, where the engine tells. */
   private readonly waited = new Map<string, number>();
+  /** The longest any read's oldest datagram waited since the last sample (or a queue stood, where no wait is told). */
+  private waitedInTick = 0;
   /** Per listener: datagrams its socket's full queue made the kernel drop, as last read. */
   private readonly socketDrops = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -258,6 +263,7 @@ export class OverloadControl {
     const now = this.now();
     if (read.waitedMs !== undefined) {
       this.waited.set(listener, read.drained ? 0 : read.waitedMs);
+      this.waitedInTick = Math.max(this.waitedInTick, read.waitedMs);
       if (this.enabled && read.waitedMs > this.maxQueueDelay()) this.cut(now, 'queue');
     }
     if (read.drained) {
@@ -300,9 +306,11 @@ export class OverloadControl {
     const queueDelay = this.queueDelay(now);
     if (this.heapCapped) this.enter('heap');
     else if (this.lastPending >= this.maxPending()) this.enter('pending');
+    const waited = Math.max(this.waitedInTick, queueDelay);
+    this.waitedInTick = 0;
     if (queueDelay > this.maxQueueDelay()) this.cut(now, 'queue');
     else if (this.loopLateTicks >= 2) this.cut(now, 'loop');
-    else this.regrow(now);
+    else this.regrow(now, waited < CLEAR * this.maxQueueDelay());
     if (this.state === 'overloaded') this.report(now, queueDelay);
   }
 
@@ -378,8 +386,11 @@ export class OverloadControl {
     }
   }
 
-  /** A sample without congestion: each class still refused climbs; one that is not is let go. */
-  private regrow(now: number): void {
+  /**
+   * A sample without congestion: each class still refused climbs (by larger steps while nothing
+   * waits in the queues, `clear`); one that is not refused is let go.
+   */
+  private regrow(now: number, clear: boolean): void {
     if (now - this.lastCut >= CUT_SPACING_MS) this.severity = 0;
     let limited = false;
     for (const c of WORK_CLASSES) {
@@ -392,7 +403,8 @@ export class OverloadControl {
       limited = true;
       if (now - l.lastRefusal > TICK_MS) continue; // demand is below the limit: nothing to climb for
       const idle = Math.min(MAX_STEP, TARGET_BUSY / Math.max(this.lastUtilization, 0.01));
-      const regain = l.rate < l.served ? l.rate + Math.max((l.served - l.rate) * REGAIN, l.served * PROBE) : l.rate * (1 + PROBE);
+      const probe = clear ? PROBE_CLEAR : PROBE;
+      const regain = l.rate < l.served ? l.rate + Math.max((l.served - l.rate) * REGAIN, l.served * probe) : l.rate * (1 + probe);
       l.rate = Math.max(regain, l.rate * idle);
     }
     if (!limited && now - this.lastRefusal > RELEASE_MS && !this.heapCapped && this.lastPending < this.maxPending()) this.leave(now);

@@ -179,6 +179,21 @@ describe('OverloadControl', () => {
     assert.ok(idle >= busy * 1.4, `idle: ${busy} -> ${idle}`);
   });
 
+  test('on a busy loop the climb is larger while nothing waits in the queues than once something does', () => {
+    const step = (waitedMs: number): number => {
+      const r = rig({ maxQueueDelayMs: 300 });
+      r.offer('call', 1000, 1000);
+      r.control.socketRead('sip', { drained: true, waitedMs: 400 });
+      r.offer('call', 200, 100); // the sample that saw the long wait
+      const before = r.control.stats().limits.call!;
+      r.control.socketRead('sip', { drained: true, waitedMs });
+      r.offer('call', 400, 100);
+      return r.control.stats().limits.call! / before;
+    };
+    assert.ok(Math.abs(step(5) - 1.06) < 0.01, `clear: ${step(5)}`);
+    assert.ok(Math.abs(step(60) - 1.02) < 0.01, `something waits: ${step(60)}`);
+  });
+
   test('a class that refuses nothing for two seconds is let go, and the overload is over', () => {
     const r = rig({ maxQueueDelayMs: 50 });
     r.offer('call', 1000, 1000);

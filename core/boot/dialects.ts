@@ -31,6 +31,8 @@ export interface DialectRuntimesDeps {
   dispatch(msg: Message, engine: ProxyEngine, listener: string): void;
   /** Counts a message that could not be parsed. */
   dropped(): void;
+  /** How long datagrams now wait in the signaling sockets' queues, ms. */
+  queueDelayMs(): number;
 }
 
 /** The dialects a proxy speaks: the plain protocol always, SIP when the script listens for it. */
@@ -55,6 +57,7 @@ export class DialectRuntimes {
         sendUdp: this.deps.send,
         dispatch: (msg) => this.deps.dispatch(msg, sip.engine, msg.listener),
         dropped: this.deps.dropped,
+        queueDelayMs: this.deps.queueDelayMs,
       }, this.deps.log);
       this.sipRuntime = sip;
       this.byName.set('sip', { dialect: sip.dialect, engine: sip.engine, triage: sip.triage });

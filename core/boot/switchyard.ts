@@ -42,6 +42,7 @@ export class Switchyard {
       send: (listener, to, data) => this.send(listener, to, data),
       dispatch: (msg, engine, listener) => this.handle(listener, () => this.dispatcher.dispatch(msg, engine)),
       dropped: () => { this.dispatcher.stats.parseErrors++; },
+      queueDelayMs: () => this.overload.queueDelayMs(),
     });
     this.overload = new OverloadControl({ pending: () => this.dialects.pending(), completed: () => this.dialects.completed() }, {}, log);
     this.dispatcher = new Dispatcher({

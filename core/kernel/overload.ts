@@ -13,8 +13,8 @@ export interface OverloadOptions {
   readonly enabled?: boolean;
   /**
    * How long datagrams may wait in a signaling socket's queue before new work is cut, ms
-   * (default 300, within SIP's T1 of 500 ms, after which senders retransmit); it is cut at once
-   * when the queue is half full.
+   * (default 200: a request forwarded and its answer both wait there, and past T1, 500 ms, the
+   * senders retransmit); it is cut at once when the queue is half full.
    */
   readonly maxQueueDelayMs?: number;
   /** Event-loop delay (p99 of a 100 ms sample, two samples in a row) beyond which new work is cut, ms (default 250). */
@@ -434,6 +434,11 @@ export class OverloadControl {
     return Math.max(best, span > 0 ? (0.5 * admitted) / span : 0);
   }
 
+  /** How long datagrams now wait in the signaling sockets' queues, ms. */
+  queueDelayMs(): number {
+    return this.queueDelay(this.now());
+  }
+
   /** How long datagrams wait in the signaling sockets' queues: measured where the engine tells, else since they were last seen empty. */
   private queueDelay(now: number): number {
     let longest = 0;
@@ -456,7 +461,7 @@ export class OverloadControl {
   }
 
   private maxQueueDelay(): number {
-    return this.opts.maxQueueDelayMs ?? 300;
+    return this.opts.maxQueueDelayMs ?? 200;
   }
 
   private maxPending(): number {

@@ -61,10 +61,10 @@ afterEach(() => {
   for (const e of engines.splice(0)) e.close();
 });
 
-function newEngine(): { engine: SipProxyCore; sent: { dest: Destination; text: string }[]; stats: { retransmissionsAbsorbed: number; retransmissionsSent: number } } {
+function newEngine(): { engine: SipProxyCore; sent: { dest: Destination; text: string }[]; stats: { retransmissionsAbsorbed: number; retransmissionsSent: number; retransmissionsPutOff: number } } {
   const sent: { dest: Destination; text: string }[] = [];
   const sender = { send: (dest: Destination, bytes: Buffer) => { sent.push({ dest, text: bytes.toString('latin1') }); } };
-  const stats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0 };
+  const stats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, retransmissionsPutOff: 0 };
   const engine = new SipProxyCore({
     hooks: new ProxyHooks(),
     log: silentLog,

@@ -29,6 +29,8 @@ export interface SipRuntimeDeps extends Pick<SipProxyCoreDeps, 'hooks' | 'log' |
   dispatch(msg: Message): void;
   /** Counts a message that could not be parsed. */
   dropped(): void;
+  /** How long datagrams now wait in the proxy's receive queues, ms (retransmissions are put off by it). */
+  queueDelayMs?(): number;
 }
 
 /**
@@ -44,7 +46,7 @@ export class SipRuntime {
   readonly triage: SipTriage;
   private readonly uac: SipUac;
   /** Retransmissions, counted by both transaction layers. */
-  readonly retransmissions = { retransmissionsAbsorbed: 0, retransmissionsSent: 0 };
+  readonly retransmissions = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, retransmissionsPutOff: 0 };
   private readonly node = new LocalNode();
   private readonly identities = new Map<string, SipIdentity>();
   private readonly tcp = new Map<string, SipTcpTransport>();
@@ -52,7 +54,7 @@ export class SipRuntime {
   constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
     const sender = { send: (dest: Destination, bytes: Buffer) => this.send(dest, bytes) };
     const identity = (name: string): SipIdentity => this.identities.get(name) ?? [...this.identities.values()][0]!;
-    const clients = new ClientTransactions(sender, this.retransmissions);
+    const clients = new ClientTransactions(sender, this.retransmissions, () => deps.queueDelayMs?.() ?? 0);
     const servers = new ServerTransactions(sender, this.retransmissions);
     this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
     this.triage = new SipTriage((key) => servers.knows(key));

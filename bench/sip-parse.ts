@@ -3,9 +3,10 @@
  *
  *   npm run bench:sip-parse -- [iterations]
  */
-import { parseSip } from '../core/dialects/sip/codec/parse.ts';
-import { serializeSip } from '../core/dialects/sip/codec/serialize.ts';
-import { getHeader, prependHeader, removeHeader } from '../core/dialects/sip/codec/message.ts';
+import { built } from './built.ts';
+
+const { parseSip, serializeSip, getHeader, prependHeader, removeHeader } =
+  await built<typeof import('../core/dialects/sip/codec/index.ts')>('core/dialects/sip/codec/index.ts');
 
 const sdp = [
   'v=0',

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: jiti transpiles them once and caches the result.
-import { createJiti } from 'jiti';
+// The command line, from the compiled product in dist/ (npm install, npm start and npm test build it).
+import { existsSync } from 'node:fs';
 
-// interopDefault off: imported bindings are read straight off the exports object, not through a Proxy.
-const jiti = createJiti(import.meta.url, { interopDefault: false });
-const { main } = await jiti.import('../cli/main.ts');
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('switchyard: dist/ is not built (in the repository: npm run build)\n');
+  process.exit(1);
+}
+const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

@@ -1,12 +1,16 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isSwitchyardError } from '../core/lib/errors.ts';
 import { createLogger, type LogLevel } from '../core/lib/log.ts';
 import type { Switchyard } from '../core/boot/switchyard.ts';
 import { startProxy } from './start.ts';
+import { PACKAGE_ROOT } from '../core/lib/package-root.ts';
 import { loadScript } from '../core/script/load.ts';
 
 const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--warm-up]
        switchyard check [--config <file>]
+       switchyard init [--config <file>] [--force]
 
   --config      the route script (default ./proxy.config.ts)
   --log-level   fatal | error | warn | info | debug | trace | silent (default: the script's, else info)
@@ -15,7 +19,9 @@ const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>]
                 compiled when the first load arrives (off by default: under overload control a
                 cold start costs less than the second or two the warm-up keeps the listeners closed)
   --no-warm-up  start listening at once (the default)
-  check         load and validate the script, print what is wrong, exit 0 or 1`;
+  check         load and validate the script, print what is wrong, exit 0 or 1
+  init          write the default route script (./proxy.config.ts) and, if there is none, a
+                tsconfig.json to type-check it; --force overwrites an existing script`;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -31,6 +37,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         'no-watch': { type: 'boolean', default: false },
         'warm-up': { type: 'boolean', default: false },
         'no-warm-up': { type: 'boolean', default: false },
+        force: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -50,6 +57,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   if (command === 'check') return check(values.config!);
+  if (command === 'init') return init(values.config!, values.force!);
   if (command !== 'start') {
     process.stderr.write(`unknown command '${command}'\n${USAGE}\n`);
     return 2;
@@ -68,6 +76,47 @@ async function check(file: string): Promise<number> {
     process.stderr.write(`${code}${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
+}
+
+/** Type-checks a route script as jiti loads it: ESM, `switchyard` resolved through its package exports. */
+const STARTER_TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'ESNext',
+    moduleResolution: 'Bundler',
+    strict: true,
+    noEmit: true,
+    allowImportingTsExtensions: true,
+    skipLibCheck: true,
+  },
+  include: ['*.ts'],
+};
+
+/** Writes the default route script (and a tsconfig.json beside it when there is none). */
+function init(file: string, force: boolean): number {
+  const script = path.resolve(file);
+  const tsconfig = path.join(path.dirname(script), 'tsconfig.json');
+  if (existsSync(script) && !force) {
+    process.stderr.write(`${script} exists: not overwritten (--force overwrites it)\n`);
+    return 1;
+  }
+  try {
+    writeFileSync(script, readFileSync(path.join(PACKAGE_ROOT, 'proxy.config.ts')));
+    process.stdout.write(`wrote ${script}: the default route script (plain protocol on UDP 34567, SIP on 5060, media relay on 5000-5999)\n`);
+    if (existsSync(tsconfig)) {
+      process.stdout.write(`kept ${tsconfig} as it is\n`);
+    } else {
+      writeFileSync(tsconfig, `${JSON.stringify(STARTER_TSCONFIG, null, 2)}\n`, { flag: 'wx' });
+      process.stdout.write(`wrote ${tsconfig}: type-checks the script (npm install -D typescript @types/node, then npx tsc)\n`);
+    }
+  } catch (err) {
+    process.stderr.write(`init: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  const config = path.relative(process.cwd(), script);
+  const flag = config === 'proxy.config.ts' ? '' : ` --config ${config}`;
+  process.stdout.write(`next: npx switchyard${flag}    (npx switchyard check${flag} validates it first)\n`);
+  return 0;
 }
 
 async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean): Promise<number> {

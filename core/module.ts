@@ -16,9 +16,9 @@ export type {
 export type { MessageContext } from './kernel/message-context.ts';
 export type { TransactionView } from './kernel/contracts.ts';
 export type { CoreServices, OriginateRequest, OriginateResult } from './kernel/core-services.ts';
-export { MediaRefused } from './kernel/hooks.ts';
+export { MediaRefused, isMediaRefused } from './kernel/hooks.ts';
 export type {
-  HookBus, RequestForwardEvent, ReplyForwardEvent, AnswerEvent, AnswerDecision, MediaEvent, TransactionEndEvent, TransactionOutcome,
+  HookBus, RequestForwardEvent, ReplyForwardEvent, AnswerEvent, MediaEvent, TransactionEndEvent, TransactionOutcome,
 } from './kernel/hooks.ts';
 
 // The model.
@@ -26,11 +26,11 @@ export { respondVerdict, forwardVerdict, DROP, isVerdict } from './model/verdict
 export type { Verdict, ForwardPlan, ForwardTarget, ReplyExtras } from './model/verdict.ts';
 export { reasonPhrase } from './model/message.ts';
 export type { Message, Request, Reply, Party, Method, DialectName, Inbound } from './model/message.ts';
-export type { MediaOffer, MediaStream, MediaAttribute, MediaAddress, MediaTarget, RelayedAddress } from './model/media.ts';
+export type { MediaOffer, MediaStream, MediaAttribute, MediaAddress, MediaTarget, RelayedAddress, RelayedStream } from './model/media.ts';
 export type { RegistrationRequest, RegistrationParse, RequestedContact, Flow } from './model/registration.ts';
 
 // Accessors answered by the message's dialect.
-export { carriesRoute, headerValues } from './dialects/access.ts';
+export { carriesRoute, headerValues, registrationOf, sameContactUri } from './dialects/access.ts';
 
 // Tables and helpers for module state.
 export { formatEndpoint, sameEndpoint, asSeenBy, unmapIPv4 } from './lib/address.ts';
@@ -39,3 +39,8 @@ export { OpenMap } from './lib/open-map.ts';
 export { PackedTable } from './lib/packed-table.ts';
 export { LogThrottle } from './lib/log-throttle.ts';
 export type { Logger } from './lib/log.ts';
+
+// For modules that own media sockets (the media relay).
+export { defaultAdvertise } from './lib/advertise.ts';
+export { createUdpSocket, bindUdp } from './transport/udp-socket.ts';
+export { loadAddon, type AddonLoad } from './lib/native-addon.ts';

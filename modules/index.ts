@@ -3,3 +3,4 @@ export { dialog, type DialogApi, type Dialog } from './dialog/index.ts';
 export { callRouting, type ForwardCallOptions } from './call-routing/index.ts';
 export { mediaRelay, type MediaRelayApi, type EndMediaResult } from './media-relay/index.ts';
 export { iceHints, type IceHintsApi, type IceHintsOverride, type IceCandidateMode } from './ice-hints/index.ts';
+export { auth, type AuthResult, type AuthFailure, type CredentialStore } from './auth/index.ts';

@@ -11,65 +11,86 @@
 // before the engine is, so a worker never touches freed memory; each slot has a mutex (taken
 // by its worker around one drain, by JavaScript around a change) and a generation number that
 // tells a stale readiness event of a closed socket from one of its successor.
+//
+// Threads: JavaScript calls in on the event-loop thread that created the engine (an engine
+// cannot move to another thread); each worker forwards its own sockets. What both touch is
+// either under the slot's lock or atomic; each field says which, and why that order suffices.
+// Every allocation is made on the event-loop thread, so a failed one is an error JavaScript
+// sees: a worker never allocates.
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <node_api.h>
+#define SY_ADDON "native relay"
+#include "common.h"
+
 #include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stdbool.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BATCH 64
-#define DRAIN_ROUNDS 4
-#define MAX_DATAGRAM 65536
 // Not a power of two, so the batch's buffers do not all map to the same cache sets.
 #define BUF_STRIDE (MAX_DATAGRAM + 192)
 #define MAX_EVENTS 256
 #define PORTS 65536
+#define WAKE_TAG UINT64_MAX // the epoll tag of a worker's wake-up eventfd
 
 typedef struct {
+  // Both under the slot's lock: an address and its port change together (setParty, latching)
+  // and a reader (the worker's sender check, stats) must never see half of a change.
   struct sockaddr_in6 expected; // sin6_family == 0: not known
   struct sockaddr_in6 current;  // where its media goes; its source once it has sent
-  int has_sent;
-  uint64_t packets, bytes;
+  int has_sent;                 // under the slot's lock
+  // Written only under the slot's lock (by the worker, and reset by open); read by relayed()
+  // without it. Relaxed: a reader wants a recent count, ordered with nothing else, and with a
+  // single writer at a time a load and a store suffice (no locked read-modify-write).
+  _Atomic uint64_t packets, bytes;
 } party_t;
 
 typedef struct {
   pthread_mutex_t lock;
-  int fd;        // -1 when closed
-  int family;    // of the socket: AF_INET6 (dual-stack or v6) or AF_INET
-  uint32_t gen;
+  // Under the lock: open and close change them while the slot's worker may be draining it.
+  int fd;       // -1 when closed
+  int family;   // of the socket: AF_INET6 (dual-stack or v6) or AF_INET
+  uint32_t gen; // tags this socket's epoll events: an event of a closed socket is ignored
   int worker;
   party_t p[2];
-  uint64_t strangers, send_errors;
+  _Atomic uint64_t strangers, send_errors; // as the parties' counters
 } slot_t;
+
+typedef struct {
+  struct mmsghdr rm[BATCH], sm[BATCH];
+  struct iovec riov[BATCH], siov[BATCH];
+  struct sockaddr_in6 src[BATCH];
+  struct sockaddr_in dst4[BATCH];
+  uint8_t *buf;
+} batch_t;
 
 struct engine;
 
+// Set up by the event-loop thread before the thread starts (pthread_create orders them), then
+// read-only until pthread_join.
 typedef struct {
   struct engine *eng;
-  int ep;
-  int wake;
+  int ep;         // -1 until created
+  int wake;       // -1 until created
+  batch_t *batch; // the worker's receive and send buffers
   pthread_t th;
   int started;
 } worker_t;
 
 typedef struct engine {
-  slot_t *slots[PORTS];
-  pthread_mutex_t table_lock; // slot allocation only
+  // Written by the event-loop thread only (a slot is published once, never replaced before the
+  // engine is freed); read by workers. Release/acquire: a worker that finds a slot sees it
+  // initialised (its mutex above all).
+  _Atomic(slot_t *) slots[PORTS];
   worker_t *workers;
   int n_workers;
-  int next_worker;
-  int rcvbuf;
-  volatile int stop;
-  int destroyed;
+  int next_worker; // event-loop thread only
+  int rcvbuf;      // read-only after creation
+  // Set once by engine_stop, which then wakes every worker through its eventfd; each worker
+  // checks it after each epoll_wait. Release/acquire (free: one check per wake-up).
+  atomic_bool stop;
+  int destroyed; // event-loop thread only
 } engine_t;
 
 // --- addresses ---------------------------------------------------------------------------
@@ -77,12 +98,7 @@ typedef struct engine {
 // Every address is kept as a sockaddr_in6 (IPv4 as ::ffff:a.b.c.d); an AF_INET socket's
 // addresses are converted at the system-call boundary.
 static void to_mapped(struct sockaddr_in6 *out, const struct sockaddr_in *in) {
-  memset(out, 0, sizeof *out);
-  out->sin6_family = AF_INET6;
-  out->sin6_port = in->sin_port;
-  out->sin6_addr.s6_addr[10] = 0xff;
-  out->sin6_addr.s6_addr[11] = 0xff;
-  memcpy(&out->sin6_addr.s6_addr[12], &in->sin_addr, 4);
+  sy_map_v4(out, &in->sin_addr, in->sin_port);
 }
 
 static int same_ip(const struct sockaddr_in6 *a, const struct sockaddr_in6 *b) {
@@ -93,15 +109,18 @@ static int same_endpoint(const struct sockaddr_in6 *a, const struct sockaddr_in6
   return a->sin6_port == b->sin6_port && same_ip(a, b);
 }
 
-// --- the forwarding loop -----------------------------------------------------------------
+// --- counters ----------------------------------------------------------------------------
 
-typedef struct {
-  struct mmsghdr rm[BATCH], sm[BATCH];
-  struct iovec riov[BATCH], siov[BATCH];
-  struct sockaddr_in6 src[BATCH];
-  struct sockaddr_in dst4[BATCH];
-  uint8_t *buf;
-} batch_t;
+// Adds to a counter its slot's lock guards against other writers (see party_t).
+static inline void count(_Atomic uint64_t *c, uint64_t n) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static inline uint64_t counted(_Atomic uint64_t *c) {
+  return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+// --- the forwarding loop -----------------------------------------------------------------
 
 static party_t *sender_of(slot_t *s, const struct sockaddr_in6 *from) {
   party_t *a = &s->p[0], *b = &s->p[1];
@@ -115,6 +134,7 @@ static party_t *sender_of(slot_t *s, const struct sockaddr_in6 *from) {
   return p;
 }
 
+// Called with the slot's lock held.
 static void drain(slot_t *s, batch_t *bt) {
   for (int round = 0; round < DRAIN_ROUNDS; round++) {
     for (int i = 0; i < BATCH; i++) bt->rm[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
@@ -127,15 +147,15 @@ static void drain(slot_t *s, batch_t *bt) {
       else from = bt->src[i];
       party_t *p = sender_of(s, &from);
       if (p == NULL) {
-        s->strangers++;
+        count(&s->strangers, 1);
         continue;
       }
       p->has_sent = 1;
-      p->packets++;
-      p->bytes += bt->rm[i].msg_len;
+      count(&p->packets, 1);
+      count(&p->bytes, bt->rm[i].msg_len);
       party_t *to = p == &s->p[0] ? &s->p[1] : &s->p[0];
       if (!to->current.sin6_family || to->current.sin6_port == 0) {
-        s->send_errors++;
+        count(&s->send_errors, 1);
         continue;
       }
       bt->siov[ns].iov_base = bt->riov[i].iov_base;
@@ -158,7 +178,7 @@ static void drain(slot_t *s, batch_t *bt) {
       int sent = sendmmsg(s->fd, bt->sm + off, ns - off, MSG_DONTWAIT);
       if (sent < 0) {
         if (errno == EINTR) continue;
-        s->send_errors++; // this datagram is lost (full queue, unreachable): go on with the rest
+        count(&s->send_errors, 1); // this datagram is lost (full queue, unreachable): go on with the rest
         off++;
         continue;
       }
@@ -171,9 +191,32 @@ static void drain(slot_t *s, batch_t *bt) {
 static void *run_worker(void *arg) {
   worker_t *w = arg;
   engine_t *eng = w->eng;
-  batch_t *bt = calloc(1, sizeof *bt);
-  bt->buf = malloc((size_t)BATCH * BUF_STRIDE);
-  if (bt->buf == NULL) return NULL;
+  struct epoll_event evs[MAX_EVENTS];
+  while (!atomic_load_explicit(&eng->stop, memory_order_acquire)) {
+    int n = epoll_wait(w->ep, evs, MAX_EVENTS, 1000);
+    for (int e = 0; e < n; e++) {
+      uint64_t tag = evs[e].data.u64;
+      if (tag == WAKE_TAG) continue; // look at `stop`
+      slot_t *s = atomic_load_explicit(&eng->slots[tag & 0xffff], memory_order_acquire);
+      if (s == NULL) continue; // cannot happen: a socket is registered after its slot is published
+      pthread_mutex_lock(&s->lock);
+      if (s->fd >= 0 && s->gen == (uint32_t)(tag >> 16)) drain(s, w->batch);
+      pthread_mutex_unlock(&s->lock);
+    }
+  }
+  return NULL;
+}
+
+// --- engine life -------------------------------------------------------------------------
+
+static batch_t *batch_new(void) {
+  batch_t *bt = sy_calloc(1, sizeof *bt);
+  if (bt == NULL) return NULL;
+  bt->buf = sy_malloc((size_t)BATCH * BUF_STRIDE);
+  if (bt->buf == NULL) {
+    free(bt);
+    return NULL;
+  }
   for (int i = 0; i < BATCH; i++) {
     bt->riov[i].iov_base = bt->buf + (size_t)i * BUF_STRIDE;
     bt->riov[i].iov_len = MAX_DATAGRAM;
@@ -183,101 +226,125 @@ static void *run_worker(void *arg) {
     bt->sm[i].msg_hdr.msg_iov = &bt->siov[i];
     bt->sm[i].msg_hdr.msg_iovlen = 1;
   }
-  struct epoll_event evs[MAX_EVENTS];
-  while (!eng->stop) {
-    int n = epoll_wait(w->ep, evs, MAX_EVENTS, 1000);
-    for (int e = 0; e < n; e++) {
-      uint64_t tag = evs[e].data.u64;
-      if (tag == UINT64_MAX) continue; // the wake-up eventfd: look at `stop`
-      slot_t *s = eng->slots[tag & 0xffff];
-      pthread_mutex_lock(&s->lock);
-      if (s->fd >= 0 && s->gen == (uint32_t)(tag >> 16)) drain(s, bt);
-      pthread_mutex_unlock(&s->lock);
-    }
-  }
-  free(bt->buf);
-  free(bt);
-  return NULL;
+  return bt;
 }
 
-// --- engine life -------------------------------------------------------------------------
+static void batch_free(batch_t *bt) {
+  if (bt == NULL) return;
+  free(bt->buf);
+  free(bt);
+}
 
+// Stops the workers and closes every socket; the memory stays until engine_free. Idempotent.
 static void engine_stop(engine_t *eng) {
   if (eng->destroyed) return;
   eng->destroyed = 1;
-  eng->stop = 1;
+  atomic_store_explicit(&eng->stop, true, memory_order_release);
   for (int i = 0; i < eng->n_workers; i++) {
     uint64_t one = 1;
-    if (write(eng->workers[i].wake, &one, sizeof one) < 0) { /* the worker wakes within its timeout anyway */ }
+    if (eng->workers[i].wake >= 0 && write(eng->workers[i].wake, &one, sizeof one) < 0) {
+      // the worker wakes within its epoll timeout anyway
+    }
   }
   for (int i = 0; i < eng->n_workers; i++)
     if (eng->workers[i].started) pthread_join(eng->workers[i].th, NULL);
+  // No worker runs any more: the slots are the event-loop thread's alone.
   for (int port = 0; port < PORTS; port++) {
-    slot_t *s = eng->slots[port];
+    slot_t *s = atomic_load_explicit(&eng->slots[port], memory_order_relaxed);
     if (s == NULL) continue;
     if (s->fd >= 0) close(s->fd);
     s->fd = -1;
   }
   for (int i = 0; i < eng->n_workers; i++) {
-    close(eng->workers[i].ep);
-    close(eng->workers[i].wake);
+    if (eng->workers[i].ep >= 0) close(eng->workers[i].ep);
+    if (eng->workers[i].wake >= 0) close(eng->workers[i].wake);
   }
 }
 
 static void engine_free(engine_t *eng) {
   engine_stop(eng);
   for (int port = 0; port < PORTS; port++) {
-    slot_t *s = eng->slots[port];
+    slot_t *s = atomic_load_explicit(&eng->slots[port], memory_order_relaxed);
     if (s == NULL) continue;
     pthread_mutex_destroy(&s->lock);
     free(s);
   }
+  for (int i = 0; i < eng->n_workers; i++) batch_free(eng->workers[i].batch);
   free(eng->workers);
-  pthread_mutex_destroy(&eng->table_lock);
   free(eng);
 }
 
-static engine_t *engine_new(int n_workers, int rcvbuf) {
-  engine_t *eng = calloc(1, sizeof *eng);
-  if (eng == NULL) return NULL;
-  pthread_mutex_init(&eng->table_lock, NULL);
-  eng->rcvbuf = rcvbuf;
-  eng->n_workers = n_workers;
-  eng->workers = calloc((size_t)n_workers, sizeof(worker_t));
-  for (int i = 0; i < n_workers; i++) {
-    worker_t *w = &eng->workers[i];
-    w->eng = eng;
-    w->ep = epoll_create1(EPOLL_CLOEXEC);
-    w->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
-    if (w->ep < 0 || w->wake < 0 || epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake, &ev) < 0 ||
-        pthread_create(&w->th, NULL, run_worker, w) != 0) {
-      eng->n_workers = i + 1;
-      engine_free(eng);
-      return NULL;
-    }
-    w->started = 1;
-    char name[24]; // the kernel keeps the first 15 bytes
-    snprintf(name, sizeof name, "sy-media-%u", (unsigned)i % 100u); // shown by top -H, ps -L
-    pthread_setname_np(w->th, name);
+// Starts an engine with `n_workers` threads: 0 and *out, or -errno with *failed naming the step.
+static int engine_new(int n_workers, int rcvbuf, engine_t **out, const char **failed) {
+  engine_t *eng = sy_calloc(1, sizeof *eng);
+  if (eng == NULL) {
+    *failed = "the engine";
+    return -ENOMEM;
   }
-  return eng;
+  for (int port = 0; port < PORTS; port++) atomic_init(&eng->slots[port], NULL);
+  atomic_init(&eng->stop, false);
+  eng->rcvbuf = rcvbuf;
+  eng->workers = sy_calloc((size_t)n_workers, sizeof(worker_t));
+  if (eng->workers == NULL) {
+    free(eng);
+    *failed = "the worker table";
+    return -ENOMEM;
+  }
+  eng->n_workers = n_workers;
+  for (int i = 0; i < n_workers; i++) {
+    eng->workers[i].eng = eng;
+    eng->workers[i].ep = eng->workers[i].wake = -1;
+  }
+  int rc = 0;
+  for (int i = 0; i < n_workers && rc == 0; i++) {
+    worker_t *w = &eng->workers[i];
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_TAG};
+    if ((w->batch = batch_new()) == NULL) {
+      rc = -ENOMEM;
+      *failed = "a worker's batch buffers";
+    } else if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+      rc = -errno;
+      *failed = "epoll_create1";
+    } else if ((w->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+      rc = -errno;
+      *failed = "eventfd";
+    } else if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->wake, &ev) < 0) {
+      rc = -errno;
+      *failed = "epoll_ctl";
+    } else if ((rc = -pthread_create(&w->th, NULL, run_worker, w)) != 0) {
+      *failed = "pthread_create";
+    } else {
+      w->started = 1;
+      char name[24]; // the kernel keeps the first 15 bytes
+      snprintf(name, sizeof name, "sy-media-%u", (unsigned)i % 100u); // shown by top -H, ps -L
+      pthread_setname_np(w->th, name);
+    }
+  }
+  if (rc != 0) {
+    engine_free(eng); // joins the workers that started, frees and closes what was made
+    return rc;
+  }
+  *out = eng;
+  return 0;
 }
 
 // --- sessions ----------------------------------------------------------------------------
 
+static slot_t *slot_of(engine_t *eng, int port) {
+  return atomic_load_explicit(&eng->slots[port], memory_order_relaxed); // the writer's own thread
+}
+
 static slot_t *slot_for(engine_t *eng, int port) {
-  pthread_mutex_lock(&eng->table_lock);
-  slot_t *s = eng->slots[port];
-  if (s == NULL) {
-    s = calloc(1, sizeof *s);
-    if (s != NULL) {
-      pthread_mutex_init(&s->lock, NULL);
-      s->fd = -1;
-      eng->slots[port] = s;
-    }
+  slot_t *s = slot_of(eng, port);
+  if (s != NULL) return s;
+  s = sy_calloc(1, sizeof *s);
+  if (s == NULL) return NULL;
+  if (pthread_mutex_init(&s->lock, NULL) != 0) {
+    free(s);
+    return NULL;
   }
-  pthread_mutex_unlock(&eng->table_lock);
+  s->fd = -1;
+  atomic_store_explicit(&eng->slots[port], s, memory_order_release);
   return s;
 }
 
@@ -316,8 +383,16 @@ static int session_open(engine_t *eng, int port, const char *host) {
   s->fd = fd;
   s->family = v4 ? AF_INET : AF_INET6;
   s->gen++;
-  memset(s->p, 0, sizeof s->p);
-  s->strangers = s->send_errors = 0;
+  for (int i = 0; i < 2; i++) {
+    party_t *p = &s->p[i];
+    memset(&p->expected, 0, sizeof p->expected);
+    memset(&p->current, 0, sizeof p->current);
+    p->has_sent = 0;
+    atomic_store_explicit(&p->packets, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->bytes, 0, memory_order_relaxed);
+  }
+  atomic_store_explicit(&s->strangers, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->send_errors, 0, memory_order_relaxed);
   s->worker = eng->next_worker;
   eng->next_worker = (eng->next_worker + 1) % eng->n_workers;
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)s->gen << 16) | (uint64_t)port};
@@ -334,7 +409,7 @@ static int session_open(engine_t *eng, int port, const char *host) {
 }
 
 static void session_close(engine_t *eng, int port) {
-  slot_t *s = eng->slots[port];
+  slot_t *s = slot_of(eng, port);
   if (s == NULL) return;
   pthread_mutex_lock(&s->lock);
   if (s->fd >= 0) {
@@ -347,14 +422,6 @@ static void session_close(engine_t *eng, int port) {
 
 // --- JavaScript bindings -----------------------------------------------------------------
 
-#define CHECK(call)                                                   \
-  do {                                                                \
-    if ((call) != napi_ok) {                                          \
-      napi_throw_error(env, "SY_NATIVE", "native relay: " #call " failed"); \
-      return NULL;                                                    \
-    }                                                                 \
-  } while (0)
-
 static void finalize_engine(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -364,7 +431,7 @@ static void finalize_engine(napi_env env, void *data, void *hint) {
 static engine_t *engine_arg(napi_env env, napi_value v) {
   engine_t *eng = NULL;
   if (napi_get_value_external(env, v, (void **)&eng) != napi_ok || eng == NULL) {
-    napi_throw_type_error(env, "SY_NATIVE", "native relay: not an engine");
+    sy_throw_type(env, "not an engine");
     return NULL;
   }
   if (eng->destroyed) {
@@ -384,26 +451,18 @@ static int port_arg(napi_env env, napi_value v, int *port) {
   return 1;
 }
 
-static napi_value args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
-  size_t argc = want;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
-    napi_throw_type_error(env, "SY_NATIVE", "native relay: missing arguments");
-    return NULL;
-  }
-  return argv[0];
-}
-
 // The arguments every session call starts with, (engine, port, ...); false with a JS error pending.
 static int session_call(napi_env env, napi_callback_info info, size_t want, napi_value *argv, engine_t **eng, int *port) {
-  if (args(env, info, want, argv) == NULL) return 0;
+  if (!sy_args(env, info, want, argv, "missing arguments")) return 0;
   *eng = engine_arg(env, argv[0]);
   return *eng != NULL && port_arg(env, argv[1], port);
 }
 
-// create(workers, rcvbufBytes) -> engine
+// create(workers, rcvbufBytes) -> engine; throws an Error whose code is the errno's name
+// (ENOMEM, EMFILE, EAGAIN...) when the engine cannot be had.
 static napi_value js_create(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (args(env, info, 2, argv) == NULL) return NULL;
+  if (!sy_args(env, info, 2, argv, "create(workers, rcvbufBytes)")) return NULL;
   int32_t workers, rcvbuf;
   CHECK(napi_get_value_int32(env, argv[0], &workers));
   CHECK(napi_get_value_int32(env, argv[1], &rcvbuf));
@@ -411,40 +470,49 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "SY_NATIVE", "native relay: workers must be 1-64");
     return NULL;
   }
-  engine_t *eng = engine_new(workers, rcvbuf);
-  if (eng == NULL) {
-    napi_throw_error(env, "SY_NATIVE", "native relay: cannot start worker threads");
+  engine_t *eng = NULL;
+  const char *failed = "";
+  int rc = engine_new(workers, rcvbuf, &eng, &failed);
+  if (rc == -ENOMEM) {
+    sy_throw_no_memory(env, failed);
+    return NULL;
+  }
+  if (rc < 0) {
+    char what[96];
+    snprintf(what, sizeof what, "cannot start the worker threads: %s failed", failed);
+    sy_throw_errno(env, -rc, what);
     return NULL;
   }
   napi_value out;
-  CHECK(napi_create_external(env, eng, finalize_engine, NULL, &out));
+  if (napi_create_external(env, eng, finalize_engine, NULL, &out) != napi_ok) {
+    engine_free(eng);
+    sy_throw_failed(env, "napi_create_external");
+    return NULL;
+  }
   return out;
 }
 
 // destroy(engine): stops the workers and closes every socket (the memory goes with the engine object).
 static napi_value js_destroy(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (args(env, info, 1, argv) == NULL) return NULL;
+  if (!sy_args(env, info, 1, argv, "destroy(engine)")) return NULL;
   engine_t *eng = NULL;
   CHECK(napi_get_value_external(env, argv[0], (void **)&eng));
   if (eng != NULL) engine_stop(eng);
   return NULL;
 }
 
-// open(engine, port, host) -> 0 | -errno
+// open(engine, port, host) -> 0 | -errno (-ENOMEM when the port's slot cannot be allocated)
 static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   engine_t *eng;
   int port;
   if (!session_call(env, info, 3, argv, &eng, &port)) return NULL;
-  char host[64];
-  size_t len;
-  if (napi_get_value_string_utf8(env, argv[2], host, sizeof host, &len) != napi_ok) {
-    napi_throw_type_error(env, "SY_NATIVE", "native relay: host must be a string");
-    return NULL;
-  }
+  char host[IP_TEXT];
+  int text = sy_ip_text(env, argv[2], host, "host must be a string");
+  if (text < 0) return NULL;
   napi_value out;
-  CHECK(napi_create_int32(env, session_open(eng, port, host), &out));
+  CHECK(napi_create_int32(env, text > 0 ? session_open(eng, port, host) : -EINVAL, &out));
   return out;
 }
 
@@ -467,19 +535,14 @@ static napi_value js_set_party(napi_env env, napi_callback_info info) {
   int32_t which, pport;
   CHECK(napi_get_value_int32(env, argv[2], &which));
   CHECK(napi_get_value_int32(env, argv[4], &pport));
-  char text[64];
-  size_t len;
-  if (napi_get_value_string_utf8(env, argv[3], text, sizeof text, &len) != napi_ok) {
-    napi_throw_type_error(env, "SY_NATIVE", "native relay: address must be a string");
-    return NULL;
-  }
-  slot_t *s = eng->slots[port];
+  char text[IP_TEXT];
+  if (sy_ip_text(env, argv[3], text, "address must be a string") < 0) return NULL;
+  slot_t *s = slot_of(eng, port);
   if (s == NULL || which < 0 || which > 1) return NULL;
   struct sockaddr_in6 e = {0};
   struct in_addr a4;
   if (inet_pton(AF_INET, text, &a4) == 1) {
-    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)pport), .sin_addr = a4};
-    to_mapped(&e, &in);
+    sy_map_v4(&e, &a4, htons((uint16_t)pport));
   } else if (inet_pton(AF_INET6, text, &e.sin6_addr) == 1) {
     e.sin6_family = AF_INET6;
     e.sin6_port = htons((uint16_t)pport);
@@ -494,60 +557,81 @@ static napi_value js_set_party(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value address_value(napi_env env, const struct sockaddr_in6 *a) {
-  char text[INET6_ADDRSTRLEN] = "";
-  if (a->sin6_family) inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-  napi_value v;
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+// A value for a property descriptor list: the property `name` with `value`.
+static napi_property_descriptor field(const char *name, napi_value value) {
+  napi_property_descriptor d = {name, NULL, NULL, NULL, NULL, value, napi_enumerable, NULL};
+  return d;
+}
+
+// A party as stats() read it under the slot's lock.
+typedef struct {
+  struct sockaddr_in6 current;
+  int has_sent;
+  uint64_t packets, bytes;
+} party_view_t;
+
+static party_view_t party_view(party_t *p) {
+  party_view_t v = {.current = p->current, .has_sent = p->has_sent, .packets = counted(&p->packets), .bytes = counted(&p->bytes)};
   return v;
 }
 
-// stats(engine, port) -> [packetsA, bytesA, packetsB, bytesB, strangers, sendErrors,
-//                         latchedA, latchedB, addressA, portA, addressB, portB]
+// { packets, bytes, latched, address, port }
+static napi_status party_value(napi_env env, const party_view_t *copy, napi_value *out) {
+  char text[INET6_ADDRSTRLEN] = "";
+  if (copy->current.sin6_family) inet_ntop(AF_INET6, &copy->current.sin6_addr, text, sizeof text);
+  napi_value v[5];
+  napi_status st;
+  if ((st = napi_create_double(env, (double)copy->packets, &v[0])) != napi_ok) return st;
+  if ((st = napi_create_double(env, (double)copy->bytes, &v[1])) != napi_ok) return st;
+  if ((st = napi_get_boolean(env, copy->has_sent, &v[2])) != napi_ok) return st;
+  if ((st = napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &v[3])) != napi_ok) return st;
+  if ((st = napi_create_int32(env, ntohs(copy->current.sin6_port), &v[4])) != napi_ok) return st;
+  napi_property_descriptor fields[] = {field("packets", v[0]), field("bytes", v[1]), field("latched", v[2]), field("address", v[3]), field("port", v[4])};
+  if ((st = napi_create_object(env, out)) != napi_ok) return st;
+  return napi_define_properties(env, *out, sizeof fields / sizeof fields[0], fields);
+}
+
+// stats(engine, port) -> { parties: [a, b], strangers, sendErrors } with each party
+// { packets, bytes, latched, address, port }; null for a port never opened.
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   engine_t *eng;
   int port;
   if (!session_call(env, info, 2, argv, &eng, &port)) return NULL;
-  slot_t *s = eng->slots[port];
-  if (s == NULL) return NULL;
-  pthread_mutex_lock(&s->lock);
-  party_t a = s->p[0], b = s->p[1];
-  uint64_t strangers = s->strangers, send_errors = s->send_errors;
-  pthread_mutex_unlock(&s->lock);
-  napi_value out, v;
-  CHECK(napi_create_array_with_length(env, 12, &out));
-  double nums[6] = {(double)a.packets, (double)a.bytes, (double)b.packets, (double)b.bytes, (double)strangers, (double)send_errors};
-  for (int i = 0; i < 6; i++) {
-    napi_create_double(env, nums[i], &v);
-    napi_set_element(env, out, (uint32_t)i, v);
+  napi_value out;
+  slot_t *s = slot_of(eng, port);
+  if (s == NULL) {
+    CHECK(napi_get_null(env, &out));
+    return out;
   }
-  napi_get_boolean(env, a.has_sent, &v);
-  napi_set_element(env, out, 6, v);
-  napi_get_boolean(env, b.has_sent, &v);
-  napi_set_element(env, out, 7, v);
-  napi_set_element(env, out, 8, address_value(env, &a.current));
-  napi_create_int32(env, ntohs(a.current.sin6_port), &v);
-  napi_set_element(env, out, 9, v);
-  napi_set_element(env, out, 10, address_value(env, &b.current));
-  napi_create_int32(env, ntohs(b.current.sin6_port), &v);
-  napi_set_element(env, out, 11, v);
+  // One consistent picture: addresses whole, counters of the same drains.
+  pthread_mutex_lock(&s->lock);
+  party_view_t a = party_view(&s->p[0]), b = party_view(&s->p[1]);
+  uint64_t stranger_count = counted(&s->strangers), send_error_count = counted(&s->send_errors);
+  pthread_mutex_unlock(&s->lock);
+  napi_value pa, pb, parties, strangers, send_errors;
+  CHECK(party_value(env, &a, &pa));
+  CHECK(party_value(env, &b, &pb));
+  CHECK(napi_create_array_with_length(env, 2, &parties));
+  CHECK(napi_set_element(env, parties, 0, pa));
+  CHECK(napi_set_element(env, parties, 1, pb));
+  CHECK(napi_create_double(env, (double)stranger_count, &strangers));
+  CHECK(napi_create_double(env, (double)send_error_count, &send_errors));
+  napi_property_descriptor fields[] = {field("parties", parties), field("strangers", strangers), field("sendErrors", send_errors)};
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_define_properties(env, out, sizeof fields / sizeof fields[0], fields));
   return out;
 }
 
-// relayed(engine, port) -> datagrams relayed so far (the idle sweep compares it between sweeps).
+// relayed(engine, port) -> datagrams relayed so far (the idle sweep compares it between
+// sweeps). Reads the counters without the slot's lock, so it never waits for a drain.
 static napi_value js_relayed(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   engine_t *eng;
   int port;
   if (!session_call(env, info, 2, argv, &eng, &port)) return NULL;
-  slot_t *s = eng->slots[port];
-  double n = 0;
-  if (s != NULL) {
-    pthread_mutex_lock(&s->lock);
-    n = (double)(s->p[0].packets + s->p[1].packets);
-    pthread_mutex_unlock(&s->lock);
-  }
+  slot_t *s = slot_of(eng, port);
+  double n = s == NULL ? 0 : (double)(counted(&s->p[0].packets) + counted(&s->p[1].packets));
   napi_value out;
   CHECK(napi_create_double(env, n, &out));
   return out;
@@ -562,8 +646,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"setParty", NULL, js_set_party, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayed", NULL, js_relayed, NULL, NULL, NULL, napi_enumerable, NULL},
+      SY_FAULT_INJECTION_PROPERTY
   };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
 }
 

@@ -4,41 +4,40 @@
 // runs, including from the promises it settles, are queued and leave in one sendmmsg when it
 // returns; sends at any other time go out at once.
 //
-// JavaScript sees: open(host, port, meta, onBatch, bufferBytes) -> handle; send(handle, buf, port, address);
-// port(handle); queue(handle) -> [bytes queued, receive buffer bytes, datagrams dropped]; close(handle). onBatch(data, addresses, count) gets one
-// buffer holding the batch's datagrams back to back; meta (a Uint32Array the caller owns)
-// holds [offset, length, port] per datagram, addresses the source address of each. onBatch's
-// fourth argument is how long the batch's first (oldest) datagram waited in the socket's queue,
-// in microseconds (the kernel's receive timestamp, SO_TIMESTAMPNS), or -1 when unknown.
+// JavaScript sees: open(host, port, meta, onBatch, bufferBytes, onError) -> handle;
+// send(handle, buf, port, address); port(handle); queue(handle) -> [bytes queued, receive buffer
+// bytes, datagrams dropped]; close(handle); batch (datagrams per batch). onBatch(data, addresses,
+// count, waitedUs) gets one buffer holding the batch's datagrams back to back; meta (a Uint32Array
+// the caller owns) holds [offset, length, port] per datagram, addresses the source address of
+// each; waitedUs is how long the batch's first (oldest) datagram waited in the socket's queue, in
+// microseconds (the kernel's receive timestamp, SO_TIMESTAMPNS), or -1 when unknown.
+// onError(err) hears of a batch that could not be handed over (out of memory): its datagrams
+// are lost, as a full socket queue would lose them.
+//
+// Everything here runs on the thread of the event loop that opened the socket: no field is
+// shared with another thread.
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <node_api.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#define SY_ADDON "native signaling"
+#include "common.h"
+
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <linux/sock_diag.h>
 #include <unistd.h>
 #include <uv.h>
 
-#define BATCH 64
-#define DRAIN_ROUNDS 4
-#define MAX_DATAGRAM 65536
 #define SEND_AREA (256 * 1024)
 
 typedef struct {
   uv_poll_t poll;
   napi_env env;
-  int fd;
+  int fd; // -1 until bound
   int family; // AF_INET6 (dual-stack or v6) or AF_INET
   int open;
   int in_batch;
   int poll_closed, handle_dropped;
   napi_ref on_batch;
+  napi_ref on_error;
   napi_ref meta_ref;
   napi_async_context async;
   uint32_t *meta;
@@ -57,18 +56,10 @@ typedef struct {
   size_t sused;
   int scount;
   // last destination parsed, so a reply stream to one peer parses its address once
-  char last_text[64];
+  char last_text[IP_TEXT];
   size_t last_len;
   struct sockaddr_in6 last_addr;
 } signal_socket_t;
-
-#define CHECK(call)                                                                                \
-  do {                                                                                             \
-    if ((call) != napi_ok) {                                                                       \
-      napi_throw_error(env, "SY_NATIVE", "native signaling: " #call " failed");                 \
-      return NULL;                                                                                 \
-    }                                                                                              \
-  } while (0)
 
 static void flush(signal_socket_t *s) {
   int done = 0;
@@ -99,10 +90,7 @@ static int parse_address(signal_socket_t *s, const char *text, size_t len, uint1
         in->sin_family = AF_INET;
         in->sin_addr = a4;
       } else {
-        out->sin6_family = AF_INET6;
-        out->sin6_addr.s6_addr[10] = 0xff;
-        out->sin6_addr.s6_addr[11] = 0xff;
-        memcpy(&out->sin6_addr.s6_addr[12], &a4, 4);
+        sy_map_v4(out, &a4, 0);
       }
     } else if (inet_pton(AF_INET6, text, &out->sin6_addr) == 1) {
       if (s->family == AF_INET) {
@@ -132,17 +120,40 @@ static int parse_address(signal_socket_t *s, const char *text, size_t len, uint1
   return 1;
 }
 
-static napi_value address_string(napi_env env, const struct sockaddr_in6 *a) {
+static napi_status address_string(napi_env env, const struct sockaddr_in6 *a, napi_value *out) {
   char text[INET6_ADDRSTRLEN] = "";
   if (a->sin6_family == AF_INET) inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, text, sizeof text);
   else inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
-  napi_value v;
-  napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &v);
-  return v;
+  return napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, out);
 }
 
 static uint16_t source_port(const struct sockaddr_in6 *a) {
   return ntohs(a->sin6_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port : a->sin6_port);
+}
+
+// A JavaScript exception from a callback: raised as uncaught, as a throwing 'message' listener
+// of node:dgram would be.
+static void rethrow_pending(napi_env env) {
+  napi_value err;
+  if (sy_exception_pending(env) && napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+}
+
+// Tells onError that `n` datagrams were lost because their batch could not be built.
+static void report_lost(signal_socket_t *s, int n) {
+  napi_env env = s->env;
+  napi_value ignored;
+  if (sy_exception_pending(env)) napi_get_and_clear_last_exception(env, &ignored); // V8's allocation failure, say
+  char text[160];
+  snprintf(text, sizeof text, "%s: out of memory: %d received datagram%s lost", SY_ADDON, n, n == 1 ? "" : "s");
+  napi_value code, message, err, fn, recv, result;
+  if (napi_create_string_latin1(env, "ENOMEM", NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_string_latin1(env, text, NAPI_AUTO_LENGTH, &message) != napi_ok ||
+      napi_create_error(env, code, message, &err) != napi_ok || napi_get_reference_value(env, s->on_error, &fn) != napi_ok ||
+      napi_get_global(env, &recv) != napi_ok) {
+    if (sy_exception_pending(env)) napi_get_and_clear_last_exception(env, &ignored);
+    return; // no memory even for the report
+  }
+  if (napi_make_callback(env, s->async, recv, fn, 1, &err, &result) == napi_pending_exception) rethrow_pending(env);
 }
 
 // How long the first datagram of the batch waited in the queue, µs; -1 without its timestamp.
@@ -159,15 +170,17 @@ static double first_wait_us(signal_socket_t *s) {
   return -1;
 }
 
-static void deliver(signal_socket_t *s, int n) {
+// The batch's datagrams, addresses, count and wait as onBatch takes them; napi_ok or the failure.
+static napi_status batch_values(signal_socket_t *s, int n, napi_value argv[4]) {
   napi_env env = s->env;
   double waited = first_wait_us(s);
   size_t total = 0;
   for (int i = 0; i < n; i++) total += s->rmsg[i].msg_len;
-  napi_value data, addresses, count, wait, fn, recv, argv[4];
   void *bytes;
-  if (napi_create_buffer(env, total, &bytes, &data) != napi_ok) return;
-  napi_create_array_with_length(env, (size_t)n, &addresses);
+  napi_status st;
+  if (sy_injected_failure()) return napi_generic_failure;
+  if ((st = napi_create_buffer(env, total, &bytes, &argv[0])) != napi_ok) return st;
+  if ((st = napi_create_array_with_length(env, (size_t)n, &argv[1])) != napi_ok) return st;
   size_t at = 0;
   napi_value previous = NULL;
   for (int i = 0; i < n; i++) {
@@ -179,29 +192,29 @@ static void deliver(signal_socket_t *s, int n) {
     // A batch mostly comes from a few peers: the previous datagram's string is reused.
     int same = i > 0 && s->rmsg[i].msg_hdr.msg_namelen == s->rmsg[i - 1].msg_hdr.msg_namelen &&
                memcmp(&s->raddr[i], &s->raddr[i - 1], s->rmsg[i].msg_hdr.msg_namelen) == 0;
-    napi_value addr = same ? previous : address_string(env, &s->raddr[i]);
-    napi_set_element(env, addresses, (uint32_t)i, addr);
+    napi_value addr = previous;
+    if (!same && (st = address_string(env, &s->raddr[i], &addr)) != napi_ok) return st;
+    if ((st = napi_set_element(env, argv[1], (uint32_t)i, addr)) != napi_ok) return st;
     previous = addr;
     at += len;
   }
-  napi_create_uint32(env, (uint32_t)n, &count);
-  napi_get_reference_value(env, s->on_batch, &fn);
-  napi_get_global(env, &recv); // napi_make_callback wants an object as `this`
-  napi_create_double(env, waited, &wait);
-  argv[3] = wait;
-  argv[0] = data;
-  argv[1] = addresses;
-  argv[2] = count;
+  if ((st = napi_create_uint32(env, (uint32_t)n, &argv[2])) != napi_ok) return st;
+  return napi_create_double(env, waited, &argv[3]);
+}
+
+static void deliver(signal_socket_t *s, int n) {
+  napi_env env = s->env;
+  napi_value argv[4], fn, recv, result;
+  if (batch_values(s, n, argv) != napi_ok || napi_get_reference_value(env, s->on_batch, &fn) != napi_ok ||
+      napi_get_global(env, &recv) != napi_ok) { // napi_make_callback wants an object as `this`
+    report_lost(s, n);
+    return;
+  }
   s->in_batch = 1;
-  napi_value result;
   napi_status status = napi_make_callback(env, s->async, recv, fn, 4, argv, &result);
   s->in_batch = 0;
   if (s->open) flush(s);
-  if (status == napi_pending_exception) {
-    napi_value err;
-    napi_get_and_clear_last_exception(env, &err);
-    napi_fatal_exception(env, err);
-  }
+  if (status == napi_pending_exception) rethrow_pending(env);
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events) {
@@ -257,20 +270,92 @@ static void on_handle_dropped(napi_env env, void *data, void *hint) {
   release(s);
 }
 
-// open(host, port, meta: Uint32Array(3 * 64), onBatch, bufferBytes) -> handle; throws an Error
-// whose code is the errno name (EADDRINUSE...) when the socket cannot be bound.
+// Gives back the JavaScript references and the async context a socket holds.
+static void drop_references(napi_env env, signal_socket_t *s) {
+  if (s->on_batch != NULL) napi_delete_reference(env, s->on_batch);
+  if (s->on_error != NULL) napi_delete_reference(env, s->on_error);
+  if (s->meta_ref != NULL) napi_delete_reference(env, s->meta_ref);
+  if (s->async != NULL) napi_async_destroy(env, s->async);
+  s->on_batch = s->on_error = s->meta_ref = NULL;
+  s->async = NULL;
+}
+
+// Undoes an open that failed before its poll handle was initialised.
+static void discard(napi_env env, signal_socket_t *s) {
+  drop_references(env, s);
+  if (s->fd >= 0) close(s->fd);
+  free(s->rbuf);
+  free(s->sbuf);
+  free(s);
+}
+
+// Closes an open socket: its memory goes once the poll handle has closed and the JavaScript
+// handle is dropped (or, with `handle_dropped` set, when there never was one).
+static void shut(napi_env env, signal_socket_t *s) {
+  if (s->scount > 0) flush(s);
+  s->open = 0;
+  uv_poll_stop(&s->poll);
+  close(s->fd);
+  s->fd = -1;
+  drop_references(env, s);
+  uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+}
+
+// The local address `host` (an IP literal) and `port` name; 0 when host is not an IP literal.
+static int local_address(const char *host, uint32_t port, struct sockaddr_in6 *out, socklen_t *out_len) {
+  struct in_addr a4;
+  memset(out, 0, sizeof *out);
+  if (inet_pton(AF_INET, host, &a4) == 1) {
+    struct sockaddr_in *in = (struct sockaddr_in *)out;
+    in->sin_family = AF_INET;
+    in->sin_port = htons((uint16_t)port);
+    in->sin_addr = a4;
+    *out_len = sizeof *in;
+    return 1;
+  }
+  if (inet_pton(AF_INET6, host, &out->sin6_addr) == 1) {
+    out->sin6_family = AF_INET6;
+    out->sin6_port = htons((uint16_t)port);
+    *out_len = sizeof *out;
+    return 1;
+  }
+  return 0;
+}
+
+// Opens the socket's fd bound to `local`; 0 or an errno.
+static int bind_socket(signal_socket_t *s, const struct sockaddr_in6 *local, socklen_t local_len, int buffer_bytes) {
+  s->family = local->sin6_family;
+  s->fd = socket(s->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s->fd < 0) return errno;
+  int off = 0;
+  if (s->family == AF_INET6) setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  // A deep queue rides out bursts; the kernel caps it at net.core.rmem_max / wmem_max.
+  if (buffer_bytes > 0) {
+    setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
+    setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
+  }
+  // Receive timestamps: how long a batch waited in the queue (overload control's measure).
+  int on = 1;
+  setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+  return bind(s->fd, (const struct sockaddr *)local, local_len) < 0 ? errno : 0;
+}
+
+// open(host, port, meta: Uint32Array(3 * batch), onBatch, bufferBytes, onError) -> handle; throws
+// an Error whose code is the errno's name (EADDRINUSE, ENOMEM...) when the socket cannot be had.
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  char host[64];
-  size_t host_len;
+  napi_value argv[6];
+  const char *usage = "open(host, port, meta, onBatch, bufferBytes, onError)";
+  if (!sy_args(env, info, 6, argv, usage)) return NULL;
+  char host[IP_TEXT];
   uint32_t port;
   int32_t buffer_bytes;
-  if (argc < 5 || napi_get_value_string_latin1(env, argv[0], host, sizeof host, &host_len) != napi_ok ||
-      napi_get_value_uint32(env, argv[1], &port) != napi_ok || port > 65535 ||
-      napi_get_value_int32(env, argv[4], &buffer_bytes) != napi_ok) {
-    napi_throw_type_error(env, "SY_NATIVE", "native signaling: open(host, port, meta, onBatch, bufferBytes)");
+  napi_valuetype on_batch_type, on_error_type;
+  int host_text = sy_ip_text(env, argv[0], host, usage);
+  if (host_text < 0) return NULL;
+  if (napi_get_value_uint32(env, argv[1], &port) != napi_ok || port > 65535 ||
+      napi_get_value_int32(env, argv[4], &buffer_bytes) != napi_ok || napi_typeof(env, argv[3], &on_batch_type) != napi_ok ||
+      napi_typeof(env, argv[5], &on_error_type) != napi_ok || on_batch_type != napi_function || on_error_type != napi_function) {
+    sy_throw_type(env, usage);
     return NULL;
   }
   napi_typedarray_type type;
@@ -278,68 +363,39 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   void *meta;
   if (napi_get_typedarray_info(env, argv[2], &type, &length, &meta, NULL, NULL) != napi_ok ||
       type != napi_uint32_array || length < 3 * BATCH) {
-    napi_throw_type_error(env, "SY_NATIVE", "native signaling: meta must be a Uint32Array of 192 entries");
+    sy_throw_type(env, "meta must be a Uint32Array of 3 * batch entries");
     return NULL;
   }
-  struct sockaddr_in6 a6 = {0};
-  struct sockaddr_in a4 = {0};
-  int family;
-  if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
-    family = AF_INET;
-    a4.sin_family = AF_INET;
-    a4.sin_port = htons((uint16_t)port);
-  } else if (inet_pton(AF_INET6, host, &a6.sin6_addr) == 1) {
-    family = AF_INET6;
-    a6.sin6_family = AF_INET6;
-    a6.sin6_port = htons((uint16_t)port);
-  } else {
-    napi_throw_type_error(env, "SY_NATIVE", "native signaling: host must be an IP literal");
+  struct sockaddr_in6 local;
+  socklen_t local_len;
+  if (host_text == 0 || !local_address(host, port, &local, &local_len)) {
+    sy_throw_type(env, "host must be an IP literal");
     return NULL;
   }
-  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    napi_throw_error(env, "SY_NATIVE", strerror(errno));
+  signal_socket_t *s = sy_calloc(1, sizeof *s);
+  if (s == NULL) {
+    sy_throw_no_memory(env, "the socket");
     return NULL;
   }
-  int off = 0;
-  if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-  // A deep queue rides out bursts; the kernel caps it at net.core.rmem_max / wmem_max.
-  if (buffer_bytes > 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
-  }
-  // Receive timestamps: how long a batch waited in the queue (overload control's measure).
-  int on = 1;
-  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
-  int rc = family == AF_INET ? bind(fd, (struct sockaddr *)&a4, sizeof a4) : bind(fd, (struct sockaddr *)&a6, sizeof a6);
-  if (rc < 0) {
-    int e = errno;
-    close(fd);
-    const char *name = e == EADDRINUSE ? "EADDRINUSE" : e == EACCES ? "EACCES" : e == EADDRNOTAVAIL ? "EADDRNOTAVAIL" : "SY_NATIVE";
-    char text[160];
-    snprintf(text, sizeof text, "bind %s %s:%u (%s)", name, host, port, strerror(e));
-    napi_throw_error(env, name, text);
-    return NULL;
-  }
-  signal_socket_t *s = calloc(1, sizeof *s);
-  if (s != NULL) {
-    s->rbuf = malloc((size_t)BATCH * MAX_DATAGRAM);
-    s->sbuf = malloc(SEND_AREA);
-  }
-  if (s == NULL || s->rbuf == NULL || s->sbuf == NULL) {
-    if (s != NULL) {
-      free(s->rbuf);
-      free(s->sbuf);
-      free(s);
-    }
-    close(fd);
-    napi_throw_error(env, "SY_NATIVE", "native signaling: out of memory");
-    return NULL;
-  }
+  s->fd = -1;
   s->env = env;
-  s->fd = fd;
-  s->family = family;
   s->meta = meta;
+  const char *no_memory = (s->rbuf = sy_malloc((size_t)BATCH * MAX_DATAGRAM)) == NULL ? "the receive buffers"
+                          : (s->sbuf = sy_malloc(SEND_AREA)) == NULL                 ? "the send queue"
+                                                                                      : NULL;
+  if (no_memory != NULL) {
+    discard(env, s);
+    sy_throw_no_memory(env, no_memory);
+    return NULL;
+  }
+  int err = bind_socket(s, &local, local_len, buffer_bytes);
+  if (err != 0) {
+    discard(env, s);
+    char text[IP_TEXT + 96];
+    snprintf(text, sizeof text, "bind %s %s:%u (%s)", sy_errno_code(err), host, port, strerror(err));
+    napi_throw_error(env, sy_errno_code(err), text);
+    return NULL;
+  }
   for (int i = 0; i < BATCH; i++) {
     s->riov[i].iov_base = s->rbuf + (size_t)i * MAX_DATAGRAM;
     s->riov[i].iov_len = MAX_DATAGRAM;
@@ -351,45 +407,63 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     s->smsg[i].msg_hdr.msg_name = &s->saddr[i];
   }
   uv_loop_t *loop;
-  napi_value resource, name;
-  CHECK(napi_get_uv_event_loop(env, &loop));
-  CHECK(napi_create_reference(env, argv[2], 1, &s->meta_ref));
-  CHECK(napi_create_reference(env, argv[3], 1, &s->on_batch));
-  CHECK(napi_create_object(env, &resource));
-  CHECK(napi_create_string_latin1(env, "switchyard.signaling", NAPI_AUTO_LENGTH, &name));
-  CHECK(napi_async_init(env, resource, name, &s->async));
-  uv_poll_init(loop, &s->poll, fd);
+  napi_value resource, name, out;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || napi_create_reference(env, argv[2], 1, &s->meta_ref) != napi_ok ||
+      napi_create_reference(env, argv[3], 1, &s->on_batch) != napi_ok || napi_create_reference(env, argv[5], 1, &s->on_error) != napi_ok ||
+      napi_create_object(env, &resource) != napi_ok ||
+      napi_create_string_latin1(env, "switchyard.signaling", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, resource, name, &s->async) != napi_ok) {
+    discard(env, s);
+    sy_throw_failed(env, "setting up the socket's callbacks");
+    return NULL;
+  }
+  err = uv_poll_init(loop, &s->poll, s->fd);
+  if (err != 0) {
+    discard(env, s);
+    sy_throw_errno(env, -err, "uv_poll_init");
+    return NULL;
+  }
   s->poll.data = s;
   s->open = 1;
-  uv_poll_start(&s->poll, UV_READABLE, on_readable);
-  napi_value out;
-  CHECK(napi_create_external(env, s, on_handle_dropped, NULL, &out));
+  // From here the poll handle is the loop's until uv_close calls back: failures go through shut().
+  if (napi_create_external(env, s, on_handle_dropped, NULL, &out) != napi_ok) {
+    s->handle_dropped = 1; // there is no JavaScript handle to wait for
+    shut(env, s);
+    sy_throw_failed(env, "napi_create_external");
+    return NULL;
+  }
+  err = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  if (err != 0) {
+    shut(env, s); // the memory goes with the handle JavaScript never gets
+    sy_throw_errno(env, -err, "uv_poll_start");
+    return NULL;
+  }
   return out;
 }
 
 // send(handle, buf, port, address): queued during a batch, sent at once otherwise. Returns
 // false when the address is not an IP literal this socket can reach.
 static napi_value js_send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  const char *usage = "send(handle, buffer, port, address)";
+  if (!sy_args(env, info, 4, argv, usage)) return NULL;
   signal_socket_t *s = handle_of(env, argv[0]);
   if (s == NULL) return NULL;
   void *data;
   size_t len;
   uint32_t port;
-  char text[64];
-  size_t text_len;
-  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || napi_get_value_uint32(env, argv[2], &port) != napi_ok ||
-      napi_get_value_string_latin1(env, argv[3], text, sizeof text, &text_len) != napi_ok) {
-    napi_throw_type_error(env, "SY_NATIVE", "native signaling: send(handle, buffer, port, address)");
+  char text[IP_TEXT];
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || napi_get_value_uint32(env, argv[2], &port) != napi_ok) {
+    sy_throw_type(env, usage);
     return NULL;
   }
+  int text_ok = sy_ip_text(env, argv[3], text, usage);
+  if (text_ok < 0) return NULL;
   struct sockaddr_in6 to;
   socklen_t to_len;
   napi_value ok;
-  if (port > 65535 || !parse_address(s, text, text_len, (uint16_t)port, &to, &to_len)) {
-    napi_get_boolean(env, 0, &ok);
+  if (text_ok == 0 || port > 65535 || !parse_address(s, text, strlen(text), (uint16_t)port, &to, &to_len)) {
+    CHECK(napi_get_boolean(env, 0, &ok));
     return ok;
   }
   if (!s->in_batch || len > SEND_AREA) {
@@ -405,27 +479,21 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     s->smsg[i].msg_hdr.msg_namelen = to_len;
     s->sused += len;
   }
-  napi_get_boolean(env, 1, &ok);
+  CHECK(napi_get_boolean(env, 1, &ok));
   return ok;
 }
 
-// The open socket a call's only argument names, or NULL with an exception pending.
-static signal_socket_t *only_handle(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
-    napi_throw_type_error(env, "SY_NATIVE", "native signaling: a socket handle is needed");
-    return NULL;
-  }
-  return handle_of(env, argv[0]);
-}
-
 static napi_value js_port(napi_env env, napi_callback_info info) {
-  signal_socket_t *s = only_handle(env, info);
+  napi_value argv[1];
+  if (!sy_args(env, info, 1, argv, "port(handle)")) return NULL;
+  signal_socket_t *s = handle_of(env, argv[0]);
   if (s == NULL) return NULL;
   struct sockaddr_in6 a;
   socklen_t len = sizeof a;
-  getsockname(s->fd, (struct sockaddr *)&a, &len);
+  if (getsockname(s->fd, (struct sockaddr *)&a, &len) < 0) {
+    sy_throw_errno(env, errno, "getsockname");
+    return NULL;
+  }
   napi_value out;
   CHECK(napi_create_uint32(env, source_port(&a), &out));
   return out;
@@ -434,12 +502,14 @@ static napi_value js_port(napi_env env, napi_callback_info info) {
 // queue(handle) -> [bytes queued, receive buffer bytes, datagrams dropped] (SO_MEMINFO): how full
 // the socket's receive queue is, for overload control, in one system call.
 static napi_value js_queue(napi_env env, napi_callback_info info) {
-  signal_socket_t *s = only_handle(env, info);
+  napi_value argv[1];
+  if (!sy_args(env, info, 1, argv, "queue(handle)")) return NULL;
+  signal_socket_t *s = handle_of(env, argv[0]);
   if (s == NULL) return NULL;
   uint32_t mem[SK_MEMINFO_VARS] = {0};
   socklen_t len = sizeof mem;
   if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0) {
-    napi_throw_error(env, "SY_NATIVE", strerror(errno));
+    sy_throw_errno(env, errno, "getsockopt SO_MEMINFO");
     return NULL;
   }
   napi_value out, v;
@@ -453,31 +523,27 @@ static napi_value js_queue(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (!sy_args(env, info, 1, argv, "close(handle)")) return NULL;
   signal_socket_t *s = NULL;
   if (napi_get_value_external(env, argv[0], (void **)&s) != napi_ok || s == NULL || !s->open) return NULL;
-  if (s->scount > 0) flush(s);
-  s->open = 0;
-  uv_poll_stop(&s->poll);
-  close(s->fd);
-  napi_delete_reference(env, s->on_batch);
-  napi_delete_reference(env, s->meta_ref);
-  napi_async_destroy(env, s->async);
-  uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+  shut(env, s);
   return NULL;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  napi_value batch;
+  CHECK(napi_create_uint32(env, BATCH, &batch));
   napi_property_descriptor props[] = {
+      {"batch", NULL, NULL, NULL, NULL, batch, napi_enumerable, NULL}, // datagrams per batch: meta holds 3 entries each
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"port", NULL, js_port, NULL, NULL, NULL, napi_enumerable, NULL},
       {"queue", NULL, js_queue, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      SY_FAULT_INJECTION_PROPERTY
   };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: type-check the project, then run every test file with node's test runner.
+// `npm test`: build dist/ (the end-to-end tests run the proxy from it), type-check the project,
+// then run every test file with node's test runner (in-process product code runs from sources).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -34,6 +35,10 @@ const only = process.argv.slice(2);
 // The native media engine is built at install; build it here too if it is missing or stale
 // (its tests are skipped without it, or fail with SWITCHYARD_REQUIRE_NATIVE=1).
 spawnSync(process.execPath, [path.join(root, 'native', 'build.mjs')], { stdio: 'inherit' });
+if (spawnSync(process.execPath, [path.join(root, 'bin', 'build.mjs')], { stdio: 'inherit' }).status !== 0) {
+  console.error('build failed');
+  process.exit(1);
+}
 if (only.length === 0 || only.some((f) => f.includes('sip-'))) ensurePeers();
 if (only.length === 0) {
   const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '-p', root], { stdio: 'inherit' });

@@ -20,7 +20,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { playCalls } from '../../cli/warm-up/call-player.ts';
+import { built } from '../built.ts';
+
+const { playCalls } = await built<typeof import('../../cli/warm-up/call-player.ts')>('cli/warm-up/call-player.ts');
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');

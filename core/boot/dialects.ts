@@ -25,8 +25,8 @@ export interface DialectRuntimesDeps {
   readonly hooks: ProxyHooks;
   readonly log: Logger;
   runRoute(kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply): Promise<MessageContext>;
-  /** Sends from a UDP listener (the proxy owns those sockets). */
-  send(listener: string, to: Endpoint, data: Buffer): void;
+  /** Sends from a UDP listener (the proxy owns those sockets); `sent` runs once the datagram is with the kernel. */
+  send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void;
   /** A message that arrived other than as a UDP datagram (SIP over TCP), to dispatch. */
   dispatch(msg: Message, engine: ProxyEngine, listener: string): void;
   /** Counts a message that could not be parsed. */

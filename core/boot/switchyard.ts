@@ -39,7 +39,7 @@ export class Switchyard {
     this.dialects = new DialectRuntimes({
       hooks: this.hooks, log,
       runRoute: (kind, name, txn, reply) => this.dispatcher.runTransactionRoute(kind, name, txn, reply),
-      send: (listener, to, data) => this.send(listener, to, data),
+      send: (listener, to, data, sent) => this.send(listener, to, data, sent),
       dispatch: (msg, engine, listener) => this.handle(listener, () => this.dispatcher.dispatch(msg, engine)),
       dropped: () => { this.dispatcher.stats.parseErrors++; },
       queueDelayMs: () => this.overload.queueDelayMs(),
@@ -77,8 +77,6 @@ export class Switchyard {
   private core(): CoreServices {
     return {
       hooks: this.hooks,
-      dialect: (name) => this.dialects.get(name).dialect,
-      send: (listener, to, data, sent) => this.send(listener, to, data, sent),
       isOwnUri: (uri) => this.dialects.isOwnUri(uri),
       originate: (req) => this.dialects.originate(req),
     };
@@ -103,8 +101,8 @@ export class Switchyard {
       this.log.info({ listener: l.name, dialect: l.dialect, transport: 'udp', udpEngine: listener.engine, host: l.host, port: listener.port }, 'listening');
       if (l.dialect === 'sip') await this.dialects.sip().listen(l, listener.port);
     }
+    if (watch) await this.reloader.watch(); // a save right after 'started' is seen
     this.log.info({ script: script.file, generation: 1, modules: this.registry.moduleNames() }, `switchyard started\n${this.registry.describe()}`);
-    if (watch) this.reloader.watch();
   }
 
   /** Runs one message's handling; a failure, thrown or rejected, is logged and never reaches the socket. */

@@ -1,5 +1,8 @@
-import type { Message, Request } from '../model/message.ts';
+import type { DialectName, Message, Request } from '../model/message.ts';
+import type { RegistrationParse } from '../model/registration.ts';
+import { readPlainRegistration } from './plain/registration.ts';
 import { getHeaders, hasHeader } from './sip/codec/message.ts';
+import { readSipRegistration, sameSipContact } from './sip/registration.ts';
 import { sipRequest, sipWire } from './sip/wire.ts';
 
 /**
@@ -20,4 +23,15 @@ export function carriesRoute(req: Request): boolean {
 /** The values of a header field (SIP, by full or compact name, any case); the plain protocol has no headers. */
 export function headerValues(msg: Message, name: string): string[] {
   return msg.dialect === 'sip' ? getHeaders(sipWire(msg).sip, name) : [];
+}
+
+/** What a REGISTER asks of the registrar, or why it cannot be read (the registrar answers 400). */
+export function registrationOf(req: Request): RegistrationParse {
+  if (req.method !== 'REGISTER') return { ok: false, reason: `${req.method} is not a REGISTER` };
+  return req.dialect === 'sip' ? readSipRegistration(req) : readPlainRegistration(req);
+}
+
+/** Whether two contact URIs of `dialect` name the same binding (SIP: RFC 3261 §10.3 step 5). */
+export function sameContactUri(dialect: DialectName, a: string, b: string): boolean {
+  return dialect === 'sip' ? sameSipContact(a, b) : a === b;
 }

@@ -1,6 +1,4 @@
-import type { Endpoint } from '../lib/address.ts';
-import type { Dialect } from './dialect.ts';
-import type { DialectName, Reply } from '../model/message.ts';
+import type { Reply } from '../model/message.ts';
 import type { ForwardTarget } from '../model/verdict.ts';
 import type { HookBus } from './hooks.ts';
 
@@ -40,12 +38,9 @@ export interface OriginateResult {
   readonly reply: Reply | null;
 }
 
-/** What the core offers modules. Modules never hold signaling sockets; they ask the core to send. */
+/** What the core offers modules. Modules never hold signaling sockets or wire formats: they take part through hooks and verdicts, and originate requests here. */
 export interface CoreServices {
   readonly hooks: HookBus;
-  dialect(name: DialectName): Dialect;
-  /** Sends bytes from a signaling listener; `sent` runs once the datagram is with the kernel (to order sends to different peers). */
-  send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void;
   /** SIP: whether a URI names this proxy (one of its addresses and SIP ports). */
   isOwnUri(uri: string): boolean;
   /** Sends a request of the proxy's own and resolves with its final response. */

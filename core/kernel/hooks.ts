@@ -1,7 +1,6 @@
 import type { Endpoint } from '../lib/address.ts';
 import type { Reply, Request } from '../model/message.ts';
 import type { TransactionView } from './contracts.ts';
-import type { SipRequest, SipResponse } from '../dialects/sip/codec/message.ts';
 import type { MediaOffer } from '../model/media.ts';
 
 export type { TransactionView };
@@ -11,29 +10,21 @@ export interface RequestForwardEvent {
   readonly target: Endpoint;
   /** Null for requests forwarded without a transaction (no reply expected). */
   readonly txn: TransactionView | null;
-  /** SIP: the outgoing copy of the request, before it is serialized: a hook may change its body (SDP). */
-  readonly sip?: SipRequest;
 }
 
 export interface ReplyForwardEvent {
   readonly txn: TransactionView;
   readonly request: Request;
   readonly reply: Reply;
-  /** SIP: the outgoing copy of the reply, before it is serialized: a hook may change its body (SDP). */
-  readonly sip?: SipResponse;
 }
 
 export interface AnswerEvent {
   readonly txn: TransactionView;
   readonly request: Request;
   readonly reply: Reply;
-  /** Queue work to run right after the answer has been passed upstream. */
-  after(fn: () => void): void;
 }
 
-/** `withhold`: a hook has answered both parties itself; the 2xx is not passed on. */
-export type AnswerDecision = 'pass' | 'withhold';
-
+/** `withheld`: the answer came but was not passed on (its media could not be relayed). */
 export type TransactionOutcome = 'answered' | 'failed' | 'timeout' | 'withheld';
 
 export interface TransactionEndEvent {
@@ -78,18 +69,6 @@ export function isMediaRefused(e: unknown): e is MediaRefused {
   return e instanceof Error && e.name === 'MediaRefused' && typeof (e as MediaRefused).status === 'number';
 }
 
-/** Thrown by a request-forward hook that cannot let the request through (the relay cannot read its SDP): the caller gets this status. */
-export class RejectRequest extends Error {
-  constructor(readonly status: number, readonly reason: string) {
-    super(`${status} ${reason}`);
-    this.name = 'RejectRequest';
-  }
-}
-
-export function isRejectRequest(e: unknown): e is RejectRequest {
-  return e instanceof Error && e.name === 'RejectRequest' && typeof (e as RejectRequest).status === 'number';
-}
-
 function runInOrder<E>(handlers: readonly ((e: E) => void | Promise<void>)[], e: E): void | Promise<void> {
   for (let i = 0; i < handlers.length; i++) {
     const r = handlers[i]!(e);
@@ -124,7 +103,7 @@ export interface HookBus {
   /** Every reply passed upstream (provisional, answer or failure), just before it is sent. */
   onReplyForward(h: (e: ReplyForwardEvent) => void | Promise<void>): Unsubscribe;
   /** A call's first 2xx, before it goes upstream. */
-  onAnswer(h: (e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>): Unsubscribe;
+  onAnswer(h: (e: AnswerEvent) => void): Unsubscribe;
   /** A forwarded request's transaction ended (answered, failed, timed out). */
   onTransactionEnd(h: (e: TransactionEndEvent) => void): Unsubscribe;
   /** A party's media description passes (see MediaEvent). */
@@ -136,7 +115,7 @@ export function gatedHooks(bus: HookBus, enabled: () => boolean): HookBus {
   return {
     onRequestForward: (h) => bus.onRequestForward((e) => (enabled() ? h(e) : undefined)),
     onReplyForward: (h) => bus.onReplyForward((e) => (enabled() ? h(e) : undefined)),
-    onAnswer: (h) => bus.onAnswer((e) => (enabled() ? h(e) : 'pass')),
+    onAnswer: (h) => bus.onAnswer((e) => { if (enabled()) h(e); }),
     onTransactionEnd: (h) => bus.onTransactionEnd((e) => { if (enabled()) h(e); }),
     onMedia: (h) => bus.onMedia((e) => (enabled() ? h(e) : undefined)),
   };
@@ -146,7 +125,7 @@ export function gatedHooks(bus: HookBus, enabled: () => boolean): HookBus {
 export class ProxyHooks implements HookBus {
   private readonly requestForward = new Handlers<(e: RequestForwardEvent) => void | Promise<void>>();
   private readonly replyForward = new Handlers<(e: ReplyForwardEvent) => void | Promise<void>>();
-  private readonly answer = new Handlers<(e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>>();
+  private readonly answer = new Handlers<(e: AnswerEvent) => void>();
   private readonly transactionEnd = new Handlers<(e: TransactionEndEvent) => void>();
   private readonly media = new Handlers<(e: MediaEvent) => void | Promise<void>>();
 
@@ -173,7 +152,7 @@ export class ProxyHooks implements HookBus {
     return this.replyForward.add(h);
   }
 
-  onAnswer(h: (e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>): Unsubscribe {
+  onAnswer(h: (e: AnswerEvent) => void): Unsubscribe {
     return this.answer.add(h);
   }
 
@@ -193,21 +172,9 @@ export class ProxyHooks implements HookBus {
     return runInOrder(this.replyForward.list, e);
   }
 
-  /** Runs answer hooks in order; the first `withhold` stops the rest. Synchronous while the hooks are. */
-  emitAnswer(e: AnswerEvent): AnswerDecision | Promise<AnswerDecision> {
-    const list = this.answer.list;
-    for (let i = 0; i < list.length; i++) {
-      const d = list[i]!(e);
-      if (d instanceof Promise) {
-        return d.then(async (first) => {
-          if (first === 'withhold') return 'withhold';
-          for (const h of list.slice(i + 1)) if ((await h(e)) === 'withhold') return 'withhold';
-          return 'pass';
-        });
-      }
-      if (d === 'withhold') return 'withhold';
-    }
-    return 'pass';
+  /** A call's first 2xx, before it is passed on. */
+  emitAnswer(e: AnswerEvent): void {
+    for (const h of this.answer.list) h(e);
   }
 
   emitTransactionEnd(e: TransactionEndEvent): void {

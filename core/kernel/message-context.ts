@@ -10,6 +10,15 @@ import { describeVerdict, pendingVerdict, type Verdict } from '../model/verdict.
  * Everything the core knows about one run of one route block. Module functions receive it
  * as their first argument; scripts see only the typed `ctx` built on top of it.
  */
+/**
+ * A verdict claimed by `reserve`: call it with the real verdict, or `release()` it when the
+ * function decided to give none (authentication that passed), so the route gives its own.
+ */
+export interface VerdictReservation {
+  (v: Verdict): Verdict;
+  release(): void;
+}
+
 export class MessageContext {
   verdict: Verdict | null = null;
   private readonly pending: Promise<unknown>[] = [];
@@ -51,12 +60,17 @@ export class MessageContext {
    * Claims the verdict now for a function that decides it asynchronously (a lookup before
    * forwarding): a second verdict fails at once, and `fulfil` sets the real one later.
    */
-  reserve(description: string): (v: Verdict) => Verdict {
-    this.claim(pendingVerdict(description));
-    return (v) => {
+  reserve(description: string): VerdictReservation {
+    const pending = this.claim(pendingVerdict(description));
+    const fulfil = (v: Verdict): Verdict => {
       this.verdict = v;
       return v;
     };
+    return Object.assign(fulfil, {
+      release: (): void => {
+        if (this.verdict === pending) this.verdict = null;
+      },
+    });
   }
 
   /** Work a module function started and the dispatcher must wait for before the message is done. */

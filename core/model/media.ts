@@ -28,11 +28,13 @@ export interface MediaStream {
   readonly kind: string;
   /** `RTP/AVP`, `RTP/SAVPF`, `UDP/TLS/RTP/SAVPF`, `udp`, ...; the plain protocol's one stream is `udp`. */
   readonly proto: string;
+  /** The media formats offered (SDP: the m= line's payload types); none for the plain protocol. */
+  readonly formats: readonly string[];
   /** Where the party receives this stream; null when the description names no address for it. */
   readonly rtp: MediaAddress | null;
   /**
-   * Where it receives RTCP when that is a port of its own: `a=rtcp` or the RTP port + 1;
-   * null with rtcp-mux and for media without RTCP (the plain protocol).
+   * Where it receives RTCP: `a=rtcp` when given (even with rtcp-mux), else the RTP port + 1;
+   * null with rtcp-mux and no `a=rtcp`, for a disabled stream, and for media without RTCP (the plain protocol).
    */
   readonly rtcp: MediaAddress | null;
   /** RTCP is multiplexed on the RTP port (RFC 5761). */
@@ -41,7 +43,10 @@ export interface MediaStream {
   readonly disabled: boolean;
 }
 
-/** Where a relay asks the party to send one stream instead. */
+/**
+ * Where a relay receives one stream in place of the party: the description then names this
+ * address, so the other party sends there (SIP: the SDP it receives; plain: its MEDIA_PORT).
+ */
 export interface RelayedAddress {
   readonly address: string;
   readonly rtpPort: number;
@@ -49,7 +54,14 @@ export interface RelayedAddress {
   readonly rtcpPort?: number;
 }
 
+/** A stream a relay took over: the stream as its party described it, and the relay address that now stands for it. */
+export interface RelayedStream {
+  readonly stream: MediaStream;
+  readonly to: RelayedAddress;
+}
+
 export interface MediaOffer {
+  /** The streams as the description now reads: a relayed stream names the relay's address and ports. */
   readonly streams: readonly MediaStream[];
   /**
    * Points one stream at a relay: its connection address and ports become the relay's (SIP: c=,
@@ -59,10 +71,20 @@ export interface MediaOffer {
   relay(index: number, to: RelayedAddress): void;
   /** The attribute lines of the session or of one stream, in order. */
   attributes(target: MediaTarget): readonly MediaAttribute[];
-  /** Inserts attribute lines so that the first of them is at position `at` of `attributes(target)`. */
+  /**
+   * Inserts attribute lines so that the first of them is at position `at` of `attributes(target)`;
+   * `at` equal to their count puts them at the end of the section. A wire without attribute
+   * lines (the plain protocol) renders none: there they are dropped.
+   */
   insertAttributes(target: MediaTarget, at: number, attributes: readonly MediaAttribute[]): void;
   /** Removes the attribute lines `remove` matches; returns how many. */
   removeAttributes(target: MediaTarget, remove: (a: MediaAttribute) => boolean): number;
   /** Whether anything was changed since the description was read. */
   readonly changed: boolean;
+  /**
+   * The wire can describe this media only through a relay: the plain protocol's MEDIA_PORT names
+   * a relay port, never the party's own address, so a relay that cannot take the description
+   * must refuse it. SDP says where the party is: unrelayed, it still describes a media path.
+   */
+  readonly relayRequired: boolean;
 }

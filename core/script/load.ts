@@ -10,9 +10,29 @@ import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
 import type { CompiledRoutes } from '../kernel/snapshot.ts';
 import type { OverloadOptions } from '../kernel/overload.ts';
 
-/** The switchyard installation: `switchyard` and `switchyard/modules` resolve here for every script. */
-export const SWITCHYARD_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PRODUCT_DIRS = [path.join(SWITCHYARD_ROOT, 'core'), path.join(SWITCHYARD_ROOT, 'modules'), path.join(SWITCHYARD_ROOT, 'cli')];
+/** The running product's top folder: the repository when it runs from sources, dist/ when built. */
+const PRODUCT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PRODUCT_DIRS = [path.join(PRODUCT_ROOT, 'core'), path.join(PRODUCT_ROOT, 'modules'), path.join(PRODUCT_ROOT, 'cli')];
+
+type ApiModules = Readonly<Record<'switchyard' | 'switchyard/module' | 'switchyard/modules', Record<string, unknown>>>;
+let apiModules: Promise<ApiModules> | undefined;
+
+/**
+ * What a script's `import ... from 'switchyard'` (and `/module`, `/modules`) gets: the running
+ * installation's own module instances, imported the way the product itself was (natively from
+ * dist, or through the source loader in-process), never a second copy per script load.
+ */
+function switchyardApi(): Promise<ApiModules> {
+  // One after the other: the modules import the kit, and a source loader that is still evaluating
+  // the kit for one import would hand the other a half-made copy.
+  apiModules ??= (async () => {
+    const api = await import('../../index.ts');
+    const kit = await import('../module.ts');
+    const modules = await import('../../modules/index.ts');
+    return { switchyard: api, 'switchyard/module': kit, 'switchyard/modules': modules };
+  })();
+  return apiModules;
+}
 
 export interface ResolvedListen {
   readonly name: string;
@@ -85,14 +105,7 @@ function withLocations(problems: readonly string[], files: readonly string[]): s
 export async function loadScript(file: string): Promise<LoadedScript> {
   const abs = path.resolve(file);
   const files = localImportGraph(abs, PRODUCT_DIRS);
-  const jiti = createJiti(import.meta.url, {
-    moduleCache: false,
-    alias: {
-      'switchyard/modules': path.join(SWITCHYARD_ROOT, 'modules', 'index.ts'),
-      'switchyard/module': path.join(SWITCHYARD_ROOT, 'core', 'module.ts'),
-      switchyard: path.join(SWITCHYARD_ROOT, 'index.ts'),
-    },
-  });
+  const jiti = createJiti(import.meta.url, { moduleCache: false, virtualModules: { ...(await switchyardApi()) } });
   let exported: unknown;
   try {
     exported = await jiti.import(abs, { default: true });

@@ -47,12 +47,13 @@ export class Reloader {
     return this.served;
   }
 
-  /** Reloads whenever the script or a local file it imports changes. */
-  watch(): void {
+  /** Reloads whenever the script or a local file it imports changes; resolves once the files are watched. */
+  watch(): Promise<void> {
     this.watcher = new ScriptWatcher(this.served.script.files, (file) => {
       this.log.info({ file }, 'script changed: reloading');
       void this.reload();
     });
+    return this.watcher.ready();
   }
 
   reload(): Promise<ReloadResult> {

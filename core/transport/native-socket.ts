@@ -7,8 +7,14 @@ import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 
 /** native/signal.c, as its bindings see it. */
 interface NativeSignal {
-  /** `onBatch`'s last argument: how long the batch's oldest datagram waited in the queue, µs (-1: unknown). */
-  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number, waitedUs: number) => void, bufferBytes: number): NativeHandle;
+  /** Datagrams per batch; meta holds [offset, length, port] for each. */
+  readonly batch: number;
+  /**
+   * `onBatch`'s last argument: how long the batch's oldest datagram waited in the queue, µs (-1:
+   * unknown). `onError` hears of received datagrams lost because their batch could not be built
+   * (out of memory).
+   */
+  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number, waitedUs: number) => void, bufferBytes: number, onError: (err: Error) => void): NativeHandle;
   /** False when `address` is not an IP literal this socket can reach. */
   send(handle: NativeHandle, data: Buffer, port: number, address: string): boolean;
   port(handle: NativeHandle): number;
@@ -18,9 +24,6 @@ interface NativeSignal {
 }
 declare const nativeHandle: unique symbol;
 type NativeHandle = { readonly [nativeHandle]: true };
-
-/** Datagrams per batch, as native/signal.c's BATCH; meta holds [offset, length, port] for each. */
-const BATCH = 64;
 
 /** native/signal.c as built at install time, or why it cannot be had. */
 export function loadNativeSignal(): AddonLoad<NativeSignal> {
@@ -40,7 +43,8 @@ export class NativeSocket implements DatagramSocket {
   private closed = false;
 
   constructor(private readonly addon: NativeSignal, host: string, port: number, receive: DatagramReceiver, readEnd?: ReadEnd) {
-    const meta = new Uint32Array(3 * BATCH);
+    const batch = addon.batch;
+    const meta = new Uint32Array(3 * batch);
     const onBatch = (data: Buffer, addresses: string[], count: number, waitedUs: number): void => {
       let failure: unknown = null;
       for (let i = 0, m = 0; i < count; i++, m += 3) {
@@ -56,7 +60,7 @@ export class NativeSocket implements DatagramSocket {
       // A full batch means the read stopped at the batch's size, not at an empty queue.
       if (readEnd !== undefined) {
         const waitedMs = waitedUs >= 0 ? waitedUs / 1000 : undefined;
-        if (count < BATCH) readEnd({ drained: true, waitedMs });
+        if (count < batch) readEnd({ drained: true, waitedMs });
         else {
           const [bytes, capacity, drops] = addon.queue(this.handle);
           readEnd({ drained: false, waitedMs, queue: { bytes, capacity, drops } });
@@ -64,7 +68,9 @@ export class NativeSocket implements DatagramSocket {
       }
       if (failure !== null) throw failure;
     };
-    this.handle = addon.open(host, port, meta, onBatch, SIGNALING_SOCKET_BUFFER_BYTES);
+    // A lost batch is lost traffic, as a full socket queue would lose it: said, not thrown.
+    const onError = (err: Error): void => process.emitWarning(err);
+    this.handle = addon.open(host, port, meta, onBatch, SIGNALING_SOCKET_BUFFER_BYTES, onError);
     this.port = addon.port(this.handle);
     this.dualStack = !isIPv4(host);
   }

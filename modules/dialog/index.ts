@@ -79,7 +79,6 @@ export const dialog = defineModule({
         d.confirmedAt = Date.now();
         for (const l of confirmed) l({ dialog: d });
       }
-      return 'pass';
     });
 
     core.hooks.onTransactionEnd(({ txn, outcome }) => {

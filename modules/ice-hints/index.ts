@@ -1,17 +1,20 @@
 import { z } from 'zod';
-import { defineModule, fn, optional } from '../../core/kernel/define-module.ts';
-import type { Sdp } from '../../core/dialects/sip/codec/sdp.ts';
-import type { DialogApi } from '../dialog/index.ts';
-import { applyIceHints, type IceCandidateMode, type IceHintOptions, type RelayedStream } from './rewrite.ts';
+import { defineModule, fn, optional, type MediaOffer, type RelayedStream } from '../../core/module.ts';
+import { applyIceHints, type IceCandidateMode, type IceHintOptions } from './rewrite.ts';
 
-export type { IceCandidateMode, IceHintOptions, RelayedStream };
+export type { IceCandidateMode, IceHintOptions };
 
-/** Which leg's SDP: the one sent toward the callee (offers of the caller) or toward the caller. */
+/** Which party a description is sent toward: the callee (the caller's descriptions) or the caller. */
 export type Leg = 'callee' | 'caller';
 
 export interface IceHintsApi {
-  /** Applies the call's hints to an SDP the relay has just rewritten. */
-  apply(sdp: Sdp, streams: readonly RelayedStream[], advertise: string, callId: string, toward: Leg): boolean;
+  /** Applies the call's hints to a description the relay has just taken over, given its relayed streams. */
+  apply(offer: MediaOffer, streams: readonly RelayedStream[], callId: string, toward: Leg): boolean;
+}
+
+/** What ice-hints uses of the dialog module's api (DialogApi): the end of a call, to forget its overrides. */
+interface DialogEnds {
+  onEnded(listener: (e: { readonly dialog: { readonly callId: string } }) => void): void;
 }
 
 /** Per-call choices a route script makes with `setIceHints()`. */
@@ -39,7 +42,7 @@ export const iceHints = defineModule({
   description: 'ICE candidate hints for relayed SDP: the relay as a low- or high-priority candidate, IPv6 candidates or ICE removed',
   schema,
   reloadable: ['candidate', 'dropIPv6Candidates', 'removeIce'],
-  dependsOn: { dialog: optional<DialogApi>('dialog') },
+  dependsOn: { dialog: optional<DialogEnds>('dialog') },
 
   setup: ({ deps }): { overrides: Map<string, IceHintsOverride> } => {
     const overrides = new Map<string, IceHintsOverride>();
@@ -58,7 +61,7 @@ export const iceHints = defineModule({
   }),
 
   api: ({ state, config }): IceHintsApi => ({
-    apply(sdp, streams, advertise, callId, toward) {
+    apply(offer, streams, callId, toward) {
       const c = config();
       const o = state.overrides.get(callId) ?? {};
       const removeIce = o.removeIce ?? c.removeIce;
@@ -67,7 +70,7 @@ export const iceHints = defineModule({
         dropIPv6Candidates: o.dropIPv6Candidates ?? c.dropIPv6Candidates,
         removeIce: removeIce === 'both' || removeIce === toward,
       };
-      return applyIceHints(sdp, streams, advertise, options);
+      return applyIceHints(offer, streams, options);
     },
   }),
 });

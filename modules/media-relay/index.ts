@@ -1,27 +1,24 @@
 import { z } from 'zod';
-import { defineModule, fn, optional, required } from '../../core/kernel/define-module.ts';
-import type { Reply, Request } from '../../core/model/message.ts';
-import { defaultAdvertise } from '../../core/dialects/sip/local-node.ts';
-import { OpenMap } from '../../core/lib/open-map.ts';
-import { isSdp, otherSide, requestSide, rewriteSdp, type SdpHints, type Side, type SipMediaCall } from './sip-media.ts';
-import type { IceHintsApi } from '../ice-hints/index.ts';
-import type { DialogApi } from '../dialog/index.ts';
-import { answerPlainCall } from './plain-media.ts';
+import { defaultAdvertise, defineModule, fn, OpenMap, optional, required } from '../../core/module.ts';
+import type { RelayBackend } from './backend.ts';
+import { EmbeddedBackend } from './embedded-backend.ts';
+import { createMediaHandler, type FollowedCall, type MediaAsks } from './media-handler.ts';
+import type { DialogFollow, MediaHints } from './module-apis.ts';
 import { MediaRelay } from './relay/media-relay.ts';
 import { parsePortRange } from './relay/port-pool.ts';
-import type { SessionStats } from './relay/engine.ts';
 import { createMediaEngine } from './relay/select-engine.ts';
-
-const ignore = (): void => undefined;
+import type { SessionStats } from './session.ts';
 
 export type { SessionStats };
+export type { RelayBackend, CallMediaStats, RelayTotals, PartyMedia, CallSide } from './backend.ts';
+export type { SessionKey, SessionComponent } from './session.ts';
 
 export type EndMediaResult =
   | { readonly ok: true; readonly stats: SessionStats }
   | { readonly ok: false; readonly reason: 'no-session' };
 
 export interface MediaRelayApi {
-  readonly relay: MediaRelay;
+  readonly backend: RelayBackend;
 }
 
 const schema = z.object({
@@ -43,14 +40,9 @@ const schema = z.object({
 });
 
 interface RelayState {
-  readonly relay: MediaRelay;
-  /** Call requests whose route engaged the relay; their answer opens the session (plain) or their SDP is rewritten (SIP). */
-  readonly engaged: WeakSet<Request>;
-  /** Messages a route asked to rewrite once, without following the call (useMediaProxy). */
-  readonly usedRequests: WeakSet<Request>;
-  readonly usedReplies: WeakSet<Reply>;
-  /** SIP calls the relay follows, by Call-ID. */
-  readonly sipCalls: OpenMap<SipMediaCall>;
+  readonly backend: RelayBackend;
+  readonly asks: MediaAsks;
+  readonly calls: OpenMap<FollowedCall>;
 }
 
 export const mediaRelay = defineModule({
@@ -58,98 +50,64 @@ export const mediaRelay = defineModule({
   description: 'Embedded UDP media relay: one port per call, symmetric latching, idle timeout, per-session counters',
   schema,
   reloadable: ['idleTimeoutSec'],
-  dependsOn: { dialog: required<DialogApi>('dialog'), iceHints: optional<IceHintsApi>('ice-hints') },
+  dependsOn: { dialog: required<DialogFollow>('dialog'), iceHints: optional<MediaHints>('ice-hints') },
 
   setup: ({ config, core, log, deps }): RelayState => {
     const c = config();
     const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);
     log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports }, 'media relay ready');
     const relay = new MediaRelay({ range: parsePortRange(c.ports)!, idleTimeoutMs: c.idleTimeoutSec * 1000 }, engine, log);
-    const engaged = new WeakSet<Request>();
-    const usedRequests = new WeakSet<Request>();
-    const usedReplies = new WeakSet<Reply>();
-    const sipCalls = new OpenMap<SipMediaCall>();
+    const backend: RelayBackend = new EmbeddedBackend(relay, c.advertise ?? defaultAdvertise(c.host));
+    const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet() };
+    const calls = new OpenMap<FollowedCall>();
     const dialogs = deps.dialog;
-    const ice = deps.iceHints;
-    const hintsFor = (callId: string, side: Side): SdpHints | undefined =>
-      ice === undefined ? undefined : (sdp, streams) => { ice.apply(sdp, streams, advertise, callId, side === 'a' ? 'callee' : 'caller'); };
-    const advertise = c.advertise ?? defaultAdvertise(c.host);
-    const sipCall = (req: Request): SipMediaCall => {
-      let call = sipCalls.get(req.callId);
-      if (call === undefined) {
-        call = { callId: req.callId, callerTag: req.from.tag, streams: new Map() };
-        sipCalls.set(req.callId, call);
-      }
-      return call;
-    };
 
-    core.hooks.onAnswer((e) => {
-      if (e.request.dialect !== 'plain' || !(engaged.has(e.request) || usedRequests.has(e.request))) return 'pass';
-      return answerPlainCall(e, relay, core);
-    });
-    // SIP: the offer and answer of an engaged call go through the relay, whichever message carries them.
-    // A message without SDP returns at once, without a promise: only an offer or answer waits for ports.
-    core.hooks.onRequestForward((e) => {
-      if (e.sip === undefined) return;
-      const following = engaged.has(e.request) || (e.request.inDialog && sipCalls.has(e.request.callId));
-      if (!following && !usedRequests.has(e.request)) return;
-      const call = sipCall(e.request);
-      if (!isSdp(e.sip)) return;
-      const side = requestSide(e.request, call);
-      return rewriteSdp(e.sip, side, call, relay, advertise, log, hintsFor(call.callId, side)).then(ignore);
-    });
-    core.hooks.onReplyForward((e) => {
-      if (e.sip === undefined) return;
-      const call = sipCalls.get(e.request.callId);
-      if (call === undefined && !usedReplies.has(e.reply)) return;
-      const c2 = call ?? sipCall(e.request);
-      if (!isSdp(e.sip)) return;
-      const side = otherSide(requestSide(e.request, c2));
-      return rewriteSdp(e.sip, side, c2, relay, advertise, log, hintsFor(c2.callId, side)).then(ignore);
-    });
+    core.hooks.onMedia(createMediaHandler({ backend, asks, calls, hints: deps.iceHints, log }));
     // Engaged once, the relay follows the call: a failed or ended dialog ends its media.
     dialogs.onEnded(({ dialog, reason }) => {
-      relay.endAll(dialog.callId, reason === 'bye' ? 'bye' : 'dialog');
-      sipCalls.delete(dialog.callId);
+      backend.end(dialog.callId, reason === 'bye' ? 'bye' : 'dialog');
+      calls.delete(dialog.callId);
     });
-    relay.onEnd((session, reason) => {
-      // A plain call has one session, keyed by its call: idle media ends the call. A SIP stream
-      // session (`<call>#<stream>`) going quiet is not the end of its dialog (hold, one-way video).
-      if (reason === 'idle' && !session.key.includes('#')) dialogs.terminate(session.key, 'timeout');
+    // Media without RTCP (the plain protocol's) cannot tell a held call from a gone one: its idle
+    // ends the call. RTP and RTCP may go quiet while the call lives (hold, one-way video): their
+    // idle ends only those sessions.
+    backend.onEnded(({ key, reason }) => {
+      if (reason === 'idle' && key.component === 'media') dialogs.terminate(key.callId, 'timeout');
     });
-    return { relay, engaged, usedRequests, usedReplies, sipCalls };
+    return { backend, asks, calls };
   },
 
   onConfigChange: ({ state, config }) => {
-    state.relay.setIdleTimeout(config().idleTimeoutSec * 1000);
+    state.backend.setIdleTimeout(config().idleTimeoutSec * 1000);
   },
 
   functions: ({ state }) => ({
-    /** Relays the media of this call for its whole life: opened on answer, ended with the dialog. */
+    /** Relays the media of this call for its whole life: every description of the call, until its dialog ends. */
     engageMediaProxy: fn(['request'], (mc): { readonly ok: true } => {
-      state.engaged.add(mc.msg);
+      state.asks.engaged.add(mc.msg);
       return { ok: true };
     }),
     /**
-     * Rewrites just this message's media through the relay, without following the call:
-     * in a request route the request's SDP (plain: the call's MEDIA_PORT), in a reply route the reply's.
+     * Relays the media this message describes: in a request route the request's (plain: the
+     * call's MEDIA_PORT), in a reply route the reply's. The relay then follows the call's later
+     * descriptions until its dialog ends, as for engageMediaProxy.
      */
     useMediaProxy: fn(['request', 'reply'], (mc): { readonly ok: true } => {
-      if (mc.kind === 'reply' && mc.reply !== null) state.usedReplies.add(mc.reply);
-      else state.usedRequests.add(mc.msg);
+      if (mc.kind === 'reply' && mc.reply !== null) state.asks.usedReplies.add(mc.reply);
+      else state.asks.usedRequests.add(mc.msg);
       return { ok: true };
     }),
-    /** Ends the call's media now and returns the counters of its (first) session. */
+    /** Ends the call's media now and returns the counters of its first session. */
     endMediaSession: fn(['request', 'reply', 'failure'], (mc): EndMediaResult => {
       const callId = mc.msg.callId;
-      const stats = state.relay.end(callId, 'ended') ?? state.relay.end(`${callId}#0`, 'ended');
-      state.relay.endAll(callId, 'ended');
-      state.sipCalls.delete(callId);
-      return stats === null ? { ok: false, reason: 'no-session' } : { ok: true, stats };
+      const ended = state.backend.end(callId, 'ended');
+      state.calls.delete(callId);
+      const first = ended?.sessions[0];
+      return first === undefined ? { ok: false, reason: 'no-session' } : { ok: true, stats: first.stats };
     }),
   }),
 
-  api: ({ state }): MediaRelayApi => ({ relay: state.relay }),
+  api: ({ state }): MediaRelayApi => ({ backend: state.backend }),
 
-  onClose: ({ state }) => state.relay.close(),
+  onClose: ({ state }) => state.backend.close(),
 });

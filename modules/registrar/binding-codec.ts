@@ -1,4 +1,4 @@
-import type { DialectName } from '../../core/model/message.ts';
+import type { DialectName } from '../../core/module.ts';
 import type { Binding } from './store.ts';
 
 /**

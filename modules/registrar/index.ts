@@ -1,13 +1,9 @@
-import { z } from 'zod';
-import { sameEndpoint } from '../../core/lib/address.ts';
-import { respondVerdict, type Verdict } from '../../core/model/verdict.ts';
-import { defineModule, fn } from '../../core/kernel/define-module.ts';
+import { defineModule, fn, respondVerdict, sameEndpoint, z, type Verdict } from '../../core/module.ts';
 import { MemoryLocationStore } from './memory-store.ts';
-import { registerPlain } from './plain-register.ts';
-import { registerSip } from './sip-register.ts';
-import type { Binding, LocationStore } from './store.ts';
+import { register } from './register.ts';
+import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
 
-export type { Binding, LocationStore };
+export type { Binding, LocationStore, LocationUpdate, StoreMoment };
 
 export type LookupResult =
   | { readonly ok: true; readonly bindings: readonly Binding[] }
@@ -51,8 +47,7 @@ export const registrar = defineModule({
     register: fn(['request'], (mc): Promise<Verdict> => {
       if (mc.msg.method !== 'REGISTER') return Promise.resolve(mc.claim(respondVerdict(405, 'register() needs a REGISTER')));
       const fulfil = mc.reserve('register');
-      const registered = mc.msg.dialect === 'sip' ? registerSip(mc, state.store, config()) : registerPlain(mc, state.store, config());
-      return mc.track(registered.then(fulfil));
+      return mc.track(register(mc, state.store, config()).then(fulfil));
     }),
 
     /** Where `user` (default: the request's callee) is registered. */

@@ -1,6 +1,6 @@
+import { PackedTable } from '../../core/module.ts';
 import { decodeBindings, earliestExpiry, encodeBindings } from './binding-codec.ts';
-import { PackedTable } from '../../core/lib/packed-table.ts';
-import type { Binding, LocationStore } from './store.ts';
+import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
 
 /** A binding still registered at `t` (epoch ms). */
 function liveAt(t: number): (b: Binding) => boolean {
@@ -15,6 +15,8 @@ function deadlineOf(bindings: readonly Binding[]): number {
 
 /** A large table is swept whole in this many ticks (seconds; packed-table.ts sweepTick). */
 const SWEEP_PASS_TICKS = 15;
+
+const NO_BINDINGS: readonly Binding[] = Object.freeze([]);
 
 /**
  * The in-process location table. Each user's bindings are one encoded string (binding-codec.ts)
@@ -33,23 +35,27 @@ export class MemoryLocationStore implements LocationStore {
   }
 
   async lookup(aor: string): Promise<readonly Binding[]> {
-    const text = this.table.get(aor);
-    if (text === undefined) return [];
-    const t = this.now();
-    return decodeBindings(aor, text).filter(liveAt(t));
+    return this.liveBindings(aor, this.now());
   }
 
-  async replace(aor: string, bindings: readonly Binding[]): Promise<void> {
+  /** Atomic in process: the read, `fn` and the write run with no await between them. */
+  async update<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T> {
+    const now = this.now();
+    const current = this.liveBindings(aor, now);
+    const { bindings, result } = fn(current, { now, users: this.table.size });
+    if (bindings === current) return result;
     if (bindings.length === 0) this.table.delete(aor);
     else this.table.set(aor, encodeBindings(bindings), deadlineOf(bindings));
-  }
-
-  async remove(aor: string): Promise<void> {
-    this.table.delete(aor);
+    return result;
   }
 
   size(): number {
     return this.table.size;
+  }
+
+  private liveBindings(aor: string, now: number): readonly Binding[] {
+    const text = this.table.get(aor);
+    return text === undefined ? NO_BINDINGS : decodeBindings(aor, text).filter(liveAt(now));
   }
 
   private sweep(): void {

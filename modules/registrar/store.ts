@@ -1,5 +1,4 @@
-import type { Endpoint } from '../../core/lib/address.ts';
-import type { DialectName } from '../../core/model/message.ts';
+import type { DialectName, Endpoint } from '../../core/module.ts';
 
 /** Where a user can be reached: the transport address it registered from. */
 export interface Binding {
@@ -20,15 +19,43 @@ export interface Binding {
   readonly connection?: number | null;
 }
 
+/** What an update sees besides the user's bindings, read in the same atomic step. */
+export interface StoreMoment {
+  /** The store's clock (epoch ms): the bindings given are the ones live at this instant. */
+  readonly now: number;
+  /** AORs held, as `size()` counts them. */
+  readonly users: number;
+}
+
+/** What an update function decides: the user's bindings from now on, and what to tell the caller. */
+export interface LocationUpdate<T> {
+  /** The bindings to store; the very array the function was given stores nothing; empty forgets the user. */
+  readonly bindings: readonly Binding[];
+  readonly result: T;
+}
+
 /**
  * The location table behind the registrar. Asynchronous so that a shared store (Redis)
  * can stand in for the in-memory one without changing the registrar.
  */
 export interface LocationStore {
+  /** The bindings of `aor` live now (none expired). */
   lookup(aor: string): Promise<readonly Binding[]>;
-  /** Replaces all bindings of `aor`. */
-  replace(aor: string, bindings: readonly Binding[]): Promise<void>;
-  remove(aor: string): Promise<void>;
+  /**
+   * Reads the live bindings of `aor`, runs `fn` on them and stores what it returns, atomically:
+   * no other update of `aor` reads between this one's read and write, so two REGISTERs of one
+   * user never both start from the same bindings and lose each other's contacts. `fn` must be
+   * pure (no I/O, no clock of its own: `moment.now`) because a networked store may run it more
+   * than once. Resolves with `fn`'s result; when `fn` throws, nothing is written.
+   *
+   * A networked store makes the read, `fn` and the write one transaction. Redis: WATCH the
+   * user's key and the key counting users, GET, run `fn`, then MULTI / SET or DEL (and the
+   * count) / EXEC, and run it all again when EXEC reports a conflict; or keep a version beside
+   * the value and write with a Lua script that sets only when the version is still the one read.
+   * `moment.users` must come from the same transaction, so a limit on users checked in `fn`
+   * cannot be passed by two new users at once.
+   */
+  update<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T>;
   /** Number of AORs held; expired ones leave at the store's next sweep (the memory store: within a second up to 32,000 users, 15 s beyond). */
   size(): number;
   close(): Promise<void>;

@@ -6,12 +6,10 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Endpoint } from '../../core/lib/address.ts';
-import type { Dialect } from '../../core/kernel/dialect.ts';
 import { createLogger, type Logger } from '../../core/lib/log.ts';
 import type { Inbound, Message, Reply, Request } from '../../core/model/message.ts';
 import type { CoreServices } from '../../core/kernel/core-services.ts';
 import type { MessageContext } from '../../core/kernel/message-context.ts';
-import { createPlainDialect } from '../../core/dialects/plain/dialect.ts';
 import { parsePlain } from '../../core/dialects/plain/parse.ts';
 import type { RouteSnapshot } from '../../core/kernel/snapshot.ts';
 import { ProxyHooks } from '../../core/kernel/hooks.ts';
@@ -63,22 +61,12 @@ export function snapshot(generation = 1, routes: Partial<RouteSnapshot['routes']
   };
 }
 
-export interface SentDatagram { listener: string; to: Endpoint; data: Buffer }
-
-/** A CoreServices that records what modules send and forward. */
-export function fakeCore(): CoreServices & { sent: SentDatagram[] } {
-  const plain: Dialect = createPlainDialect();
-  const sent: SentDatagram[] = [];
+/** A CoreServices for module tests: a hook bus of its own, no SIP. */
+export function fakeCore(): CoreServices & { hooks: ProxyHooks } {
   return {
     hooks: new ProxyHooks(),
-    dialect: (name) => {
-      if (name !== 'plain') throw new Error(`no ${name} dialect in this test`);
-      return plain;
-    },
-    send: (listener, to, data) => { sent.push({ listener, to, data }); },
     isOwnUri: () => false,
     originate: () => Promise.reject(new Error('no SIP in this test')),
-    sent,
   };
 }
 

@@ -10,7 +10,8 @@ import dgram from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import type { Endpoint } from '../../core/lib/address.ts';
 import { bindUdp, createUdpSocket } from '../../core/transport/udp-socket.ts';
-import type { MediaEngine, RelaySession, SessionEndReason, SessionStats } from '../../modules/media-relay/relay/engine.ts';
+import type { MediaEngine, RelaySession } from '../../modules/media-relay/relay/engine.ts';
+import type { SessionEndReason, SessionKey, SessionStats } from '../../modules/media-relay/session.ts';
 import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';
 import { ENGINE_CASES, type EngineCase } from '../helpers/media-engines.ts';
 import { silentLog, sleep, waitFor } from './_unit-fixtures.ts';
@@ -115,7 +116,7 @@ async function openSession(c: EngineCase, port: number, a: Peer | Endpoint, b: P
   const bound = await engineFor(c, host).bind(port);
   const ea = a instanceof Peer ? a.seenAs : a;
   const eb = b instanceof Peer ? b.seenAs : b;
-  const s = bound.start(`call-${port}`, { name: 'alice', address: ea }, { name: 'bob', address: eb });
+  const s = bound.start(key(`call-${port}`), { name: 'alice', address: ea }, { name: 'bob', address: eb });
   sessions.add(s);
   return s;
 }
@@ -149,10 +150,15 @@ async function canBind(port: number): Promise<boolean> {
   return false;
 }
 
-function newRelay(c: EngineCase, min: number, max: number, idleTimeoutMs: number): { relay: MediaRelay; ended: { key: string; reason: SessionEndReason; stats: SessionStats }[] } {
+/** The key of a call's one-port session. */
+function key(callId: string): SessionKey {
+  return { callId, stream: 0, component: 'media' };
+}
+
+function newRelay(c: EngineCase, min: number, max: number, idleTimeoutMs: number): { relay: MediaRelay; ended: { key: SessionKey; reason: SessionEndReason; stats: SessionStats }[] } {
   const relay = new MediaRelay({ range: { min: min + c.portOffset, max: max + c.portOffset }, idleTimeoutMs }, engineFor(c, '::'), silentLog);
   relays.add(relay);
-  const ended: { key: string; reason: SessionEndReason; stats: SessionStats }[] = [];
+  const ended: { key: SessionKey; reason: SessionEndReason; stats: SessionStats }[] = [];
   relay.onEnd((s, reason, stats) => ended.push({ key: s.key, reason, stats }));
   return { relay, ended };
 }
@@ -349,12 +355,12 @@ for (const engine of ENGINE_CASES) {
       const { relay } = newRelay(engine, 22600, 22604, 60_000);
       const a = await Peer.open('127.0.0.1');
       const b = await Peer.open('::1');
-      const s = await relay.open('call-1', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
+      const s = await relay.open(key('call-1'), { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
       assert.ok(s);
       assert.equal(s.port, 22600 + engine.portOffset);
       assert.equal(relay.count, 1);
       assert.equal(relay.portsInUse, 1);
-      assert.equal(relay.get('call-1'), s);
+      assert.equal(relay.sessionOn(s.port), s);
       assert.equal(relay.totals.sessionsStarted, 1);
       await relays1(a, b, s.port, randomBytes(100));
     });
@@ -363,20 +369,20 @@ for (const engine of ENGINE_CASES) {
       const { relay, ended } = newRelay(engine, 22610, 22612, 300);
       const a = await Peer.open('127.0.0.1');
       const b = await Peer.open('::1');
-      const s = await relay.open('idle-call', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
+      const s = await relay.open(key('idle-call'), { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
       assert.ok(s);
       await relays1(a, b, s.port, Buffer.from('one packet'));
       const t0 = Date.now();
       await waitFor(() => ended.length > 0, 'the idle session to end', 10_000);
       assert.ok(Date.now() - t0 >= 200, 'not ended before the idle timeout');
       assert.equal(ended.length, 1);
-      assert.equal(ended[0]!.key, 'idle-call');
+      assert.deepEqual(ended[0]!.key, key('idle-call'));
       assert.equal(ended[0]!.reason, 'idle');
       assert.equal(ended[0]!.stats.parties[0]!.packets, 1);
       assert.equal(s.ended, true);
       assert.equal(relay.count, 0);
       assert.equal(relay.portsInUse, 0);
-      assert.equal(relay.get('idle-call'), undefined);
+      assert.equal(relay.sessionOn(s.port), undefined);
       assert.equal(relay.totals.sessionsEnded, 1);
       assert.equal(relay.totals.packetsRelayed, 1);
       assert.equal(relay.totals.bytesRelayed, 'one packet'.length);
@@ -387,7 +393,7 @@ for (const engine of ENGINE_CASES) {
       const { relay, ended } = newRelay(engine, 22620, 22621, 1000);
       const a = await Peer.open('127.0.0.1');
       const b = await Peer.open('::1');
-      const s = await relay.open('busy-call', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
+      const s = await relay.open(key('busy-call'), { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
       assert.ok(s);
       const until = Date.now() + 2000;
       let sent = 0;
@@ -408,7 +414,7 @@ for (const engine of ENGINE_CASES) {
       const a = await Peer.open('127.0.0.1');
       const b = await Peer.open('::1');
       const stranger = await Peer.open('127.0.0.2');
-      const s = await relay.open('k', { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
+      const s = await relay.open(key('k'), { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
       assert.ok(s);
       await relays1(a, b, s.port, Buffer.alloc(10, 1));
       await relays1(b, a, s.port, Buffer.alloc(30, 2));
@@ -416,17 +422,16 @@ for (const engine of ENGINE_CASES) {
       await new Promise<void>((resolve, reject) => stranger.socket.send(Buffer.from('x'), s.port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
       await waitFor(() => s.stats().strangers === 1, 'the stranger to be counted');
 
-      const stats = relay.end('k', 'bye');
+      const stats = relay.end(s, 'bye');
       assert.ok(stats);
       assert.equal(stats.port, s.port);
       assert.deepEqual(stats.parties.map((p) => [p.name, p.packets, p.bytes]), [['alice', 1, 10], ['bob', 2, 35]]);
       assert.equal(stats.strangers, 1);
-      assert.deepEqual(ended.map((e) => [e.key, e.reason]), [['k', 'bye']]);
+      assert.deepEqual(ended.map((e) => [e.key, e.reason]), [[key('k'), 'bye']]);
       assert.equal(relay.count, 0);
       assert.equal(relay.portsInUse, 0);
       assert.deepEqual(relay.totals, { sessionsStarted: 1, sessionsEnded: 1, packetsRelayed: 3, bytesRelayed: 45, strangersDropped: 1, noPortFailures: 0 });
-      assert.equal(relay.end('k', 'bye'), null, 'a second end is a no-op');
-      assert.equal(relay.end('nope', 'bye'), null);
+      assert.equal(relay.end(s, 'bye'), null, 'a second end is a no-op');
       assert.equal(ended.length, 1);
 
       // No more relaying on the closed port.
@@ -438,37 +443,43 @@ for (const engine of ENGINE_CASES) {
     test('a new session does not reuse the port just freed (round-robin)', async () => {
       const { relay } = newRelay(engine, 22640, 22643, 60_000);
       const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-      const s1 = await relay.open('c1', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      const s1 = await relay.open(key('c1'), { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
       assert.equal(s1?.port, 22640 + engine.portOffset);
-      relay.end('c1', 'bye');
-      const s2 = await relay.open('c2', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      relay.end(s1!, 'bye');
+      const s2 = await relay.open(key('c2'), { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
       assert.equal(s2?.port, 22641 + engine.portOffset);
     });
 
-    test('opening a session for a key that has one replaces it', async () => {
+    test('an RTP/RTCP pair: even and odd ports, keyed by component, RTCP expected on each party\'s port + 1', async () => {
       const { relay, ended } = newRelay(engine, 22650, 22653, 60_000);
       const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-      const s1 = await relay.open('same', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
-      const s2 = await relay.open('same', { name: 'a', address: ep(3) }, { name: 'b', address: ep(4) });
-      assert.ok(s1 && s2);
-      assert.notEqual(s1, s2);
-      assert.equal(s1.ended, true);
-      assert.deepEqual(ended.map((e) => e.reason), ['replaced']);
-      assert.equal(relay.get('same'), s2);
-      assert.equal(relay.count, 1);
-      assert.equal(relay.portsInUse, 1);
+      const pair = await relay.openPair('p', 1, { name: 'a', address: ep(4000) }, { name: 'b', address: { address: '', port: 0 } });
+      assert.ok(pair);
+      assert.equal(pair.rtp.port, 22650 + engine.portOffset);
+      assert.equal(pair.rtcp.port, pair.rtp.port + 1);
+      assert.deepEqual(pair.rtp.key, { callId: 'p', stream: 1, component: 'rtp' });
+      assert.deepEqual(pair.rtcp.key, { callId: 'p', stream: 1, component: 'rtcp' });
+      assert.deepEqual(pair.rtcp.expected('a'), ep(4001));
+      assert.equal(pair.rtcp.expected('b').port, 0, 'a party not known yet stays unknown');
+      assert.equal(relay.count, 2);
+      assert.equal(relay.totals.sessionsStarted, 2);
+      assert.equal(relay.sessionOn(pair.rtcp.port), pair.rtcp);
+      relay.end(pair.rtp, 'bye');
+      assert.equal(pair.rtcp.ended, false, 'each session of a pair ends on its own');
+      assert.deepEqual(ended.map((e) => e.key.component), ['rtp']);
     });
 
     test('no free port: open returns null and counts it', async () => {
       const { relay } = newRelay(engine, 22660, 22661, 60_000);
       const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-      assert.ok(await relay.open('x1', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }));
-      assert.ok(await relay.open('x2', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }));
-      assert.equal(await relay.open('x3', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }), null);
+      const x1 = await relay.open(key('x1'), { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      assert.ok(x1);
+      assert.ok(await relay.open(key('x2'), { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }));
+      assert.equal(await relay.open(key('x3'), { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }), null);
       assert.equal(relay.totals.noPortFailures, 1);
       assert.equal(relay.count, 2);
-      relay.end('x1', 'bye');
-      assert.ok(await relay.open('x3', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }), 'a freed port is usable again');
+      relay.end(x1!, 'bye');
+      assert.ok(await relay.open(key('x3'), { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) }), 'a freed port is usable again');
     });
 
     test('a port held by another program is skipped and counted', async () => {
@@ -476,7 +487,7 @@ for (const engine of ENGINE_CASES) {
       await bindUdp(held, 22670 + engine.portOffset, '::');
       try {
         const { relay } = newRelay(engine, 22670, 22671, 60_000);
-        const s = await relay.open('h', { name: 'a', address: { address: '::1', port: 1 } }, { name: 'b', address: { address: '::1', port: 2 } });
+        const s = await relay.open(key('h'), { name: 'a', address: { address: '::1', port: 1 } }, { name: 'b', address: { address: '::1', port: 2 } });
         assert.equal(s?.port, 22671 + engine.portOffset);
         assert.equal(relay.portBindFailures, 1);
       } finally {
@@ -487,7 +498,7 @@ for (const engine of ENGINE_CASES) {
     test('setIdleTimeout applies to live sessions', async () => {
       const { relay, ended } = newRelay(engine, 22680, 22681, 60_000);
       const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-      await relay.open('slow', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      await relay.open(key('slow'), { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
       relay.setIdleTimeout(200);
       await waitFor(() => ended.length > 0, 'the session to end after the shorter idle timeout', 10_000);
       assert.equal(ended[0]!.reason, 'idle');
@@ -496,10 +507,10 @@ for (const engine of ENGINE_CASES) {
     test('close() ends every session with reason "shutdown" and frees their ports', async () => {
       const { relay, ended } = newRelay(engine, 22690, 22693, 60_000);
       const ep = (port: number): Endpoint => ({ address: '::ffff:127.0.0.1', port });
-      const s1 = await relay.open('c1', { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
-      const s2 = await relay.open('c2', { name: 'a', address: ep(3) }, { name: 'b', address: ep(4) });
+      const s1 = await relay.open(key('c1'), { name: 'a', address: ep(1) }, { name: 'b', address: ep(2) });
+      const s2 = await relay.open(key('c2'), { name: 'a', address: ep(3) }, { name: 'b', address: ep(4) });
       relay.close();
-      assert.deepEqual(ended.map((e) => [e.key, e.reason]).sort(), [['c1', 'shutdown'], ['c2', 'shutdown']]);
+      assert.deepEqual(ended.map((e) => [e.key.callId, e.reason]).sort(), [['c1', 'shutdown'], ['c2', 'shutdown']]);
       assert.equal(relay.count, 0);
       assert.equal(relay.portsInUse, 0);
       assert.ok(s1?.ended && s2?.ended);

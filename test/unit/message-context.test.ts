@@ -55,6 +55,23 @@ describe('MessageContext: one verdict per request', () => {
     throwsWithCode(() => c.claim(DROP), 'SY_VERDICT_TWICE');
   });
 
+  test('a released reservation leaves the verdict to the route; a release after fulfil changes nothing', () => {
+    const c = mc();
+    const held = c.reserve('authentication');
+    throwsWithCode(() => c.claim(DROP), 'SY_VERDICT_TWICE');
+    held.release();
+    assert.equal(c.verdict, null);
+    const own = respondVerdict(200, 'OK');
+    assert.equal(c.claim(own), own);
+
+    const d = mc();
+    const fulfil = d.reserve('authentication');
+    const refused = respondVerdict(403, 'Forbidden');
+    fulfil(refused);
+    fulfil.release();
+    assert.equal(d.verdict, refused);
+  });
+
   test('reserve after a verdict throws and leaves the verdict alone', () => {
     const c = mc();
     c.claim(DROP);

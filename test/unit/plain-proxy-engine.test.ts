@@ -8,7 +8,7 @@ import { createPlainDialect } from '../../core/dialects/plain/dialect.ts';
 import type { RouteFn } from '../../core/kernel/snapshot.ts';
 import { PlainProxyEngine } from '../../core/dialects/plain/engine.ts';
 import type { ProxyEngine } from '../../core/kernel/engine.ts';
-import { ProxyHooks, type AnswerDecision, type TransactionEndEvent, type TransactionView } from '../../core/kernel/hooks.ts';
+import { MediaRefused, ProxyHooks, type TransactionEndEvent, type TransactionView } from '../../core/kernel/hooks.ts';
 import { ALICE_ADDR, BOB_ADDR, plainReply, plainRequest, silentLog, snapshot, waitFor } from './_unit-fixtures.ts';
 
 const CAROL_ADDR: Endpoint = { address: '::ffff:127.0.0.1', port: 40003 };
@@ -46,7 +46,7 @@ function harness(routes: { failure?: Record<string, RouteImpl>; reply?: Record<s
   const engine: PlainProxyEngine = new PlainProxyEngine(dialect, {
     hooks,
     log: silentLog,
-    send: (_listener, to, data) => { sent.push({ to, text: data.toString('latin1') }); },
+    send: (_listener, to, data, done) => { sent.push({ to, text: data.toString('latin1') }); done?.(); },
     runRoute: async (kind, name, txn: TransactionView, reply) => {
       routesRun.push({ kind, name, reply });
       const mc = new MessageContext(kind, txn.request, txn.snapshot, silentLog, reply, txn);
@@ -86,11 +86,7 @@ describe('PlainProxyEngine: forwarding', () => {
     const h = harness();
     const order: string[] = [];
     h.hooks.onRequestForward((e) => { order.push(`forward ${e.txn === null ? 'stateless' : 'txn'}`); });
-    h.hooks.onAnswer((e) => {
-      order.push(`answer ${e.reply.status}`);
-      e.after(() => order.push('after'));
-      return 'pass';
-    });
+    h.hooks.onAnswer((e) => { order.push(`answer ${e.reply.status}`); });
     h.forward('CALL FROM:alice TO:bob\n', BOB_ADDR);
     assert.deepEqual(h.sent, [{ to: BOB_ADDR, text: 'CALL FROM:alice TO:bob\n' }]);
     assert.equal(h.engine.size, 1);
@@ -98,7 +94,7 @@ describe('PlainProxyEngine: forwarding', () => {
 
     await h.reply('ACK_CALL FROM:bob TO:alice\r\n', BOB_ADDR);
     assert.deepEqual(h.sent[1], { to: ALICE_ADDR, text: 'ACK_CALL FROM:bob TO:alice\r\n' });
-    assert.deepEqual(order, ['forward txn', 'answer 200', 'after']);
+    assert.deepEqual(order, ['forward txn', 'answer 200']);
     assert.equal(h.engine.size, 0);
     assert.deepEqual(h.ended.map((e) => [e.outcome, e.status]), [['answered', 200]]);
 
@@ -233,18 +229,34 @@ describe('PlainProxyEngine: answer timeout and failure routes', () => {
     assert.deepEqual(h.ended.map((e) => e.outcome), ['answered']);
   });
 
-  test('an answer hook that withholds: the answer is not passed on, outcome "withheld"', async () => {
+  test('a media hook that relays: each party\'s implicit description, then ACK_CALL, then MEDIA_PORT to the caller and to the callee', async () => {
     const h = harness();
-    const later: string[] = [];
-    h.hooks.onAnswer(async (e): Promise<AnswerDecision> => {
-      e.after(() => later.push('should not run'));
-      return 'withhold';
+    const described: string[] = [];
+    h.hooks.onMedia(async (e) => {
+      const offer = e.offer();
+      described.push(`${e.reply === null ? 'caller' : 'callee'} ${offer.streams[0]!.rtp!.port}`);
+      offer.relay(0, { address: '::', rtpPort: 20400 });
     });
-    h.hooks.onAnswer(() => { later.push('second hook'); return 'pass'; });
+    h.forward('CALL FROM:alice TO:bob\n', BOB_ADDR);
+    await h.reply('ACK_CALL FROM:bob TO:alice\r\n', BOB_ADDR);
+    assert.deepEqual(described, [`caller ${ALICE_ADDR.port}`, `callee ${BOB_ADDR.port}`]);
+    assert.deepEqual(h.sent.slice(1), [
+      { to: ALICE_ADDR, text: 'ACK_CALL FROM:bob TO:alice\r\n' },
+      { to: ALICE_ADDR, text: 'MEDIA_PORT FROM:alice TO:bob 20400\n' },
+      { to: BOB_ADDR, text: 'MEDIA_PORT FROM:alice TO:bob 20400\r\n' },
+    ]);
+    assert.deepEqual(h.ended.map((e) => e.outcome), ['answered']);
+  });
+
+  test('a media hook that refuses: the answer is withheld, both parties get CALL_FAILED with the reason, outcome "withheld"', async () => {
+    const h = harness();
+    h.hooks.onMedia(async () => { throw new MediaRefused(503, 'no media port'); });
     h.forward('CALL FROM:alice TO:bob\n', BOB_ADDR);
     await h.reply('ACK_CALL FROM:bob TO:alice\n', BOB_ADDR);
-    assert.equal(h.sent.length, 1);
-    assert.deepEqual(later, []);
+    assert.deepEqual(h.sent.slice(1), [
+      { to: ALICE_ADDR, text: 'CALL_FAILED FROM:bob TO:alice no media port\n' },
+      { to: BOB_ADDR, text: 'CALL_FAILED FROM:bob TO:alice no media port\n' },
+    ]);
     assert.deepEqual(h.ended.map((e) => e.outcome), ['withheld']);
   });
 

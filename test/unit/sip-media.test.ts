@@ -1,40 +1,61 @@
 /**
- * rewriteSdp (modules/media-relay/sip-media.ts): SDP offers and answers written by hand
- * after RFC 4566 / RFC 3264 / RFC 3605 / RFC 4317 examples and common softphones, rewritten
- * through a real MediaRelay on loopback. Media ports used here: 25000-25499 only, each test
- * on its own 10-port slice of that range; every relay is closed after its test.
+ * SIP media through the relay: SDP offers and answers written by hand after RFC 4566 / RFC 3264 /
+ * RFC 3605 / RFC 4317 examples and common softphones, passed as the SIP engine passes them (a
+ * media event per message with an SDP body, the description written back when it changed) to
+ * media-relay's handler over the embedded backend and a real MediaRelay on loopback. Media ports
+ * used here: 25000-25499 only, each test on its own 10-port slice of that range; every relay
+ * is closed after its test.
  */
 import { after, afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isRejectRequest, RejectRequest } from '../../core/kernel/hooks.ts';
+import { Writable } from 'node:stream';
+import { isMediaRefused, type MediaEvent } from '../../core/kernel/hooks.ts';
 import { createRequest, createResponse, type SipMessage } from '../../core/dialects/sip/codec/message.ts';
 import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
 import { serializeSip } from '../../core/dialects/sip/codec/serialize.ts';
 import { getAttributes, getConnection, parseSdp, type Sdp } from '../../core/dialects/sip/codec/sdp.ts';
+import { hasSdpBody, sipMediaOffer, type SdpMediaOffer } from '../../core/dialects/sip/media-offer.ts';
+import { toModel } from '../../core/dialects/sip/model.ts';
+import { createLogger, type Logger } from '../../core/lib/log.ts';
+import { OpenMap } from '../../core/lib/open-map.ts';
+import type { Reply, Request } from '../../core/model/message.ts';
+import { EmbeddedBackend } from '../../modules/media-relay/embedded-backend.ts';
+import { createMediaHandler, type FollowedCall, type MediaAsks } from '../../modules/media-relay/media-handler.ts';
 import { JsEngine } from '../../modules/media-relay/relay/js-engine.ts';
 import type { MediaSession } from '../../modules/media-relay/relay/media-session.ts';
 import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';
 import type { RelaySession } from '../../modules/media-relay/relay/engine.ts';
-import { otherSide, rewriteSdp, type SipMediaCall } from '../../modules/media-relay/sip-media.ts';
 import { silentLog } from './_unit-fixtures.ts';
 
 const PORT_MIN = 25000;
 const PORT_MAX = 25499;
 const SLICE = 10;
 const ADVERTISE = '192.0.2.1';
+const CALL_ID = 'a84b4c76e66710@pc33.atlanta.example.com';
+const CALLER_TAG = '1928301774';
+
+/** media-relay's handler over the embedded backend and a relay, as the module wires them. */
+interface Relaying {
+  readonly relay: MediaRelay;
+  readonly asks: MediaAsks;
+  readonly handler: (e: MediaEvent) => void | Promise<void>;
+}
 
 const relays: MediaRelay[] = [];
 let nextSlice = PORT_MIN;
 
 /** A relay on a fresh 10-port slice of 25000-25499 (even start, so pairs start there). */
-function newRelay(host = '127.0.0.1', ports = SLICE): MediaRelay {
+function newRelaying(o: { host?: string; ports?: number; advertise?: string; log?: Logger } = {}): Relaying {
   const min = nextSlice;
-  const max = min + ports - 1;
+  const max = min + (o.ports ?? SLICE) - 1;
   nextSlice = min + SLICE;
   assert.ok(max <= PORT_MAX, 'test media port range 25000-25499 exhausted: give tests smaller slices');
-  const relay = new MediaRelay({ range: { min, max }, idleTimeoutMs: 600_000 }, new JsEngine(host), silentLog);
+  const log = o.log ?? silentLog;
+  const relay = new MediaRelay({ range: { min, max }, idleTimeoutMs: 600_000 }, new JsEngine(o.host ?? '127.0.0.1'), log);
   relays.push(relay);
-  return relay;
+  const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet() };
+  const handler = createMediaHandler({ backend: new EmbeddedBackend(relay, o.advertise ?? ADVERTISE), asks, calls: new OpenMap<FollowedCall>(), hints: undefined, log });
+  return { relay, asks, handler };
 }
 
 function closeRelays(): void {
@@ -43,8 +64,11 @@ function closeRelays(): void {
 afterEach(closeRelays);
 after(closeRelays);
 
-function newCall(callId = 'a84b4c76e66710@pc33.atlanta.example.com', callerTag = '1928301774'): SipMediaCall {
-  return { callId, callerTag, streams: new Map() };
+/** A logger whose warnings the test reads. */
+function capturingLog(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+  return { log: createLogger({ level: 'warn', pretty: false, destination }), lines };
 }
 
 /** SDP text from lines, CRLF terminated (RFC 4566 §5). */
@@ -52,28 +76,73 @@ function sdp(...lines: string[]): string {
   return lines.map((l) => `${l}\r\n`).join('');
 }
 
-function invite(body: string | Buffer, contentType: string | null = 'application/sdp'): SipMessage {
+interface MessageOptions {
+  readonly contentType?: string | null;
+  readonly callId?: string;
+  readonly fromTag?: string;
+  /** A request inside the dialog (re-INVITE). */
+  readonly toTag?: string;
+}
+
+function invite(body: string | Buffer, o: MessageOptions = {}): SipMessage {
   const headers: [string, string][] = [
     ['Via', 'SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds'],
-    ['From', 'Alice <sip:alice@atlanta.example.com>;tag=1928301774'],
-    ['To', 'Bob <sip:bob@biloxi.example.com>'],
-    ['Call-ID', 'a84b4c76e66710@pc33.atlanta.example.com'],
+    ['From', `Alice <sip:alice@atlanta.example.com>;tag=${o.fromTag ?? CALLER_TAG}`],
+    ['To', `Bob <sip:bob@biloxi.example.com>${o.toTag === undefined ? '' : `;tag=${o.toTag}`}`],
+    ['Call-ID', o.callId ?? CALL_ID],
     ['CSeq', '314159 INVITE'],
   ];
-  if (contentType !== null) headers.push(['Content-Type', contentType]);
+  if (o.contentType !== null) headers.push(['Content-Type', o.contentType ?? 'application/sdp']);
   return createRequest({ method: 'INVITE', uri: 'sip:bob@biloxi.example.com', headers, body });
 }
 
-function ok200(body: string | Buffer, contentType: string | null = 'application/sdp'): SipMessage {
+function ok200(body: string | Buffer, o: MessageOptions = {}): SipMessage {
   const headers: [string, string][] = [
     ['Via', 'SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds'],
-    ['From', 'Alice <sip:alice@atlanta.example.com>;tag=1928301774'],
+    ['From', `Alice <sip:alice@atlanta.example.com>;tag=${o.fromTag ?? CALLER_TAG}`],
     ['To', 'Bob <sip:bob@biloxi.example.com>;tag=a6c85cf'],
-    ['Call-ID', 'a84b4c76e66710@pc33.atlanta.example.com'],
+    ['Call-ID', o.callId ?? CALL_ID],
     ['CSeq', '314159 INVITE'],
   ];
-  if (contentType !== null) headers.push(['Content-Type', contentType]);
+  if (o.contentType !== null) headers.push(['Content-Type', o.contentType ?? 'application/sdp']);
   return createResponse({ status: 200, reason: 'OK', headers, body });
+}
+
+function model(sip: SipMessage): Request | Reply {
+  const r = toModel(sip, { listener: 'sip:udp:5060', source: { address: '198.51.100.10', port: 5060 } }, 'udp', null, Buffer.alloc(0));
+  assert.ok(r.ok);
+  return r.msg;
+}
+
+function asRequest(sip: SipMessage): Request {
+  const m = model(sip);
+  assert.equal(m.type, 'request');
+  return m;
+}
+
+function asReply(sip: SipMessage): Reply {
+  const m = model(sip);
+  assert.equal(m.type, 'reply');
+  return m;
+}
+
+/**
+ * What the SIP engine does with a message it passes on: a media event when the body is SDP, the
+ * description written back when it changed. True when the body was rewritten.
+ */
+async function pass(r: Relaying, msg: SipMessage, request: Request, reply: Reply | null = null): Promise<boolean> {
+  if (!hasSdpBody(msg)) return false;
+  let offer: SdpMediaOffer | undefined;
+  await r.handler({ request, reply, txn: null, offer: () => (offer ??= sipMediaOffer(msg)) });
+  return offer !== undefined && offer.writeTo(msg);
+}
+
+/** An INVITE whose route engaged the relay, passed on; returns its model for the answer's event. */
+async function offer(r: Relaying, msg: SipMessage, expectRewritten = true): Promise<Request> {
+  const request = asRequest(msg);
+  r.asks.engaged.add(request);
+  assert.equal(await pass(r, msg, request), expectRewritten);
+  return request;
 }
 
 function parsedBody(sip: SipMessage): Sdp {
@@ -86,21 +155,21 @@ function lines(sip: SipMessage): string[] {
   return sip.body.toString('utf8').split('\r\n');
 }
 
-async function pair(call: SipMediaCall, index: number): Promise<{ rtp: RelaySession; rtcp: RelaySession }> {
-  const p = call.streams.get(index);
-  assert.ok(p !== undefined, `stream ${index} has a relay pair`);
-  const got = await p;
-  assert.ok(got !== null, `stream ${index} got ports`);
-  return got;
+/** The relay sessions a rewritten SDP points stream `index` at: RTP on its m= port, RTCP on the next. */
+function pair(r: Relaying, sip: SipMessage, index: number): { rtp: RelaySession; rtcp: RelaySession } {
+  const port = parsedBody(sip).media[index]!.port;
+  const rtp = r.relay.sessionOn(port);
+  const rtcp = r.relay.sessionOn(port + 1);
+  assert.ok(rtp !== undefined && rtcp !== undefined, `stream ${index} is relayed on ${port}/${port + 1}`);
+  return { rtp, rtcp };
 }
 
-function assertPortPair(relay: MediaRelay, p: { rtp: RelaySession; rtcp: RelaySession }): void {
+function assertPortPair(p: { rtp: RelaySession; rtcp: RelaySession }, callId: string, stream: number): void {
   assert.equal(p.rtp.port % 2, 0, `RTP port ${p.rtp.port} is even`);
   assert.equal(p.rtcp.port, p.rtp.port + 1, 'RTCP port is RTP + 1');
   assert.ok(p.rtp.port >= PORT_MIN && p.rtcp.port <= PORT_MAX, 'ports within the test range');
-  assert.equal(p.rtp.stats().port, p.rtp.port, 'RTP session on its port');
-  assert.equal(p.rtcp.stats().port, p.rtcp.port, 'RTCP session on its port');
-  assert.ok(relay.get(p.rtp.key) === p.rtp && relay.get(p.rtcp.key) === p.rtcp, 'sessions registered in the relay');
+  assert.deepEqual(p.rtp.key, { callId, stream, component: 'rtp' });
+  assert.deepEqual(p.rtcp.key, { callId, stream, component: 'rtcp' });
 }
 
 // ---------------------------------------------------------------------------
@@ -221,29 +290,24 @@ const ZOIPER_ANSWER = sdp(
 
 // ---------------------------------------------------------------------------
 
-describe('rewriteSdp: connection addresses and port pairs', () => {
+describe('relayed SDP: connection addresses and port pairs', () => {
   test('RFC 4566 example: session-level c= only, audio + video each get their own even/odd pair', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite(RFC4566_EXAMPLE);
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    await offer(r, msg);
 
     const out = parsedBody(msg);
     assert.equal(out.media.length, 2);
-    const audio = await pair(call, 0);
-    const video = await pair(call, 1);
-    assertPortPair(relay, audio);
-    assertPortPair(relay, video);
+    const audio = pair(r, msg, 0);
+    const video = pair(r, msg, 1);
+    assertPortPair(audio, CALL_ID, 0);
+    assertPortPair(video, CALL_ID, 1);
     assert.notEqual(audio.rtp.port, video.rtp.port, 'each stream has its own pair');
-    assert.equal(relay.count, 4, 'two RTP and two RTCP sessions');
-    assert.equal(relay.portsInUse, 4);
-    assert.equal(relay.get(`${call.callId}#0`), audio.rtp);
-    assert.equal(relay.get(`${call.callId}#1/rtcp`), video.rtcp);
+    assert.equal(r.relay.count, 4, 'two RTP and two RTCP sessions');
+    assert.equal(r.relay.portsInUse, 4);
 
     // the SDP now points at the relay, formats unchanged
-    assert.equal(out.media[0]!.port, audio.rtp.port);
     assert.deepEqual(out.media[0]!.formats, ['0']);
-    assert.equal(out.media[1]!.port, video.rtp.port);
     assert.deepEqual(out.media[1]!.formats, ['99']);
     assert.deepEqual(getConnection(out), { netType: 'IN', addrType: 'IP4', address: ADVERTISE });
     assert.equal(out.session.filter((l) => l.type === 'c').length, 1, 'still exactly one session c=');
@@ -260,22 +324,23 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
     assert.deepEqual(video.rtcp.expected('a'), { address: '224.2.17.12', port: 51373 });
     // the callee has not answered yet
     assert.equal(audio.rtp.expected('b').port, 0);
+    // the parties are named by their users
+    assert.deepEqual(audio.rtp.stats().parties.map((p) => p.name), ['alice', 'bob']);
   });
 
   test('media-level c= (Bria-like): each section keeps its own c=, rewritten, and sets its own expected address', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite(BRIA_OFFER);
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    await offer(r, msg);
     const out = parsedBody(msg);
     assert.equal(out.session.some((l) => l.type === 'c'), false, 'no session-level c= added when each medium has one');
     for (const i of [0, 1]) {
       assert.deepEqual(out.media[i]!.lines.filter((l) => l.type === 'c').map((l) => l.value), [`IN IP4 ${ADVERTISE}`]);
     }
-    const audio = await pair(call, 0);
-    const video = await pair(call, 1);
-    assertPortPair(relay, audio);
-    assertPortPair(relay, video);
+    const audio = pair(r, msg, 0);
+    const video = pair(r, msg, 1);
+    assertPortPair(audio, CALL_ID, 0);
+    assertPortPair(video, CALL_ID, 1);
     assert.deepEqual(audio.rtp.expected('a'), { address: '192.168.0.33', port: 51620 });
     assert.deepEqual(video.rtp.expected('a'), { address: '192.168.0.34', port: 55862 });
     assert.deepEqual(video.rtcp.expected('a'), { address: '192.168.0.34', port: 55863 });
@@ -286,25 +351,23 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
   });
 
   test('a media-level c= wins over the session-level one for what the relay expects', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite(sdp(
       'v=0', 'o=alice 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
       'm=audio 49170 RTP/AVP 0',
       'm=video 51372 RTP/AVP 31',
       'c=IN IP4 198.51.100.99',
     ));
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
-    assert.equal((await pair(call, 0)).rtp.expected('a').address, '198.51.100.10');
-    assert.equal((await pair(call, 1)).rtp.expected('a').address, '198.51.100.99');
+    await offer(r, msg);
+    assert.equal(pair(r, msg, 0).rtp.expected('a').address, '198.51.100.10');
+    assert.equal(pair(r, msg, 1).rtp.expected('a').address, '198.51.100.99');
     const out = parsedBody(msg);
     assert.equal(getConnection(out)!.address, ADVERTISE);
     assert.equal(getConnection(out, 1)!.address, ADVERTISE);
   });
 
   test('IPv6: c=IN IP6 offer, advertised ::1, is rewritten to IN IP6 ::1 (c= and a=rtcp)', async () => {
-    const relay = newRelay('::1');
-    const call = newCall();
+    const r = newRelaying({ host: '::1', advertise: '::1' });
     const msg = invite(sdp(
       'v=0',
       'o=alice 2890844526 2890844526 IN IP6 2001:db8::10',
@@ -315,9 +378,9 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
       'a=rtpmap:101 telephone-event/8000',
       'a=rtcp:49171 IN IP6 2001:db8::10',
     ));
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, '::1', silentLog), true);
-    const p = await pair(call, 0);
-    assertPortPair(relay, p);
+    await offer(r, msg);
+    const p = pair(r, msg, 0);
+    assertPortPair(p, CALL_ID, 0);
     assert.deepEqual(lines(msg), [
       'v=0',
       'o=alice 2890844526 2890844526 IN IP6 2001:db8::10',
@@ -334,32 +397,29 @@ describe('rewriteSdp: connection addresses and port pairs', () => {
   });
 
   test('the address type follows the advertised address, whatever the offer used', async () => {
-    const relay = newRelay();
-    const v4 = invite(RFC4317_OFFER);
-    assert.equal(await rewriteSdp(v4, 'a', newCall('v4-call'), relay, '::1', silentLog), true);
+    const r6 = newRelaying({ advertise: '::1' });
+    const v4 = invite(RFC4317_OFFER, { callId: 'v4-call' });
+    await offer(r6, v4);
     assert.deepEqual(getConnection(parsedBody(v4)), { netType: 'IN', addrType: 'IP6', address: '::1' });
 
-    const v6 = invite(sdp('v=0', 'o=- 1 1 IN IP6 2001:db8::20', 's=-', 'c=IN IP6 2001:db8::20', 't=0 0', 'm=audio 40000 RTP/AVP 0'));
-    const call = newCall('v6-call');
-    assert.equal(await rewriteSdp(v6, 'a', call, relay, ADVERTISE, silentLog), true);
+    const r4 = newRelaying();
+    const v6 = invite(sdp('v=0', 'o=- 1 1 IN IP6 2001:db8::20', 's=-', 'c=IN IP6 2001:db8::20', 't=0 0', 'm=audio 40000 RTP/AVP 0'), { callId: 'v6-call' });
+    await offer(r4, v6);
     assert.deepEqual(getConnection(parsedBody(v6)), { netType: 'IN', addrType: 'IP4', address: ADVERTISE });
-    assert.deepEqual((await pair(call, 0)).rtp.expected('a'), { address: '2001:db8::20', port: 40000 });
+    assert.deepEqual(pair(r4, v6, 0).rtp.expected('a'), { address: '2001:db8::20', port: 40000 });
   });
 
   test('a relay on a dual-stack socket expects an IPv4 party in its mapped form', async () => {
-    const relay = newRelay('::1');
-    const call = newCall();
+    const r = newRelaying({ host: '::1', advertise: '::1' });
     const msg = invite(RFC4317_OFFER);
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, '::1', silentLog), true);
-    const p = await pair(call, 0);
-    assert.deepEqual(p.rtp.expected('a'), { address: '::ffff:198.51.100.10', port: 49170 });
+    await offer(r, msg);
+    assert.deepEqual(pair(r, msg, 0).rtp.expected('a'), { address: '::ffff:198.51.100.10', port: 49170 });
   });
 });
 
-describe('rewriteSdp: streams left alone', () => {
+describe('relayed SDP: streams left alone', () => {
   test('a rejected (port 0) stream and a non-RTP stream (TCP/BFCP) keep their m= lines and get no ports', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite(sdp(
       'v=0',
       'o=alice 2890844526 2890844526 IN IP4 198.51.100.10',
@@ -376,31 +436,30 @@ describe('rewriteSdp: streams left alone', () => {
       'a=userid:1234',
       'a=floorid:1 mstrm:10',
     ));
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    await offer(r, msg);
     const text = lines(msg);
     assert.ok(text.includes('m=video 0 RTP/AVP 31'), 'port-0 stream unchanged');
     assert.ok(text.includes('m=application 5000 TCP/BFCP *'), 'BFCP stream unchanged');
     for (const a of ['a=setup:actpass', 'a=connection:new', 'a=floorctrl:c-s', 'a=confid:4321', 'a=userid:1234', 'a=floorid:1 mstrm:10']) {
       assert.ok(text.includes(a), `${a} kept`);
     }
-    assert.deepEqual([...call.streams.keys()], [0], 'only the audio stream is relayed');
-    assert.equal(relay.count, 2);
-    assert.equal(relay.portsInUse, 2);
-    const p = await pair(call, 0);
+    assert.equal(r.relay.count, 2, 'only the audio stream is relayed');
+    assert.equal(r.relay.portsInUse, 2);
+    const p = pair(r, msg, 0);
+    assertPortPair(p, CALL_ID, 0);
     assert.ok(text.includes(`m=audio ${p.rtp.port} RTP/AVP 0`));
   });
 
   test('a stream left alone keeps reaching its own address: the relayed one gets its own c=, the session c= stays', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite(sdp(
       'v=0', 'o=alice 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
       'm=audio 49170 RTP/AVP 0',
       'm=application 5000 TCP/BFCP *',
     ));
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    await offer(r, msg);
     const text = lines(msg);
-    const audio = text.indexOf('m=audio ' + (await pair(call, 0)).rtp.port + ' RTP/AVP 0');
+    const audio = text.indexOf(`m=audio ${pair(r, msg, 0).rtp.port} RTP/AVP 0`);
     const bfcp = text.indexOf('m=application 5000 TCP/BFCP *');
     assert.ok(text.indexOf('c=IN IP4 198.51.100.10') < audio, 'the session-level c= still names the BFCP peer');
     assert.equal(text[audio + 1], `c=IN IP4 ${ADVERTISE}`, 'the audio stream points at the relay with a c= of its own');
@@ -408,21 +467,19 @@ describe('rewriteSdp: streams left alone', () => {
   });
 
   test('a=rtcp with an address (RFC 3605): the relay expects RTCP from that address', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite(sdp(
       'v=0', 'o=alice 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
       'm=audio 49170 RTP/AVP 0', 'a=rtcp:53020 IN IP4 198.51.100.99',
     ));
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
-    const p = await pair(call, 0);
+    await offer(r, msg);
+    const p = pair(r, msg, 0);
     assert.deepEqual(p.rtcp.expected('a'), { address: '198.51.100.99', port: 53020 });
     assert.deepEqual(p.rtp.expected('a'), { address: '198.51.100.10', port: 49170 });
   });
 
   test('an SDP with only port-0 and non-RTP streams is not touched at all', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const body = Buffer.from(sdp(
       'v=0', 'o=alice 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
       'm=audio 0 RTP/AVP 0',
@@ -431,31 +488,69 @@ describe('rewriteSdp: streams left alone', () => {
       'a=path:msrp://198.51.100.10:2855/kjhd37s2s20w2a;tcp',
     ));
     const msg = invite(body);
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), false);
+    await offer(r, msg, false);
     assert.equal(msg.body, body, 'same body Buffer');
-    assert.equal(call.streams.size, 0);
-    assert.equal(relay.count, 0);
+    assert.equal(r.relay.count, 0);
   });
 
   test('when the relay runs out of port pairs, the stream that got none keeps its port', async () => {
-    const relay = newRelay('127.0.0.1', 2); // one pair only
-    const call = newCall();
+    const r = newRelaying({ ports: 2 }); // one pair only
     const msg = invite(RFC4317_OFFER);
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    await offer(r, msg);
     const out = parsedBody(msg);
-    const audio = await pair(call, 0);
-    assert.equal(out.media[0]!.port, audio.rtp.port);
-    assert.equal(call.streams.get(1), undefined, 'no pair for the video stream, and none remembered: a later offer tries again');
+    assert.equal(out.media[0]!.port, pair(r, msg, 0).rtp.port);
     assert.equal(out.media[1]!.port, 51372, 'video port unchanged');
-    assert.equal(relay.totals.noPortFailures, 1);
-    assert.equal(relay.count, 2);
+    assert.equal(r.relay.totals.noPortFailures, 1);
+    assert.equal(r.relay.count, 2);
+  });
+
+  test('when no stream gets ports, the SDP passes as the party wrote it (it still describes a media path)', async () => {
+    const r = newRelaying({ ports: 2 });
+    await offer(r, invite(RFC4317_OFFER, { callId: 'takes-the-only-pair' }));
+    const body = Buffer.from(RFC4317_OFFER);
+    const msg = invite(body);
+    await offer(r, msg, false);
+    assert.equal(msg.body, body);
+    assert.equal(r.relay.count, 2, 'the first call keeps its pair');
+    assert.equal(r.relay.totals.noPortFailures, 3, 'one for the first call\'s video, two for this one');
+  });
+
+  test('a host name in c= is not resolved: its stream is left alone and logged, the other streams are relayed', async () => {
+    const { log, lines: logged } = capturingLog();
+    const r = newRelaying({ log });
+    const msg = invite(sdp(
+      'v=0', 'o=alice 1 1 IN IP4 pc33.atlanta.example.com', 's=-', 'c=IN IP4 pc33.atlanta.example.com', 't=0 0',
+      'm=audio 49170 RTP/AVP 0',
+      'm=video 51372 RTP/AVP 31', 'c=IN IP4 198.51.100.10',
+      'm=audio 49172 RTP/AVP 0', 'a=rtcp:49173 IN IP4 rtcp.atlanta.example.com',
+    ));
+    await offer(r, msg);
+    const text = lines(msg);
+    const video = pair(r, msg, 1);
+    assert.equal(r.relay.count, 2, 'only the video stream is relayed');
+    assert.deepEqual(video.rtp.expected('a'), { address: '198.51.100.10', port: 51372 });
+    assert.ok(text.includes('c=IN IP4 pc33.atlanta.example.com'), 'the session c= still names the host, for the audio streams');
+    assert.ok(text.includes('m=audio 49170 RTP/AVP 0') && text.includes('m=audio 49172 RTP/AVP 0'), 'audio ports unchanged');
+    assert.ok(text.includes('a=rtcp:49173 IN IP4 rtcp.atlanta.example.com'));
+    assert.equal(text[text.indexOf(`m=video ${video.rtp.port} RTP/AVP 31`) + 1], `c=IN IP4 ${ADVERTISE}`);
+    const warning = logged.find((l) => l.msg === 'stream not relayed: its address is not an IP literal');
+    assert.ok(warning, 'logged');
+    assert.deepEqual([warning.callId, warning.stream, warning.host], [CALL_ID, 0, 'pc33.atlanta.example.com']);
+  });
+
+  test('every stream at a host name: nothing is relayed, nothing refused, the body untouched', async () => {
+    const r = newRelaying();
+    const body = Buffer.from(sdp('v=0', 'o=- 1 1 IN IP4 pc33.atlanta.example.com', 's=-', 'c=IN IP4 pc33.atlanta.example.com', 't=0 0', 'm=audio 49170 RTP/AVP 0'));
+    const msg = invite(body);
+    await offer(r, msg, false);
+    assert.equal(msg.body, body);
+    assert.equal(r.relay.count, 0);
   });
 });
 
-describe('rewriteSdp: RTCP', () => {
+describe('relayed SDP: RTCP', () => {
   test('a=rtcp (RFC 3605) is rewritten to the relay RTCP port with the advertised address; the relay expects RTCP from the given port', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite(sdp(
       'v=0', 'o=alice 2890844526 2890844526 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0',
       'm=audio 49170 RTP/AVP 0',
@@ -464,10 +559,10 @@ describe('rewriteSdp: RTCP', () => {
       'm=video 51372 RTP/AVP 31',
       'a=rtcp:53022 IN IP4 198.51.100.10',
     ));
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    await offer(r, msg);
     const out = parsedBody(msg);
-    const audio = await pair(call, 0);
-    const video = await pair(call, 1);
+    const audio = pair(r, msg, 0);
+    const video = pair(r, msg, 1);
     assert.deepEqual(getAttributes(out, 0, 'rtcp'), [`${audio.rtcp.port} IN IP4 ${ADVERTISE}`]);
     assert.deepEqual(getAttributes(out, 0, 'rtcp-fb'), ['* nack'], 'a=rtcp-fb is not a=rtcp');
     assert.deepEqual(getAttributes(out, 1, 'rtcp'), [`${video.rtcp.port} IN IP4 ${ADVERTISE}`]);
@@ -477,36 +572,32 @@ describe('rewriteSdp: RTCP', () => {
   });
 
   test('a=rtcp-fb and a=rtcp-xr alone are not a=rtcp: RTCP is expected on RTP + 1 and no a=rtcp is added', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite(LINPHONE_OFFER);
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    await offer(r, msg);
     const out = parsedBody(msg);
     assert.deepEqual(getAttributes(out, 0, 'rtcp'), []);
     assert.deepEqual(getAttributes(out, 1, 'rtcp'), []);
-    assert.deepEqual((await pair(call, 0)).rtcp.expected('a'), { address: '192.168.1.20', port: 7079 });
-    assert.deepEqual((await pair(call, 1)).rtcp.expected('a'), { address: '192.168.1.20', port: 9079 });
+    assert.deepEqual(pair(r, msg, 0).rtcp.expected('a'), { address: '192.168.1.20', port: 7079 });
+    assert.deepEqual(pair(r, msg, 1).rtcp.expected('a'), { address: '192.168.1.20', port: 9079 });
     assert.deepEqual(out.media[0]!.formats, ['96', '97', '98', '0', '8', '18', '101', '99', '100']);
     assert.deepEqual(out.media[1]!.formats, ['96', '97']);
   });
 
-  test('a=rtcp-mux without a=rtcp: RTCP is expected on the RTP port, a=rtcp-mux kept, no a=rtcp added', async () => {
-    const relay = newRelay();
-    const call = newCall();
+  test('a=rtcp-mux without a=rtcp: a port pair still, RTCP expected on the RTP port, a=rtcp-mux kept, no a=rtcp added', async () => {
+    const r = newRelaying();
     const msg = invite(ZOIPER_ANSWER);
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    await offer(r, msg);
     const out = parsedBody(msg);
-    const p = await pair(call, 0);
+    const p = pair(r, msg, 0);
     assert.deepEqual(p.rtp.expected('a'), { address: '10.0.0.5', port: 8000 });
     assert.deepEqual(p.rtcp.expected('a'), { address: '10.0.0.5', port: 8000 });
     assert.deepEqual(getAttributes(out, 0, 'rtcp-mux'), ['']);
     assert.deepEqual(getAttributes(out, 0, 'rtcp'), []);
-    assert.equal(out.media[0]!.port, p.rtp.port);
   });
 
   test('WebRTC-like offer without ICE (UDP/TLS/RTP/SAVPF, a=rtcp on the RTP port + a=rtcp-mux) is relayed', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite(sdp(
       'v=0',
       'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
@@ -526,10 +617,10 @@ describe('rewriteSdp: RTCP', () => {
       'a=setup:actpass',
       'a=fingerprint:sha-256 19:E2:1C:3B:4B:9F:81:E6:B8:5C:F4:A5:A8:D8:73:04:BB:05:2F:70:9F:04:A9:0E:05:E9:26:33:E8:70:88:A2',
     ));
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
+    await offer(r, msg);
     const out = parsedBody(msg);
-    const p = await pair(call, 0);
-    assertPortPair(relay, p);
+    const p = pair(r, msg, 0);
+    assertPortPair(p, CALL_ID, 0);
     assert.equal(out.media[0]!.proto, 'UDP/TLS/RTP/SAVPF');
     assert.deepEqual(out.media[0]!.formats, ['111', '0', '8', '126']);
     assert.deepEqual(getAttributes(out, 0, 'rtcp'), [`${p.rtcp.port} IN IP4 ${ADVERTISE}`]);
@@ -541,27 +632,25 @@ describe('rewriteSdp: RTCP', () => {
   });
 });
 
-describe('rewriteSdp: offer/answer over one call', () => {
-  test('the answer (side b) reuses the pairs the offer (side a) opened', async () => {
-    const relay = newRelay();
-    const call = newCall();
-    const offer = invite(RFC4317_OFFER);
-    assert.equal(await rewriteSdp(offer, 'a', call, relay, ADVERTISE, silentLog), true);
-    const audio = await pair(call, 0);
-    const video = await pair(call, 1);
-    const offered = parsedBody(offer);
-    const started = relay.totals.sessionsStarted;
+describe('relayed SDP: offer/answer over one call', () => {
+  test('the answer (from the callee) reuses the pairs the offer (from the caller) opened', async () => {
+    const r = newRelaying();
+    const offerMsg = invite(RFC4317_OFFER);
+    const request = await offer(r, offerMsg);
+    const audio = pair(r, offerMsg, 0);
+    const video = pair(r, offerMsg, 1);
+    const offered = parsedBody(offerMsg);
+    const started = r.relay.totals.sessionsStarted;
 
     const answer = ok200(RFC4317_ANSWER);
-    assert.equal(await rewriteSdp(answer, otherSide('a'), call, relay, ADVERTISE, silentLog), true);
+    assert.equal(await pass(r, answer, request, asReply(answer)), true);
     const answered = parsedBody(answer);
-    assert.equal(relay.totals.sessionsStarted, started, 'no new session for the answer');
-    assert.equal(relay.count, 4);
-    assert.equal(await pair(call, 0), audio);
-    assert.equal(await pair(call, 1), video);
+    assert.equal(r.relay.totals.sessionsStarted, started, 'no new session for the answer');
+    assert.equal(r.relay.count, 4);
+    assert.equal(pair(r, answer, 0).rtp, audio.rtp);
+    assert.equal(pair(r, answer, 1).rtp, video.rtp);
     assert.equal(answered.media[0]!.port, offered.media[0]!.port, 'same relay port both ways (audio)');
     assert.equal(answered.media[1]!.port, offered.media[1]!.port, 'same relay port both ways (video)');
-    assert.equal(answered.media[0]!.port, audio.rtp.port);
     assert.deepEqual(answered.media[0]!.formats, ['0']);
     assert.deepEqual(answered.media[1]!.formats, ['32']);
     assert.equal(getConnection(answered)!.address, ADVERTISE);
@@ -577,10 +666,10 @@ describe('rewriteSdp: offer/answer over one call', () => {
   });
 
   test('an answer rejecting video (RFC 4317 §2.2 style, port 0) leaves that m= line at 0', async () => {
-    const relay = newRelay();
-    const call = newCall();
-    assert.equal(await rewriteSdp(invite(RFC4317_OFFER), 'a', call, relay, ADVERTISE, silentLog), true);
-    const video = await pair(call, 1);
+    const r = newRelaying();
+    const offerMsg = invite(RFC4317_OFFER);
+    const request = await offer(r, offerMsg);
+    const video = pair(r, offerMsg, 1);
     const answer = ok200(sdp(
       'v=0', 'o=bob 2808844564 2808844564 IN IP4 203.0.113.20', 's=', 'c=IN IP4 203.0.113.20', 't=0 0',
       'm=audio 49172 RTP/AVP 0',
@@ -588,21 +677,21 @@ describe('rewriteSdp: offer/answer over one call', () => {
       'm=video 0 RTP/AVP 31',
       'a=rtpmap:31 H261/90000',
     ));
-    assert.equal(await rewriteSdp(answer, 'b', call, relay, ADVERTISE, silentLog), true);
+    assert.equal(await pass(r, answer, request, asReply(answer)), true);
     const out = parsedBody(answer);
     assert.equal(out.media[1]!.port, 0);
     assert.deepEqual(out.media[1]!.formats, ['31']);
-    assert.equal(out.media[0]!.port, (await pair(call, 0)).rtp.port);
+    assert.equal(out.media[0]!.port, pair(r, offerMsg, 0).rtp.port);
     assert.equal(video.rtp.expected('b').port, 0, 'the relay was not told to expect the rejected stream');
   });
 
   test('a re-offer changing the address updates what the relay expects, on the same relay ports', async () => {
-    const relay = newRelay();
-    const call = newCall();
-    const offer = invite(RFC4317_OFFER);
-    assert.equal(await rewriteSdp(offer, 'a', call, relay, ADVERTISE, silentLog), true);
-    assert.equal(await rewriteSdp(ok200(RFC4317_ANSWER), 'b', call, relay, ADVERTISE, silentLog), true);
-    const audio = await pair(call, 0);
+    const r = newRelaying();
+    const offerMsg = invite(RFC4317_OFFER);
+    const request = await offer(r, offerMsg);
+    const answer = ok200(RFC4317_ANSWER);
+    assert.equal(await pass(r, answer, request, asReply(answer)), true);
+    const audio = pair(r, offerMsg, 0);
     const port = audio.rtp.port;
     // pretend the caller had already latched from its old address
     (audio.rtp as MediaSession).a.hasSent = true;
@@ -620,50 +709,85 @@ describe('rewriteSdp: offer/answer over one call', () => {
       'm=video 50002 RTP/AVP 31 32',
       'a=rtpmap:31 H261/90000',
       'a=rtpmap:32 MPV/90000',
-    ));
-    assert.equal(await rewriteSdp(reoffer, 'a', call, relay, ADVERTISE, silentLog), true);
-    assert.equal(await pair(call, 0), audio, 'same pair');
+    ), { toTag: 'a6c85cf' });
+    assert.equal(await pass(r, reoffer, asRequest(reoffer)), true, 'a request inside the dialog of a followed call');
+    assert.equal(pair(r, reoffer, 0).rtp, audio.rtp, 'same pair');
     assert.equal(parsedBody(reoffer).media[0]!.port, port, 'same relay port in the re-offer');
-    assert.equal(relay.count, 4);
+    assert.equal(r.relay.count, 4);
     assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.77', port: 50000 });
     assert.deepEqual(audio.rtp.stats().parties[0]!.media, { address: '198.51.100.77', port: 50000 });
     assert.equal(audio.rtp.stats().parties[0]!.latched, false, 'the moved party latches anew');
     assert.deepEqual(audio.rtcp.expected('a'), { address: '198.51.100.77', port: 50001 });
-    assert.deepEqual((await pair(call, 1)).rtp.expected('a'), { address: '198.51.100.77', port: 50002 });
+    assert.deepEqual(pair(r, reoffer, 1).rtp.expected('a'), { address: '198.51.100.77', port: 50002 });
     // the other side is unchanged
     assert.deepEqual(audio.rtp.expected('b'), { address: '203.0.113.20', port: 49174 });
   });
+
+  test('a re-INVITE from the callee (its own From tag) describes the callee\'s side; its answer the caller\'s', async () => {
+    const r = newRelaying();
+    const offerMsg = invite(RFC4317_OFFER);
+    const request = await offer(r, offerMsg);
+    const answer = ok200(RFC4317_ANSWER);
+    await pass(r, answer, request, asReply(answer));
+    const audio = pair(r, offerMsg, 0);
+
+    const fromCallee = invite(sdp('v=0', 'o=bob 1 2 IN IP4 203.0.113.21', 's=', 'c=IN IP4 203.0.113.21', 't=0 0', 'm=audio 40100 RTP/AVP 0'), { fromTag: 'a6c85cf', toTag: CALLER_TAG });
+    const reinvite = asRequest(fromCallee);
+    assert.equal(await pass(r, fromCallee, reinvite), true);
+    assert.deepEqual(audio.rtp.expected('b'), { address: '203.0.113.21', port: 40100 });
+    assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.10', port: 49170 }, 'the caller unchanged');
+
+    const callerAnswer = ok200(sdp('v=0', 'o=alice 1 3 IN IP4 198.51.100.11', 's=', 'c=IN IP4 198.51.100.11', 't=0 0', 'm=audio 40200 RTP/AVP 0'), { fromTag: 'a6c85cf' });
+    assert.equal(await pass(r, callerAnswer, reinvite, asReply(callerAnswer)), true);
+    assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.11', port: 40200 });
+  });
+
+  test('a late offer: the INVITE carries no SDP, the 200 OK offers (the callee\'s side), the ACK answers (the caller\'s)', async () => {
+    const r = newRelaying();
+    const inviteMsg = invite('', { contentType: null });
+    const request = await offer(r, inviteMsg, false);
+    const offered = ok200(RFC4317_ANSWER);
+    assert.equal(await pass(r, offered, request, asReply(offered)), true, 'the engaged call is followed though its INVITE had no SDP');
+    const audio = pair(r, offered, 0);
+    assert.deepEqual(audio.rtp.expected('b'), { address: '203.0.113.20', port: 49174 });
+    const ack = createRequest({
+      method: 'ACK', uri: 'sip:bob@203.0.113.20',
+      headers: [
+        ['Via', 'SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhdt'], ['From', `Alice <sip:alice@atlanta.example.com>;tag=${CALLER_TAG}`],
+        ['To', 'Bob <sip:bob@biloxi.example.com>;tag=a6c85cf'], ['Call-ID', CALL_ID], ['CSeq', '314159 ACK'], ['Content-Type', 'application/sdp'],
+      ],
+      body: RFC4317_OFFER,
+    });
+    assert.equal(await pass(r, ack, asRequest(ack)), true);
+    assert.equal(pair(r, ack, 0).rtp, audio.rtp, 'the answer shares the offer\'s ports');
+    assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.10', port: 49170 });
+  });
+
+  test('a request outside the dialog of a followed call that no route engaged is left alone', async () => {
+    const r = newRelaying();
+    await offer(r, invite(RFC4317_OFFER));
+    const other = invite(RFC4317_OFFER);
+    assert.equal(await pass(r, other, asRequest(other)), false);
+    assert.equal(other.body.toString(), RFC4317_OFFER);
+  });
+
+  test('sessions that went idle are opened anew by the next description of their stream', async () => {
+    const r = newRelaying();
+    const offerMsg = invite(RFC4317_OFFER);
+    const request = await offer(r, offerMsg);
+    const audio = pair(r, offerMsg, 0);
+    r.relay.end(audio.rtp, 'idle'); // the RTCP session lives on (hold)
+    const answer = ok200(RFC4317_ANSWER);
+    assert.equal(await pass(r, answer, request, asReply(answer)), true);
+    const again = pair(r, answer, 0);
+    assert.notEqual(again.rtp, audio.rtp);
+    assert.equal(audio.rtcp.ended, true, 'the leftover RTCP session was replaced with its RTP one');
+    assert.deepEqual(again.rtp.expected('b'), { address: '203.0.113.20', port: 49174 });
+    assert.equal(pair(r, answer, 1).rtp, pair(r, offerMsg, 1).rtp, 'the video stream kept its sessions');
+  });
 });
 
-describe('rewriteSdp: what is not SDP, or not valid SDP', () => {
-  test('a body whose Content-Type is not application/sdp is untouched', async () => {
-    const relay = newRelay();
-    for (const ct of ['text/plain', 'application/pidf+xml', 'multipart/mixed;boundary=unique-boundary-1', 'application/sdpx', null]) {
-      const call = newCall();
-      const body = Buffer.from(RFC4317_OFFER);
-      const msg = invite(body, ct);
-      assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), false, `Content-Type ${String(ct)}`);
-      assert.equal(msg.body, body);
-      assert.equal(call.streams.size, 0);
-    }
-    assert.equal(relay.count, 0);
-  });
-
-  test('an empty body is not SDP, even with Content-Type application/sdp', async () => {
-    const relay = newRelay();
-    const msg = invite('');
-    assert.equal(await rewriteSdp(msg, 'a', newCall(), relay, ADVERTISE, silentLog), false);
-    assert.equal(msg.body.length, 0);
-    assert.equal(relay.count, 0);
-  });
-
-  test('Content-Type matching is case-insensitive and ignores parameters', async () => {
-    const relay = newRelay();
-    const msg = invite(RFC4317_OFFER, 'Application/SDP; charset=UTF-8');
-    assert.equal(await rewriteSdp(msg, 'a', newCall(), relay, ADVERTISE, silentLog), true);
-    assert.equal(getConnection(parsedBody(msg))!.address, ADVERTISE);
-  });
-
+describe('relayed SDP: what is not SDP, or not valid SDP', () => {
   const MALFORMED: readonly [string, string][] = [
     ['no o= line', sdp('v=0', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0', 'm=audio 49170 RTP/AVP 0')],
     ['port not a number', sdp('v=0', 'o=- 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0', 'm=audio abc RTP/AVP 0')],
@@ -673,41 +797,56 @@ describe('rewriteSdp: what is not SDP, or not valid SDP', () => {
   ];
 
   for (const [what, text] of MALFORMED) {
-    test(`malformed SDP in a request (${what}) → RejectRequest 400 Malformed SDP, nothing opened`, async () => {
-      const relay = newRelay();
-      const call = newCall();
+    test(`malformed SDP in a request (${what}) → MediaRefused 400 Malformed SDP, nothing opened`, async () => {
+      const r = newRelaying();
       const body = Buffer.from(text);
       const msg = invite(body);
-      await assert.rejects(rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), (err: unknown) => {
-        assert.ok(err instanceof RejectRequest);
-        assert.ok(isRejectRequest(err));
+      await assert.rejects(offer(r, msg), (err: unknown) => {
+        assert.ok(isMediaRefused(err));
         assert.equal(err.status, 400);
         assert.equal(err.reason, 'Malformed SDP');
         return true;
       });
       assert.equal(msg.body, body);
-      assert.equal(call.streams.size, 0);
-      assert.equal(relay.count, 0);
+      assert.equal(r.relay.count, 0);
     });
 
-    test(`malformed SDP in a response (${what}) → false, body untouched`, async () => {
-      const relay = newRelay();
-      const call = newCall();
+    test(`malformed SDP in a response (${what}) → MediaRefused too (the engine passes the reply unchanged), body untouched`, async () => {
+      const r = newRelaying();
+      const request = await offer(r, invite(RFC4317_OFFER));
+      const opened = r.relay.count;
       const body = Buffer.from(text);
       const msg = ok200(body);
-      assert.equal(await rewriteSdp(msg, 'b', call, relay, ADVERTISE, silentLog), false);
+      await assert.rejects(pass(r, msg, request, asReply(msg)), (err: unknown) => isMediaRefused(err) && err.status === 400);
       assert.equal(msg.body, body);
       assert.equal(msg.body.toString(), text);
-      assert.equal(call.streams.size, 0);
-      assert.equal(relay.count, 0);
+      assert.equal(r.relay.count, opened, 'nothing more opened');
     });
   }
+
+  test('a body that is not SDP is never read (no media event)', async () => {
+    const r = newRelaying();
+    for (const ct of ['text/plain', 'application/pidf+xml', 'multipart/mixed;boundary=unique-boundary-1', 'application/sdpx', null]) {
+      const body = Buffer.from(RFC4317_OFFER);
+      const msg = invite(body, { contentType: ct });
+      await offer(r, msg, false);
+      assert.equal(msg.body, body, `Content-Type ${String(ct)}`);
+    }
+    await offer(r, invite(''), false);
+    assert.equal(r.relay.count, 0);
+  });
+
+  test('Content-Type matching is case-insensitive and ignores parameters', async () => {
+    const r = newRelaying();
+    const msg = invite(RFC4317_OFFER, { contentType: 'Application/SDP; charset=UTF-8' });
+    await offer(r, msg);
+    assert.equal(getConnection(parsedBody(msg))!.address, ADVERTISE);
+  });
 });
 
-describe('rewriteSdp: exact output', () => {
+describe('relayed SDP: exact output', () => {
   test('a parsed INVITE with a Linphone-like offer: byte-exact SDP (line order, CRLF) and Content-Length updated', async () => {
-    const relay = newRelay();
-    const call = newCall('3848276298220188511@192.168.1.20', '9fxced76sl');
+    const r = newRelaying();
     const head = [
       'INVITE sip:bob@biloxi.example.com SIP/2.0',
       'Via: SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK.n2Xr7lWQb;rport',
@@ -724,9 +863,10 @@ describe('rewriteSdp: exact output', () => {
     const parsed = parseSip(raw);
     assert.ok(parsed.ok);
     const msg = parsed.msg;
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
-    const a = await pair(call, 0);
-    const v = await pair(call, 1);
+    await offer(r, msg);
+    const a = pair(r, msg, 0);
+    const v = pair(r, msg, 1);
+    assert.deepEqual(a.rtp.key.callId, '3848276298220188511@192.168.1.20');
     const expected = sdp(
       'v=0',
       'o=alice 3045 2217 IN IP4 192.168.1.20',
@@ -765,11 +905,10 @@ describe('rewriteSdp: exact output', () => {
   });
 
   test('an LF-only SDP without a final newline keeps its line ends', async () => {
-    const relay = newRelay();
-    const call = newCall();
+    const r = newRelaying();
     const msg = invite('v=0\no=- 1 1 IN IP4 198.51.100.10\ns=-\nc=IN IP4 198.51.100.10\nt=0 0\nm=audio 49170 RTP/AVP 0\na=ptime:20');
-    assert.equal(await rewriteSdp(msg, 'a', call, relay, ADVERTISE, silentLog), true);
-    const p = await pair(call, 0);
+    await offer(r, msg);
+    const p = pair(r, msg, 0);
     assert.equal(msg.body.toString(), `v=0\no=- 1 1 IN IP4 198.51.100.10\ns=-\nc=IN IP4 ${ADVERTISE}\nt=0 0\nm=audio ${p.rtp.port} RTP/AVP 0\na=ptime:20`);
   });
 });

@@ -10,12 +10,17 @@ import type { WorkClass } from '../../kernel/overload.ts';
 import type { PlainDialect } from './dialect.ts';
 import { PlainTransaction } from './transaction.ts';
 import { OpenMap } from '../../lib/open-map.ts';
+import { isMediaRefused } from '../../kernel/hooks.ts';
+import { composeCallFailed, composeMediaPort, plainReasonText } from './compose.ts';
+import { plainWire } from './dialect.ts';
+import { PlainMediaOffer } from './media-offer.ts';
 import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
 
 export interface EngineDeps {
   readonly hooks: ProxyHooks;
   readonly log: Logger;
-  send(listener: string, to: Endpoint, data: Buffer): void;
+  /** Sends from a listener; `sent` runs once the datagram is with the kernel (to order sends to different peers). */
+  send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void;
   /** Runs a named reply or failure route of the transaction's pinned snapshot. */
   runRoute(kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply): Promise<MessageContext>;
 }
@@ -130,15 +135,43 @@ export class PlainProxyEngine implements ProxyEngine {
 
   private async answer(txn: PlainTransaction, reply: Reply, dropped: boolean): Promise<void> {
     txn.done = true; // no second answer or timeout while hooks run
-    const after: (() => void)[] = [];
-    const decision = await this.deps.hooks.emitAnswer({ txn, request: txn.request, reply, after: (fn) => after.push(fn) });
-    if (decision === 'withhold') {
-      this.finish(txn, 'withheld', reply.status);
-      return;
+    const req = txn.request;
+    this.deps.hooks.emitAnswer({ txn, request: req, reply });
+    const media = await this.relayMedia(txn, reply);
+    if (media === 'refused') return;
+    if (!dropped) this.upstream(txn, this.dialect.forwardReplyBytes(reply, req));
+    if (media !== null) {
+      // Each party is told where the other's media now is; the caller first, the callee's copy
+      // leaves once the caller's is with the kernel.
+      const text = (port: number, to: Request | Reply): Buffer => composeMediaPort(req.from.user, req.to.user, port, plainWire(to).terminator);
+      this.deps.send(req.listener, req.source, text(media.toCaller, req), () => this.deps.send(reply.listener, txn.target, text(media.toCallee, reply)));
     }
-    if (!dropped) this.upstream(txn, this.dialect.forwardReplyBytes(reply, txn.request));
-    for (const fn of after) fn();
     this.finish(txn, 'answered', reply.status);
+  }
+
+  /**
+   * The media of an answered call, through the media hooks: each party's implicit description
+   * (its signaling address), the caller's first. Returns the ports each party is to send to when
+   * a hook relayed them, null when none did; when a hook refused, the answer is withheld, both
+   * parties get CALL_FAILED with the reason, and the call ends.
+   */
+  private async relayMedia(txn: PlainTransaction, reply: Reply): Promise<{ toCaller: number; toCallee: number } | null | 'refused'> {
+    if (!this.deps.hooks.wantsMedia) return null;
+    const req = txn.request;
+    const caller = new PlainMediaOffer(req.source);
+    const callee = new PlainMediaOffer(txn.target);
+    try {
+      await this.deps.hooks.emitMedia({ request: req, reply: null, txn, offer: () => caller });
+      await this.deps.hooks.emitMedia({ request: req, reply, txn, offer: () => callee });
+    } catch (err) {
+      if (!isMediaRefused(err)) throw err;
+      const failed = (to: Request | Reply): Buffer => composeCallFailed(req.to.user, req.from.user, plainReasonText(err.reason), plainWire(to).terminator);
+      this.deps.send(req.listener, req.source, failed(req));
+      this.deps.send(reply.listener, reply.source, failed(reply));
+      this.finish(txn, 'withheld', reply.status);
+      return 'refused';
+    }
+    return caller.mediaPort !== null && callee.mediaPort !== null ? { toCaller: callee.mediaPort, toCallee: caller.mediaPort } : null;
   }
 
   private async fail(txn: PlainTransaction, reply: Reply, dropped: boolean): Promise<void> {

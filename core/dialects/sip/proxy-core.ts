@@ -2,19 +2,21 @@ import { createHash } from 'node:crypto';
 import type { TransactionView } from '../../kernel/contracts.ts';
 import type { ProxyEngine } from '../../kernel/engine.ts';
 import type { WorkClass } from '../../kernel/overload.ts';
-import { isRejectRequest, type ProxyHooks } from '../../kernel/hooks.ts';
+import { isMediaRefused, type ProxyHooks } from '../../kernel/hooks.ts';
 import type { MessageContext } from '../../kernel/message-context.ts';
 import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
 import type { Logger } from '../../lib/log.ts';
 import { whenDone } from '../../lib/when-done.ts';
 import { reasonPhrase, type Reply, type Request } from '../../model/message.ts';
 import type { ForwardPlan, ForwardTarget, ReplyExtras } from '../../model/verdict.ts';
-import { getHeader, getHeaders, getMaxForwards, hasHeader, prependHeader, removeHeader, setHeader, type SipRequest, type SipResponse } from './codec/message.ts';
+import { getHeader, getHeaders, getMaxForwards, hasHeader, prependHeader, removeHeader, setHeader, type SipMessage, type SipRequest, type SipResponse } from './codec/message.ts';
 import { getParam } from './codec/params.ts';
 import { serializeSip } from './codec/serialize.ts';
 import { parseNameAddr, parseUri, type NameAddr } from './codec/uri.ts';
 import { parseViaList } from './codec/via.ts';
 import type { ClientTransactions, SipSender } from './client-transactions.ts';
+import { aliasContact, takeAlias } from './contact-alias.ts';
+import { hasSdpBody, sipMediaOffer, type SdpMediaOffer } from './media-offer.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildResponse, decrementMaxForwards } from './messages.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
@@ -39,6 +41,19 @@ export interface SipProxyStats {
   statelessReplies: number;
   strayReplies: number;
 }
+
+/** Requests whose Contact is a dialog's remote target (RFC 3261 §12, RFC 3311, RFC 6665, RFC 3515). */
+const TARGET_METHODS: ReadonlySet<string> = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
+
+/** What the proxy says of itself in its answer to OPTIONS (RFC 3261 §11.2). */
+const OPTIONS_ANSWER: ReplyExtras = {
+  headers: [
+    ['Allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, PRACK, INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER'],
+    ['Accept', 'application/sdp'],
+    ['Accept-Encoding', 'identity'],
+    ['Accept-Language', 'en'],
+  ],
+};
 
 function firstRoute(sip: SipRequest): NameAddr | null {
   const first = getHeaders(sip, 'route')[0];
@@ -68,6 +83,8 @@ function better(a: Reply, b: Reply): boolean {
  */
 export class SipProxyCore implements ProxyEngine, ClientOwner {
   readonly stats: SipProxyStats = { cancels: 0, statelessReplies: 0, strayReplies: 0 };
+  /** Requests that reached this proxy through its own Record-Route: it is in their dialog's path. */
+  private readonly inOurPath = new WeakSet<Request>();
 
   constructor(private readonly deps: SipProxyCoreDeps) {}
 
@@ -94,7 +111,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const sip = sipRequest(req);
     if (req.method === 'ACK') {
       if (servers.absorbAck(req)) return true;
-      this.preRoute(sip);
+      if (this.preRoute(sip)) this.inOurPath.add(req);
       return false; // an ACK for a 2xx travels end to end through the script
     }
     if (req.method === 'CANCEL') {
@@ -103,20 +120,36 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     }
     if (servers.open(req) === null) return true; // a retransmission, answered
     const mf = getMaxForwards(sip);
-    if (mf !== undefined && mf <= 0 && req.method !== 'OPTIONS') {
+    if (req.method === 'OPTIONS' && (mf === 0 || (!req.inDialog && this.addressedToUs(sip)))) {
+      // A keepalive or health probe for this proxy, or an OPTIONS that may go no further: the
+      // proxy answers as its final recipient (§11, §16.3 step 3).
+      this.respond(req, 200, 'OK', OPTIONS_ANSWER);
+      return true;
+    }
+    if (mf !== undefined && mf <= 0) {
       this.respond(req, 483, 'Too Many Hops');
       return true;
     }
-    this.preRoute(sip);
+    if (this.preRoute(sip)) this.inOurPath.add(req);
     return false;
+  }
+
+  /** A Request-URI that names this proxy and no user in it (`sip:proxy.example.com`), with no Route elsewhere. */
+  private addressedToUs(sip: SipRequest): boolean {
+    const u = parseUri(sip.uri);
+    if (u === null || u.user !== undefined || !this.deps.node.isUs(u)) return false;
+    const first = firstRoute(sip);
+    return first === null || this.deps.node.isUs(first.uri);
   }
 
   /**
    * §16.4 route information preprocessing: a Request-URI that is our own Record-Route URI
    * comes from a strict router (restore the real target from the last Route); Route entries
-   * that name this proxy are removed.
+   * that name this proxy are removed. Returns whether the request came by this proxy's own
+   * Record-Route (a Route naming it was there).
    */
-  private preRoute(sip: SipRequest): void {
+  private preRoute(sip: SipRequest): boolean {
+    let ours = false;
     const { node } = this.deps;
     if (node.isUs(sip.uri)) {
       const routes = getHeaders(sip, 'route');
@@ -124,13 +157,16 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       if (last !== null) {
         sip.uri = last.uri;
         setRoutes(sip, routes.slice(0, -1));
+        ours = true;
       }
     }
     for (;;) {
       const first = firstRoute(sip);
       if (first === null || !node.isUs(first.uri)) break;
       removeHeader(sip, 'route', 'first');
+      ours = true;
     }
+    return ours;
   }
 
   private receiveCancel(cancel: Request): void {
@@ -172,6 +208,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     call.onFailure = plan.onFailure;
     call.onReply = plan.onReply;
     call.answerTimeoutMs = plan.answerTimeoutMs;
+    call.inPath = plan.recordRoute || this.inOurPath.has(req);
     const st = call.server;
     if (st.canceled) {
       this.finishWithLocal(call, 487, 'Request Terminated');
@@ -185,14 +222,14 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 478 });
       }
     } catch (err) {
-      if (isRejectRequest(err)) {
-        mc.log.info({ status: err.status, reason: err.reason }, 'request refused while forwarding');
+      if (isMediaRefused(err)) {
+        mc.log.info({ status: err.status, reason: err.reason }, 'request refused: its media cannot go through');
         this.finishWithLocal(call, err.status, err.reason);
       } else {
         this.deps.log.error({ err, callId: req.callId }, 'forwarding failed');
         this.finishWithLocal(call, 500, 'Server Internal Error');
       }
-      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: isRejectRequest(err) ? err.status : 500 });
+      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: isMediaRefused(err) ? err.status : 500 });
     }
   }
 
@@ -206,7 +243,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
         if (h !== null) hops.push(h);
       }
     } else {
-      const hop = await this.routeHop(sip);
+      const hop = await this.routeHop(call.request, sip);
       if (hop !== null) hops.push({ hop });
     }
     for (const h of hops) await this.startBranch(call, h.hop, h.uri, plan.recordRoute);
@@ -227,10 +264,17 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     return { hop: { address: t.address, transport, connection: t.connection ?? null }, uri };
   }
 
-  /** §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI. */
-  private async routeHop(sip: SipRequest): Promise<NextHop | null> {
+  /**
+   * §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI:
+   * where an alias of ours in it says, for a request that came through this proxy's
+   * Record-Route, else where the URI resolves to.
+   */
+  private async routeHop(req: Request, sip: SipRequest): Promise<NextHop | null> {
     const first = firstRoute(sip);
-    if (first === null) return hasHeader(sip, 'route') ? null : resolveNextHop(sip.uri);
+    if (first === null) {
+      if (hasHeader(sip, 'route')) return null;
+      return (this.inOurPath.has(req) ? takeAlias(sip) : null) ?? resolveNextHop(sip.uri);
+    }
     const u = parseUri(first.uri);
     if (u !== null && getParam(u.params, 'lr') === undefined) {
       // A strict router: it becomes the Request-URI, the old one goes to the end of the route set.
@@ -249,6 +293,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const listener = req.listener;
     const ours = this.deps.identity(listener);
     const id = facing(ours, hop.address.address);
+    if (call.inPath && TARGET_METHODS.has(out.method)) aliasContact(out, req.source, sipWire(req).transport);
     if (recordRoute) {
       // Double Record-Route when the call changes address family or transport (RFC 5658): each side gets a URI it can reach.
       const inbound = facing(ours, req.source.address);
@@ -260,7 +305,8 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
     const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null };
     call.target = hop.address;
-    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: call, sip: out });
+    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: call });
+    await this.describeMedia(req, null, call, out);
     const ct = this.deps.clients.start(branch, out, downstream, this, call);
     call.branches.push(ct);
     if (ct.isInvite) {
@@ -273,7 +319,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   private async forwardAck(req: Request, plan: ForwardPlan): Promise<void> {
     const sip = sipRequest(req);
     const t = plan.targets?.[0];
-    const hop = t !== undefined ? (await this.targetHop(t, sip))?.hop ?? null : await this.routeHop(sip);
+    const hop = t !== undefined ? (await this.targetHop(t, sip))?.hop ?? null : await this.routeHop(req, sip);
     if (hop === null) return;
     const out = cloneSip(sip);
     if (t?.uri !== undefined) out.uri = t.uri;
@@ -281,7 +327,13 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const id = facing(this.deps.identity(req.listener), hop.address.address);
     const branch = `z9hG4bK${createHash('sha1').update(`${req.callId}|${getHeader(sip, 'cseq')}|${req.from.tag}|${out.uri}|${sipWire(req).via.branch}`).digest('base64url').slice(0, 16)}`;
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
-    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null, sip: out });
+    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null });
+    try {
+      await this.describeMedia(req, null, null, out);
+    } catch (err) {
+      if (!isMediaRefused(err)) throw err;
+      this.deps.log.warn({ callId: req.callId, status: err.status, reason: err.reason }, 'ACK passed with its media unchanged');
+    }
     this.deps.sender.send({ transport: hop.transport, listener: req.listener, address: hop.address, connection: hop.connection ?? null }, serializeSip(out));
   }
 
@@ -318,8 +370,8 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     }
     if (reply.status < 300) {
       if (call.answered) return dropped ? undefined : this.passUpstream(call, reply);
-      const decided = this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply, after: (fn) => queueMicrotask(fn) });
-      return whenDone(decided, () => this.passAnswer(call, ct, reply, dropped));
+      this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply });
+      return this.passAnswer(call, ct, reply, dropped);
     }
     if (call.finished) return;
     if (call.pending.length === 0) return this.complete(call);
@@ -377,8 +429,31 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   private passUpstream(call: ProxyCall, reply: Reply): void | Promise<void> {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
-    const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
-    return whenDone(hooked, () => this.deps.servers.send(call.server, call.server.upstream, reply.status, serializeSip(out)));
+    if (call.inPath && reply.status < 300 && TARGET_METHODS.has(reply.method)) aliasContact(out, reply.source, sipWire(reply).transport);
+    const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply });
+    const send = (): void => this.deps.servers.send(call.server, call.server.upstream, reply.status, serializeSip(out));
+    return whenDone(hooked, () => {
+      const described = this.describeMedia(call.request, reply, call, out);
+      if (described === undefined) return send();
+      return described.then(send, (err: unknown) => {
+        if (!isMediaRefused(err)) throw err;
+        this.deps.log.warn({ callId: reply.callId, status: reply.status, reason: err.reason }, 'reply passed with its media unchanged');
+        send();
+      });
+    });
+  }
+
+  /**
+   * The media description an outgoing copy carries, through the media hooks, written back into
+   * its body when a hook changed it. Nothing (no promise) when nobody listens or there is no SDP.
+   * A MediaRefused from a hook is thrown to the caller.
+   */
+  private describeMedia(request: Request, reply: Reply | null, txn: TransactionView | null, out: SipMessage): Promise<void> | undefined {
+    if (!this.deps.hooks.wantsMedia || !hasSdpBody(out)) return undefined;
+    let offer: SdpMediaOffer | undefined;
+    const emitted = this.deps.hooks.emitMedia({ request, reply, txn, offer: () => (offer ??= sipMediaOffer(out)) });
+    const write = (): void => { offer?.writeTo(out); };
+    return emitted instanceof Promise ? emitted.then(write) : Promise.resolve(write());
   }
 
   /** A response with no transaction (a repeated 2xx after ours ended): our Via off, on to the next Via's address. */

@@ -169,6 +169,8 @@ export class ProxyCall implements TransactionView {
   answered = false;
   /** A final response has gone upstream: nothing else final may follow, but 2xx. */
   finished = false;
+  /** This proxy stays in the dialog's path (it record-routes it, or the request came by its Record-Route). */
+  inPath = false;
   target: Endpoint;
 
   constructor(readonly server: ServerTransaction, readonly request: Request, readonly snapshot: RouteSnapshot) {

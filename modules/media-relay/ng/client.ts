@@ -11,8 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { unmapIPv4 } from '../../../core/lib/address.ts';
-import { bindUdp, createUdpSocket } from '../../../core/transport/udp-socket.ts';
+import { bindUdp, createUdpSocket, unmapIPv4 } from '../../../core/module.ts';
 import { type BencodeDict, type BencodeInputObject, type BencodeLimits, DEFAULT_BENCODE_LIMITS, bencodeText, decodeBencode, encodeBencode, isBencodeList } from './bencode.ts';
 import { type NgCallStats, parseCallStats } from './call-stats.ts';
 import {

@@ -3,7 +3,7 @@
  * typed request and answering a typed reply. `dispatch` turns the reply into the result
  * dictionary rtpengine would send.
  */
-import type { Endpoint } from '../../../core/lib/address.ts';
+import type { Endpoint } from '../../../core/module.ts';
 import type { BencodeInputObject } from './bencode.ts';
 import { callStatsFields, type NgCallStats } from './call-stats.ts';
 import {

@@ -8,9 +8,7 @@
  * twice. Every datagram that was not answered normally is counted by why.
  */
 import type dgram from 'node:dgram';
-import type { Endpoint } from '../../../core/lib/address.ts';
-import type { Logger } from '../../../core/lib/log.ts';
-import { bindUdp, createUdpSocket } from '../../../core/transport/udp-socket.ts';
+import { bindUdp, createUdpSocket, type Endpoint, type Logger } from '../../../core/module.ts';
 import { type BencodeLimits, DEFAULT_BENCODE_LIMITS, decodeBencode, encodeBencode } from './bencode.ts';
 import { CookieCache, type CookieCacheOptions, DEFAULT_COOKIE_CACHE } from './cookie-cache.ts';
 import { dispatch, type NgHandler } from './handler.ts';

@@ -1,17 +1,8 @@
-import type { Endpoint } from '../../../core/lib/address.ts';
+import type { Endpoint } from '../../../core/module.ts';
+import type { SessionKey, SessionStats } from '../session.ts';
 
 /** Each session socket's receive queue: room for a burst (a jitter-buffer flush, a scheduling hiccup); memory is used only while queued. */
 export const MEDIA_SOCKET_BUFFER_BYTES = 1024 * 1024;
-
-export type SessionEndReason = 'bye' | 'idle' | 'ended' | 'dialog' | 'shutdown' | 'replaced';
-
-export interface SessionStats {
-  readonly port: number;
-  readonly durationMs: number;
-  readonly parties: readonly { readonly name: string; readonly media: Endpoint; readonly latched: boolean; readonly packets: number; readonly bytes: number }[];
-  readonly strangers: number;
-  readonly sendErrors: number;
-}
 
 /** A party of a session: its name (for the counters) and where it is expected to send from. */
 export interface PartySpec {
@@ -25,7 +16,7 @@ export interface PartySpec {
  * a new source from its own IP (symmetric NAT learning, as rtpproxy); anything else is dropped.
  */
 export interface RelaySession {
-  readonly key: string;
+  readonly key: SessionKey;
   readonly port: number;
   /** Closed: no longer relaying. */
   readonly ended: boolean;
@@ -47,7 +38,7 @@ export interface RelaySession {
 export interface BoundPort {
   readonly port: number;
   /** Starts relaying on this port between `a` and `b`. */
-  start(key: string, a: PartySpec, b: PartySpec): RelaySession;
+  start(key: SessionKey, a: PartySpec, b: PartySpec): RelaySession;
   /** Frees a port that never started a session. */
   release(): void;
 }

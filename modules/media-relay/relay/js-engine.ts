@@ -1,5 +1,5 @@
 import type dgram from 'node:dgram';
-import { bindUdp, createUdpSocket } from '../../../core/transport/udp-socket.ts';
+import { bindUdp, createUdpSocket } from '../../../core/module.ts';
 import type { BoundPort, MediaEngine } from './engine.ts';
 import { MediaSession } from './media-session.ts';
 import type { PortBinder } from './port-pool.ts';

@@ -1,33 +1,33 @@
-import type { Endpoint } from '../../../core/lib/address.ts';
-import type { Logger } from '../../../core/lib/log.ts';
-import type { BoundPort, MediaEngine, PartySpec, RelaySession, SessionEndReason, SessionStats } from './engine.ts';
+import { LogThrottle, type Endpoint, type Logger } from '../../../core/module.ts';
+import type { RelayTotals } from '../backend.ts';
+import type { SessionEndReason, SessionKey, SessionStats } from '../session.ts';
+import type { BoundPort, MediaEngine, PartySpec, RelaySession } from './engine.ts';
 import { PortPool, type PortRange } from './port-pool.ts';
-import { LogThrottle } from '../../../core/lib/log-throttle.ts';
-import { OpenMap } from '../../../core/lib/open-map.ts';
 
 export interface RelayOptions {
   readonly range: PortRange;
   idleTimeoutMs: number;
 }
 
-export interface RelayTotals {
-  sessionsStarted: number;
-  sessionsEnded: number;
-  packetsRelayed: number;
-  bytesRelayed: number;
-  strangersDropped: number;
-  noPortFailures: number;
-}
-
 type EndListener = (session: RelaySession, reason: SessionEndReason, stats: SessionStats) => void;
 
-/** The embedded media relay: owns the port pool and the live sessions, ends idle ones. */
+/** A live session with what the idle sweep saw of it: its relayed count and since when it has not moved. */
+interface Tracked {
+  readonly session: RelaySession;
+  count: number;
+  since: number;
+}
+
+/**
+ * The embedded media relay: owns the port pool and the live sessions, ends idle ones. Sessions
+ * are found by their port; which call and stream a session serves is its key, kept by whoever
+ * opened it.
+ */
 export class MediaRelay {
   private readonly pool: PortPool<BoundPort>;
-  /** Each live session with what the idle sweep saw of it: its relayed count and since when it has not moved. */
-  private readonly sessions = new OpenMap<{ session: RelaySession; count: number; since: number }>();
-  /** The stream sessions (`<call>#<stream>[/rtcp]`) of each call, so a call's end does not scan every session. */
-  private readonly byCall = new OpenMap<Set<string>>();
+  /** Each live session at its port's offset in the range. */
+  private readonly byPort: (Tracked | undefined)[];
+  private live = 0;
   private readonly endListeners = new Set<EndListener>();
   private sweeper: NodeJS.Timeout | null = null;
   /** A full port range is logged at most once a second, with how many were not logged. */
@@ -36,11 +36,12 @@ export class MediaRelay {
 
   constructor(private readonly opts: RelayOptions, readonly engine: MediaEngine, private readonly log: Logger) {
     this.pool = new PortPool(opts.range, { bind: (port) => engine.bind(port), unbind: (bound) => bound.release() });
+    this.byPort = new Array<Tracked | undefined>(opts.range.max - opts.range.min + 1).fill(undefined);
     this.restartSweeper();
   }
 
   get count(): number {
-    return this.sessions.size;
+    return this.live;
   }
 
   get portsInUse(): number {
@@ -51,84 +52,66 @@ export class MediaRelay {
     return this.pool.bindFailures;
   }
 
-  get(key: string): RelaySession | undefined {
-    return this.sessions.get(key)?.session;
+  /** The live session on a port of the range. */
+  sessionOn(port: number): RelaySession | undefined {
+    return this.byPort[port - this.opts.range.min]?.session;
   }
 
   onEnd(l: EndListener): void {
     this.endListeners.add(l);
   }
 
-  /** Opens a session for `key` between two parties; null when no port is free. Replaces an older session of the same key. */
-  async open(key: string, a: PartySpec, b: PartySpec): Promise<RelaySession | null> {
-    const old = this.sessions.get(key);
-    if (old !== undefined) this.end(key, 'replaced');
+  /** Opens a session on one port between two parties; null when no port is free. */
+  async open(key: SessionKey, a: PartySpec, b: PartySpec): Promise<RelaySession | null> {
     const got = await this.pool.allocate();
-    if (got === null) return this.noPort(key);
+    if (got === null) return this.noPort(key.callId);
     const session = this.started(got.handle.start(key, a, b));
     this.totals.sessionsStarted++;
-    this.log.debug({ key, port: got.port }, 'media session started');
+    this.log.debug({ ...key, port: got.port }, 'media session started');
     return session;
   }
 
-  /** An RTP/RTCP session pair on an even/odd port pair, keyed `<key>` and `<key>/rtcp`. */
-  async openPair(key: string, a: PartySpec, b: PartySpec): Promise<{ rtp: RelaySession; rtcp: RelaySession } | null> {
-    for (const k of [key, `${key}/rtcp`]) if (this.sessions.has(k)) this.end(k, 'replaced');
+  /** A stream's RTP and RTCP sessions on an even/odd port pair; null when no pair is free. */
+  async openPair(callId: string, stream: number, a: PartySpec, b: PartySpec): Promise<{ rtp: RelaySession; rtcp: RelaySession } | null> {
     const got = await this.pool.allocatePair();
-    if (got === null) return this.noPort(key);
+    if (got === null) return this.noPort(callId);
     const rtcpOf = (e: Endpoint): Endpoint => ({ address: e.address, port: e.port === 0 ? 0 : e.port + 1 });
-    const rtp = this.started(got.rtp.handle.start(key, a, b));
-    const rtcp = this.started(got.rtcp.handle.start(`${key}/rtcp`, { name: a.name, address: rtcpOf(a.address) }, { name: b.name, address: rtcpOf(b.address) }));
-    const call = key.split('#')[0]!;
-    let keys = this.byCall.get(call);
-    if (keys === undefined) this.byCall.set(call, (keys = new Set()));
-    keys.add(rtp.key).add(rtcp.key);
+    const rtp = this.started(got.rtp.handle.start({ callId, stream, component: 'rtp' }, a, b));
+    const rtcp = this.started(got.rtcp.handle.start({ callId, stream, component: 'rtcp' }, { name: a.name, address: rtcpOf(a.address) }, { name: b.name, address: rtcpOf(b.address) }));
     this.totals.sessionsStarted += 2;
-    this.log.debug({ key, port: got.rtp.port }, 'media session pair started');
+    this.log.debug({ callId, stream, port: got.rtp.port }, 'media session pair started');
     return { rtp, rtcp };
   }
 
-  private noPort(key: string): null {
+  private noPort(callId: string): null {
     const failures = ++this.totals.noPortFailures;
     const unlogged = this.noPortWarnings.pass();
-    if (unlogged !== null) this.log.warn({ key, failuresTotal: failures, alsoSinceLastWarning: unlogged }, 'no media port free: session not opened');
+    if (unlogged !== null) this.log.warn({ callId, failuresTotal: failures, alsoSinceLastWarning: unlogged }, 'no media port free: session not opened');
     return null;
   }
 
   private started(session: RelaySession): RelaySession {
-    this.sessions.set(session.key, { session, count: 0, since: Date.now() });
+    this.byPort[session.port - this.opts.range.min] = { session, count: 0, since: Date.now() };
+    this.live++;
     return session;
   }
 
-  /** Ends the session `callKey` and every stream session `callKey#...` of the same call. */
-  endAll(callKey: string, reason: SessionEndReason): number {
-    let n = this.end(callKey, reason) === null ? 0 : 1;
-    for (const key of [...(this.byCall.get(callKey) ?? [])]) if (this.end(key, reason) !== null) n++;
-    this.byCall.delete(callKey);
-    return n;
-  }
-
-  end(key: string, reason: SessionEndReason): SessionStats | null {
-    const s = this.sessions.get(key)?.session;
-    if (s === undefined) return null;
-    this.sessions.delete(key);
-    const hash = key.indexOf('#');
-    if (hash > 0) {
-      const call = key.slice(0, hash);
-      const keys = this.byCall.get(call);
-      keys?.delete(key);
-      if (keys?.size === 0) this.byCall.delete(call);
-    }
-    s.close();
-    const stats = s.stats(); // after close: the final counters, read from the engine once
-    this.pool.release(s.port);
+  /** Ends a live session and frees its port; null when it has already ended. */
+  end(session: RelaySession, reason: SessionEndReason): SessionStats | null {
+    const slot = session.port - this.opts.range.min;
+    if (this.byPort[slot]?.session !== session) return null;
+    this.byPort[slot] = undefined;
+    this.live--;
+    session.close();
+    const stats = session.stats(); // after close: the final counters, read from the engine once
+    this.pool.release(session.port);
     const t = this.totals;
     t.sessionsEnded++;
     t.packetsRelayed += stats.parties[0]!.packets + stats.parties[1]!.packets;
     t.bytesRelayed += stats.parties[0]!.bytes + stats.parties[1]!.bytes;
     t.strangersDropped += stats.strangers;
-    if (this.log.isLevelEnabled('info')) this.log.info({ key, reason, ...stats }, 'media session ended');
-    for (const l of this.endListeners) l(s, reason, stats);
+    if (this.log.isLevelEnabled('info')) this.log.info({ ...session.key, reason, ...stats }, 'media session ended');
+    for (const l of this.endListeners) l(session, reason, stats);
     return stats;
   }
 
@@ -139,14 +122,18 @@ export class MediaRelay {
 
   /** Idle detection compares packet counts between sweeps, so the packet path reads no clock. */
   private sweep(): void {
+    if (this.live === 0) return;
     const now = Date.now();
-    for (const seen of [...this.sessions.values()]) {
+    const slots = this.byPort;
+    for (let i = 0; i < slots.length; i++) {
+      const seen = slots[i];
+      if (seen === undefined) continue;
       const count = seen.session.relayedCount();
       if (count !== seen.count) {
         seen.count = count;
         seen.since = now;
       } else if (now - seen.since >= this.opts.idleTimeoutMs) {
-        this.end(seen.session.key, 'idle');
+        this.end(seen.session, 'idle');
       }
     }
   }
@@ -161,7 +148,7 @@ export class MediaRelay {
   close(): void {
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
-    for (const key of [...this.sessions.keys()]) this.end(key, 'shutdown');
+    for (const seen of this.byPort) if (seen !== undefined) this.end(seen.session, 'shutdown');
     this.engine.close();
   }
 }

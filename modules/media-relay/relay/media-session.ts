@@ -1,6 +1,7 @@
 import type dgram from 'node:dgram';
-import { asSeenBy, type Endpoint } from '../../../core/lib/address.ts';
-import { MEDIA_SOCKET_BUFFER_BYTES, type PartySpec, type RelaySession, type SessionStats } from './engine.ts';
+import { asSeenBy, type Endpoint } from '../../../core/module.ts';
+import type { SessionKey, SessionStats } from '../session.ts';
+import { MEDIA_SOCKET_BUFFER_BYTES, type PartySpec, type RelaySession } from './engine.ts';
 
 /** One side of a relayed call. */
 export class MediaParty {
@@ -35,7 +36,7 @@ export class MediaSession implements RelaySession {
   readonly startedAt = Date.now();
 
   constructor(
-    readonly key: string,
+    readonly key: SessionKey,
     readonly socket: dgram.Socket,
     readonly port: number,
     a: PartySpec,

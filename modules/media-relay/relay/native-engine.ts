@@ -1,7 +1,7 @@
-import { loadAddon, type AddonLoad } from '../../../core/lib/native-addon.ts';
-import { asSeenBy, type Endpoint } from '../../../core/lib/address.ts';
 import { constants } from 'node:os';
-import { MEDIA_SOCKET_BUFFER_BYTES, type BoundPort, type MediaEngine, type PartySpec, type RelaySession, type SessionStats } from './engine.ts';
+import { asSeenBy, loadAddon, type AddonLoad, type Endpoint } from '../../../core/module.ts';
+import type { SessionKey, SessionStats } from '../session.ts';
+import { MEDIA_SOCKET_BUFFER_BYTES, type BoundPort, type MediaEngine, type PartySpec, type RelaySession } from './engine.ts';
 
 /** native/relay.c, as its bindings see it. */
 interface NativeRelay {
@@ -10,9 +10,13 @@ interface NativeRelay {
   open(engine: NativeHandle, port: number, host: string): number;
   close(engine: NativeHandle, port: number): void;
   setParty(engine: NativeHandle, port: number, which: 0 | 1, address: string, partyPort: number): void;
-  stats(engine: NativeHandle, port: number): [number, number, number, number, number, number, boolean, boolean, string, number, string, number] | null;
+  /** Null for a port never opened. */
+  stats(engine: NativeHandle, port: number): NativeStats | null;
   relayed(engine: NativeHandle, port: number): number;
 }
+/** A party as native/relay.c's stats() reports it: `address` is '' while unknown. */
+interface NativeParty { packets: number; bytes: number; latched: boolean; address: string; port: number }
+interface NativeStats { parties: [NativeParty, NativeParty]; strangers: number; sendErrors: number }
 declare const nativeHandle: unique symbol;
 type NativeHandle = { readonly [nativeHandle]: true };
 
@@ -68,6 +72,14 @@ export class NativeEngine implements MediaEngine {
   }
 }
 
+const NO_PARTY: NativeParty = { packets: 0, bytes: 0, latched: false, address: '', port: 0 };
+/** A port the engine has no slot for (never opened), or an engine already closed. */
+const NO_STATS: NativeStats = { parties: [NO_PARTY, NO_PARTY], strangers: 0, sendErrors: 0 };
+
+function partyStats(spec: PartySpec, p: NativeParty): SessionStats['parties'][number] {
+  return { name: spec.name, media: { address: p.address, port: p.port }, latched: p.latched, packets: p.packets, bytes: p.bytes };
+}
+
 /** A session of the native engine: the counters and addresses live in C, read on demand. */
 class NativeSession implements RelaySession {
   private readonly startedAt = Date.now();
@@ -75,7 +87,7 @@ class NativeSession implements RelaySession {
   /** The counters at close, kept because the port's slot in C is reused by the next session. */
   private final: SessionStats | null = null;
 
-  constructor(private readonly engine: NativeEngine, readonly key: string, readonly port: number, private readonly a: PartySpec, private readonly b: PartySpec) {
+  constructor(private readonly engine: NativeEngine, readonly key: SessionKey, readonly port: number, private readonly a: PartySpec, private readonly b: PartySpec) {
     this.expected_ = [engine.seen(a.address), engine.seen(b.address)];
     engine.addon.setParty(engine.handle, port, 0, this.expected_[0].address, this.expected_[0].port);
     engine.addon.setParty(engine.handle, port, 1, this.expected_[1].address, this.expected_[1].port);
@@ -105,17 +117,13 @@ class NativeSession implements RelaySession {
 
   stats(): SessionStats {
     if (this.final !== null) return this.final;
-    const s = this.engine.isClosed ? null : this.engine.addon.stats(this.engine.handle, this.port);
-    const [pa, ba, pb, bb, strangers, sendErrors, la, lb, addrA, portA, addrB, portB] = s ?? [0, 0, 0, 0, 0, 0, false, false, '', 0, '', 0];
+    const s = (this.engine.isClosed ? null : this.engine.addon.stats(this.engine.handle, this.port)) ?? NO_STATS;
     return {
       port: this.port,
       durationMs: Date.now() - this.startedAt,
-      parties: [
-        { name: this.a.name, media: { address: addrA, port: portA }, latched: la, packets: pa, bytes: ba },
-        { name: this.b.name, media: { address: addrB, port: portB }, latched: lb, packets: pb, bytes: bb },
-      ],
-      strangers,
-      sendErrors,
+      parties: [partyStats(this.a, s.parties[0]), partyStats(this.b, s.parties[1])],
+      strangers: s.strangers,
+      sendErrors: s.sendErrors,
     };
   }
 

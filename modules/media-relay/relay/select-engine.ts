@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { Logger } from '../../../core/lib/log.ts';
+import type { Logger } from '../../../core/module.ts';
 import type { MediaEngine } from './engine.ts';
 import { JsEngine } from './js-engine.ts';
 import { loadNativeRelay, NativeEngine } from './native-engine.ts';

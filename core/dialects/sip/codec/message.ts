@@ -7,12 +7,7 @@
  * (or by assigning `name`/`value` on a WireHeader) marks it modified, so the
  * serializer re-emits only what changed and copies everything else verbatim.
  */
-import * as names from './names.ts';
-
-// imported bindings copied to module constants once (cheap access under CommonJS transpilers such as jiti)
-const canonicalName = names.canonicalName;
-const displayName = names.displayName;
-const isListHeader = names.isListHeader;
+import { canonicalName, displayName, isListHeader } from './names.ts';
 
 export type SipVersion = 'SIP/2.0';
 

@@ -3,10 +3,7 @@
  * generic-param, via-params, contact-params). Values are kept raw: a quoted
  * string keeps its quotes, so formatting gives back what was parsed.
  */
-import * as names from './names.ts';
-
-// imported bindings copied to module constants once (cheap access under CommonJS transpilers such as jiti)
-const TOKEN_CHARS = names.TOKEN_CHARS;
+import { TOKEN_CHARS } from './names.ts';
 
 export interface Param {
   name: string;

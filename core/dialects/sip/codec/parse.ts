@@ -10,26 +10,11 @@
  *
  * parseSip never throws: every path returns a result object.
  */
-import * as messageMod from './message.ts';
-import type { SipHeader, SipMessage, SipRequest, WireHeader, WireInfo } from './message.ts';
-import * as names from './names.ts';
-import type { NameLookup } from './names.ts';
-import * as uriMod from './uri.ts';
-
-// Imported bindings are copied into module constants once: under a CommonJS
-// transpiler (jiti), every access to an imported binding is a property read
-// through the module namespace, which would dominate the hot loop.
-const Header = messageMod.WireHeader;
-const TOKEN_CHARS = names.TOKEN_CHARS;
-const lookupHeaderName = names.lookupHeaderName;
-const isValidUri = uriMod.isValidUri;
-const H_VIA = names.H_VIA;
-const H_TO = names.H_TO;
-const H_FROM = names.H_FROM;
-const H_CALL_ID = names.H_CALL_ID;
-const H_CSEQ = names.H_CSEQ;
-const H_MAX_FORWARDS = names.H_MAX_FORWARDS;
-const H_CONTENT_LENGTH = names.H_CONTENT_LENGTH;
+import { WireHeader, type SipHeader, type SipMessage, type SipRequest, type WireInfo } from './message.ts';
+import {
+  H_CALL_ID, H_CONTENT_LENGTH, H_CSEQ, H_FROM, H_MAX_FORWARDS, H_TO, H_VIA, TOKEN_CHARS, lookupHeaderName, type NameLookup,
+} from './names.ts';
+import { isValidUri } from './uri.ts';
 
 export interface ParseOptions {
   /**
@@ -364,7 +349,7 @@ export function parseSip(buf: Buffer, opts?: ParseOptions): SipParseResult {
           name = buf.toString('latin1', lineStart, ne);
           lname = name.toLowerCase();
         }
-        const h = new Header(buf, name, lname, lineStart, next, vs, ve, folded);
+        const h = new WireHeader(buf, name, lname, lineStart, next, vs, ve, folded);
         headers.push(h);
         if (id !== 0) {
           if (vs === ve) {

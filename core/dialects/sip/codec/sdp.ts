@@ -5,10 +5,7 @@
  * connection address, media port, a=rtcp, attribute add/remove.
  * Nothing here throws on bad input: parseSdp returns { ok: false, reason }.
  */
-import * as net from 'node:net';
-
-// imported bindings copied to module constants once (cheap access under CommonJS transpilers such as jiti)
-const isIPv6 = net.isIPv6;
+import { isIPv6 } from 'node:net';
 
 export interface SdpLine {
   /** one lower-case letter ('v', 'o', 'c', 'm', 'a' ...); '' for a trailing empty line */

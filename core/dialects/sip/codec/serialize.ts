@@ -7,11 +7,7 @@
  * modified or new headers are emitted as `Name: value`, and Content-Length
  * is recomputed when the body was replaced (or added when it is missing).
  */
-import * as messageMod from './message.ts';
-import type { SipHeader, SipMessage } from './message.ts';
-
-// imported bindings copied to module constants once (cheap access under CommonJS transpilers such as jiti)
-const WireHeader = messageMod.WireHeader;
+import { WireHeader, type SipHeader, type SipMessage } from './message.ts';
 
 /** a run of bytes [s, e) of buf, or text to encode */
 type Piece = { buf: Buffer; s: number; e: number } | string;

@@ -5,19 +5,9 @@
  * Parsing keeps every component as written (escapes included, case kept),
  * so formatUri(parseUri(s)) === s for valid input. Nothing here throws.
  */
-import * as net from 'node:net';
-import * as params from './params.ts';
-import type { Param } from './params.ts';
-import * as names from './names.ts';
-
-// imported bindings copied to module constants once (cheap access under CommonJS transpilers such as jiti)
-const isIPv6 = net.isIPv6;
-const formatParams = params.formatParams;
-const parseParams = params.parseParams;
-const scanQuoted = params.scanQuoted;
-const skipWs = params.skipWs;
-const unquote = params.unquote;
-const TOKEN_CHARS = names.TOKEN_CHARS;
+import { isIPv6 } from 'node:net';
+import { formatParams, parseParams, scanQuoted, skipWs, unquote, type Param } from './params.ts';
+import { TOKEN_CHARS } from './names.ts';
 
 export type UriParam = Param;
 

@@ -8,22 +8,10 @@
  * LWS is accepted around '/', ':', ';' and '=' as the grammar allows
  * (values reach us unfolded). Nothing here throws.
  */
-import * as net from 'node:net';
-import * as names from './names.ts';
-import * as messageMod from './message.ts';
-import * as params from './params.ts';
-import type { Param } from './params.ts';
-
-// imported bindings copied to module constants once (cheap access under CommonJS transpilers such as jiti)
-const isIPv6 = net.isIPv6;
-const TOKEN_CHARS = names.TOKEN_CHARS;
-const findListComma = messageMod.findListComma;
-const formatParams = params.formatParams;
-const getParam = params.getParam;
-const parseParams = params.parseParams;
-const removeParam = params.removeParam;
-const setParam = params.setParam;
-const skipWs = params.skipWs;
+import { isIPv6 } from 'node:net';
+import { TOKEN_CHARS } from './names.ts';
+import { findListComma } from './message.ts';
+import { formatParams, getParam, parseParams, removeParam, setParam, skipWs, type Param } from './params.ts';
 
 /** RFC 3261 §8.1.1.7 magic cookie */
 export const MAGIC_COOKIE = 'z9hG4bK';

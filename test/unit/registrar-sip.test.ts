@@ -1,7 +1,7 @@
 /**
- * registerSip (modules/registrar/sip-register.ts): RFC 3261 §10.3 REGISTER handling against
- * the in-memory location store, with REGISTER requests written by hand, parsed with parseSip
- * and turned into model messages with toModel (as the SIP dialect does).
+ * The registrar's SIP REGISTERs (modules/registrar/register.ts): RFC 3261 §10.3 against the
+ * in-memory location store, with REGISTER requests written by hand, parsed with parseSip and
+ * turned into model messages with toModel (as the SIP dialect does).
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,8 @@ import { toModel } from '../../core/dialects/sip/model.ts';
 import type { SipTransportName } from '../../core/dialects/sip/wire.ts';
 import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
 import { MemoryLocationStore } from '../../modules/registrar/memory-store.ts';
-import { registerSip, type SipRegistrarConfig } from '../../modules/registrar/sip-register.ts';
+import type { RegistrarPolicy } from '../../modules/registrar/apply-registration.ts';
+import { register as registerIn } from '../../modules/registrar/register.ts';
 import type { Binding } from '../../modules/registrar/store.ts';
 import { silentLog, snapshot } from './_unit-fixtures.ts';
 
@@ -27,7 +28,7 @@ function newStore(): MemoryLocationStore {
   return s;
 }
 
-const CFG: SipRegistrarConfig = { minExpiresSec: 60, maxExpiresSec: 3600, defaultExpiresSec: 1800, maxContacts: 5, maxUsers: 100 };
+const CFG: RegistrarPolicy = { minExpiresSec: 60, maxExpiresSec: 3600, defaultExpiresSec: 1800, maxContacts: 5, maxUsers: 100, plainBindingTtlSec: 0 };
 
 /** Bob's phone, behind a NAT: its Contact says 192.168.1.10, its packets come from 203.0.113.5:61000. */
 const NAT_SOURCE: Endpoint = { address: '203.0.113.5', port: 61000 };
@@ -71,14 +72,14 @@ function register(o: RegisterOptions = {}): MessageContext {
   return new MessageContext('request', m.msg, snapshot(), silentLog);
 }
 
-async function reg(store: MemoryLocationStore, o: RegisterOptions = {}, cfg: SipRegistrarConfig = CFG): Promise<Verdict> {
-  return registerSip(register(o), store, cfg);
+async function reg(store: MemoryLocationStore, o: RegisterOptions = {}, cfg: RegistrarPolicy = CFG): Promise<Verdict> {
+  return registerIn(register(o), store, cfg);
 }
 
 interface Answer { status: number; reason: string | undefined; headers: readonly (readonly [string, string])[] }
 
 function answer(v: Verdict): Answer {
-  assert.equal(v.kind, 'respond', 'registerSip answers');
+  assert.equal(v.kind, 'respond', 'the registrar answers');
   if (v.kind !== 'respond') throw new Error('unreachable');
   const x = v.extras;
   const headers: (readonly [string, string])[] = (x?.contacts ?? []).map((c) => ['Contact', `<${c.uri}>;expires=${c.expiresSec}`] as const);
@@ -116,7 +117,7 @@ function about(actual: number, want: number, slack = 5): void {
   assert.ok(actual <= want + 0.001 && actual > want - slack, `expected about ${want}, got ${actual}`);
 }
 
-describe('registerSip: expiry', () => {
+describe('registrar, SIP: expiry', () => {
   test('one contact with an Expires header: bound for that long, the 200 lists it', async () => {
     const store = newStore();
     const a = expectStatus(await reg(store, { headers: ['Contact: <sip:bob@192.168.1.10>', 'Expires: 600'] }), 200);
@@ -201,7 +202,7 @@ describe('registerSip: expiry', () => {
   });
 });
 
-describe('registerSip: contacts', () => {
+describe('registrar, SIP: contacts', () => {
   test('several contacts in one Contact header and in separate headers are all bound', async () => {
     const store = newStore();
     const a = expectStatus(await reg(store, {
@@ -293,12 +294,12 @@ describe('registerSip: contacts', () => {
     const m = toModel(p.msg, { listener: 'sip:udp:5060', source: NAT_SOURCE }, 'udp', null, raw);
     assert.ok(m.ok && m.msg.type === 'request');
     assert.equal(m.msg.to.user, '');
-    expectStatus(await registerSip(new MessageContext('request', m.msg, snapshot(), silentLog), store, CFG), 400);
+    expectStatus(await registerIn(new MessageContext('request', m.msg, snapshot(), silentLog), store, CFG), 400);
     assert.equal(store.size(), 0);
   });
 });
 
-describe('registerSip: Call-ID and CSeq ordering', () => {
+describe('registrar, SIP: Call-ID and CSeq ordering', () => {
   test('same Call-ID with a CSeq not higher → 500 Out of Order, binding kept; a higher CSeq refreshes', async () => {
     const store = newStore();
     expectStatus(await reg(store, { headers: ['Contact: <sip:bob@192.168.1.10>', 'Expires: 600'], cseq: 10 }), 200);
@@ -338,7 +339,7 @@ describe('registerSip: Call-ID and CSeq ordering', () => {
   });
 });
 
-describe('registerSip: what a binding keeps', () => {
+describe('registrar, SIP: what a binding keeps', () => {
   test('the source address the REGISTER came from (NAT), listener, transport and connection', async () => {
     const store = newStore();
     expectStatus(await reg(store, {
@@ -396,7 +397,7 @@ describe('registerSip: what a binding keeps', () => {
   });
 });
 
-describe('registerSip: limits', () => {
+describe('registrar, SIP: limits', () => {
   test('more than maxContacts bindings for one user → 403, nothing changed', async () => {
     const store = newStore();
     const cfg = { ...CFG, maxContacts: 2 };

@@ -1,0 +1,87 @@
+/**
+ * What media-relay asks of a relay, whichever it is: the embedded one (embedded-backend.ts) or a
+ * remote one driven over a control protocol (rtpengine's NG: offer/answer/delete/query per call
+ * and per leg tag). The module decides which descriptions go through the relay and which party
+ * wrote each; the backend owns ports, sessions and counters.
+ */
+import type { MediaOffer, MediaStream, RelayedAddress } from '../../core/module.ts';
+import type { SessionCounters, SessionEndReason, SessionKey, SessionStats } from './session.ts';
+
+/** The party that wrote a description: the caller (the call's first request) or the callee. */
+export type CallSide = 'caller' | 'callee';
+
+/** The call a description belongs to, as the module first saw it. */
+export interface RelayCall {
+  readonly callId: string;
+  /** The parties' users, for counters and logs. */
+  readonly caller: string;
+  readonly callee: string;
+}
+
+/** One party's media, for the relay to take over. */
+export interface PartyMedia {
+  readonly call: RelayCall;
+  readonly side: CallSide;
+  /** The party's own tag where the dialect has one (SIP: its From or To tag; NG's from-tag / to-tag). */
+  readonly tag: string | undefined;
+  /**
+   * The streams to relay, as the party described them: enabled, RTP or UDP, at IP literals. A
+   * stream with RTCP (a port of its own or multiplexed) gets an RTP/RTCP pair; one without
+   * (the plain protocol's) one port.
+   */
+  readonly streams: readonly MediaStream[];
+  /**
+   * The whole description, read only, for a backend that works on whole descriptions: an NG
+   * client renders it as SDP (streams with their formats and attribute lines), sends it as
+   * offer or answer under the call's Call-ID and the side's tag, and reads the relay's
+   * addresses back per stream from the SDP it gets.
+   */
+  readonly description: MediaOffer;
+}
+
+/** Where each relayed stream now is, by stream index; a stream not in it was left alone. */
+export type RelayedStreams = ReadonlyMap<number, RelayedAddress>;
+
+/** The counters of a call's sessions, stream order, RTP before RTCP. */
+export interface CallMediaStats {
+  readonly sessions: readonly SessionCounters[];
+}
+
+export interface RelayTotals {
+  sessionsStarted: number;
+  sessionsEnded: number;
+  packetsRelayed: number;
+  bytesRelayed: number;
+  strangersDropped: number;
+  noPortFailures: number;
+}
+
+/** A session the relay ended, for whatever reason (an idle one on its own). */
+export interface SessionEnd {
+  readonly key: SessionKey;
+  readonly reason: SessionEndReason;
+  readonly stats: SessionStats;
+}
+
+export interface RelayBackend {
+  readonly kind: string;
+  /**
+   * Takes over a party's streams: the call's sessions are opened for streams it has not seen
+   * (both parties share them), and told where this party sends from. A stream missing from the
+   * result got no ports; the backend logs why.
+   */
+  relay(media: PartyMedia): Promise<RelayedStreams>;
+  /**
+   * Ends a call's media now and returns the counters of the sessions this ended; null when it
+   * had none. Synchronous, because route scripts read the counters at once: a remote relay sends
+   * its delete and returns the counters it last learnt, its final ones coming through onEnded.
+   */
+  end(callId: string, reason: SessionEndReason): CallMediaStats | null;
+  /** The live counters of a call's sessions; null when the relay has none for it. */
+  stats(callId: string): Promise<CallMediaStats | null>;
+  totals(): Promise<RelayTotals>;
+  onEnded(listener: (e: SessionEnd) => void): void;
+  /** How long a session may carry nothing before it is ended. */
+  setIdleTimeout(ms: number): void;
+  close(): void;
+}

@@ -1,0 +1,16 @@
+import { registrationOf, respondVerdict, type MessageContext, type Verdict } from '../../core/module.ts';
+import { applyRegistration, type RegistrarPolicy } from './apply-registration.ts';
+import type { LocationStore } from './store.ts';
+
+/**
+ * A REGISTER of either dialect: read through the dialect, then applied to the user's bindings
+ * in one atomic update of the store.
+ */
+export async function register(mc: MessageContext, store: LocationStore, policy: RegistrarPolicy): Promise<Verdict> {
+  const read = registrationOf(mc.msg);
+  if (!read.ok) return respondVerdict(400, read.reason);
+  const reg = read.registration;
+  const verdict = await store.update(reg.aor, (current, moment) => applyRegistration(reg, policy, current, moment));
+  mc.log.debug({ aor: reg.aor, kind: reg.kind, status: verdict.kind === 'respond' ? verdict.status : undefined, at: mc.msg.source }, 'REGISTER answered');
+  return verdict;
+}

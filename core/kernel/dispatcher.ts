@@ -73,13 +73,15 @@ export interface DispatchStats {
   routeErrors: number;
   /** New requests refused under overload (503 with Retry-After; plain CALL_FAILED … overloaded). */
   refused: number;
+  /** Repeats of refused requests (retransmissions that crossed the refusal), refused again and not counted as new. */
+  refusedAgain: number;
   /** ACKs of those refusals, absorbed at a glance (and other requests naming them, answered 481). */
   absorbed: number;
 }
 
 /** socket → dialect → message → route block → exactly one verdict → dialect → socket. */
 export class Dispatcher {
-  readonly stats: DispatchStats = { requests: 0, replies: 0, parseErrors: 0, routeErrors: 0, refused: 0, absorbed: 0 };
+  readonly stats: DispatchStats = { requests: 0, replies: 0, parseErrors: 0, routeErrors: 0, refused: 0, refusedAgain: 0, absorbed: 0 };
   private deferred: Deferred[] = [];
 
   constructor(private readonly deps: DispatcherDeps) {}
@@ -112,12 +114,21 @@ export class Dispatcher {
   }
 
   /**
-   * A new request: a repeat of one in progress goes to its transaction; one let in takes the
-   * full path; one refused is answered from its bytes, statelessly (no parse, no transaction).
+   * A new request: a repeat of one just refused is refused again; a repeat of one in progress
+   * goes to its transaction; one let in takes the full path; one refused is answered from its
+   * bytes, statelessly (no parse, no transaction).
    */
   private takeNew(d: Deferred): void | Promise<void> {
     const overload = this.deps.overload!;
     const { port, listener, buf, source, look } = d;
+    if (port.triage.wasRefused?.(look, buf) === true) {
+      const again = port.triage.refusal(look, buf, source, overload.retryAfterSec());
+      if (again !== null) {
+        this.stats.refusedAgain++;
+        if (again.length > 0) this.deps.send(listener, source, again);
+        return;
+      }
+    }
     if (overload.admit(look.work)) return this.onDatagram(port.dialect, port.engine, listener, ownCopy(buf), source, 'admitted');
     if (port.triage.isRepeat(look, buf)) {
       overload.repeated(look.work);

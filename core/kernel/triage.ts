@@ -42,6 +42,13 @@ export interface DatagramTriage {
    */
   isRepeat(look: NewWorkLook, buf: Buffer): boolean;
   /**
+   * Whether a new request repeats one this triage refused a moment ago (a retransmission sent
+   * before the refusal reached its sender): it is refused again, as a transaction would answer
+   * it, and never let in, so a call is not refused and admitted both. Dialects whose senders do
+   * not retransmit need not tell.
+   */
+  wasRefused?(look: NewWorkLook, buf: Buffer): boolean;
+  /**
    * The refusal of a new request, built from its bytes without a transaction (the answer to
    * overload: SIP 503 with Retry-After, plain CALL_FAILED … overloaded), or null when only the
    * full parse can answer it. An empty buffer: nothing is sent (the dialect's own limits

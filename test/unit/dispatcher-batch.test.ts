@@ -43,6 +43,7 @@ function harness(o: { admit?: (work: WorkClass) => boolean; overload?: boolean; 
   const dropped: string[] = [];
   const sent: Harness['sent'] = [];
   const repeated: WorkClass[] = [];
+  const refusedBefore = new Set<string>();
   const engine: ProxyEngine = {
     intercept: () => false,
     respond: () => undefined,
@@ -64,7 +65,12 @@ function harness(o: { admit?: (work: WorkClass) => boolean; overload?: boolean; 
       return PRIORITY;
     },
     isRepeat: (look: NewWorkLook) => (look.glance as string).includes('repeat'),
-    refusal: (look: NewWorkLook) => ((look.glance as string).includes('odd') ? null : Buffer.from(`REFUSED ${look.glance as string}`)),
+    wasRefused: (look: NewWorkLook) => refusedBefore.has(look.glance as string),
+    refusal: (look: NewWorkLook) => {
+      if ((look.glance as string).includes('odd')) return null;
+      refusedBefore.add(look.glance as string);
+      return Buffer.from(`REFUSED ${look.glance as string}`);
+    },
   };
   const snap = snapshot(1, {
     request: (ctx: object) => {
@@ -140,6 +146,20 @@ describe('Dispatcher batch path', () => {
     assert.deepEqual(h.routed, ['CALL FROM:alice TO:repeat'], 'the engine (here: the script behind it) gets it');
     assert.deepEqual(h.repeated, ['call']);
     assert.equal(h.dispatcher.stats.refused, 0);
+  });
+
+  test('a repeat of a refused request is refused again even when the limit would let it in, and is not offered to the limit', async () => {
+    let admitting = false;
+    const asked: WorkClass[] = [];
+    const h = harness({ admit: (w) => { asked.push(w); return admitting; } });
+    await h.read('CALL FROM:alice TO:bob');
+    admitting = true;
+    await h.read('CALL FROM:alice TO:bob', 'CALL FROM:carol TO:dave');
+    assert.deepEqual(h.routed, ['CALL FROM:carol TO:dave'], 'only the other call is let in');
+    assert.deepEqual(h.sent.map((s) => s.text), ['REFUSED CALL FROM:alice TO:bob\n', 'REFUSED CALL FROM:alice TO:bob\n']);
+    assert.deepEqual(asked, ['call', 'call'], 'the repeat never reached the limit');
+    assert.equal(h.dispatcher.stats.refused, 1);
+    assert.equal(h.dispatcher.stats.refusedAgain, 1);
   });
 
   test('one whose refusal the glance cannot build is refused after the parse, by its engine', async () => {

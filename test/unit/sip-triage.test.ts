@@ -156,6 +156,37 @@ describe('SipTriage.refusal', () => {
   });
 });
 
+describe('SipTriage.wasRefused', () => {
+  test('a retransmission of a refused request is known as refused; another branch, or a REGISTER on the same branch, is not', () => {
+    const t = new SipTriage(() => false);
+    const first = invite();
+    const lookOf = (buf: Buffer): NewWorkLook => t.look(buf, SOURCE) as NewWorkLook;
+    assert.equal(t.wasRefused(lookOf(first), first), false, 'nothing refused yet');
+    assert.ok(t.refusal(lookOf(first), first, SOURCE, 5) !== null);
+    const repeat = invite();
+    assert.equal(t.wasRefused(lookOf(repeat), repeat), true);
+    const other = invite({ via: ['Via: SIP/2.0/UDP 192.0.2.7:61000;branch=z9hG4bK-tri-2;rport'] });
+    assert.equal(t.wasRefused(lookOf(other), other), false);
+    const register = invite({ method: 'REGISTER' });
+    assert.equal(t.wasRefused(lookOf(register), register), false);
+  });
+
+  test('what it remembers is bounded: the oldest refusals are forgotten after tens of thousands of others', () => {
+    const t = new SipTriage(() => false);
+    const refuse = (n: number): Buffer => {
+      const buf = invite({ via: [`Via: SIP/2.0/UDP 192.0.2.7:61000;branch=z9hG4bK-flood-${n}`] });
+      t.refusal(t.look(buf, SOURCE) as NewWorkLook, buf, SOURCE, 5);
+      return buf;
+    };
+    const first = refuse(0);
+    for (let n = 1; n <= 40_000; n++) refuse(n);
+    const latest = invite({ via: ['Via: SIP/2.0/UDP 192.0.2.7:61000;branch=z9hG4bK-flood-40000'] });
+    assert.equal(t.wasRefused(t.look(latest, SOURCE) as NewWorkLook, latest), true);
+    for (let n = 40_001; n <= 70_000; n++) refuse(n);
+    assert.equal(t.wasRefused(t.look(first, SOURCE) as NewWorkLook, first), false);
+  });
+});
+
 describe('SipTriage.isRepeat', () => {
   test('the key it asks about is the server transaction key of the full path', () => {
     const buf = invite({ via: ['Via: SIP/2.0/UDP [2001:db8::7];branch=z9hG4bK-v6;rport'] });

@@ -5,6 +5,7 @@ import type { WorkClass } from '../../kernel/overload.ts';
 import * as kernelTriage from '../../kernel/triage.ts';
 import type { DatagramTriage, FirstLook, NewWorkLook } from '../../kernel/triage.ts';
 import * as via from './codec/via.ts';
+import { RecentFingerprints } from '../../lib/recent-fingerprints.ts';
 
 // imported bindings copied to module constants once (cheap access under CommonJS transpilers such as jiti)
 const unmapIPv4 = address.unmapIPv4;
@@ -183,6 +184,11 @@ function hash32(s: string): number {
   return h >>> 0;
 }
 
+/** A request's transaction as a fingerprint: its top Via branch and its method (a CANCEL shares the branch). */
+function requestFingerprint(branch: string, method: string): number {
+  return Math.imul(hash32(branch) ^ method.charCodeAt(0), 0x01000193) ^ method.length;
+}
+
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
 /**
@@ -228,6 +234,14 @@ class ResponseBytes {
  * glance is not sure of (folded lines, an unusual Via) goes the full way.
  */
 export class SipTriage implements DatagramTriage {
+  /**
+   * The requests refused lately, by top Via branch and method: a retransmission that crossed
+   * its refusal finds its own. 2 × 64 Ki fingerprints (512 KiB) hold the last 32-64 thousand
+   * refusals, seconds of the deepest overload, where a repeat comes within T1 or two of its
+   * original.
+   */
+  private readonly refused = new RecentFingerprints(65_536);
+
   /** `knows(key)`: whether a server transaction, live or finished, has this key (server-transactions.ts serverKey). */
   constructor(private readonly knows: (key: string) => boolean) {}
 
@@ -265,9 +279,19 @@ export class SipTriage implements DatagramTriage {
     return this.knows(`${top.branch}|${top.host}:${top.port ?? 5060}|${g.method}`);
   }
 
+  wasRefused(look: NewWorkLook, buf: Buffer): boolean {
+    if (this.refused.empty) return false;
+    const g = look.glance as SipGlance;
+    const top = this.topVia(buf, g);
+    return top !== null && this.refused.has(requestFingerprint(top.branch, g.method));
+  }
+
   refusal(look: NewWorkLook, buf: Buffer, source: Endpoint, retryAfterSec: number): Buffer | null {
     const g = look.glance as SipGlance;
-    return g.unsure ? null : this.answer(buf, g, source, STATUS_503, retryAfterSec);
+    const answer = g.unsure ? null : this.answer(buf, g, source, STATUS_503, retryAfterSec);
+    const top = this.topVia(buf, g);
+    if (answer !== null && top !== null) this.refused.add(requestFingerprint(top.branch, g.method));
+    return answer;
   }
 
   /** A stateless response: the request's Vias (the top one stamped), From, To (tagged), Call-ID, CSeq. */

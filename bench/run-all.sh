@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run bench: the media and signaling benchmarks side by side with their references, then
-# the target table (bench/summary.py). Long: about an hour on a 2-core machine. Needs gcc,
+# the target table (bench/summary.py). Long: about an hour and a half on a 2-core machine. Needs gcc,
 # python3, SIPp and Kamailio (bench/sip/setup.sh installs SIPp and Kamailio as root).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -11,10 +11,15 @@ python3 "$HERE/media/bench.py" --relays crelay,switchyard --only idle,realistic,
 "$HERE/media/scaling.sh"
 # Signaling: immediate-BYE calls for 60 s per step, one core each.
 "$HERE/sip/ladder.sh" 1 1core calls 0 60 2500 3000 3500 4000 4500
-"$HERE/sip/sy_ladder.sh" calls 0 60 600 800 1000 1200 1400 1600
+"$HERE/sip/sy_ladder.sh" calls 0 60 3000 3500 4000 4500 5000
 # Registrations: a REGISTER flood of distinct users for 60 s per step, one core each.
 "$HERE/sip/ladder.sh" 1 1core reg 0 60 6000 10000 14000 16000 18000 20000
-"$HERE/sip/sy_ladder.sh" reg 0 60 2000 4000 6000 8000 10000 12000
+"$HERE/sip/sy_ladder.sh" reg 0 60 16000 20000 24000 28000 32000
+# Overload: 1, 1.5, 2 and 3 times switchyard's capacity (the highest PASS of its ladders above)
+# for 60 s each, switchyard and Kamailio, calls and a REGISTER storm (bench/overload/README.md).
+for kind in calls reg; do
+  "$HERE/overload/ladder.sh" $kind || echo "bench/overload/ladder.sh $kind: no table (see above)"
+done
 # Hot reload: the script rewritten 10 times during 50k pps of media and 167 SIP calls/s, with
 # each media engine.
 for engine in native js; do

@@ -11,7 +11,7 @@ import type { ScriptOverrides } from '../core/script/overrides.ts';
 import { OverrideError, readOverrides } from './overrides.ts';
 import { typeCheckScript } from './type-check.ts';
 
-const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--no-warm-up]
+const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--warm-up]
                   [--plain-port <port>] [--sip-port <port>] [--media-ports <min-max>]
        switchyard check [--config <file>] [--plain-port <port>] [--sip-port <port>] [--media-ports <min-max>]
        switchyard init [--config <file>] [--force]
@@ -19,7 +19,10 @@ const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>]
   --config       the route script (default ./proxy.config.ts)
   --log-level    fatal | error | warn | info | debug | trace | silent (default: the script's, else info)
   --no-watch     do not reload when the script changes (SIGHUP still reloads)
-  --no-warm-up   start listening at once, without first playing calls through a private proxy
+  --warm-up      before listening, play calls through a private proxy so that the call path is
+                 compiled when the first load arrives (off by default: under overload control a
+                 cold start costs less than the second or two the warm-up keeps the listeners closed)
+  --no-warm-up   start listening at once (the default)
   --plain-port   the port of the script's plain listener (env SWITCHYARD_PLAIN_PORT; 0: any free port)
   --sip-port     the port of the script's SIP listener, UDP and TCP (env SWITCHYARD_SIP_PORT; 0: any free port)
   --media-ports  the media relay's port range, e.g. 20000-20999 (env SWITCHYARD_MEDIA_PORTS)
@@ -42,6 +45,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         config: { type: 'string', short: 'c', default: './proxy.config.ts' },
         'log-level': { type: 'string' },
         'no-watch': { type: 'boolean', default: false },
+        'warm-up': { type: 'boolean', default: false },
         'no-warm-up': { type: 'boolean', default: false },
         'plain-port': { type: 'string' },
         'sip-port': { type: 'string' },
@@ -81,7 +85,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   if (command === 'check') return check(values.config!, overrides);
-  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], !values['no-warm-up'], overrides);
+  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], values['warm-up'] === true && values['no-warm-up'] !== true, overrides);
 }
 
 /** Type-checks the script, then loads and validates it; every problem found is printed. */
@@ -147,7 +151,30 @@ function init(file: string, force: boolean): number {
 
 async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean, overrides: ScriptOverrides): Promise<number> {
   const bootLog = createLogger({ level: level ?? 'info', singleLine: true });
-  let proxy: Switchyard;
+  // The handlers are there before the proxy listens: a signal that comes while it starts stops it
+  // once started, instead of killing the process half-way.
+  let proxy: Switchyard | null = null;
+  let stopping: string | null = null;
+  let done: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => { done = resolve; });
+  const stop = (p: Switchyard, signal: string): void => {
+    bootLog.info({ signal }, 'shutting down');
+    p.stop().then(() => done(0), (err: unknown) => {
+      bootLog.error({ err }, 'shutdown failed');
+      done(1);
+    });
+  };
+  const shutdown = (signal: string): void => {
+    if (stopping !== null) {
+      bootLog.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = signal;
+    if (proxy !== null) stop(proxy, signal);
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGHUP', () => void proxy?.reload());
   try {
     proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp, overrides });
   } catch (err) {
@@ -155,22 +182,6 @@ async function start(file: string, level: LogLevel | undefined, watch: boolean, 
     bootLog.fatal({ code }, err instanceof Error ? err.message : String(err));
     return 1;
   }
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: string): void => {
-      if (stopping) {
-        bootLog.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      bootLog.info({ signal }, 'shutting down');
-      proxy.stop().then(() => resolve(0), (err: unknown) => {
-        bootLog.error({ err }, 'shutdown failed');
-        resolve(1);
-      });
-    };
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-    process.on('SIGHUP', () => void proxy.reload());
-  });
+  if (stopping !== null) stop(proxy, stopping);
+  return finished;
 }

@@ -5,7 +5,7 @@ import { assertPortsFree } from './ports-free.ts';
 import { warmUp } from './warm-up/warm-up.ts';
 
 export interface ProxyStartOptions extends StartOptions {
-  /** Play calls through a private proxy before listening, when the script listens for SIP (warm-up/warm-up.ts). */
+  /** Play calls through a private proxy before listening, when the script listens for SIP (warm-up/warm-up.ts); default false. */
   readonly warmUp?: boolean;
 }
 
@@ -18,7 +18,7 @@ export async function startProxy(opts: ProxyStartOptions): Promise<Switchyard> {
   const script = await loadScript(opts.configFile, opts.overrides);
   await assertPortsFree(script);
   const log = opts.logger ?? createLogger({ level: (opts.logLevel ?? script.logLevel ?? 'info') as LogLevel });
-  if (opts.warmUp !== false && script.listen.some((l) => l.dialect === 'sip')) {
+  if (opts.warmUp === true && script.listen.some((l) => l.dialect === 'sip')) {
     const quiet = createLogger({ level: 'silent' });
     await warmUp(script, (s) => Switchyard.boot(s, quiet, { watch: false }), log);
   }

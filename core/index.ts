@@ -7,6 +7,7 @@ export type {
   RouteKind, ScopedFn, ModuleInstance, ModuleManifest, SetupEnv, BoundEnv, Disabled, FailureRouteName, ReplyRouteName,
 } from './kernel/define-module.ts';
 export type { CoreServices } from './kernel/core-services.ts';
+export type { OverloadOptions } from './kernel/overload.ts';
 export type { ForwardPlan, ForwardTarget, ReplyExtras } from './model/verdict.ts';
 export type { Verdict } from './model/verdict.ts';
 export type { MessageContext } from './kernel/message-context.ts';

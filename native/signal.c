@@ -5,9 +5,12 @@
 // returns; sends at any other time go out at once.
 //
 // JavaScript sees: open(host, port, meta, onBatch, bufferBytes, onError) -> handle;
-// send(handle, buf, port, address); port(handle); close(handle); batch (datagrams per batch). onBatch(data, addresses, count)
-// gets one buffer holding the batch's datagrams back to back; meta (a Uint32Array the caller
-// owns) holds [offset, length, port] per datagram, addresses the source address of each.
+// send(handle, buf, port, address); port(handle); queue(handle) -> [bytes queued, receive buffer
+// bytes, datagrams dropped]; close(handle); batch (datagrams per batch). onBatch(data, addresses,
+// count, waitedUs) gets one buffer holding the batch's datagrams back to back; meta (a Uint32Array
+// the caller owns) holds [offset, length, port] per datagram, addresses the source address of
+// each; waitedUs is how long the batch's first (oldest) datagram waited in the socket's queue, in
+// microseconds (the kernel's receive timestamp, SO_TIMESTAMPNS), or -1 when unknown.
 // onError(err) hears of a batch that could not be handed over (out of memory): its datagrams
 // are lost, as a full socket queue would lose them.
 //
@@ -17,7 +20,9 @@
 #define SY_ADDON "native signaling"
 #include "common.h"
 
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -40,6 +45,8 @@ typedef struct {
   struct mmsghdr rmsg[BATCH];
   struct iovec riov[BATCH];
   struct sockaddr_in6 raddr[BATCH];
+  // the first datagram's receive timestamp (SCM_TIMESTAMPNS)
+  char rctl[CMSG_SPACE(sizeof(struct timespec))];
   char *rbuf;
   // send queue
   struct mmsghdr smsg[BATCH];
@@ -149,9 +156,24 @@ static void report_lost(signal_socket_t *s, int n) {
   if (napi_make_callback(env, s->async, recv, fn, 1, &err, &result) == napi_pending_exception) rethrow_pending(env);
 }
 
-// The batch's datagrams, addresses and count as onBatch takes them; napi_ok or the failure.
-static napi_status batch_values(signal_socket_t *s, int n, napi_value argv[3]) {
+// How long the first datagram of the batch waited in the queue, µs; -1 without its timestamp.
+static double first_wait_us(signal_socket_t *s) {
+  struct msghdr *h = &s->rmsg[0].msg_hdr;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    struct timespec at, now;
+    memcpy(&at, CMSG_DATA(c), sizeof at);
+    clock_gettime(CLOCK_REALTIME, &now);
+    double us = (double)(now.tv_sec - at.tv_sec) * 1e6 + (double)(now.tv_nsec - at.tv_nsec) / 1e3;
+    return us < 0 ? 0 : us;
+  }
+  return -1;
+}
+
+// The batch's datagrams, addresses, count and wait as onBatch takes them; napi_ok or the failure.
+static napi_status batch_values(signal_socket_t *s, int n, napi_value argv[4]) {
   napi_env env = s->env;
+  double waited = first_wait_us(s);
   size_t total = 0;
   for (int i = 0; i < n; i++) total += s->rmsg[i].msg_len;
   void *bytes;
@@ -176,19 +198,20 @@ static napi_status batch_values(signal_socket_t *s, int n, napi_value argv[3]) {
     previous = addr;
     at += len;
   }
-  return napi_create_uint32(env, (uint32_t)n, &argv[2]);
+  if ((st = napi_create_uint32(env, (uint32_t)n, &argv[2])) != napi_ok) return st;
+  return napi_create_double(env, waited, &argv[3]);
 }
 
 static void deliver(signal_socket_t *s, int n) {
   napi_env env = s->env;
-  napi_value argv[3], fn, recv, result;
+  napi_value argv[4], fn, recv, result;
   if (batch_values(s, n, argv) != napi_ok || napi_get_reference_value(env, s->on_batch, &fn) != napi_ok ||
       napi_get_global(env, &recv) != napi_ok) { // napi_make_callback wants an object as `this`
     report_lost(s, n);
     return;
   }
   s->in_batch = 1;
-  napi_status status = napi_make_callback(env, s->async, recv, fn, 3, argv, &result);
+  napi_status status = napi_make_callback(env, s->async, recv, fn, 4, argv, &result);
   s->in_batch = 0;
   if (s->open) flush(s);
   if (status == napi_pending_exception) rethrow_pending(env);
@@ -201,6 +224,9 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
   for (int round = 0; round < DRAIN_ROUNDS && s->open; round++) {
     for (int i = 0; i < BATCH; i++) s->rmsg[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+    // Only the first datagram's timestamp is read: the oldest in the queue.
+    s->rmsg[0].msg_hdr.msg_control = s->rctl;
+    s->rmsg[0].msg_hdr.msg_controllen = sizeof s->rctl;
     int n = recvmmsg(s->fd, s->rmsg, BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -308,6 +334,9 @@ static int bind_socket(signal_socket_t *s, const struct sockaddr_in6 *local, soc
     setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof buffer_bytes);
     setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof buffer_bytes);
   }
+  // Receive timestamps: how long a batch waited in the queue (overload control's measure).
+  int on = 1;
+  setsockopt(s->fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   return bind(s->fd, (const struct sockaddr *)local, local_len) < 0 ? errno : 0;
 }
 
@@ -470,6 +499,29 @@ static napi_value js_port(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// queue(handle) -> [bytes queued, receive buffer bytes, datagrams dropped] (SO_MEMINFO): how full
+// the socket's receive queue is, for overload control, in one system call.
+static napi_value js_queue(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!sy_args(env, info, 1, argv, "queue(handle)")) return NULL;
+  signal_socket_t *s = handle_of(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint32_t mem[SK_MEMINFO_VARS] = {0};
+  socklen_t len = sizeof mem;
+  if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0) {
+    sy_throw_errno(env, errno, "getsockopt SO_MEMINFO");
+    return NULL;
+  }
+  napi_value out, v;
+  CHECK(napi_create_array_with_length(env, 3, &out));
+  const uint32_t fields[3] = {mem[SK_MEMINFO_RMEM_ALLOC], mem[SK_MEMINFO_RCVBUF], mem[SK_MEMINFO_DROPS]};
+  for (uint32_t i = 0; i < 3; i++) {
+    CHECK(napi_create_uint32(env, fields[i], &v));
+    CHECK(napi_set_element(env, out, i, v));
+  }
+  return out;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!sy_args(env, info, 1, argv, "close(handle)")) return NULL;
@@ -487,6 +539,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"port", NULL, js_port, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"queue", NULL, js_queue, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       SY_FAULT_INJECTION_PROPERTY
   };

@@ -46,7 +46,8 @@ export async function warmUp(operator: LoadedScript, start: (script: LoadedScrip
       if (m.name === 'media-relay') return theirs === undefined ? [] : [{ ...m, manifest: theirs.manifest, config: theirs.config }];
       return [theirs === undefined ? m : { ...m, manifest: theirs.manifest }];
     });
-    proxy = await start({ ...script, modules });
+    // Its load is its own and bounded: a call refused by overload control would compile nothing.
+    proxy = await start({ ...script, modules, overload: { enabled: false } });
     if (proxy.sipPort === null) throw new Error('the warm-up proxy has no SIP listener');
     const target = { host: '127.0.0.1', port: proxy.sipPort, concurrency: CONCURRENCY, budgetMs: BUDGET_MS };
     const registered = await playRegistrations({ ...target, count: rounds });

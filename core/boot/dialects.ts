@@ -2,6 +2,8 @@ import type { OriginateRequest, OriginateResult } from '../kernel/core-services.
 import type { TransactionView } from '../kernel/contracts.ts';
 import type { Dialect } from '../kernel/dialect.ts';
 import type { ProxyEngine } from '../kernel/engine.ts';
+import { WORK_CLASSES, type WorkClass } from '../kernel/overload.ts';
+import type { DatagramTriage } from '../kernel/triage.ts';
 import type { ProxyHooks } from '../kernel/hooks.ts';
 import type { MessageContext } from '../kernel/message-context.ts';
 import type { Endpoint } from '../lib/address.ts';
@@ -9,12 +11,14 @@ import type { Logger } from '../lib/log.ts';
 import type { DialectName, Message, Reply } from '../model/message.ts';
 import { createPlainDialect } from '../dialects/plain/dialect.ts';
 import { PlainProxyEngine } from '../dialects/plain/engine.ts';
+import { PlainTriage } from '../dialects/plain/triage.ts';
 import { SipRuntime } from '../dialects/sip/runtime.ts';
 
-/** A dialect's codec and the engine that runs its transactions around the script. */
+/** A dialect's codec, the engine that runs its transactions around the script, and its first look at datagrams. */
 export interface DialectRuntime {
   readonly dialect: Dialect;
   readonly engine: ProxyEngine;
+  readonly triage: DatagramTriage;
 }
 
 export interface DialectRuntimesDeps {
@@ -27,18 +31,23 @@ export interface DialectRuntimesDeps {
   dispatch(msg: Message, engine: ProxyEngine, listener: string): void;
   /** Counts a message that could not be parsed. */
   dropped(): void;
+  /** How long datagrams now wait in the signaling sockets' queues, ms. */
+  queueDelayMs(): number;
 }
 
 /** The dialects a proxy speaks: the plain protocol always, SIP when the script listens for it. */
 export class DialectRuntimes {
   private readonly byName = new Map<DialectName, DialectRuntime>();
+  /** The engines, for the counts overload control reads on every new request. */
+  private readonly engines: ProxyEngine[] = [];
   private sipRuntime: SipRuntime | null = null;
   private readonly plainEngine: PlainProxyEngine;
 
   constructor(private readonly deps: DialectRuntimesDeps) {
     const plain = createPlainDialect();
     this.plainEngine = new PlainProxyEngine(plain, deps);
-    this.byName.set('plain', { dialect: plain, engine: this.plainEngine });
+    this.byName.set('plain', { dialect: plain, engine: this.plainEngine, triage: new PlainTriage(plain, this.plainEngine) });
+    this.engines.push(this.plainEngine);
   }
 
   /** The SIP side, set up on first use. */
@@ -49,9 +58,11 @@ export class DialectRuntimes {
         sendUdp: this.deps.send,
         dispatch: (msg) => this.deps.dispatch(msg, sip.engine, msg.listener),
         dropped: this.deps.dropped,
+        queueDelayMs: this.deps.queueDelayMs,
       }, this.deps.log);
       this.sipRuntime = sip;
-      this.byName.set('sip', { dialect: sip.dialect, engine: sip.engine });
+      this.byName.set('sip', { dialect: sip.dialect, engine: sip.engine, triage: sip.triage });
+      this.engines.push(sip.engine);
     }
     return this.sipRuntime;
   }
@@ -61,9 +72,18 @@ export class DialectRuntimes {
     return this.byName.get(name)!;
   }
 
-  /** Requests retransmitted to the proxy so far (the admission control's sign of a backlog). */
-  retransmissionsAbsorbed(): number {
-    return this.sipRuntime?.retransmissions.retransmissionsAbsorbed ?? 0;
+  /** New requests in progress, every dialect. */
+  pending(): number {
+    let n = 0;
+    for (let i = 0; i < this.engines.length; i++) n += this.engines[i]!.pending;
+    return n;
+  }
+
+  /** New requests answered finally so far, every dialect, per class. */
+  completed(): Record<WorkClass, number> {
+    const out: Record<WorkClass, number> = { call: 0, register: 0, other: 0 };
+    for (const e of this.engines) for (const c of WORK_CLASSES) out[c] += e.completed[c];
+    return out;
   }
 
   isOwnUri(uri: string): boolean {

@@ -1,8 +1,8 @@
-import { AdmissionControl } from '../kernel/admission.ts';
 import type { CoreServices } from '../kernel/core-services.ts';
 import { Dispatcher } from '../kernel/dispatcher.ts';
 import { ProxyHooks } from '../kernel/hooks.ts';
 import { ModuleRegistry } from '../kernel/module-registry.ts';
+import { OverloadControl } from '../kernel/overload.ts';
 import type { Endpoint } from '../lib/address.ts';
 import type { DialectName } from '../model/message.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/log.ts';
@@ -35,7 +35,7 @@ export class Switchyard {
   private readonly listeners = new Map<string, UdpListener>();
   private readonly hooks = new ProxyHooks();
   private readonly dialects: DialectRuntimes;
-  private readonly admission: AdmissionControl;
+  private readonly overload: OverloadControl;
   readonly dispatcher: Dispatcher;
   private stopped = false;
 
@@ -46,12 +46,14 @@ export class Switchyard {
       send: (listener, to, data, sent) => this.send(listener, to, data, sent),
       dispatch: (msg, engine, listener) => this.handle(listener, () => this.dispatcher.dispatch(msg, engine)),
       dropped: () => { this.dispatcher.stats.parseErrors++; },
+      queueDelayMs: () => this.overload.queueDelayMs(),
     });
-    this.admission = new AdmissionControl({ retransmitted: () => this.dialects.retransmissionsAbsorbed() });
+    this.overload = new OverloadControl({ pending: () => this.dialects.pending(), completed: () => this.dialects.completed() }, {}, log);
     this.dispatcher = new Dispatcher({
       log,
       send: (listener, to, data) => this.send(listener, to, data),
-      admission: this.admission,
+      overload: this.overload,
+      guard: (listener, run) => this.handle(listener, run),
       registry: () => this.registry,
       current: () => this.reloader.current.snapshot,
     });
@@ -87,13 +89,18 @@ export class Switchyard {
   private async open(script: LoadedScript, watch: boolean, overrides: ScriptOverrides | undefined): Promise<void> {
     if (script.listen.some((l) => l.dialect === 'sip')) this.dialects.sip();
     this.registry = await ModuleRegistry.boot(script.modules, this.core(), this.log);
-    this.reloader = new Reloader({ script, snapshot: firstSnapshot(script) }, this.registry, this.log, overrides);
-    this.admission.start();
+    this.reloader = new Reloader({ script, snapshot: firstSnapshot(script) }, this.registry, this.log, overrides, (next) => this.overload.configure(next.overload));
+    this.overload.configure(script.overload);
+    this.overload.start();
     for (const l of script.listen) {
-      const { dialect, engine } = this.dialects.get(l.dialect);
-      const listener = await UdpListener.open({ ...l, dialect }, (d, name, buf, source) => {
-        this.handle(name, () => this.dispatcher.onDatagram(d, engine, name, buf, source));
-      }, this.log);
+      const port = this.dialects.get(l.dialect);
+      const listener = await UdpListener.open({ ...l, dialect: port.dialect }, (_d, name, buf, source) => {
+        this.handle(name, () => this.dispatcher.receive(port, name, buf, source));
+      }, this.log, (name, read) => {
+        const q = read.queue;
+        this.overload.socketRead(name, { drained: read.drained, waitedMs: read.waitedMs, fill: q === undefined ? undefined : q.bytes / q.capacity, drops: q?.drops });
+        this.dispatcher.readEnd();
+      });
       this.listeners.set(l.name, listener);
       this.log.info({ listener: l.name, dialect: l.dialect, transport: 'udp', udpEngine: listener.engine, host: l.host, port: listener.port }, 'listening');
       if (l.dialect === 'sip') await this.dialects.sip().listen(l, listener.port);
@@ -145,6 +152,7 @@ export class Switchyard {
     return {
       generation: this.generation,
       dispatch: { ...this.dispatcher.stats },
+      overload: this.overload.stats(),
       ...this.dialects.stats(),
     };
   }
@@ -153,7 +161,7 @@ export class Switchyard {
     if (this.stopped) return;
     this.stopped = true;
     const stats = this.reloader === undefined ? {} : this.stats();
-    this.admission.stop();
+    this.overload.stop();
     await this.reloader?.close();
     await Promise.all([...this.listeners.values()].map((l) => l.close()));
     this.listeners.clear();

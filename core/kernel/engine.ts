@@ -1,6 +1,7 @@
 import type { MessageContext } from './message-context.ts';
 import type { ForwardPlan, ReplyExtras } from '../model/verdict.ts';
 import type { Reply, Request } from '../model/message.ts';
+import type { WorkClass } from './overload.ts';
 
 
 /**
@@ -21,7 +22,13 @@ export interface ProxyEngine {
   forward(mc: MessageContext, plan: ForwardPlan): void | Promise<void>;
   /** Synchronous when nothing on the way waits (no route, no hook that binds ports): most replies. */
   receiveReply(reply: Reply): void | Promise<void>;
+  /** The route dropped the request: nothing will answer it, and nothing is kept for it. */
+  dropped(req: Request): void;
   /** Transactions in progress. */
   readonly size: number;
+  /** New requests (out of dialog) received and not yet answered finally: what overload control caps. */
+  readonly pending: number;
+  /** New requests answered finally so far (the proxy's own answers and the ones it passed on), per class. */
+  readonly completed: Readonly<Record<WorkClass, number>>;
   close(): void;
 }

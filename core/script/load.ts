@@ -9,6 +9,7 @@ import { localImportGraph } from './imports.ts';
 import { NO_OVERRIDES, type ScriptOverrides } from './overrides.ts';
 import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
 import type { CompiledRoutes } from '../kernel/snapshot.ts';
+import type { OverloadOptions } from '../kernel/overload.ts';
 
 /** The running product's top folder: the repository when it runs from sources, dist/ when built. */
 const PRODUCT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -57,6 +58,7 @@ export interface LoadedScript {
   readonly routes: CompiledRoutes;
   readonly defaultReply: { readonly status: number; readonly reason: string };
   readonly logLevel: string | undefined;
+  readonly overload: OverloadOptions;
   /** The script and the local files it imports. */
   readonly files: readonly string[];
 }
@@ -177,6 +179,7 @@ export async function loadScript(file: string, overrides: ScriptOverrides = NO_O
     routes: { request: def.routes.request, reply: def.routes.reply ?? {}, failure: def.routes.failure ?? {} },
     defaultReply: def.defaultReply ?? { status: 404, reason: 'no route' },
     logLevel: def.log?.level,
+    overload: def.overload ?? {},
     files,
   };
 }

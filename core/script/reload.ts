@@ -41,6 +41,8 @@ export class Reloader {
     private readonly registry: ModuleRegistry,
     private readonly log: Logger,
     private readonly overrides: ScriptOverrides = NO_OVERRIDES,
+    /** Applies what the core itself takes from a new script (the overload section). */
+    private readonly applyCore: (script: LoadedScript) => void = () => undefined,
   ) {}
 
   get current(): ServedScript {
@@ -93,6 +95,7 @@ export class Reloader {
         snapshot: { generation, file: next.file, routes: next.routes, defaultReply: next.defaultReply },
         script: { ...next, listen: script.listen },
       };
+      this.applyCore(next);
       const ms = Math.round(performance.now() - started);
       this.log.info({ generation, applied: report.applied, ms }, 'script reloaded');
       if (needsRestart.length > 0) this.log.warn({ fields: needsRestart }, 'changed config fields need a restart to take effect');

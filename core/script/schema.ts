@@ -38,6 +38,16 @@ export const proxyDefinitionSchema = z.object({
   }).strict(),
   defaultReply: z.object({ status: z.number().int().min(300).max(699), reason: z.string().min(1) }).strict().optional(),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional() }).strict().optional(),
+  overload: z.object({
+    enabled: z.boolean().optional(),
+    maxQueueDelayMs: z.number().positive().optional(),
+    maxLoopDelayMs: z.number().positive().optional(),
+    maxPending: z.number().int().positive().optional(),
+    maxHeapMB: z.number().positive().optional(),
+    callsPerSecond: z.number().positive().optional(),
+    registrationsPerSecond: z.number().positive().optional(),
+    retryAfterSec: z.number().int().min(1).max(3600).optional(),
+  }).strict().optional(),
 }).strict();
 
 export const DEFAULT_PORTS = { plain: 34567, sip: 5060 } as const;

@@ -1,6 +1,7 @@
 import type { Logger } from '../lib/log.ts';
 import type { Reply, Request } from '../model/message.ts';
 import type { Verdict } from '../model/verdict.ts';
+import type { OverloadOptions } from '../kernel/overload.ts';
 import type {
   AnyModule, Disabled, FailureRouteName, FunctionsOf, ReplyRouteName, ResultObject, RouteKind, ScopedFn,
 } from '../kernel/define-module.ts';
@@ -108,6 +109,8 @@ export interface ProxyDefinition<M extends readonly AnyModule[], FK extends stri
   /** The reply a request gets when its route gives no verdict (default 404 "no route"). */
   readonly defaultReply?: { readonly status: number; readonly reason: string };
   readonly log?: { readonly level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Overload control: when and how new requests are refused past the proxy's capacity (README, "Overload"). */
+  readonly overload?: OverloadOptions;
 }
 
 /** The route script's entry point: returns its argument, typed so that ctx carries the listed modules' functions. */

@@ -2,18 +2,24 @@ import { lookup } from 'node:dns';
 import { isIP, isIPv4 } from 'node:net';
 import type { Endpoint } from '../lib/address.ts';
 import { loadAddon, type AddonLoad } from '../lib/native-addon.ts';
-import type { DatagramReceiver, DatagramSocket } from './datagram-socket.ts';
+import type { DatagramReceiver, DatagramSocket, ReadEnd } from './datagram-socket.ts';
 import { SIGNALING_SOCKET_BUFFER_BYTES } from './datagram-socket.ts';
 
 /** native/signal.c, as its bindings see it. */
 interface NativeSignal {
   /** Datagrams per batch; meta holds [offset, length, port] for each. */
   readonly batch: number;
-  /** `onError` hears of received datagrams lost because their batch could not be built (out of memory). */
-  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number) => void, bufferBytes: number, onError: (err: Error) => void): NativeHandle;
+  /**
+   * `onBatch`'s last argument: how long the batch's oldest datagram waited in the queue, µs (-1:
+   * unknown). `onError` hears of received datagrams lost because their batch could not be built
+   * (out of memory).
+   */
+  open(host: string, port: number, meta: Uint32Array, onBatch: (data: Buffer, addresses: string[], count: number, waitedUs: number) => void, bufferBytes: number, onError: (err: Error) => void): NativeHandle;
   /** False when `address` is not an IP literal this socket can reach. */
   send(handle: NativeHandle, data: Buffer, port: number, address: string): boolean;
   port(handle: NativeHandle): number;
+  /** [bytes queued, receive buffer bytes, datagrams dropped] (SO_MEMINFO). */
+  queue(handle: NativeHandle): [number, number, number];
   close(handle: NativeHandle): void;
 }
 declare const nativeHandle: unique symbol;
@@ -36,9 +42,10 @@ export class NativeSocket implements DatagramSocket {
   private readonly handle: NativeHandle;
   private closed = false;
 
-  constructor(private readonly addon: NativeSignal, host: string, port: number, receive: DatagramReceiver) {
-    const meta = new Uint32Array(3 * addon.batch);
-    const onBatch = (data: Buffer, addresses: string[], count: number): void => {
+  constructor(private readonly addon: NativeSignal, host: string, port: number, receive: DatagramReceiver, readEnd?: ReadEnd) {
+    const batch = addon.batch;
+    const meta = new Uint32Array(3 * batch);
+    const onBatch = (data: Buffer, addresses: string[], count: number, waitedUs: number): void => {
       let failure: unknown = null;
       for (let i = 0, m = 0; i < count; i++, m += 3) {
         const start = meta[m]!;
@@ -48,6 +55,15 @@ export class NativeSocket implements DatagramSocket {
           // The rest of the batch is still delivered; the first failure is then thrown, as a
           // throwing 'message' listener of node:dgram would.
           failure ??= err;
+        }
+      }
+      // A full batch means the read stopped at the batch's size, not at an empty queue.
+      if (readEnd !== undefined) {
+        const waitedMs = waitedUs >= 0 ? waitedUs / 1000 : undefined;
+        if (count < batch) readEnd({ drained: true, waitedMs });
+        else {
+          const [bytes, capacity, drops] = addon.queue(this.handle);
+          readEnd({ drained: false, waitedMs, queue: { bytes, capacity, drops } });
         }
       }
       if (failure !== null) throw failure;

@@ -3,7 +3,7 @@ import type { Dialect } from '../kernel/dialect.ts';
 import { SwitchyardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { answerStun, looksLikeStun } from './stun/binding.ts';
-import type { DatagramSocket, UdpEngine, UdpEngineChoice } from './datagram-socket.ts';
+import type { DatagramSocket, SocketRead, UdpEngine, UdpEngineChoice } from './datagram-socket.ts';
 import { openDatagramSocket, UdpEngineUnavailableError } from './open-socket.ts';
 
 export interface ListenerConfig {
@@ -18,11 +18,14 @@ export interface ListenerConfig {
 
 export type DatagramHandler = (dialect: Dialect, listener: string, buf: Buffer, source: Endpoint) => void;
 
+/** The end of one read of the listener's socket (see ReadEnd). */
+export type ReadEndHandler = (listener: string, read: SocketRead) => void;
+
 /** A signaling socket: dual-stack UDP on `::` unless configured with an IPv4 literal. */
 export class UdpListener {
   private constructor(readonly config: ListenerConfig, private readonly socket: DatagramSocket) {}
 
-  static async open(config: ListenerConfig, onDatagram: DatagramHandler, log: Logger): Promise<UdpListener> {
+  static async open(config: ListenerConfig, onDatagram: DatagramHandler, log: Logger, onReadEnd?: ReadEndHandler): Promise<UdpListener> {
     const { dialect, name } = config;
     let listener: UdpListener | null = null;
     const receive = (buf: Buffer, source: Endpoint): void => {
@@ -36,7 +39,8 @@ export class UdpListener {
     };
     let socket: DatagramSocket;
     try {
-      socket = await openDatagramSocket(config.udpEngine ?? 'auto', config.host, config.port, receive, log);
+      const readEnd = onReadEnd === undefined ? undefined : (read: SocketRead): void => onReadEnd(name, read);
+      socket = await openDatagramSocket(config.udpEngine ?? 'auto', config.host, config.port, receive, log, readEnd);
     } catch (err) {
       const reason = err instanceof UdpEngineUnavailableError ? `${config.name}: ${err.message}` : `cannot listen on ${config.host} port ${config.port} (${config.name}): ${(err as Error).message}`;
       throw new SwitchyardError('SY_LISTEN', reason, { listener: config.name });

@@ -154,6 +154,13 @@ describe('proxy core', () => {
     for (const u of [caller, phone]) u.close();
   });
 
+  test('an in-dialog request with no Route whose Request-URI is the proxy itself gets 404, not a loop through the proxy', async () => {
+    const caller = await SipUa.open();
+    caller.send(request(caller, 'BYE', { ruri: `sip:bob@${LOOP}:${PROXY}`, toTag: 'gone' }), PROXY);
+    assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 404 Not Here\r\n/, 'not 483 after 70 hops through itself');
+    caller.close();
+  });
+
   test('loose routing: our own Route is removed and the request goes to the next one', async () => {
     const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
     caller.send(request(caller, 'INFO', { ruri: `sip:bob@${phone.hostport}`, toTag: 'z', extra: [`Route: <sip:${LOOP}:${PROXY};lr>`] }), PROXY);

@@ -67,7 +67,7 @@ describe('start-up warm-up', () => {
   });
 
   test('a proxy started after the warm-up knows none of its registrations or transactions', async () => {
-    const proxy = await startProxy({ configFile: writeScript('warm-up-clean', script()), watch: false, logger: createLogger({ level: 'silent' }) });
+    const proxy = await startProxy({ configFile: writeScript('warm-up-clean', script()), watch: false, warmUp: true, logger: createLogger({ level: 'silent' }) });
     const ua = await SipUa.open();
     try {
       assert.deepEqual(proxy.stats().transactions, { plain: 0, sip: 0 });

@@ -1,5 +1,5 @@
 /**
- * SipProxyCore.refuse (through the server transaction layer): how admission control turns a new call away. One 503 per INVITE,
+ * SipProxyCore.refuse (through the server transaction layer): how overload control turns a new call away when the first look (triage.ts) cannot. One 503 per INVITE,
  * never retransmitted by the proxy (a refusal must not add load to an overloaded loop); a
  * repeated INVITE is answered again from the finished transaction; the ACK ends there.
  */
@@ -61,10 +61,10 @@ afterEach(() => {
   for (const e of engines.splice(0)) e.close();
 });
 
-function newEngine(): { engine: SipProxyCore; sent: { dest: Destination; text: string }[]; stats: { retransmissionsAbsorbed: number; retransmissionsSent: number } } {
+function newEngine(): { engine: SipProxyCore; sent: { dest: Destination; text: string }[]; stats: { retransmissionsAbsorbed: number; retransmissionsSent: number; retransmissionsPutOff: number } } {
   const sent: { dest: Destination; text: string }[] = [];
   const sender = { send: (dest: Destination, bytes: Buffer) => { sent.push({ dest, text: bytes.toString('latin1') }); } };
-  const stats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0 };
+  const stats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, retransmissionsPutOff: 0 };
   const engine = new SipProxyCore({
     hooks: new ProxyHooks(),
     log: silentLog,
@@ -79,7 +79,7 @@ function newEngine(): { engine: SipProxyCore; sent: { dest: Destination; text: s
   return { engine, sent, stats };
 }
 
-describe('SipProxyCore.refuse (admission control)', () => {
+describe('SipProxyCore.refuse (overload control, when the first look could not answer)', () => {
   test('one 503 with Retry-After to the caller, not retransmitted past T1', async () => {
     const { engine, sent } = newEngine();
     const req = invite();

@@ -25,6 +25,8 @@ export interface PlainDialect extends Dialect {
   /** The proxy's own reply to a request; null where the plain protocol has nothing to send. */
   /** The proxy's own reply; without a reason, the plain protocol's wording for the status (404 to a call: "unknown peer"). */
   composeReply(req: Request, status: number, reason: string | undefined): Buffer | null;
+  /** The answer to a request refused under overload: `CALL_FAILED FROM:<callee> TO:<caller> overloaded` to a call, else `ERROR overloaded` (null when the error limiter holds it back). */
+  composeRefusal(req: Request): Buffer | null;
   /** Requests that get a reply are forwarded with a transaction; the others statelessly. */
   expectsReply(req: Request): boolean;
   /** The key that pairs a reply with the transaction of its request. */
@@ -70,6 +72,12 @@ export function createPlainDialect(limits: ErrorLimiterOptions = { ratePerSecond
       }
       // BYE has no reply in the plain protocol unless it failed.
       return status < 300 ? null : error(req.source.address, text, w.terminator, req.raw.length);
+    },
+
+    composeRefusal(req: Request): Buffer | null {
+      const w = plainWire(req);
+      if (req.method === 'INVITE') return composeCallFailed(req.to.user, req.from.user, 'overloaded', w.terminator);
+      return error(req.source.address, 'overloaded', w.terminator, req.raw.length);
     },
 
     expectsReply: (req) => req.method === 'INVITE',

@@ -6,6 +6,7 @@ import { isSuccess, type Reply, type Request } from '../../model/message.ts';
 import type { TransactionView } from '../../kernel/contracts.ts';
 import type { ProxyHooks, TransactionOutcome } from '../../kernel/hooks.ts';
 import type { ProxyEngine } from '../../kernel/engine.ts';
+import type { WorkClass } from '../../kernel/overload.ts';
 import type { PlainDialect } from './dialect.ts';
 import { PlainTransaction } from './transaction.ts';
 import { OpenMap } from '../../lib/open-map.ts';
@@ -32,6 +33,8 @@ export interface EngineDeps {
  */
 export class PlainProxyEngine implements ProxyEngine {
   private readonly table = new OpenMap<PlainTransaction>();
+  /** Calls and REGISTERs answered finally: the rate overload control measures. */
+  readonly completed: Record<WorkClass, number> = { call: 0, register: 0, other: 0 };
 
   constructor(private readonly dialect: PlainDialect, private readonly deps: EngineDeps) {}
 
@@ -40,17 +43,34 @@ export class PlainProxyEngine implements ProxyEngine {
   }
 
   respond(req: Request, status: number, reason: string | undefined, _extras?: ReplyExtras): void {
+    if (status >= 200 && req.method === 'INVITE') this.completed.call++;
+    else if (status >= 200 && req.method === 'REGISTER') this.completed.register++;
     const bytes = this.dialect.composeReply(req, status, reason);
     if (bytes !== null) this.deps.send(req.listener, req.source, bytes);
   }
 
-  /** The plain protocol has no retransmissions: a refusal is an ordinary reply. */
-  refuse(req: Request, status: number, reason: string | undefined, extras?: ReplyExtras): void {
-    this.respond(req, status, reason, extras);
+  /** The plain protocol has no retransmissions: a refusal is one reply (CALL_FAILED … overloaded to a call). */
+  refuse(req: Request): void {
+    const bytes = this.dialect.composeRefusal(req);
+    if (bytes !== null) this.deps.send(req.listener, req.source, bytes);
   }
 
   get size(): number {
     return this.table.size;
+  }
+
+  /** Nothing is kept for a request the route drops. */
+  dropped(): void {}
+
+  /** Pending calls: each waits for its callee's answer. */
+  get pending(): number {
+    return this.table.size;
+  }
+
+  /** Whether `callId` is a call from `caller` still waiting for its answer (the caller sent it again). */
+  isPending(callId: string, caller: string): boolean {
+    const txn = this.table.get(callId);
+    return txn !== undefined && !txn.done && txn.request.from.user === caller;
   }
 
   forward(mc: MessageContext, opts: ForwardPlan): void | Promise<void> {
@@ -234,6 +254,7 @@ export class PlainProxyEngine implements ProxyEngine {
   }
 
   private finish(txn: PlainTransaction, outcome: TransactionOutcome, status: number): void {
+    if (!txn.done || this.table.get(txn.key) === txn) this.completed.call++;
     txn.done = true;
     txn.clearTimer();
     if (this.table.get(txn.key) === txn) this.table.delete(txn.key);

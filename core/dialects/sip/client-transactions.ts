@@ -14,7 +14,12 @@ export interface SipSender {
 
 export interface ClientTransactionStats {
   retransmissionsSent: number;
+  /** Retransmissions put off because the answer may be waiting in the proxy's own queue. */
+  retransmissionsPutOff: number;
 }
+
+/** A receive queue this deep puts a retransmission off (shallower ones are read within T1 anyway). */
+const QUEUED_ANSWER_MS = 50;
 
 /**
  * RFC 3261 §17.1, the client side: sends a request on its branch, repeats it over UDP (Timers A
@@ -30,7 +35,12 @@ export class ClientTransactions {
   private readonly linger = new LingerQueue<FinishedClient>(LINGER_MS, (ct) => this.drop(ct));
   private readonly lingerShort = new LingerQueue<FinishedClient>(T4, (ct) => this.drop(ct));
 
-  constructor(private readonly sender: SipSender, readonly stats: ClientTransactionStats) {}
+  /**
+   * `queueDelayMs`: how long datagrams now wait in the proxy's own receive queues. A
+   * retransmission is put off by that long: the answer it would ask for may be waiting there,
+   * and under overload every needless repeat is load the proxy does not have to spare.
+   */
+  constructor(private readonly sender: SipSender, readonly stats: ClientTransactionStats, private readonly queueDelayMs: () => number = () => 0) {}
 
   get size(): number {
     return this.table.size;
@@ -49,14 +59,21 @@ export class ClientTransactions {
   }
 
   /** Timers A (INVITE) and E (others): repeat the request over UDP, doubling up to T2 for non-INVITE. */
-  private armRetransmit(ct: ClientTransaction): void {
+  private armRetransmit(ct: ClientTransaction, after = ct.retransmitEvery, putOff = false): void {
     ct.retransmitTimer = setTimeout(() => {
       if (ct.state !== 'calling' && !(ct.state === 'proceeding' && !ct.isInvite)) return;
+      const waiting = putOff ? 0 : this.queueDelayMs();
+      if (waiting >= QUEUED_ANSWER_MS) {
+        // Once: a request really lost on the way out is still repeated, that much later.
+        this.stats.retransmissionsPutOff++;
+        this.armRetransmit(ct, waiting, true);
+        return;
+      }
       this.stats.retransmissionsSent++;
       this.sender.send(ct.downstream, ct.bytes);
       ct.retransmitEvery = ct.isInvite ? ct.retransmitEvery * 2 : Math.min(ct.retransmitEvery * 2, T2);
       this.armRetransmit(ct);
-    }, ct.retransmitEvery);
+    }, after);
     ct.retransmitTimer.unref();
   }
 

@@ -40,6 +40,10 @@ export class FinishedTable {
     }
   }
 
+  has(key: string): boolean {
+    return this.table.has(key);
+  }
+
   get(key: string): FinishedRecord | undefined {
     const text = this.table.get(key);
     if (text === undefined) return undefined;

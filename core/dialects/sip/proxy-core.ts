@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TransactionView } from '../../kernel/contracts.ts';
 import type { ProxyEngine } from '../../kernel/engine.ts';
+import type { WorkClass } from '../../kernel/overload.ts';
 import { isMediaRefused, type ProxyHooks } from '../../kernel/hooks.ts';
 import type { MessageContext } from '../../kernel/message-context.ts';
 import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
@@ -89,6 +90,18 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
 
   get size(): number {
     return this.deps.servers.size + this.deps.clients.size;
+  }
+
+  get pending(): number {
+    return this.deps.servers.pending;
+  }
+
+  get completed(): Readonly<Record<WorkClass, number>> {
+    return this.deps.servers.completed;
+  }
+
+  dropped(req: Request): void {
+    this.deps.servers.forget(req);
   }
 
   // ---- requests in ------------------------------------------------------------------
@@ -204,7 +217,11 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     if (st.isInvite && st.lastStatus === 0) this.respond(req, 100, 'Trying');
     try {
       const started = await this.startBranches(call, plan);
-      if (started === 0) {
+      if (started === 'here') {
+        // Sent on, it would come back here until Max-Forwards ran out (the reference script's 404 too).
+        this.finishWithLocal(call, 404, 'Not Here');
+        this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 404 });
+      } else if (started === 0) {
         this.finishWithLocal(call, 478, 'Unresolvable destination');
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 478 });
       }
@@ -220,8 +237,8 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     }
   }
 
-  /** Starts a branch per target that resolves; returns how many. */
-  private async startBranches(call: ProxyCall, plan: ForwardPlan): Promise<number> {
+  /** Starts a branch per target that resolves; returns how many, or 'here' for a request whose own route ends at this proxy. */
+  private async startBranches(call: ProxyCall, plan: ForwardPlan): Promise<number | 'here'> {
     const sip = sipRequest(call.request);
     const hops: { hop: NextHop; uri?: string }[] = [];
     if (plan.targets !== null && plan.targets.length > 0) {
@@ -231,6 +248,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       }
     } else {
       const hop = await this.routeHop(call.request, sip);
+      if (hop === 'here') return hop;
       if (hop !== null) hops.push({ hop });
     }
     for (const h of hops) await this.startBranch(call, h.hop, h.uri, plan.recordRoute);
@@ -254,13 +272,16 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   /**
    * §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI:
    * where an alias of ours in it says, for a request that came through this proxy's
-   * Record-Route, else where the URI resolves to.
+   * Record-Route, else where the URI resolves to; 'here' when that is this proxy itself (an
+   * in-dialog request without a Route set, sent to the proxy's own address).
    */
-  private async routeHop(req: Request, sip: SipRequest): Promise<NextHop | null> {
+  private async routeHop(req: Request, sip: SipRequest): Promise<NextHop | 'here' | null> {
     const first = firstRoute(sip);
     if (first === null) {
       if (hasHeader(sip, 'route')) return null;
-      return (this.inOurPath.has(req) ? takeAlias(sip) : null) ?? resolveNextHop(sip.uri);
+      const alias = this.inOurPath.has(req) ? takeAlias(sip) : null;
+      if (alias !== null) return alias;
+      return this.deps.node.isUs(sip.uri) ? 'here' : resolveNextHop(sip.uri);
     }
     const u = parseUri(first.uri);
     if (u !== null && getParam(u.params, 'lr') === undefined) {
@@ -307,7 +328,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const sip = sipRequest(req);
     const t = plan.targets?.[0];
     const hop = t !== undefined ? (await this.targetHop(t, sip))?.hop ?? null : await this.routeHop(req, sip);
-    if (hop === null) return;
+    if (hop === null || hop === 'here') return; // an ACK with nowhere else to go ends here
     const out = cloneSip(sip);
     if (t?.uri !== undefined) out.uri = t.uri;
     decrementMaxForwards(out, getMaxForwards(sip));

@@ -8,6 +8,7 @@ import { LocalNode, defaultAdvertise, type SipIdentity } from './local-node.ts';
 import { SipProxyCore, type SipProxyCoreDeps } from './proxy-core.ts';
 import { ServerTransactions } from './server-transactions.ts';
 import { SipTcpTransport } from './tcp-transport.ts';
+import { SipTriage } from './triage.ts';
 import type { Destination } from './transactions.ts';
 import { SipUac } from './uac.ts';
 
@@ -28,6 +29,8 @@ export interface SipRuntimeDeps extends Pick<SipProxyCoreDeps, 'hooks' | 'log' |
   dispatch(msg: Message): void;
   /** Counts a message that could not be parsed. */
   dropped(): void;
+  /** How long datagrams now wait in the proxy's receive queues, ms (retransmissions are put off by it). */
+  queueDelayMs?(): number;
 }
 
 /**
@@ -39,9 +42,11 @@ export class SipRuntime {
   readonly dialect: SipDialect = createSipDialect();
   /** The dialect's engine as the dispatcher drives it (RFC 3261 §16 over §17). */
   readonly engine: SipProxyCore;
+  /** The first look at each UDP datagram, and the refusals sent without a transaction. */
+  readonly triage: SipTriage;
   private readonly uac: SipUac;
   /** Retransmissions, counted by both transaction layers. */
-  readonly retransmissions = { retransmissionsAbsorbed: 0, retransmissionsSent: 0 };
+  readonly retransmissions = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, retransmissionsPutOff: 0 };
   private readonly node = new LocalNode();
   private readonly identities = new Map<string, SipIdentity>();
   private readonly tcp = new Map<string, SipTcpTransport>();
@@ -49,9 +54,10 @@ export class SipRuntime {
   constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
     const sender = { send: (dest: Destination, bytes: Buffer) => this.send(dest, bytes) };
     const identity = (name: string): SipIdentity => this.identities.get(name) ?? [...this.identities.values()][0]!;
-    const clients = new ClientTransactions(sender, this.retransmissions);
+    const clients = new ClientTransactions(sender, this.retransmissions, () => deps.queueDelayMs?.() ?? 0);
     const servers = new ServerTransactions(sender, this.retransmissions);
     this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
+    this.triage = new SipTriage((key) => servers.knows(key));
     this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value });
   }
 

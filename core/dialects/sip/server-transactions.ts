@@ -1,3 +1,4 @@
+import type { WorkClass } from '../../kernel/overload.ts';
 import { OpenMap } from '../../lib/open-map.ts';
 import { reasonPhrase, type Request } from '../../model/message.ts';
 import type { ReplyExtras } from '../../model/verdict.ts';
@@ -52,10 +53,32 @@ export class ServerTransactions {
    */
   private readonly lingerShort = new LingerQueue<FinishedServer>(T4, (st) => this.drop(st));
 
+  /** Live transactions (no final response yet): overload control caps them. */
+  private liveCount = 0;
+  /** New (out-of-dialog) requests answered finally, per class: the rate overload control measures. */
+  readonly completed: Record<WorkClass, number> = { call: 0, register: 0, other: 0 };
+
   constructor(private readonly sender: SipSender, readonly stats: ServerTransactionStats) {}
 
   get size(): number {
     return this.table.size + this.finished.size;
+  }
+
+  get pending(): number {
+    return this.liveCount;
+  }
+
+  /** Whether a transaction, live or finished, has this key (a request with it is a retransmission). */
+  knows(key: string): boolean {
+    return this.table.has(key) || this.finished.has(key);
+  }
+
+  /** A request the route dropped: its live transaction goes (a retransmission runs the route again). */
+  forget(req: Request): void {
+    const st = this.live(req);
+    if (st === undefined || st.lastStatus >= 200 || st.call !== null) return;
+    this.table.delete(st.key);
+    this.liveCount--;
   }
 
   /** The ACK of a failure this proxy sent: it ends here, hop by hop (true). Any other ACK is not ours to absorb. */
@@ -87,6 +110,7 @@ export class ServerTransactions {
     }
     const st = new ServerTransaction(key, req, sipRequest(req), upstreamOf(req));
     this.table.set(key, st);
+    this.liveCount++;
     return st;
   }
 
@@ -121,6 +145,7 @@ export class ServerTransactions {
     this.sender.send(dest, bytes);
     if (st === undefined) return;
     st.clearTimers();
+    this.liveCount--;
     const done = new FinishedServer(st.key, dest, bytes, status, st.isInvite);
     done.acked = true;
     this.table.set(st.key, done);
@@ -139,6 +164,8 @@ export class ServerTransactions {
       return;
     }
     st.clearTimers();
+    this.liveCount--;
+    if (!st.request.inDialog) this.completed[st.isInvite ? 'call' : st.sip.method === 'REGISTER' ? 'register' : 'other']++;
     // A 2xx to an INVITE ends the transaction at once (the ACK goes end to end).
     if (st.isInvite && status < 300) {
       this.table.delete(st.key);
@@ -175,6 +202,7 @@ export class ServerTransactions {
   close(): void {
     for (const st of this.table.values()) st.clearTimers();
     this.table.clear();
+    this.liveCount = 0;
     this.finished.clear();
     this.linger.clear();
     this.lingerShort.clear();

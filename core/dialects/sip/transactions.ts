@@ -30,8 +30,11 @@ export function newTag(): string {
   return `${PROCESS_PREFIX}${nextId()}`;
 }
 
+/** How every branch this process makes begins: a Via carrying it was put there by this process. */
+export const OWN_BRANCH_PREFIX = `z9hG4bK${PROCESS_PREFIX}.`;
+
 export function newBranch(): string {
-  return `z9hG4bK${PROCESS_PREFIX}.${nextId()}`;
+  return `${OWN_BRANCH_PREFIX}${nextId()}`;
 }
 
 /** §17.2: the proxy's server side of one request: absorbs retransmissions and repeats its last response. */

@@ -138,6 +138,16 @@ function parseUint(buf: Buffer, s: number, e: number, maxDigits: number): number
   return v;
 }
 
+/** 1*DIGIT of any length (Max-Forwards: leading zeros are legal, `0000000000` is 0). */
+function allDigits(buf: Buffer, s: number, e: number): boolean {
+  if (s >= e) return false;
+  for (let i = s; i < e; i++) {
+    const c = buf[i] as number;
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
 function isLws(c: number): boolean {
   return c === SP || c === HT || c === CR || c === LF;
 }
@@ -369,7 +379,7 @@ export function parseSip(buf: Buffer, opts?: ParseOptions): SipParseResult {
               if (v < 0 || (contentLength >= 0 && v !== contentLength)) badContentLength = true;
               else contentLength = v;
             } else if (id === H_MAX_FORWARDS) {
-              if (parseUint(buf, vs, ve, 10) < 0) badMaxForwards = true;
+              if (!allDigits(buf, vs, ve)) badMaxForwards = true;
             }
           }
         }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Request } from '../../model/message.ts';
-import { getHeader, getHeaders, type SipRequest } from './codec/message.ts';
+import { getHeader, type SipRequest } from './codec/message.ts';
 import { OWN_BRANCH_PREFIX } from './transactions.ts';
 
 /** Where the loop key starts in a branch of ours. */
@@ -28,7 +28,9 @@ export function markBranch(branch: string, key: string): string {
  * when such a Via is there.
  */
 export function hasLooped(sip: SipRequest, key: () => string): boolean {
-  for (const via of getHeaders(sip, 'via')) {
+  for (const h of sip.headers) {
+    if (h.lname !== 'via') continue;
+    const via = h.value;
     let at = via.indexOf(OWN_BRANCH_PREFIX);
     while (at >= 0) {
       let end = at + OWN_BRANCH_PREFIX.length;

@@ -152,23 +152,27 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
    * Record-Route (a Route naming it was there).
    */
   private preRoute(sip: SipRequest): boolean {
-    let ours = false;
+    if (!hasHeader(sip, 'route')) return false;
     const { node } = this.deps;
+    // The route set is read once and written back once: linear in its length.
+    let routes = getHeaders(sip, 'route');
+    let ours = false;
     if (node.isUs(sip.uri)) {
-      const routes = getHeaders(sip, 'route');
       const last = routes.length > 0 ? parseNameAddr(routes[routes.length - 1]!) : null;
       if (last !== null) {
         sip.uri = last.uri;
-        setRoutes(sip, routes.slice(0, -1));
+        routes = routes.slice(0, -1);
         ours = true;
       }
     }
-    for (;;) {
-      const first = firstRoute(sip);
-      if (first === null || !node.isUs(first.uri)) break;
-      removeHeader(sip, 'route', 'first');
-      ours = true;
+    let skip = 0;
+    while (skip < routes.length) {
+      const r = parseNameAddr(routes[skip]!);
+      if (r === null || !node.isUs(r.uri)) break;
+      skip++;
     }
+    if (skip > 0) ours = true;
+    if (ours) setRoutes(sip, routes.slice(skip));
     return ours;
   }
 

@@ -76,7 +76,7 @@ export class SipRuntime {
       this.deps.dropped();
       this.log.debug({ listener: l.name, transport: 'tcp', src: `${source.address}:${source.port}`, reason: r.reason }, 'unparsable message');
       if (r.answer !== null) tcp.send(source, connection, r.answer);
-    });
+    }, this.log);
     this.tcp.set(l.name, tcp);
     this.log.info({ listener: l.name, dialect: 'sip', transport: 'tcp', host: l.host, port: tcp.port }, 'listening');
   }
@@ -93,7 +93,11 @@ export class SipRuntime {
   }
 
   stats(): Record<string, number> {
-    return { ...this.retransmissions, ...this.engine.stats, tcpFramingErrors: [...this.tcp.values()].reduce((n, t) => n + t.framingErrors, 0) };
+    const tcp = (k: keyof SipTcpTransport['stats']): number => [...this.tcp.values()].reduce((n, t) => n + t.stats[k], 0);
+    return {
+      ...this.retransmissions, ...this.engine.stats, tcpFramingErrors: tcp('framingErrors'), tcpRefusedPerSource: tcp('refusedPerSource'),
+      tcpRefusedTotal: tcp('refusedTotal'), tcpWriteQueueOverflows: tcp('writeQueueOverflows'), tcpFirstMessageTimeouts: tcp('firstMessageTimeouts'),
+    };
   }
 
   async close(): Promise<void> {

@@ -57,7 +57,7 @@ export interface SipParseError {
   canReply: boolean;
   /** when canReply: the request as far as it was read (headers usable to build the response) */
   msg?: SipRequest;
-  /** for 'keepalive': number of bytes to discard */
+  /** for 'keepalive': number of bytes to discard; for 'incomplete', when the header section is all there: the bytes the whole message needs */
   consumed?: number;
 }
 
@@ -419,7 +419,7 @@ export function parseSip(buf: Buffer, opts?: ParseOptions): SipParseResult {
     }
     msgEnd = bodyStart + contentLength;
     if (msgEnd - msgStart > maxSize) return fail('too-large', 'Message Too Large');
-    if (msgEnd > len) return INCOMPLETE;
+    if (msgEnd > len) return { ok: false, error: { code: 'incomplete', reason: 'Incomplete message', canReply: false, consumed: msgEnd } };
   } else if (contentLength >= 0) {
     msgEnd = bodyStart + contentLength;
     if (msgEnd > len) {

@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { Switchyard, type StartOptions } from '../core/boot/switchyard.ts';
+import { startWatchdog } from '../core/boot/watchdog.ts';
 import { createLogger, type LogLevel } from '../core/lib/log.ts';
 import { loadScriptBounded } from '../core/script/load-probe.ts';
 import { warmUp } from './warm-up/warm-up.ts';
@@ -16,5 +18,9 @@ export async function startProxy(opts: ProxyStartOptions): Promise<Switchyard> {
     const quiet = createLogger({ level: 'silent' });
     await warmUp(script, (s) => Switchyard.boot(s, quiet, { watch: false }), log);
   }
-  return Switchyard.boot(script, log, opts);
+  const proxy = await Switchyard.boot(script, log, opts);
+  // A route that blocks the event loop is reported with its file:line, and ends the process when it never returns.
+  // Its thread and heartbeat do not keep the process alive: nothing to stop at shutdown.
+  startWatchdog(path.dirname(script.file));
+  return proxy;
 }

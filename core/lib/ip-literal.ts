@@ -46,11 +46,24 @@ function mappedIPv4(v6: string): string | null {
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
+/** Hosts already reduced: the same few peers' addresses come with every message (cleared when it grows). */
+const seen = new Map<string, string | null>();
+const SEEN_MAX = 4096;
+
 /**
  * The one form of an IP literal (brackets allowed): IPv4 dotted quad, IPv4-mapped IPv6 as its
  * IPv4, other IPv6 compressed and lower case. Null for anything that is not an IP literal (a name).
  */
 export function canonicalIp(host: string): string | null {
+  const known = seen.get(host);
+  if (known !== undefined) return known;
+  const ip = reduce(host);
+  if (seen.size >= SEEN_MAX) seen.clear();
+  seen.set(host, ip);
+  return ip;
+}
+
+function reduce(host: string): string | null {
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   const lower = bare.toLowerCase();
   if (isIP(lower) === 6) return mappedIPv4(lower) ?? new URL(`http://[${lower}]/`).hostname.slice(1, -1);

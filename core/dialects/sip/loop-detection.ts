@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Request } from '../../model/message.ts';
 import { getHeader, type SipRequest } from './codec/message.ts';
 import { OWN_BRANCH_PREFIX } from './transactions.ts';
@@ -13,8 +12,24 @@ const MARK = '.lk';
  * looped; one whose Request-URI changed on the way (a spiral) has not.
  */
 export function loopKey(req: Request, sip: SipRequest): string {
-  const cseq = (getHeader(sip, 'cseq') ?? '').trim().split(/\s/, 1)[0];
-  return createHash('sha1').update(`${sip.uri}|${req.from.tag ?? ''}|${req.to.tag ?? ''}|${req.callId}|${cseq}`).digest('base64url').slice(0, 12);
+  const cseq = getHeader(sip, 'cseq') ?? '';
+  const seq = cseq.trim().split(' ', 1)[0];
+  return hash64(`${sip.uri}|${req.from.tag ?? ''}|${req.to.tag ?? ''}|${req.callId}|${seq}`);
+}
+
+/**
+ * Two 32-bit FNV-1a hashes (different offsets) of a string, in base 36: a loop key needs no
+ * secrecy, only to differ when the request differs, and is computed for every forwarded request.
+ */
+function hash64(s: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(36) + (b >>> 0).toString(36);
 }
 
 /** A branch of ours with the loop key of the request it forwards. */

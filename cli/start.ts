@@ -12,7 +12,7 @@ export interface ProxyStartOptions extends StartOptions {
 
 /** What `switchyard start` does: load the script, warm the call path up if asked, then start the proxy. */
 export async function startProxy(opts: ProxyStartOptions): Promise<Switchyard> {
-  const script = await loadScriptBounded(opts.configFile);
+  const script = await loadScriptBounded(opts.configFile, { probe: false });
   const log = opts.logger ?? createLogger({ level: (opts.logLevel ?? script.logLevel ?? 'info') as LogLevel });
   if (opts.warmUp !== false && script.listen.some((l) => l.dialect === 'sip')) {
     const quiet = createLogger({ level: 'silent' });

@@ -13,9 +13,9 @@ function tooSlow(file: string, ms: number): SwitchyardError {
 }
 
 /**
- * Loads the script once in a worker thread first: a script that loops or awaits forever at its
- * top level is stopped there (the worker is terminated) and refused, where evaluating it on the
- * main thread would stop every message for good. Errors of the load itself come back as they are.
+ * Evaluates the script's top level once in a worker thread first (load-probe-worker.ts): a
+ * script that loops or awaits forever there is stopped (the worker is terminated) and refused,
+ * where evaluating it on the main thread would stop every message for good.
  */
 export async function probeLoad(file: string, ms = loadTimeoutMs()): Promise<void> {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -52,10 +52,12 @@ export async function withinLoadBound<T>(file: string, work: Promise<T>, ms = lo
 }
 
 /**
- * Loads a route script for serving, bounded: first in a worker thread (probeLoad), then here,
- * where an await that never settles is cut off too. Refused with SY_CONFIG_LOAD either way.
+ * Loads a route script for serving, bounded: at a reload, first in a worker thread (probeLoad:
+ * the running proxy must not stop for a script that never finishes), then here, where an await
+ * that never settles is cut off too. Refused with SY_CONFIG_LOAD either way. At start nothing
+ * serves yet, so the worker's extra second is not spent.
  */
-export async function loadScriptBounded(file: string, ms = loadTimeoutMs()): Promise<LoadedScript> {
-  await probeLoad(file, ms);
+export async function loadScriptBounded(file: string, opts: { probe: boolean }, ms = loadTimeoutMs()): Promise<LoadedScript> {
+  if (opts.probe) await probeLoad(file, ms);
   return withinLoadBound(file, loadScript(file), ms);
 }

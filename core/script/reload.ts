@@ -76,7 +76,7 @@ export class Reloader {
     const started = performance.now();
     const { script, snapshot } = this.served;
     try {
-      const next = await loadScriptBounded(script.file);
+      const next = await loadScriptBounded(script.file, { probe: true });
       const diff = this.registry.moduleSetDifference(next.modules);
       if (diff.added.length > 0 || diff.removed.length > 0) {
         throw new SwitchyardError('SY_MODULE_SET_CHANGED',

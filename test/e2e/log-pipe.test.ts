@@ -27,10 +27,11 @@ export default defineProxy({
 async function start(): Promise<{ child: ChildProcess; exited: Promise<number | null>; before: string }> {
   const child = spawn(process.execPath, [path.join(REPO, 'bin', 'switchyard.mjs'), '--config', writeScript('log-pipe', SCRIPT), '--log-level', 'debug', '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  child.stderr!.resume();
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => { err += c; });
   let out = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start: ${out}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`no start within 60 s: ${out}${err}`)), 60_000);
     const on = (c: Buffer): void => {
       out += c.toString();
       if (out.includes('switchyard started')) {

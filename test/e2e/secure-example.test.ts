@@ -13,8 +13,8 @@ import { SipUa } from '../helpers/sip-ua.ts';
 import { runSipp, sippVersion } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';
-const SIP = 32260;
-const env = { ...process.env, SWITCHYARD_SIP_PORT: String(SIP), SWITCHYARD_PLAIN_PORT: '32261', SWITCHYARD_MEDIA_PORTS: '25960-25999' };
+const SIP = 30260;
+const env = { ...process.env, SWITCHYARD_SIP_PORT: String(SIP), SWITCHYARD_PLAIN_PORT: '30261', SWITCHYARD_MEDIA_PORTS: '25960-25999' };
 
 let proxy: ProxyProcess;
 let ua: SipUa;
@@ -65,7 +65,7 @@ describe('examples/secure.config.ts', () => {
   });
 
   test('alice registers with her password (SIPp -au/-ap)', async () => {
-    const r = await runSipp('register_auth.xml', [`${LOOP}:${SIP}`, '-s', 'alice', '-au', 'alice', '-ap', 'alice-secret', '-i', LOOP, '-p', '32271', '-m', '1'], 15_000);
+    const r = await runSipp('register_auth.xml', [`${LOOP}:${SIP}`, '-s', 'alice', '-au', 'alice', '-ap', 'alice-secret', '-i', LOOP, '-p', '30271', '-m', '1'], 15_000);
     assert.equal(r.code, 0, r.output);
   });
 });

@@ -21,7 +21,7 @@ import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } fr
 import { buildResponse, decrementMaxForwards } from './messages.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
 import { upstreamOf, type ServerTransactions } from './server-transactions.ts';
-import { ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
+import { OWN_BRANCH_PREFIX, ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
 import { cloneSip, sipRequest, sipWire, type SipTransportName } from './wire.ts';
 
 export interface SipProxyCoreDeps {
@@ -480,7 +480,9 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const vias = parseViaList(getHeaders(out, 'via').join(', '));
     const ours = vias?.[0];
     const next = vias?.[1];
-    if (ours === undefined || next === undefined || !this.deps.node.isLocalHost(ours.host)) {
+    // Only a response to a request this process sent (its branch) is passed on: a stray one would
+    // let anyone bounce a message off the proxy to whatever address its second Via names.
+    if (ours === undefined || next === undefined || !this.deps.node.isLocalHost(ours.host) || !(ours.branch ?? '').startsWith(OWN_BRANCH_PREFIX)) {
       this.stats.strayReplies++;
       return;
     }

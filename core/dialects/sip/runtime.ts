@@ -45,11 +45,13 @@ export class SipRuntime {
   private readonly node = new LocalNode();
   private readonly identities = new Map<string, SipIdentity>();
   private readonly tcp = new Map<string, SipTcpTransport>();
+  private readonly clients: ClientTransactions;
 
   constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
     const sender = { send: (dest: Destination, bytes: Buffer) => this.send(dest, bytes) };
     const identity = (name: string): SipIdentity => this.identities.get(name) ?? [...this.identities.values()][0]!;
     const clients = new ClientTransactions(sender, this.retransmissions);
+    this.clients = clients;
     const servers = new ServerTransactions(sender, this.retransmissions);
     this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
     this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value });
@@ -95,7 +97,7 @@ export class SipRuntime {
   stats(): Record<string, number> {
     const tcp = (k: keyof SipTcpTransport['stats']): number => [...this.tcp.values()].reduce((n, t) => n + t.stats[k], 0);
     return {
-      ...this.retransmissions, ...this.engine.stats, tcpFramingErrors: tcp('framingErrors'), tcpRefusedPerSource: tcp('refusedPerSource'),
+      ...this.retransmissions, ...this.engine.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, tcpFramingErrors: tcp('framingErrors'), tcpRefusedPerSource: tcp('refusedPerSource'),
       tcpRefusedTotal: tcp('refusedTotal'), tcpWriteQueueOverflows: tcp('writeQueueOverflows'), tcpFirstMessageTimeouts: tcp('firstMessageTimeouts'),
     };
   }

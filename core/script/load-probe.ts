@@ -12,33 +12,60 @@ function tooSlow(file: string, ms: number): SwitchyardError {
   return new SwitchyardError('SY_CONFIG_LOAD', `${file}: the script did not finish loading within ${ms / 1000} s (a loop or an await that never settles at its top level?)`, { file });
 }
 
-/**
- * Evaluates the script's top level once in a worker thread first (load-probe-worker.ts): a
- * script that loops or awaits forever there is stopped (the worker is terminated) and refused,
- * where evaluating it on the main thread would stop every message for good.
- */
-export async function probeLoad(file: string, ms = loadTimeoutMs()): Promise<void> {
+/** The probing thread, started at the first reload and kept (a thread and jiti cost a second to start); replaced after a refusal. */
+let probe: { worker: Worker; waiting: Map<number, () => void> } | null = null;
+let nextProbe = 1;
+
+function probeThread(): { worker: Worker; waiting: Map<number, () => void> } {
+  if (probe !== null) return probe;
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const worker = new Worker(new URL(`./load-probe-worker${ext}`, import.meta.url), { workerData: { file }, stdout: true, stderr: true });
+  const worker = new Worker(new URL(`./load-probe-worker${ext}`, import.meta.url), { stdout: true, stderr: true });
+  worker.unref();
   worker.stdout.resume();
   worker.stderr.resume();
+  const waiting = new Map<number, () => void>();
+  const self = { worker, waiting };
+  worker.on('message', ({ id }: { id: number }) => {
+    waiting.get(id)?.();
+    waiting.delete(id);
+  });
+  const gone = (): void => {
+    if (probe === self) probe = null;
+  };
+  worker.on('exit', gone);
+  worker.on('error', gone);
+  probe = self;
+  return self;
+}
+
+/** Ends the probing thread (at shutdown: its output streams would keep the process alive). */
+export async function closeProbe(): Promise<void> {
+  const thread = probe;
+  probe = null;
+  if (thread !== null) await thread.worker.terminate();
+}
+
+/**
+ * Evaluates the script's top level in a worker thread first (load-probe-worker.ts): a script
+ * that loops or awaits forever there is stopped (the thread is terminated) and refused, where
+ * evaluating it on the main thread would stop every message for good.
+ */
+export async function probeLoad(file: string, ms = loadTimeoutMs()): Promise<void> {
+  const thread = probeThread();
+  const id = nextProbe++;
   let timer: NodeJS.Timeout | undefined;
-  try {
-    const outcome = await Promise.race([
-      new Promise<{ ok: boolean; code?: string; message?: string }>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-        // A thread that ends without an answer had nothing left to run: its load awaits something that never comes.
-        worker.once('exit', () => resolve({ ok: false, code: 'SY_CONFIG_LOAD', message: tooSlow(file, ms).message }));
-      }),
-      new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms); }),
-    ]);
-    if (outcome === 'timeout') throw tooSlow(file, ms);
-    if (!outcome.ok) throw new SwitchyardError((outcome.code ?? 'SY_CONFIG_LOAD') as ErrorCode, outcome.message ?? 'the script failed to load', { file });
-  } finally {
-    clearTimeout(timer);
-    void worker.terminate();
-  }
+  const finished = new Promise<boolean>((resolve) => {
+    thread.waiting.set(id, () => resolve(true));
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  thread.worker.postMessage({ id, file });
+  const ok = await finished;
+  clearTimeout(timer);
+  if (ok) return;
+  thread.waiting.delete(id);
+  if (probe === thread) probe = null;
+  void thread.worker.terminate();
+  throw tooSlow(file, ms);
 }
 
 /** `work`, unless it has not settled within `ms`: then the load is refused (what it awaits is left behind). */

@@ -3,7 +3,7 @@ import type { RouteSnapshot } from '../kernel/snapshot.ts';
 import { SwitchyardError, isSwitchyardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { LoadedScript, ResolvedListen } from './load.ts';
-import { loadScriptBounded } from './load-probe.ts';
+import { closeProbe, loadScriptBounded } from './load-probe.ts';
 import { ScriptWatcher } from './watch.ts';
 
 export type ReloadResult =
@@ -107,5 +107,6 @@ export class Reloader {
   async close(): Promise<void> {
     this.closed = true;
     await this.watcher?.close();
+    await closeProbe();
   }
 }

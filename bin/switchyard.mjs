@@ -8,4 +8,7 @@ if (!existsSync(entry)) {
   process.exit(1);
 }
 const { main } = await import(entry.href);
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Log lines a reader has not taken must not keep the process from exiting: 2 s for it, then exit.
+if (process.stdout.writableLength > 0) setTimeout(() => process.exit(code), 2000).unref();

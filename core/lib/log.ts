@@ -1,5 +1,6 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
+import { stdoutSink } from './log-sink.ts';
 
 export type { Logger };
 export type LogLevel = LevelWithSilent;
@@ -13,12 +14,14 @@ export interface LoggerOptions {
   singleLine?: boolean;
 }
 
+/** A logger; by default on stdout through its sink (see LogSink: a slow or vanished reader never stops or grows the proxy). */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const dest = opts.destination ?? process.stdout;
   const human = opts.pretty ?? Boolean((dest as { isTTY?: boolean }).isTTY);
   const base = { level: opts.level ?? 'info', base: { pid: process.pid } };
   if (human) {
+    dest.on('error', () => undefined);
     return pino(base, pretty({ destination: dest, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: opts.singleLine === true }));
   }
-  return pino(base, dest as pino.DestinationStream);
+  return pino(base, opts.destination === undefined ? stdoutSink() : dest as pino.DestinationStream);
 }

@@ -2,7 +2,8 @@ import type { ModuleRegistry } from '../kernel/module-registry.ts';
 import type { RouteSnapshot } from '../kernel/snapshot.ts';
 import { SwitchyardError, isSwitchyardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
-import { loadScript, type LoadedScript, type ResolvedListen } from './load.ts';
+import type { LoadedScript, ResolvedListen } from './load.ts';
+import { closeProbe, loadScriptBounded } from './load-probe.ts';
 import { NO_OVERRIDES, type ScriptOverrides } from './overrides.ts';
 import { ScriptWatcher } from './watch.ts';
 
@@ -79,7 +80,7 @@ export class Reloader {
     const started = performance.now();
     const { script, snapshot } = this.served;
     try {
-      const next = await loadScript(script.file, this.overrides);
+      const next = await loadScriptBounded(script.file, { probe: true, overrides: this.overrides });
       const diff = this.registry.moduleSetDifference(next.modules);
       if (diff.added.length > 0 || diff.removed.length > 0) {
         throw new SwitchyardError('SY_MODULE_SET_CHANGED',
@@ -111,5 +112,6 @@ export class Reloader {
   async close(): Promise<void> {
     this.closed = true;
     await this.watcher?.close();
+    await closeProbe();
   }
 }

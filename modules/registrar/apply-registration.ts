@@ -108,6 +108,9 @@ export function applyRegistration(
     return { bindings: others, result: respondVerdict(200, 'OK', listing([], now)) };
   }
 
+  // More Contacts than could replace every binding and add the most allowed is refused before
+  // any is compared with the others: the comparisons stay within the limit, whatever was sent.
+  if (reg.contacts.length > mine.length + policy.maxContacts) return unchanged(current, respondVerdict(403, 'Too Many Contacts'));
   const lifetimes = lifetimesIn(dialect, policy);
   const tooMany = tooManyUsersAt(reg, mine, policy, moment);
   let next = [...mine];

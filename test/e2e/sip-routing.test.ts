@@ -124,7 +124,7 @@ describe('proxy core', () => {
     for (const u of [caller, phone]) u.close();
   });
 
-  test('OPTIONS to the proxy itself is answered 200 with Allow and Accept; to a user it is forwarded; with Max-Forwards 0 it goes no further', async () => {
+  test('OPTIONS to the proxy itself is answered 200 with Allow and Accept; to a user it is forwarded; with Max-Forwards 0 it goes no further (483)', async () => {
     const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
     caller.send(request(caller, 'OPTIONS', { ruri: `sip:${LOOP}:${PROXY}` }), PROXY);
     const ok = await caller.next(/^SIP\/2\.0 /);
@@ -138,7 +138,7 @@ describe('proxy core', () => {
     phone.send(answer(forwarded, '200 OK', { tag: 'ph' }), PROXY);
     assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/);
     caller.send(request(caller, 'OPTIONS', { to: 'optme', maxForwards: 0 }), PROXY);
-    assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/, 'answered by the proxy as the final recipient');
+    assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 483 /, 'it may go no further, and the proxy is not its recipient');
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(phone.inbox.filter((m) => m.startsWith('OPTIONS')).length, 0, 'an OPTIONS with Max-Forwards 0 is never forwarded');
     for (const u of [caller, phone]) u.close();

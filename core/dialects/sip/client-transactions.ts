@@ -1,3 +1,4 @@
+import { canonicalIp } from '../../lib/ip-literal.ts';
 import type { Reply } from '../../model/message.ts';
 import { OpenMap } from '../../lib/open-map.ts';
 import type { SipRequest, SipResponse } from './codec/message.ts';
@@ -34,6 +35,9 @@ export class ClientTransactions {
   /** Finished client transactions: Timer D (a failure's ACK to repeat) and Timer K. */
   private readonly linger = new LingerQueue<FinishedClient>(LINGER_MS, (ct) => this.drop(ct));
   private readonly lingerShort = new LingerQueue<FinishedClient>(T4, (ct) => this.drop(ct));
+
+  /** Responses to a live UDP branch that came from another address than the one the request went to: dropped. */
+  repliesFromElsewhere = 0;
 
   /**
    * `queueDelayMs`: how long datagrams now wait in the proxy's own receive queues. A
@@ -93,6 +97,12 @@ export class ClientTransactions {
     const key = `${sipWire(reply).via.branch ?? ''}|${reply.method}`;
     const ct = this.table.get(key);
     if (ct === undefined) return false;
+    if (!(ct instanceof FinishedClient) && ct.downstream.transport === 'udp' && !sameHost(reply.source.address, ct.downstream.address.address)) {
+      // Only the element the request went to answers it (RFC 3261 §18.1.2 in spirit): a stranger
+      // who learnt the branch cannot end or answer someone else's call.
+      this.repliesFromElsewhere++;
+      return true;
+    }
     if (ct instanceof FinishedClient) {
       // A repeated final of a finished branch: acknowledge it again if it was a failure.
       const ack = reply.status >= 300 ? ct.ack : null;
@@ -158,4 +168,8 @@ export class ClientTransactions {
     this.linger.clear();
     this.lingerShort.clear();
   }
+}
+
+function sameHost(a: string, b: string): boolean {
+  return a === b || (canonicalIp(a) ?? a) === (canonicalIp(b) ?? b);
 }

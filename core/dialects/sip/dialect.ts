@@ -4,6 +4,7 @@ import { parseSip, type SipParseResult } from './codec/parse.ts';
 import type { SipRequest } from './codec/message.ts';
 import { serializeSip } from './codec/serialize.ts';
 import { buildResponse, stampReceived } from './messages.ts';
+import { overLimit } from './limits.ts';
 import { toModel } from './model.ts';
 import { sipWire, type SipTransportName } from './wire.ts';
 
@@ -30,6 +31,11 @@ export function createSipDialect(): SipDialect {
       if (e.canReply && e.msg !== undefined) return { ok: false, reason: e.reason, answer: badRequest(e.msg, e.reason) };
       count(e.code);
       return { ok: false, reason: e.reason, answer: null };
+    }
+    const over = overLimit(parsed.msg);
+    if (over !== null) {
+      count('over-limit');
+      return { ok: false, reason: over, answer: parsed.msg.type === 'request' ? badRequest(parsed.msg, over) : null };
     }
     const m = toModel(parsed.msg, inbound, transport, connection, raw);
     if (!m.ok) {

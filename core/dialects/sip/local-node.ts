@@ -1,6 +1,7 @@
 import { networkInterfaces, hostname } from 'node:os';
 import { isIP } from 'node:net';
-import { canonicalHost } from '../../lib/address.ts';
+import { canonicalHost, type Endpoint } from '../../lib/address.ts';
+import { canonicalIp, isAlwaysLocal } from '../../lib/ip-literal.ts';
 import { parseUri, type SipUri } from './codec/uri.ts';
 import type { SipTransportName } from './wire.ts';
 
@@ -33,35 +34,57 @@ export function recordRouteUri(id: SipIdentity, transport: SipTransportName): st
 
 export { defaultAdvertise } from '../../lib/advertise.ts';
 
+/** How long the list of interface addresses is trusted before it is read again (addresses come and go). */
+const INTERFACES_TTL_MS = 30_000;
+
 /**
- * Tells whether a URI names this proxy: one of its identities, or any local interface
- * address (or this host's name) with one of its SIP ports.
+ * Tells whether a URI or an address names this proxy: one of its identities, or any address of
+ * this host (its interfaces, the loopback network, the unspecified address, in any spelling of
+ * an IP literal) or this host's name, with one of its SIP ports.
  */
 export class LocalNode {
-  private readonly hosts = new Set<string>();
+  private readonly names = new Set<string>();
+  private interfaces = new Set<string>();
+  private interfacesRead = 0;
   private readonly ports = new Set<number>();
 
   constructor() {
-    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) this.hosts.add(canonicalHost(a.address));
-    this.hosts.add('localhost');
-    this.hosts.add(hostname().toLowerCase());
+    this.names.add('localhost');
+    this.names.add(hostname().toLowerCase());
+    this.readInterfaces();
+  }
+
+  private readInterfaces(): void {
+    const found = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) found.add(canonicalIp(a.address) ?? canonicalHost(a.address));
+    this.interfaces = found;
+    this.interfacesRead = Date.now();
   }
 
   /** A listener's identity, once its port is bound. */
   add(id: SipIdentity): void {
-    this.hosts.add(canonicalHost(id.host));
-    if (id.host6 !== undefined) this.hosts.add(canonicalHost(id.host6));
+    for (const h of [id.host, id.host6]) if (h !== undefined) this.names.add(canonicalIp(h) ?? canonicalHost(h));
     this.ports.add(id.port);
   }
 
   isLocalHost(host: string): boolean {
-    return this.hosts.has(canonicalHost(host));
+    const ip = canonicalIp(host);
+    if (ip === null) return this.names.has(canonicalHost(host));
+    if (isAlwaysLocal(ip) || this.names.has(ip) || this.interfaces.has(ip)) return true;
+    if (Date.now() - this.interfacesRead < INTERFACES_TTL_MS) return false;
+    this.readInterfaces();
+    return this.interfaces.has(ip);
+  }
+
+  /** A resolved next hop that is this proxy itself: sending there would loop. */
+  isOwnAddress(e: Endpoint): boolean {
+    return this.ports.has(e.port) && this.isLocalHost(e.address);
   }
 
   isUs(uri: string | SipUri | null): boolean {
     const u = typeof uri === 'string' ? parseUri(uri) : uri;
     if (u === null || (u.kind !== 'sip' && u.kind !== 'sips')) return false;
     const port = u.port ?? (u.kind === 'sips' ? 5061 : 5060);
-    return this.isLocalHost(u.host) && this.ports.has(port);
+    return this.ports.has(port) && this.isLocalHost(u.host);
   }
 }

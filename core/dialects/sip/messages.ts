@@ -83,7 +83,13 @@ export function buildCancel(sent: SipRequest): SipRequest {
   return branchRequest('CANCEL', sent, getHeader(sent, 'to') ?? '');
 }
 
-/** Sets Max-Forwards for the next hop: one less, or 70 where the request had none. */
+/** The most hops a request may still make when it leaves this proxy (RFC 3261 §8.1.1.6's recommended 70). */
+export const MAX_FORWARDS_LIMIT = 70;
+
+/**
+ * Sets Max-Forwards for the next hop: one less, never more than 70 (a huge value would let a
+ * loop through other elements run that long), or 70 where the request had none.
+ */
 export function decrementMaxForwards(sip: SipRequest, current: number | undefined): void {
-  setHeader(sip, 'Max-Forwards', String(current === undefined ? 70 : Math.max(0, current - 1)));
+  setHeader(sip, 'Max-Forwards', String(current === undefined ? MAX_FORWARDS_LIMIT : Math.max(0, Math.min(current - 1, MAX_FORWARDS_LIMIT))));
 }

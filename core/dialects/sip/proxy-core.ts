@@ -17,11 +17,12 @@ import { parseViaList } from './codec/via.ts';
 import type { ClientTransactions, SipSender } from './client-transactions.ts';
 import { aliasContact, takeAlias } from './contact-alias.ts';
 import { hasSdpBody, sipMediaOffer, type SdpMediaOffer } from './media-offer.ts';
+import { hasLooped, loopKey, markBranch } from './loop-detection.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildResponse, decrementMaxForwards } from './messages.ts';
 import { resolveNextHop, type NextHop } from './next-hop.ts';
 import { upstreamOf, type ServerTransactions } from './server-transactions.ts';
-import { ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
+import { OWN_BRANCH_PREFIX, ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
 import { cloneSip, sipRequest, sipWire, type SipTransportName } from './wire.ts';
 
 export interface SipProxyCoreDeps {
@@ -40,6 +41,8 @@ export interface SipProxyStats {
   cancels: number;
   statelessReplies: number;
   strayReplies: number;
+  /** Requests answered 482: they came back unchanged, or their next hop was this proxy. */
+  loops: number;
 }
 
 /** Requests whose Contact is a dialog's remote target (RFC 3261 §12, RFC 3311, RFC 6665, RFC 3515). */
@@ -82,9 +85,11 @@ function better(a: Reply, b: Reply): boolean {
  * come up to it as the owner of its branches.
  */
 export class SipProxyCore implements ProxyEngine, ClientOwner {
-  readonly stats: SipProxyStats = { cancels: 0, statelessReplies: 0, strayReplies: 0 };
+  readonly stats: SipProxyStats = { cancels: 0, statelessReplies: 0, strayReplies: 0, loops: 0 };
   /** Requests that reached this proxy through its own Record-Route: it is in their dialog's path. */
   private readonly inOurPath = new WeakSet<Request>();
+  /** §16.6 item 8: each forwarded request's loop key, carried in its branches. */
+  private readonly loopKeys = new WeakMap<Request, string>();
 
   constructor(private readonly deps: SipProxyCoreDeps) {}
 
@@ -119,19 +124,30 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       return true;
     }
     if (servers.open(req) === null) return true; // a retransmission, answered
-    const mf = getMaxForwards(sip);
-    if (req.method === 'OPTIONS' && (mf === 0 || (!req.inDialog && this.addressedToUs(sip)))) {
-      // A keepalive or health probe for this proxy, or an OPTIONS that may go no further: the
-      // proxy answers as its final recipient (§11, §16.3 step 3).
+    if (req.method === 'OPTIONS' && !req.inDialog && this.addressedToUs(sip)) {
+      // A keepalive or health probe for this proxy: it answers as the final recipient (§11).
       this.respond(req, 200, 'OK', OPTIONS_ANSWER);
       return true;
     }
+    const mf = getMaxForwards(sip);
     if (mf !== undefined && mf <= 0) {
       this.respond(req, 483, 'Too Many Hops');
       return true;
     }
     if (this.preRoute(sip)) this.inOurPath.add(req);
+    if (hasLooped(sip, () => this.loopKeyOf(req, sip))) {
+      this.stats.loops++;
+      this.respond(req, 482, 'Loop Detected');
+      return true;
+    }
     return false;
+  }
+
+  /** The request's loop key, computed once (after route preprocessing, before any forwarding changes it). */
+  private loopKeyOf(req: Request, sip: SipRequest): string {
+    let key = this.loopKeys.get(req);
+    if (key === undefined) this.loopKeys.set(req, (key = loopKey(req, sip)));
+    return key;
   }
 
   /** A Request-URI that names this proxy and no user in it (`sip:proxy.example.com`), with no Route elsewhere. */
@@ -149,23 +165,27 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
    * Record-Route (a Route naming it was there).
    */
   private preRoute(sip: SipRequest): boolean {
-    let ours = false;
+    if (!hasHeader(sip, 'route')) return false;
     const { node } = this.deps;
+    // The route set is read once and written back once: linear in its length.
+    let routes = getHeaders(sip, 'route');
+    let ours = false;
     if (node.isUs(sip.uri)) {
-      const routes = getHeaders(sip, 'route');
       const last = routes.length > 0 ? parseNameAddr(routes[routes.length - 1]!) : null;
       if (last !== null) {
         sip.uri = last.uri;
-        setRoutes(sip, routes.slice(0, -1));
+        routes = routes.slice(0, -1);
         ours = true;
       }
     }
-    for (;;) {
-      const first = firstRoute(sip);
-      if (first === null || !node.isUs(first.uri)) break;
-      removeHeader(sip, 'route', 'first');
-      ours = true;
+    let skip = 0;
+    while (skip < routes.length) {
+      const r = parseNameAddr(routes[skip]!);
+      if (r === null || !node.isUs(r.uri)) break;
+      skip++;
     }
+    if (skip > 0) ours = true;
+    if (ours) setRoutes(sip, routes.slice(skip));
     return ours;
   }
 
@@ -215,12 +235,20 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       return;
     }
     if (st.isInvite && st.lastStatus === 0) this.respond(req, 100, 'Trying');
+    this.loopKeyOf(req, sipRequest(req));
     try {
       const started = await this.startBranches(call, plan);
       if (started === 'here') {
         // Sent on, it would come back here until Max-Forwards ran out (the reference script's 404 too).
         this.finishWithLocal(call, 404, 'Not Here');
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 404 });
+        return;
+      }
+      if (started === 'loop') {
+        this.stats.loops++;
+        mc.log.info({ ruri: sipRequest(req).uri }, 'request refused: its next hop is this proxy');
+        this.finishWithLocal(call, 482, 'Loop Detected');
+        this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 482 });
       } else if (started === 0) {
         this.finishWithLocal(call, 478, 'Unresolvable destination');
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 478 });
@@ -237,8 +265,12 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     }
   }
 
-  /** Starts a branch per target that resolves; returns how many, or 'here' for a request whose own route ends at this proxy. */
-  private async startBranches(call: ProxyCall, plan: ForwardPlan): Promise<number | 'here'> {
+  /**
+   * Starts a branch per target that resolves and is not this proxy itself (sending to itself
+   * would loop); returns how many, 'loop' when every target that resolved was this proxy, or
+   * 'here' for a request whose own route ends at this proxy.
+   */
+  private async startBranches(call: ProxyCall, plan: ForwardPlan): Promise<number | 'here' | 'loop'> {
     const sip = sipRequest(call.request);
     const hops: { hop: NextHop; uri?: string }[] = [];
     if (plan.targets !== null && plan.targets.length > 0) {
@@ -251,8 +283,10 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       if (hop === 'here') return hop;
       if (hop !== null) hops.push({ hop });
     }
-    for (const h of hops) await this.startBranch(call, h.hop, h.uri, plan.recordRoute);
-    return hops.length;
+    const elsewhere = hops.filter((h) => !this.deps.node.isOwnAddress(h.hop.address));
+    if (elsewhere.length === 0 && hops.length > 0) return 'loop';
+    for (const h of elsewhere) await this.startBranch(call, h.hop, h.uri, plan.recordRoute);
+    return elsewhere.length;
   }
 
   /**
@@ -309,7 +343,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       if (inbound.host !== id.host || inTransport !== hop.transport) prependHeader(out, 'Record-Route', recordRouteUri(inbound, inTransport));
       prependHeader(out, 'Record-Route', recordRouteUri(id, hop.transport));
     }
-    const branch = newBranch();
+    const branch = markBranch(newBranch(), this.loopKeyOf(req, sip));
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
     const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null };
     call.target = hop.address;
@@ -328,7 +362,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const sip = sipRequest(req);
     const t = plan.targets?.[0];
     const hop = t !== undefined ? (await this.targetHop(t, sip))?.hop ?? null : await this.routeHop(req, sip);
-    if (hop === null || hop === 'here') return; // an ACK with nowhere else to go ends here
+    if (hop === null || hop === 'here' || this.deps.node.isOwnAddress(hop.address)) return; // an ACK with nowhere else to go ends here
     const out = cloneSip(sip);
     if (t?.uri !== undefined) out.uri = t.uri;
     decrementMaxForwards(out, getMaxForwards(sip));
@@ -470,7 +504,9 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const vias = parseViaList(getHeaders(out, 'via').join(', '));
     const ours = vias?.[0];
     const next = vias?.[1];
-    if (ours === undefined || next === undefined || !this.deps.node.isLocalHost(ours.host)) {
+    // Only a response to a request this process sent (its branch) is passed on: a stray one would
+    // let anyone bounce a message off the proxy to whatever address its second Via names.
+    if (ours === undefined || next === undefined || !this.deps.node.isLocalHost(ours.host) || !(ours.branch ?? '').startsWith(OWN_BRANCH_PREFIX)) {
       this.stats.strayReplies++;
       return;
     }

@@ -50,11 +50,13 @@ export class SipRuntime {
   private readonly node = new LocalNode();
   private readonly identities = new Map<string, SipIdentity>();
   private readonly tcp = new Map<string, SipTcpTransport>();
+  private readonly clients: ClientTransactions;
 
   constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
     const sender = { send: (dest: Destination, bytes: Buffer) => this.send(dest, bytes) };
     const identity = (name: string): SipIdentity => this.identities.get(name) ?? [...this.identities.values()][0]!;
     const clients = new ClientTransactions(sender, this.retransmissions, () => deps.queueDelayMs?.() ?? 0);
+    this.clients = clients;
     const servers = new ServerTransactions(sender, this.retransmissions);
     this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
     this.triage = new SipTriage((key) => servers.knows(key));
@@ -82,7 +84,7 @@ export class SipRuntime {
       this.deps.dropped();
       this.log.debug({ listener: l.name, transport: 'tcp', src: `${source.address}:${source.port}`, reason: r.reason }, 'unparsable message');
       if (r.answer !== null) tcp.send(source, connection, r.answer);
-    });
+    }, this.log);
     this.tcp.set(l.name, tcp);
     this.log.info({ listener: l.name, dialect: 'sip', transport: 'tcp', host: l.host, port: tcp.port }, 'listening');
   }
@@ -99,7 +101,11 @@ export class SipRuntime {
   }
 
   stats(): Record<string, number> {
-    return { ...this.retransmissions, ...this.engine.stats, tcpFramingErrors: [...this.tcp.values()].reduce((n, t) => n + t.framingErrors, 0) };
+    const tcp = (k: keyof SipTcpTransport['stats']): number => [...this.tcp.values()].reduce((n, t) => n + t.stats[k], 0);
+    return {
+      ...this.retransmissions, ...this.engine.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, tcpFramingErrors: tcp('framingErrors'), tcpRefusedPerSource: tcp('refusedPerSource'),
+      tcpRefusedTotal: tcp('refusedTotal'), tcpWriteQueueOverflows: tcp('writeQueueOverflows'), tcpFirstMessageTimeouts: tcp('firstMessageTimeouts'),
+    };
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import type { Endpoint } from '../../lib/address.ts';
 import type { Reply, Request } from '../../model/message.ts';
 import type { RouteSnapshot } from '../../kernel/snapshot.ts';
@@ -15,8 +15,9 @@ export interface Destination {
 }
 
 /**
- * Tags and branches are unique per process (a counter) and across processes and restarts (a
- * random prefix drawn once): no random draw per message.
+ * Tags are unique per process (a counter) and across processes and restarts (a random prefix
+ * drawn once). Branches carry the same prefix (a Via of this process is recognised by it) and
+ * random bytes after it.
  */
 const PROCESS_PREFIX = randomBytes(6).toString('base64url');
 let counter = 0;
@@ -30,8 +31,22 @@ export function newTag(): string {
   return `${PROCESS_PREFIX}${nextId()}`;
 }
 
+/** How every branch this process makes begins: a Via carrying it was put there by this process. */
+export const OWN_BRANCH_PREFIX = `z9hG4bK${PROCESS_PREFIX}.`;
+
+/** Random bytes drawn a page at a time: a branch costs a slice, not a system call. */
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+
+/** A branch no one can guess from the ones it has seen (9 random bytes), so no one can forge a response to it. */
 export function newBranch(): string {
-  return `z9hG4bK${PROCESS_PREFIX}.${nextId()}`;
+  if (poolAt + 9 > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const random = pool.toString('base64url', poolAt, poolAt + 9);
+  poolAt += 9;
+  return `${OWN_BRANCH_PREFIX}${random}`;
 }
 
 /** §17.2: the proxy's server side of one request: absorbs retransmissions and repeats its last response. */

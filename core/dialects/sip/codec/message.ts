@@ -340,11 +340,19 @@ export function getCSeq(msg: SipMessage): CSeq | undefined {
   return v === undefined ? undefined : parseCSeq(v);
 }
 
-/** Max-Forwards as a number; undefined when absent or malformed. */
+/** Largest Max-Forwards read as itself; more digits than this (leading zeros aside) read as it. */
+const MAX_FORWARDS_CEILING = 999_999_999;
+
+/**
+ * Max-Forwards as a number (1*DIGIT, any number of digits: `0000000000` is 0); undefined when
+ * absent or malformed. Values beyond 999,999,999 read as that.
+ */
 export function getMaxForwards(msg: SipMessage): number | undefined {
   const v = getHeader(msg, 'max-forwards');
-  if (v === undefined || !/^\d{1,9}$/.test(v)) return undefined;
-  return Number(v);
+  if (v === undefined || !/^\d+$/.test(v)) return undefined;
+  let i = 0;
+  while (i < v.length - 1 && v.charCodeAt(i) === 0x30) i++;
+  return v.length - i > 9 ? MAX_FORWARDS_CEILING : Number(v.slice(i));
 }
 
 // ---------------------------------------------------------------------------

@@ -57,7 +57,7 @@ export interface SipParseError {
   canReply: boolean;
   /** when canReply: the request as far as it was read (headers usable to build the response) */
   msg?: SipRequest;
-  /** for 'keepalive': number of bytes to discard */
+  /** for 'keepalive': number of bytes to discard; for 'incomplete', when the header section is all there: the bytes the whole message needs */
   consumed?: number;
 }
 
@@ -136,6 +136,16 @@ function parseUint(buf: Buffer, s: number, e: number, maxDigits: number): number
     v = v * 10 + (c - 0x30);
   }
   return v;
+}
+
+/** 1*DIGIT of any length (Max-Forwards: leading zeros are legal, `0000000000` is 0). */
+function allDigits(buf: Buffer, s: number, e: number): boolean {
+  if (s >= e) return false;
+  for (let i = s; i < e; i++) {
+    const c = buf[i] as number;
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }
 
 function isLws(c: number): boolean {
@@ -369,7 +379,7 @@ export function parseSip(buf: Buffer, opts?: ParseOptions): SipParseResult {
               if (v < 0 || (contentLength >= 0 && v !== contentLength)) badContentLength = true;
               else contentLength = v;
             } else if (id === H_MAX_FORWARDS) {
-              if (parseUint(buf, vs, ve, 10) < 0) badMaxForwards = true;
+              if (!allDigits(buf, vs, ve)) badMaxForwards = true;
             }
           }
         }
@@ -409,7 +419,7 @@ export function parseSip(buf: Buffer, opts?: ParseOptions): SipParseResult {
     }
     msgEnd = bodyStart + contentLength;
     if (msgEnd - msgStart > maxSize) return fail('too-large', 'Message Too Large');
-    if (msgEnd > len) return INCOMPLETE;
+    if (msgEnd > len) return { ok: false, error: { code: 'incomplete', reason: 'Incomplete message', canReply: false, consumed: msgEnd } };
   } else if (contentLength >= 0) {
     msgEnd = bodyStart + contentLength;
     if (msgEnd > len) {

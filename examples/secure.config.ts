@@ -1,0 +1,98 @@
+/**
+ * The hardened configuration: what to run on an address the internet can reach. The same
+ * listeners as the default script (plain on UDP 34567, SIP on 5060, media on 5000-5999; the
+ * command's --plain-port, --sip-port and --media-ports or their variables move them), and:
+ * - every REGISTER authenticated (digest, 401): a user registers only its own address;
+ * - every new SIP request authenticated (407) unless it comes from a trusted peer (a gateway,
+ *   a peer proxy: `SWITCHYARD_TRUSTED`, addresses or CIDR ranges, comma-separated); the caller
+ *   may only call as itself;
+ * - requests for domains that are not this proxy's (`SWITCHYARD_DOMAINS`, besides its own
+ *   addresses) are relayed for authenticated users only: anyone else gets 403 Not relaying;
+ * - the users come from examples/users.txt (alice / alice-secret, bob / bob-secret).
+ * The limits every script has (loops, counts per message, TCP, the log) are on here too.
+ */
+import { networkInterfaces } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineProxy } from 'switchyard';
+import { auth, callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const list = (name: string): string[] => (process.env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+
+/** Hosts requests may name without being relayed elsewhere: the proxy's own names and addresses, and the configured domains. */
+const LOCAL_DOMAINS = new Set(['localhost', ...list('SWITCHYARD_DOMAINS').map((d) => d.toLowerCase())]);
+for (const addresses of Object.values(networkInterfaces())) for (const a of addresses ?? []) LOCAL_DOMAINS.add(a.address.toLowerCase());
+
+/** The host of a SIP URI, lower case, brackets off. */
+function hostOf(uri: string | undefined): string | undefined {
+  const m = /^sips?:(?:[^@]*@)?(\[[^\]]+\]|[^:;>?]+)/i.exec(uri ?? '');
+  return m?.[1]?.replace(/^\[|\]$/g, '').toLowerCase();
+}
+
+export default defineProxy({
+  listen: [
+    { dialect: 'plain', port: 34567 },
+    { dialect: 'sip', port: 5060 },
+  ],
+  modules: [
+    registrar(),
+    dialog(),
+    callRouting({ answerTimeoutSec: 30 }),
+    mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60 }),
+    // MD5 first: SIPp and many deployed phones read only the first challenge; SHA-256 is offered too.
+    auth({ realm: 'switchyard', usersFile: path.join(here, 'users.txt'), trustedPeers: list('SWITCHYARD_TRUSTED'), algorithms: ['MD5', 'SHA-256'] }),
+  ],
+  routes: {
+    async request(ctx) {
+      const { msg } = ctx;
+
+      if (msg.dialect === 'plain') {
+        // The plain protocol has no authentication: its own rules (a caller calls from where it registered).
+        if (msg.method === 'REGISTER') return ctx.register();
+        if (msg.inDialog) {
+          // A BYE counts only from a party of the call, while the call rings or runs.
+          const fromParty = (await ctx.registeredAtSource(msg.from.user)) || (await ctx.registeredAtSource(msg.to.user));
+          if (!fromParty) return ctx.respond(403, 'not a party of this call');
+          if (ctx.dialogState() === null) return ctx.respond(481, 'no such call');
+          if (msg.method === 'BYE') ctx.endMediaSession();
+          return ctx.forwardCall();
+        }
+        if (msg.method !== 'INVITE') return ctx.respond(501, 'unsupported request');
+        if (!(await ctx.registeredAtSource())) return ctx.respond(403, 'caller not registered at this address');
+        ctx.engageMediaProxy();
+        return ctx.forwardCall({ onFailure: 'callFailed' });
+      }
+
+      if (msg.method === 'REGISTER') {
+        if (!LOCAL_DOMAINS.has(hostOf(msg.ruri.uri) ?? '')) return ctx.respond(403, 'Not relaying');
+        const who = await ctx.authenticate();
+        if (!who.ok) return; // answered: 401 with a challenge, or 403
+        return ctx.register();
+      }
+
+      // Requests inside a call follow the route this proxy record-routed.
+      if (msg.inDialog) {
+        if (msg.method === 'BYE') ctx.endMediaSession();
+        return ctx.forwardCall();
+      }
+
+      const who = await ctx.proxyAuthenticate();
+      if (!who.ok) return; // answered: 407 with a challenge, or 403
+      if (!LOCAL_DOMAINS.has(hostOf(msg.ruri.uri) ?? '') && who.by !== 'digest') return ctx.respond(403, 'Not relaying');
+
+      if (msg.method === 'INVITE') {
+        ctx.engageMediaProxy();
+        ctx.recordRoute();
+        return ctx.forwardCall({ onFailure: 'callFailed' });
+      }
+      return ctx.forwardCall();
+    },
+
+    failure: {
+      callFailed(ctx) {
+        ctx.log.info({ status: ctx.reply.status, reason: ctx.reply.reason, local: ctx.reply.local === true }, 'call failed');
+      },
+    },
+  },
+});

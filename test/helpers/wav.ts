@@ -34,8 +34,8 @@ export function writeToneWav(file: string, hz: number, seconds: number, sampleRa
 /**
  * Reads a 16-bit PCM WAV file that may still be being written: a recorder writes its header
  * first and fixes the sizes when it closes, so the data chunk runs to the end of the file.
- * The first channel is kept. `open` gives the sample rate of a recording whose header is still
- * zeroed.
+ * The first channel is kept. `open` marks a recording that may still be written to: its header
+ * may be still zeroed (then `open.sampleRate` applies) or give the size of an earlier part.
  */
 export function readWav(file: string, open?: { readonly sampleRate: number }): Pcm {
   const buf = readFileSync(file);
@@ -60,7 +60,8 @@ export function readWav(file: string, open?: { readonly sampleRate: number }): P
       sampleRate = buf.readUInt32LE(body + 4);
     } else if (id === 'data') {
       if (sampleRate === 0) throw new Error(`${file}: data before fmt`);
-      const end = size === 0 || body + size > buf.length ? buf.length : body + size;
+      // A recording still in progress runs to the end of the file, past the size its header may give.
+      const end = open !== undefined || size === 0 || body + size > buf.length ? buf.length : body + size;
       const frames = Math.floor((end - body) / (2 * channels));
       const samples = new Int16Array(frames);
       for (let i = 0; i < frames; i++) samples[i] = buf.readInt16LE(body + i * 2 * channels);

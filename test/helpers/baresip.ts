@@ -257,6 +257,7 @@ export class Baresip {
   waitForEvent(pred: (e: BaresipEvent) => boolean, timeoutMs: number, what: string, since = 0): Promise<BaresipEvent> {
     const seen = this.events.slice(since).find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
+    const origin = new Error('waited from');
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -269,7 +270,9 @@ export class Baresip {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`baresip ${this.opts.user}: ${what}: not within ${timeoutMs} ms; events: ${this.events.map((e) => `${e.type}(${e.param ?? ''})`).join(' ')}\n${this.proc.output(15)}`));
+        const err = new Error(`baresip ${this.opts.user}: ${what}: not within ${timeoutMs} ms; events since ${since}: ${this.events.slice(since).map((e) => `${e.type}(${e.param ?? ''})`).join(' ')}\n${this.proc.output(15)}`);
+        err.stack = `${err.message}\n${origin.stack?.split('\n').slice(1).join('\n') ?? ''}`;
+        reject(err);
       }, timeoutMs);
       this.eventWaiters.add(watch);
     });
@@ -288,7 +291,7 @@ export class Baresip {
     if (e.type !== 'REGISTER_OK') throw new Error(`baresip ${this.opts.user}: registration failed: ${e.param ?? ''}`);
   }
 
-  /** Places a call to `uri` (default transport: the account's); resolves once baresip has sent the INVITE. */
+  /** Places a call to `uri` (baresip adds the account's transport); resolves once baresip has sent the INVITE. */
   async call(uri: string): Promise<void> {
     this.callId = undefined;
     this.callStart = this.events.length;

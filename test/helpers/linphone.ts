@@ -233,6 +233,7 @@ export class Linphone {
   waitForEvent(pred: (e: LinphoneEvent) => boolean, timeoutMs: number, what: string, since = 0): Promise<LinphoneEvent> {
     const seen = this.events.slice(since).find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
+    const origin = new Error('waited from');
     return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -245,7 +246,9 @@ export class Linphone {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`linphonec ${this.opts.user}: ${what}: not within ${timeoutMs} ms; events: ${this.events.map((e) => `${e.type}(${e.reason ?? ''})`).join(' ')}\n${this.proc.output(15)}`));
+        const err = new Error(`linphonec ${this.opts.user}: ${what}: not within ${timeoutMs} ms; events since ${since}: ${this.events.slice(since).map((e) => `${e.type}(${e.reason ?? ''})`).join(' ')}\n${this.proc.output(15)}`);
+        err.stack = `${err.message}\n${origin.stack?.split('\n').slice(1).join('\n') ?? ''}`;
+        reject(err);
       }, timeoutMs);
       this.eventWaiters.add(watch);
     });
@@ -268,12 +271,11 @@ export class Linphone {
     }
   }
 
-  /** Places a call to `uri`. */
+  /** Places a call to `uri`, through the proxy it registered with (over its transport). */
   async call(uri: string): Promise<void> {
     this.currentCall = undefined;
     this.callStart = this.events.length;
-    const transport = this.opts.transport === 'tcp' && !/transport=/.test(uri) ? ';transport=tcp' : '';
-    await this.command(`call ${uri}${transport}`);
+    await this.command(`call ${uri}`);
   }
 
   /** Waits for the call to be answered (its media running); rejects if it ends first. */

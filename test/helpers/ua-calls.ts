@@ -8,7 +8,7 @@ import { party, type RelaySession, type UaProxy } from './ua-proxy.ts';
 
 /** What the call tests need of a user agent; Baresip and Linphone both have it. */
 export interface CallParty {
-  readonly opts: { readonly user: string; readonly toneHz: number };
+  readonly opts: { readonly user: string; readonly toneHz: number; readonly proxy: string };
   readonly aor: string;
   call(uri: string): Promise<void>;
   waitForIncoming(timeoutMs?: number): Promise<unknown>;
@@ -36,13 +36,18 @@ export interface EstablishedCall {
   readonly calleePort: number;
 }
 
-/** `caller` calls `callee`'s address of record through the proxy; the callee answers. */
-export async function establish(proxy: UaProxy, caller: CallParty, callee: CallParty, uri = `sip:${callee.opts.user}@${proxy.at()}`): Promise<EstablishedCall> {
+/** `caller` calls `callee`'s user at the proxy address the caller uses (default); the callee answers. */
+export async function establish(proxy: UaProxy, caller: CallParty, callee: CallParty, uri = `sip:${callee.opts.user}@${caller.opts.proxy}`): Promise<EstablishedCall> {
   caller.clearRecordings();
   callee.clearRecordings();
   const mark = proxy.mark();
   await caller.call(uri);
-  await callee.waitForIncoming(10_000);
+  // A call refused on its way (by the proxy, or by the callee's stack before it rings) ends at the caller: say why.
+  const refused = await Promise.race([
+    callee.waitForIncoming(10_000).then(() => null),
+    caller.waitForClosed(10_000).then((reason) => reason, () => new Promise<never>(() => undefined)),
+  ]);
+  if (refused !== null) throw new Error(`${caller.opts.user}'s call to ${uri} ended before ${callee.opts.user} saw it: ${refused}`);
   await callee.answer(10_000);
   await caller.waitForEstablished(10_000);
   return { caller, callee, mark, callerPort: await caller.mediaPort(), calleePort: await callee.mediaPort() };

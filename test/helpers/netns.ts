@@ -167,20 +167,25 @@ export class NetnsLab {
 /**
  * The NAT topology:
  *
- *   [pub] 203.0.113.1/24 --- 203.0.113.254 [rtr] 192.168.77.1 --- 192.168.77.2/24 [lan]
+ *   [peer] 198.51.100.2 --- 198.51.100.1 [pub] 203.0.113.1 --- 203.0.113.254 [rtr] 192.168.77.1 --- 192.168.77.2 [lan]
  *
- * The router masquerades the LAN behind 203.0.113.254; pub has no route to 192.168.77.0/24, so
- * only the NAT mapping a LAN host opened brings a packet back to it. Addresses exist only in
- * these namespaces (documentation and private ranges, never routed out).
+ * The proxy lives in pub; a public phone in peer (its own host, so it does not talk to the
+ * proxy over loopback); a private phone in lan. The router masquerades the LAN behind
+ * 203.0.113.254; pub has no route to 192.168.77.0/24, so only the NAT mapping a LAN host opened
+ * brings a packet back to it. Addresses exist only in these namespaces (documentation and
+ * private ranges, never routed out).
  */
 export interface NatTopology {
   readonly lab: NetnsLab;
-  /** The proxy's and the public UAs' namespace. */
+  /** The proxy's namespace. */
   readonly pub: string;
+  /** A public phone's namespace. */
+  readonly peer: string;
   readonly router: string;
   /** The private UA's namespace. */
   readonly lan: string;
   readonly publicAddress: string;
+  readonly peerAddress: string;
   readonly routerPublicAddress: string;
   readonly lanAddress: string;
   readonly masquerade: 'nftables' | 'iptables';
@@ -188,11 +193,14 @@ export interface NatTopology {
 
 export function natTopology(lab: NetnsLab): NatTopology {
   const pub = lab.namespace('pub');
+  const peer = lab.namespace('peer');
   const router = lab.namespace('rtr');
   const lan = lab.namespace('lan');
+  lab.link({ ns: peer, ifname: 'eth0', cidr: '198.51.100.2/24' }, { ns: pub, ifname: 'peer', cidr: '198.51.100.1/24' });
+  lab.exec(peer, 'ip', ['route', 'add', 'default', 'via', '198.51.100.1']);
   lab.link({ ns: pub, ifname: 'eth0', cidr: '203.0.113.1/24' }, { ns: router, ifname: 'wan', cidr: '203.0.113.254/24' });
   lab.link({ ns: router, ifname: 'lan', cidr: '192.168.77.1/24' }, { ns: lan, ifname: 'eth0', cidr: '192.168.77.2/24' });
   lab.exec(lan, 'ip', ['route', 'add', 'default', 'via', '192.168.77.1']);
   const masquerade = lab.masquerade(router, 'wan');
-  return { lab, pub, router, lan, publicAddress: '203.0.113.1', routerPublicAddress: '203.0.113.254', lanAddress: '192.168.77.2', masquerade };
+  return { lab, pub, peer, router, lan, publicAddress: '203.0.113.1', peerAddress: '198.51.100.2', routerPublicAddress: '203.0.113.254', lanAddress: '192.168.77.2', masquerade };
 }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Baresip } from '../helpers/baresip.ts';
-import { assertRelayCounted, assertTwoWayAudio, endAnyCall, establish, hangUp, relaySessionOf, withRelayReport } from '../helpers/ua-calls.ts';
+import { assertRelayCounted, assertTwoWayAudio, callWithTwoWayAudio, endAnyCall, establish, hangUp, relaySessionOf, withRelayReport } from '../helpers/ua-calls.ts';
 import { party, UaProxy } from '../helpers/ua-proxy.ts';
 
 let proxy: UaProxy;
@@ -48,14 +48,7 @@ describe('baresip through switchyard over UDP', { timeout: 60_000 }, () => {
   });
 
   test('alice calls bob: audio both ways through the relay, BYE from the caller', async () => {
-    const call = await establish(proxy, alice, bob);
-    await withRelayReport(proxy, call, async () => {
-      await assertTwoWayAudio(call, 2);
-      await hangUp(call, 'caller');
-      const session = await relaySessionOf(proxy, call);
-      assert.equal(session.reason, 'ended', 'the BYE ended the media session');
-      assertRelayCounted(session, call, 80);
-    });
+    await callWithTwoWayAudio(proxy, alice, bob, 'caller');
   });
 
   test('bob rejects a call: alice is told 486', async () => {

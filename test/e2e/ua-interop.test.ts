@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Baresip } from '../helpers/baresip.ts';
 import { Linphone } from '../helpers/linphone.ts';
-import { assertRelayCounted, assertTwoWayAudio, endAnyCall, establish, hangUp, relaySessionOf, withRelayReport } from '../helpers/ua-calls.ts';
+import { assertRelayCounted, assertTwoWayAudio, callWithTwoWayAudio, endAnyCall, establish, hangUp, relaySessionOf, withRelayReport } from '../helpers/ua-calls.ts';
 import { UaProxy } from '../helpers/ua-proxy.ts';
 
 let proxy: UaProxy | undefined;
@@ -46,22 +46,12 @@ describe('baresip and linphone through switchyard', { timeout: 60_000 }, () => {
 
   test('baresip calls linphone: audio both ways, BYE from linphone', async () => {
     const { proxy, alice, lin } = uas();
-    const call = await establish(proxy, alice, lin);
-    await withRelayReport(proxy, call, async () => {
-      await assertTwoWayAudio(call, 2);
-      await hangUp(call, 'callee');
-      assertRelayCounted(await relaySessionOf(proxy, call), call, 80);
-    });
+    await callWithTwoWayAudio(proxy, alice, lin, 'callee');
   });
 
   test('linphone calls baresip: audio both ways, BYE from linphone', async () => {
     const { proxy, alice, lin } = uas();
-    const call = await establish(proxy, lin, alice);
-    await withRelayReport(proxy, call, async () => {
-      await assertTwoWayAudio(call, 2);
-      await hangUp(call, 'caller');
-      assertRelayCounted(await relaySessionOf(proxy, call), call, 80);
-    });
+    await callWithTwoWayAudio(proxy, lin, alice, 'caller');
   });
 
   test('baresip rejects linphone\'s call: linphone\'s call fails, the proxy passes on 486', async () => {

@@ -10,12 +10,12 @@
  * filter out of a stream it restarts after a re-INVITE: after hold/resume, count packets.
  */
 import net from 'node:net';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { freePort } from './free-ports.ts';
 import type { NetnsLab } from './netns.ts';
-import { pollFor, removeFolder, uaFolder, UaChild } from './ua-process.ts';
+import { EventLog, pollFor, removeFolder, uaFolder, UaChild } from './ua-process.ts';
 import { heardTones, nothingHeard, readWav, writeToneWav, type HeardTones } from './wav.ts';
 
 export interface BaresipOptions {
@@ -105,8 +105,7 @@ function hostPort(host: string, port: number): string {
 }
 
 export class Baresip {
-  readonly events: BaresipEvent[] = [];
-  private readonly eventWaiters = new Set<(e: BaresipEvent) => void>();
+  private readonly log: EventLog<BaresipEvent>;
   private readonly pending = new Map<string, { resolve: (r: Response) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private nextToken = 0;
   private closed = false;
@@ -124,6 +123,7 @@ export class Baresip {
     private readonly proc: UaChild,
     private readonly control: Duplex,
   ) {
+    this.log = new EventLog(`baresip ${opts.user}`, (e) => `${e.type}(${e.param ?? ''})`, () => proc.output(15));
     const reader = new NetstringReader();
     control.on('data', (chunk: Buffer) => {
       for (const text of reader.push(chunk)) this.onMessage(text);
@@ -230,10 +230,9 @@ export class Baresip {
     if (msg.event === true && typeof msg.type === 'string') {
       const e = msg as unknown as BaresipEvent;
       if (typeof e.id === 'string' && e.id !== '' && (e.type === 'CALL_INCOMING' || e.type === 'CALL_RINGING' || e.type === 'CALL_OUTGOING' || e.type === 'CALL_ESTABLISHED')) this.callId = e.id;
-      if (e.type === 'CALL_INCOMING') this.callStart = this.events.length;
-      this.events.push(e);
-      if (e.type === 'CALL_CLOSED') this.afterLastCall = this.events.length;
-      for (const w of [...this.eventWaiters]) w(e);
+      if (e.type === 'CALL_INCOMING') this.callStart = this.log.length;
+      this.log.push(e);
+      if (e.type === 'CALL_CLOSED') this.afterLastCall = this.log.length;
     }
   }
 
@@ -253,29 +252,14 @@ export class Baresip {
     return reply.data.replace(/\x1b\[[0-9;]*m/g, '');
   }
 
+  /** Every event so far, in arrival order. */
+  get events(): readonly BaresipEvent[] {
+    return this.log.events;
+  }
+
   /** Resolves with the first event from `since` on (an index into `events`) that matches. */
   waitForEvent(pred: (e: BaresipEvent) => boolean, timeoutMs: number, what: string, since = 0): Promise<BaresipEvent> {
-    const seen = this.events.slice(since).find(pred);
-    if (seen !== undefined) return Promise.resolve(seen);
-    const origin = new Error('waited from');
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.eventWaiters.delete(watch);
-      };
-      const watch = (e: BaresipEvent): void => {
-        if (!pred(e)) return;
-        done();
-        resolve(e);
-      };
-      const timer = setTimeout(() => {
-        done();
-        const err = new Error(`baresip ${this.opts.user}: ${what}: not within ${timeoutMs} ms; events since ${since}: ${this.events.slice(since).map((e) => `${e.type}(${e.param ?? ''})`).join(' ')}\n${this.proc.output(15)}`);
-        err.stack = `${err.message}\n${origin.stack?.split('\n').slice(1).join('\n') ?? ''}`;
-        reject(err);
-      }, timeoutMs);
-      this.eventWaiters.add(watch);
-    });
+    return this.log.waitFor(pred, timeoutMs, what, since);
   }
 
   private waitForType(types: readonly string[], timeoutMs: number, since: number): Promise<BaresipEvent> {
@@ -407,7 +391,7 @@ export class Baresip {
 
   /** Deletes the decoder dumps, so heard() measures the next call only. */
   clearRecordings(): void {
-    for (const f of readdirSync(this.dir)) if (/^dump-.*\.wav$/.test(f)) removeFolder(path.join(this.dir, f));
+    for (const f of readdirSync(this.dir)) if (/^dump-.*\.wav$/.test(f)) rmSync(path.join(this.dir, f));
   }
 
   /** baresip's recent output, for failure messages. */

@@ -18,7 +18,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { freePort } from './free-ports.ts';
 import type { NetnsLab } from './netns.ts';
-import { pollFor, removeFolder, uaFolder, UaChild } from './ua-process.ts';
+import { EventLog, pollFor, removeFolder, uaFolder, UaChild } from './ua-process.ts';
 import { heardTones, nothingHeard, readWav, writeToneWav, type HeardTones, type Pcm } from './wav.ts';
 
 export interface LinphoneOptions {
@@ -66,12 +66,14 @@ const EVENT_LINES: readonly [RegExp, (m: RegExpExecArray) => LinphoneEvent][] = 
 ];
 
 export class Linphone {
-  readonly events: LinphoneEvent[] = [];
-  private readonly eventWaiters = new Set<(e: LinphoneEvent) => void>();
+  private readonly log: EventLog<LinphoneEvent>;
   /** Commands waiting for their closing prompt, oldest first. */
   private readonly pending: { resolve: (out: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; out: string }[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  /** Output after the last prompt that may be the start of the next one. */
   private carry = '';
+  /** Output not yet ended by a newline. */
+  private lineBuffer = '';
   private closed = false;
   /** The call the UA is in: linphonec's number of the last call it placed or received. */
   currentCall: number | undefined;
@@ -81,6 +83,7 @@ export class Linphone {
   private afterLastCall = 0;
 
   private constructor(readonly opts: LinphoneOptions, readonly dir: string, readonly rtpPort: number, private readonly proc: UaChild) {
+    this.log = new EventLog(`linphonec ${opts.user}`, (e) => `${e.type}(${e.reason ?? ''})`, () => proc.output(15));
     proc.child.stdout!.on('data', (chunk: string) => this.onOutput(chunk));
     void proc.exited.then((code) => {
       for (const p of this.pending.splice(0)) {
@@ -181,8 +184,6 @@ export class Linphone {
     this.carry = text.slice(text.length - keep);
   }
 
-  private lineBuffer = '';
-
   private feed(text: string): void {
     if (this.pending[0] !== undefined) this.pending[0].out += text;
     this.lineBuffer += text;
@@ -195,10 +196,9 @@ export class Linphone {
         if (m === null) continue;
         const e = make(m);
         if (e.type === 'incoming' || e.type === 'outgoing') this.currentCall = e.call;
-        if (e.type === 'incoming') this.callStart = this.events.length;
-        this.events.push(e);
-        if (e.type === 'ended' || e.type === 'error') this.afterLastCall = this.events.length;
-        for (const w of [...this.eventWaiters]) w(e);
+        if (e.type === 'incoming') this.callStart = this.log.length;
+        this.log.push(e);
+        if (e.type === 'ended' || e.type === 'error') this.afterLastCall = this.log.length;
         break;
       }
     }
@@ -229,29 +229,14 @@ export class Linphone {
     return this.enqueue(line, timeoutMs);
   }
 
+  /** Every event so far, in arrival order. */
+  get events(): readonly LinphoneEvent[] {
+    return this.log.events;
+  }
+
   /** Resolves with the first event from `since` on (an index into `events`) that matches. */
   waitForEvent(pred: (e: LinphoneEvent) => boolean, timeoutMs: number, what: string, since = 0): Promise<LinphoneEvent> {
-    const seen = this.events.slice(since).find(pred);
-    if (seen !== undefined) return Promise.resolve(seen);
-    const origin = new Error('waited from');
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.eventWaiters.delete(watch);
-      };
-      const watch = (e: LinphoneEvent): void => {
-        if (!pred(e)) return;
-        done();
-        resolve(e);
-      };
-      const timer = setTimeout(() => {
-        done();
-        const err = new Error(`linphonec ${this.opts.user}: ${what}: not within ${timeoutMs} ms; events since ${since}: ${this.events.slice(since).map((e) => `${e.type}(${e.reason ?? ''})`).join(' ')}\n${this.proc.output(15)}`);
-        err.stack = `${err.message}\n${origin.stack?.split('\n').slice(1).join('\n') ?? ''}`;
-        reject(err);
-      }, timeoutMs);
-      this.eventWaiters.add(watch);
-    });
+    return this.log.waitFor(pred, timeoutMs, what, since);
   }
 
   private waitForTypes(types: readonly LinphoneEventType[], timeoutMs: number, since: number): Promise<LinphoneEvent> {

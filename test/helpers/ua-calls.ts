@@ -70,8 +70,8 @@ export async function assertTwoWayAudio(call: EstablishedCall, seconds = 2): Pro
 }
 
 /** The relay's counters of the call, once its media session ended. */
-export async function relaySessionOf(proxy: UaProxy, call: EstablishedCall, timeoutMs = 10_000): Promise<RelaySession> {
-  return proxy.proxy.waitForLog((l) => l.msg === 'media session ended' && typeof l.key === 'string' && !l.key.endsWith('/rtcp'), timeoutMs, call.mark) as unknown as Promise<RelaySession>;
+export function relaySessionOf(proxy: UaProxy, call: EstablishedCall, timeoutMs = 10_000): Promise<RelaySession> {
+  return proxy.relaySessionAfter(call.mark, timeoutMs);
 }
 
 /**
@@ -109,6 +109,23 @@ export async function withRelayReport(proxy: UaProxy, call: EstablishedCall, che
     (err as Error).message += `\nthe relay's counters of this call: ${session}\n(caller RTP port ${call.callerPort}, callee RTP port ${call.calleePort})`;
     throw err;
   }
+}
+
+/**
+ * The whole check of an ordinary call: `caller` calls `callee`, both hear each other for two
+ * seconds, `endedBy` hangs up, and the relay counted both parties where they send from.
+ */
+export async function callWithTwoWayAudio(proxy: UaProxy, caller: CallParty, callee: CallParty, endedBy: 'caller' | 'callee'): Promise<RelaySession> {
+  const call = await establish(proxy, caller, callee);
+  let session: RelaySession | undefined;
+  await withRelayReport(proxy, call, async () => {
+    await assertTwoWayAudio(call, 2);
+    await hangUp(call, endedBy);
+    session = await relaySessionOf(proxy, call);
+    assert.equal(session.reason, 'ended', `the BYE ended the media session: ${JSON.stringify(session)}`);
+    assertRelayCounted(session, call, 80);
+  });
+  return session!;
 }
 
 /** Ends whatever call a UA may still be in after a failed test, so the next test starts idle. */

@@ -121,3 +121,46 @@ export async function pollFor<T>(probe: () => Promise<T | undefined> | T | undef
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** A UA's events in arrival order, with waits on them from a position on. */
+export class EventLog<E> {
+  readonly events: E[] = [];
+  private readonly waiters = new Set<(e: E) => void>();
+
+  /** `label` names the UA in failures; `show` renders an event; `context` adds the UA's recent output. */
+  constructor(private readonly label: string, private readonly show: (e: E) => string, private readonly context: () => string) {}
+
+  get length(): number {
+    return this.events.length;
+  }
+
+  push(e: E): void {
+    this.events.push(e);
+    for (const w of [...this.waiters]) w(e);
+  }
+
+  /** Resolves with the first event from `since` on (an index into `events`) that matches. */
+  waitFor(pred: (e: E) => boolean, timeoutMs: number, what: string, since = 0): Promise<E> {
+    const seen = this.events.slice(since).find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    const origin = new Error('waited from');
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(watch);
+      };
+      const watch = (e: E): void => {
+        if (!pred(e)) return;
+        done();
+        resolve(e);
+      };
+      const timer = setTimeout(() => {
+        done();
+        const err = new Error(`${this.label}: ${what}: not within ${timeoutMs} ms; events since ${since}: ${this.events.slice(since).map(this.show).join(' ')}\n${this.context()}`);
+        err.stack = `${err.message}\n${origin.stack?.split('\n').slice(1).join('\n') ?? ''}`;
+        reject(err);
+      }, timeoutMs);
+      this.waiters.add(watch);
+    });
+  }
+}

@@ -59,20 +59,15 @@ export class UaProxy {
     return net.isIPv6(host) ? `[${host}]:${this.sipPort}` : `${host}:${this.sipPort}`;
   }
 
-  /** Where the proxy's log stands now: pass it to relaySession() to look only at what comes after. */
+  /** Where the proxy's log stands now: pass it to relaySessionAfter() or logsSince() to look only at what comes after. */
   mark(): number {
     return this.proxy.logs.length;
   }
 
-  /** The relay's counters of the call's audio (RTP) session, logged when the session ended. */
-  async relaySession(callId: string, timeoutMs = 10_000, from = 0): Promise<RelaySession> {
-    const line = await this.proxy.waitForLog((l) => l.msg === 'media session ended' && typeof l.key === 'string' && l.key.startsWith(`${callId}#`) && !l.key.endsWith('/rtcp'), timeoutMs, from);
+  /** The relay's counters of the first audio (RTP) session that ended after `mark`. */
+  async relaySessionAfter(mark: number, timeoutMs = 10_000): Promise<RelaySession> {
+    const line = await this.proxy.waitForLog((l) => l.msg === 'media session ended' && typeof l.key === 'string' && !l.key.endsWith('/rtcp'), timeoutMs, mark);
     return line as unknown as RelaySession;
-  }
-
-  /** The relay sessions that ended since `from` (any call). */
-  endedSessions(from = 0): RelaySession[] {
-    return this.proxy.logs.slice(from).filter((l: LogLine) => l.msg === 'media session ended' && typeof l.key === 'string' && !l.key.endsWith('/rtcp')) as unknown as RelaySession[];
   }
 
   /** Log lines of `msg` since `from`. */

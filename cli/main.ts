@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { isSwitchyardError } from '../core/lib/errors.ts';
 import { createLogger, type LogLevel } from '../core/lib/log.ts';
-import { Switchyard } from '../core/boot/switchyard.ts';
+import type { Switchyard } from '../core/boot/switchyard.ts';
+import { startProxy } from './start.ts';
 import { loadScript } from '../core/script/load.ts';
 
 const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--no-warm-up]
@@ -69,7 +70,7 @@ async function start(file: string, level: LogLevel | undefined, watch: boolean, 
   const bootLog = createLogger({ level: level ?? 'info' });
   let proxy: Switchyard;
   try {
-    proxy = await Switchyard.start({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp });
+    proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp });
   } catch (err) {
     const code = isSwitchyardError(err) ? err.code : 'SY_BOOT';
     bootLog.fatal({ code }, err instanceof Error ? err.message : String(err));

@@ -1,5 +1,5 @@
 import { reasonPhrase } from '../model/message.ts';
-import type { RouteKind } from './define-module.ts';
+import type { RouteKind } from './contracts.ts';
 import type { ModuleRegistry } from './module-registry.ts';
 import type { MessageContext } from './message-context.ts';
 import { DROP, respondVerdict, type Verdict } from '../model/verdict.ts';

@@ -4,7 +4,7 @@ import type { Logger } from '../lib/log.ts';
 import type { Message, Reply, Request } from '../model/message.ts';
 import type { ModuleRegistry } from './module-registry.ts';
 import type { RouteSnapshot } from './snapshot.ts';
-import type { TransactionView } from './hooks.ts';
+import type { TransactionView } from './contracts.ts';
 import type { ProxyEngine } from './engine.ts';
 import type { AdmissionControl } from './admission.ts';
 import { buildContext } from './context.ts';
@@ -94,6 +94,10 @@ export class Dispatcher {
       return mc;
     }
     await this.run(mc, route);
+    if (mc.verdict?.kind === 'pending') {
+      mc.log.error({ pending: mc.verdict.detail }, 'a function claimed the verdict but never decided it');
+      mc.verdict = null;
+    }
     return mc;
   }
 

@@ -1,20 +1,12 @@
 import type { Endpoint } from '../lib/address.ts';
 import type { Reply, Request } from '../model/message.ts';
-import type { MessageContext } from './message-context.ts';
-import type { RouteSnapshot } from './snapshot.ts';
+import type { TransactionView } from './contracts.ts';
 import type { SipRequest, SipResponse } from '../dialects/sip/codec/message.ts';
 import type { MediaOffer } from '../model/media.ts';
 
-/** What every dialect's transaction shows of itself: the request it forwarded and the script generation pinned for its routes. */
-export interface TransactionView {
-  readonly request: Request;
-  /** Where the current branch went. */
-  readonly target: Endpoint;
-  readonly snapshot: RouteSnapshot;
-}
+export type { TransactionView };
 
 export interface RequestForwardEvent {
-  readonly mc: MessageContext;
   readonly request: Request;
   readonly target: Endpoint;
   /** Null for requests forwarded without a transaction (no reply expected). */
@@ -109,7 +101,6 @@ function runInOrder<E>(handlers: readonly ((e: E) => void | Promise<void>)[], e:
   }
 }
 
-/** Points in a call's life where modules (dialog, media relay) take part. Handlers run in subscription order. */
 /**
  * Subscribers of one hook. Subscribing happens at setup and emitting on every message, so the
  * list is copied when it changes, never when it is walked.
@@ -123,7 +114,36 @@ class Handlers<F> {
   }
 }
 
-export class ProxyHooks {
+/**
+ * Points in a call's life where modules (dialog, media relay) take part: what a module
+ * subscribes to. Handlers run in subscription order, which is module setup order.
+ */
+export interface HookBus {
+  /** A request forwarded (to one branch); a handler may hold the request while it works (async). */
+  onRequestForward(h: (e: RequestForwardEvent) => void | Promise<void>): Unsubscribe;
+  /** Every reply passed upstream (provisional, answer or failure), just before it is sent. */
+  onReplyForward(h: (e: ReplyForwardEvent) => void | Promise<void>): Unsubscribe;
+  /** A call's first 2xx, before it goes upstream. */
+  onAnswer(h: (e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>): Unsubscribe;
+  /** A forwarded request's transaction ended (answered, failed, timed out). */
+  onTransactionEnd(h: (e: TransactionEndEvent) => void): Unsubscribe;
+  /** A party's media description passes (see MediaEvent). */
+  onMedia(h: (e: MediaEvent) => void | Promise<void>): Unsubscribe;
+}
+
+/** The subscriptions of one module: its handlers do not run while `enabled()` is false. */
+export function gatedHooks(bus: HookBus, enabled: () => boolean): HookBus {
+  return {
+    onRequestForward: (h) => bus.onRequestForward((e) => (enabled() ? h(e) : undefined)),
+    onReplyForward: (h) => bus.onReplyForward((e) => (enabled() ? h(e) : undefined)),
+    onAnswer: (h) => bus.onAnswer((e) => (enabled() ? h(e) : 'pass')),
+    onTransactionEnd: (h) => bus.onTransactionEnd((e) => { if (enabled()) h(e); }),
+    onMedia: (h) => bus.onMedia((e) => (enabled() ? h(e) : undefined)),
+  };
+}
+
+/** The hook bus as the engines drive it. */
+export class ProxyHooks implements HookBus {
   private readonly requestForward = new Handlers<(e: RequestForwardEvent) => void | Promise<void>>();
   private readonly replyForward = new Handlers<(e: ReplyForwardEvent) => void | Promise<void>>();
   private readonly answer = new Handlers<(e: AnswerEvent) => AnswerDecision | Promise<AnswerDecision>>();

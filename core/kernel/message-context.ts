@@ -1,9 +1,9 @@
 import { SwitchyardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Reply, Request } from '../model/message.ts';
-import type { RouteKind } from './define-module.ts';
+import type { RouteKind } from './contracts.ts';
 import type { RouteSnapshot } from './snapshot.ts';
-import type { TransactionView } from './hooks.ts';
+import type { TransactionView } from './contracts.ts';
 import { describeVerdict, pendingVerdict, type Verdict } from '../model/verdict.ts';
 
 /**

@@ -1,8 +1,9 @@
 import { SwitchyardError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { MessageContext } from './message-context.ts';
-import { DISABLED_RESULT, type AnyManifest, type BoundEnv, type FunctionTable, type RouteKind } from './define-module.ts';
+import { DISABLED_RESULT, type AnyManifest, type BoundEnv, type Dependencies, type DepsOf, type FunctionTable, type RouteKind } from './define-module.ts';
 import type { CoreServices } from './core-services.ts';
+import { gatedHooks } from './hooks.ts';
 import type { ValidatedModule } from './validate-modules.ts';
 
 interface ModuleRuntime {
@@ -10,7 +11,8 @@ interface ModuleRuntime {
   readonly manifest: AnyManifest;
   /** Shared with the module's env, so a reload's change is what `config()` returns next. */
   readonly holder: { config: Record<string, unknown> };
-  enabled: boolean;
+  /** Shared with the module's hook subscriptions and its dependents' `deps`. */
+  readonly switch: { enabled: boolean };
   readonly env: BoundEnv<Record<string, unknown>, unknown>;
   functions: FunctionTable;
   api: unknown;
@@ -22,6 +24,9 @@ export interface ReconfigureReport {
 }
 
 const DEFAULT_SETUP_TIMEOUT_MS = 5000;
+
+/** Names every ctx has from the core: a module function may not take one of them. */
+const CORE_NAMES = new Set(['msg', 'log', 'reply', 'routeGeneration', 'respond', 'drop']);
 
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout;
@@ -38,8 +43,10 @@ function sameValue(a: unknown, b: unknown): boolean {
 type BoundFn = (mc: MessageContext, ...args: unknown[]) => unknown;
 
 /**
- * The booted modules: set up in dependency order, closed in reverse, their functions
- * bound into per-kind tables that the dispatcher puts on each route's ctx.
+ * The booted modules: set up in dependency order, closed in reverse, their functions bound into
+ * per-kind tables that the dispatcher puts on each route's ctx. A disabled module is inert: its
+ * functions give their disabled value, its hooks do not run, and its api reads as absent to the
+ * modules that use it optionally.
  */
 export class ModuleRegistry {
   private readonly runtimes: ModuleRuntime[] = [];
@@ -53,24 +60,39 @@ export class ModuleRegistry {
     const reg = new ModuleRegistry(log);
     try {
       for (const m of mods) await reg.setupOne(m, core);
+      reg.buildTables();
     } catch (err) {
       await reg.close();
       throw err;
     }
-    reg.buildTables();
     return reg;
+  }
+
+  /** The apis a module declared it depends on, by its own keys; an optional one reads undefined while not listed or disabled. */
+  private depsFor(dependsOn: Dependencies): DepsOf<Dependencies> {
+    const deps: Record<string, unknown> = {};
+    for (const [key, d] of Object.entries(dependsOn)) {
+      const rt = this.byName.get(d.module);
+      Object.defineProperty(deps, key, {
+        enumerable: true,
+        get: d.kind === 'required' ? () => rt?.api : () => (rt !== undefined && rt.switch.enabled ? rt.api : undefined),
+      });
+    }
+    return Object.freeze(deps) as DepsOf<Dependencies>;
   }
 
   private async setupOne(m: ValidatedModule, core: CoreServices): Promise<void> {
     const log = this.log.child({ module: m.name });
-    const dep = <A>(name: string): A | undefined => this.byName.get(name)?.api as A | undefined;
     const timeoutMs = m.manifest.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS;
     const holder = { config: m.config };
+    const onOff = { enabled: m.enabled };
     const config = (): Record<string, unknown> => holder.config;
+    const moduleCore: CoreServices = { ...core, hooks: gatedHooks(core.hooks, () => onOff.enabled) };
+    const deps = this.depsFor(m.manifest.dependsOn ?? {});
     let state: unknown;
     try {
       state = await withTimeout(
-        Promise.resolve().then(() => m.manifest.setup({ config, log, core, dep })),
+        Promise.resolve().then(() => m.manifest.setup({ config, log, core: moduleCore, deps })),
         timeoutMs,
         () => new SwitchyardError('SY_MODULE_SETUP_TIMEOUT', `module '${m.name}' did not finish setup within ${timeoutMs} ms`, { module: m.name }),
       );
@@ -79,8 +101,8 @@ export class ModuleRegistry {
       throw new SwitchyardError('SY_MODULE_SETUP', `module '${m.name}' failed to set up: ${(err as Error).message}`, { module: m.name, cause: err });
     }
     const rt: ModuleRuntime = {
-      name: m.name, manifest: m.manifest, holder, enabled: m.enabled, functions: {}, api: undefined,
-      env: { state, config, log, core, dep },
+      name: m.name, manifest: m.manifest, holder, switch: onOff, functions: {}, api: undefined,
+      env: { state, config, log, core: moduleCore, deps },
     };
     rt.functions = m.manifest.functions?.(rt.env) ?? {};
     rt.api = m.manifest.api?.(rt.env);
@@ -89,7 +111,25 @@ export class ModuleRegistry {
     log.debug({ enabled: m.enabled, functions: Object.keys(rt.functions) }, 'module ready');
   }
 
+  /** Each function name belongs to one module and is none of the core's own ctx names. */
+  private checkNames(): void {
+    const owner = new Map<string, string>();
+    for (const rt of this.runtimes) {
+      for (const fnName of Object.keys(rt.functions)) {
+        if (CORE_NAMES.has(fnName)) {
+          throw new SwitchyardError('SY_MODULE_FUNCTION_DUPLICATE', `module '${rt.name}' declares a function '${fnName}', a name the core's ctx already has`, { module: rt.name, function: fnName });
+        }
+        const first = owner.get(fnName);
+        if (first !== undefined) {
+          throw new SwitchyardError('SY_MODULE_FUNCTION_DUPLICATE', `modules '${first}' and '${rt.name}' both declare a function '${fnName}'; a script could call only one of them`, { modules: [first, rt.name], function: fnName });
+        }
+        owner.set(fnName, rt.name);
+      }
+    }
+  }
+
   private buildTables(): void {
+    this.checkNames();
     const kinds: RouteKind[] = ['request', 'reply', 'failure'];
     for (const kind of kinds) {
       const table = new Map<string, BoundFn>();
@@ -97,9 +137,8 @@ export class ModuleRegistry {
         for (const [fnName, spec] of Object.entries(rt.functions)) {
           if (spec.scopes.includes(kind)) {
             const impl = spec.impl as BoundFn;
-            table.set(fnName, (mc, ...args) => {
-              return rt.enabled ? impl(mc, ...args) : DISABLED_RESULT;
-            });
+            const whenDisabled = spec.whenDisabled ?? (() => DISABLED_RESULT);
+            table.set(fnName, (mc, ...args) => (rt.switch.enabled ? impl(mc, ...args) : whenDisabled()));
           } else {
             table.set(fnName, () => {
               throw new SwitchyardError('SY_SCOPE', `${fnName}() is not allowed in a ${kind} route (module '${rt.name}' allows it in: ${spec.scopes.join(', ')})`);
@@ -126,7 +165,7 @@ export class ModuleRegistry {
   }
 
   isEnabled(name: string): boolean {
-    return this.byName.get(name)?.enabled ?? false;
+    return this.byName.get(name)?.switch.enabled ?? false;
   }
 
   api<A>(name: string): A | undefined {
@@ -162,8 +201,8 @@ export class ModuleRegistry {
         applied.push(...live.map((k) => `${m.name}.${k}`));
       }
       needsRestart.push(...frozen.map((k) => `${m.name}.${k}`));
-      if (m.enabled !== rt.enabled) {
-        rt.enabled = m.enabled;
+      if (m.enabled !== rt.switch.enabled) {
+        rt.switch.enabled = m.enabled;
         rt.manifest.onEnabledChange?.(rt.env, m.enabled);
         applied.push(`${m.name}.enabled`);
       }
@@ -174,9 +213,9 @@ export class ModuleRegistry {
   /** A printable boot tree: modules in setup order with their dependencies and functions. */
   describe(): string {
     return this.runtimes.map((rt) => {
-      const deps = Object.entries(rt.manifest.dependsOn ?? {}).map(([d, k]) => `${d}${k === 'optional' ? '?' : ''}`);
+      const deps = Object.values(rt.manifest.dependsOn ?? {}).map((d) => `${d.module}${d.kind === 'optional' ? '?' : ''}`);
       const fns = Object.keys(rt.functions);
-      return `${rt.name}${rt.enabled ? '' : ' (disabled)'}${deps.length ? ` <- ${deps.join(', ')}` : ''}${fns.length ? `: ${fns.join(', ')}` : ''}`;
+      return `${rt.name}${rt.switch.enabled ? '' : ' (disabled)'}${deps.length ? ` <- ${deps.join(', ')}` : ''}${fns.length ? `: ${fns.join(', ')}` : ''}`;
     }).join('\n');
   }
 

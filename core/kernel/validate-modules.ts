@@ -43,10 +43,17 @@ export function validateModules(list: readonly AnyModule[]): ValidatedModule[] {
     out.push({ name: m.name, manifest: m.manifest, config, enabled });
   });
   if (problems.length > 0) throw new SwitchyardError('SY_CONFIG_INVALID', problems.join('\n'), { problems });
+  const byName = new Map(out.map((m) => [m.name, m]));
   for (const m of out) {
-    for (const [dep, kind] of Object.entries(m.manifest.dependsOn ?? {})) {
-      if (kind === 'required' && !seen.has(dep)) {
-        throw new SwitchyardError('SY_MODULE_MISSING_DEP', `module '${m.name}' requires module '${dep}', which is not listed in modules`, { module: m.name, dependency: dep });
+    for (const d of Object.values(m.manifest.dependsOn ?? {})) {
+      if (d.kind !== 'required') continue;
+      const dep = byName.get(d.module);
+      if (dep === undefined) {
+        throw new SwitchyardError('SY_MODULE_MISSING_DEP', `module '${m.name}' requires module '${d.module}', which is not listed in modules`, { module: m.name, dependency: d.module });
+      }
+      if (m.enabled && !dep.enabled) {
+        const i = list.findIndex((x) => x.name === d.module);
+        throw new SwitchyardError('SY_CONFIG_INVALID', `modules[${i}] (${d.module}).enabled: module '${m.name}' requires it; disable '${m.name}' too, or keep it enabled`, { problems: [`modules[${i}] (${d.module}).enabled: required by '${m.name}'`] });
       }
     }
   }
@@ -65,8 +72,8 @@ function topoSort(mods: ValidatedModule[]): ValidatedModule[] {
       throw new SwitchyardError('SY_MODULE_DEP_CYCLE', `modules depend on each other in a circle: ${[...path, m.name].join(' -> ')}`, { cycle: [...path, m.name] });
     }
     state.set(m.name, 'visiting');
-    for (const dep of Object.keys(m.manifest.dependsOn ?? {})) {
-      const d = byName.get(dep);
+    for (const dep of Object.values(m.manifest.dependsOn ?? {})) {
+      const d = byName.get(dep.module);
       if (d !== undefined) visit(d, [...path, m.name]);
     }
     state.set(m.name, 'done');

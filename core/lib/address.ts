@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 
 /** A UDP transport address as the socket reports it (IPv4 peers of a dual-stack socket appear as ::ffff:a.b.c.d). */
 export interface Endpoint {
@@ -28,4 +29,16 @@ export function asSeenBy(address: string, dualStack: boolean): string {
   const mapped = address.startsWith('::ffff:') && address.includes('.');
   if (dualStack) return mapped || address.includes(':') ? address : `::ffff:${address}`;
   return mapped ? address.slice(7) : address;
+}
+
+/**
+ * One spelling per host, for comparing and keying addresses whatever their source wrote:
+ * brackets off, lower case, IPv4-mapped IPv6 as plain IPv4, IPv6 in its compressed form
+ * (::ffff:127.0.0.1, [0:0:0:0:0:0:0:1] and ::1 each have one form); a name is only lower-cased.
+ */
+export function canonicalHost(host: string): string {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  const lower = bare.toLowerCase();
+  if (lower.startsWith('::ffff:') && lower.includes('.')) return lower.slice(7);
+  return isIP(lower) === 6 ? new URL(`http://[${lower}]/`).hostname.slice(1, -1) : lower;
 }

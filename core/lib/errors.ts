@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'SY_MODULE_DUPLICATE'     // one module listed twice
   | 'SY_MODULE_MISSING_DEP'   // a required dependency is not listed
   | 'SY_MODULE_DEP_CYCLE'     // modules depend on each other in a circle
+  | 'SY_MODULE_FUNCTION_DUPLICATE' // two modules (or a module and the core) declare one function name
   | 'SY_MODULE_SETUP'         // setup() threw
   | 'SY_MODULE_SETUP_TIMEOUT' // setup() did not finish in time
   | 'SY_MODULE_SET_CHANGED'   // a reload adds or removes modules: needs a restart

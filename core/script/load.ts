@@ -87,6 +87,7 @@ export async function loadScript(file: string): Promise<LoadedScript> {
     moduleCache: false,
     alias: {
       'switchyard/modules': path.join(SWITCHYARD_ROOT, 'modules', 'index.ts'),
+      'switchyard/module': path.join(SWITCHYARD_ROOT, 'core', 'module.ts'),
       switchyard: path.join(SWITCHYARD_ROOT, 'index.ts'),
     },
   });

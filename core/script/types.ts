@@ -2,7 +2,7 @@ import type { Logger } from '../lib/log.ts';
 import type { Reply, Request } from '../model/message.ts';
 import type { Verdict } from '../model/verdict.ts';
 import type {
-  AnyModule, Disabled, FailureRouteName, FunctionsOf, ReplyRouteName, RouteKind, ScopedFn,
+  AnyModule, Disabled, FailureRouteName, FunctionsOf, ReplyRouteName, ResultObject, RouteKind, ScopedFn,
 } from '../kernel/define-module.ts';
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
@@ -16,7 +16,8 @@ type WithRouteNames<T, FK extends string, RK extends string> =
   : T extends object ? { [P in keyof T]: WithRouteNames<T[P], FK, RK> }
   : T;
 
-type OrDisabled<R> = R extends Promise<infer T> ? Promise<T | Disabled> : R | Disabled;
+/** A function whose result is an `{ ok }` object may also give `{ ok: false, reason: 'disabled' }`; any other declares its own disabled value. */
+type OrDisabled<R> = Awaited<R> extends ResultObject ? (R extends Promise<infer T> ? Promise<T | Disabled> : R | Disabled) : R;
 
 /** The module functions legal in route kind K, from the modules the script lists. */
 export type ModuleFunctions<M extends readonly AnyModule[], K extends RouteKind, FK extends string, RK extends string> =

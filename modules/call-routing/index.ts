@@ -1,11 +1,8 @@
 import { z } from 'zod';
-import { formatEndpoint, type Endpoint } from '../../core/lib/address.ts';
-import type { MessageContext } from '../../core/kernel/message-context.ts';
-import { forwardVerdict, respondVerdict, type ForwardPlan, type ForwardTarget, type Verdict } from '../../core/model/verdict.ts';
-import { defineModule, fn, type FailureRouteName, type ReplyRouteName } from '../../core/kernel/define-module.ts';
-import type { Request } from '../../core/model/message.ts';
-import { sipRequest } from '../../core/dialects/sip/wire.ts';
-import { hasHeader } from '../../core/dialects/sip/codec/message.ts';
+import {
+  carriesRoute, defineModule, fn, formatEndpoint, forwardVerdict, optional, required, respondVerdict,
+  type Endpoint, type FailureRouteName, type ForwardPlan, type ForwardTarget, type MessageContext, type ReplyRouteName, type Request, type Verdict,
+} from '../../core/module.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import type { RegistrarApi } from '../registrar/index.ts';
 
@@ -37,34 +34,29 @@ export const callRouting = defineModule({
   description: 'Forwards calls to where the callee is registered (forking to every contact), and in-dialog requests along their route',
   schema,
   reloadable: ['answerTimeoutSec'],
-  dependsOn: { registrar: 'required', dialog: 'optional' },
+  dependsOn: { registrar: required<RegistrarApi>('registrar'), dialog: optional<DialogApi>('dialog') },
 
   setup: (): RoutingState => ({ recordRouted: new WeakSet() }),
 
-  functions: ({ config, core, dep, state }) => {
-    const registrar = (): RegistrarApi => dep<RegistrarApi>('registrar')!;
-
-    /** Plain: an in-dialog request goes to the other party of its dialog; anything else to the callee's binding. */
-    const plainTargets = async (mc: MessageContext, user: string): Promise<ForwardTarget[]> => {
-      const msg = mc.msg;
-      if (msg.inDialog && user === msg.ruri.user) {
-        const peer: Endpoint | undefined = dep<DialogApi>('dialog')?.peerOf(msg.callId, msg.from.user);
-        if (peer !== undefined) return [{ address: peer }];
-      }
-      const found = await registrar().lookup(user);
-      return found.ok ? [{ address: found.bindings[0]!.address }] : [];
-    };
+  functions: ({ config, core, deps, state }) => {
 
     /**
-     * SIP: in-dialog requests and requests with a Route set follow it; a new call rings every
-     * contact of the user (at the address each registered from); a user this registrar does
-     * not know, in a domain that is not this proxy's, is forwarded by its Request-URI.
+     * Where a request goes: a request that carries its own route (SIP: in a dialog, or with a
+     * Route set) along it; a request in a dialog that does not (plain BYE) to the other party of
+     * the dialog; anything else to every binding of the user (SIP rings them all in parallel; the
+     * plain protocol has one). A user nobody registered, in a domain that is not this proxy's,
+     * goes by its Request-URI; here, it is not found.
      */
-    const sipTargets = async (mc: MessageContext, opts: ForwardCallOptions): Promise<ForwardTarget[] | 'by-request' | null> => {
+    const targetsOf = async (mc: MessageContext, opts: ForwardCallOptions): Promise<readonly ForwardTarget[] | 'by-request' | null> => {
       const msg = mc.msg;
       if (opts.toUri !== undefined) return [{ uri: opts.toUri }];
-      if (opts.to === undefined && (msg.inDialog || hasHeader(sipRequest(msg), 'route'))) return 'by-request';
-      const found = await registrar().lookup(opts.to ?? msg.ruri.user);
+      if (opts.to === undefined && carriesRoute(msg)) return 'by-request';
+      const user = opts.to ?? msg.ruri.user;
+      if (msg.inDialog && user === msg.ruri.user) {
+        const peer: Endpoint | undefined = deps.dialog?.peerOf(msg.callId, msg.from.user);
+        if (peer !== undefined) return [{ address: peer }];
+      }
+      const found = await deps.registrar.lookup(user);
       if (found.ok) {
         return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
       }
@@ -88,16 +80,12 @@ export const callRouting = defineModule({
           const plan = (targets: readonly ForwardTarget[] | null): ForwardPlan => ({
             targets, answerTimeoutMs, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute,
           });
-          if (msg.dialect === 'sip') {
-            const targets = await sipTargets(mc, opts);
-            if (targets === null) return fulfil(respondVerdict(404, 'Not Found'));
-            if (targets === 'by-request') return fulfil(forwardVerdict(plan(null), 'along the route set / Request-URI'));
-            return fulfil(forwardVerdict(plan(targets), `${targets.length} contact(s)`));
-          }
-          const user = opts.to ?? msg.ruri.user;
-          const targets = await plainTargets(mc, user);
-          if (targets.length === 0) return fulfil(respondVerdict(404));
-          return fulfil(forwardVerdict(plan(targets), `${user} at ${formatEndpoint(targets[0]!.address!)}`));
+          const targets = await targetsOf(mc, opts);
+          if (targets === null) return fulfil(respondVerdict(404));
+          if (targets === 'by-request') return fulfil(forwardVerdict(plan(null), 'along its own route'));
+          const first = targets[0]!;
+          const where = first.address !== undefined ? formatEndpoint(first.address) : first.uri ?? '';
+          return fulfil(forwardVerdict(plan(targets), targets.length === 1 ? `${opts.to ?? msg.ruri.user} at ${where}` : `${targets.length} contacts`));
         })());
       }),
 

@@ -1,5 +1,4 @@
-import type { Endpoint } from '../../core/lib/address.ts';
-import type { DialectName, Request } from '../../core/model/message.ts';
+import type { DialectName, Endpoint, Request } from '../../core/module.ts';
 
 export type DialogState = 'early' | 'confirmed' | 'ended';
 

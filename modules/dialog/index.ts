@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import type { Endpoint } from '../../core/lib/address.ts';
-import { defineModule, fn } from '../../core/kernel/define-module.ts';
-import { OpenMap } from '../../core/lib/open-map.ts';
+import { defineModule, fn, OpenMap, type Endpoint } from '../../core/module.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
 
 export type { Dialog, DialogEndReason };
@@ -100,7 +98,7 @@ export const dialog = defineModule({
 
   functions: ({ state }) => ({
     /** The state of the current call's dialog, or null when there is none. */
-    dialogState: fn(['request', 'reply', 'failure'], (mc) => state.dialogs.get(mc.msg.callId)?.state ?? null),
+    dialogState: fn(['request', 'reply', 'failure'], (mc) => state.dialogs.get(mc.msg.callId)?.state ?? null, () => null),
   }),
 
   api: ({ state }): DialogApi => ({

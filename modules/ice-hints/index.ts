@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineModule, fn } from '../../core/kernel/define-module.ts';
+import { defineModule, fn, optional } from '../../core/kernel/define-module.ts';
 import type { Sdp } from '../../core/dialects/sip/codec/sdp.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import { applyIceHints, type IceCandidateMode, type IceHintOptions, type RelayedStream } from './rewrite.ts';
@@ -39,11 +39,11 @@ export const iceHints = defineModule({
   description: 'ICE candidate hints for relayed SDP: the relay as a low- or high-priority candidate, IPv6 candidates or ICE removed',
   schema,
   reloadable: ['candidate', 'dropIPv6Candidates', 'removeIce'],
-  dependsOn: { dialog: 'optional' },
+  dependsOn: { dialog: optional<DialogApi>('dialog') },
 
-  setup: ({ dep }): { overrides: Map<string, IceHintsOverride> } => {
+  setup: ({ deps }): { overrides: Map<string, IceHintsOverride> } => {
     const overrides = new Map<string, IceHintsOverride>();
-    dep<DialogApi>('dialog')?.onEnded(({ dialog }) => { overrides.delete(dialog.callId); });
+    deps.dialog?.onEnded(({ dialog }) => { overrides.delete(dialog.callId); });
     return { overrides };
   },
 

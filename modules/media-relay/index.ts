@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineModule, fn } from '../../core/kernel/define-module.ts';
+import { defineModule, fn, optional, required } from '../../core/kernel/define-module.ts';
 import type { Reply, Request } from '../../core/model/message.ts';
 import { defaultAdvertise } from '../../core/dialects/sip/local-node.ts';
 import { OpenMap } from '../../core/lib/open-map.ts';
@@ -58,9 +58,9 @@ export const mediaRelay = defineModule({
   description: 'Embedded UDP media relay: one port per call, symmetric latching, idle timeout, per-session counters',
   schema,
   reloadable: ['idleTimeoutSec'],
-  dependsOn: { dialog: 'required', 'ice-hints': 'optional' },
+  dependsOn: { dialog: required<DialogApi>('dialog'), iceHints: optional<IceHintsApi>('ice-hints') },
 
-  setup: ({ config, core, log, dep }): RelayState => {
+  setup: ({ config, core, log, deps }): RelayState => {
     const c = config();
     const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);
     log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports }, 'media relay ready');
@@ -69,8 +69,8 @@ export const mediaRelay = defineModule({
     const usedRequests = new WeakSet<Request>();
     const usedReplies = new WeakSet<Reply>();
     const sipCalls = new OpenMap<SipMediaCall>();
-    const dialogs = dep<DialogApi>('dialog')!;
-    const ice = dep<IceHintsApi>('ice-hints');
+    const dialogs = deps.dialog;
+    const ice = deps.iceHints;
     const hintsFor = (callId: string, side: Side): SdpHints | undefined =>
       ice === undefined ? undefined : (sdp, streams) => { ice.apply(sdp, streams, advertise, callId, side === 'a' ? 'callee' : 'caller'); };
     const advertise = c.advertise ?? defaultAdvertise(c.host);

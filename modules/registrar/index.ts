@@ -60,7 +60,7 @@ export const registrar = defineModule({
 
     /** True when `user` (default: the caller) is registered at the address this request came from. */
     registeredAtSource: fn(['request'], (mc, user?: string): Promise<boolean> =>
-      mc.track(state.store.lookup(user ?? mc.msg.from.user).then((bs) => bs.some((b) => sameEndpoint(b.address, mc.msg.source))))),
+      mc.track(state.store.lookup(user ?? mc.msg.from.user).then((bs) => bs.some((b) => sameEndpoint(b.address, mc.msg.source)))), () => Promise.resolve(false)),
   }),
 
   api: ({ state }): RegistrarApi => ({ lookup: (aor) => lookupIn(state.store, aor) }),

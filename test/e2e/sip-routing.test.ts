@@ -124,6 +124,26 @@ describe('proxy core', () => {
     for (const u of [caller, phone]) u.close();
   });
 
+  test('OPTIONS to the proxy itself is answered 200 with Allow and Accept; to a user it is forwarded; with Max-Forwards 0 it goes no further', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
+    caller.send(request(caller, 'OPTIONS', { ruri: `sip:${LOOP}:${PROXY}` }), PROXY);
+    const ok = await caller.next(/^SIP\/2\.0 /);
+    assert.match(ok, /^SIP\/2\.0 200 OK\r\n/);
+    assert.match(header(ok, 'Allow') ?? '', /\bINVITE\b.*\bOPTIONS\b.*\bREGISTER\b/);
+    assert.equal(header(ok, 'Accept'), 'application/sdp');
+    await register(phone, 'optme', 'reg-opt1');
+    caller.send(request(caller, 'OPTIONS', { to: 'optme' }), PROXY);
+    const forwarded = await phone.next(/^OPTIONS /);
+    assert.match(forwarded, /^OPTIONS sip:optme@/);
+    phone.send(answer(forwarded, '200 OK', { tag: 'ph' }), PROXY);
+    assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/);
+    caller.send(request(caller, 'OPTIONS', { to: 'optme', maxForwards: 0 }), PROXY);
+    assert.match(await caller.next(/^SIP\/2\.0 /), /^SIP\/2\.0 200 OK/, 'answered by the proxy as the final recipient');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(phone.inbox.filter((m) => m.startsWith('OPTIONS')).length, 0, 'an OPTIONS with Max-Forwards 0 is never forwarded');
+    for (const u of [caller, phone]) u.close();
+  });
+
   test('strict-routing compatibility: a Request-URI that is our Record-Route URI is restored from the last Route', async () => {
     const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
     caller.send(request(caller, 'BYE', { ruri: `sip:${LOOP}:${PROXY};lr`, toTag: 'z', extra: [`Route: <sip:bob@${phone.hostport}>`] }), PROXY);
@@ -191,6 +211,43 @@ describe('IPv6', () => {
     phone.send(answer(got, '200 OK'), PROXY, '::1');
     assert.match(header(await caller.next(/^SIP\/2\.0 [2-6]/), 'CSeq')!, /^2 BYE$/);
     for (const u of [caller, phone]) u.close();
+  });
+});
+
+describe('parties whose Contact is not where they send from (NAT, their own TCP connection)', () => {
+  test('in-dialog requests reach each party where its signaling came from: the proxy aliases the Contacts it passes', async () => {
+    const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
+    await register(phone, 'natted', 'reg-nat1');
+    // Both say they are at a private address that nothing here can reach.
+    caller.send(request(caller, 'INVITE', { to: 'natted', callId: 'nat-call', extra: [], body: sdp(LOOP, 40030) }).replace(`Contact: <sip:caller@${caller.hostport}>`, 'Contact: <sip:caller@192.168.1.20:5062>'), PROXY);
+    const inv = await phone.next(/^INVITE /);
+    assert.equal(header(inv, 'Contact'), `<sip:caller@192.168.1.20:5062;alias=${LOOP}~${caller.port}~1>`, 'the caller\'s Contact carries where it really is');
+    phone.send(answer(inv, '200 OK', { tag: 'nt', contact: 'sip:natted@10.9.8.7:5070', body: sdp(LOOP, 40032) }), PROXY);
+    const ok = await caller.next(/^SIP\/2\.0 200/);
+    assert.equal(header(ok, 'Contact'), `<sip:natted@10.9.8.7:5070;alias=${LOOP}~${phone.port}~1>`);
+    // The callee hangs up: it sends to the caller's (aliased) Contact along the route set.
+    const bye = [
+      `BYE ${/<([^>]+)>/.exec(header(inv, 'Contact')!)![1]} SIP/2.0`, `Via: SIP/2.0/UDP ${phone.hostport};branch=z9hG4bK-nat-bye;rport`, 'Max-Forwards: 70',
+      `From: ${header(ok, 'To')}`, `To: ${header(ok, 'From')}`, 'Call-ID: nat-call', 'CSeq: 1 BYE',
+      `Route: ${headers(inv, 'Record-Route').join(', ')}`, 'Content-Length: 0', '', '',
+    ].join('\r\n');
+    phone.send(bye, PROXY);
+    const got = await caller.next(/^BYE /);
+    assert.equal(got.split('\r\n')[0], 'BYE sip:caller@192.168.1.20:5062 SIP/2.0', 'the alias is taken off again');
+    caller.send(answer(got, '200 OK'), PROXY);
+    assert.match(header(await phone.next(/^SIP\/2\.0 [2-6]/), 'CSeq')!, /^1 BYE$/);
+    for (const u of [caller, phone]) u.close();
+  });
+
+  test('an alias in a request that did not come by our Record-Route is not followed', async () => {
+    const [caller, victim, target] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open()]);
+    caller.send([
+      `BYE sip:x@${target.hostport};alias=${LOOP}~${victim.port}~1 SIP/2.0`, `Via: SIP/2.0/UDP ${caller.hostport};branch=z9hG4bK-alias-x;rport`, 'Max-Forwards: 70',
+      `From: <sip:a@${LOOP}>;tag=1`, `To: <sip:x@${LOOP}>;tag=2`, 'Call-ID: alias-x', 'CSeq: 1 BYE', 'Content-Length: 0', '', '',
+    ].join('\r\n'), PROXY);
+    assert.match(await target.next(/^BYE /), /;alias=/, 'it goes where its Request-URI says, alias untouched');
+    assert.equal(victim.inbox.length, 0);
+    for (const u of [caller, victim, target]) u.close();
   });
 });
 

@@ -141,6 +141,13 @@ describe('SIP through SIPp', () => {
     assert.match(sentMessage(traceOf(uac.dir), /^BYE /) ?? '', /\nRoute: <sip:127\.0\.0\.1:35060;lr;transport=tcp>/, 'a TCP Record-Route');
   });
 
+  test('keepalive OPTIONS to the proxy itself, over UDP and TCP: 200', async () => {
+    for (const transport of ['u1', 't1']) {
+      const r = await runSipp('options_ping.xml', [remote, '-t', transport, '-i', LOOP, '-p', String(UAC + 20), '-m', '3']);
+      assert.equal(r.code, 0, `${transport}: ${r.output}`);
+    }
+  });
+
   test('a call to a user nobody registered gets 404', async () => {
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, LOOP, r));

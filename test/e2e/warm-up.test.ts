@@ -10,6 +10,7 @@ import { Switchyard } from '../../core/boot/switchyard.ts';
 import { createLogger } from '../../core/lib/log.ts';
 import { loadScript } from '../../core/script/load.ts';
 import { warmUp } from '../../cli/warm-up/warm-up.ts';
+import { startProxy } from '../../cli/start.ts';
 import { playCalls } from '../../cli/warm-up/call-player.ts';
 import { writeScript, type LogLine } from '../helpers/proxy-process.ts';
 import { SipUa } from '../helpers/sip-ua.ts';
@@ -53,7 +54,7 @@ describe('start-up warm-up', () => {
     await warmUp(operator, async (s) => {
       const relay = s.modules.find((m) => m.name === 'media-relay');
       assert.equal(relay?.config.ports, MEDIA, 'the private relay has the operator range');
-      const proxy = await Switchyard['startWith'](s, createLogger({ level: 'silent' }), { configFile: s.file, watch: false, warmUp: false });
+      const proxy = await Switchyard.boot(s, createLogger({ level: 'silent' }), { watch: false });
       ports.push(proxy.sipPort!);
       return proxy;
     }, log, 40);
@@ -66,7 +67,7 @@ describe('start-up warm-up', () => {
   });
 
   test('a proxy started after the warm-up knows none of its registrations or transactions', async () => {
-    const proxy = await Switchyard.start({ configFile: writeScript('warm-up-clean', script()), watch: false, logger: createLogger({ level: 'silent' }) });
+    const proxy = await startProxy({ configFile: writeScript('warm-up-clean', script()), watch: false, logger: createLogger({ level: 'silent' }) });
     const ua = await SipUa.open();
     try {
       assert.deepEqual(proxy.stats().transactions, { plain: 0, sip: 0 });

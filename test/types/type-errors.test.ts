@@ -46,3 +46,9 @@ test('a function outside its route kind, a bad option type and an unknown dialec
   assert.match(errors, /Type 'string' is not assignable to type 'number'/);
   assert.match(errors, /Property 'register' does not exist/);
 });
+
+test('a module function that is not an { ok } result must declare its value while disabled', () => {
+  const errors = typeErrors('predicate-without-disabled-value.ts');
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0]!, /predicate-without-disabled-value\.ts:9 Type 'boolean' is not assignable to type 'ResultObject \| PromiseLike<ResultObject>'/);
+});

@@ -77,6 +77,7 @@ export function fakeCore(): CoreServices & { sent: SentDatagram[] } {
     },
     send: (listener, to, data) => { sent.push({ listener, to, data }); },
     isOwnUri: () => false,
+    originate: () => Promise.reject(new Error('no SIP in this test')),
     sent,
   };
 }

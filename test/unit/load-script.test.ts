@@ -64,7 +64,7 @@ describe('loadScript: a valid script', () => {
       "  listen: [{ dialect: 'plain' }, { dialect: 'plain', port: 40001, host: '127.0.0.1', name: 'lan', udpEngine: 'js' }],",
       '  modules: [',
       '    mediaRelay({ ports: MEDIA_PORTS, idleTimeoutSec: 5 }),',
-      '    callRouting({ answerTimeoutSec: 10 }),',
+      '    callRouting({ answerTimeoutSec: 10, enabled: false }),',
       '    dialog(),',
       '    registrar({ enabled: false }),',
       '  ],',

@@ -6,7 +6,7 @@ import { forwardVerdict, respondVerdict, DROP } from '../../core/model/verdict.t
 import type { Reply } from '../../core/model/message.ts';
 import { createPlainDialect } from '../../core/dialects/plain/dialect.ts';
 import type { RouteFn } from '../../core/kernel/snapshot.ts';
-import { PlainProxyEngine } from '../../core/dialects/plain/proxy-engine.ts';
+import { PlainProxyEngine } from '../../core/dialects/plain/engine.ts';
 import type { ProxyEngine } from '../../core/kernel/engine.ts';
 import { ProxyHooks, type AnswerDecision, type TransactionEndEvent, type TransactionView } from '../../core/kernel/hooks.ts';
 import { ALICE_ADDR, BOB_ADDR, plainReply, plainRequest, silentLog, snapshot, waitFor } from './_unit-fixtures.ts';

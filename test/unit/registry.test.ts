@@ -5,7 +5,7 @@ import { buildContext } from '../../core/kernel/context.ts';
 import { MessageContext } from '../../core/kernel/message-context.ts';
 import { isVerdict, type Verdict } from '../../core/model/verdict.ts';
 import { SwitchyardError } from '../../core/lib/errors.ts';
-import { DISABLED, defineModule, fn, type AnyModule, type RouteKind } from '../../core/kernel/define-module.ts';
+import { DISABLED, defineModule, fn, type AnyModule, type RouteKind, required, optional } from '../../core/kernel/define-module.ts';
 import { ModuleRegistry } from '../../core/kernel/module-registry.ts';
 import { validateModules } from '../../core/kernel/validate-modules.ts';
 import type { Reply } from '../../core/model/message.ts';
@@ -58,15 +58,15 @@ describe('ModuleRegistry.boot', () => {
       api: ({ state }) => ({ greet: (who: string) => `${state.greeting} ${who}` }),
     });
     const user = defineModule({
-      name: 'user', description: '', schema: z.object({}), dependsOn: { base: 'required', ghost: 'optional' },
-      setup: ({ dep }) => {
+      name: 'user', description: '', schema: z.object({}), dependsOn: { base: required(base), ghost: optional<{ boo(): void }>('ghost') },
+      setup: ({ deps }) => {
         order.push('user');
-        const api = dep<{ greet(w: string): string }>('base');
+        const api = deps.base;
         assert.ok(api, 'a required dependency is there during setup');
-        assert.equal(dep('ghost'), undefined, 'a missing optional dependency is undefined');
+        assert.equal(deps.ghost, undefined, 'a missing optional dependency is undefined');
         return { line: api.greet('bob') };
       },
-      functions: ({ state }) => ({ line: fn(['request'], () => state.line) }),
+      functions: ({ state }) => ({ line: fn(['request'], () => state.line, () => '') }),
     });
     const reg = await boot([user(), base({ greeting: 'hi' })]);
     assert.deepEqual(order, ['base', 'user']);
@@ -87,10 +87,10 @@ describe('ModuleRegistry.boot', () => {
       name: 'm', description: '', schema: z.object({ n: z.number().default(3) }),
       setup: async ({ config, log, core: c }) => {
         await new Promise((r) => setImmediate(r));
-        seen = [config().n, typeof log.info, c === core];
+        seen = [config().n, typeof log.info, c.isOwnUri === core.isOwnUri && c.hooks !== core.hooks];
         return { ready: true };
       },
-      functions: ({ state }) => ({ ready: fn(['request'], () => state.ready) }),
+      functions: ({ state }) => ({ ready: fn(['request'], () => state.ready, () => false) }),
     });
     const reg = await boot([m({ n: 9 })], core);
     assert.deepEqual(seen, [9, 'function', true]);
@@ -142,15 +142,15 @@ describe('ModuleRegistry.boot', () => {
 
   test('close runs onClose in reverse setup order, even when one of them throws', async () => {
     const closed: string[] = [];
-    const mk = (name: string, deps: Record<string, 'required'> = {}, boom = false) => defineModule({
-      name, description: '', schema: z.object({}), dependsOn: deps, setup: () => ({}),
+    const mk = (name: string, deps: readonly string[] = [], boom = false) => defineModule({
+      name, description: '', schema: z.object({}), dependsOn: Object.fromEntries(deps.map((d) => [d, required(d)])), setup: () => ({}),
       onClose: async () => {
         await new Promise((r) => setImmediate(r));
         closed.push(name);
         if (boom) throw new Error('close failed');
       },
     })();
-    const reg = await boot([mk('c', { b: 'required' }), mk('a'), mk('b', { a: 'required' }, true)]);
+    const reg = await boot([mk('c', ['b']), mk('a'), mk('b', ['a'], true)]);
     assert.deepEqual(reg.moduleNames(), ['a', 'b', 'c']);
     await reg.close();
     assert.deepEqual(closed, ['c', 'b', 'a']);
@@ -160,8 +160,8 @@ describe('ModuleRegistry.boot', () => {
   test('describe() lists modules in setup order with dependencies, functions and disabled state', async () => {
     const base = defineModule({ name: 'base', description: '', schema: z.object({}), setup: () => ({}) });
     const user = defineModule({
-      name: 'user', description: '', schema: z.object({ unused: z.number().optional() }), dependsOn: { base: 'required', opt: 'optional' }, setup: () => ({}),
-      functions: () => ({ f1: fn(['request'], () => 1), f2: fn(['failure'], () => 2) }),
+      name: 'user', description: '', schema: z.object({ unused: z.number().optional() }), dependsOn: { base: required(base), opt: optional('opt') }, setup: () => ({}),
+      functions: () => ({ f1: fn(['request'], () => 1, () => 0), f2: fn(['failure'], () => 2, () => 0) }),
     });
     const reg = await boot([user({ enabled: false }), base()]);
     assert.equal(reg.describe(), 'base\nuser (disabled) <- base, opt?: f1, f2');
@@ -175,8 +175,8 @@ describe('ModuleRegistry functions and scopes', () => {
     const m = defineModule({
       name: 'm', description: '', schema: z.object({}), setup: () => ({}),
       functions: () => ({
-        whoami: fn(['request', 'failure'], (mc, suffix: string) => { got = mc; return `${mc.kind}:${mc.msg.from.user}${suffix}`; }),
-        replyOnly: fn(['reply'], (mc) => mc.reply?.status),
+        whoami: fn(['request', 'failure'], (mc, suffix: string) => { got = mc; return `${mc.kind}:${mc.msg.from.user}${suffix}`; }, () => ''),
+        replyOnly: fn(['reply'], (mc) => mc.reply?.status, () => undefined),
       }),
     });
     const reg = await boot([m()]);
@@ -316,6 +316,57 @@ describe('ModuleRegistry.reconfigure', () => {
     const next = validateModules([a(), c({ v: 3 })]);
     assert.deepEqual(reg.moduleSetDifference(next), { added: ['c'], removed: ['b'] });
     assert.deepEqual(reg.reconfigure(next), { applied: [], needsRestart: [] });
+    await reg.close();
+  });
+});
+
+describe('ModuleRegistry: the kit rules', () => {
+  const withFn = (name: string, fnName: string) => defineModule({
+    name, description: '', schema: z.object({}), setup: () => ({}),
+    functions: () => ({ [fnName]: fn(['request'], () => ({ ok: true as const, from: name })) }),
+  })();
+
+  test('two modules declaring one function name are refused at boot, naming both (not: the last one wins)', async () => {
+    const e = await rejectsWithCode(() => boot([withFn('first', 'lookup'), withFn('second', 'lookup')]), 'SY_MODULE_FUNCTION_DUPLICATE');
+    assert.match(e.message, /'first' and 'second' both declare a function 'lookup'/);
+    assert.deepEqual(e.details.modules, ['first', 'second']);
+  });
+
+  test('a function named like one of the core\'s ctx verbs is refused', async () => {
+    for (const name of ['respond', 'drop', 'msg', 'log']) {
+      const e = await rejectsWithCode(() => boot([withFn('shadow', name)]), 'SY_MODULE_FUNCTION_DUPLICATE');
+      assert.match(e.message, new RegExp(`'${name}', a name the core's ctx already has`));
+    }
+  });
+
+  test('a disabled module is inert: its hooks do not run, its predicates give their declared value, its api reads as absent to optional users', async () => {
+    const core = fakeCore();
+    const seen: string[] = [];
+    const watcher = defineModule({
+      name: 'watcher', description: '', schema: z.object({}),
+      setup: ({ core: c }) => { c.hooks.onTransactionEnd((e) => { seen.push(`end ${e.status}`); }); return {}; },
+      functions: () => ({ isBlocked: fn(['request'], () => true, () => false) }),
+      api: () => ({ ping: () => 'pong' }),
+    });
+    const held: { deps?: { readonly watcher: { ping(): string } | undefined } } = {};
+    const user = defineModule({
+      name: 'user', description: '', schema: z.object({}), dependsOn: { watcher: optional(watcher) },
+      setup: (env) => { held.deps = env.deps; return {}; },
+    });
+    const reg = await boot([watcher(), user()], core);
+    const watcherApi = (): { ping(): string } | undefined => held.deps!.watcher;
+    const fire = (status: number): void => (core.hooks as unknown as { emitTransactionEnd(e: unknown): void }).emitTransactionEnd({ txn: {}, outcome: 'failed', status });
+    fire(486);
+    assert.equal(ctxFor(reg, 'request').ctx.isBlocked!(), true);
+    assert.equal(watcherApi()?.ping(), 'pong');
+    reg.reconfigure(validateModules([watcher({ enabled: false }), user()]));
+    fire(487);
+    assert.equal(ctxFor(reg, 'request').ctx.isBlocked!(), false, 'a disabled predicate reads false, never a truthy { ok: false }');
+    assert.equal(watcherApi(), undefined);
+    reg.reconfigure(validateModules([watcher(), user()]));
+    fire(488);
+    assert.deepEqual(seen, ['end 486', 'end 488']);
+    assert.equal(watcherApi()?.ping(), 'pong');
     await reg.close();
   });
 });

@@ -1,5 +1,5 @@
 /**
- * SipProxyEngine.refuse: how admission control turns a new call away. One 503 per INVITE,
+ * SipProxyCore.refuse (through the server transaction layer): how admission control turns a new call away. One 503 per INVITE,
  * never retransmitted by the proxy (a refusal must not add load to an overloaded loop); a
  * repeated INVITE is answered again from the finished transaction; the ACK ends there.
  */
@@ -7,7 +7,9 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Endpoint } from '../../core/lib/address.ts';
 import type { Request } from '../../core/model/message.ts';
-import { SipProxyEngine } from '../../core/dialects/sip/engine.ts';
+import { ClientTransactions } from '../../core/dialects/sip/client-transactions.ts';
+import { SipProxyCore } from '../../core/dialects/sip/proxy-core.ts';
+import { ServerTransactions } from '../../core/dialects/sip/server-transactions.ts';
 import { LocalNode } from '../../core/dialects/sip/local-node.ts';
 import { toModel } from '../../core/dialects/sip/model.ts';
 import type { Destination } from '../../core/dialects/sip/transactions.ts';
@@ -54,26 +56,30 @@ function ack(toTag: string): Request {
   ]);
 }
 
-const engines: SipProxyEngine[] = [];
+const engines: SipProxyCore[] = [];
 afterEach(() => {
   for (const e of engines.splice(0)) e.close();
 });
 
-function newEngine(): { engine: SipProxyEngine; sent: { dest: Destination; text: string }[] } {
+function newEngine(): { engine: SipProxyCore; sent: { dest: Destination; text: string }[]; stats: { retransmissionsAbsorbed: number; retransmissionsSent: number } } {
   const sent: { dest: Destination; text: string }[] = [];
-  const engine = new SipProxyEngine({
+  const sender = { send: (dest: Destination, bytes: Buffer) => { sent.push({ dest, text: bytes.toString('latin1') }); } };
+  const stats = { retransmissionsAbsorbed: 0, retransmissionsSent: 0 };
+  const engine = new SipProxyCore({
     hooks: new ProxyHooks(),
     log: silentLog,
-    sender: { send: (dest, bytes) => { sent.push({ dest, text: bytes.toString('latin1') }); } },
+    sender,
+    servers: new ServerTransactions(sender, stats),
+    clients: new ClientTransactions(sender, stats),
     node: new LocalNode(),
     identity: () => ({ host: '192.0.2.1', port: 5060 }),
     runRoute: () => Promise.reject(new Error('no route runs in these tests')),
   });
   engines.push(engine);
-  return { engine, sent };
+  return { engine, sent, stats };
 }
 
-describe('SipProxyEngine.refuse (admission control)', () => {
+describe('SipProxyCore.refuse (admission control)', () => {
   test('one 503 with Retry-After to the caller, not retransmitted past T1', async () => {
     const { engine, sent } = newEngine();
     const req = invite();
@@ -90,14 +96,14 @@ describe('SipProxyEngine.refuse (admission control)', () => {
   });
 
   test('a repeated INVITE gets the same 503 again; the ACK is absorbed', () => {
-    const { engine, sent } = newEngine();
+    const { engine, sent, stats } = newEngine();
     const first = invite();
     engine.intercept(first);
     engine.refuse(first, 503, 'Service Unavailable', { retryAfterSec: 5 });
     assert.equal(engine.intercept(invite()), true, 'the repeat is the finished transaction\'s');
     assert.equal(sent.length, 2);
     assert.equal(sent[1]!.text, sent[0]!.text, 'the same bytes');
-    assert.equal(engine.stats.retransmissionsAbsorbed, 1);
+    assert.equal(stats.retransmissionsAbsorbed, 1);
     const toTag = /\r\nTo: [^\r]*;tag=([^\s;\r]+)/.exec(sent[0]!.text)![1]!;
     assert.equal(engine.intercept(ack(toTag)), true, 'the ACK of the 503 ends at the proxy');
     assert.equal(sent.length, 2, 'nothing answers the ACK');

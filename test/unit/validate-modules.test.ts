@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { defineModule, fn, type AnyModule } from '../../core/kernel/define-module.ts';
+import { defineModule, fn, type AnyModule, required, optional } from '../../core/kernel/define-module.ts';
 import { formatZodIssues, validateModules } from '../../core/kernel/validate-modules.ts';
 import { callRouting, dialog, mediaRelay, registrar } from '../../modules/index.ts';
 import { throwsWithCode } from './_unit-fixtures.ts';
@@ -15,11 +15,20 @@ const relayLike = defineModule({
     tags: z.array(z.string()).default([]),
   }),
   setup: () => ({}),
-  functions: () => ({ hello: fn(['request'], () => 'hi') }),
+  functions: () => ({ hello: fn(['request'], () => 'hi', () => '') }),
 });
 
 const plain = (name: string, dependsOn?: Record<string, 'required' | 'optional'>): AnyModule =>
-  defineModule({ name, description: name, schema: z.object({}), ...(dependsOn ? { dependsOn } : {}), setup: () => ({}) })();
+  defineModule({
+    name, description: name, schema: z.object({}), setup: () => ({}),
+    ...(dependsOn ? { dependsOn: Object.fromEntries(Object.entries(dependsOn).map(([d, k]) => [d, k === 'required' ? required(d) : optional(d)])) } : {}),
+  })();
+
+/** The same module, listed with `enabled: false`. */
+const plainDisabled = (name: string, dependsOn?: Record<string, 'required' | 'optional'>): AnyModule => {
+  const m = plain(name, dependsOn);
+  return { ...m, options: { enabled: false } };
+};
 
 function names(list: readonly AnyModule[]): string[] {
   return validateModules(list).map((m) => m.name);
@@ -124,6 +133,13 @@ describe('validateModules: the module set', () => {
     assert.match(e.message, /'needy'/);
     assert.match(e.message, /'registrar'/);
     assert.deepEqual(e.details, { module: 'needy', dependency: 'registrar' });
+  });
+
+  test('a disabled module that an enabled one requires is refused, naming both; disabling both is fine', () => {
+    const e = throwsWithCode(() => validateModules([plain('a', { b: 'required' }), relayLike(), plainDisabled('b')]), 'SY_CONFIG_INVALID');
+    assert.match(e.message, /^modules\[2\] \(b\)\.enabled: module 'a' requires it/);
+    assert.deepEqual(names([plainDisabled('b'), plainDisabled('a', { b: 'required' })]), ['b', 'a']);
+    assert.deepEqual(names([plain('a', { b: 'optional' }), plainDisabled('b')]), ['b', 'a'], 'an optional dependency may be disabled');
   });
 
   test('the real media relay without dialog → SY_MODULE_MISSING_DEP', () => {

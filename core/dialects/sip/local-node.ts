@@ -1,5 +1,6 @@
 import { networkInterfaces, hostname } from 'node:os';
 import { isIP } from 'node:net';
+import { canonicalHost } from '../../lib/address.ts';
 import { parseUri, type SipUri } from './codec/uri.ts';
 import type { SipTransportName } from './wire.ts';
 
@@ -39,14 +40,6 @@ export function defaultAdvertise(bindHost: string, family: 'IPv4' | 'IPv6' = 'IP
   return family === 'IPv4' ? '127.0.0.1' : '::1';
 }
 
-function normalizeHost(h: string): string {
-  const bare = h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
-  const lower = bare.toLowerCase();
-  if (lower.startsWith('::ffff:') && lower.includes('.')) return lower.slice(7);
-  // IPv6 in its one canonical form (0:0:0:0:0:0:0:1 and ::1 are the same host).
-  return isIP(lower) === 6 ? new URL(`http://[${lower}]/`).hostname.slice(1, -1) : lower;
-}
-
 /**
  * Tells whether a URI names this proxy: one of its identities, or any local interface
  * address (or this host's name) with one of its SIP ports.
@@ -56,20 +49,20 @@ export class LocalNode {
   private readonly ports = new Set<number>();
 
   constructor() {
-    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) this.hosts.add(normalizeHost(a.address));
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) this.hosts.add(canonicalHost(a.address));
     this.hosts.add('localhost');
     this.hosts.add(hostname().toLowerCase());
   }
 
   /** A listener's identity, once its port is bound. */
   add(id: SipIdentity): void {
-    this.hosts.add(normalizeHost(id.host));
-    if (id.host6 !== undefined) this.hosts.add(normalizeHost(id.host6));
+    this.hosts.add(canonicalHost(id.host));
+    if (id.host6 !== undefined) this.hosts.add(canonicalHost(id.host6));
     this.ports.add(id.port);
   }
 
   isLocalHost(host: string): boolean {
-    return this.hosts.has(normalizeHost(host));
+    return this.hosts.has(canonicalHost(host));
   }
 
   isUs(uri: string | SipUri | null): boolean {

@@ -1,14 +1,27 @@
 import type { Endpoint } from '../../lib/address.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { Message } from '../../model/message.ts';
-import type { ResolvedListen } from '../../script/load.ts';
+import type { OriginateRequest, OriginateResult } from '../../kernel/core-services.ts';
+import { ClientTransactions } from './client-transactions.ts';
 import { createSipDialect, type SipDialect } from './dialect.ts';
-import { SipProxyEngine, type SipEngineDeps } from './engine.ts';
 import { LocalNode, defaultAdvertise, type SipIdentity } from './local-node.ts';
+import { SipProxyCore, type SipProxyCoreDeps } from './proxy-core.ts';
+import { ServerTransactions } from './server-transactions.ts';
 import { SipTcpTransport } from './tcp-transport.ts';
 import type { Destination } from './transactions.ts';
+import { SipUac } from './uac.ts';
 
-export interface SipRuntimeDeps extends Omit<SipEngineDeps, 'sender' | 'node' | 'identity'> {
+/** A SIP listener as the script configured it. */
+export interface SipListenerConfig {
+  readonly name: string;
+  readonly host: string;
+  /** The address put in Via and Record-Route toward IPv4 peers, and toward IPv6 ones. */
+  readonly advertise?: string;
+  readonly advertiseIPv6?: string;
+  readonly transports?: readonly ('udp' | 'tcp')[];
+}
+
+export interface SipRuntimeDeps extends Pick<SipProxyCoreDeps, 'hooks' | 'log' | 'runRoute'> {
   /** Sends from a UDP signaling listener (the core owns those sockets). */
   sendUdp(listener: string, to: Endpoint, bytes: Buffer): void;
   /** Hands a message that arrived over TCP to the dispatcher. */
@@ -18,28 +31,37 @@ export interface SipRuntimeDeps extends Omit<SipEngineDeps, 'sender' | 'node' | 
 }
 
 /**
- * Everything SIP needs beside the UDP sockets: the codec and stateful engine, how the proxy
- * names itself on each listener (Via, Record-Route, "is this URI us?"), and the TCP side of
- * each SIP listener.
+ * Everything SIP needs beside the UDP sockets: the codec, the transaction layers with the proxy
+ * core and the UAC core on top, how the proxy names itself on each listener (Via,
+ * Record-Route, "is this URI us?"), and the TCP side of each SIP listener.
  */
 export class SipRuntime {
   readonly dialect: SipDialect = createSipDialect();
-  readonly engine: SipProxyEngine;
+  /** The dialect's engine as the dispatcher drives it (RFC 3261 §16 over §17). */
+  readonly engine: SipProxyCore;
+  private readonly uac: SipUac;
+  /** Retransmissions, counted by both transaction layers. */
+  readonly retransmissions = { retransmissionsAbsorbed: 0, retransmissionsSent: 0 };
   private readonly node = new LocalNode();
   private readonly identities = new Map<string, SipIdentity>();
   private readonly tcp = new Map<string, SipTcpTransport>();
 
   constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
-    this.engine = new SipProxyEngine({
-      ...deps,
-      node: this.node,
-      identity: (name) => this.identities.get(name) ?? [...this.identities.values()][0]!,
-      sender: { send: (dest, bytes) => this.send(dest, bytes) },
-    });
+    const sender = { send: (dest: Destination, bytes: Buffer) => this.send(dest, bytes) };
+    const identity = (name: string): SipIdentity => this.identities.get(name) ?? [...this.identities.values()][0]!;
+    const clients = new ClientTransactions(sender, this.retransmissions);
+    const servers = new ServerTransactions(sender, this.retransmissions);
+    this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
+    this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value });
+  }
+
+  /** Sends a request of the proxy's own (see SipUac). */
+  originate(req: OriginateRequest): Promise<OriginateResult> {
+    return this.uac.originate(req);
   }
 
   /** A SIP listener's UDP socket is bound on `port`: name ourselves there and open its TCP side. */
-  async listen(l: ResolvedListen, port: number): Promise<void> {
+  async listen(l: SipListenerConfig, port: number): Promise<void> {
     const id: SipIdentity = {
       host: l.advertise ?? defaultAdvertise(l.host),
       ...(l.host === '::' ? { host6: l.advertiseIPv6 ?? defaultAdvertise(l.host, 'IPv6') } : {}),
@@ -71,12 +93,13 @@ export class SipRuntime {
   }
 
   stats(): Record<string, number> {
-    return { ...this.engine.stats, tcpFramingErrors: [...this.tcp.values()].reduce((n, t) => n + t.framingErrors, 0) };
+    return { ...this.retransmissions, ...this.engine.stats, tcpFramingErrors: [...this.tcp.values()].reduce((n, t) => n + t.framingErrors, 0) };
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.tcp.values()].map((t) => t.close()));
     this.tcp.clear();
+    this.uac.close();
     this.engine.close();
   }
 }

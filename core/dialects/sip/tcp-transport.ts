@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { Endpoint } from '../../lib/address.ts';
+import { canonicalHost, type Endpoint } from '../../lib/address.ts';
 import { SwitchyardError } from '../../lib/errors.ts';
 import { parseSip, type SipParseResult } from './codec/parse.ts';
 
@@ -36,8 +36,9 @@ export class SipTcpTransport {
     return (this.server.address() as net.AddressInfo).port;
   }
 
+  /** A peer's key whatever form its address came in (a dual-stack socket reports ::ffff:a.b.c.d, a Contact says a.b.c.d). */
   private key(e: Endpoint): string {
-    return `${e.address}|${e.port}`;
+    return `${canonicalHost(e.address)}|${e.port}`;
   }
 
   private adopt(socket: net.Socket, dialled?: Endpoint): number {

@@ -3,7 +3,7 @@ import type { Endpoint } from '../../lib/address.ts';
 import type { Reply, Request } from '../../model/message.ts';
 import type { RouteSnapshot } from '../../kernel/snapshot.ts';
 import type { SipRequest } from './codec/message.ts';
-import type { TransactionView } from '../../kernel/hooks.ts';
+import type { TransactionView } from '../../kernel/contracts.ts';
 import type { SipTransportName } from './wire.ts';
 
 /** Where a SIP message goes: the transport, the listener to send from, the peer, and for TCP the connection to reuse. */
@@ -109,7 +109,15 @@ export class FinishedClient {
 
 export type ClientState = 'calling' | 'proceeding' | 'completed' | 'terminated';
 
-/** §17.1: one branch of a forwarded request. */
+/** Who a client transaction reports to: the proxy core for a branch of a forwarded request, the UAC for a request the proxy originates. */
+export interface ClientOwner {
+  /** A response, after the transaction layer has done its part (state, timers, the ACK of a failure). */
+  onResponse(ct: ClientTransaction, reply: Reply): void | Promise<void>;
+  /** Timer B or F fired: no final response came in time. */
+  onTimeout(ct: ClientTransaction): void;
+}
+
+/** §17.1: a request sent on one branch (of a forwarded request, or one the proxy originates). */
 export class ClientTransaction {
   state: ClientState = 'calling';
   final: Reply | null = null;
@@ -120,11 +128,14 @@ export class ClientTransaction {
   retransmitEvery: number;
   retransmitTimer: NodeJS.Timeout | null = null;
   timeoutTimer: NodeJS.Timeout | null = null;
+  /** The owner's own timer for this branch (the proxy's Timer C). */
   answerTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly branch: string,
-    readonly call: ProxyCall,
+    readonly owner: ClientOwner,
+    /** The proxy call this is a branch of; null for a request the proxy originates. */
+    readonly call: ProxyCall | null,
     /** The request as sent on this branch. */
     readonly out: SipRequest,
     readonly bytes: Buffer,
@@ -158,6 +169,8 @@ export class ProxyCall implements TransactionView {
   answered = false;
   /** A final response has gone upstream: nothing else final may follow, but 2xx. */
   finished = false;
+  /** This proxy stays in the dialog's path (it record-routes it, or the request came by its Record-Route). */
+  inPath = false;
   target: Endpoint;
 
   constructor(readonly server: ServerTransaction, readonly request: Request, readonly snapshot: RouteSnapshot) {

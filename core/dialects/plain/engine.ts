@@ -3,11 +3,13 @@ import type { MessageContext } from '../../kernel/message-context.ts';
 import type { ForwardPlan, ReplyExtras } from '../../model/verdict.ts';
 import type { Logger } from '../../lib/log.ts';
 import { isSuccess, type Reply, type Request } from '../../model/message.ts';
-import type { ProxyHooks, TransactionOutcome, TransactionView } from '../../kernel/hooks.ts';
+import type { TransactionView } from '../../kernel/contracts.ts';
+import type { ProxyHooks, TransactionOutcome } from '../../kernel/hooks.ts';
 import type { ProxyEngine } from '../../kernel/engine.ts';
 import type { PlainDialect } from './dialect.ts';
-import { PlainTransaction } from './plain-transaction.ts';
+import { PlainTransaction } from './transaction.ts';
 import { OpenMap } from '../../lib/open-map.ts';
+import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
 
 export interface EngineDeps {
   readonly hooks: ProxyHooks;
@@ -51,7 +53,7 @@ export class PlainProxyEngine implements ProxyEngine {
     if (target === undefined) throw new Error('plain forwarding needs a target');
     const bytes = dialect.forwardRequestBytes(req, target);
     if (!dialect.expectsReply(req)) {
-      return this.afterHooks(this.deps.hooks.emitRequestForward({ mc, request: req, target, txn: null }), () => this.deps.send(req.listener, target, bytes));
+      return this.afterHooks(this.deps.hooks.emitRequestForward({ request: req, target, txn: null }), () => this.deps.send(req.listener, target, bytes));
     }
     let txn = mc.txn as PlainTransaction | null;
     if (txn === null) {
@@ -69,12 +71,11 @@ export class PlainProxyEngine implements ProxyEngine {
     txn.target = target;
     txn.onFailure = opts.onFailure;
     txn.onReply = opts.onReply;
-    txn.branches++;
     txn.clearTimer();
     const armed = txn;
     txn.timer = setTimeout(() => void this.timeout(armed), opts.answerTimeoutMs);
     txn.timer.unref?.();
-    return this.afterHooks(this.deps.hooks.emitRequestForward({ mc, request: req, target, txn }), () => this.deps.send(req.listener, target, bytes));
+    return this.afterHooks(this.deps.hooks.emitRequestForward({ request: req, target, txn }), () => this.deps.send(req.listener, target, bytes));
   }
 
   /** Sends once the hooks are done: at once when they all were synchronous. */
@@ -95,7 +96,7 @@ export class PlainProxyEngine implements ProxyEngine {
     let dropped = false;
     if (txn.onReply !== undefined) {
       const mc = await this.deps.runRoute('reply', txn.onReply, txn, reply);
-      dropped = mc.verdict?.kind === 'drop';
+      dropped = replyDropped(mc.verdict);
       if (txn.done) return;
     }
     if (reply.status < 200) {
@@ -125,22 +126,22 @@ export class PlainProxyEngine implements ProxyEngine {
     if (txn.onFailure !== undefined) {
       const name = txn.onFailure;
       txn.onFailure = undefined; // one shot: a failure route that forwards again re-arms it
-      const branchesBefore = txn.branches;
       const mc = await this.deps.runRoute('failure', name, txn, reply);
-      const v = mc.verdict;
-      if (v?.kind === 'forward') {
-        await this.forward(mc, v.plan);
-        if (txn.branches > branchesBefore) return; // a new branch is ringing
-      }
-      if (v?.kind === 'respond') {
-        const bytes = this.dialect.composeReply(txn.request, v.status, v.reason);
-        if (bytes !== null) this.upstream(txn, bytes);
-        this.finish(txn, outcome, v.status);
-        return;
-      }
-      if (v?.kind === 'drop') {
-        this.finish(txn, outcome, reply.status);
-        return;
+      const next = failureOutcome(mc.verdict);
+      switch (next.kind) {
+        case 'forward':
+          return this.forward(mc, next.plan);
+        case 'respond': {
+          const bytes = this.dialect.composeReply(txn.request, next.status, next.reason);
+          if (bytes !== null) this.upstream(txn, bytes);
+          this.finish(txn, outcome, next.status);
+          return;
+        }
+        case 'drop':
+          this.finish(txn, outcome, reply.status);
+          return;
+        case 'pass':
+          break;
       }
     }
     if (!dropped) {

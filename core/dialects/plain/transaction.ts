@@ -1,7 +1,7 @@
 import type { Endpoint } from '../../lib/address.ts';
 import type { Request } from '../../model/message.ts';
 import type { RouteSnapshot } from '../../kernel/snapshot.ts';
-import type { TransactionView } from '../../kernel/hooks.ts';
+import type { TransactionView } from '../../kernel/contracts.ts';
 
 /**
  * A request the proxy forwarded and whose final reply it waits for (a pending call).
@@ -14,8 +14,6 @@ export class PlainTransaction implements TransactionView {
   onReply: string | undefined;
   timer: NodeJS.Timeout | null = null;
   done = false;
-  /** Branches tried so far (a failure route that forwards again adds one). */
-  branches = 0;
   readonly startedAt = Date.now();
 
   constructor(

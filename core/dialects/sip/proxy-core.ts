@@ -1,0 +1,468 @@
+import { createHash } from 'node:crypto';
+import type { TransactionView } from '../../kernel/contracts.ts';
+import type { ProxyEngine } from '../../kernel/engine.ts';
+import { isRejectRequest, type ProxyHooks } from '../../kernel/hooks.ts';
+import type { MessageContext } from '../../kernel/message-context.ts';
+import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
+import type { Logger } from '../../lib/log.ts';
+import { whenDone } from '../../lib/when-done.ts';
+import { reasonPhrase, type Reply, type Request } from '../../model/message.ts';
+import type { ForwardPlan, ForwardTarget, ReplyExtras } from '../../model/verdict.ts';
+import { getHeader, getHeaders, getMaxForwards, hasHeader, prependHeader, removeHeader, setHeader, type SipRequest, type SipResponse } from './codec/message.ts';
+import { getParam } from './codec/params.ts';
+import { serializeSip } from './codec/serialize.ts';
+import { parseNameAddr, parseUri, type NameAddr } from './codec/uri.ts';
+import { parseViaList } from './codec/via.ts';
+import type { ClientTransactions, SipSender } from './client-transactions.ts';
+import { aliasContact, takeAlias } from './contact-alias.ts';
+import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
+import { buildResponse, decrementMaxForwards } from './messages.ts';
+import { resolveNextHop, type NextHop } from './next-hop.ts';
+import { upstreamOf, type ServerTransactions } from './server-transactions.ts';
+import { ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
+import { cloneSip, sipRequest, sipWire, type SipTransportName } from './wire.ts';
+
+export interface SipProxyCoreDeps {
+  readonly hooks: ProxyHooks;
+  readonly log: Logger;
+  readonly sender: SipSender;
+  readonly node: LocalNode;
+  readonly servers: ServerTransactions;
+  readonly clients: ClientTransactions;
+  /** How the proxy names itself on a listener. */
+  identity(listener: string): SipIdentity;
+  runRoute(kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply): Promise<MessageContext>;
+}
+
+export interface SipProxyStats {
+  cancels: number;
+  statelessReplies: number;
+  strayReplies: number;
+}
+
+/** Requests whose Contact is a dialog's remote target (RFC 3261 §12, RFC 3311, RFC 6665, RFC 3515). */
+const TARGET_METHODS: ReadonlySet<string> = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY', 'REFER']);
+
+/** What the proxy says of itself in its answer to OPTIONS (RFC 3261 §11.2). */
+const OPTIONS_ANSWER: ReplyExtras = {
+  headers: [
+    ['Allow', 'INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, PRACK, INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER'],
+    ['Accept', 'application/sdp'],
+    ['Accept-Encoding', 'identity'],
+    ['Accept-Language', 'en'],
+  ],
+};
+
+function firstRoute(sip: SipRequest): NameAddr | null {
+  const first = getHeaders(sip, 'route')[0];
+  return first === undefined ? null : parseNameAddr(first);
+}
+
+/** Replaces the route set with `values`, one Route header. */
+function setRoutes(sip: SipRequest, values: readonly string[]): void {
+  removeHeader(sip, 'route', 'all');
+  if (values.length > 0) setHeader(sip, 'Route', values.join(', '));
+}
+
+/** Response preference of §16.7 step 6: 6xx first, then the lowest class; within a class the first. */
+function better(a: Reply, b: Reply): boolean {
+  const ca = Math.floor(a.status / 100);
+  const cb = Math.floor(b.status / 100);
+  if (ca === 6 || cb === 6) return ca === 6 && cb !== 6;
+  return ca < cb;
+}
+
+/**
+ * The proxy core of RFC 3261 §16 over the transaction layers of §17: route information
+ * preprocessing, forwarding to one or many branches (parallel forking, Record-Route, Via,
+ * Max-Forwards), CANCEL, Timer C, the choice of the best response and the failure route, and
+ * responses passed back along the Via path. Calls go down to the transaction layers; responses
+ * come up to it as the owner of its branches.
+ */
+export class SipProxyCore implements ProxyEngine, ClientOwner {
+  readonly stats: SipProxyStats = { cancels: 0, statelessReplies: 0, strayReplies: 0 };
+  /** Requests that reached this proxy through its own Record-Route: it is in their dialog's path. */
+  private readonly inOurPath = new WeakSet<Request>();
+
+  constructor(private readonly deps: SipProxyCoreDeps) {}
+
+  get size(): number {
+    return this.deps.servers.size + this.deps.clients.size;
+  }
+
+  // ---- requests in ------------------------------------------------------------------
+
+  intercept(req: Request): boolean {
+    const { servers } = this.deps;
+    const sip = sipRequest(req);
+    if (req.method === 'ACK') {
+      if (servers.absorbAck(req)) return true;
+      if (this.preRoute(sip)) this.inOurPath.add(req);
+      return false; // an ACK for a 2xx travels end to end through the script
+    }
+    if (req.method === 'CANCEL') {
+      this.receiveCancel(req);
+      return true;
+    }
+    if (servers.open(req) === null) return true; // a retransmission, answered
+    const mf = getMaxForwards(sip);
+    if (req.method === 'OPTIONS' && (mf === 0 || (!req.inDialog && this.addressedToUs(sip)))) {
+      // A keepalive or health probe for this proxy, or an OPTIONS that may go no further: the
+      // proxy answers as its final recipient (§11, §16.3 step 3).
+      this.respond(req, 200, 'OK', OPTIONS_ANSWER);
+      return true;
+    }
+    if (mf !== undefined && mf <= 0) {
+      this.respond(req, 483, 'Too Many Hops');
+      return true;
+    }
+    if (this.preRoute(sip)) this.inOurPath.add(req);
+    return false;
+  }
+
+  /** A Request-URI that names this proxy and no user in it (`sip:proxy.example.com`), with no Route elsewhere. */
+  private addressedToUs(sip: SipRequest): boolean {
+    const u = parseUri(sip.uri);
+    if (u === null || u.user !== undefined || !this.deps.node.isUs(u)) return false;
+    const first = firstRoute(sip);
+    return first === null || this.deps.node.isUs(first.uri);
+  }
+
+  /**
+   * §16.4 route information preprocessing: a Request-URI that is our own Record-Route URI
+   * comes from a strict router (restore the real target from the last Route); Route entries
+   * that name this proxy are removed. Returns whether the request came by this proxy's own
+   * Record-Route (a Route naming it was there).
+   */
+  private preRoute(sip: SipRequest): boolean {
+    let ours = false;
+    const { node } = this.deps;
+    if (node.isUs(sip.uri)) {
+      const routes = getHeaders(sip, 'route');
+      const last = routes.length > 0 ? parseNameAddr(routes[routes.length - 1]!) : null;
+      if (last !== null) {
+        sip.uri = last.uri;
+        setRoutes(sip, routes.slice(0, -1));
+        ours = true;
+      }
+    }
+    for (;;) {
+      const first = firstRoute(sip);
+      if (first === null || !node.isUs(first.uri)) break;
+      removeHeader(sip, 'route', 'first');
+      ours = true;
+    }
+    return ours;
+  }
+
+  private receiveCancel(cancel: Request): void {
+    const { servers } = this.deps;
+    const st = servers.live(cancel);
+    const known = st !== undefined || servers.has(cancel);
+    const status = known ? 200 : 481;
+    this.deps.sender.send(upstreamOf(cancel), serializeSip(buildResponse(sipRequest(cancel), status, reasonPhrase(status), st?.toTag ?? null)));
+    if (st === undefined || st.lastStatus >= 200 || st.canceled) return;
+    this.stats.cancels++;
+    st.canceled = true;
+    if (st.call !== null) this.cancelBranches(st.call);
+  }
+
+  // ---- local replies ------------------------------------------------------------------
+
+  respond(req: Request, status: number, reason: string | undefined, extras?: ReplyExtras): void {
+    this.deps.servers.respond(req, status, reason, extras);
+  }
+
+  refuse(req: Request, status: number, reason: string | undefined, extras?: ReplyExtras): void {
+    this.deps.servers.refuse(req, status, reason, extras);
+  }
+
+  // ---- forwarding ---------------------------------------------------------------------
+
+  /** Carries out a forward verdict: new branches for the request (after a failure route, of the same call). */
+  async forward(mc: MessageContext, plan: ForwardPlan): Promise<void> {
+    const req = mc.msg;
+    if (req.method === 'ACK') return this.forwardAck(req, plan);
+    let call = mc.txn as ProxyCall | null;
+    if (call === null) {
+      const st = this.deps.servers.live(req);
+      if (st === undefined) throw new Error('no server transaction for the request being forwarded');
+      if (st.call !== null) throw new Error('this request has already been forwarded');
+      call = new ProxyCall(st, req, mc.snapshot);
+      st.call = call;
+    }
+    call.onFailure = plan.onFailure;
+    call.onReply = plan.onReply;
+    call.answerTimeoutMs = plan.answerTimeoutMs;
+    call.inPath = plan.recordRoute || this.inOurPath.has(req);
+    const st = call.server;
+    if (st.canceled) {
+      this.finishWithLocal(call, 487, 'Request Terminated');
+      return;
+    }
+    if (st.isInvite && st.lastStatus === 0) this.respond(req, 100, 'Trying');
+    try {
+      const started = await this.startBranches(call, plan);
+      if (started === 0) {
+        this.finishWithLocal(call, 478, 'Unresolvable destination');
+        this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 478 });
+      }
+    } catch (err) {
+      if (isRejectRequest(err)) {
+        mc.log.info({ status: err.status, reason: err.reason }, 'request refused while forwarding');
+        this.finishWithLocal(call, err.status, err.reason);
+      } else {
+        this.deps.log.error({ err, callId: req.callId }, 'forwarding failed');
+        this.finishWithLocal(call, 500, 'Server Internal Error');
+      }
+      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: isRejectRequest(err) ? err.status : 500 });
+    }
+  }
+
+  /** Starts a branch per target that resolves; returns how many. */
+  private async startBranches(call: ProxyCall, plan: ForwardPlan): Promise<number> {
+    const sip = sipRequest(call.request);
+    const hops: { hop: NextHop; uri?: string }[] = [];
+    if (plan.targets !== null && plan.targets.length > 0) {
+      for (const t of plan.targets) {
+        const h = await this.targetHop(t, sip);
+        if (h !== null) hops.push(h);
+      }
+    } else {
+      const hop = await this.routeHop(call.request, sip);
+      if (hop !== null) hops.push({ hop });
+    }
+    for (const h of hops) await this.startBranch(call, h.hop, h.uri, plan.recordRoute);
+    return hops.length;
+  }
+
+  /**
+   * A registered contact: sent to the address it registered from, with its Contact as
+   * Request-URI. A bare URI (a peer proxy, a gateway): sent where the URI resolves to.
+   */
+  private async targetHop(t: ForwardTarget, sip: SipRequest): Promise<{ hop: NextHop; uri: string } | null> {
+    const uri = t.uri ?? sip.uri;
+    if (t.address === undefined) {
+      const hop = await resolveNextHop(uri);
+      return hop === null ? null : { hop, uri };
+    }
+    const transport: SipTransportName = t.transport ?? 'udp';
+    return { hop: { address: t.address, transport, connection: t.connection ?? null }, uri };
+  }
+
+  /**
+   * §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI:
+   * where an alias of ours in it says, for a request that came through this proxy's
+   * Record-Route, else where the URI resolves to.
+   */
+  private async routeHop(req: Request, sip: SipRequest): Promise<NextHop | null> {
+    const first = firstRoute(sip);
+    if (first === null) {
+      if (hasHeader(sip, 'route')) return null;
+      return (this.inOurPath.has(req) ? takeAlias(sip) : null) ?? resolveNextHop(sip.uri);
+    }
+    const u = parseUri(first.uri);
+    if (u !== null && getParam(u.params, 'lr') === undefined) {
+      // A strict router: it becomes the Request-URI, the old one goes to the end of the route set.
+      setRoutes(sip, [...getHeaders(sip, 'route').slice(1), `<${sip.uri}>`]);
+      sip.uri = first.uri;
+    }
+    return resolveNextHop(first.uri);
+  }
+
+  private async startBranch(call: ProxyCall, hop: NextHop, uri: string | undefined, recordRoute: boolean): Promise<void> {
+    const req = call.request;
+    const sip = sipRequest(req);
+    const out = cloneSip(sip);
+    if (uri !== undefined) out.uri = uri;
+    decrementMaxForwards(out, getMaxForwards(sip));
+    const listener = req.listener;
+    const ours = this.deps.identity(listener);
+    const id = facing(ours, hop.address.address);
+    if (call.inPath && TARGET_METHODS.has(out.method)) aliasContact(out, req.source, sipWire(req).transport);
+    if (recordRoute) {
+      // Double Record-Route when the call changes address family or transport (RFC 5658): each side gets a URI it can reach.
+      const inbound = facing(ours, req.source.address);
+      const inTransport = sipWire(req).transport;
+      if (inbound.host !== id.host || inTransport !== hop.transport) prependHeader(out, 'Record-Route', recordRouteUri(inbound, inTransport));
+      prependHeader(out, 'Record-Route', recordRouteUri(id, hop.transport));
+    }
+    const branch = newBranch();
+    prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
+    const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null };
+    call.target = hop.address;
+    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: call, sip: out });
+    const ct = this.deps.clients.start(branch, out, downstream, this, call);
+    call.branches.push(ct);
+    if (ct.isInvite) {
+      ct.answerTimer = setTimeout(() => this.answerTimeout(ct), call.answerTimeoutMs);
+      ct.answerTimer.unref();
+    }
+  }
+
+  /** An ACK for a 2xx goes end to end without a transaction (§16.11: stateless, deterministic branch). */
+  private async forwardAck(req: Request, plan: ForwardPlan): Promise<void> {
+    const sip = sipRequest(req);
+    const t = plan.targets?.[0];
+    const hop = t !== undefined ? (await this.targetHop(t, sip))?.hop ?? null : await this.routeHop(req, sip);
+    if (hop === null) return;
+    const out = cloneSip(sip);
+    if (t?.uri !== undefined) out.uri = t.uri;
+    decrementMaxForwards(out, getMaxForwards(sip));
+    const id = facing(this.deps.identity(req.listener), hop.address.address);
+    const branch = `z9hG4bK${createHash('sha1').update(`${req.callId}|${getHeader(sip, 'cseq')}|${req.from.tag}|${out.uri}|${sipWire(req).via.branch}`).digest('base64url').slice(0, 16)}`;
+    prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
+    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null, sip: out });
+    this.deps.sender.send({ transport: hop.transport, listener: req.listener, address: hop.address, connection: hop.connection ?? null }, serializeSip(out));
+  }
+
+  // ---- responses in -------------------------------------------------------------------
+
+  receiveReply(reply: Reply): void | Promise<void> {
+    const owned = this.deps.clients.receive(reply);
+    if (owned === true) return;
+    if (owned === false) {
+      if (reply.method !== 'CANCEL') this.forwardStateless(reply);
+      return;
+    }
+    return owned.then(() => undefined);
+  }
+
+  /** A response of one of our branches (the client transaction layer has done its part). */
+  onResponse(ct: ClientTransaction, reply: Reply): void | Promise<void> {
+    const call = ct.call!;
+    if (call.onReply !== undefined && !(call.finished && reply.status >= 300)) {
+      return this.deps.runRoute('reply', call.onReply, call, reply).then((mc) => this.branchOutcome(call, ct, reply, replyDropped(mc.verdict)));
+    }
+    return this.branchOutcome(call, ct, reply, false);
+  }
+
+  /** Timer B: the branch never answered. */
+  onTimeout(ct: ClientTransaction): void {
+    this.branchFailed(ct, 408, 'Request Timeout');
+  }
+
+  private branchOutcome(call: ProxyCall, ct: ClientTransaction, reply: Reply, dropped: boolean): void | Promise<void> {
+    if (reply.status < 200) {
+      if (reply.status > 100 && !call.finished && !dropped) return this.passUpstream(call, reply);
+      return;
+    }
+    if (reply.status < 300) {
+      if (call.answered) return dropped ? undefined : this.passUpstream(call, reply);
+      const decided = this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply, after: (fn) => queueMicrotask(fn) });
+      return whenDone(decided, () => this.passAnswer(call, ct, reply, dropped));
+    }
+    if (call.finished) return;
+    if (call.pending.length === 0) return this.complete(call);
+  }
+
+  /** The first 2xx: the call is answered, the answer goes up, the other branches are cancelled. */
+  private passAnswer(call: ProxyCall, ct: ClientTransaction, reply: Reply, dropped: boolean): void | Promise<void> {
+    call.answered = true;
+    call.finished = true;
+    return whenDone(dropped ? undefined : this.passUpstream(call, reply), () => {
+      for (const other of call.branches) if (other !== ct && other.final === null) this.deps.clients.cancel(other);
+      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'answered', status: reply.status });
+    });
+  }
+
+  /** All branches are final and none answered: the failure route may try elsewhere, else the best response goes up. */
+  private async complete(call: ProxyCall): Promise<void> {
+    let best: Reply | null = null;
+    for (const b of call.branches) if (b.final !== null && (best === null || better(b.final, best))) best = b.final;
+    if (best === null) return;
+    const outcome = best.local === true && best.status === 408 ? 'timeout' : 'failed';
+    if (call.onFailure !== undefined && !call.server.canceled) {
+      const name = call.onFailure;
+      call.onFailure = undefined; // one shot: a failure route that forwards again re-arms it
+      const mc = await this.deps.runRoute('failure', name, call, best);
+      const next = failureOutcome(mc.verdict);
+      switch (next.kind) {
+        case 'forward':
+          return this.forward(mc, next.plan);
+        case 'respond':
+          this.finishWithLocal(call, next.status, next.reason, next.extras);
+          this.deps.hooks.emitTransactionEnd({ txn: call, outcome, status: next.status });
+          return;
+        case 'drop':
+          call.finished = true;
+          this.deps.hooks.emitTransactionEnd({ txn: call, outcome, status: best.status });
+          return;
+        case 'pass':
+          break;
+      }
+    }
+    if (best.local === true) this.finishWithLocal(call, best.status, best.reason);
+    else if (best.status === 503) this.finishWithLocal(call, 500, 'Server Internal Error'); // §16.7 step 6
+    else await this.passUpstream(call, best);
+    call.finished = true;
+    this.deps.hooks.emitTransactionEnd({ txn: call, outcome, status: best.status });
+  }
+
+  private finishWithLocal(call: ProxyCall, status: number, reason: string | undefined, extras?: ReplyExtras): void {
+    call.finished = true;
+    this.respond(call.request, status, reason, extras);
+  }
+
+  /** Passes a response up to the previous hop: our Via off, hooks may rewrite the body, through the server transaction. */
+  private passUpstream(call: ProxyCall, reply: Reply): void | Promise<void> {
+    const out = cloneSip(sipWire(reply).sip as SipResponse);
+    removeHeader(out, 'via', 'first');
+    if (call.inPath && reply.status < 300 && TARGET_METHODS.has(reply.method)) aliasContact(out, reply.source, sipWire(reply).transport);
+    const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply, sip: out });
+    return whenDone(hooked, () => this.deps.servers.send(call.server, call.server.upstream, reply.status, serializeSip(out)));
+  }
+
+  /** A response with no transaction (a repeated 2xx after ours ended): our Via off, on to the next Via's address. */
+  private forwardStateless(reply: Reply): void {
+    const out = cloneSip(sipWire(reply).sip as SipResponse);
+    const vias = parseViaList(getHeaders(out, 'via').join(', '));
+    const ours = vias?.[0];
+    const next = vias?.[1];
+    if (ours === undefined || next === undefined || !this.deps.node.isLocalHost(ours.host)) {
+      this.stats.strayReplies++;
+      return;
+    }
+    removeHeader(out, 'via', 'first');
+    const host = next.received ?? (next.host.startsWith('[') ? next.host.slice(1, -1) : next.host);
+    const port = next.rport ?? next.port ?? 5060;
+    this.stats.statelessReplies++;
+    this.deps.sender.send({ transport: next.transport.toLowerCase() === 'tcp' ? 'tcp' : 'udp', listener: reply.listener, address: { address: host, port }, connection: null }, serializeSip(out));
+  }
+
+  // ---- timers, CANCEL ----------------------------------------------------------------
+
+  /** A branch ended without a response of its own: it counts as a local failure (§16.7 step 5, §16.8). */
+  private branchFailed(ct: ClientTransaction, status: number, reason: string): void {
+    const call = ct.call!;
+    if (ct.final !== null) return;
+    ct.clearTimers();
+    ct.state = 'terminated';
+    ct.final = this.localReply(call, status, reason);
+    if (!call.finished && call.pending.length === 0) void this.complete(call).catch((err: unknown) => this.deps.log.error({ err }, 'failure handling failed'));
+  }
+
+  /** Timer C: a branch rang too long. Cancel it and count it as a 408 (§16.8). */
+  private answerTimeout(ct: ClientTransaction): void {
+    if (ct.final !== null) return;
+    this.deps.clients.cancel(ct);
+    this.branchFailed(ct, 408, 'Request Timeout');
+  }
+
+  private localReply(call: ProxyCall, status: number, reason: string): Reply {
+    const req = call.request;
+    return {
+      type: 'reply', dialect: 'sip', status, reason, method: req.method, local: true, callId: req.callId, from: req.from, to: req.to,
+      listener: req.listener, source: call.target, raw: Buffer.alloc(0), wire: req.wire,
+    };
+  }
+
+  private cancelBranches(call: ProxyCall): void {
+    for (const b of call.branches) if (b.final === null) this.deps.clients.cancel(b);
+  }
+
+  close(): void {
+    this.deps.servers.close();
+    this.deps.clients.close();
+  }
+}

@@ -53,6 +53,7 @@ export class SdpMediaOffer implements MediaOffer {
   private readonly relayed = new Map<number, string>();
   private touched = false;
   readonly relayRequired = false;
+  readonly sharedRelayPort = false;
 
   constructor(readonly sdp: Sdp) {
     this.list = [];

@@ -7,7 +7,8 @@
  *   SY_UA_ADVERTISE      the address in Via and Record-Route toward IPv4 peers (default 127.0.0.1)
  *   SY_UA_ADVERTISE6     the same toward IPv6 peers (default ::1)
  *   SY_UA_MEDIA_PORTS    the relay's port range (required: the test picks a free one)
- *   SY_UA_MEDIA_ADVERTISE  the address the relay writes into SDP (default 127.0.0.1)
+ *   SY_UA_MEDIA_ADVERTISE  the address the relay writes into SDP for IPv4 media (default 127.0.0.1)
+ *   SY_UA_MEDIA_ADVERTISE6 the same for IPv6 media (default ::1)
  */
 import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
@@ -29,7 +30,7 @@ export default defineProxy({
     registrar(),
     dialog(),
     callRouting({ answerTimeoutSec: 30 }),
-    mediaRelay({ ports: env('SY_UA_MEDIA_PORTS'), idleTimeoutSec: 60, advertise: env('SY_UA_MEDIA_ADVERTISE', '127.0.0.1') }),
+    mediaRelay({ ports: env('SY_UA_MEDIA_PORTS'), idleTimeoutSec: 60, advertise: env('SY_UA_MEDIA_ADVERTISE', '127.0.0.1'), advertiseIPv6: env('SY_UA_MEDIA_ADVERTISE6', '::1') }),
   ],
   routes: defaultScript.routes,
 });

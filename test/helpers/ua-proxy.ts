@@ -11,7 +11,11 @@ import { ProxyProcess, REPO, type LogLine } from './proxy-process.ts';
 export const UA_PROXY_CONFIG = path.join(REPO, 'test', 'configs', 'ua-proxy.config.ts');
 
 export interface RelayParty {
-  readonly name: 'caller' | 'callee';
+  /** The party's user. */
+  readonly name: string;
+  readonly role: 'caller' | 'callee';
+  /** The relay port this party sends to (its own leg's). */
+  readonly relayPort: number;
   /** Where the relay sends this party's media: its SDP address, or where it was latched. */
   readonly media: { readonly address: string; readonly port: number };
   readonly latched: boolean;
@@ -66,7 +70,7 @@ export class UaProxy {
 
   /** The relay's counters of the first audio (RTP) session that ended after `mark`. */
   async relaySessionAfter(mark: number, timeoutMs = 10_000): Promise<RelaySession> {
-    const line = await this.proxy.waitForLog((l) => l.msg === 'media session ended' && typeof l.key === 'string' && !l.key.endsWith('/rtcp'), timeoutMs, mark);
+    const line = await this.proxy.waitForLog((l) => l.msg === 'media session ended' && l.component === 'rtp', timeoutMs, mark);
     return line as unknown as RelaySession;
   }
 
@@ -81,8 +85,8 @@ export class UaProxy {
 }
 
 /** The relay's record of one party, by role. */
-export function party(session: RelaySession, name: 'caller' | 'callee'): RelayParty {
-  const p = session.parties.find((x) => x.name === name);
-  if (p === undefined) throw new Error(`relay session ${session.key} has no ${name}: ${JSON.stringify(session)}`);
+export function party(session: RelaySession, role: 'caller' | 'callee'): RelayParty {
+  const p = session.parties.find((x) => x.role === role);
+  if (p === undefined) throw new Error(`relay session ${session.key} has no ${role}: ${JSON.stringify(session)}`);
   return p;
 }

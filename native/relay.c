@@ -701,7 +701,7 @@ static napi_value js_unlatch(napi_env env, napi_callback_info info) {
 }
 
 // setParty(engine, port, which 0|1, address, port): where the party's media is expected from;
-// it latches anew. An address the socket's family cannot reach (or '') leaves it unknown.
+// it latches anew, unless it latched while nothing was expected of it. An address the socket's family cannot reach (or '') leaves it unknown.
 static napi_value js_set_party(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   engine_t *eng;
@@ -717,9 +717,13 @@ static napi_value js_set_party(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&s->lock);
   if (s->family == AF_INET && e.sin6_family && !IN6_IS_ADDR_V4MAPPED(&e.sin6_addr)) e.sin6_family = 0;
   party_t *p = &s->p[which];
+  // A party that latched before its description was known (media before the answer) stays latched.
+  int first = !p->expected.sin6_family;
   p->expected = e;
-  p->current = e;
-  p->has_sent = 0;
+  if (!(first && p->has_sent)) {
+    p->current = e;
+    p->has_sent = 0;
+  }
   pthread_mutex_unlock(&s->lock);
   return NULL;
 }

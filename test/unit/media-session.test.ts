@@ -299,12 +299,14 @@ for (const engine of ENGINE_CASES) {
       assert.equal(s.relayedCount(), 11);
     });
 
-    test('both parties on one IP, the callee first (its media before its answer): each is known by its port', async () => {
+    test('both parties on one IP, the callee first (its media before its answer, which does not unlatch it): each is known by its port', async () => {
       const [pa, pb] = [22704 + engine.portOffset, 22706 + engine.portOffset];
       const alice = await Peer.open('127.0.0.1');
       const bob = await Peer.open('127.0.0.1');
       const s = await openLegs(engine, pa, pb, alice, NOWHERE);
       await relaysVia(bob, pb, alice, pa, Buffer.from('early media from bob'));
+      // Then bob's answer arrives, naming an address he does not send from: he stays latched.
+      s.setExpected('b', { address: '::ffff:127.0.0.1', port: 4002 });
       await relaysVia(alice, pa, bob, pb, Buffer.from('alice answers'));
       assert.deepEqual(await alice.drain(100), [], 'alice never gets her own packets');
       assert.deepEqual(s.stats().parties.map((p) => [p.media.port, p.packets]), [[alice.port, 1], [bob.port, 1]]);

@@ -34,7 +34,8 @@ export interface RelaySession {
   readonly ended: boolean;
   /**
    * Where a party says its media comes from (SIP: the address and port in its SDP). A party
-   * that has not sent yet simply expects it; one whose address moved (a re-INVITE) latches anew.
+   * that has not sent yet simply expects it; one whose address moved (a re-INVITE) latches anew;
+   * one that latched before anything was expected of it (its media before its answer) stays.
    */
   setExpected(which: 'a' | 'b', e: Endpoint): void;
   /** Where a party is expected to send from, as last set (in the socket's address form). */

@@ -55,7 +55,7 @@ export class LegSession implements RelaySession {
   }
 
   private seen(e: Endpoint): Endpoint {
-    return { address: asSeenBy(e.address, this.dualStack), port: e.port };
+    return e.address === '' ? e : { address: asSeenBy(e.address, this.dualStack), port: e.port };
   }
 
   private leg(which: 'a' | 'b'): Leg {
@@ -91,7 +91,9 @@ export class LegSession implements RelaySession {
     const leg = this.leg(which);
     const next = this.seen(e);
     if (leg.expected.address === next.address && leg.expected.port === next.port) return;
+    const first = leg.expected.port === 0 && leg.expected.address === '';
     leg.expected = next;
+    if (first && leg.latched) return; // its media came before its description: it stays latched
     leg.address = next.address;
     leg.port = next.port;
     leg.latched = false;

@@ -108,8 +108,23 @@ export class MediaRelay {
     }
     const engine = this.engine;
     const rtcpOf = (p: PartySpec): PartySpec => ({ name: p.name, address: { address: p.address.address, port: p.address.port === 0 ? 0 : p.address.port + 1 } });
-    const rtp = this.started(engine.startLegs({ callId, stream, component: 'rtp' }, pa.rtp.handle, pb.rtp.handle, a, b, opts));
-    const rtcp = this.started(engine.startLegs({ callId, stream, component: 'rtcp' }, pa.rtcp.handle, pb.rtcp.handle, rtcpOf(a), rtcpOf(b), opts));
+    let rtp: RelaySession | undefined;
+    let rtcp: RelaySession;
+    try {
+      rtp = engine.startLegs({ callId, stream, component: 'rtp' }, pa.rtp.handle, pb.rtp.handle, a, b, opts);
+      rtcp = engine.startLegs({ callId, stream, component: 'rtcp' }, pa.rtcp.handle, pb.rtcp.handle, rtcpOf(a), rtcpOf(b), opts);
+    } catch (err) {
+      // The engine could not join the ports (native: a worker's epoll refused one): nothing is left bound.
+      rtp?.close();
+      for (const got of [pa.rtp, pa.rtcp, pb.rtp, pb.rtcp]) {
+        if (rtp === undefined || (got !== pa.rtp && got !== pb.rtp)) got.handle.release();
+        this.pool.release(got.port);
+      }
+      this.log.warn({ callId, stream, err }, 'media legs not started');
+      return null;
+    }
+    this.started(rtp);
+    this.started(rtcp);
     this.totals.sessionsStarted += 2;
     this.log.debug({ callId, stream, ports: [pa.rtp.port, pb.rtp.port] }, 'media session legs started');
     return { rtp, rtcp };

@@ -808,6 +808,19 @@ static napi_value js_relayed(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// strangers(engine, port) -> datagrams dropped from sources that were no party, without the
+// slot's lock (as relayed()); the re-latch rule watches a leg's with its party's packets.
+static napi_value js_strangers(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  engine_t *eng;
+  int port;
+  if (!session_call(env, info, 2, argv, &eng, &port)) return NULL;
+  slot_t *s = slot_of(eng, port);
+  napi_value out;
+  CHECK(napi_create_double(env, s == NULL ? 0 : (double)counted(&s->strangers), &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -820,6 +833,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unlatch", NULL, js_unlatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayed", NULL, js_relayed, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"strangers", NULL, js_strangers, NULL, NULL, NULL, napi_enumerable, NULL},
       SY_FAULT_INJECTION_PROPERTY
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

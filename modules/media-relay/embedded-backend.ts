@@ -77,20 +77,22 @@ export class EmbeddedBackend implements RelayBackend {
     // The reader: the other party, in the family of its own description, else of its signaling.
     const readerFamily = held.families[1 - side] ?? familyOf(media.readerSignal) ?? ownFamily ?? 'ipv4';
     const address = this.addresses[readerFamily];
+    // Only strict latching reads the party's signaling IP.
+    const signal = this.legOptions.strictSource && !shared ? media.signal : undefined;
     const out = new Map<number, RelayedAddress>();
     for (const s of streams) {
       const got = await this.sessionsFor(call, held, s, shared);
       if (this.calls.get(call.callId) !== held) return new Map(); // the call ended meanwhile: its sessions are gone
       if (got === null) continue;
       got.main.setExpected(which, s.rtp!);
-      if (media.signal !== undefined) got.main.setSignal(which, media.signal);
+      if (signal !== undefined) got.main.setSignal(which, signal);
       if (got.rtcp === null) {
         out.set(s.index, { address, rtpPort: got.main.port });
         continue;
       }
       // With rtcp-mux and no a=rtcp, RTCP comes from the RTP port.
       got.rtcp.setExpected(which, s.rtcp ?? s.rtp!);
-      if (media.signal !== undefined) got.rtcp.setSignal(which, media.signal);
+      if (signal !== undefined) got.rtcp.setSignal(which, signal);
       // The reader sends to its own leg's ports.
       const leg = shared ? 0 : 1 - side;
       out.set(s.index, { address, rtpPort: got.main.ports[leg]!, rtcpPort: got.rtcp.ports[leg]! });

@@ -11,6 +11,7 @@ import { createMediaEngine } from './relay/select-engine.ts';
 import type { SessionStats } from './session.ts';
 
 export type { SessionStats };
+export type { PartyStats } from './session.ts';
 export type { RelayBackend, CallMediaStats, RelayTotals, PartyMedia, CallSide } from './backend.ts';
 export type { SessionKey, SessionComponent } from './session.ts';
 

@@ -396,11 +396,11 @@ for (const engine of ENGINE_CASES) {
       const moved = await Peer.open('127.0.0.1'); // alice's new NAT mapping
       // Until the rule applies the new source is a stranger; then its next datagram latches.
       let got: Datagram[] = [];
-      for (let i = 0; i < 60 && got.length === 0; i++) {
+      for (let i = 0; i < 100 && got.length === 0; i++) {
         await moved.send(Buffer.from(`moved ${i}`), pa);
         got = await bob.drain(50);
       }
-      assert.ok(got.length > 0, 'the moved source got through within 3 s');
+      assert.ok(got.length > 0, 'the moved source got through within 5 s (the rule applies at the idle sweep, once a second)');
       assert.ok(legs.rtp.stats().strangers >= 1, 'it was a stranger first');
       assert.deepEqual(legs.rtp.stats().parties[0].media, moved.seenAs);
       await relaysVia(bob, pb, moved, pa, Buffer.from('bob reaches her new mapping'));

@@ -43,7 +43,7 @@ export interface RelaySession {
   /** Legs: the IP a party signals from, which strict latching also accepts. */
   setSignal(which: 'a' | 'b', address: string): void;
   /** Legs: what the re-latch rule watches of a party: datagrams it sent, and strangers on its port. */
-  legCounters(which: 'a' | 'b'): { readonly packets: number; readonly strangers: number; readonly latched: boolean };
+  legCounters(which: 'a' | 'b'): { readonly packets: number; readonly strangers: number };
   /** Legs: the party latches anew at its next datagram (its media still goes where it last came from until then). */
   unlatch(which: 'a' | 'b'): void;
   /** Datagrams relayed so far, both ways (the idle sweep compares it between sweeps). */

@@ -107,9 +107,9 @@ export class LegSession implements RelaySession {
     this.leg(which).signal = address === '' ? '' : asSeenBy(address, this.dualStack);
   }
 
-  legCounters(which: 'a' | 'b'): { packets: number; strangers: number; latched: boolean } {
+  legCounters(which: 'a' | 'b'): { packets: number; strangers: number } {
     const leg = this.leg(which);
-    return { packets: leg.packets, strangers: leg.strangers, latched: leg.latched };
+    return { packets: leg.packets, strangers: leg.strangers };
   }
 
   unlatch(which: 'a' | 'b'): void {

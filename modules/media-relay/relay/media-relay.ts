@@ -187,7 +187,6 @@ export class MediaRelay {
 
   setRelatchAfterSilent(ms: number): void {
     this.opts.relatchAfterSilentMs = ms;
-    this.restartSweeper();
   }
 
   /** Idle detection compares packet counts between sweeps, so the packet path reads no clock. */
@@ -225,7 +224,8 @@ export class MediaRelay {
         w.since = now;
         continue;
       }
-      if (c.latched && strangersArrived && now - w.since >= this.opts.relatchAfterSilentMs) {
+      // A leg that never sent has not latched: its next datagram latches it anyway.
+      if (c.packets > 0 && strangersArrived && now - w.since >= this.opts.relatchAfterSilentMs) {
         session.unlatch(which);
         w.since = now;
         this.log.info({ ...session.key, port: session.ports[i], party: which === 'a' ? 'caller' : 'callee' }, 'media party silent while another source sends to its port: it latches anew');
@@ -235,8 +235,8 @@ export class MediaRelay {
 
   private restartSweeper(): void {
     if (this.sweeper !== null) clearInterval(this.sweeper);
-    const relatch = this.opts.relatchAfterSilentMs > 0 ? this.opts.relatchAfterSilentMs / 4 : Infinity;
-    const every = Math.max(50, Math.min(1000, Math.floor(this.opts.idleTimeoutMs / 4), Math.floor(relatch)));
+    // The re-latch rule is applied at the sweep's pace too (at most a second late).
+    const every = Math.max(50, Math.min(1000, Math.floor(this.opts.idleTimeoutMs / 4)));
     this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
   }

@@ -102,9 +102,8 @@ export class MediaSession implements RelaySession {
   /** A shared port tells its parties apart by their expected IPs: no other address is accepted. */
   setSignal(): void {}
 
-  legCounters(which: 'a' | 'b'): { packets: number; strangers: number; latched: boolean } {
-    const p = which === 'a' ? this.a : this.b;
-    return { packets: p.packets, strangers: this.strangers, latched: p.hasSent };
+  legCounters(which: 'a' | 'b'): { packets: number; strangers: number } {
+    return { packets: (which === 'a' ? this.a : this.b).packets, strangers: this.strangers };
   }
 
   unlatch(which: 'a' | 'b'): void {

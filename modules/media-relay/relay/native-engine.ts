@@ -19,6 +19,7 @@ interface NativeRelay {
   /** Null for a port never opened. */
   stats(engine: NativeHandle, port: number): NativeStats | null;
   relayed(engine: NativeHandle, port: number): number;
+  strangers(engine: NativeHandle, port: number): number;
 }
 /** A party as native/relay.c's stats() reports it: `address` is '' while unknown. */
 interface NativeParty { packets: number; bytes: number; latched: boolean; address: string; port: number }
@@ -127,10 +128,9 @@ class NativeSession implements RelaySession {
   /** A shared port tells its parties apart by their expected IPs: no other address is accepted. */
   setSignal(): void {}
 
-  legCounters(which: 'a' | 'b'): { packets: number; strangers: number; latched: boolean } {
+  legCounters(which: 'a' | 'b'): { packets: number; strangers: number } {
     const s = this.stats();
-    const p = s.parties[which === 'a' ? 0 : 1];
-    return { packets: p.packets, strangers: s.strangers, latched: p.latched };
+    return { packets: s.parties[which === 'a' ? 0 : 1].packets, strangers: s.strangers };
   }
 
   /** A shared port's party re-latches through setExpected. */
@@ -206,10 +206,10 @@ class NativeLegSession implements RelaySession {
     if (this.live()) this.engine.addon.setSignal(this.engine.handle, this.ports[which === 'a' ? 0 : 1], address === '' ? '' : this.engine.seen({ address, port: 0 }).address);
   }
 
-  legCounters(which: 'a' | 'b'): { packets: number; strangers: number; latched: boolean } {
-    const s = this.live() ? this.engine.addon.stats(this.engine.handle, this.ports[which === 'a' ? 0 : 1]) : null;
-    const p = s?.parties[0] ?? NO_PARTY;
-    return { packets: p.packets, strangers: s?.strangers ?? 0, latched: p.latched };
+  legCounters(which: 'a' | 'b'): { packets: number; strangers: number } {
+    if (!this.live()) return { packets: 0, strangers: 0 };
+    const port = this.ports[which === 'a' ? 0 : 1];
+    return { packets: this.engine.addon.relayed(this.engine.handle, port), strangers: this.engine.addon.strangers(this.engine.handle, port) };
   }
 
   unlatch(which: 'a' | 'b'): void {

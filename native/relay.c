@@ -794,6 +794,59 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// counters(engine, port, out Float64Array(10)) -> "<address of party 0> <address of party 1>"
+// ('' for one not known), with out = [packets, bytes, latched, port] of party 0, the same of
+// party 1, strangers, sendErrors: what stats() gives, read under the slot's lock, without
+// building objects (the relay reads every session's counters when it ends). Null for a port
+// never opened.
+static napi_value js_counters(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  engine_t *eng;
+  int port;
+  if (!session_call(env, info, 3, argv, &eng, &port)) return NULL;
+  napi_typedarray_type type;
+  size_t len, offset;
+  void *data;
+  napi_value buffer;
+  bool is_typed;
+  CHECK(napi_is_typedarray(env, argv[2], &is_typed));
+  if (!is_typed) {
+    sy_throw_type(env, "native relay: counters needs a Float64Array(10)");
+    return NULL;
+  }
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &len, &data, &buffer, &offset));
+  if (type != napi_float64_array || len < 10) {
+    sy_throw_type(env, "native relay: counters needs a Float64Array(10)");
+    return NULL;
+  }
+  napi_value out;
+  slot_t *s = slot_of(eng, port);
+  if (s == NULL) {
+    CHECK(napi_get_null(env, &out));
+    return out;
+  }
+  pthread_mutex_lock(&s->lock);
+  party_view_t v[2] = {party_view(&s->p[0]), party_view(&s->p[1])};
+  uint64_t stranger_count = counted(&s->strangers), send_error_count = counted(&s->send_errors);
+  pthread_mutex_unlock(&s->lock);
+  double *o = data;
+  char text[2 * INET6_ADDRSTRLEN + 2] = "";
+  size_t at = 0;
+  for (int i = 0; i < 2; i++) {
+    o[4 * i] = (double)v[i].packets;
+    o[4 * i + 1] = (double)v[i].bytes;
+    o[4 * i + 2] = v[i].has_sent ? 1 : 0;
+    o[4 * i + 3] = ntohs(v[i].current.sin6_port);
+    if (i == 1) text[at++] = ' ';
+    if (v[i].current.sin6_family && inet_ntop(AF_INET6, &v[i].current.sin6_addr, text + at, INET6_ADDRSTRLEN) != NULL) at += strlen(text + at);
+    text[at] = '\0';
+  }
+  o[8] = (double)stranger_count;
+  o[9] = (double)send_error_count;
+  CHECK(napi_create_string_latin1(env, text, at, &out));
+  return out;
+}
+
 // relayed(engine, port) -> datagrams relayed so far (the idle sweep compares it between
 // sweeps). Reads the counters without the slot's lock, so it never waits for a drain.
 static napi_value js_relayed(napi_env env, napi_callback_info info) {
@@ -834,6 +887,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayed", NULL, js_relayed, NULL, NULL, NULL, napi_enumerable, NULL},
       {"strangers", NULL, js_strangers, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"counters", NULL, js_counters, NULL, NULL, NULL, napi_enumerable, NULL},
       SY_FAULT_INJECTION_PROPERTY
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -5,13 +5,15 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
+import { freePort, freePortRange } from '../helpers/free-ports.ts';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { received, receivedMediaPort, runSipp, sentMessage, sippVersion, startSipp, traceOf, waitUntil } from '../helpers/sipp.ts';
 
-const PROXY = 35060;
-const UAS = 35071;
-const UAC = 35072;
-const RELAY = { min: 24100, max: 24199 };
+// Ports the kernel hands out now, so that the file runs beside anything else on this host.
+const PROXY = await freePort('127.0.0.1');
+const UAS = await freePort('127.0.0.1', 32);
+const UAC = await freePort('127.0.0.1', 32);
+const RELAY = await freePortRange(100);
 const LOOP = '127.0.0.1';
 const LOOP6 = '::1';
 
@@ -68,13 +70,13 @@ describe('SIP through SIPp', () => {
 
   test('a record-routed call with media both ways through the relay; ACK and BYE follow the route set', async () => {
     await registerBob();
-    const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', '24900']);
-    await new Promise((r) => setTimeout(r, 300));
     // The two parties' media sockets: at the addresses their SDP announce.
     const caller = dgram.createSocket('udp4');
     const callee = dgram.createSocket('udp4');
-    await Promise.all([new Promise<void>((r) => caller.bind(24902, LOOP, r)), new Promise<void>((r) => callee.bind(24900, LOOP, r))]);
-    const uac = startSipp('uac.xml', [remote, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '2500', '-key', 'mport', '24902']);
+    await Promise.all([new Promise<void>((r) => caller.bind(0, LOOP, r)), new Promise<void>((r) => callee.bind(0, LOOP, r))]);
+    const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', String(callee.address().port)]);
+    await new Promise((r) => setTimeout(r, 300));
+    const uac = startSipp('uac.xml', [remote, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '2500', '-key', 'mport', String(caller.address().port)]);
     try {
       await waitUntil(() => /ACK sip:/.test(uac.messages()), 10_000, 'the caller to send its ACK');
       const toCaller = receivedMediaPort(uac.messages(), /^SIP\/2\.0 200/);
@@ -100,7 +102,7 @@ describe('SIP through SIPp', () => {
       const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller);
       assert.equal(ended.reason, 'ended', 'BYE ended the media session');
       const bye = sentMessage(uac.messages(), /^BYE /)!;
-      assert.match(bye, /\nRoute: <sip:127\.0\.0\.1:35060;lr>/, 'the BYE carries the proxy\'s Record-Route as Route');
+      assert.match(bye, new RegExp(`\\nRoute: <sip:127\\.0\\.0\\.1:${PROXY};lr>`), 'the BYE carries the proxy\'s Record-Route as Route');
     } finally {
       uac.kill();
       uas.kill();
@@ -139,7 +141,7 @@ describe('SIP through SIPp', () => {
     const s = await uas.done;
     assert.equal(uac.code, 0, `caller: ${uac.output}`);
     assert.equal(s.code, 0, `callee: ${s.output}`);
-    assert.match(sentMessage(traceOf(uac.dir), /^BYE /) ?? '', /\nRoute: <sip:127\.0\.0\.1:35060;lr;transport=tcp>/, 'a TCP Record-Route');
+    assert.match(sentMessage(traceOf(uac.dir), /^BYE /) ?? '', new RegExp(`\\nRoute: <sip:127\\.0\\.0\\.1:${PROXY};lr;transport=tcp>`), 'a TCP Record-Route');
   });
 
   test('keepalive OPTIONS to the proxy itself, over UDP and TCP: 200', async () => {
@@ -161,7 +163,7 @@ describe('SIP through SIPp', () => {
     sock.on('message', (m) => replies.push(m.toString()));
     sock.send(invite, PROXY, LOOP);
     await waitUntil(() => replies.some((r) => r.startsWith('SIP/2.0 404')), 3000, '404');
-    assert.match(replies.find((r) => r.startsWith('SIP/2.0 404'))!, /\r\nTo: <sip:nobody@127\.0\.0\.1:35060>;tag=[\w.!%*+`'~-]+\r\n/);
+    assert.match(replies.find((r) => r.startsWith('SIP/2.0 404'))!, new RegExp(`\\r\\nTo: <sip:nobody@127\\.0\\.0\\.1:${PROXY}>;tag=[\\w.!%*+\`'~-]+\\r\\n`));
     sock.close();
   });
 });
@@ -226,11 +228,11 @@ describe('SIPp: each party on a relay port of its own', () => {
     const remote6 = `[${LOOP6}]:${PROXY}`;
     const reg = await runSipp('register_once.xml', [remote6, '-s', 'bob6', '-i', LOOP6, '-p', String(UAS + 31), '-m', '1']);
     assert.equal(reg.code, 0, reg.output);
-    const uas = startSipp('uas_late_answer.xml', ['-i', LOOP6, '-p', String(UAS + 31), '-m', '1', '-d', '100', '-key', 'mport', '24934']);
-    const caller = await mediaSocket(LOOP, 24936);
-    const callee = await mediaSocket(LOOP6, 24934);
+    const caller = await mediaSocket(LOOP);
+    const callee = await mediaSocket(LOOP6);
+    const uas = startSipp('uas_late_answer.xml', ['-i', LOOP6, '-p', String(UAS + 31), '-m', '1', '-d', '100', '-key', 'mport', String(callee.port)]);
     // uac.xml checks that the 200 it gets names the relay at 127.0.0.1.
-    const uac = startSipp('uac.xml', [remote, '-s', 'bob6', '-i', LOOP, '-p', String(UAC + 31), '-m', '1', '-d', '1500', '-key', 'mport', '24936']);
+    const uac = startSipp('uac.xml', [remote, '-s', 'bob6', '-i', LOOP, '-p', String(UAC + 31), '-m', '1', '-d', '1500', '-key', 'mport', String(caller.port)]);
     try {
       await waitUntil(() => /^SIP\/2\.0 200/m.test(uac.messages()), 10_000, 'the 200 at the caller');
       const invite = received(traceOf(uas.dir)).find((m) => m.startsWith('INVITE'))!;

@@ -39,7 +39,7 @@ export default defineProxy({
     registrar(),
     dialog(),
     callRouting({ answerTimeoutSec: 30 }),
-    mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60 }),
+    mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60, strictSource: true }),
     // MD5 first: SIPp and many deployed phones read only the first challenge; SHA-256 is offered too.
     auth({ realm: 'switchyard', usersFile: path.join(here, 'users.txt'), trustedPeers: list('SWITCHYARD_TRUSTED'), algorithms: ['MD5', 'SHA-256'] }),
   ],

@@ -1,11 +1,17 @@
 // The media relay's native data plane: UDP sessions forwarded by worker threads (epoll,
-// recvmmsg/sendmmsg), controlled from JavaScript. A session is one bound port with two
-// parties; the rules are those of modules/media-relay/relay/media-session.ts (the pure-JS
-// engine), which the tests run against both engines:
-//   - a datagram from a party's current address goes, unchanged, to the other party;
-//   - a party that has not sent yet latches to a new source from its expected IP, unless the
-//     other party could latch to it too (ambiguous): then, like any other source, it is a
-//     stranger, dropped and counted.
+// recvmmsg/sendmmsg), controlled from JavaScript. A session is either
+//   - one shared port with two parties (the plain protocol's), with the rules of
+//     modules/media-relay/relay/media-session.ts:
+//       - a datagram from a party's current address goes, unchanged, to the other party;
+//       - a party that has not sent yet latches to a new source from its expected IP, unless the
+//         other party could latch to it too (ambiguous): then, like any other source, it is a
+//         stranger, dropped and counted;
+//   - or two linked ports, one leg per party (SIP's), with the rules of
+//     modules/media-relay/relay/leg-session.ts: a leg's party is whoever sends to its port. Its
+//     first datagram latches the leg (in strict mode only from the party's SDP IP or signaling
+//     IP); after that only that source is the party, anything else a stranger. A datagram from
+//     the party goes, unchanged, to the other leg's party, sent from the other leg's port.
+// The tests run both engines against the same rules.
 //
 // Sessions live in a table indexed by port. A slot is allocated on first use and never freed
 // before the engine is, so a worker never touches freed memory; each slot has a mutex (taken
@@ -39,6 +45,7 @@ typedef struct {
   // and a reader (the worker's sender check, stats) must never see half of a change.
   struct sockaddr_in6 expected; // sin6_family == 0: not known
   struct sockaddr_in6 current;  // where its media goes; its source once it has sent
+  struct sockaddr_in6 signal;   // a leg's party: its signaling IP, which strict mode lets latch
   int has_sent;                 // under the slot's lock
   // Written only under the slot's lock (by the worker, and reset by open); read by relayed()
   // without it. Relaxed: a reader wants a recent count, ordered with nothing else, and with a
@@ -53,7 +60,13 @@ typedef struct {
   int family;   // of the socket: AF_INET6 (dual-stack or v6) or AF_INET
   uint32_t gen; // tags this socket's epoll events: an event of a closed socket is ignored
   int worker;
-  party_t p[2];
+  // A leg of a two-port session: the other leg's port (-1: a shared port, both parties here),
+  // and whether only the party's SDP or signaling IP may latch. Both legs belong to one worker,
+  // which drains a leg holding its lock and then its peer's: JavaScript never holds two locks,
+  // and no other worker drains either leg, so the order cannot deadlock.
+  int peer;
+  int strict;
+  party_t p[2]; // a leg's party is p[0]
   _Atomic uint64_t strangers, send_errors; // as the parties' counters
 } slot_t;
 
@@ -134,8 +147,88 @@ static party_t *sender_of(slot_t *s, const struct sockaddr_in6 *from) {
   return p;
 }
 
+// Whether a leg's party is this source, latching it when the leg has not latched yet.
+static int leg_accepts(slot_t *s, party_t *p, const struct sockaddr_in6 *from) {
+  if (p->has_sent) return same_endpoint(from, &p->current);
+  if (s->strict && !(p->expected.sin6_family && same_ip(from, &p->expected)) && !(p->signal.sin6_family && same_ip(from, &p->signal))) return 0;
+  p->current = *from;
+  p->has_sent = 1;
+  return 1;
+}
+
+// Points send entry `ns` at `to` in the form a socket of `family` takes.
+static void address_send(batch_t *bt, int ns, int family, struct sockaddr_in6 *to) {
+  if (family == AF_INET) {
+    struct sockaddr_in *d = &bt->dst4[ns];
+    d->sin_family = AF_INET;
+    d->sin_port = to->sin6_port;
+    memcpy(&d->sin_addr, &to->sin6_addr.s6_addr[12], 4);
+    bt->sm[ns].msg_hdr.msg_name = d;
+    bt->sm[ns].msg_hdr.msg_namelen = sizeof *d;
+  } else {
+    bt->sm[ns].msg_hdr.msg_name = to;
+    bt->sm[ns].msg_hdr.msg_namelen = sizeof *to;
+  }
+}
+
+// Sends the batch's first `ns` entries on `fd`; a datagram the kernel refuses is counted and skipped.
+static void send_batch(int fd, batch_t *bt, int ns, slot_t *counted_in) {
+  int off = 0;
+  while (off < ns) {
+    int sent = sendmmsg(fd, bt->sm + off, ns - off, MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      count(&counted_in->send_errors, 1); // this datagram is lost (full queue, unreachable): go on with the rest
+      off++;
+      continue;
+    }
+    off += sent;
+  }
+}
+
+// A leg's drain: called with the leg's lock held; takes its peer's for the sends.
+static void drain_leg(engine_t *eng, slot_t *s, batch_t *bt) {
+  slot_t *t = atomic_load_explicit(&eng->slots[s->peer], memory_order_acquire);
+  if (t == NULL) return; // cannot happen: a leg is linked to an opened port
+  pthread_mutex_lock(&t->lock);
+  party_t *p = &s->p[0], *to = &t->p[0];
+  int can_send = t->fd >= 0 && to->current.sin6_family && to->current.sin6_port != 0;
+  for (int round = 0; round < DRAIN_ROUNDS; round++) {
+    for (int i = 0; i < BATCH; i++) bt->rm[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+    int r = recvmmsg(s->fd, bt->rm, BATCH, MSG_DONTWAIT, NULL);
+    if (r <= 0) break;
+    int ns = 0;
+    for (int i = 0; i < r; i++) {
+      struct sockaddr_in6 from;
+      if (s->family == AF_INET) to_mapped(&from, (const struct sockaddr_in *)&bt->src[i]);
+      else from = bt->src[i];
+      if (!leg_accepts(s, p, &from)) {
+        count(&s->strangers, 1);
+        continue;
+      }
+      count(&p->packets, 1);
+      count(&p->bytes, bt->rm[i].msg_len);
+      if (!can_send) {
+        count(&s->send_errors, 1);
+        continue;
+      }
+      bt->siov[ns].iov_base = bt->riov[i].iov_base;
+      bt->siov[ns].iov_len = bt->rm[i].msg_len;
+      address_send(bt, ns, t->family, &to->current);
+      ns++;
+    }
+    send_batch(t->fd, bt, ns, s);
+    if (r < BATCH) break;
+  }
+  pthread_mutex_unlock(&t->lock);
+}
+
 // Called with the slot's lock held.
-static void drain(slot_t *s, batch_t *bt) {
+static void drain(engine_t *eng, slot_t *s, batch_t *bt) {
+  if (s->peer >= 0) {
+    drain_leg(eng, s, bt);
+    return;
+  }
   for (int round = 0; round < DRAIN_ROUNDS; round++) {
     for (int i = 0; i < BATCH; i++) bt->rm[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
     int r = recvmmsg(s->fd, bt->rm, BATCH, MSG_DONTWAIT, NULL);
@@ -160,30 +253,10 @@ static void drain(slot_t *s, batch_t *bt) {
       }
       bt->siov[ns].iov_base = bt->riov[i].iov_base;
       bt->siov[ns].iov_len = bt->rm[i].msg_len;
-      if (s->family == AF_INET) {
-        struct sockaddr_in *d = &bt->dst4[ns];
-        d->sin_family = AF_INET;
-        d->sin_port = to->current.sin6_port;
-        memcpy(&d->sin_addr, &to->current.sin6_addr.s6_addr[12], 4);
-        bt->sm[ns].msg_hdr.msg_name = d;
-        bt->sm[ns].msg_hdr.msg_namelen = sizeof *d;
-      } else {
-        bt->sm[ns].msg_hdr.msg_name = &to->current;
-        bt->sm[ns].msg_hdr.msg_namelen = sizeof to->current;
-      }
+      address_send(bt, ns, s->family, &to->current);
       ns++;
     }
-    int off = 0;
-    while (off < ns) {
-      int sent = sendmmsg(s->fd, bt->sm + off, ns - off, MSG_DONTWAIT);
-      if (sent < 0) {
-        if (errno == EINTR) continue;
-        count(&s->send_errors, 1); // this datagram is lost (full queue, unreachable): go on with the rest
-        off++;
-        continue;
-      }
-      off += sent;
-    }
+    send_batch(s->fd, bt, ns, s);
     if (r < BATCH) return;
   }
 }
@@ -200,7 +273,7 @@ static void *run_worker(void *arg) {
       slot_t *s = atomic_load_explicit(&eng->slots[tag & 0xffff], memory_order_acquire);
       if (s == NULL) continue; // cannot happen: a socket is registered after its slot is published
       pthread_mutex_lock(&s->lock);
-      if (s->fd >= 0 && s->gen == (uint32_t)(tag >> 16)) drain(s, w->batch);
+      if (s->fd >= 0 && s->gen == (uint32_t)(tag >> 16)) drain(eng, s, w->batch);
       pthread_mutex_unlock(&s->lock);
     }
   }
@@ -383,10 +456,13 @@ static int session_open(engine_t *eng, int port, const char *host) {
   s->fd = fd;
   s->family = v4 ? AF_INET : AF_INET6;
   s->gen++;
+  s->peer = -1;
+  s->strict = 0;
   for (int i = 0; i < 2; i++) {
     party_t *p = &s->p[i];
     memset(&p->expected, 0, sizeof p->expected);
     memset(&p->current, 0, sizeof p->current);
+    memset(&p->signal, 0, sizeof p->signal);
     p->has_sent = 0;
     atomic_store_explicit(&p->packets, 0, memory_order_relaxed);
     atomic_store_explicit(&p->bytes, 0, memory_order_relaxed);
@@ -417,7 +493,43 @@ static void session_close(engine_t *eng, int port) {
     close(s->fd);
     s->fd = -1;
   }
+  s->peer = -1;
   pthread_mutex_unlock(&s->lock);
+}
+
+// Makes two open ports the legs of one session: `b` moves to `a`'s worker (see slot_t.peer),
+// then each names the other. 0, or -EBADF when either port is not open.
+static int session_link(engine_t *eng, int a_port, int b_port, int strict) {
+  slot_t *a = slot_of(eng, a_port), *b = slot_of(eng, b_port);
+  if (a == NULL || b == NULL || a == b) return -EBADF;
+  pthread_mutex_lock(&a->lock);
+  int a_open = a->fd >= 0, worker = a->worker;
+  pthread_mutex_unlock(&a->lock);
+  if (!a_open) return -EBADF;
+  pthread_mutex_lock(&b->lock);
+  if (b->fd < 0) {
+    pthread_mutex_unlock(&b->lock);
+    return -EBADF;
+  }
+  if (b->worker != worker) {
+    epoll_ctl(eng->workers[b->worker].ep, EPOLL_CTL_DEL, b->fd, NULL);
+    b->gen++; // an event the old worker already took is now stale
+    b->worker = worker;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)b->gen << 16) | (uint64_t)b_port};
+    if (epoll_ctl(eng->workers[worker].ep, EPOLL_CTL_ADD, b->fd, &ev) < 0) {
+      int err = errno;
+      pthread_mutex_unlock(&b->lock);
+      return -err;
+    }
+  }
+  b->peer = a_port;
+  b->strict = strict;
+  pthread_mutex_unlock(&b->lock);
+  pthread_mutex_lock(&a->lock);
+  a->peer = b_port;
+  a->strict = strict;
+  pthread_mutex_unlock(&a->lock);
+  return 0;
 }
 
 // --- JavaScript bindings -----------------------------------------------------------------
@@ -525,8 +637,71 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// An IP literal and a port as a sockaddr_in6 (IPv4 mapped); sin6_family 0 when the text is no
+// IP literal. False with a JS error pending when the argument is no string.
+static int endpoint_arg(napi_env env, napi_value v, int32_t port, struct sockaddr_in6 *e) {
+  char text[IP_TEXT];
+  if (sy_ip_text(env, v, text, "address must be a string") < 0) return 0;
+  memset(e, 0, sizeof *e);
+  struct in_addr a4;
+  if (inet_pton(AF_INET, text, &a4) == 1) {
+    sy_map_v4(e, &a4, htons((uint16_t)port));
+  } else if (inet_pton(AF_INET6, text, &e->sin6_addr) == 1) {
+    e->sin6_family = AF_INET6;
+    e->sin6_port = htons((uint16_t)port);
+  }
+  return 1;
+}
+
+// link(engine, portA, portB, strict) -> 0 | -errno: the two open ports become the legs of one
+// session (see session_link); each leg's party is then set on its own port as party 0.
+static napi_value js_link(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  engine_t *eng;
+  int port, other;
+  if (!session_call(env, info, 4, argv, &eng, &port)) return NULL;
+  if (!port_arg(env, argv[2], &other)) return NULL;
+  bool strict;
+  CHECK(napi_get_value_bool(env, argv[3], &strict));
+  napi_value out;
+  CHECK(napi_create_int32(env, session_link(eng, port, other, strict ? 1 : 0), &out));
+  return out;
+}
+
+// setSignal(engine, port, address): a leg's party signals from this IP, which strict mode lets
+// latch; '' (or anything else that is no IP literal) forgets it.
+static napi_value js_set_signal(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  engine_t *eng;
+  int port;
+  if (!session_call(env, info, 3, argv, &eng, &port)) return NULL;
+  struct sockaddr_in6 e;
+  if (!endpoint_arg(env, argv[2], 0, &e)) return NULL;
+  slot_t *s = slot_of(eng, port);
+  if (s == NULL) return NULL;
+  pthread_mutex_lock(&s->lock);
+  s->p[0].signal = e;
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
+}
+
+// unlatch(engine, port): a leg's party latches anew at its next datagram; until then its media
+// still goes where it last came from.
+static napi_value js_unlatch(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  engine_t *eng;
+  int port;
+  if (!session_call(env, info, 2, argv, &eng, &port)) return NULL;
+  slot_t *s = slot_of(eng, port);
+  if (s == NULL) return NULL;
+  pthread_mutex_lock(&s->lock);
+  s->p[0].has_sent = 0;
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
+}
+
 // setParty(engine, port, which 0|1, address, port): where the party's media is expected from;
-// it latches anew. An address the socket's family cannot reach (or '') leaves it unknown.
+// it latches anew, unless it latched while nothing was expected of it. An address the socket's family cannot reach (or '') leaves it unknown.
 static napi_value js_set_party(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   engine_t *eng;
@@ -535,24 +710,20 @@ static napi_value js_set_party(napi_env env, napi_callback_info info) {
   int32_t which, pport;
   CHECK(napi_get_value_int32(env, argv[2], &which));
   CHECK(napi_get_value_int32(env, argv[4], &pport));
-  char text[IP_TEXT];
-  if (sy_ip_text(env, argv[3], text, "address must be a string") < 0) return NULL;
+  struct sockaddr_in6 e;
+  if (!endpoint_arg(env, argv[3], pport, &e)) return NULL;
   slot_t *s = slot_of(eng, port);
   if (s == NULL || which < 0 || which > 1) return NULL;
-  struct sockaddr_in6 e = {0};
-  struct in_addr a4;
-  if (inet_pton(AF_INET, text, &a4) == 1) {
-    sy_map_v4(&e, &a4, htons((uint16_t)pport));
-  } else if (inet_pton(AF_INET6, text, &e.sin6_addr) == 1) {
-    e.sin6_family = AF_INET6;
-    e.sin6_port = htons((uint16_t)pport);
-  }
   pthread_mutex_lock(&s->lock);
   if (s->family == AF_INET && e.sin6_family && !IN6_IS_ADDR_V4MAPPED(&e.sin6_addr)) e.sin6_family = 0;
   party_t *p = &s->p[which];
+  // A party that latched before its description was known (media before the answer) stays latched.
+  int first = !p->expected.sin6_family;
   p->expected = e;
-  p->current = e;
-  p->has_sent = 0;
+  if (!(first && p->has_sent)) {
+    p->current = e;
+    p->has_sent = 0;
+  }
   pthread_mutex_unlock(&s->lock);
   return NULL;
 }
@@ -623,6 +794,59 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// counters(engine, port, out Float64Array(10)) -> "<address of party 0> <address of party 1>"
+// ('' for one not known), with out = [packets, bytes, latched, port] of party 0, the same of
+// party 1, strangers, sendErrors: what stats() gives, read under the slot's lock, without
+// building objects (the relay reads every session's counters when it ends). Null for a port
+// never opened.
+static napi_value js_counters(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  engine_t *eng;
+  int port;
+  if (!session_call(env, info, 3, argv, &eng, &port)) return NULL;
+  napi_typedarray_type type;
+  size_t len, offset;
+  void *data;
+  napi_value buffer;
+  bool is_typed;
+  CHECK(napi_is_typedarray(env, argv[2], &is_typed));
+  if (!is_typed) {
+    sy_throw_type(env, "native relay: counters needs a Float64Array(10)");
+    return NULL;
+  }
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &len, &data, &buffer, &offset));
+  if (type != napi_float64_array || len < 10) {
+    sy_throw_type(env, "native relay: counters needs a Float64Array(10)");
+    return NULL;
+  }
+  napi_value out;
+  slot_t *s = slot_of(eng, port);
+  if (s == NULL) {
+    CHECK(napi_get_null(env, &out));
+    return out;
+  }
+  pthread_mutex_lock(&s->lock);
+  party_view_t v[2] = {party_view(&s->p[0]), party_view(&s->p[1])};
+  uint64_t stranger_count = counted(&s->strangers), send_error_count = counted(&s->send_errors);
+  pthread_mutex_unlock(&s->lock);
+  double *o = data;
+  char text[2 * INET6_ADDRSTRLEN + 2] = "";
+  size_t at = 0;
+  for (int i = 0; i < 2; i++) {
+    o[4 * i] = (double)v[i].packets;
+    o[4 * i + 1] = (double)v[i].bytes;
+    o[4 * i + 2] = v[i].has_sent ? 1 : 0;
+    o[4 * i + 3] = ntohs(v[i].current.sin6_port);
+    if (i == 1) text[at++] = ' ';
+    if (v[i].current.sin6_family && inet_ntop(AF_INET6, &v[i].current.sin6_addr, text + at, INET6_ADDRSTRLEN) != NULL) at += strlen(text + at);
+    text[at] = '\0';
+  }
+  o[8] = (double)stranger_count;
+  o[9] = (double)send_error_count;
+  CHECK(napi_create_string_latin1(env, text, at, &out));
+  return out;
+}
+
 // relayed(engine, port) -> datagrams relayed so far (the idle sweep compares it between
 // sweeps). Reads the counters without the slot's lock, so it never waits for a drain.
 static napi_value js_relayed(napi_env env, napi_callback_info info) {
@@ -637,6 +861,19 @@ static napi_value js_relayed(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// strangers(engine, port) -> datagrams dropped from sources that were no party, without the
+// slot's lock (as relayed()); the re-latch rule watches a leg's with its party's packets.
+static napi_value js_strangers(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  engine_t *eng;
+  int port;
+  if (!session_call(env, info, 2, argv, &eng, &port)) return NULL;
+  slot_t *s = slot_of(eng, port);
+  napi_value out;
+  CHECK(napi_create_double(env, s == NULL ? 0 : (double)counted(&s->strangers), &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -644,8 +881,13 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setParty", NULL, js_set_party, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"link", NULL, js_link, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setSignal", NULL, js_set_signal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unlatch", NULL, js_unlatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"relayed", NULL, js_relayed, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"strangers", NULL, js_strangers, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"counters", NULL, js_counters, NULL, NULL, NULL, napi_enumerable, NULL},
       SY_FAULT_INJECTION_PROPERTY
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -87,4 +87,10 @@ export interface MediaOffer {
    * must refuse it. SDP says where the party is: unrelayed, it still describes a media path.
    */
   readonly relayRequired: boolean;
+  /**
+   * The wire tells both parties one relay port (the plain protocol's MEDIA_PORT): a relay then
+   * tells them apart by where they send from. SDP tells each party a port of its own, so a relay
+   * gives each party its own port (one leg per party) and knows a party by the port it sends to.
+   */
+  readonly sharedRelayPort: boolean;
 }

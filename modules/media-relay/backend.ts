@@ -37,6 +37,14 @@ export interface PartyMedia {
    * addresses back per stream from the SDP it gets.
    */
   readonly description: MediaOffer;
+  /** The IP the party's signaling came from: strict latching accepts it besides its SDP IP. */
+  readonly signal?: string;
+  /**
+   * The signaling IP of the party that reads this description (where a request goes, where a
+   * reply returns): the relay's address is given in its family until its own description says
+   * which family it uses for media.
+   */
+  readonly readerSignal?: string;
 }
 
 /** Where each relayed stream now is, by stream index; a stream not in it was left alone. */

@@ -1,7 +1,8 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { defaultAdvertise, defineModule, fn, OpenMap, optional, required } from '../../core/module.ts';
 import type { RelayBackend } from './backend.ts';
-import { EmbeddedBackend } from './embedded-backend.ts';
+import { EmbeddedBackend, type RelayAddresses } from './embedded-backend.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from './media-handler.ts';
 import type { DialogFollow, MediaHints } from './module-apis.ts';
 import { MediaRelay } from './relay/media-relay.ts';
@@ -10,6 +11,7 @@ import { createMediaEngine } from './relay/select-engine.ts';
 import type { SessionStats } from './session.ts';
 
 export type { SessionStats };
+export type { PartyStats } from './session.ts';
 export type { RelayBackend, CallMediaStats, RelayTotals, PartyMedia, CallSide } from './backend.ts';
 export type { SessionKey, SessionComponent } from './session.ts';
 
@@ -35,11 +37,47 @@ const schema = z.object({
   workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default('auto'),
   /** A session with no datagram in either direction for this long is ended and its port freed. */
   idleTimeoutSec: z.number().positive().default(60),
-  /** SIP: the address written into rewritten SDP (behind 1:1 NAT: the public one). Default: `host`, or the first non-loopback IPv4 when `host` is a wildcard. */
-  advertise: z.string().min(1).optional(),
+  /**
+   * SIP: the relay's address written into SDP for a party whose media is IPv4 (behind 1:1 NAT:
+   * the public one). Default: `host` when it is an address, else SWITCHYARD_ADVERTISE, else the
+   * host's first non-loopback IPv4.
+   */
+  advertise: z.string().refine((a) => isIP(a) === 4, { message: 'expected an IPv4 address' }).optional(),
+  /**
+   * The same for a party whose media is IPv6. Default: SWITCHYARD_ADVERTISE_IPV6, else the
+   * host's first global IPv6, else ::1. Each party is told the address of its own family, so
+   * IPv4 and IPv6 parties are bridged.
+   */
+  advertiseIPv6: z.string().refine((a) => isIP(a) === 6, { message: 'expected an IPv6 address' }).optional(),
+  /**
+   * SIP: which source may latch a party's leg. false (default): the first datagram to the
+   * party's relay port, from anywhere (any NAT). true: only one from the IP in its SDP or the IP
+   * its signaling came from.
+   */
+  strictSource: z.boolean().default(false),
+  /**
+   * SIP: a party whose latched source has sent nothing for this long, while datagrams from
+   * elsewhere arrive at its relay port, latches anew at the next one (a NAT mapping that changed
+   * mid-call). 0 turns it off. A re-INVITE that moves a party's SDP address re-latches it too.
+   */
+  relatchAfterSilentSec: z.number().min(0).default(2),
 });
 
+/**
+ * The relay's address per family: the options, else defaults for the bound host (a wildcard:
+ * the environment or the host's interfaces; an address: itself; an IPv4-only relay gives its
+ * IPv4 address to every party).
+ */
+function relayAddresses(c: { host: string; advertise?: string | undefined; advertiseIPv6?: string | undefined }): RelayAddresses {
+  const wildcard = c.host === '::' || c.host === '0.0.0.0';
+  const hostFamily = isIP(c.host);
+  const ipv4 = c.advertise ?? (wildcard || hostFamily === 4 ? defaultAdvertise(c.host, 'IPv4') : c.host);
+  const ipv6 = c.advertiseIPv6 ?? (c.host === '0.0.0.0' || hostFamily === 4 ? ipv4 : defaultAdvertise(c.host, 'IPv6'));
+  return { ipv4, ipv6 };
+}
+
 interface RelayState {
+  readonly relay: MediaRelay;
   readonly backend: RelayBackend;
   readonly asks: MediaAsks;
   readonly calls: OpenMap<FollowedCall>;
@@ -47,17 +85,18 @@ interface RelayState {
 
 export const mediaRelay = defineModule({
   name: 'media-relay',
-  description: 'Embedded UDP media relay: one port per call, symmetric latching, idle timeout, per-session counters',
+  description: 'Embedded UDP media relay: SIP a port pair per party (latched by its first datagram), plain one port per call, idle timeout, per-session counters',
   schema,
-  reloadable: ['idleTimeoutSec'],
+  reloadable: ['idleTimeoutSec', 'relatchAfterSilentSec'],
   dependsOn: { dialog: required<DialogFollow>('dialog'), iceHints: optional<MediaHints>('ice-hints') },
 
   setup: ({ config, core, log, deps }): RelayState => {
     const c = config();
     const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);
-    log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports }, 'media relay ready');
-    const relay = new MediaRelay({ range: parsePortRange(c.ports)!, idleTimeoutMs: c.idleTimeoutSec * 1000 }, engine, log);
-    const backend: RelayBackend = new EmbeddedBackend(relay, c.advertise ?? defaultAdvertise(c.host));
+    const addresses = relayAddresses(c);
+    log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports, advertise: addresses.ipv4, advertiseIPv6: addresses.ipv6, strictSource: c.strictSource }, 'media relay ready');
+    const relay = new MediaRelay({ range: parsePortRange(c.ports)!, idleTimeoutMs: c.idleTimeoutSec * 1000, relatchAfterSilentMs: c.relatchAfterSilentSec * 1000 }, engine, log);
+    const backend: RelayBackend = new EmbeddedBackend(relay, addresses, { strictSource: c.strictSource });
     const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet() };
     const calls = new OpenMap<FollowedCall>();
     const dialogs = deps.dialog;
@@ -74,11 +113,12 @@ export const mediaRelay = defineModule({
     backend.onEnded(({ key, reason }) => {
       if (reason === 'idle' && key.component === 'media') dialogs.terminate(key.callId, 'timeout');
     });
-    return { backend, asks, calls };
+    return { relay, backend, asks, calls };
   },
 
   onConfigChange: ({ state, config }) => {
     state.backend.setIdleTimeout(config().idleTimeoutSec * 1000);
+    state.relay.setRelatchAfterSilent(config().relatchAfterSilentSec * 1000);
   },
 
   functions: ({ state }) => ({

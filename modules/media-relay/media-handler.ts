@@ -58,7 +58,10 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
     const requestFromCaller = call.callerTag === undefined || e.request.from.tag === call.callerTag;
     const side: CallSide = (e.reply === null) === requestFromCaller ? 'caller' : 'callee';
     const tag = e.reply === null ? e.request.from.tag : e.reply.to.tag;
-    const relayed = await o.backend.relay({ call, side, tag, streams, description: offer });
+    // A request is read where its branch goes; a reply by whoever sent the request.
+    const signal = (e.reply ?? e.request).source.address;
+    const readerSignal = e.reply === null ? e.txn?.target.address : e.request.source.address;
+    const relayed = await o.backend.relay({ call, side, tag, streams, description: offer, signal, ...(readerSignal !== undefined ? { readerSignal } : {}) });
     // SDP left as the party wrote it still describes a media path; the plain protocol's does not.
     if (relayed.size === 0 && offer.relayRequired) throw new MediaRefused(503, 'no media port');
     const done: RelayedStream[] = [];

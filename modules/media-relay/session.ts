@@ -15,10 +15,27 @@ export interface SessionKey {
 
 export type SessionEndReason = 'bye' | 'idle' | 'ended' | 'dialog' | 'shutdown' | 'replaced';
 
+/** A party of a session, as its counters report it. */
+export interface PartyStats {
+  /** The party's user. */
+  readonly name: string;
+  /** Party a is the caller, b the callee. */
+  readonly role: 'caller' | 'callee';
+  /** The relay port this party sends to: the session's one port, or its own leg's. */
+  readonly relayPort: number;
+  /** Where the relay sends this party's media: where it was latched, else where it was expected. */
+  readonly media: Endpoint;
+  readonly latched: boolean;
+  /** Datagrams (and their bytes) taken from this party and forwarded. */
+  readonly packets: number;
+  readonly bytes: number;
+}
+
 export interface SessionStats {
+  /** The session's first port (a two-leg session: the caller's leg). */
   readonly port: number;
   readonly durationMs: number;
-  readonly parties: readonly { readonly name: string; readonly media: Endpoint; readonly latched: boolean; readonly packets: number; readonly bytes: number }[];
+  readonly parties: readonly [PartyStats, PartyStats];
   readonly strangers: number;
   readonly sendErrors: number;
 }

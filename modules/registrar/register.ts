@@ -12,5 +12,8 @@ export async function register(mc: MessageContext, store: LocationStore, policy:
   const reg = read.registration;
   const verdict = await store.update(reg.aor, (current, moment) => applyRegistration(reg, policy, current, moment));
   mc.log.debug({ aor: reg.aor, kind: reg.kind, status: verdict.kind === 'respond' ? verdict.status : undefined, at: mc.msg.source }, 'REGISTER answered');
+  if (reg.kind === 'update' && verdict.kind === 'respond' && verdict.status < 300 && mc.log.isLevelEnabled('debug')) {
+    mc.log.debug({ aor: reg.aor, contacts: verdict.extras?.contacts?.length, at: mc.msg.source }, 'registered');
+  }
   return verdict;
 }

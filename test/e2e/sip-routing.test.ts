@@ -265,10 +265,11 @@ describe('media follows the dialog', () => {
     const callId = 'early-call';
     caller.send(request(caller, 'INVITE', { to: 'early', callId, body: sdp(LOOP, 40030) }), PROXY);
     const inv = await phone.next(/^INVITE /);
-    const relayPort = Number(/m=audio (\d+) /.exec(inv)![1]);
+    const toCallee = Number(/m=audio (\d+) /.exec(inv)![1]);
     phone.send(answer(inv, '183 Session Progress', { tag: 'em', contact: `sip:early@${phone.hostport}`, body: sdp(LOOP, 40032) }), PROXY);
     const progress = await caller.next(/^SIP\/2\.0 183/);
-    assert.equal(Number(/m=audio (\d+) /.exec(progress)![1]), relayPort, 'the 183 answer points at the relay');
+    const toCaller = Number(/m=audio (\d+) /.exec(progress)![1]);
+    assert.notEqual(toCaller, toCallee, 'the 183 answer points at the relay, at the caller\'s own leg');
     assert.match(progress, /\r\nc=IN IP4 127\.0\.0\.1\r\n/);
     phone.send(answer(inv, '200 OK', { tag: 'em', contact: `sip:early@${phone.hostport}` }), PROXY);
     const ok = await caller.next(/^SIP\/2\.0 200/);
@@ -279,23 +280,24 @@ describe('media follows the dialog', () => {
     ].join('\r\n');
     caller.send(update, PROXY);
     const upd = await phone.next(/^UPDATE /);
-    assert.equal(Number(/m=audio (\d+) /.exec(upd)![1]), relayPort, 'the UPDATE offer points at the same relay port');
+    assert.equal(Number(/m=audio (\d+) /.exec(upd)![1]), toCallee, 'the UPDATE offer points at the callee\'s leg again');
     phone.send(answer(upd, '200 OK', { body: sdp(LOOP, 40036) }), PROXY);
     const updOk = await caller.next(/^SIP\/2\.0 200/);
-    assert.equal(Number(/m=audio (\d+) /.exec(updOk)![1]), relayPort, 'and so does its answer');
+    assert.equal(Number(/m=audio (\d+) /.exec(updOk)![1]), toCaller, 'and its answer at the caller\'s');
     for (const u of [caller, phone]) u.close();
   });
 
-  test('a re-INVITE that moves the callee keeps the relay port and relays from the new address', async () => {
+  test('a re-INVITE that moves the callee keeps the relay ports and relays from the new address', async () => {
     const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
     await register(phone, 'reinv', 'reg-ri');
     const callId = 'reinvite-call';
     caller.send(request(caller, 'INVITE', { to: 'reinv', callId, body: sdp(LOOP, 40010) }), PROXY);
     const inv = await phone.next(/^INVITE /);
-    const relayPort = Number(/m=audio (\d+) /.exec(inv)![1]);
+    const toCallee = Number(/m=audio (\d+) /.exec(inv)![1]);
     phone.send(answer(inv, '200 OK', { tag: 'ri', contact: `sip:reinv@${phone.hostport}`, body: sdp(LOOP, 40012) }), PROXY);
     const ok = await caller.next(/^SIP\/2\.0 200/);
-    assert.equal(Number(/m=audio (\d+) /.exec(ok)![1]), relayPort, 'both sides send to the one relay port');
+    const toCaller = Number(/m=audio (\d+) /.exec(ok)![1]);
+    assert.notEqual(toCaller, toCallee, 'each side sends to a relay port of its own');
     const rr = header(ok, 'Record-Route')!;
     const inDialog = (method: string, from: SipUa, cseq: number, body?: string): string => [
       `${method} sip:caller@${caller.hostport} SIP/2.0`, `Via: SIP/2.0/UDP ${from.hostport};branch=z9hG4bK-rei${++seq};rport`, 'Max-Forwards: 70',
@@ -306,14 +308,14 @@ describe('media follows the dialog', () => {
     // The callee re-INVITEs from its side with media now at port 40014.
     phone.send(inDialog('INVITE', phone, 2, sdp(LOOP, 40014)), PROXY);
     const reinvite = await caller.next(/^INVITE /);
-    assert.equal(Number(/m=audio (\d+) /.exec(reinvite)![1]), relayPort, 'the re-offer points at the same relay port');
+    assert.equal(Number(/m=audio (\d+) /.exec(reinvite)![1]), toCaller, 'the re-offer points at the caller\'s leg again');
     caller.send(answer(reinvite, '200 OK', { body: sdp(LOOP, 40010) }), PROXY);
     await phone.next(/^SIP\/2\.0 200/);
     const media = await Promise.all([SipUa.open(LOOP, 40010), SipUa.open(LOOP, 40014)]);
     try {
-      media[1].send('from-callee', relayPort);
+      media[1].send('from-callee', toCallee);
       assert.equal(await media[0].next(/^from-callee/), 'from-callee');
-      media[0].send('from-caller', relayPort);
+      media[0].send('from-caller', toCaller);
       assert.equal(await media[1].next(/^from-caller/), 'from-caller');
     } finally {
       for (const m of media) m.close();
@@ -322,7 +324,7 @@ describe('media follows the dialog', () => {
     const bye = await caller.next(/^BYE /);
     caller.send(answer(bye, '200 OK'), PROXY);
     await phone.next(/^SIP\/2\.0 200/);
-    await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === relayPort);
+    await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller);
     for (const u of [caller, phone]) u.close();
   });
 });

@@ -5,21 +5,24 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
+import { freePort, freePortRange } from '../helpers/free-ports.ts';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
-import { receivedMediaPort, runSipp, sentMessage, sippVersion, startSipp, traceOf, waitUntil } from '../helpers/sipp.ts';
+import { received, receivedMediaPort, runSipp, sentMessage, sippVersion, startSipp, traceOf, waitUntil } from '../helpers/sipp.ts';
 
-const PROXY = 35060;
-const UAS = 35071;
-const UAC = 35072;
-const RELAY = { min: 24100, max: 24199 };
+// Ports the kernel hands out now, so that the file runs beside anything else on this host.
+const PROXY = await freePort('127.0.0.1');
+const UAS = await freePort('127.0.0.1', 32);
+const UAC = await freePort('127.0.0.1', 32);
+const RELAY = await freePortRange(100);
 const LOOP = '127.0.0.1';
+const LOOP6 = '::1';
 
 const SCRIPT = `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
-  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}' }],
-  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${RELAY.min}-${RELAY.max}', advertise: '${LOOP}' })],
+  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}', advertiseIPv6: '::1' }],
+  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${RELAY.min}-${RELAY.max}', advertise: '${LOOP}', advertiseIPv6: '::1' })],
   routes: {
     async request(ctx) {
       const { msg } = ctx;
@@ -67,13 +70,13 @@ describe('SIP through SIPp', () => {
 
   test('a record-routed call with media both ways through the relay; ACK and BYE follow the route set', async () => {
     await registerBob();
-    const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', '24900']);
-    await new Promise((r) => setTimeout(r, 300));
     // The two parties' media sockets: at the addresses their SDP announce.
     const caller = dgram.createSocket('udp4');
     const callee = dgram.createSocket('udp4');
-    await Promise.all([new Promise<void>((r) => caller.bind(24902, LOOP, r)), new Promise<void>((r) => callee.bind(24900, LOOP, r))]);
-    const uac = startSipp('uac.xml', [remote, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '2500', '-key', 'mport', '24902']);
+    await Promise.all([new Promise<void>((r) => caller.bind(0, LOOP, r)), new Promise<void>((r) => callee.bind(0, LOOP, r))]);
+    const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', String(callee.address().port)]);
+    await new Promise((r) => setTimeout(r, 300));
+    const uac = startSipp('uac.xml', [remote, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '2500', '-key', 'mport', String(caller.address().port)]);
     try {
       await waitUntil(() => /ACK sip:/.test(uac.messages()), 10_000, 'the caller to send its ACK');
       const toCaller = receivedMediaPort(uac.messages(), /^SIP\/2\.0 200/);
@@ -99,7 +102,7 @@ describe('SIP through SIPp', () => {
       const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller);
       assert.equal(ended.reason, 'ended', 'BYE ended the media session');
       const bye = sentMessage(uac.messages(), /^BYE /)!;
-      assert.match(bye, /\nRoute: <sip:127\.0\.0\.1:35060;lr>/, 'the BYE carries the proxy\'s Record-Route as Route');
+      assert.match(bye, new RegExp(`\\nRoute: <sip:127\\.0\\.0\\.1:${PROXY};lr>`), 'the BYE carries the proxy\'s Record-Route as Route');
     } finally {
       uac.kill();
       uas.kill();
@@ -138,7 +141,7 @@ describe('SIP through SIPp', () => {
     const s = await uas.done;
     assert.equal(uac.code, 0, `caller: ${uac.output}`);
     assert.equal(s.code, 0, `callee: ${s.output}`);
-    assert.match(sentMessage(traceOf(uac.dir), /^BYE /) ?? '', /\nRoute: <sip:127\.0\.0\.1:35060;lr;transport=tcp>/, 'a TCP Record-Route');
+    assert.match(sentMessage(traceOf(uac.dir), /^BYE /) ?? '', new RegExp(`\\nRoute: <sip:127\\.0\\.0\\.1:${PROXY};lr;transport=tcp>`), 'a TCP Record-Route');
   });
 
   test('keepalive OPTIONS to the proxy itself, over UDP and TCP: 200', async () => {
@@ -160,7 +163,98 @@ describe('SIP through SIPp', () => {
     sock.on('message', (m) => replies.push(m.toString()));
     sock.send(invite, PROXY, LOOP);
     await waitUntil(() => replies.some((r) => r.startsWith('SIP/2.0 404')), 3000, '404');
-    assert.match(replies.find((r) => r.startsWith('SIP/2.0 404'))!, /\r\nTo: <sip:nobody@127\.0\.0\.1:35060>;tag=[\w.!%*+`'~-]+\r\n/);
+    assert.match(replies.find((r) => r.startsWith('SIP/2.0 404'))!, new RegExp(`\\r\\nTo: <sip:nobody@127\\.0\\.0\\.1:${PROXY}>;tag=[\\w.!%*+\`'~-]+\\r\\n`));
     sock.close();
+  });
+});
+
+/** A media socket on `host`, port `port` (0: any), with what it received. */
+async function mediaSocket(host: string, port = 0): Promise<{ socket: dgram.Socket; got: { data: Buffer; port: number }[]; port: number }> {
+  const socket = host.includes(':') ? dgram.createSocket({ type: 'udp6', ipv6Only: true }) : dgram.createSocket('udp4');
+  await new Promise<void>((r) => socket.bind(port, host, r));
+  const got: { data: Buffer; port: number }[] = [];
+  socket.on('message', (data, rinfo) => got.push({ data, port: rinfo.port }));
+  return { socket, got, port: socket.address().port };
+}
+
+function rtp(marker: number): Buffer {
+  const b = Buffer.alloc(172, marker);
+  b[0] = 0x80;
+  return b;
+}
+
+describe('SIPp: each party on a relay port of its own', () => {
+  test('shared IP, media from neither SDP port, the callee\'s media before its 200: each party latched by the port it sends to', async () => {
+    const reg = await runSipp('register_once.xml', [remote, '-s', 'early', '-i', LOOP, '-p', String(UAS + 30), '-m', '1']);
+    assert.equal(reg.code, 0, reg.output);
+    // The callee's SDP will say 24930, the caller's 24932; both send from other ports of 127.0.0.1 (as behind NAT).
+    const uas = startSipp('uas_late_answer.xml', ['-i', LOOP, '-p', String(UAS + 30), '-m', '1', '-d', '1500', '-key', 'mport', '24930']);
+    const caller = await mediaSocket(LOOP);
+    const callee = await mediaSocket(LOOP);
+    const uac = startSipp('uac.xml', [remote, '-s', 'early', '-i', LOOP, '-p', String(UAC + 30), '-m', '1', '-d', '1000', '-key', 'mport', '24932']);
+    try {
+      await waitUntil(() => receivedMediaPort(uas.messages(), /^INVITE/) !== null, 10_000, 'the INVITE at the callee');
+      const toCallee = receivedMediaPort(uas.messages(), /^INVITE/)!;
+      assert.ok(toCallee >= RELAY.min && toCallee <= RELAY.max, `the callee is told a relay port (${toCallee})`);
+      // Early media: the callee speaks while its 200 is still being held back.
+      for (let i = 0; i < 5; i++) callee.socket.send(rtp(100 + i), toCallee, LOOP);
+      await waitUntil(() => /^SIP\/2\.0 200/m.test(uac.messages()), 10_000, 'the 200 at the caller');
+      const toCaller = receivedMediaPort(uac.messages(), /^SIP\/2\.0 200/)!;
+      assert.ok(toCaller >= RELAY.min && toCaller <= RELAY.max && toCaller !== toCallee, `the caller is told a relay port of its own (${toCaller}, the callee's ${toCallee})`);
+      for (let i = 0; i < 5; i++) caller.socket.send(rtp(i), toCaller, LOOP);
+      await waitUntil(() => callee.got.length === 5, 3000, 'the caller\'s media at the callee');
+      assert.deepEqual(callee.got.map((d) => [d.data[1], d.port]), [0, 1, 2, 3, 4].map((i) => [i, toCallee]), 'the callee gets the caller\'s packets, from its own relay port');
+      for (let i = 5; i < 10; i++) callee.socket.send(rtp(100 + i), toCallee, LOOP);
+      await waitUntil(() => caller.got.length === 5, 3000, 'the callee\'s media at the caller');
+      assert.deepEqual(caller.got.map((d) => [d.data[1], d.port]), [5, 6, 7, 8, 9].map((i) => [100 + i, toCaller]), 'the caller gets the callee\'s later packets, from its own relay port, never its own');
+      const [c, s] = await Promise.all([uac.done, uas.done]);
+      assert.equal(c.code, 0, `caller: ${c.output}`);
+      assert.equal(s.code, 0, `callee: ${s.output}`);
+      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller && l.component === 'rtp');
+      const parties = ended.parties as { role: string; relayPort: number; media: { port: number }; latched: boolean; packets: number }[];
+      assert.deepEqual(parties.map((p) => [p.role, p.relayPort, p.media.port, p.latched, p.packets]), [
+        ['caller', toCaller, caller.port, true, 5],
+        ['callee', toCallee, callee.port, true, 10],
+      ]);
+    } finally {
+      uac.kill();
+      uas.kill();
+      caller.socket.close();
+      callee.socket.close();
+    }
+  });
+
+  test('an IPv4 caller and an IPv6 callee: each is told the relay in its own family, media both ways', async () => {
+    const remote6 = `[${LOOP6}]:${PROXY}`;
+    const reg = await runSipp('register_once.xml', [remote6, '-s', 'bob6', '-i', LOOP6, '-p', String(UAS + 31), '-m', '1']);
+    assert.equal(reg.code, 0, reg.output);
+    const caller = await mediaSocket(LOOP);
+    const callee = await mediaSocket(LOOP6);
+    const uas = startSipp('uas_late_answer.xml', ['-i', LOOP6, '-p', String(UAS + 31), '-m', '1', '-d', '100', '-key', 'mport', String(callee.port)]);
+    // uac.xml checks that the 200 it gets names the relay at 127.0.0.1.
+    const uac = startSipp('uac.xml', [remote, '-s', 'bob6', '-i', LOOP, '-p', String(UAC + 31), '-m', '1', '-d', '1500', '-key', 'mport', String(caller.port)]);
+    try {
+      await waitUntil(() => /^SIP\/2\.0 200/m.test(uac.messages()), 10_000, 'the 200 at the caller');
+      const invite = received(traceOf(uas.dir)).find((m) => m.startsWith('INVITE'))!;
+      assert.match(invite, /\nc=IN IP6 ::1\r?\n/, 'the IPv6 callee is told the relay\'s IPv6 address');
+      assert.match(invite, /\no=caller 1 1 IN IP6 ::1\r?\n/, 'and the origin in its family');
+      const toCallee = receivedMediaPort(uas.messages(), /^INVITE/)!;
+      const toCaller = receivedMediaPort(uac.messages(), /^SIP\/2\.0 200/)!;
+      for (let i = 0; i < 5; i++) {
+        caller.socket.send(rtp(i), toCaller, LOOP);
+        callee.socket.send(rtp(100 + i), toCallee, LOOP6);
+      }
+      await waitUntil(() => caller.got.length === 5 && callee.got.length === 5, 3000, 'media both ways');
+      assert.deepEqual(callee.got.map((d) => d.data[1]).sort(), [0, 1, 2, 3, 4]);
+      assert.deepEqual(caller.got.map((d) => d.data[1]).sort(), [100, 101, 102, 103, 104]);
+      const [c, s] = await Promise.all([uac.done, uas.done]);
+      assert.equal(c.code, 0, `caller: ${c.output}`);
+      assert.equal(s.code, 0, `callee: ${s.output}`);
+    } finally {
+      uac.kill();
+      uas.kill();
+      caller.socket.close();
+      callee.socket.close();
+    }
   });
 });

@@ -46,12 +46,14 @@ export class ProxyProcess {
    * Starts the proxy with `configFile` (default: the repository's proxy.config.ts) and waits until
    * it listens. Without the start-up warm-up unless `warmUp` (only the warm-up's own tests want it).
    */
-  static async start(opts: { configFile?: string; args?: string[]; cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; warmUp?: boolean } = {}): Promise<ProxyProcess> {
+  static async start(opts: { configFile?: string; args?: string[]; cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; warmUp?: boolean; prefix?: readonly string[] } = {}): Promise<ProxyProcess> {
     const configFile = opts.configFile ?? path.join(REPO, 'proxy.config.ts');
     const extra = opts.args ?? [];
     const warmUp = opts.warmUp === true || extra.includes('--no-warm-up') ? [] : ['--no-warm-up'];
     const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...warmUp, ...extra];
-    const child = spawn(process.execPath, args, { cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    // `prefix` runs the proxy through a command that execs it, e.g. ['ip', 'netns', 'exec', ns].
+    const [file, argv] = opts.prefix && opts.prefix.length > 0 ? [opts.prefix[0]!, [...opts.prefix.slice(1), process.execPath, ...args]] : [process.execPath, args];
+    const child = spawn(file, argv, { cwd: opts.cwd ?? REPO, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const p = new ProxyProcess(child, configFile);
     try {
       await p.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('switchyard started'), opts.timeoutMs ?? 20_000);

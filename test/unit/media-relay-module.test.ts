@@ -245,13 +245,16 @@ async function sipCall(p: Proxy, callId: string): Promise<{ invite: SipMessage; 
 }
 
 describe('media-relay: the SIP engine\'s descriptions', () => {
-  test('offer and answer share each stream\'s RTP/RTCP pair; a quiet stream does not end the call', async () => {
+  test('offer and answer: each party is told its own leg of the stream\'s RTP/RTCP sessions; a quiet stream does not end the call', async () => {
     const p = await boot({ idleTimeoutSec: 0.2 });
     const ended: { key: unknown; reason: string }[] = [];
     p.relay.onEnd((s, reason) => ended.push({ key: s.key, reason }));
     const { invite, ok, request } = await sipCall(p, 'quiet-call');
-    const port = Number(/m=audio (\d+) /.exec(invite.body.toString())![1]);
-    assert.match(ok.body.toString(), new RegExp(`m=audio ${port} RTP/AVP 0`));
+    const toCallee = Number(/m=audio (\d+) /.exec(invite.body.toString())![1]);
+    const toCaller = Number(/m=audio (\d+) /.exec(ok.body.toString())![1]);
+    const rtp = p.relay.sessionOn(toCaller);
+    assert.ok(rtp !== undefined);
+    assert.deepEqual(rtp.ports, [toCaller, toCallee], 'the caller\'s leg, then the callee\'s');
     assert.equal(p.relay.count, 2);
     await waitFor(() => ended.length === 2, 'both sessions to go idle', 10_000);
     assert.deepEqual(ended.map((e) => e.reason), ['idle', 'idle']);
@@ -263,7 +266,7 @@ describe('media-relay: the SIP engine\'s descriptions', () => {
     const { invite, ok } = await sipCall(p, 'ice-call');
     const offer = invite.body.toString();
     const answer = ok.body.toString();
-    const port = Number(/m=audio (\d+) /.exec(offer)![1]);
+    const port = Number(/m=audio (\d+) /.exec(answer)![1]);
     assert.doesNotMatch(offer, /a=(ice-|candidate)/, 'the offer goes to the callee: ICE removed');
     assert.match(answer, new RegExp(`a=candidate:switchyard 1 UDP \\d+ ${ADVERTISE} ${port} typ relay raddr 203\\.0\\.113\\.20 rport 40000`));
     assert.match(answer, new RegExp(`a=candidate:switchyard 2 UDP \\d+ ${ADVERTISE} ${port + 1} typ relay raddr 203\\.0\\.113\\.20 rport 40001`));

@@ -155,13 +155,34 @@ function key(callId: string): SessionKey {
   return { callId, stream: 0, component: 'media' };
 }
 
-function newRelay(c: EngineCase, min: number, max: number, idleTimeoutMs: number): { relay: MediaRelay; ended: { key: SessionKey; reason: SessionEndReason; stats: SessionStats }[] } {
-  const relay = new MediaRelay({ range: { min: min + c.portOffset, max: max + c.portOffset }, idleTimeoutMs }, engineFor(c, '::'), silentLog);
+function newRelay(c: EngineCase, min: number, max: number, idleTimeoutMs: number, relatchAfterSilentMs = 0): { relay: MediaRelay; ended: { key: SessionKey; reason: SessionEndReason; stats: SessionStats }[] } {
+  const relay = new MediaRelay({ range: { min: min + c.portOffset, max: max + c.portOffset }, idleTimeoutMs, relatchAfterSilentMs }, engineFor(c, '::'), silentLog);
   relays.add(relay);
   const ended: { key: SessionKey; reason: SessionEndReason; stats: SessionStats }[] = [];
   relay.onEnd((s, reason, stats) => ended.push({ key: s.key, reason, stats }));
   return { relay, ended };
 }
+
+/** A two-leg session on `portA` (alice's leg) and `portB` (bob's), as the proxy opens them for SIP. */
+async function openLegs(c: EngineCase, portA: number, portB: number, a: Peer | Endpoint, b: Peer | Endpoint, strictSource = false): Promise<RelaySession> {
+  const engine = engineFor(c, '::');
+  const [la, lb] = await Promise.all([engine.bind(portA), engine.bind(portB)]);
+  const ea = a instanceof Peer ? a.seenAs : a;
+  const eb = b instanceof Peer ? b.seenAs : b;
+  const s = engine.startLegs({ callId: `legs-${portA}`, stream: 0, component: 'rtp' }, la, lb, { name: 'alice', address: ea }, { name: 'bob', address: eb }, { strictSource });
+  sessions.add(s);
+  return s;
+}
+
+/** Sends from `from` to relay port `toPort`; asserts `peer` gets the same bytes from relay port `fromPort`. */
+async function relaysVia(from: Peer, toPort: number, peer: Peer, fromPort: number, data: Buffer): Promise<void> {
+  await from.send(data, toPort);
+  const d = await peer.next();
+  assert.equal(d.port, fromPort, `relayed from the receiver's own leg port ${fromPort}`);
+  assert.ok(d.data.equals(data), `payload of ${data.length} bytes changed`);
+}
+
+const NOWHERE: Endpoint = { address: '', port: 0 };
 
 for (const engine of ENGINE_CASES) {
   describe(`${engine.name}: relaying`, { skip: engine.skip }, () => {
@@ -186,8 +207,8 @@ for (const engine of ENGINE_CASES) {
       }
       const st = s.stats();
       assert.equal(st.port, port);
-      assert.deepEqual(party(st, 0), { name: 'alice', media: a.seenAs, latched: true, packets: payloads.length, bytes: aBytes });
-      assert.deepEqual(party(st, 1), { name: 'bob', media: b.seenAs, latched: true, packets: 6, bytes: bBytes });
+      assert.deepEqual(party(st, 0), { name: 'alice', role: 'caller', relayPort: port, media: a.seenAs, latched: true, packets: payloads.length, bytes: aBytes });
+      assert.deepEqual(party(st, 1), { name: 'bob', role: 'callee', relayPort: port, media: b.seenAs, latched: true, packets: 6, bytes: bBytes });
       assert.equal(st.strangers, 0);
       assert.equal(st.sendErrors, 0);
       assert.equal(s.relayedCount(), payloads.length + 6);
@@ -251,6 +272,138 @@ for (const engine of ENGINE_CASES) {
       await relays1(a, b, port, Buffer.from('first'));
       assert.equal(party(s.stats(), 1).latched, false);
       assert.deepEqual(party(s.stats(), 1).media, b.seenAs);
+    });
+  });
+
+  describe(`${engine.name}: one leg per party`, { skip: engine.skip }, () => {
+    test('each party sends to its own port and hears the other from it; sources nobody described latch (NAT)', async () => {
+      const [pa, pb] = [22700 + engine.portOffset, 22702 + engine.portOffset];
+      const alice = await Peer.open('127.0.0.1');
+      const bob = await Peer.open('::1');
+      // Both SDPs name addresses the parties do not send from (documentation prefixes: behind NAT).
+      const s = await openLegs(engine, pa, pb, { address: '192.0.2.2', port: 4000 }, { address: '2001:db8::2', port: 4002 });
+      assert.deepEqual(s.ports, [pa, pb]);
+      await alice.send(Buffer.from('hello bob'), pa); // latches alice's leg; bob is not reachable yet
+      await waitFor(() => s.stats().parties[0].latched, 'alice latched');
+      await relaysVia(bob, pb, alice, pa, Buffer.from('hello alice')); // latches bob's leg, reaches alice where she latched
+      await relaysVia(alice, pa, bob, pb, Buffer.from('and again'));
+      for (const len of [1, 172, 1400, 8000]) {
+        await relaysVia(alice, pa, bob, pb, randomBytes(len));
+        await relaysVia(bob, pb, alice, pa, randomBytes(len));
+      }
+      const st = s.stats();
+      assert.deepEqual(st.parties.map((p) => [p.role, p.relayPort, p.latched]), [['caller', pa, true], ['callee', pb, true]]);
+      assert.deepEqual(party(st, 0).media, alice.seenAs);
+      assert.deepEqual(party(st, 1).media, bob.seenAs);
+      assert.deepEqual(st.parties.map((p) => p.packets), [6, 5]);
+      assert.equal(s.relayedCount(), 11);
+    });
+
+    test('both parties on one IP, the callee first (its media before its answer, which does not unlatch it): each is known by its port', async () => {
+      const [pa, pb] = [22704 + engine.portOffset, 22706 + engine.portOffset];
+      const alice = await Peer.open('127.0.0.1');
+      const bob = await Peer.open('127.0.0.1');
+      const s = await openLegs(engine, pa, pb, alice, NOWHERE);
+      await relaysVia(bob, pb, alice, pa, Buffer.from('early media from bob'));
+      // Then bob's answer arrives, naming an address he does not send from: he stays latched.
+      s.setExpected('b', { address: '::ffff:127.0.0.1', port: 4002 });
+      await relaysVia(alice, pa, bob, pb, Buffer.from('alice answers'));
+      assert.deepEqual(await alice.drain(100), [], 'alice never gets her own packets');
+      assert.deepEqual(s.stats().parties.map((p) => [p.media.port, p.packets]), [[alice.port, 1], [bob.port, 1]]);
+    });
+
+    test('once latched, another source on a leg is a stranger', async () => {
+      const [pa, pb] = [22708 + engine.portOffset, 22710 + engine.portOffset];
+      const alice = await Peer.open('127.0.0.1');
+      const bob = await Peer.open('127.0.0.1');
+      const mallory = await Peer.open('127.0.0.1');
+      const s = await openLegs(engine, pa, pb, alice, bob);
+      await relaysVia(alice, pa, bob, pb, Buffer.from('a'));
+      await mallory.send(Buffer.from('let me in'), pa);
+      assert.deepEqual(await bob.drain(150), []);
+      await relaysVia(bob, pb, alice, pa, Buffer.from('still to alice'));
+      assert.deepEqual(await mallory.drain(100), []);
+      assert.equal(s.stats().strangers, 1);
+    });
+
+    test('strictSource: only the SDP IP or the signaling IP latches a leg', async () => {
+      const [pa, pb] = [22712 + engine.portOffset, 22714 + engine.portOffset];
+      const alice = await Peer.open('::1'); // her SDP says ::1
+      const bob = await Peer.open('127.0.0.1'); // his SDP says 192.0.2.9; his signaling comes from 127.0.0.1
+      const stranger = await Peer.open('127.0.0.1');
+      const s = await openLegs(engine, pa, pb, { address: '::1', port: 4000 }, { address: '192.0.2.9', port: 4002 }, true);
+      await stranger.send(Buffer.from('not alice'), pa);
+      await waitFor(() => s.stats().strangers === 1, 'a source of neither IP is a stranger on alice\'s leg');
+      assert.equal(s.stats().parties[0].latched, false);
+      await alice.send(Buffer.from('alice'), pa);
+      await waitFor(() => s.stats().parties[0].latched, 'alice latched from her SDP IP');
+      await bob.send(Buffer.from('bob early'), pb);
+      await waitFor(() => s.stats().strangers === 2, 'bob\'s source is a stranger while his signaling IP is not known');
+      assert.equal(s.stats().parties[1].latched, false);
+      s.setSignal('b', '127.0.0.1');
+      await relaysVia(bob, pb, alice, pa, Buffer.from('bob from his signaling IP'));
+      assert.equal(s.stats().strangers, 2);
+    });
+
+    test('a new SDP address re-latches a party; unlatch() lets the next source in', async () => {
+      const [pa, pb] = [22716 + engine.portOffset, 22718 + engine.portOffset];
+      const alice = await Peer.open('127.0.0.1');
+      const alice2 = await Peer.open('127.0.0.1');
+      const bob = await Peer.open('127.0.0.1');
+      const s = await openLegs(engine, pa, pb, alice, bob);
+      await relaysVia(alice, pa, bob, pb, Buffer.from('1'));
+      s.setExpected('a', alice2.seenAs);
+      await relaysVia(alice2, pa, bob, pb, Buffer.from('2: after a re-INVITE'));
+      await relaysVia(bob, pb, alice2, pa, Buffer.from('to her new address'));
+      s.unlatch('b');
+      const bob2 = await Peer.open('127.0.0.1');
+      await relaysVia(bob2, pb, alice2, pa, Buffer.from('bob\'s NAT moved'));
+      assert.deepEqual(s.stats().parties[1].media, bob2.seenAs);
+    });
+
+    test('MediaRelay.openLegs: two even/odd pairs, RTP on the even ports, RTCP on the odd; ending frees all four', async () => {
+      const { relay, ended } = newRelay(engine, 22720, 22727, 60_000);
+      const legs = await relay.openLegs('l', 0, { name: 'a', address: { address: '::ffff:127.0.0.1', port: 4000 } }, { name: 'b', address: NOWHERE }, { strictSource: false });
+      assert.ok(legs);
+      const base = 22720 + engine.portOffset;
+      assert.deepEqual([legs.rtp.ports, legs.rtcp.ports], [[base, base + 2], [base + 1, base + 3]]);
+      assert.deepEqual(legs.rtcp.expected('a'), { address: '::ffff:127.0.0.1', port: 4001 });
+      assert.equal(relay.sessionOn(base + 2), legs.rtp);
+      assert.equal(relay.count, 2);
+      relay.end(legs.rtp, 'bye');
+      relay.end(legs.rtcp, 'bye');
+      assert.deepEqual(ended.map((e) => [e.key.component, e.stats.parties.map((p) => p.relayPort)]), [['rtp', [base, base + 2]], ['rtcp', [base + 1, base + 3]]]);
+      assert.equal(relay.portsInUse, 0);
+      for (const p of [base, base + 1, base + 2, base + 3]) assert.ok(await canBind(p), `port ${p} is free again`);
+    });
+
+    test('MediaRelay.openLegs with room for one pair only: no session, nothing left bound', async () => {
+      const { relay } = newRelay(engine, 22730, 22731, 60_000);
+      assert.equal(await relay.openLegs('n', 0, { name: 'a', address: NOWHERE }, { name: 'b', address: NOWHERE }, { strictSource: false }), null);
+      assert.equal(relay.portsInUse, 0);
+      assert.equal(relay.totals.noPortFailures, 1);
+      assert.ok(await canBind(22730 + engine.portOffset));
+    });
+
+    test('the re-latch rule: a latched party silent while another source sends to its port latches anew', async () => {
+      const { relay } = newRelay(engine, 22740, 22743, 60_000, 200);
+      const alice = await Peer.open('127.0.0.1');
+      const bob = await Peer.open('127.0.0.1');
+      const legs = await relay.openLegs('r', 0, { name: 'a', address: alice.seenAs }, { name: 'b', address: bob.seenAs }, { strictSource: false });
+      assert.ok(legs);
+      const [pa, pb] = legs.rtp.ports as [number, number];
+      await relaysVia(alice, pa, bob, pb, Buffer.from('before the NAT rebinds'));
+      const moved = await Peer.open('127.0.0.1'); // alice's new NAT mapping
+      // Until the rule applies the new source is a stranger; then its next datagram latches.
+      let got: Datagram[] = [];
+      for (let i = 0; i < 100 && got.length === 0; i++) {
+        await moved.send(Buffer.from(`moved ${i}`), pa);
+        got = await bob.drain(50);
+      }
+      assert.ok(got.length > 0, 'the moved source got through within 5 s (the rule applies at the idle sweep, once a second)');
+      assert.ok(legs.rtp.stats().strangers >= 1, 'it was a stranger first');
+      assert.deepEqual(legs.rtp.stats().parties[0].media, moved.seenAs);
+      await relaysVia(bob, pb, moved, pa, Buffer.from('bob reaches her new mapping'));
     });
   });
 

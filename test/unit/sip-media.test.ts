@@ -7,6 +7,7 @@
  * is closed after its test.
  */
 import { after, afterEach, describe, test } from 'node:test';
+import dgram from 'node:dgram';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { isMediaRefused, type MediaEvent } from '../../core/kernel/hooks.ts';
@@ -22,15 +23,16 @@ import type { Reply, Request } from '../../core/model/message.ts';
 import { EmbeddedBackend } from '../../modules/media-relay/embedded-backend.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from '../../modules/media-relay/media-handler.ts';
 import { JsEngine } from '../../modules/media-relay/relay/js-engine.ts';
-import type { MediaSession } from '../../modules/media-relay/relay/media-session.ts';
 import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';
 import type { RelaySession } from '../../modules/media-relay/relay/engine.ts';
-import { silentLog } from './_unit-fixtures.ts';
+import { silentLog, waitFor } from './_unit-fixtures.ts';
+import type { Endpoint } from '../../core/lib/address.ts';
 
 const PORT_MIN = 25000;
 const PORT_MAX = 25499;
 const SLICE = 10;
 const ADVERTISE = '192.0.2.1';
+const ADVERTISE6 = '2001:db8::1';
 const CALL_ID = 'a84b4c76e66710@pc33.atlanta.example.com';
 const CALLER_TAG = '1928301774';
 
@@ -48,13 +50,14 @@ let nextSlice = PORT_MIN;
 function newRelaying(o: { host?: string; ports?: number; advertise?: string; log?: Logger } = {}): Relaying {
   const min = nextSlice;
   const max = min + (o.ports ?? SLICE) - 1;
-  nextSlice = min + SLICE;
+  nextSlice = min + Math.max(SLICE, o.ports ?? SLICE);
   assert.ok(max <= PORT_MAX, 'test media port range 25000-25499 exhausted: give tests smaller slices');
   const log = o.log ?? silentLog;
-  const relay = new MediaRelay({ range: { min, max }, idleTimeoutMs: 600_000 }, new JsEngine(o.host ?? '127.0.0.1'), log);
+  const relay = new MediaRelay({ range: { min, max }, idleTimeoutMs: 600_000, relatchAfterSilentMs: 0 }, new JsEngine(o.host ?? '127.0.0.1'), log);
   relays.push(relay);
   const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet() };
-  const handler = createMediaHandler({ backend: new EmbeddedBackend(relay, o.advertise ?? ADVERTISE), asks, calls: new OpenMap<FollowedCall>(), hints: undefined, log });
+  const addresses = o.advertise !== undefined && o.advertise.includes(':') ? { ipv4: ADVERTISE, ipv6: o.advertise } : { ipv4: o.advertise ?? ADVERTISE, ipv6: ADVERTISE6 };
+  const handler = createMediaHandler({ backend: new EmbeddedBackend(relay, addresses), asks, calls: new OpenMap<FollowedCall>(), hints: undefined, log });
   return { relay, asks, handler };
 }
 
@@ -130,10 +133,11 @@ function asReply(sip: SipMessage): Reply {
  * What the SIP engine does with a message it passes on: a media event when the body is SDP, the
  * description written back when it changed. True when the body was rewritten.
  */
-async function pass(r: Relaying, msg: SipMessage, request: Request, reply: Reply | null = null): Promise<boolean> {
+async function pass(r: Relaying, msg: SipMessage, request: Request, reply: Reply | null = null, branchTarget?: Endpoint): Promise<boolean> {
   if (!hasSdpBody(msg)) return false;
   let offer: SdpMediaOffer | undefined;
-  await r.handler({ request, reply, txn: null, offer: () => (offer ??= sipMediaOffer(msg)) });
+  const txn = branchTarget === undefined ? null : { request, target: branchTarget, snapshot: undefined as never };
+  await r.handler({ request, reply, txn, offer: () => (offer ??= sipMediaOffer(msg)) });
   return offer !== undefined && offer.writeTo(msg);
 }
 
@@ -155,13 +159,16 @@ function lines(sip: SipMessage): string[] {
   return sip.body.toString('utf8').split('\r\n');
 }
 
-/** The relay sessions a rewritten SDP points stream `index` at: RTP on its m= port, RTCP on the next. */
-function pair(r: Relaying, sip: SipMessage, index: number): { rtp: RelaySession; rtcp: RelaySession } {
+/**
+ * The relay sessions a rewritten SDP points stream `index` at: RTP on its m= port, RTCP on the
+ * next; `rtpPort` and `rtcpPort` are those ports (the leg of the party that reads the SDP).
+ */
+function pair(r: Relaying, sip: SipMessage, index: number): { rtp: RelaySession; rtcp: RelaySession; rtpPort: number; rtcpPort: number } {
   const port = parsedBody(sip).media[index]!.port;
   const rtp = r.relay.sessionOn(port);
   const rtcp = r.relay.sessionOn(port + 1);
   assert.ok(rtp !== undefined && rtcp !== undefined, `stream ${index} is relayed on ${port}/${port + 1}`);
-  return { rtp, rtcp };
+  return { rtp, rtcp, rtpPort: port, rtcpPort: port + 1 };
 }
 
 function assertPortPair(p: { rtp: RelaySession; rtcp: RelaySession }, callId: string, stream: number): void {
@@ -302,9 +309,9 @@ describe('relayed SDP: connection addresses and port pairs', () => {
     const video = pair(r, msg, 1);
     assertPortPair(audio, CALL_ID, 0);
     assertPortPair(video, CALL_ID, 1);
-    assert.notEqual(audio.rtp.port, video.rtp.port, 'each stream has its own pair');
+    assert.notEqual(audio.rtpPort, video.rtpPort, 'each stream has its own pair');
     assert.equal(r.relay.count, 4, 'two RTP and two RTCP sessions');
-    assert.equal(r.relay.portsInUse, 4);
+    assert.equal(r.relay.portsInUse, 8, 'an RTP/RTCP pair per party per stream');
 
     // the SDP now points at the relay, formats unchanged
     assert.deepEqual(out.media[0]!.formats, ['0']);
@@ -387,26 +394,37 @@ describe('relayed SDP: connection addresses and port pairs', () => {
       's=-',
       'c=IN IP6 ::1',
       't=0 0',
-      `m=audio ${p.rtp.port} RTP/AVP 0 8 101`,
+      `m=audio ${p.rtpPort} RTP/AVP 0 8 101`,
       'a=rtpmap:101 telephone-event/8000',
-      `a=rtcp:${p.rtcp.port} IN IP6 ::1`,
+      `a=rtcp:${p.rtcpPort} IN IP6 ::1`,
       '',
     ]);
     assert.deepEqual(p.rtp.expected('a'), { address: '2001:db8::10', port: 49170 });
     assert.deepEqual(p.rtcp.expected('a'), { address: '2001:db8::10', port: 49171 });
   });
 
-  test('the address type follows the advertised address, whatever the offer used', async () => {
-    const r6 = newRelaying({ advertise: '::1' });
-    const v4 = invite(RFC4317_OFFER, { callId: 'v4-call' });
-    await offer(r6, v4);
-    assert.deepEqual(getConnection(parsedBody(v4)), { netType: 'IN', addrType: 'IP6', address: '::1' });
+  test('each party is told the relay in its own family: IPv4 and IPv6 parties are bridged', async () => {
+    const r = newRelaying({ host: '::', ports: 20 });
+    // An IPv4 caller calls a callee its INVITE reaches over IPv6: the callee is told the IPv6 address.
+    const offerMsg = invite(RFC4317_OFFER, { callId: 'v4-to-v6' });
+    const request = asRequest(offerMsg);
+    r.asks.engaged.add(request);
+    assert.equal(await pass(r, offerMsg, request, null, { address: '2001:db8::20', port: 5060 }), true);
+    assert.deepEqual(getConnection(parsedBody(offerMsg)), { netType: 'IN', addrType: 'IP6', address: ADVERTISE6 });
+    // Its IPv6 answer goes back to the IPv4 caller: the IPv4 address.
+    const answer = ok200(sdp('v=0', 'o=- 1 1 IN IP6 2001:db8::20', 's=-', 'c=IN IP6 2001:db8::20', 't=0 0', 'm=audio 40000 RTP/AVP 0', 'm=video 40002 RTP/AVP 31'), { callId: 'v4-to-v6' });
+    assert.equal(await pass(r, answer, request, asReply(answer)), true);
+    assert.deepEqual(getConnection(parsedBody(answer)), { netType: 'IN', addrType: 'IP4', address: ADVERTISE });
+    assert.deepEqual(pair(r, answer, 0).rtp.expected('b'), { address: '2001:db8::20', port: 40000 });
+    // A re-offer from the caller: the callee's own description now says IPv6, whatever the signaling.
+    const reoffer = invite(RFC4317_OFFER, { callId: 'v4-to-v6', toTag: 'a6c85cf' });
+    assert.equal(await pass(r, reoffer, asRequest(reoffer)), true);
+    assert.deepEqual(getConnection(parsedBody(reoffer)), { netType: 'IN', addrType: 'IP6', address: ADVERTISE6 });
 
-    const r4 = newRelaying();
-    const v6 = invite(sdp('v=0', 'o=- 1 1 IN IP6 2001:db8::20', 's=-', 'c=IN IP6 2001:db8::20', 't=0 0', 'm=audio 40000 RTP/AVP 0'), { callId: 'v6-call' });
-    await offer(r4, v6);
-    assert.deepEqual(getConnection(parsedBody(v6)), { netType: 'IN', addrType: 'IP4', address: ADVERTISE });
-    assert.deepEqual(pair(r4, v6, 0).rtp.expected('a'), { address: '2001:db8::20', port: 40000 });
+    // With nothing known of the reader, the offer's own family.
+    const v6 = invite(sdp('v=0', 'o=- 1 1 IN IP6 2001:db8::30', 's=-', 'c=IN IP6 2001:db8::30', 't=0 0', 'm=audio 40000 RTP/AVP 0'), { callId: 'v6-call' });
+    await offer(r, v6);
+    assert.deepEqual(getConnection(parsedBody(v6)), { netType: 'IN', addrType: 'IP6', address: ADVERTISE6 });
   });
 
   test('a relay on a dual-stack socket expects an IPv4 party in its mapped form', async () => {
@@ -444,10 +462,10 @@ describe('relayed SDP: streams left alone', () => {
       assert.ok(text.includes(a), `${a} kept`);
     }
     assert.equal(r.relay.count, 2, 'only the audio stream is relayed');
-    assert.equal(r.relay.portsInUse, 2);
+    assert.equal(r.relay.portsInUse, 4);
     const p = pair(r, msg, 0);
     assertPortPair(p, CALL_ID, 0);
-    assert.ok(text.includes(`m=audio ${p.rtp.port} RTP/AVP 0`));
+    assert.ok(text.includes(`m=audio ${p.rtpPort} RTP/AVP 0`));
   });
 
   test('a stream left alone keeps reaching its own address: the relayed one gets its own c=, the session c= stays', async () => {
@@ -459,7 +477,7 @@ describe('relayed SDP: streams left alone', () => {
     ));
     await offer(r, msg);
     const text = lines(msg);
-    const audio = text.indexOf(`m=audio ${pair(r, msg, 0).rtp.port} RTP/AVP 0`);
+    const audio = text.indexOf(`m=audio ${pair(r, msg, 0).rtpPort} RTP/AVP 0`);
     const bfcp = text.indexOf('m=application 5000 TCP/BFCP *');
     assert.ok(text.indexOf('c=IN IP4 198.51.100.10') < audio, 'the session-level c= still names the BFCP peer');
     assert.equal(text[audio + 1], `c=IN IP4 ${ADVERTISE}`, 'the audio stream points at the relay with a c= of its own');
@@ -494,24 +512,24 @@ describe('relayed SDP: streams left alone', () => {
   });
 
   test('when the relay runs out of port pairs, the stream that got none keeps its port', async () => {
-    const r = newRelaying({ ports: 2 }); // one pair only
+    const r = newRelaying({ ports: 4 }); // the two pairs of one stream only
     const msg = invite(RFC4317_OFFER);
     await offer(r, msg);
     const out = parsedBody(msg);
-    assert.equal(out.media[0]!.port, pair(r, msg, 0).rtp.port);
+    assert.equal(out.media[0]!.port, pair(r, msg, 0).rtpPort);
     assert.equal(out.media[1]!.port, 51372, 'video port unchanged');
     assert.equal(r.relay.totals.noPortFailures, 1);
     assert.equal(r.relay.count, 2);
   });
 
   test('when no stream gets ports, the SDP passes as the party wrote it (it still describes a media path)', async () => {
-    const r = newRelaying({ ports: 2 });
+    const r = newRelaying({ ports: 4 });
     await offer(r, invite(RFC4317_OFFER, { callId: 'takes-the-only-pair' }));
     const body = Buffer.from(RFC4317_OFFER);
     const msg = invite(body);
     await offer(r, msg, false);
     assert.equal(msg.body, body);
-    assert.equal(r.relay.count, 2, 'the first call keeps its pair');
+    assert.equal(r.relay.count, 2, 'the first call keeps its pairs');
     assert.equal(r.relay.totals.noPortFailures, 3, 'one for the first call\'s video, two for this one');
   });
 
@@ -532,7 +550,7 @@ describe('relayed SDP: streams left alone', () => {
     assert.ok(text.includes('c=IN IP4 pc33.atlanta.example.com'), 'the session c= still names the host, for the audio streams');
     assert.ok(text.includes('m=audio 49170 RTP/AVP 0') && text.includes('m=audio 49172 RTP/AVP 0'), 'audio ports unchanged');
     assert.ok(text.includes('a=rtcp:49173 IN IP4 rtcp.atlanta.example.com'));
-    assert.equal(text[text.indexOf(`m=video ${video.rtp.port} RTP/AVP 31`) + 1], `c=IN IP4 ${ADVERTISE}`);
+    assert.equal(text[text.indexOf(`m=video ${video.rtpPort} RTP/AVP 31`) + 1], `c=IN IP4 ${ADVERTISE}`);
     const warning = logged.find((l) => l.msg === 'stream not relayed: its address is not an IP literal');
     assert.ok(warning, 'logged');
     assert.deepEqual([warning.callId, warning.stream, warning.host], [CALL_ID, 0, 'pc33.atlanta.example.com']);
@@ -563,9 +581,9 @@ describe('relayed SDP: RTCP', () => {
     const out = parsedBody(msg);
     const audio = pair(r, msg, 0);
     const video = pair(r, msg, 1);
-    assert.deepEqual(getAttributes(out, 0, 'rtcp'), [`${audio.rtcp.port} IN IP4 ${ADVERTISE}`]);
+    assert.deepEqual(getAttributes(out, 0, 'rtcp'), [`${audio.rtcpPort} IN IP4 ${ADVERTISE}`]);
     assert.deepEqual(getAttributes(out, 0, 'rtcp-fb'), ['* nack'], 'a=rtcp-fb is not a=rtcp');
-    assert.deepEqual(getAttributes(out, 1, 'rtcp'), [`${video.rtcp.port} IN IP4 ${ADVERTISE}`]);
+    assert.deepEqual(getAttributes(out, 1, 'rtcp'), [`${video.rtcpPort} IN IP4 ${ADVERTISE}`]);
     assert.deepEqual(audio.rtcp.expected('a'), { address: '198.51.100.10', port: 53020 });
     assert.deepEqual(audio.rtp.expected('a'), { address: '198.51.100.10', port: 49170 });
     assert.deepEqual(video.rtcp.expected('a'), { address: '198.51.100.10', port: 53022 });
@@ -623,7 +641,7 @@ describe('relayed SDP: RTCP', () => {
     assertPortPair(p, CALL_ID, 0);
     assert.equal(out.media[0]!.proto, 'UDP/TLS/RTP/SAVPF');
     assert.deepEqual(out.media[0]!.formats, ['111', '0', '8', '126']);
-    assert.deepEqual(getAttributes(out, 0, 'rtcp'), [`${p.rtcp.port} IN IP4 ${ADVERTISE}`]);
+    assert.deepEqual(getAttributes(out, 0, 'rtcp'), [`${p.rtcpPort} IN IP4 ${ADVERTISE}`]);
     assert.deepEqual(getAttributes(out, 0, 'rtcp-mux'), ['']);
     assert.equal(getAttributes(out, 0, 'fingerprint').length, 1);
     assert.deepEqual(getAttributes(out, 'session', 'group'), ['BUNDLE 0']);
@@ -649,8 +667,10 @@ describe('relayed SDP: offer/answer over one call', () => {
     assert.equal(r.relay.count, 4);
     assert.equal(pair(r, answer, 0).rtp, audio.rtp);
     assert.equal(pair(r, answer, 1).rtp, video.rtp);
-    assert.equal(answered.media[0]!.port, offered.media[0]!.port, 'same relay port both ways (audio)');
-    assert.equal(answered.media[1]!.port, offered.media[1]!.port, 'same relay port both ways (video)');
+    // A port pair per party: the callee was told its own leg, the caller is told its own.
+    assert.deepEqual([offered.media[0]!.port, answered.media[0]!.port], [audio.rtp.ports[1], audio.rtp.ports[0]], 'audio: each party its own leg');
+    assert.deepEqual([offered.media[1]!.port, answered.media[1]!.port], [video.rtp.ports[1], video.rtp.ports[0]], 'video: each party its own leg');
+    assert.notEqual(answered.media[0]!.port, offered.media[0]!.port);
     assert.deepEqual(answered.media[0]!.formats, ['0']);
     assert.deepEqual(answered.media[1]!.formats, ['32']);
     assert.equal(getConnection(answered)!.address, ADVERTISE);
@@ -681,7 +701,7 @@ describe('relayed SDP: offer/answer over one call', () => {
     const out = parsedBody(answer);
     assert.equal(out.media[1]!.port, 0);
     assert.deepEqual(out.media[1]!.formats, ['31']);
-    assert.equal(out.media[0]!.port, pair(r, offerMsg, 0).rtp.port);
+    assert.equal(out.media[0]!.port, pair(r, offerMsg, 0).rtp.ports[0], 'the caller is told its own leg');
     assert.equal(video.rtp.expected('b').port, 0, 'the relay was not told to expect the rejected stream');
   });
 
@@ -692,9 +712,16 @@ describe('relayed SDP: offer/answer over one call', () => {
     const answer = ok200(RFC4317_ANSWER);
     assert.equal(await pass(r, answer, request, asReply(answer)), true);
     const audio = pair(r, offerMsg, 0);
-    const port = audio.rtp.port;
-    // pretend the caller had already latched from its old address
-    (audio.rtp as MediaSession).a.hasSent = true;
+    const port = audio.rtpPort;
+    // the caller latches from some source
+    const source = dgram.createSocket('udp4');
+    await new Promise<void>((done) => source.bind(0, '127.0.0.1', done));
+    try {
+      source.send('rtp', audio.rtp.ports[0]!, '127.0.0.1');
+      await waitFor(() => audio.rtp.stats().parties[0].latched, 'the caller latched');
+    } finally {
+      source.close();
+    }
 
     const reoffer = invite(sdp(
       'v=0',
@@ -875,7 +902,7 @@ describe('relayed SDP: exact output', () => {
       't=0 0',
       'a=rtcp-xr:rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics',
       'a=record:off',
-      `m=audio ${a.rtp.port} RTP/AVP 96 97 98 0 8 18 101 99 100`,
+      `m=audio ${a.rtpPort} RTP/AVP 96 97 98 0 8 18 101 99 100`,
       'a=rtpmap:96 opus/48000/2',
       'a=fmtp:96 useinbandfec=1',
       'a=rtpmap:97 speex/16000',
@@ -888,7 +915,7 @@ describe('relayed SDP: exact output', () => {
       'a=rtpmap:100 telephone-event/8000',
       'a=rtcp-fb:* trr-int 1000',
       'a=rtcp-fb:* ccm tmmbr',
-      `m=video ${v.rtp.port} RTP/AVP 96 97`,
+      `m=video ${v.rtpPort} RTP/AVP 96 97`,
       'a=rtpmap:96 VP8/90000',
       'a=rtpmap:97 H264/90000',
       'a=fmtp:97 profile-level-id=42801F',
@@ -909,6 +936,6 @@ describe('relayed SDP: exact output', () => {
     const msg = invite('v=0\no=- 1 1 IN IP4 198.51.100.10\ns=-\nc=IN IP4 198.51.100.10\nt=0 0\nm=audio 49170 RTP/AVP 0\na=ptime:20');
     await offer(r, msg);
     const p = pair(r, msg, 0);
-    assert.equal(msg.body.toString(), `v=0\no=- 1 1 IN IP4 198.51.100.10\ns=-\nc=IN IP4 ${ADVERTISE}\nt=0 0\nm=audio ${p.rtp.port} RTP/AVP 0\na=ptime:20`);
+    assert.equal(msg.body.toString(), `v=0\no=- 1 1 IN IP4 198.51.100.10\ns=-\nc=IN IP4 ${ADVERTISE}\nt=0 0\nm=audio ${p.rtpPort} RTP/AVP 0\na=ptime:20`);
   });
 });

@@ -10,6 +10,7 @@ export class PlainMediaOffer implements MediaOffer {
   private stream: MediaStream;
   private relayedTo: RelayedAddress | null = null;
   readonly relayRequired = true;
+  readonly sharedRelayPort = true;
 
   /** `party`: the signaling address of the party the description is of. */
   constructor(party: Endpoint) {

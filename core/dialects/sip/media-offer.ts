@@ -2,11 +2,12 @@
  * The SIP dialect's MediaOffer: an SDP body (RFC 4566) read into streams, changed in place and
  * rendered back losslessly: every line nobody changed keeps its bytes, order and line ends.
  */
+import { isIPv6 } from 'node:net';
 import { MediaRefused } from '../../kernel/hooks.ts';
 import type { MediaAddress, MediaAttribute, MediaOffer, MediaStream, MediaTarget, RelayedAddress } from '../../model/media.ts';
 import { getHeader, type SipMessage } from './codec/message.ts';
 import {
-  getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setRtcp,
+  getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setOriginAddress, setRtcp,
   type Sdp, type SdpLine,
 } from './codec/sdp.ts';
 
@@ -53,6 +54,7 @@ export class SdpMediaOffer implements MediaOffer {
   private readonly relayed = new Map<number, string>();
   private touched = false;
   readonly relayRequired = false;
+  readonly sharedRelayPort = false;
 
   constructor(readonly sdp: Sdp) {
     this.list = [];
@@ -193,6 +195,13 @@ function pointAtRelay(sdp: Sdp, relayed: ReadonlyMap<number, string>): void {
   const addresses = new Set(relayed.values());
   const shareSession = !othersNeedSession && addresses.size === 1 && getConnection(sdp, 'session') !== undefined;
   if (shareSession) setConnectionAddress(sdp, addresses.values().next().value!, 'session');
+  // A reader of the other family judges the description by its first address type (baresip
+  // refuses an IPv4 o= line where it has no IPv4): o= names the relay when the family changed.
+  if (addresses.size === 1 && !othersNeedSession) {
+    const relay = addresses.values().next().value!;
+    const origin = sdp.session.find((l) => l.type === 'o')?.value.split(' ');
+    if (origin !== undefined && origin.length === 6 && origin[4] !== (isIPv6(relay) ? 'IP6' : 'IP4')) setOriginAddress(sdp, relay);
+  }
   for (const [i, address] of relayed) {
     if (hasOwn(i) || !shareSession) setConnectionAddress(sdp, address, i);
   }

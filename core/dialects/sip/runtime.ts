@@ -77,6 +77,7 @@ export class SipRuntime {
     };
     this.identities.set(l.name, id);
     this.node.add(id);
+    this.log.info({ listener: l.name, advertise: id.host, ...(id.host6 !== undefined ? { advertiseIPv6: id.host6 } : {}) }, 'sip advertises');
     if (!(l.transports ?? []).includes('tcp')) return;
     const tcp = await SipTcpTransport.listen(l.host, port, (parsed, raw, source, connection) => {
       const r = this.dialect.accept(parsed, raw, { listener: l.name, source }, 'tcp', connection);

@@ -10,23 +10,42 @@ export interface PartySpec {
   readonly address: Endpoint;
 }
 
+/** How a session with one leg per party latches (see LegSession). */
+export interface LegOptions {
+  /** Only the party's SDP IP or signaling IP may latch its leg; default: any source. */
+  readonly strictSource: boolean;
+}
+
 /**
- * A media relay session on one port: every datagram from one party goes, unchanged, to the
- * other. Senders are told apart by source address; a party that has not sent yet latches to
- * a new source from its own IP (symmetric NAT learning, as rtpproxy); anything else is dropped.
+ * A media relay session: every datagram from one party goes, unchanged, to the other. Either
+ * one port both parties send to (`ports` has one), told apart by source address: a party that
+ * has not sent yet latches to a new source from its own IP (symmetric NAT learning, as
+ * rtpproxy), anything else is dropped. Or one port per party, a leg each (`ports` has two,
+ * party a's first): a party is whoever sends to its leg's port; the first datagram latches the
+ * leg (see LegSession), and media to a party leaves from its own leg's port.
  */
 export interface RelaySession {
   readonly key: SessionKey;
+  /** The first of `ports`: the session's name in logs. */
   readonly port: number;
+  /** The ports the session relays on: one shared, or party a's leg then party b's. */
+  readonly ports: readonly number[];
   /** Closed: no longer relaying. */
   readonly ended: boolean;
   /**
    * Where a party says its media comes from (SIP: the address and port in its SDP). A party
-   * that has not sent yet simply expects it; one whose address moved (a re-INVITE) latches anew.
+   * that has not sent yet simply expects it; one whose address moved (a re-INVITE) latches anew;
+   * one that latched before anything was expected of it (its media before its answer) stays.
    */
   setExpected(which: 'a' | 'b', e: Endpoint): void;
   /** Where a party is expected to send from, as last set (in the socket's address form). */
   expected(which: 'a' | 'b'): Endpoint;
+  /** Legs: the IP a party signals from, which strict latching also accepts. */
+  setSignal(which: 'a' | 'b', address: string): void;
+  /** Legs: what the re-latch rule watches of a party: datagrams it sent, and strangers on its port. */
+  legCounters(which: 'a' | 'b'): { readonly packets: number; readonly strangers: number };
+  /** Legs: the party latches anew at its next datagram (its media still goes where it last came from until then). */
+  unlatch(which: 'a' | 'b'): void;
   /** Datagrams relayed so far, both ways (the idle sweep compares it between sweeps). */
   relayedCount(): number;
   stats(): SessionStats;
@@ -53,6 +72,8 @@ export interface MediaEngine {
   readonly workers: number;
   /** Binds `port` on the engine's host; rejects when it cannot (held by another program...). */
   bind(port: number): Promise<BoundPort>;
+  /** Starts relaying between `a` on port `legA` and `b` on port `legB`, both bound by this engine. */
+  startLegs(key: SessionKey, legA: BoundPort, legB: BoundPort, a: PartySpec, b: PartySpec, opts: LegOptions): RelaySession;
   /** Stops forwarding; every session's socket is closed. */
   close(): void;
 }

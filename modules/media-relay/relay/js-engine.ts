@@ -1,7 +1,9 @@
 import type dgram from 'node:dgram';
 import { bindUdp, createUdpSocket } from '../../../core/module.ts';
-import type { BoundPort, MediaEngine } from './engine.ts';
+import type { BoundPort, LegOptions, MediaEngine, PartySpec } from './engine.ts';
+import { LegSession } from './leg-session.ts';
 import { MediaSession } from './media-session.ts';
+import type { SessionKey } from '../session.ts';
 import type { PortBinder } from './port-pool.ts';
 
 /** Binds `dgram` sockets for `host` (dual-stack unless an IPv4 literal), peers named by IP literal. */
@@ -22,7 +24,12 @@ export function dgramBinder(host: string): PortBinder<dgram.Socket> {
   };
 }
 
-/** The pure-JS engine: one `dgram` socket per session, forwarded on the event loop. */
+/** A port this engine bound: its socket. */
+interface JsBoundPort extends BoundPort {
+  readonly socket: dgram.Socket;
+}
+
+/** The pure-JS engine: one `dgram` socket per port, forwarded on the event loop. */
 export class JsEngine implements MediaEngine {
   readonly kind = 'js';
   readonly workers = 1;
@@ -32,13 +39,18 @@ export class JsEngine implements MediaEngine {
     this.binder = dgramBinder(host);
   }
 
-  async bind(port: number): Promise<BoundPort> {
+  async bind(port: number): Promise<JsBoundPort> {
     const socket = await this.binder.bind(port);
     return {
       port,
+      socket,
       start: (key, a, b) => new MediaSession(key, socket, port, a, b),
       release: () => this.binder.unbind(socket),
     };
+  }
+
+  startLegs(key: SessionKey, legA: BoundPort, legB: BoundPort, a: PartySpec, b: PartySpec, opts: LegOptions): LegSession {
+    return new LegSession(key, (legA as JsBoundPort).socket, legA.port, (legB as JsBoundPort).socket, legB.port, a, b, opts);
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 import type dgram from 'node:dgram';
 import { asSeenBy, type Endpoint } from '../../../core/module.ts';
-import type { SessionKey, SessionStats } from '../session.ts';
+import type { PartyStats, SessionKey, SessionStats } from '../session.ts';
 import { MEDIA_SOCKET_BUFFER_BYTES, type PartySpec, type RelaySession } from './engine.ts';
 
 /** One side of a relayed call. */
@@ -23,8 +23,9 @@ export class MediaParty {
   }
 }
 
-/** The pure-JS engine's session: a `dgram` socket on the event loop (rules: RelaySession). */
+/** The pure-JS engine's session on one shared port: a `dgram` socket on the event loop (rules: RelaySession). */
 export class MediaSession implements RelaySession {
+  readonly ports: readonly number[];
   readonly a: MediaParty;
   readonly b: MediaParty;
   strangers = 0;
@@ -42,6 +43,7 @@ export class MediaSession implements RelaySession {
     a: PartySpec,
     b: PartySpec,
   ) {
+    this.ports = [port];
     // Compare addresses in the form this socket reports them, whatever family signaling used.
     this.dualStack = socket.address().family === 'IPv6';
     try { socket.setRecvBufferSize(MEDIA_SOCKET_BUFFER_BYTES); } catch { /* the default stays */ }
@@ -97,13 +99,24 @@ export class MediaSession implements RelaySession {
     return (which === 'a' ? this.a : this.b).expected;
   }
 
+  /** A shared port tells its parties apart by their expected IPs: no other address is accepted. */
+  setSignal(): void {}
+
+  legCounters(which: 'a' | 'b'): { packets: number; strangers: number } {
+    return { packets: (which === 'a' ? this.a : this.b).packets, strangers: this.strangers };
+  }
+
+  unlatch(which: 'a' | 'b'): void {
+    (which === 'a' ? this.a : this.b).hasSent = false;
+  }
+
   relayedCount(): number {
     return this.relayed;
   }
 
   stats(): SessionStats {
-    const party = (p: MediaParty) => ({ name: p.name, media: p.media, latched: p.hasSent, packets: p.packets, bytes: p.bytes });
-    return { port: this.port, durationMs: Date.now() - this.startedAt, parties: [party(this.a), party(this.b)], strangers: this.strangers, sendErrors: this.sendErrors };
+    const party = (p: MediaParty, role: PartyStats['role']): PartyStats => ({ name: p.name, role, relayPort: this.port, media: p.media, latched: p.hasSent, packets: p.packets, bytes: p.bytes });
+    return { port: this.port, durationMs: Date.now() - this.startedAt, parties: [party(this.a, 'caller'), party(this.b, 'callee')], strangers: this.strangers, sendErrors: this.sendErrors };
   }
 
   close(): void {

@@ -7,15 +7,24 @@ import type { Switchyard } from '../core/boot/switchyard.ts';
 import { startProxy } from './start.ts';
 import { PACKAGE_ROOT } from '../core/lib/package-root.ts';
 import { loadScript } from '../core/script/load.ts';
+import { parseAdminAddress } from '../core/script/admin-options.ts';
+import { runCtl } from './ctl/main.ts';
+import { runPhone } from './phone/main.ts';
+import { VERSION } from './version.ts';
 
-const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--no-warm-up]
+const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--no-warm-up] [--admin <host:port> | --no-admin]
        switchyard check [--config <file>]
        switchyard init [--config <file>] [--force]
+       switchyard ctl <command> [--admin <host:port>] [--token <token>] [--json]   (switchyard ctl --help)
+       switchyard phone ...       a test phone of the plain protocol (switchyard phone --help)
+       switchyard --version
 
   --config      the route script (default ./proxy.config.ts)
   --log-level   fatal | error | warn | info | debug | trace | silent (default: the script's, else info)
   --no-watch    do not reload when the script changes (SIGHUP still reloads)
   --no-warm-up  start listening at once, without first playing calls through a private proxy
+  --admin       the admin listener's address (metrics, health, control API, status page;
+                default: the script's admin, else 127.0.0.1:8060); --no-admin runs none
   check         load and validate the script, print what is wrong, exit 0 or 1
   init          write the default route script (./proxy.config.ts) and, if there is none, a
                 tsconfig.json to type-check it; --force overwrites an existing script`;
@@ -23,6 +32,9 @@ const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>]
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // Commands with options of their own parse their own arguments.
+  if (argv[0] === 'phone') return runPhone(argv.slice(1));
+  if (argv[0] === 'ctl') return runCtl(argv.slice(1));
   let args;
   try {
     args = parseArgs({
@@ -35,6 +47,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         'no-warm-up': { type: 'boolean', default: false },
         force: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'V', default: false },
+        admin: { type: 'string' },
+        'no-admin': { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -45,6 +60,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`switchyard ${VERSION}\n`);
+    return 0;
+  }
+  let admin: { host: string; port: number } | false | undefined;
+  if (values['no-admin']) admin = false;
+  else if (values.admin !== undefined) {
+    const parsed = parseAdminAddress(values.admin);
+    if (parsed === null) {
+      process.stderr.write(`--admin: '${values.admin}' is not <host>:<port> (e.g. 127.0.0.1:8060 or [::1]:8060)\n`);
+      return 2;
+    }
+    admin = parsed;
   }
   const command = positionals[0] ?? 'start';
   const level = values['log-level'];
@@ -58,7 +87,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`unknown command '${command}'\n${USAGE}\n`);
     return 2;
   }
-  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], !values['no-warm-up']);
+  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], !values['no-warm-up'], admin);
 }
 
 async function check(file: string): Promise<number> {
@@ -115,11 +144,11 @@ function init(file: string, force: boolean): number {
   return 0;
 }
 
-async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean): Promise<number> {
+async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean, admin: { host: string; port: number } | false | undefined): Promise<number> {
   const bootLog = createLogger({ level: level ?? 'info' });
   let proxy: Switchyard;
   try {
-    proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp });
+    proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp, ...(admin !== undefined ? { admin } : {}) });
   } catch (err) {
     const code = isSwitchyardError(err) ? err.code : 'SY_BOOT';
     bootLog.fatal({ code }, err instanceof Error ? err.message : String(err));

@@ -1,16 +1,26 @@
 import { AdmissionControl } from '../kernel/admission.ts';
-import type { CoreServices } from '../kernel/core-services.ts';
-import { Dispatcher } from '../kernel/dispatcher.ts';
+import type { CoreServices, OriginateResult, PlainOriginateRequest } from '../kernel/core-services.ts';
+import { composeBye } from '../dialects/plain/compose.ts';
+import { Dispatcher, type DispatchStats } from '../kernel/dispatcher.ts';
 import { ProxyHooks } from '../kernel/hooks.ts';
 import { ModuleRegistry } from '../kernel/module-registry.ts';
 import type { Endpoint } from '../lib/address.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/log.ts';
 import { loadScript, type LoadedScript } from '../script/load.ts';
-import { Reloader, firstSnapshot, type ReloadResult } from '../script/reload.ts';
+import { Reloader, firstSnapshot, type ReloadRecord, type ReloadResult } from '../script/reload.ts';
 import { UdpListener } from '../transport/udp-listener.ts';
 import { DialectRuntimes } from './dialects.ts';
 
-export type { ReloadResult };
+export type { ReloadResult, ReloadRecord };
+
+/** A signaling listener as it is open. */
+export interface OpenListener {
+  readonly name: string;
+  readonly dialect: 'plain' | 'sip';
+  readonly host: string;
+  readonly port: number;
+  readonly udpEngine: string;
+}
 
 export interface StartOptions {
   readonly configFile: string;
@@ -34,6 +44,10 @@ export class Switchyard {
   private readonly admission: AdmissionControl;
   readonly dispatcher: Dispatcher;
   private stopped = false;
+  /** Epoch ms when the listeners opened. */
+  startedAt = 0;
+  /** What stops with the proxy, before its listeners close (the admin listener). */
+  private readonly companions: (() => Promise<void>)[] = [];
 
   private constructor(private readonly log: Logger) {
     this.dialects = new DialectRuntimes({
@@ -76,7 +90,7 @@ export class Switchyard {
     return {
       hooks: this.hooks,
       isOwnUri: (uri) => this.dialects.isOwnUri(uri),
-      originate: (req) => this.dialects.originate(req),
+      originate: (req) => (req.dialect === 'plain' ? this.originatePlain(req) : this.dialects.originate(req)),
     };
   }
 
@@ -95,6 +109,7 @@ export class Switchyard {
       if (l.dialect === 'sip') await this.dialects.sip().listen(l, listener.port);
     }
     if (watch) await this.reloader.watch(); // a save right after 'started' is seen
+    this.startedAt = Date.now();
     this.log.info({ script: script.file, generation: 1, modules: this.registry.moduleNames() }, `switchyard started\n${this.registry.describe()}`);
   }
 
@@ -108,6 +123,13 @@ export class Switchyard {
     }
   }
 
+  private async originatePlain(req: PlainOriginateRequest): Promise<OriginateResult> {
+    const name = req.listener ?? this.reloader.current.script.listen.find((l) => l.dialect === 'plain')?.name;
+    if (name === undefined || !this.listeners.has(name)) throw new Error('originate(): the script has no plain listener');
+    this.send(name, req.target, composeBye(req.from, req.to, '\n'));
+    return { status: 0, reason: 'sent (a plain BYE has no reply)', reply: null };
+  }
+
   private send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void {
     const l = this.listeners.get(listener);
     if (l === undefined) {
@@ -115,6 +137,11 @@ export class Switchyard {
       return;
     }
     l.send(to, data, sent);
+  }
+
+  /** True once stop() has begun. */
+  get stopping(): boolean {
+    return this.stopped;
   }
 
   get generation(): number {
@@ -132,6 +159,40 @@ export class Switchyard {
     return this.reloader.reload();
   }
 
+  /** Runs `stop` when the proxy stops, first of all (a listener started beside it). */
+  onStop(stop: () => Promise<void>): void {
+    this.companions.push(stop);
+  }
+
+  /** The signaling listeners as they are open. */
+  openListeners(): OpenListener[] {
+    return this.reloader.current.script.listen.flatMap((l) => {
+      const open = this.listeners.get(l.name);
+      return open === undefined ? [] : [{ name: l.name, dialect: l.dialect, host: l.host, port: open.port, udpEngine: open.engine }];
+    });
+  }
+
+  /** The booted modules (for the admin listener: what they show operators, switching them on and off). */
+  get modules(): ModuleRegistry {
+    return this.registry;
+  }
+
+  /** The last reloads and how many succeeded and failed. */
+  get reloads(): { readonly history: readonly ReloadRecord[]; readonly counts: { readonly ok: number; readonly failed: number } } {
+    return { history: this.reloader.history, counts: this.reloader.counts };
+  }
+
+  /** The script being served. */
+  get scriptFile(): string {
+    return this.reloader.current.script.file;
+  }
+
+  /** Live counters of the core, as they are (read, never copied per message). */
+  counters(): { readonly dispatch: Readonly<DispatchStats>; readonly transactions: Readonly<Record<string, number>>; readonly dialects: Readonly<Record<string, Readonly<Record<string, number>>>>; readonly sip: Readonly<Record<string, number>> | null; readonly admittedShare: number } {
+    const d = this.dialects.stats() as { transactions: Record<string, number>; dialects: Record<string, Record<string, number>>; sip?: Record<string, number> };
+    return { dispatch: this.dispatcher.stats, transactions: d.transactions, dialects: d.dialects, sip: d.sip ?? null, admittedShare: this.admission.share };
+  }
+
   stats(): Record<string, unknown> {
     return {
       generation: this.generation,
@@ -144,6 +205,7 @@ export class Switchyard {
     if (this.stopped) return;
     this.stopped = true;
     const stats = this.reloader === undefined ? {} : this.stats();
+    for (const stop of this.companions.splice(0)) await stop().catch((err: unknown) => this.log.error({ err }, 'stopping a companion failed'));
     this.admission.stop();
     await this.reloader?.close();
     await Promise.all([...this.listeners.values()].map((l) => l.close()));

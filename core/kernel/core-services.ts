@@ -1,6 +1,7 @@
 import type { Reply } from '../model/message.ts';
 import type { ForwardTarget } from '../model/verdict.ts';
 import type { HookBus } from './hooks.ts';
+import type { Endpoint } from '../lib/address.ts';
 
 /** A request the proxy originates as a user agent client (a keepalive OPTIONS, a BYE to end a call, a NOTIFY). */
 export interface OriginateRequest {
@@ -31,6 +32,20 @@ export interface OriginateRequest {
   readonly timeoutMs?: number;
 }
 
+/**
+ * A plain-protocol message of the proxy's own: the protocol's BYE, which ends a call at the party
+ * it is sent to (`BYE FROM:<from> TO:<to>`, as if the other party had hung up). It has no reply.
+ */
+export interface PlainOriginateRequest {
+  readonly dialect: 'plain';
+  readonly method: 'BYE';
+  readonly from: string;
+  readonly to: string;
+  readonly target: Endpoint;
+  /** The listener it leaves from; default: the first plain listener. */
+  readonly listener?: string;
+}
+
 /** The final response of an originated request; `reply` is null when the proxy made the status up (408: no answer in time, 478: no route). */
 export interface OriginateResult {
   readonly status: number;
@@ -43,6 +58,9 @@ export interface CoreServices {
   readonly hooks: HookBus;
   /** SIP: whether a URI names this proxy (one of its addresses and SIP ports). */
   isOwnUri(uri: string): boolean;
-  /** Sends a request of the proxy's own and resolves with its final response. */
-  originate(req: OriginateRequest): Promise<OriginateResult>;
+  /**
+   * Sends a request of the proxy's own and resolves with its final response. A plain BYE has no
+   * response: it resolves with status 0 once sent.
+   */
+  originate(req: OriginateRequest | PlainOriginateRequest): Promise<OriginateResult>;
 }

@@ -7,6 +7,7 @@ import type { AnyModule } from '../kernel/define-module.ts';
 import { formatZodIssues, validateModules, type ValidatedModule } from '../kernel/validate-modules.ts';
 import { localImportGraph } from './imports.ts';
 import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
+import { adminRefusal, resolveAdmin, type ResolvedAdmin } from './admin-options.ts';
 import type { CompiledRoutes } from '../kernel/snapshot.ts';
 
 /** The running product's top folder: the repository when it runs from sources, dist/ when built. */
@@ -55,6 +56,8 @@ export interface LoadedScript {
   readonly routes: CompiledRoutes;
   readonly defaultReply: { readonly status: number; readonly reason: string };
   readonly logLevel: string | undefined;
+  /** The admin listener as the script asks for it (the command line may override it). */
+  readonly admin: ResolvedAdmin;
   /** The script and the local files it imports. */
   readonly files: readonly string[];
 }
@@ -146,8 +149,16 @@ export async function loadScript(file: string): Promise<LoadedScript> {
     names.add(l.name);
   }
 
+  const admin = resolveAdmin(def.admin);
+  const refusal = adminRefusal(admin);
+  if (refusal !== null) {
+    const at = lineOfField(files, 'admin', undefined);
+    throw new SwitchyardError('SY_CONFIG_INVALID', `${abs}: invalid script:\n  ${at !== null ? `${at}: ` : ''}admin.host: ${refusal}`, { file: abs, problems: [`admin.host: ${refusal}`] });
+  }
+
   return {
     file: abs,
+    admin,
     listen,
     modules,
     routes: { request: def.routes.request, reply: def.routes.reply ?? {}, failure: def.routes.failure ?? {} },

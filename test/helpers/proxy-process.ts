@@ -45,7 +45,9 @@ export class ProxyProcess {
   /** Starts the proxy with `configFile` (default: the repository's proxy.config.ts) and waits until it listens. */
   static async start(opts: { configFile?: string; args?: string[]; cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ProxyProcess> {
     const configFile = opts.configFile ?? path.join(REPO, 'proxy.config.ts');
-    const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...(opts.args ?? [])];
+    // No admin listener unless a test asks for one: proxies run side by side and 8060 is one port.
+    const admin = opts.args?.some((a) => a === '--admin' || a === '--no-admin') ? [] : ['--no-admin'];
+    const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...admin, ...(opts.args ?? [])];
     const child = spawn(process.execPath, args, { cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
     const p = new ProxyProcess(child, configFile);
     try {

@@ -31,6 +31,11 @@ export function composeMediaPort(caller: string, callee: string, port: number, t
   return Buffer.from(`MEDIA_PORT FROM:${caller} TO:${callee} ${port}${terminator}`, 'latin1');
 }
 
+/** The proxy ending a call at one party, as the other party's BYE would. */
+export function composeBye(from: string, to: string, terminator: Terminator): Buffer {
+  return Buffer.from(`BYE FROM:${from} TO:${to}${terminator}`, 'latin1');
+}
+
 /** Reason text safe to put on the wire: printable ASCII, one line. */
 export function plainReasonText(reason: string): string {
   return reason.replace(/[^\x20-\x7e]/g, '?');

@@ -71,7 +71,7 @@ describe('admin token rule', () => {
     });
 
     test('no token or a wrong one gets 401; the right one gets through', async () => {
-      for (const headers of [{}, { authorization: 'Bearer wrong-token-of-some-length' }, { authorization: `Basic ${TOKEN}` }]) {
+      for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong-token-of-some-length' }, { authorization: `Basic ${TOKEN}` }]) {
         for (const p of ['/metrics', '/api/calls', '/']) {
           const res = await fetch(`${base}${p}`, { headers });
           assert.equal(res.status, 401, `${p} with ${JSON.stringify(headers)}`);

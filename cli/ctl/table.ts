@@ -7,7 +7,8 @@ export function table(headers: readonly string[], rows: readonly (readonly strin
 
 export function endpoint(e: { address: string; port: number } | undefined): string {
   if (e === undefined || e.address === '') return '-';
-  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+  const a = e.address.replace(/^::ffff:(?=\d+\.)/i, ''); // an IPv4 peer of a dual-stack socket
+  return a.includes(':') ? `[${a}]:${e.port}` : `${a}:${e.port}`;
 }
 
 export function duration(ms: number): string {

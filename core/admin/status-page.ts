@@ -57,7 +57,7 @@ export const STATUS_PAGE = `<!doctype html>
 "use strict";
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const ep = (e) => e && e.address ? (e.address.includes(":") ? "[" + e.address + "]" : e.address) + ":" + e.port : "–";
+const ep = (e) => { if (!e || !e.address) return "–"; const a = e.address.replace(/^::ffff:(?=\d+\.)/i, ""); return (a.includes(":") ? "[" + a + "]" : a) + ":" + e.port; };
 const dur = (ms) => { const s = Math.max(0, Math.round(ms / 1000)); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); };
 const rate = (bytesPerSec, pps) => (bytesPerSec * 8 / 1000).toFixed(1) + " kbit/s · " + Math.round(pps) + " pkt/s";
 /** Each call's media totals at the last snapshot, for its rates. */
@@ -83,7 +83,7 @@ function drawChart(canvas, points, key, color) {
   for (const f of [0, 0.5, 1]) {
     const y = h - pad / 2 - f * (h - pad);
     ctx.beginPath(); ctx.moveTo(pad + 16, y); ctx.lineTo(w, y); ctx.stroke();
-    ctx.fillText(String(Math.round(f * max)), 0, y + 4);
+    ctx.fillText(max < 10 ? (f * max).toFixed(1) : String(Math.round(f * max)), 0, y + 4);
   }
   if (values.length < 2) return;
   const span = Math.max(1, points[points.length - 1].t - points[0].t);
@@ -96,6 +96,7 @@ function drawChart(canvas, points, key, color) {
   ctx.stroke();
   ctx.fillStyle = "#66707c";
   ctx.fillText("last " + Math.round(span / 60000 * 10) / 10 + " min, now " + values[values.length - 1].toFixed(1) + "/s", pad + 20, 12);
+  canvas.dataset.last = String(values[values.length - 1]);
 }
 
 function render(s) {

@@ -57,15 +57,16 @@ describe('status page in headless Chromium', () => {
       }, 20);
       let shown: string;
       try {
-        await page.waitForFunction(() => /[1-9][\d.]* kbit\/s.*[1-9][\d.]* kbit\/s/s.test(document.querySelector('#calls tr[data-call-id]')?.textContent ?? ''), { timeout: 10_000 });
-        await page.waitForFunction(() => (document.querySelector('#packets-chart') as HTMLElement).dataset.last !== undefined && Number((document.querySelector('#packets-chart') as HTMLElement).dataset.last) > 0, { timeout: 10_000 });
+        // Page-side expressions, evaluated in the browser.
+        await page.waitForFunction(String.raw`/[1-9][\d.]* kbit\/s.*[1-9][\d.]* kbit\/s/s.test(document.querySelector('#calls tr[data-call-id]')?.textContent ?? '')`, { timeout: 10_000 });
+        await page.waitForFunction(`Number(document.querySelector('#packets-chart').dataset.last ?? 0) > 0`, { timeout: 10_000 });
         shown = await page.$eval('#calls tr[data-call-id]', (e) => e.textContent ?? '');
       } finally {
         clearInterval(stream);
       }
       assert.match(shown, /alice.*bob.*plain.*confirmed/);
       assert.match(shown, new RegExp(String(media)));
-      await page.waitForFunction(() => Number((document.querySelector('#relay') as HTMLElement).textContent?.match(/sessions(\d+)/)?.[1]) === 1, { timeout: 5000 });
+      await page.waitForFunction(String.raw`Number(document.querySelector('#relay').textContent.match(/sessions(\d+)/)?.[1]) === 1`, { timeout: 5000 });
 
       mkdirSync(ARTIFACTS, { recursive: true });
       const shot = path.join(ARTIFACTS, 'status-page.png');
@@ -75,7 +76,7 @@ describe('status page in headless Chromium', () => {
       await bob.peer.drain(100); // the stream's last packets
       await alice.send('BYE FROM:alice TO:bob\n');
       assert.equal(await bob.next(), 'BYE FROM:alice TO:bob\n');
-      await page.waitForFunction(() => document.querySelector('#calls tr[data-call-id]') === null, { timeout: 10_000 });
+      await page.waitForFunction(`document.querySelector('#calls tr[data-call-id]') === null`, { timeout: 10_000 });
       assert.match(await page.$eval('#calls tbody', (e) => e.textContent ?? ''), /no calls/);
       assert.deepEqual(failures, [], 'no script error on the page');
     } finally {

@@ -41,7 +41,7 @@ export async function runCtl(argv: readonly string[], out: Out = process.stdout,
     (values.help ? out : err).write(`${CTL_USAGE}\n`);
     return values.help ? 0 : 2;
   }
-  const addressText = values.admin ?? process.env.SWITCHYARD_ADMIN ?? `${ADMIN_DEFAULTS.host}:${ADMIN_DEFAULTS.port}`;
+  const addressText = values.admin ?? (process.env.SWITCHYARD_ADMIN || `${ADMIN_DEFAULTS.host}:${ADMIN_DEFAULTS.port}`);
   const address = parseAdminAddress(addressText);
   if (address === null) {
     err.write(`--admin: '${addressText}' is not <host>:<port>\n`);

@@ -1,30 +1,27 @@
-# switchyard in a container: the package built from this checkout, its native addons compiled
-# in a build stage, run as the unprivileged `node` user from /app with /app/proxy.config.ts.
-#
+# switchyard in a container: built (TypeScript and the native addons) in one stage, run from a
+# slim one as an unprivileged user. Signaling and media are UDP port ranges: run it with
+# --network host, or publish 5060/udp, 5060/tcp, 34567/udp and the whole media range.
 #   docker build -t switchyard .
-#   docker run --network host -v $PWD/proxy.config.ts:/app/proxy.config.ts:ro switchyard
-#
-# Host networking is the usual choice for a SIP proxy with a media relay: the relay's port range
-# (5000-5999 by default) would otherwise need as many published ports, and SDP must carry an
-# address the phones can reach (set `advertise` in the script when the host sits behind NAT).
-
-FROM node:20-bookworm-slim AS build
+#   docker run --network host -v $PWD/proxy.config.ts:/etc/switchyard/proxy.config.ts:ro switchyard
+FROM node:22-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN npm ci --no-audit --no-fund && npm pack --pack-destination /tmp
-# The package as a user installs it; its install script compiles the addons against this image's node.
-WORKDIR /app
-RUN echo '{ "name": "switchyard-app", "private": true }' > package.json \
- && npm install --omit=dev --no-audit --no-fund /tmp/switchyard-*.tgz \
- && npx switchyard init \
- && npm cache clean --force
+# npm ci compiles dist/ (prepare) and the native addons (install); the runtime keeps production dependencies only.
+RUN npm ci --no-audit --no-fund && node native/build.mjs && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
-ENV NODE_ENV=production
-WORKDIR /app
-COPY --from=build --chown=node:node /app /app
+FROM node:22-bookworm-slim
+WORKDIR /opt/switchyard
+COPY --from=build /src/package.json /src/proxy.config.ts ./
+COPY --from=build /src/bin/switchyard.mjs ./bin/switchyard.mjs
+COPY --from=build /src/dist ./dist
+COPY --from=build /src/native/build ./native/build
+COPY --from=build /src/node_modules ./node_modules
+RUN mkdir -p /etc/switchyard /var/lib/switchyard && cp proxy.config.ts /etc/switchyard/ && chown -R node:node /var/lib/switchyard
 USER node
-EXPOSE 34567/udp 5060/udp 5060/tcp 5000-5999/udp
-STOPSIGNAL SIGTERM
-CMD ["node", "node_modules/switchyard/bin/switchyard.mjs", "--config", "/app/proxy.config.ts"]
+EXPOSE 5060/udp 5060/tcp 34567/udp 5000-5999/udp
+# The admin listener stays on the container's loopback, where the health check runs.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+  CMD node -e "fetch('http://127.0.0.1:8060/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+ENTRYPOINT ["node", "/opt/switchyard/bin/switchyard.mjs"]
+CMD ["--config", "/etc/switchyard/proxy.config.ts", "--no-watch"]

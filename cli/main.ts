@@ -10,11 +10,19 @@ import { PRODUCT_DIRS, loadScript } from '../core/script/load.ts';
 import type { ScriptOverrides } from '../core/script/overrides.ts';
 import { OverrideError, readOverrides } from './overrides.ts';
 import { typeCheckScript } from './type-check.ts';
+import { parseAdminAddress } from '../core/script/admin-options.ts';
+import { runCtl } from './ctl/main.ts';
+import { runPhone } from './phone/main.ts';
+import { VERSION } from './version.ts';
 
 const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--warm-up]
+                  [--admin <host:port> | --no-admin]
                   [--plain-port <port>] [--sip-port <port>] [--media-ports <min-max>]
        switchyard check [--config <file>] [--plain-port <port>] [--sip-port <port>] [--media-ports <min-max>]
        switchyard init [--config <file>] [--force]
+       switchyard ctl <command> [--admin <host:port>] [--token <token>] [--json]   (switchyard ctl --help)
+       switchyard phone ...       a test phone of the plain protocol (switchyard phone --help)
+       switchyard --version
 
   --config       the route script (default ./proxy.config.ts)
   --log-level    fatal | error | warn | info | debug | trace | silent (default: the script's, else info)
@@ -28,6 +36,8 @@ const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>]
   --media-ports  the media relay's port range, e.g. 20000-20999 (env SWITCHYARD_MEDIA_PORTS)
                  A flag wins over its variable; both win over the script, also across reloads.
                  A listen port another program holds stops the start at once, naming the port.
+  --admin        the admin listener's address (metrics, health, control API, status page;
+                 default: the script's admin, else 127.0.0.1:8060); --no-admin runs none
   check          type-check the script (the TypeScript compiler, as tsc does), load and validate
                  it; print the errors and exit 1, or one line that it is OK and exit 0
   init           write the default route script (./proxy.config.ts) and, if there is none, a
@@ -36,6 +46,9 @@ const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>]
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // Commands with options of their own parse their own arguments.
+  if (argv[0] === 'phone') return runPhone(argv.slice(1));
+  if (argv[0] === 'ctl') return runCtl(argv.slice(1));
   let args;
   try {
     args = parseArgs({
@@ -52,6 +65,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         'media-ports': { type: 'string' },
         force: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'V', default: false },
+        admin: { type: 'string' },
+        'no-admin': { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -62,6 +78,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`switchyard ${VERSION}\n`);
+    return 0;
+  }
+  let admin: { host: string; port: number } | false | undefined;
+  if (values['no-admin']) admin = false;
+  else if (values.admin !== undefined) {
+    const parsed = parseAdminAddress(values.admin);
+    if (parsed === null) {
+      process.stderr.write(`--admin: '${values.admin}' is not <host>:<port> (e.g. 127.0.0.1:8060 or [::1]:8060)\n`);
+      return 2;
+    }
+    admin = parsed;
   }
   const command = positionals[0] ?? 'start';
   const level = values['log-level'];
@@ -85,7 +115,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   if (command === 'check') return check(values.config!, overrides);
-  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], values['warm-up'] === true && values['no-warm-up'] !== true, overrides);
+  return start(values.config!, level as LogLevel | undefined, !values['no-watch'], values['warm-up'] === true && values['no-warm-up'] !== true, overrides, admin);
 }
 
 /** Type-checks the script, then loads and validates it; every problem found is printed. */
@@ -149,7 +179,7 @@ function init(file: string, force: boolean): number {
   return 0;
 }
 
-async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean, overrides: ScriptOverrides): Promise<number> {
+async function start(file: string, level: LogLevel | undefined, watch: boolean, warmUp: boolean, overrides: ScriptOverrides, admin: { host: string; port: number } | false | undefined): Promise<number> {
   const bootLog = createLogger({ level: level ?? 'info', singleLine: true });
   // The handlers are there before the proxy listens: a signal that comes while it starts stops it
   // once started, instead of killing the process half-way.
@@ -176,7 +206,7 @@ async function start(file: string, level: LogLevel | undefined, watch: boolean, 
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGHUP', () => void proxy?.reload());
   try {
-    proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp, overrides });
+    proxy = await startProxy({ configFile: file, ...(level ? { logLevel: level } : {}), watch, warmUp, overrides, ...(admin !== undefined ? { admin } : {}) });
   } catch (err) {
     const code = isSwitchyardError(err) ? err.code : 'SY_BOOT';
     bootLog.fatal({ code }, err instanceof Error ? err.message : String(err));

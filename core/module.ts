@@ -16,6 +16,9 @@ export type {
 export type { MessageContext } from './kernel/message-context.ts';
 export type { TransactionView } from './kernel/contracts.ts';
 export type { CoreServices, OriginateRequest, OriginateResult, PlainOriginateRequest, SipOriginateRequest } from './kernel/core-services.ts';
+export type {
+  ModuleOperations, ModuleMetric, MetricSample, RegistrationInfo, CallInfo, CallMedia, CallMediaSession, LegMedia, HangupResult, ModuleHealth,
+} from './kernel/operations.ts';
 export { MediaRefused, isMediaRefused } from './kernel/hooks.ts';
 export type {
   HookBus, RequestForwardEvent, ReplyForwardEvent, AnswerEvent, MediaEvent, TransactionEndEvent, TransactionOutcome,

@@ -1,18 +1,27 @@
 import type { CoreServices } from '../kernel/core-services.ts';
-import { Dispatcher } from '../kernel/dispatcher.ts';
+import { Dispatcher, type DispatchStats } from '../kernel/dispatcher.ts';
 import { ProxyHooks } from '../kernel/hooks.ts';
 import { ModuleRegistry } from '../kernel/module-registry.ts';
-import { OverloadControl } from '../kernel/overload.ts';
+import { OverloadControl, type OverloadStats } from '../kernel/overload.ts';
 import type { Endpoint } from '../lib/address.ts';
 import type { DialectName } from '../model/message.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/log.ts';
 import { loadScript, type LoadedScript } from '../script/load.ts';
 import type { ScriptOverrides } from '../script/overrides.ts';
-import { Reloader, firstSnapshot, type ReloadResult } from '../script/reload.ts';
+import { Reloader, firstSnapshot, type ReloadRecord, type ReloadResult } from '../script/reload.ts';
 import { UdpListener } from '../transport/udp-listener.ts';
 import { DialectRuntimes } from './dialects.ts';
 
-export type { ReloadResult };
+export type { ReloadResult, ReloadRecord };
+
+/** A signaling listener as it is open. */
+export interface OpenListener {
+  readonly name: string;
+  readonly dialect: 'plain' | 'sip';
+  readonly host: string;
+  readonly port: number;
+  readonly udpEngine: string;
+}
 
 export interface StartOptions {
   readonly configFile: string;
@@ -38,6 +47,10 @@ export class Switchyard {
   private readonly overload: OverloadControl;
   readonly dispatcher: Dispatcher;
   private stopped = false;
+  /** Epoch ms when the listeners opened. */
+  startedAt = 0;
+  /** What stops with the proxy, before its listeners close (the admin listener). */
+  private readonly companions: (() => Promise<void>)[] = [];
 
   private constructor(private readonly log: Logger) {
     this.dialects = new DialectRuntimes({
@@ -106,6 +119,7 @@ export class Switchyard {
       if (l.dialect === 'sip') await this.dialects.sip().listen(l, listener.port);
     }
     if (watch) await this.reloader.watch(); // a save right after 'started' is seen
+    this.startedAt = Date.now();
     this.log.info({ script: script.file, generation: 1, modules: this.registry.moduleNames() }, `switchyard started\n${this.registry.describe()}`);
   }
 
@@ -128,6 +142,11 @@ export class Switchyard {
     l.send(to, data, sent);
   }
 
+  /** True once stop() has begun. */
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
   get generation(): number {
     return this.reloader.current.snapshot.generation;
   }
@@ -148,6 +167,40 @@ export class Switchyard {
     return this.reloader.reload();
   }
 
+  /** Runs `stop` when the proxy stops, first of all (a listener started beside it). */
+  onStop(stop: () => Promise<void>): void {
+    this.companions.push(stop);
+  }
+
+  /** The signaling listeners as they are open. */
+  openListeners(): OpenListener[] {
+    return this.reloader.current.script.listen.flatMap((l) => {
+      const open = this.listeners.get(l.name);
+      return open === undefined ? [] : [{ name: l.name, dialect: l.dialect, host: l.host, port: open.port, udpEngine: open.engine }];
+    });
+  }
+
+  /** The booted modules (for the admin listener: what they show operators, switching them on and off). */
+  get modules(): ModuleRegistry {
+    return this.registry;
+  }
+
+  /** The last reloads and how many succeeded and failed. */
+  get reloads(): { readonly history: readonly ReloadRecord[]; readonly counts: { readonly ok: number; readonly failed: number } } {
+    return { history: this.reloader.history, counts: this.reloader.counts };
+  }
+
+  /** The script being served. */
+  get scriptFile(): string {
+    return this.reloader.current.script.file;
+  }
+
+  /** Live counters of the core, as they are (read, never copied per message). */
+  counters(): { readonly dispatch: Readonly<DispatchStats>; readonly transactions: Readonly<Record<string, number>>; readonly dialects: Readonly<Record<string, Readonly<Record<string, number>>>>; readonly sip: Readonly<Record<string, number>> | null; readonly overload: Readonly<OverloadStats> } {
+    const d = this.dialects.stats() as { transactions: Record<string, number>; dialects: Record<string, Record<string, number>>; sip?: Record<string, number> };
+    return { dispatch: this.dispatcher.stats, transactions: d.transactions, dialects: d.dialects, sip: d.sip ?? null, overload: this.overload.stats() };
+  }
+
   stats(): Record<string, unknown> {
     return {
       generation: this.generation,
@@ -161,6 +214,7 @@ export class Switchyard {
     if (this.stopped) return;
     this.stopped = true;
     const stats = this.reloader === undefined ? {} : this.stats();
+    for (const stop of this.companions.splice(0)) await stop().catch((err: unknown) => this.log.error({ err }, 'stopping a companion failed'));
     this.overload.stop();
     await this.reloader?.close();
     await Promise.all([...this.listeners.values()].map((l) => l.close()));

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Logger } from '../lib/log.ts';
 import type { CoreServices } from './core-services.ts';
 import type { MessageContext } from './message-context.ts';
+import type { ModuleOperations } from './operations.ts';
 
 import type { RouteKind } from './contracts.ts';
 
@@ -141,6 +142,8 @@ export interface ModuleManifest<N extends string, Schema extends z.ZodObject, S,
   onConfigChange?(env: BoundEnv<z.output<Schema>, S, D>, change: { readonly changed: readonly string[] }): void;
   onEnabledChange?(env: BoundEnv<z.output<Schema>, S, D>, enabled: boolean): void;
   onClose?(env: BoundEnv<z.output<Schema>, S, D>): void | Promise<void>;
+  /** What operators see of it through the admin listener: metrics read at scrape time, registrations, calls, hangup. */
+  operations?(env: BoundEnv<z.output<Schema>, S, D>): ModuleOperations;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -5,6 +5,7 @@ import { DISABLED_RESULT, type AnyManifest, type BoundEnv, type Dependencies, ty
 import type { CoreServices } from './core-services.ts';
 import { gatedHooks } from './hooks.ts';
 import type { ValidatedModule } from './validate-modules.ts';
+import type { ModuleOperations } from './operations.ts';
 
 interface ModuleRuntime {
   readonly name: string;
@@ -16,7 +17,20 @@ interface ModuleRuntime {
   readonly env: BoundEnv<Record<string, unknown>, unknown>;
   functions: FunctionTable;
   api: unknown;
+  operations: ModuleOperations;
 }
+
+/** A module as the admin listener sees it. */
+export interface ModuleStatus {
+  readonly name: string;
+  readonly description: string;
+  readonly enabled: boolean;
+  readonly operations: ModuleOperations;
+}
+
+export type SwitchResult =
+  | { readonly ok: true; readonly name: string; readonly enabled: boolean; readonly changed: boolean }
+  | { readonly ok: false; readonly reason: 'no-such-module' | 'required-by' | 'requires'; readonly detail: string };
 
 export interface ReconfigureReport {
   readonly applied: string[];
@@ -101,11 +115,12 @@ export class ModuleRegistry {
       throw new SwitchyardError('SY_MODULE_SETUP', `module '${m.name}' failed to set up: ${(err as Error).message}`, { module: m.name, cause: err });
     }
     const rt: ModuleRuntime = {
-      name: m.name, manifest: m.manifest, holder, switch: onOff, functions: {}, api: undefined,
+      name: m.name, manifest: m.manifest, holder, switch: onOff, functions: {}, api: undefined, operations: {},
       env: { state, config, log, core: moduleCore, deps },
     };
     rt.functions = m.manifest.functions?.(rt.env) ?? {};
     rt.api = m.manifest.api?.(rt.env);
+    rt.operations = m.manifest.operations?.(rt.env) ?? {};
     this.runtimes.push(rt);
     this.byName.set(m.name, rt);
     log.debug({ enabled: m.enabled, functions: Object.keys(rt.functions) }, 'module ready');
@@ -170,6 +185,34 @@ export class ModuleRegistry {
 
   api<A>(name: string): A | undefined {
     return this.byName.get(name)?.api as A | undefined;
+  }
+
+  /** Every module in setup order, with what it shows operators. */
+  statuses(): ModuleStatus[] {
+    return this.runtimes.map((rt) => ({ name: rt.name, description: rt.manifest.description, enabled: rt.switch.enabled, operations: rt.operations }));
+  }
+
+  /**
+   * Turns a module on or off at run time (the control API), as `enabled` in a reload would; a
+   * module an enabled module requires stays on. The script's own `enabled` applies again at the
+   * next reload that changes it.
+   */
+  setEnabled(name: string, enabled: boolean): SwitchResult {
+    const rt = this.byName.get(name);
+    if (rt === undefined) return { ok: false, reason: 'no-such-module', detail: `no module '${name}' (listed: ${this.moduleNames().join(', ')})` };
+    if (!enabled) {
+      const users = this.runtimes.filter((o) => o.switch.enabled && o !== rt && Object.values(o.manifest.dependsOn ?? {}).some((d) => d.kind === 'required' && d.module === name));
+      if (users.length > 0) return { ok: false, reason: 'required-by', detail: `'${name}' is required by ${users.map((u) => `'${u.name}'`).join(', ')}` };
+    }
+    if (enabled) {
+      const off = Object.values(rt.manifest.dependsOn ?? {}).filter((d) => d.kind === 'required' && !this.isEnabled(d.module));
+      if (off.length > 0) return { ok: false, reason: 'requires', detail: `'${name}' requires ${off.map((d) => `'${d.module}'`).join(', ')}, which is disabled` };
+    }
+    if (rt.switch.enabled === enabled) return { ok: true, name, enabled, changed: false };
+    rt.switch.enabled = enabled;
+    rt.manifest.onEnabledChange?.(rt.env, enabled);
+    this.log.info({ module: name, enabled }, enabled ? 'module enabled' : 'module disabled');
+    return { ok: true, name, enabled, changed: true };
   }
 
   /** The modules a reload would have to add or remove (only a restart can do that). */

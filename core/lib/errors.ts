@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'SY_MODULE_SETUP_TIMEOUT' // setup() did not finish in time
   | 'SY_MODULE_SET_CHANGED'   // a reload adds or removes modules: needs a restart
   | 'SY_LISTEN'               // a listener could not bind
+  | 'SY_ADMIN_EXPOSED'        // the admin listener would be reachable from other machines without a token
+  | 'SY_ADMIN_LISTEN'         // the admin listener could not bind
   | 'SY_VERDICT_TWICE'        // a route gave a second verdict
   | 'SY_SCOPE';               // a function called in a route kind where it is not legal
 

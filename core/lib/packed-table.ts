@@ -133,6 +133,18 @@ export class PackedTable {
     return true;
   }
 
+  /** Every live entry, in index order; the table must not change while this runs (an operator's listing, not a hot path). */
+  *entries(): IterableIterator<[key: string, value: string]> {
+    for (let i = 0; i < this.hashes.length; i++) {
+      if (this.hashes[i]! <= TOMBSTONE) continue;
+      const addr = this.addrs[i]!;
+      const buf = this.chunkOf(addr);
+      const at = offsetOf(addr);
+      const keyLen = buf.readUInt32LE(at + 4);
+      yield [buf.toString('utf8', at + HEADER, at + HEADER + keyLen), buf.toString('utf8', at + HEADER + keyLen, at + HEADER + keyLen + buf.readUInt32LE(at + 8))];
+    }
+  }
+
   clear(): void {
     this.hashes.fill(EMPTY);
     this.live = this.tombstones = 0;

@@ -8,6 +8,7 @@ import { formatZodIssues, validateModules, type ValidatedModule } from '../kerne
 import { localImportGraph } from './imports.ts';
 import { NO_OVERRIDES, type ScriptOverrides } from './overrides.ts';
 import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
+import { adminRefusal, resolveAdmin, type ResolvedAdmin } from './admin-options.ts';
 import type { CompiledRoutes } from '../kernel/snapshot.ts';
 import type { OverloadOptions } from '../kernel/overload.ts';
 
@@ -59,6 +60,8 @@ export interface LoadedScript {
   readonly defaultReply: { readonly status: number; readonly reason: string };
   readonly logLevel: string | undefined;
   readonly overload: OverloadOptions;
+  /** The admin listener as the script asks for it (the command line may override it). */
+  readonly admin: ResolvedAdmin;
   /** The script and the local files it imports. */
   readonly files: readonly string[];
 }
@@ -172,8 +175,16 @@ export async function loadScript(file: string, overrides: ScriptOverrides = NO_O
     names.add(l.name);
   }
 
+  const admin = resolveAdmin(def.admin);
+  const refusal = adminRefusal(admin);
+  if (refusal !== null) {
+    const at = lineOfField(files, 'admin', undefined);
+    throw new SwitchyardError('SY_CONFIG_INVALID', `${abs}: invalid script:\n  ${at !== null ? `${at}: ` : ''}admin.host: ${refusal}`, { file: abs, problems: [`admin.host: ${refusal}`] });
+  }
+
   return {
     file: abs,
+    admin,
     listen,
     modules,
     routes: { request: def.routes.request, reply: def.routes.reply ?? {}, failure: def.routes.failure ?? {} },

@@ -11,6 +11,28 @@ export type ReloadResult =
   | { readonly ok: true; readonly generation: number; readonly applied: readonly string[]; readonly needsRestart: readonly string[] }
   | { readonly ok: false; readonly error: string; readonly code: string };
 
+/** One reload as the admin listener reports it. */
+export interface ReloadRecord {
+  /** Epoch ms. */
+  readonly at: number;
+  readonly ok: boolean;
+  /** The generation serving after it. */
+  readonly generation: number;
+  readonly ms: number;
+  readonly code?: string;
+  readonly error?: string;
+  /** `file:line` of the refused script's first problem, when known. */
+  readonly where?: string;
+}
+
+/** Reloads remembered for the admin listener. */
+const HISTORY = 20;
+
+/** The first `file:line` (of a .ts/.js file) an error message names. */
+function whereIn(message: string): string | undefined {
+  return /((?:[A-Za-z]:)?\/[^\s:]+\.[cm]?[tj]s):(\d+)/.exec(message)?.slice(1, 3).join(':');
+}
+
 function sameListeners(a: readonly ResolvedListen[], b: readonly ResolvedListen[]): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -36,6 +58,9 @@ export class Reloader {
   private again = false;
   private watcher: ScriptWatcher | null = null;
   private closed = false;
+  /** The last reloads, oldest first. */
+  readonly history: ReloadRecord[] = [];
+  readonly counts = { ok: 0, failed: 0 };
 
   constructor(
     private served: ServedScript,
@@ -98,15 +123,25 @@ export class Reloader {
       };
       this.applyCore(next);
       const ms = Math.round(performance.now() - started);
+      this.record({ at: Date.now(), ok: true, generation, ms });
       this.log.info({ generation, applied: report.applied, ms }, 'script reloaded');
       if (needsRestart.length > 0) this.log.warn({ fields: needsRestart }, 'changed config fields need a restart to take effect');
       return { ok: true, generation, applied: report.applied, needsRestart };
     } catch (err) {
       const code = isSwitchyardError(err) ? err.code : 'SY_CONFIG_LOAD';
       const message = err instanceof Error ? err.message : String(err);
+      const where = whereIn(message);
+      this.record({ at: Date.now(), ok: false, generation: snapshot.generation, ms: Math.round(performance.now() - started), code, error: message, ...(where !== undefined ? { where } : {}) });
       this.log.error({ code, generation: snapshot.generation }, `reload refused, generation ${snapshot.generation} keeps serving: ${message}`);
       return { ok: false, error: message, code };
     }
+  }
+
+  private record(r: ReloadRecord): void {
+    if (r.ok) this.counts.ok++;
+    else this.counts.failed++;
+    this.history.push(r);
+    if (this.history.length > HISTORY) this.history.shift();
   }
 
   async close(): Promise<void> {

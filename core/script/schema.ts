@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { adminSchema } from './admin-options.ts';
 
 const routeFn = z.custom<(ctx: object) => unknown>((v) => typeof v === 'function', { message: 'expected a function (ctx) => ...' });
 
@@ -37,6 +38,7 @@ export const proxyDefinitionSchema = z.object({
     failure: z.record(z.string(), routeFn).optional(),
   }).strict(),
   defaultReply: z.object({ status: z.number().int().min(300).max(699), reason: z.string().min(1) }).strict().optional(),
+  admin: adminSchema.optional(),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional() }).strict().optional(),
   overload: z.object({
     enabled: z.boolean().optional(),

@@ -108,6 +108,11 @@ export interface ProxyDefinition<M extends readonly AnyModule[], FK extends stri
   readonly routes: Routes<M, FK, RK>;
   /** The reply a request gets when its route gives no verdict (default 404 "no route"). */
   readonly defaultReply?: { readonly status: number; readonly reason: string };
+  /**
+   * The admin listener (metrics, health, the control API, the status page): default
+   * 127.0.0.1:8060. A host other than loopback needs a `token`; `false` runs none.
+   */
+  readonly admin?: false | { readonly enabled?: boolean; readonly host?: string; readonly port?: number; readonly token?: string };
   readonly log?: { readonly level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Overload control: when and how new requests are refused past the proxy's capacity (README, "Overload"). */
   readonly overload?: OverloadOptions;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { defineModule, fn, OpenMap, sameEndpoint, type DialectName, type Endpoint } from '../../core/module.ts';
+import { defineModule, fn, OpenMap, sameEndpoint, type CallInfo, type DialectName, type Endpoint } from '../../core/module.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
+import { hangup, noteCSeq, sipDialogEnds } from './hangup.ts';
 
 export type { Dialog, DialogEndReason };
 
@@ -38,9 +39,17 @@ const schema = z.object({
   maxDurationSec: z.number().int().positive().default(43_200),
 });
 
+/** Calls counted as they start, are answered and end (one step per call, read by the admin listener). */
+interface CallCounts {
+  readonly started: Record<string, number>;
+  readonly answered: Record<string, number>;
+  readonly ended: Record<string, number>;
+}
+
 interface DialogState {
   readonly dialogs: OpenMap<Dialog>;
   readonly started: Set<Listener<DialogEvent>>;
+  readonly counts: CallCounts;
   readonly confirmed: Set<Listener<DialogEvent>>;
   readonly ended: Set<Listener<DialogEndEvent>>;
   end(d: Dialog, reason: DialogEndReason, detail?: EndDetail): void;
@@ -58,12 +67,14 @@ export const dialog = defineModule({
   setup: ({ core, config, log }): DialogState => {
     const dialogs = new OpenMap<Dialog>();
     const started = new Set<Listener<DialogEvent>>();
+    const counts: CallCounts = { started: { plain: 0, sip: 0 }, answered: { plain: 0, sip: 0 }, ended: {} };
     const confirmed = new Set<Listener<DialogEvent>>();
     const ended = new Set<Listener<DialogEndEvent>>();
     const end = (d: Dialog, reason: DialogEndReason, detail?: EndDetail): void => {
       if (d.state === 'ended') return;
       const wasConfirmed = d.state === 'confirmed';
       d.state = 'ended';
+      counts.ended[reason] = (counts.ended[reason] ?? 0) + 1;
       if (d.lifetimeTimer !== null) clearTimeout(d.lifetimeTimer);
       if (dialogs.get(d.callId) === d) dialogs.delete(d.callId);
       log.debug({ callId: d.callId, reason, ...detail }, 'dialog ended');
@@ -93,23 +104,29 @@ export const dialog = defineModule({
         if (existing !== undefined) end(existing, 'replaced');
         const d: Dialog = {
           callId: request.callId, dialect: request.dialect, caller: request.from.user, callee: request.to.user, listener: request.listener, callerTag: request.from.tag,
-          invite: request, callerAddress: request.source, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
+          invite: request, ends: null, callerAddress: request.source, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
         };
         d.lifetimeTimer = setTimeout(() => end(d, 'lifetime'), config().maxDurationSec * 1000);
         d.lifetimeTimer.unref();
         dialogs.set(d.callId, d);
+        counts.started[d.dialect]!++;
         for (const l of started) l({ dialog: d });
       } else if (request.method === 'BYE') {
         const d = dialogOf(request.callId, request.dialect);
         if (d !== undefined) end(d, 'bye', { by: sentByCaller(d, request) ? 'caller' : 'callee' });
+      } else if (request.inDialog && request.method !== 'ACK') {
+        const ends = dialogOf(request.callId, request.dialect)?.ends;
+        if (ends != null) noteCSeq(ends, request); // re-INVITE, UPDATE, INFO: the proxy's own BYE must go above
       }
     });
 
-    core.hooks.onAnswer(({ request }) => {
+    core.hooks.onAnswer(({ request, reply }) => {
       const d = dialogOf(request.callId, request.dialect);
       if (d !== undefined && d.invite === request && d.state === 'early') {
         d.state = 'confirmed';
         d.confirmedAt = Date.now();
+        counts.answered[d.dialect]!++;
+        if (d.dialect === 'sip') d.ends = sipDialogEnds(request, reply);
         for (const l of confirmed) l({ dialog: d });
       }
     });
@@ -125,7 +142,7 @@ export const dialog = defineModule({
       if (d.state === 'early' || outcome === 'withheld') end(d, outcome === 'timeout' ? 'timeout' : 'failed', { status });
     });
 
-    return { dialogs, started, confirmed, ended, end, dialogOf };
+    return { dialogs, started, counts, confirmed, ended, end, dialogOf };
   },
 
   functions: ({ state }) => ({
@@ -154,6 +171,43 @@ export const dialog = defineModule({
       return true;
     },
     count: () => state.dialogs.size,
+  }),
+
+  operations: ({ state, core }) => ({
+    metrics: [{
+      name: 'switchyard_calls_started_total', help: 'Calls (dialogs) started, by dialect', type: 'counter', labelNames: ['dialect'],
+      read: () => Object.entries(state.counts.started).map(([dialect, value]) => ({ labels: { dialect }, value })),
+    }, {
+      name: 'switchyard_calls_answered_total', help: 'Calls answered, by dialect', type: 'counter', labelNames: ['dialect'],
+      read: () => Object.entries(state.counts.answered).map(([dialect, value]) => ({ labels: { dialect }, value })),
+    }, {
+      name: 'switchyard_calls_ended_total', help: 'Calls ended, by reason (bye, failed, timeout, lifetime, replaced, terminated, shutdown)', type: 'counter', labelNames: ['reason'],
+      read: () => Object.entries(state.counts.ended).map(([reason, value]) => ({ labels: { reason }, value })),
+    }, {
+      name: 'switchyard_calls', help: 'Calls in progress (dialogs), by dialect and state', type: 'gauge', labelNames: ['dialect', 'state'],
+      read: () => {
+        const n = { 'plain/early': 0, 'plain/confirmed': 0, 'sip/early': 0, 'sip/confirmed': 0 } as Record<string, number>;
+        for (const d of state.dialogs.values()) if (d.state !== 'ended') n[`${d.dialect}/${d.state}`] = (n[`${d.dialect}/${d.state}`] ?? 0) + 1;
+        return Object.entries(n).map(([k, value]) => ({ labels: { dialect: k.split('/')[0]!, state: k.split('/')[1]! }, value }));
+      },
+    }],
+    calls: () => [...state.dialogs.values()].filter((d) => d.state !== 'ended').map((d): CallInfo => ({
+      callId: d.callId, dialect: d.dialect, caller: d.caller, callee: d.callee, state: d.state as 'early' | 'confirmed',
+      callerAddress: d.callerAddress, calleeAddress: d.calleeAddress, startedAt: d.createdAt, answeredAt: d.confirmedAt,
+    })),
+    async hangup(callId) {
+      const d = state.dialogs.get(callId);
+      if (d === undefined || d.state === 'ended') return { ok: false, reason: 'no-such-call' };
+      if (d.state !== 'confirmed') return { ok: false, reason: 'not-answered' };
+      const sent = hangup(d, core);
+      state.end(d, 'terminated'); // its media and timers end now; the BYEs' answers come later
+      return sent;
+    },
+    stats: () => ({
+      calls: state.dialogs.size,
+      callsStarted: state.counts.started.plain! + state.counts.started.sip!,
+      callsAnswered: state.counts.answered.plain! + state.counts.answered.sip!,
+    }),
   }),
 
   onClose: ({ state }) => {

@@ -5,6 +5,7 @@ import type { RelayBackend } from './backend.ts';
 import { EmbeddedBackend, type RelayAddresses } from './embedded-backend.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from './media-handler.ts';
 import type { DialogFollow, MediaHints } from './module-apis.ts';
+import { mediaOperations } from './operations.ts';
 import { MediaRelay } from './relay/media-relay.ts';
 import { parsePortRange } from './relay/port-pool.ts';
 import { createMediaEngine } from './relay/select-engine.ts';
@@ -148,6 +149,8 @@ export const mediaRelay = defineModule({
   }),
 
   api: ({ state }): MediaRelayApi => ({ backend: state.backend }),
+
+  operations: ({ state }) => mediaOperations(state.backend),
 
   onClose: ({ state }) => state.backend.close(),
 });

@@ -1,4 +1,4 @@
-import { defineModule, fn, respondVerdict, sameEndpoint, z, type DialectName, type Verdict } from '../../core/module.ts';
+import { defineModule, fn, respondVerdict, sameEndpoint, z, type DialectName, type RegistrationInfo, type Verdict } from '../../core/module.ts';
 import { MemoryLocationStore } from './memory-store.ts';
 import { register } from './register.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
@@ -13,6 +13,13 @@ export type LookupResult =
 export interface RegistrarApi {
   /** The user's bindings registered in `dialect`: the dialects' users are separate, a binding is reached only in its own. */
   lookup(aor: string, dialect: DialectName): Promise<LookupResult>;
+}
+
+function registrationInfo(b: Binding): RegistrationInfo {
+  return {
+    user: b.aor, dialect: b.dialect, address: b.address, listener: b.listener, registeredAt: b.registeredAt, expiresAt: b.expiresAt,
+    ...(b.contact !== undefined ? { contact: b.contact } : {}), ...(b.transport !== undefined ? { transport: b.transport } : {}),
+  };
 }
 
 /** The user's bindings of one dialect. */
@@ -68,6 +75,17 @@ export const registrar = defineModule({
   }),
 
   api: ({ state }): RegistrarApi => ({ lookup: (aor, dialect) => lookupIn(state.store, aor, dialect) }),
+
+  operations: ({ state }) => ({
+    metrics: [
+      { name: 'switchyard_registered_users', help: 'Users with at least one live binding in the location table', type: 'gauge', read: () => state.store.size() },
+    ],
+    async registrations({ user, limit }) {
+      const bindings = user !== undefined ? (await state.store.lookup(user)).slice(0, limit) : ((await state.store.list?.(limit)) ?? []);
+      return bindings.map(registrationInfo);
+    },
+    stats: () => ({ registeredUsers: state.store.size() }),
+  }),
 
   onClose: ({ state }) => state.store.close(),
 });

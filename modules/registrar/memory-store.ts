@@ -58,6 +58,18 @@ export class MemoryLocationStore implements LocationStore {
     return this.table.size;
   }
 
+  async list(limit: number): Promise<readonly Binding[]> {
+    const now = this.now();
+    const out: Binding[] = [];
+    for (const [aor, text] of this.table.entries()) {
+      for (const b of decodeBindings(aor, text)) {
+        if (out.length >= limit) return out;
+        if (liveAt(now)(b)) out.push(b);
+      }
+    }
+    return out;
+  }
+
   private liveBindings(aor: string, now: number): readonly Binding[] {
     const text = this.table.get(aor);
     return text === undefined ? NO_BINDINGS : decodeBindings(aor, text).filter(liveAt(now));

@@ -63,6 +63,11 @@ export interface LocationStore {
    * passed by two new users at once.
    */
   update<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T>;
+  /**
+   * Live bindings for an operator's listing, user by user, at most `limit` of them (the admin
+   * listener's `registrations`). Optional: a store that cannot list leaves it out.
+   */
+  list?(limit: number): Promise<readonly Binding[]>;
   /** Number of AORs held; expired ones leave at the store's next sweep (the memory store: within a second up to 32,000 users, 15 s beyond). */
   size(): number;
   close(): Promise<void>;

@@ -50,7 +50,9 @@ export class ProxyProcess {
     const configFile = opts.configFile ?? path.join(REPO, 'proxy.config.ts');
     const extra = opts.args ?? [];
     const warmUp = opts.warmUp === true || extra.includes('--no-warm-up') ? [] : ['--no-warm-up'];
-    const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...warmUp, ...extra];
+    // No admin listener unless a test asks for one: proxies run side by side and 8060 is one port.
+    const admin = extra.some((a) => a === '--admin' || a === '--no-admin') ? [] : ['--no-admin'];
+    const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...warmUp, ...admin, ...extra];
     // `prefix` runs the proxy through a command that execs it, e.g. ['ip', 'netns', 'exec', ns].
     const [file, argv] = opts.prefix && opts.prefix.length > 0 ? [opts.prefix[0]!, [...opts.prefix.slice(1), process.execPath, ...args]] : [process.execPath, args];
     const child = spawn(file, argv, { cwd: opts.cwd ?? REPO, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });

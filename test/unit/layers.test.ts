@@ -55,8 +55,9 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   dialects: ['lib', 'model', 'kernel', 'transport'],
   script: ['lib', 'model', 'kernel'],
   boot: ['lib', 'model', 'kernel', 'transport', 'dialects', 'script'],
+  admin: ['lib', 'model', 'kernel', 'transport', 'dialects', 'script', 'boot'],
   facade: ['lib', 'model', 'kernel', 'transport', 'dialects', 'script', 'boot', 'facade'],
-  cli: ['lib', 'model', 'kernel', 'transport', 'dialects', 'script', 'boot', 'facade', 'modules'],
+  cli: ['lib', 'model', 'kernel', 'transport', 'dialects', 'script', 'boot', 'admin', 'facade', 'modules'],
 };
 
 describe('the layout', () => {

@@ -31,6 +31,7 @@ export function composeMediaPort(caller: string, callee: string, port: number, t
   return Buffer.from(`MEDIA_PORT FROM:${caller} TO:${callee} ${port}${terminator}`, 'latin1');
 }
 
+/** The protocol's BYE as the proxy sends it itself (a call it ended). */
 export function composeBye(from: string, to: string, terminator: Terminator): Buffer {
   return Buffer.from(`BYE FROM:${from} TO:${to}${terminator}`, 'latin1');
 }

@@ -51,6 +51,8 @@ export class MediaRelay {
   private sweeper: NodeJS.Timeout | null = null;
   /** A full port range is logged at most once a second, with how many were not logged. */
   private readonly noPortWarnings = new LogThrottle(1000);
+  /** What ended sessions carried, per direction: [caller's packets, caller's bytes, callee's packets, callee's bytes, send errors]. */
+  private readonly endedByParty: [number, number, number, number, number] = [0, 0, 0, 0, 0];
   readonly totals: RelayTotals = { sessionsStarted: 0, sessionsEnded: 0, packetsRelayed: 0, bytesRelayed: 0, strangersDropped: 0, noPortFailures: 0 };
 
   constructor(private readonly opts: RelayOptions, readonly engine: MediaEngine, private readonly log: Logger) {
@@ -172,12 +174,32 @@ export class MediaRelay {
     t.packetsRelayed += stats.parties[0].packets + stats.parties[1].packets;
     t.bytesRelayed += stats.parties[0].bytes + stats.parties[1].bytes;
     t.strangersDropped += stats.strangers;
+    const e = this.endedByParty;
+    e[0] += stats.parties[0]!.packets; e[1] += stats.parties[0]!.bytes; e[2] += stats.parties[1]!.packets; e[3] += stats.parties[1]!.bytes; e[4] += stats.sendErrors;
     if (this.log.isLevelEnabled('info')) {
       const { callId, stream, component } = session.key;
       this.log.info({ key: `${callId}/${stream}/${component}`, callId, stream, component, reason, ...stats }, 'media session ended');
     }
     for (const l of this.endListeners) l(session, reason, stats);
     return stats;
+  }
+
+  /**
+   * Everything relayed since start, ended and live sessions alike, read when asked (a scrape):
+   * the live sessions' counters come from their engine, one read per session.
+   */
+  relayedSoFar(): { callerPackets: number; callerBytes: number; calleePackets: number; calleeBytes: number; strangers: number; sendErrors: number } {
+    const [cp, cb, ep, eb, se] = this.endedByParty;
+    const out = { callerPackets: cp, callerBytes: cb, calleePackets: ep, calleeBytes: eb, strangers: this.totals.strangersDropped, sendErrors: se };
+    for (const seen of this.byPort) {
+      if (seen === undefined) continue;
+      const s = seen.session.stats();
+      out.callerPackets += s.parties[0]!.packets; out.callerBytes += s.parties[0]!.bytes;
+      out.calleePackets += s.parties[1]!.packets; out.calleeBytes += s.parties[1]!.bytes;
+      out.strangers += s.strangers;
+      out.sendErrors += s.sendErrors;
+    }
+    return out;
   }
 
   setIdleTimeout(ms: number): void {

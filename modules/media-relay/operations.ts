@@ -1,0 +1,60 @@
+import type { CallMedia, ModuleMetric, ModuleOperations } from '../../core/module.ts';
+import type { RelayBackend } from './backend.ts';
+import { EmbeddedBackend } from './embedded-backend.ts';
+
+/** The embedded relay's counters as Prometheus metrics, read at scrape time from what it already counts. */
+function embeddedMetrics(backend: EmbeddedBackend): ModuleMetric[] {
+  const relay = backend.mediaRelay;
+  const relayed = (k: 'Packets' | 'Bytes') => () => {
+    const r = relay.relayedSoFar();
+    return [
+      { labels: { direction: 'caller_to_callee' }, value: k === 'Packets' ? r.callerPackets : r.callerBytes },
+      { labels: { direction: 'callee_to_caller' }, value: k === 'Packets' ? r.calleePackets : r.calleeBytes },
+    ];
+  };
+  return [
+    { name: 'switchyard_media_sessions', help: 'Media relay sessions open now (one per port)', type: 'gauge', read: () => relay.count },
+    { name: 'switchyard_media_sessions_started_total', help: 'Media relay sessions opened', type: 'counter', read: () => relay.totals.sessionsStarted },
+    { name: 'switchyard_media_ports_in_use', help: 'Media ports held (bound) by the relay', type: 'gauge', read: () => relay.portsInUse },
+    { name: 'switchyard_media_relayed_packets_total', help: 'Datagrams relayed, by direction', type: 'counter', labelNames: ['direction'], read: relayed('Packets') },
+    { name: 'switchyard_media_relayed_bytes_total', help: 'Bytes relayed, by direction', type: 'counter', labelNames: ['direction'], read: relayed('Bytes') },
+    {
+      name: 'switchyard_media_dropped_datagrams_total', help: 'Datagrams the relay dropped, by reason (stranger: from neither party; send_error: the send failed)', type: 'counter', labelNames: ['reason'],
+      read: () => {
+        const r = relay.relayedSoFar();
+        return [{ labels: { reason: 'stranger' }, value: r.strangers }, { labels: { reason: 'send_error' }, value: r.sendErrors }];
+      },
+    },
+    { name: 'switchyard_media_no_port_total', help: 'Sessions not opened because no media port was free', type: 'counter', read: () => relay.totals.noPortFailures },
+    { name: 'switchyard_media_relay_threads', help: 'Threads forwarding media (native engine; the JS engine counts the event loop as 1)', type: 'gauge', labelNames: ['engine'], read: () => [{ labels: { engine: relay.engine.kind }, value: relay.engine.workers }] },
+  ];
+}
+
+/** A relay on another host: what its backend reports of all calls. */
+function remoteMetrics(backend: RelayBackend): ModuleMetric[] {
+  return [
+    { name: 'switchyard_media_sessions_started_total', help: 'Media relay sessions opened', type: 'counter', read: async () => (await backend.totals()).sessionsStarted },
+    { name: 'switchyard_media_relayed_packets_total', help: 'Datagrams relayed (both directions)', type: 'counter', read: async () => (await backend.totals()).packetsRelayed },
+  ];
+}
+
+/** What the media relay shows operators: its counters, and each call's live media. */
+export function mediaOperations(backend: RelayBackend): ModuleOperations {
+  return {
+    metrics: backend instanceof EmbeddedBackend ? embeddedMetrics(backend) : remoteMetrics(backend),
+    async callMedia(callId): Promise<CallMedia | null> {
+      const s = await backend.stats(callId);
+      if (s === null) return null;
+      return {
+        sessions: s.sessions.map(({ key, stats }) => ({
+          stream: key.stream, component: key.component, port: stats.port, strangers: stats.strangers,
+          legs: stats.parties.map((p) => ({ party: p.name, address: p.media, latched: p.latched, packets: p.packets, bytes: p.bytes })),
+        })),
+      };
+    },
+    async stats() {
+      const t = await backend.totals();
+      return { mediaSessionsStarted: t.sessionsStarted, mediaSessionsEnded: t.sessionsEnded, mediaPacketsRelayedEnded: t.packetsRelayed, mediaStrangersDropped: t.strangersDropped, mediaNoPort: t.noPortFailures };
+    },
+  };
+}

@@ -44,12 +44,12 @@ export class ProxyProcess {
 
   /**
    * Starts the proxy with `configFile` (default: the repository's proxy.config.ts) and waits until
-   * it listens. Without the start-up warm-up unless `warmUp` (only the warm-up's own tests want it).
+   * it listens. With the start-up warm-up only when `warmUp` (or `--warm-up` in `args`).
    */
   static async start(opts: { configFile?: string; args?: string[]; cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; warmUp?: boolean; prefix?: readonly string[] } = {}): Promise<ProxyProcess> {
     const configFile = opts.configFile ?? path.join(REPO, 'proxy.config.ts');
     const extra = opts.args ?? [];
-    const warmUp = opts.warmUp === true || extra.includes('--no-warm-up') ? [] : ['--no-warm-up'];
+    const warmUp = opts.warmUp === true ? ['--warm-up'] : [];
     // No admin listener unless a test asks for one: proxies run side by side and 8060 is one port.
     const admin = extra.some((a) => a === '--admin' || a === '--no-admin') ? [] : ['--no-admin'];
     const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...warmUp, ...admin, ...extra];

@@ -138,6 +138,34 @@ describe('TCP under abuse', () => {
     assert.match(got, /^SIP\/2\.0 200 /);
   });
 
+  test('CRLF keep-alives: each CRLFCRLF ping gets a CRLF pong, also split across reads; the connection then carries SIP', async () => {
+    const s = await connect();
+    let got = '';
+    const arrived = (n: number): Promise<void> => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`expected ${n} bytes, got ${JSON.stringify(got)}`)), 5000);
+      const check = (): void => { if (got.length >= n) { clearTimeout(t); s.off('data', check); resolve(); } };
+      s.on('data', check);
+      check();
+    });
+    s.setEncoding('latin1').on('data', (c: string) => { got += c; });
+    s.write('\r\n\r\n');
+    await arrived(2);
+    assert.equal(got, '\r\n', 'one pong for one ping');
+    s.write('\r\n');
+    await new Promise((r) => setTimeout(r, 50)); // half a ping: the proxy must wait for the rest
+    assert.equal(got, '\r\n', 'no pong for half a ping');
+    s.write('\r\n');
+    await arrived(4);
+    assert.equal(got, '\r\n\r\n');
+    got = '';
+    s.write(options());
+    await arrived(12);
+    const end = Date.now() + 5000;
+    while (!/\r\n\r\n$/.test(got) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    s.destroy();
+    assert.match(got, /^SIP\/2\.0 200 /, 'a request after the pings is answered on the same connection');
+  });
+
   test('a header section larger than the bound closes the connection', async () => {
     const s = await connect();
     s.on('error', () => undefined);

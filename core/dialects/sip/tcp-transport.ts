@@ -50,6 +50,7 @@ export interface TcpStats {
 }
 
 const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
+const PONG = Buffer.from('\r\n', 'latin1');
 
 /**
  * SIP over TCP: Content-Length framing (RFC 3261 §18.3), connections kept for reuse both
@@ -134,6 +135,7 @@ export class SipTcpTransport {
     const pending = new StreamBuffer();
     let scanFrom = 0; // where the search for the blank line resumes
     let needed = 0; // bytes the current message needs before it is parsed again (its header section is all there)
+    let crlfs = 0; // CR and LF bytes in a row between messages, across reads: a ping is CRLFCRLF
     socket.on('data', (chunk: Buffer) => {
       pending.append(chunk);
       while (pending.length > 0) {
@@ -141,11 +143,14 @@ export class SipTcpTransport {
         let skip = 0;
         while (skip < data.length && (data[skip] === 0x0d || data[skip] === 0x0a)) skip++;
         if (skip > 0 && needed === 0) {
-          // CRLF keep-alives (RFC 5626 §3.5.1) between messages.
+          // CRLF keep-alives between messages: each CRLFCRLF ping gets a CRLF pong (RFC 5626 §4.4.1).
+          crlfs += skip;
+          for (; crlfs >= 4; crlfs -= 4) this.send(peer, id, PONG);
           pending.consume(skip);
           scanFrom = 0;
           continue;
         }
+        crlfs = 0;
         if (needed === 0) {
           const blank = data.indexOf(BLANK_LINE, Math.max(0, scanFrom - 3));
           if (blank < 0) {

@@ -16,11 +16,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PlainUser, establishCall } from '../helpers/plain-client.ts';
 import { ProxyProcess, REPO, writeScript } from '../helpers/proxy-process.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { buildSanitized, SanitizerRun, sanitizerRuntime, type SanitizerRuntime } from '../helpers/sanitizer.ts';
 import { receivedMediaPort, runSipp, sippVersion, startSipp, waitUntil } from '../helpers/sipp.ts';
 import { UdpPeer } from '../helpers/udp-peer.ts';
@@ -74,46 +74,6 @@ function explain(run: SanitizerRun, r: NodeRun): string {
 /** The names of a run's sanitizer findings: none when it was clean. */
 function findings(run: SanitizerRun, ...outputs: string[]): string[] {
   return run.findings(...outputs).map((f) => `${f.file}: ${f.text.split('\n').find((l) => /ERROR|runtime error/.test(l)) ?? f.text.slice(0, 200)}`);
-}
-
-async function tcpFree(port: number): Promise<boolean> {
-  const server = net.createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A UDP port nobody holds on 127.0.0.1 (and, for `tcp`, a TCP one of the same number). */
-async function freePort(tcp = false): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const s = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-    const port = s.address().port;
-    await new Promise<void>((resolve) => s.close(resolve));
-    if (!tcp || await tcpFree(port)) return port;
-  }
-  throw new Error('no free port');
-}
-
-/** `size` consecutive UDP ports free on :: (dual-stack), for a media range. */
-async function freeRange(size: number): Promise<{ min: number; max: number }> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const min = 40000 + 2 * Math.floor(Math.random() * 9000);
-    const held: dgram.Socket[] = [];
-    let ok = true;
-    for (let port = min; port < min + size && ok; port++) {
-      const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-      ok = await new Promise<boolean>((resolve) => {
-        s.once('error', () => resolve(false));
-        s.bind(port, '::', () => resolve(true));
-      });
-      if (ok) held.push(s);
-    }
-    await Promise.all(held.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    if (ok) return { min, max: min + size - 1 };
-  }
-  throw new Error('no free media range');
 }
 
 /** Resolves once something holds UDP `port` on 127.0.0.1 (SIPp has started listening). */
@@ -211,7 +171,7 @@ describe('the native addons under AddressSanitizer and UndefinedBehaviorSanitize
     before(async () => {
       sippVersion();
       run = new SanitizerRun(runtime, 'proxy');
-      [plainPort, sipPort, media] = [await freePort(), await freePort(true), await freeRange(40)];
+      [plainPort, sipPort, media] = [await freePort(), await freePort(), await freeRange(40).then((r) => ({ min: Number(r.split('-')[0]), max: Number(r.split('-')[1]) }))];
       const script = `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 

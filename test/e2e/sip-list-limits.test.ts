@@ -8,33 +8,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { legitCall } from '../helpers/legit-call.ts';
-import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
+import { ProxyProcess, recordRoutingSipScript, writeScript } from '../helpers/proxy-process.ts';
 import { header, SipUa } from '../helpers/sip-ua.ts';
 import { sippVersion } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 31760;
+const PROXY = await freePort();
 
-const SCRIPT = `import { defineProxy } from 'switchyard';
-import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
-
-export default defineProxy({
-  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}' }],
-  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '25760-25799', advertise: '${LOOP}' })],
-  routes: {
-    request(ctx) {
-      const { msg } = ctx;
-      if (msg.method === 'REGISTER') return ctx.register();
-      if (msg.inDialog) return ctx.forwardCall();
-      if (msg.method === 'INVITE') {
-        ctx.engageMediaProxy();
-        ctx.recordRoute();
-      }
-      return ctx.forwardCall();
-    },
-  },
-});
-`;
+const SCRIPT = recordRoutingSipScript({ port: PROXY, ports: await freeRange(40) });
 
 let proxy: ProxyProcess;
 let ua: SipUa;
@@ -123,6 +105,6 @@ describe('counts in one message are capped before any per-entry work', () => {
   });
 
   test('after all that, a registration and a call go through', async () => {
-    await legitCall(PROXY, { uas: 31771, uac: 31772, media: 25800 });
+    await legitCall(PROXY, { uas: await freePort(), uac: await freePort(), media: Number((await freeRange(4)).split('-')[0]) });
   });
 });

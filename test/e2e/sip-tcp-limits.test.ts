@@ -9,32 +9,14 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { legitCall, rssMb } from '../helpers/legit-call.ts';
-import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
+import { ProxyProcess, recordRoutingSipScript, writeScript } from '../helpers/proxy-process.ts';
 import { sippVersion } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 31860;
+const PROXY = await freePort();
 
-const SCRIPT = `import { defineProxy } from 'switchyard';
-import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
-
-export default defineProxy({
-  listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}', transports: ['udp', 'tcp'] }],
-  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '25860-25899', advertise: '${LOOP}' })],
-  routes: {
-    request(ctx) {
-      const { msg } = ctx;
-      if (msg.method === 'REGISTER') return ctx.register();
-      if (msg.inDialog) return ctx.forwardCall();
-      if (msg.method === 'INVITE') {
-        ctx.engageMediaProxy();
-        ctx.recordRoute();
-      }
-      return ctx.forwardCall();
-    },
-  },
-});
-`;
+const SCRIPT = recordRoutingSipScript({ port: PROXY, ports: await freeRange(40), transports: ['udp', 'tcp'] });
 
 let proxy: ProxyProcess;
 let seq = 0;
@@ -194,6 +176,6 @@ describe('TCP under abuse', () => {
   });
 
   test('after all that, a registration and a call go through', async () => {
-    await legitCall(PROXY, { uas: 31871, uac: 31872, media: 25900 });
+    await legitCall(PROXY, { uas: await freePort(), uac: await freePort(), media: Number((await freeRange(4)).split('-')[0]) });
   });
 });

@@ -115,6 +115,34 @@ export function writeScript(name: string, source: string): string {
   return file;
 }
 
+/**
+ * The classic SIP proxy script (the attack tests' target): REGISTER saved, in-dialog requests
+ * along their route, new calls record-routed through the relay, anything else forwarded.
+ */
+export function recordRoutingSipScript(o: { port: number; ports: string; transports?: readonly ('udp' | 'tcp')[] }): string {
+  const transports = o.transports === undefined ? '' : `, transports: ${JSON.stringify(o.transports).replace(/"/g, "'")}`;
+  return `import { defineProxy } from 'switchyard';
+import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+
+export default defineProxy({
+  listen: [{ dialect: 'sip', port: ${o.port}, advertise: '127.0.0.1'${transports} }],
+  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${o.ports}', advertise: '127.0.0.1' })],
+  routes: {
+    request(ctx) {
+      const { msg } = ctx;
+      if (msg.method === 'REGISTER') return ctx.register();
+      if (msg.inDialog) return ctx.forwardCall();
+      if (msg.method === 'INVITE') {
+        ctx.engageMediaProxy();
+        ctx.recordRoute();
+      }
+      return ctx.forwardCall();
+    },
+  },
+});
+`;
+}
+
 /** A script like the default one, with the given listen port, media range and timeouts. */
 export function defaultLikeScript(o: { port: number; ports: string; answerTimeoutSec?: number; idleTimeoutSec?: number; extraRequest?: string; mediaOptions?: string; listenOptions?: string }): string {
   return `import { defineProxy } from 'switchyard';

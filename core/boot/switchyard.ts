@@ -86,6 +86,10 @@ export class Switchyard {
     this.reloader = new Reloader({ script, snapshot: firstSnapshot(script) }, this.registry, this.log);
     this.admission.start();
     for (const l of script.listen) {
+      if (l.dialect === 'sip' && l.transport !== undefined) {
+        await this.dialects.sip().listen(l, l.port); // TLS, WS, WSS: a stream listener with no UDP socket
+        continue;
+      }
       const { dialect, engine } = this.dialects.get(l.dialect);
       const listener = await UdpListener.open({ ...l, dialect }, (d, name, buf, source) => {
         this.handle(name, () => this.dispatcher.onDatagram(d, engine, name, buf, source));
@@ -123,7 +127,7 @@ export class Switchyard {
 
   /** The port of the first SIP UDP listener, or null when none is open. */
   get sipPort(): number | null {
-    const l = this.reloader.current.script.listen.find((x) => x.dialect === 'sip');
+    const l = this.reloader.current.script.listen.find((x) => x.dialect === 'sip' && x.transport === undefined);
     return l === undefined ? null : (this.listeners.get(l.name)?.port ?? null);
   }
 

@@ -7,9 +7,13 @@ import { createSipDialect, type SipDialect } from './dialect.ts';
 import { LocalNode, defaultAdvertise, type SipIdentity } from './local-node.ts';
 import { SipProxyCore, type SipProxyCoreDeps } from './proxy-core.ts';
 import { ServerTransactions } from './server-transactions.ts';
-import { SipTcpTransport } from './tcp-transport.ts';
+import { TlsCredentials, type TlsFiles } from '../../transport/tls-credentials.ts';
+import { SipTcpTransport, type TcpFrameHandler } from './tcp-transport.ts';
+import { tlsFlavour, type TlsStats } from './tls-transport.ts';
 import type { Destination } from './transactions.ts';
 import { SipUac } from './uac.ts';
+import type { SipTransportName } from './wire.ts';
+import { SipWsTransport } from './ws-transport.ts';
 
 /** A SIP listener as the script configured it. */
 export interface SipListenerConfig {
@@ -19,13 +23,28 @@ export interface SipListenerConfig {
   readonly advertise?: string;
   readonly advertiseIPv6?: string;
   readonly transports?: readonly ('udp' | 'tcp')[];
+  /** A listener of one stream transport only (no UDP socket): TLS, WebSocket, WebSocket over TLS. */
+  readonly transport?: 'tls' | 'ws' | 'wss';
+  /** TLS and WSS: the certificate files (absolute paths), and how peers it dials are verified. */
+  readonly tls?: TlsFiles;
+  /** WS and WSS: the Origins browsers may connect from (absent: any). */
+  readonly origins?: readonly string[];
+}
+
+/** A stream transport as the runtime drives it. */
+interface StreamTransport {
+  send(to: Endpoint, connection: number | null, data: Buffer): boolean;
+  onClosed: (connection: number) => void;
+  close(): Promise<void>;
 }
 
 export interface SipRuntimeDeps extends Pick<SipProxyCoreDeps, 'hooks' | 'log' | 'runRoute'> {
   /** Sends from a UDP signaling listener (the core owns those sockets). */
   sendUdp(listener: string, to: Endpoint, bytes: Buffer): void;
-  /** Hands a message that arrived over TCP to the dispatcher. */
+  /** Hands a message that arrived over a stream transport to the dispatcher. */
   dispatch(msg: Message): void;
+  /** A stream connection closed (bindings that named it may go). */
+  connectionClosed?(transport: SipTransportName, connection: number): void;
   /** Counts a message that could not be parsed. */
   dropped(): void;
 }
@@ -44,11 +63,21 @@ export class SipRuntime {
   readonly retransmissions = { retransmissionsAbsorbed: 0, retransmissionsSent: 0 };
   private readonly node = new LocalNode();
   private readonly identities = new Map<string, SipIdentity>();
-  private readonly tcp = new Map<string, SipTcpTransport>();
+  /** Stream transports by listener and transport name (`name|tcp`). */
+  private readonly streams = new Map<string, StreamTransport>();
+  /** The transports each listener offers, in the order listeners were opened. */
+  private readonly offers = new Map<string, readonly SipTransportName[]>();
+  private readonly credentials: TlsCredentials[] = [];
+  private readonly tlsStats: TlsStats = { handshakeFailures: 0 };
+  private readonly wsTransports: SipWsTransport[] = [];
+  private tcpFramingErrors: () => number = () => 0;
 
   constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
     const sender = { send: (dest: Destination, bytes: Buffer) => this.send(dest, bytes) };
-    const identity = (name: string): SipIdentity => this.identities.get(name) ?? [...this.identities.values()][0]!;
+    const identity = (name: string, transport?: SipTransportName): SipIdentity => {
+      const own = transport === undefined ? name : this.listenerFor(name, transport);
+      return this.identities.get(own) ?? [...this.identities.values()][0]!;
+    };
     const clients = new ClientTransactions(sender, this.retransmissions);
     const servers = new ServerTransactions(sender, this.retransmissions);
     this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
@@ -60,45 +89,101 @@ export class SipRuntime {
     return this.uac.originate(req);
   }
 
-  /** A SIP listener's UDP socket is bound on `port`: name ourselves there and open its TCP side. */
-  async listen(l: SipListenerConfig, port: number): Promise<void> {
+  /**
+   * Opens a SIP listener's stream side and names ourselves there: the TCP side of a UDP
+   * listener (bound on `port`), or a TLS, WS or WSS listener of its own. Returns the port.
+   */
+  async listen(l: SipListenerConfig, port: number): Promise<number> {
+    const offered: SipTransportName[] = l.transport !== undefined ? [l.transport] : [...(l.transports ?? ['udp'])];
+    const onFrame = (transport: SipTransportName, stream: () => StreamTransport): TcpFrameHandler => (parsed, raw, source, connection) => {
+      const r = this.dialect.accept(parsed, raw, { listener: l.name, source }, transport, connection);
+      if (r.ok) return this.deps.dispatch(r.msg);
+      this.deps.dropped();
+      this.log.debug({ listener: l.name, transport, src: `${source.address}:${source.port}`, reason: r.reason }, 'unparsable message');
+      if (r.answer !== null) stream().send(source, connection, r.answer);
+    };
+    let bound = port;
+    for (const transport of offered.filter((t) => t !== 'udp')) {
+      let stream: StreamTransport;
+      const handler = onFrame(transport, () => stream);
+      if (transport === 'tcp') {
+        const tcp = await SipTcpTransport.listen(l.host, port, handler);
+        const before = this.tcpFramingErrors;
+        this.tcpFramingErrors = () => before() + tcp.framingErrors;
+        stream = tcp;
+        bound = tcp.port;
+      } else if (transport === 'tls') {
+        const tls = await SipTcpTransport.listen(l.host, port, handler, tlsFlavour(await this.credentialsOf(l), this.tlsStats));
+        stream = tls;
+        bound = tls.port;
+      } else {
+        const ws = await SipWsTransport.listen(l.host, port, handler, { ...(transport === 'wss' ? { credentials: await this.credentialsOf(l) } : {}), ...(l.origins !== undefined ? { origins: l.origins } : {}) });
+        this.wsTransports.push(ws);
+        stream = ws;
+        bound = ws.port;
+      }
+      stream.onClosed = (connection) => this.deps.connectionClosed?.(transport, connection);
+      this.streams.set(`${l.name}|${transport}`, stream);
+      this.log.info({ listener: l.name, dialect: 'sip', transport, host: l.host, port: bound }, 'listening');
+    }
     const id: SipIdentity = {
       host: l.advertise ?? defaultAdvertise(l.host),
       ...(l.host === '::' ? { host6: l.advertiseIPv6 ?? defaultAdvertise(l.host, 'IPv6') } : {}),
-      port,
+      port: bound,
     };
     this.identities.set(l.name, id);
+    this.offers.set(l.name, offered);
     this.node.add(id);
-    if (!(l.transports ?? []).includes('tcp')) return;
-    const tcp = await SipTcpTransport.listen(l.host, port, (parsed, raw, source, connection) => {
-      const r = this.dialect.accept(parsed, raw, { listener: l.name, source }, 'tcp', connection);
-      if (r.ok) return this.deps.dispatch(r.msg);
-      this.deps.dropped();
-      this.log.debug({ listener: l.name, transport: 'tcp', src: `${source.address}:${source.port}`, reason: r.reason }, 'unparsable message');
-      if (r.answer !== null) tcp.send(source, connection, r.answer);
-    });
-    this.tcp.set(l.name, tcp);
-    this.log.info({ listener: l.name, dialect: 'sip', transport: 'tcp', host: l.host, port: tcp.port }, 'listening');
+    return bound;
+  }
+
+  private async credentialsOf(l: SipListenerConfig): Promise<TlsCredentials> {
+    if (l.tls === undefined) throw new Error(`listener ${l.name}: ${l.transport} needs a certificate and a key`);
+    const c = new TlsCredentials(l.tls, this.log);
+    await c.watch();
+    this.credentials.push(c);
+    return c;
+  }
+
+  /** The listener a message over `transport` leaves from: `listener` if it offers it, else the first that does. */
+  private listenerFor(listener: string, transport: SipTransportName): string {
+    if (this.offers.get(listener)?.includes(transport)) return listener;
+    for (const [name, offered] of this.offers) if (offered.includes(transport)) return name;
+    return listener;
   }
 
   isOwnUri(uri: string): boolean {
     return this.node.isUs(uri);
   }
 
-  private send(dest: Destination, bytes: Buffer): void {
-    if (dest.transport === 'udp') return this.deps.sendUdp(dest.listener, dest.address, bytes);
-    const tcp = this.tcp.get(dest.listener) ?? [...this.tcp.values()][0];
-    if (tcp === undefined) this.log.warn({ to: dest.address }, 'no TCP transport to send on');
-    else tcp.send(dest.address, dest.connection, bytes);
+  /** Sends toward `dest`; false when it cannot go (no transport for it, or a connection that cannot be dialled again). */
+  private send(dest: Destination, bytes: Buffer): boolean {
+    const listener = this.listenerFor(dest.listener, dest.transport);
+    if (dest.transport === 'udp') {
+      this.deps.sendUdp(listener, dest.address, bytes);
+      return true;
+    }
+    const stream = this.streams.get(`${listener}|${dest.transport}`);
+    if (stream === undefined) {
+      this.log.warn({ to: dest.address, transport: dest.transport }, 'no listener for this transport to send on');
+      return false;
+    }
+    return stream.send(dest.address, dest.connection, bytes);
   }
 
   stats(): Record<string, number> {
-    return { ...this.retransmissions, ...this.engine.stats, tcpFramingErrors: [...this.tcp.values()].reduce((n, t) => n + t.framingErrors, 0) };
+    const ws = this.wsTransports.reduce((n, t) => ({ badFrames: n.badFrames + t.stats.badFrames, refused: n.refused + t.stats.refused, slowReaders: n.slowReaders + t.stats.slowReaders, handshakeFailures: n.handshakeFailures + t.stats.handshakeFailures }), { badFrames: 0, refused: 0, slowReaders: 0, handshakeFailures: 0 });
+    return {
+      ...this.retransmissions, ...this.engine.stats, tcpFramingErrors: this.tcpFramingErrors(),
+      tlsHandshakeFailures: this.tlsStats.handshakeFailures + ws.handshakeFailures, tlsCertificateReloads: this.credentials.reduce((n, c) => n + c.reloads, 0),
+      wsBadFrames: ws.badFrames, wsRefused: ws.refused, wsSlowReaders: ws.slowReaders,
+    };
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.tcp.values()].map((t) => t.close()));
-    this.tcp.clear();
+    await Promise.all([...this.streams.values()].map((t) => t.close()));
+    this.streams.clear();
+    await Promise.all(this.credentials.map((c) => c.close()));
     this.uac.close();
     this.engine.close();
   }

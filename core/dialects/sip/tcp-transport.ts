@@ -2,8 +2,24 @@ import net from 'node:net';
 import { canonicalHost, type Endpoint } from '../../lib/address.ts';
 import { SwitchyardError } from '../../lib/errors.ts';
 import { parseSip, type SipParseResult } from './codec/parse.ts';
+import { nextConnectionId, type ConnectionClosed } from './stream-connections.ts';
 
 export type TcpFrameHandler = (parsed: SipParseResult, raw: Buffer, source: Endpoint, connection: number) => void;
+
+/** What makes a stream listener other than plain TCP (TLS): its server, the event that hands it a ready socket, how it dials. */
+export interface StreamFlavour {
+  readonly name: string;
+  readonly server: net.Server;
+  readonly acceptEvent: string;
+  dial(to: Endpoint): net.Socket;
+}
+
+const TCP: () => StreamFlavour = () => ({
+  name: 'TCP',
+  server: net.createServer({ noDelay: true }),
+  acceptEvent: 'connection',
+  dial: (to) => net.connect({ host: to.address, port: to.port, noDelay: true }),
+});
 
 /** Largest message a connection may carry; beyond it the connection is closed (a stream cannot skip what it cannot frame). */
 const MAX_MESSAGE = 65_535;
@@ -16,17 +32,18 @@ const IDLE_MS = 10 * 60_000;
 export class SipTcpTransport {
   private readonly connections = new Map<number, net.Socket>();
   private readonly byPeer = new Map<string, number>();
-  private nextId = 1;
   framingErrors = 0;
+  /** Told when a connection closes (a registrar may drop the bindings that named it). */
+  onClosed: ConnectionClosed = () => undefined;
 
-  private constructor(private readonly server: net.Server, private readonly onFrame: TcpFrameHandler) {}
+  private constructor(private readonly server: net.Server, private readonly onFrame: TcpFrameHandler, private readonly flavour: StreamFlavour) {}
 
-  static async listen(host: string, port: number, onFrame: TcpFrameHandler): Promise<SipTcpTransport> {
-    const server = net.createServer({ noDelay: true });
-    const t = new SipTcpTransport(server, onFrame);
-    server.on('connection', (s) => t.adopt(s));
+  static async listen(host: string, port: number, onFrame: TcpFrameHandler, flavour: StreamFlavour = TCP()): Promise<SipTcpTransport> {
+    const server = flavour.server;
+    const t = new SipTcpTransport(server, onFrame, flavour);
+    server.on(flavour.acceptEvent, (s: net.Socket) => t.adopt(s));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new SwitchyardError('SY_LISTEN', `cannot listen on TCP ${host} port ${port}: ${err.message}`)));
+      server.once('error', (err) => reject(new SwitchyardError('SY_LISTEN', `cannot listen on ${flavour.name} ${host} port ${port}: ${err.message}`)));
       server.listen({ host, port, ipv6Only: false }, () => resolve());
     });
     return t;
@@ -42,7 +59,7 @@ export class SipTcpTransport {
   }
 
   private adopt(socket: net.Socket, dialled?: Endpoint): number {
-    const id = this.nextId++;
+    const id = nextConnectionId();
     const peer: Endpoint = dialled ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     this.connections.set(id, socket);
     this.byPeer.set(this.key(peer), id);
@@ -70,6 +87,7 @@ export class SipTcpTransport {
     const forget = (): void => {
       this.connections.delete(id);
       if (this.byPeer.get(this.key(peer)) === id) this.byPeer.delete(this.key(peer));
+      this.onClosed(id);
     };
     socket.on('close', forget);
     socket.on('error', () => socket.destroy());
@@ -83,18 +101,19 @@ export class SipTcpTransport {
   }
 
   /** Sends on `connection` if it is still open, else on any connection to `to`, else on a new one. */
-  send(to: Endpoint, connection: number | null, data: Buffer): void {
+  send(to: Endpoint, connection: number | null, data: Buffer): boolean {
     let s = connection !== null ? this.connections.get(connection) : undefined;
     if (s === undefined) {
       const id = this.byPeer.get(this.key(to));
       s = id !== undefined ? this.connections.get(id) : undefined;
     }
     if (s === undefined) {
-      s = net.connect({ host: to.address, port: to.port, noDelay: true });
+      s = this.flavour.dial(to);
       s.on('error', () => s!.destroy());
       this.adopt(s, to);
     }
     s.write(data);
+    return true;
   }
 
   async close(): Promise<void> {

@@ -52,15 +52,17 @@ export interface ResolvedListen {
   readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string; readonly verifyPeer?: boolean };
   /** SIP over WS or WSS: the Origins allowed to connect. */
   readonly origins?: readonly string[];
+  /** SIP over TLS, WS or WSS: the time a peer has to finish its handshake. */
+  readonly handshakeTimeoutMs?: number;
 }
 
 /** Default ports of the single-transport SIP listeners (RFC 3261 §26.2 for TLS; RFC 7118 names none, these are common). */
 const STREAM_PORTS = { tls: 5061, ws: 8080, wss: 8443 } as const;
 
-type SipListenInput = { transport?: 'tls' | 'ws' | 'wss'; transports?: unknown; cert?: string; key?: string; ca?: string; verifyPeer?: boolean; origins?: string[] };
+type SipListenInput = { transport?: 'tls' | 'ws' | 'wss'; transports?: unknown; cert?: string; key?: string; ca?: string; verifyPeer?: boolean; origins?: string[]; handshakeTimeoutMs?: number };
 
 /** A TLS, WS or WSS listener's own settings, its files resolved against the script's folder. */
-function streamListener(script: string, l: SipListenInput & { transport: 'tls' | 'ws' | 'wss' }): Pick<ResolvedListen, 'transport' | 'tls' | 'origins'> {
+function streamListener(script: string, l: SipListenInput & { transport: 'tls' | 'ws' | 'wss' }): Pick<ResolvedListen, 'transport' | 'tls' | 'origins' | 'handshakeTimeoutMs'> {
   const refuse = (why: string): never => { throw new SwitchyardError('SY_CONFIG_INVALID', `${script}: invalid script:\n  listen (${l.transport}): ${why}`, { file: script, problems: [why] }); };
   if (l.transports !== undefined) refuse('give either transport or transports, not both');
   const dir = path.dirname(script);
@@ -77,6 +79,7 @@ function streamListener(script: string, l: SipListenInput & { transport: 'tls' |
       ...(l.verifyPeer !== undefined ? { verifyPeer: l.verifyPeer } : {}),
     } } : {}),
     ...(l.origins !== undefined ? { origins: l.origins } : {}),
+    ...(l.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: l.handshakeTimeoutMs } : {}),
   };
 }
 
@@ -171,7 +174,11 @@ export async function loadScript(file: string): Promise<LoadedScript> {
       ...(l.advertise !== undefined ? { advertise: l.advertise } : {}),
       ...(l.advertiseIPv6 !== undefined ? { advertiseIPv6: l.advertiseIPv6 } : {}),
     };
-    if (l.transport === undefined) return { ...sip, transports: l.transports ?? ['udp', 'tcp'] };
+    if (l.transport === undefined) {
+      const misplaced = (['cert', 'key', 'ca', 'verifyPeer', 'origins', 'handshakeTimeoutMs'] as const).filter((k) => l[k] !== undefined);
+      if (misplaced.length > 0) throw new SwitchyardError('SY_CONFIG_INVALID', `${abs}: invalid script:\n  listen: ${misplaced.join(', ')} need transport 'tls', 'ws' or 'wss'`, { file: abs, problems: misplaced });
+      return { ...sip, transports: l.transports ?? ['udp', 'tcp'] };
+    }
     const transport = l.transport;
     return { ...sip, ...streamListener(abs, { ...l, transport }), name: l.name ?? `sip-${transport}:${l.port ?? STREAM_PORTS[transport]}`, port: l.port ?? STREAM_PORTS[transport] };
   });

@@ -31,6 +31,8 @@ const sipListen = z.object({
   verifyPeer: z.boolean().optional(),
   /** WS and WSS: the browser Origins allowed to connect (default: any). */
   origins: z.array(z.string().min(1)).optional(),
+  /** TLS, WS, WSS: how long a peer has to finish its TLS handshake or WebSocket upgrade (default 10 s). */
+  handshakeTimeoutMs: z.number().int().min(100).max(600_000).optional(),
   stun: z.boolean().optional(),
   udpEngine: z.enum(['auto', 'native', 'js']).optional(),
 }).strict();

@@ -79,6 +79,11 @@ interface ListenCommon {
   readonly udpEngine?: 'auto' | 'native' | 'js';
 }
 
+interface StreamListenCommon {
+  /** How long a peer has to finish its TLS handshake or WebSocket upgrade (default 10 s). */
+  readonly handshakeTimeoutMs?: number;
+}
+
 interface SipListenCommon {
   readonly dialect: 'sip';
   /** The address put in Via and Record-Route (default: the bound address, or the first non-loopback IPv4). */
@@ -97,7 +102,7 @@ export type ListenSpec =
       /** Default both. */
       readonly transports?: readonly ('udp' | 'tcp')[];
     })
-  | (Omit<ListenCommon, 'stun' | 'udpEngine'> & SipListenCommon & {
+  | (Omit<ListenCommon, 'stun' | 'udpEngine'> & SipListenCommon & StreamListenCommon & {
       readonly transport: 'tls';
       /** Certificate and key files (PEM), relative to the script; a change on disk is used by the next connection. */
       readonly cert: string;
@@ -107,12 +112,12 @@ export type ListenSpec =
       /** false: accept any certificate from dialled peers (self-signed test peers only). Default true. */
       readonly verifyPeer?: boolean;
     })
-  | (Omit<ListenCommon, 'stun' | 'udpEngine'> & SipListenCommon & {
+  | (Omit<ListenCommon, 'stun' | 'udpEngine'> & SipListenCommon & StreamListenCommon & {
       readonly transport: 'ws';
       /** Origins browsers may connect from (default: any). */
       readonly origins?: readonly string[];
     })
-  | (Omit<ListenCommon, 'stun' | 'udpEngine'> & SipListenCommon & {
+  | (Omit<ListenCommon, 'stun' | 'udpEngine'> & SipListenCommon & StreamListenCommon & {
       readonly transport: 'wss';
       readonly cert: string;
       readonly key: string;

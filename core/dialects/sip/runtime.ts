@@ -29,6 +29,7 @@ export interface SipListenerConfig {
   readonly tls?: TlsFiles;
   /** WS and WSS: the Origins browsers may connect from (absent: any). */
   readonly origins?: readonly string[];
+  readonly handshakeTimeoutMs?: number;
 }
 
 /** A stream transport as the runtime drives it. */
@@ -113,11 +114,11 @@ export class SipRuntime {
         stream = tcp;
         bound = tcp.port;
       } else if (transport === 'tls') {
-        const tls = await SipTcpTransport.listen(l.host, port, handler, tlsFlavour(await this.credentialsOf(l), this.tlsStats));
+        const tls = await SipTcpTransport.listen(l.host, port, handler, tlsFlavour(await this.credentialsOf(l), this.tlsStats, l.handshakeTimeoutMs));
         stream = tls;
         bound = tls.port;
       } else {
-        const ws = await SipWsTransport.listen(l.host, port, handler, { ...(transport === 'wss' ? { credentials: await this.credentialsOf(l) } : {}), ...(l.origins !== undefined ? { origins: l.origins } : {}) });
+        const ws = await SipWsTransport.listen(l.host, port, handler, { ...(transport === 'wss' ? { credentials: await this.credentialsOf(l) } : {}), ...(l.origins !== undefined ? { origins: l.origins } : {}), ...(l.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: l.handshakeTimeoutMs } : {}) });
         this.wsTransports.push(ws);
         stream = ws;
         bound = ws.port;

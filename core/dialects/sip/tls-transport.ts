@@ -18,8 +18,8 @@ export interface TlsStats {
 export function tlsFlavour(credentials: TlsCredentials, stats: TlsStats, handshakeTimeoutMs = TLS_HANDSHAKE_MS): StreamFlavour {
   const server = tls.createServer({ ...credentials.options, handshakeTimeout: handshakeTimeoutMs });
   credentials.onChange((o) => server.setSecureContext(o));
-  // Node destroys the socket itself; what is left is to count it.
-  server.on('tlsClientError', () => { stats.handshakeFailures++; });
+  // With a listener here Node leaves the socket open: close it.
+  server.on('tlsClientError', (_err, socket) => { stats.handshakeFailures++; socket.destroy(); });
   const verify = credentials.files.verifyPeer !== false;
   return {
     name: 'TLS',

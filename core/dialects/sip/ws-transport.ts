@@ -63,7 +63,7 @@ export class SipWsTransport {
     const t = new SipWsTransport(server, wss, onFrame);
     if (credentials !== undefined) {
       credentials.onChange((o) => (server as https.Server).setSecureContext(o));
-      server.on('tlsClientError', () => { t.stats.handshakeFailures++; });
+      server.on('tlsClientError', (_err: Error, socket: Duplex) => { t.stats.handshakeFailures++; socket.destroy(); });
     }
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const origin = req.headers.origin;

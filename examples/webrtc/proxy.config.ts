@@ -12,6 +12,10 @@ export default defineProxy({
   listen: [
     { dialect: 'sip', port: Number(env('SIP_PORT', '5060')), advertise: env('ADVERTISE', '127.0.0.1') },
     { dialect: 'sip', transport: 'ws', port: Number(env('WS_PORT', '8080')), advertise: env('ADVERTISE', '127.0.0.1') },
+    // WebSocket over TLS when a certificate is given (WSS_CERT, WSS_KEY: PEM files, relative to this file).
+    ...(process.env.WSS_CERT !== undefined && process.env.WSS_KEY !== undefined
+      ? [{ dialect: 'sip' as const, transport: 'wss' as const, port: Number(env('WSS_PORT', '8443')), cert: process.env.WSS_CERT, key: process.env.WSS_KEY, advertise: env('ADVERTISE', '127.0.0.1') }]
+      : []),
   ],
   modules: [
     registrar(),

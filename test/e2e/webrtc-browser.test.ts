@@ -1,6 +1,7 @@
 /**
  * A real browser (Debian's chromium, headless, fake microphone) runs the example page of
- * examples/webrtc/: two tabs register over WebSocket as alice and bob with SIP.js, alice calls
+ * examples/webrtc/: two tabs register over WebSocket (WS, then WSS with a certificate made
+ * here) as alice and bob with SIP.js, alice calls
  * bob, bob answers, both tabs receive audio (getStats inbound bytes grow) over a candidate
  * pair that goes through the relay (the pages offer no candidate of their own), the relay's
  * own counters confirm the packets, and alice's hang-up reaches bob as a BYE.
@@ -13,6 +14,7 @@ import { after, before, test } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { servePage } from '../../examples/webrtc/serve.ts';
 import { ProxyProcess, REPO } from '../helpers/proxy-process.ts';
+import { certDir, makeCa, makeCert } from '../helpers/test-certs.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Chromium gathers no loopback candidates: the relay is announced on this machine's first other IPv4 address. */
@@ -25,18 +27,24 @@ let proxy: ProxyProcess;
 let page: Awaited<ReturnType<typeof servePage>>;
 let browser: Browser;
 let wsPort: number;
+let wssPort: number;
 
 before(async () => {
+  const dir = certDir('webrtc');
+  const cert = makeCert(dir, 'proxy', makeCa(dir));
   proxy = await ProxyProcess.start({
     configFile: path.join(REPO, 'examples', 'webrtc', 'proxy.config.ts'),
-    env: { ...process.env, SIP_PORT: '0', WS_PORT: '0', MEDIA_PORTS: RELAY_PORTS, ADVERTISE },
+    env: { ...process.env, SIP_PORT: '0', WS_PORT: '0', WSS_PORT: '0', WSS_CERT: cert.cert, WSS_KEY: cert.key, MEDIA_PORTS: RELAY_PORTS, ADVERTISE },
   });
   wsPort = Number((await proxy.waitForLog((l) => l.msg === 'listening' && l.transport === 'ws')).port);
+  wssPort = Number((await proxy.waitForLog((l) => l.msg === 'listening' && l.transport === 'wss')).port);
   page = await servePage(0);
   browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required'],
+    args: ['--no-sandbox', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required',
+      // The certificate is made by this test and trusted by nothing: this browser accepts it.
+      '--ignore-certificate-errors'],
   });
 });
 
@@ -46,10 +54,10 @@ after(async () => {
   assert.equal(await proxy?.stop(), 0, 'the proxy shuts down cleanly');
 });
 
-async function phone(user: string): Promise<Page> {
+async function phone(user: string, server: string): Promise<Page> {
   const tab = await browser.newPage();
   tab.on('pageerror', (e) => { throw e; });
-  await tab.goto(`http://127.0.0.1:${page.port}/?server=ws://127.0.0.1:${wsPort}&user=${user}&domain=127.0.0.1&relayOnly=1`);
+  await tab.goto(`http://127.0.0.1:${page.port}/?server=${server}&user=${user}&domain=127.0.0.1&relayOnly=1`);
   await tab.waitForFunction(() => (globalThis as unknown as { phone?: { events: string[] } }).phone?.events.includes('ready') === true, { timeout: 10_000 });
   return tab;
 }
@@ -57,9 +65,9 @@ async function phone(user: string): Promise<Page> {
 const events = (tab: Page): Promise<string[]> => tab.evaluate(() => (globalThis as unknown as { phone: { events: string[] } }).phone.events.slice());
 const stats = (tab: Page): Promise<PhoneStats | null> => tab.evaluate(() => (globalThis as unknown as { phone: { stats(): Promise<PhoneStats | null> } }).phone.stats());
 
-test('two browser tabs call each other over WebSocket, audio through the relay, hang-up seen by the callee', async () => {
-  const alice = await phone('alice');
-  const bob = await phone('bob');
+async function call(server: string): Promise<void> {
+  const alice = await phone('alice', server);
+  const bob = await phone('bob', server);
   await alice.evaluate(() => (globalThis as unknown as { phone: { call(t: string): Promise<void> } }).phone.call('bob'));
   await bob.waitForFunction(() => (globalThis as unknown as { phone: { events: string[] } }).phone.events.includes('incoming call'), { timeout: 10_000 });
   await bob.evaluate(() => (globalThis as unknown as { phone: { answer(): Promise<void> } }).phone.answer());
@@ -91,4 +99,9 @@ test('two browser tabs call each other over WebSocket, audio through the relay, 
   const parties = ended.parties as { packets: number; bytes: number; latched: boolean }[];
   assert.equal(parties.length, 2);
   for (const p of parties) assert.ok(p.latched && p.packets > 50, `the relay forwarded this party's packets: ${JSON.stringify(parties)}`);
-});
+  await alice.close();
+  await bob.close();
+}
+
+test('two browser tabs call each other over WS, audio through the relay, hang-up seen by the callee', () => call(`ws://127.0.0.1:${wsPort}`));
+test('the same over WSS, with a test certificate', () => call(`wss://127.0.0.1:${wssPort}`));

@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { servePage } from '../../examples/webrtc/serve.ts';
 import { ProxyProcess, REPO } from '../helpers/proxy-process.ts';
+import { SipUa } from '../helpers/sip-ua.ts';
 import { certDir, makeCa, makeCert } from '../helpers/test-certs.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -58,8 +59,18 @@ async function phone(user: string, server: string): Promise<Page> {
   const tab = await browser.newPage();
   tab.on('pageerror', (e) => { throw e; });
   await tab.goto(`http://127.0.0.1:${page.port}/?server=${server}&user=${user}&domain=127.0.0.1&relayOnly=1`);
-  await tab.waitForFunction(() => (globalThis as unknown as { phone?: { events: string[] } }).phone?.events.includes('ready') === true, { timeout: 10_000 });
+  await seen(tab, 'ready');
   return tab;
+}
+
+/** Waits until the page's phone logged `event`; a timeout says what it did log. */
+async function seen(tab: Page, event: string): Promise<void> {
+  try {
+    await tab.waitForFunction((e) => (globalThis as unknown as { phone?: { events: string[] } }).phone?.events.includes(e) === true, { timeout: 10_000, polling: 50 }, event); // rAF polling stalls in a background tab
+  } catch {
+    const log = await tab.evaluate(() => (globalThis as unknown as { phone?: { events: string[] } }).phone?.events ?? []);
+    throw new Error(`${tab.url()}: no '${event}' within 10 s; it logged: ${JSON.stringify(log)}`);
+  }
 }
 
 const events = (tab: Page): Promise<string[]> => tab.evaluate(() => (globalThis as unknown as { phone: { events: string[] } }).phone.events.slice());
@@ -69,9 +80,9 @@ async function call(server: string): Promise<void> {
   const alice = await phone('alice', server);
   const bob = await phone('bob', server);
   await alice.evaluate(() => (globalThis as unknown as { phone: { call(t: string): Promise<void> } }).phone.call('bob'));
-  await bob.waitForFunction(() => (globalThis as unknown as { phone: { events: string[] } }).phone.events.includes('incoming call'), { timeout: 10_000 });
+  await seen(bob, 'incoming call');
   await bob.evaluate(() => (globalThis as unknown as { phone: { answer(): Promise<void> } }).phone.answer());
-  await alice.waitForFunction(() => (globalThis as unknown as { phone: { events: string[] } }).phone.events.includes('answered'), { timeout: 10_000 });
+  await seen(alice, 'answered');
 
   // Audio flows both ways: inbound bytes grow on each side, over a pair whose remote end is the relay.
   const first = { alice: await stats(alice), bob: await stats(bob) };
@@ -92,7 +103,7 @@ async function call(server: string): Promise<void> {
 
   const from = proxy.logs.length;
   await alice.evaluate(() => (globalThis as unknown as { phone: { hangup(): Promise<void> } }).phone.hangup());
-  await bob.waitForFunction(() => (globalThis as unknown as { phone: { events: string[] } }).phone.events.includes('hung up'), { timeout: 10_000 });
+  await seen(bob, 'hung up');
   assert.ok((await events(bob)).includes('hung up'), 'bob saw the BYE');
   // The relay's own counters: both parties sent through it.
   const ended = await proxy.waitForLog((l) => l.msg === 'media session ended', 10_000, from);
@@ -105,3 +116,20 @@ async function call(server: string): Promise<void> {
 
 test('two browser tabs call each other over WS, audio through the relay, hang-up seen by the callee', () => call(`ws://127.0.0.1:${wsPort}`));
 test('the same over WSS, with a test certificate', () => call(`wss://127.0.0.1:${wssPort}`));
+
+test('a tab that registered and is closed: its binding goes, a call to it is refused at once', async () => {
+  const carol = await phone('carol', `ws://127.0.0.1:${wsPort}`);
+  const from = proxy.logs.length;
+  await carol.close();
+  await proxy.waitForLog((l) => l.msg === 'bindings of a closed connection removed' && l.removed === 1, 5000, from);
+  const sipPort = Number((await proxy.waitForLog((l) => l.msg === 'listening' && l.transport === 'udp')).port);
+  const dave = await SipUa.open('127.0.0.1');
+  try {
+    const started = Date.now();
+    dave.send(`INVITE sip:carol@127.0.0.1:${sipPort} SIP/2.0\nVia: SIP/2.0/UDP ${dave.hostport};branch=z9hG4bK-tab1;rport\nMax-Forwards: 70\nFrom: <sip:dave@127.0.0.1>;tag=d1\nTo: <sip:carol@127.0.0.1>\nCall-ID: closed-tab-1\nCSeq: 1 INVITE\nContact: <sip:dave@${dave.hostport}>\nContent-Length: 0\n\n`, sipPort);
+    assert.match(await dave.next(/^SIP\/2\.0 [4-6]\d\d /, 3000), /^SIP\/2\.0 404 /);
+    assert.ok(Date.now() - started < 2000, 'refused at once, not after Timer B');
+  } finally {
+    dave.close();
+  }
+});

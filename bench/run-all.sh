@@ -15,6 +15,8 @@ python3 "$HERE/media/bench.py" --relays crelay,switchyard --only idle,realistic,
 # Registrations: a REGISTER flood of distinct users for 60 s per step, one core each.
 "$HERE/sip/ladder.sh" 1 1core reg 0 60 6000 10000 14000 16000 18000 20000
 "$HERE/sip/sy_ladder.sh" reg 0 60 2000 4000 6000 8000 10000 12000
+# Transports: REGISTER/s and calls/s over UDP, TLS and WebSocket, 20 s each.
+node --import jiti/register "$HERE/transports.ts" 20 32
 # Hot reload: the script rewritten 10 times during 50k pps of media and 167 SIP calls/s, with
 # each media engine.
 for engine in native js; do

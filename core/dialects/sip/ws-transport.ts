@@ -14,7 +14,8 @@ import { nextConnectionId, type ConnectionClosed } from './stream-connections.ts
 const MAX_FRAME = 65_535;
 /** Bytes queued toward a peer that does not read before its connection is dropped. */
 const MAX_QUEUED = 1 << 20;
-const IDLE_MS = 10 * 60_000;
+/** A ping this often; a peer that has not answered the previous one is gone (a closed laptop sends no FIN). */
+const PING_MS = 30_000;
 
 export interface WsOptions {
   /** WSS: the listener's certificate; absent: plain WS. */
@@ -42,8 +43,17 @@ export class SipWsTransport {
   private readonly byPeer = new Map<string, number>();
   readonly stats: WsStats = { badFrames: 0, refused: 0, slowReaders: 0, handshakeFailures: 0 };
   onClosed: ConnectionClosed = () => undefined;
+  private readonly silent = new Set<WebSocket>();
+  private readonly pinger: NodeJS.Timeout;
 
-  private constructor(private readonly server: http.Server, private readonly wss: WebSocketServer, private readonly onFrame: TcpFrameHandler) {}
+  private constructor(private readonly server: http.Server, private readonly wss: WebSocketServer, private readonly onFrame: TcpFrameHandler) {
+    this.pinger = setInterval(() => {
+      for (const ws of this.connections.values()) {
+        if (this.silent.has(ws)) ws.terminate();
+        else { this.silent.add(ws); ws.ping(); }
+      }
+    }, PING_MS).unref();
+  }
 
   static async listen(host: string, port: number, onFrame: TcpFrameHandler, opts: WsOptions): Promise<SipWsTransport> {
     const { credentials } = opts;
@@ -95,9 +105,9 @@ export class SipWsTransport {
     const id = nextConnectionId();
     this.connections.set(id, ws);
     this.byPeer.set(this.key(peer), id);
-    const idle = setTimeout(() => ws.terminate(), IDLE_MS).unref();
+    ws.on('pong', () => this.silent.delete(ws));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      idle.refresh();
+      this.silent.delete(ws);
       const frame = isBinary || Buffer.isBuffer(data) ? data : Buffer.from(data);
       const parsed = parseSip(frame, { maxSize: MAX_FRAME });
       if (!parsed.ok && parsed.error.code !== 'keepalive' && !parsed.error.canReply) {
@@ -110,7 +120,7 @@ export class SipWsTransport {
       this.onFrame(parsed, frame, peer, id);
     });
     ws.on('close', () => {
-      clearTimeout(idle);
+      this.silent.delete(ws);
       this.connections.delete(id);
       if (this.byPeer.get(this.key(peer)) === id) this.byPeer.delete(this.key(peer));
       this.onClosed(id);
@@ -136,6 +146,7 @@ export class SipWsTransport {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.pinger);
     for (const ws of this.connections.values()) ws.terminate();
     this.connections.clear();
     this.wss.close();

@@ -4,6 +4,7 @@ import { Dispatcher } from '../kernel/dispatcher.ts';
 import { ProxyHooks } from '../kernel/hooks.ts';
 import { ModuleRegistry } from '../kernel/module-registry.ts';
 import type { Endpoint } from '../lib/address.ts';
+import type { DialectName } from '../model/message.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/log.ts';
 import { loadScript, type LoadedScript } from '../script/load.ts';
 import { Reloader, firstSnapshot, type ReloadResult } from '../script/reload.ts';
@@ -127,7 +128,12 @@ export class Switchyard {
 
   /** The port of the first SIP UDP listener, or null when none is open. */
   get sipPort(): number | null {
-    const l = this.reloader.current.script.listen.find((x) => x.dialect === 'sip' && x.transport === undefined);
+    return this.portOf('sip');
+  }
+
+  /** The port of the dialect's first UDP listener (a SIP TLS or WebSocket listener has none), or null when none is open. */
+  portOf(dialect: DialectName): number | null {
+    const l = this.reloader.current.script.listen.find((x) => x.dialect === dialect && x.transport === undefined);
     return l === undefined ? null : (this.listeners.get(l.name)?.port ?? null);
   }
 

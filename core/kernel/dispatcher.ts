@@ -9,7 +9,7 @@ import type { ProxyEngine } from './engine.ts';
 import type { AdmissionControl } from './admission.ts';
 import { buildContext } from './context.ts';
 import { MessageContext } from './message-context.ts';
-import { respondVerdict } from '../model/verdict.ts';
+import { describeVerdict, respondVerdict, type Verdict } from '../model/verdict.ts';
 
 const INTERNAL_ERROR = respondVerdict(500, 'internal error');
 /** The answer to a call refused by admission control; Retry-After spreads the callers' retries. */
@@ -81,6 +81,7 @@ export class Dispatcher {
       mc.log.debug({ status: d.status }, 'request route gave no verdict: default reply');
       v = mc.claim(respondVerdict(d.status, d.reason));
     }
+    if (this.deps.log.isLevelEnabled('debug')) mc.log.debug(decision(v), 'request route');
     if (v.kind === 'respond') engine.respond(msg, v.status, v.reason, v.extras);
     else if (v.kind === 'forward') await engine.forward(mc, v.plan);
   }
@@ -98,6 +99,7 @@ export class Dispatcher {
       mc.log.error({ pending: mc.verdict.detail }, 'a function claimed the verdict but never decided it');
       mc.verdict = null;
     }
+    if (this.deps.log.isLevelEnabled('debug')) mc.log.debug({ name, ...(mc.verdict !== null ? decision(mc.verdict) : { verdict: 'none' }) }, `${kind} route`);
     return mc;
   }
 
@@ -118,3 +120,14 @@ export class Dispatcher {
   }
 }
 
+/** What a route decided, for the debug log: the verdict and, for a forward, where to. */
+function decision(v: Verdict): Record<string, unknown> {
+  if (v.kind !== 'forward') return { verdict: describeVerdict(v) };
+  const { targets, onFailure, recordRoute } = v.plan;
+  return {
+    verdict: describeVerdict(v),
+    targets: targets === null ? 'by the request' : targets.map((t) => t.uri ?? (t.address !== undefined ? `${t.address.address}:${t.address.port}` : '?')),
+    ...(onFailure !== undefined ? { onFailure } : {}),
+    ...(recordRoute ? { recordRoute } : {}),
+  };
+}

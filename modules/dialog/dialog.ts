@@ -10,6 +10,8 @@ export interface Dialog {
   readonly dialect: DialectName;
   readonly caller: string;
   readonly callee: string;
+  /** The caller's From tag where the dialect has tags: a BYE carrying it comes from the caller. */
+  readonly callerTag: string | undefined;
   /**
    * The request that created the dialog, while its transaction runs; let go once the call is
    * answered, so a long call does not hold its INVITE (wire bytes, parsed headers) in memory.

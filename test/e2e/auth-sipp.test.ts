@@ -3,13 +3,13 @@
  * calls through a proxy whose script lists the auth module, with the example users file.
  */
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Switchyard } from '../../core/boot/switchyard.ts';
 import { createLogger } from '../../core/lib/log.ts';
 import { loadScript } from '../../core/script/load.ts';
 import { REPO, writeScript } from '../helpers/proxy-process.ts';
+import { freePort } from '../helpers/ports.ts';
 import { received, runSipp, sentMessage, sippVersion, startSipp, traceOf } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';
@@ -39,15 +39,6 @@ export default defineProxy({
   },
 });
 `;
-
-/** A UDP port free now (bound, then closed), for a SIPp instance. */
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, LOOP, () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** The status lines SIPp received, in order. */
 function statuses(trace: string): string[] {

@@ -15,6 +15,7 @@ import { createLogger } from '../../core/lib/log.ts';
 import { loadScript } from '../../core/script/load.ts';
 import { algorithmByName, algorithmParts, computeHa1, computeResponse, parseAuthHeader, quote, type DigestAlgorithm } from '../../modules/auth/digest.ts';
 import { REPO, writeScript } from '../helpers/proxy-process.ts';
+import { freePort } from '../helpers/ports.ts';
 import { header, headers, SipUa } from '../helpers/sip-ua.ts';
 
 const USERS = path.join(REPO, 'examples', 'users.txt');
@@ -50,15 +51,6 @@ export default defineProxy({
   },
 });
 `;
-}
-
-/** A UDP port free now, for the plain listener. */
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 let seq = 0;

@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Candidate, Connection } from 'werift-ice';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { SipUa, answer } from '../helpers/sip-ua.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 35560;
+const PROXY = await freePort();
 const CLOSED_PORT = 9; // nothing listens there: a direct path that does not work
 
 const SCRIPT = `import { defineProxy } from 'switchyard';
@@ -20,7 +21,7 @@ import { callRouting, dialog, iceHints, mediaRelay, registrar } from 'switchyard
 
 export default defineProxy({
   listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}' }],
-  modules: [registrar(), dialog(), callRouting(), iceHints({ candidate: 'low-priority' }), mediaRelay({ ports: '24600-24699', advertise: '${LOOP}' })],
+  modules: [registrar(), dialog(), callRouting(), iceHints({ candidate: 'low-priority' }), mediaRelay({ ports: '${await freeRange(100)}', advertise: '${LOOP}' })],
   routes: {
     request(ctx) {
       if (ctx.msg.method === 'REGISTER') return ctx.register();

@@ -7,14 +7,15 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { received, runSipp, sippVersion, startSipp, traceOf } from '../helpers/sipp.ts';
 import { bindingRequest, mappedAddress } from '../helpers/stun-client.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 35460;
-const PLAIN = 35461;
-const UAS = 35471;
-const UAC = 35472;
+const PROXY = await freePort();
+const PLAIN = await freePort();
+const UAS = await freePort();
+const UAC = await freePort();
 
 const SCRIPT = `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, iceHints, mediaRelay, registrar } from 'switchyard/modules';
@@ -24,7 +25,7 @@ export default defineProxy({
     { dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}', stun: true },
     { dialect: 'plain', port: ${PLAIN}, stun: true },
   ],
-  modules: [registrar(), dialog(), callRouting(), iceHints({ candidate: 'low-priority' }), mediaRelay({ ports: '24500-24599', advertise: '${LOOP}' })],
+  modules: [registrar(), dialog(), callRouting(), iceHints({ candidate: 'low-priority' }), mediaRelay({ ports: '${await freeRange(100)}', advertise: '${LOOP}' })],
   routes: {
     request(ctx) {
       const { msg } = ctx;
@@ -60,9 +61,10 @@ function relayCandidates(trace: string, startLine: RegExp): { component: number;
 async function iceCall(user: string): Promise<{ toCallee: ReturnType<typeof relayCandidates>; toCaller: ReturnType<typeof relayCandidates> }> {
   const reg = await runSipp('register_once.xml', [`${LOOP}:${PROXY}`, '-s', user, '-i', LOOP, '-p', String(UAS), '-m', '1']);
   assert.equal(reg.code, 0, reg.output);
-  const uas = startSipp('uas_ice.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', '24940']);
+  const uas = startSipp('uas_ice.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', String(await freePort())]);
   await new Promise((r) => setTimeout(r, 300));
-  const uac = await runSipp('uac_ice.xml', [`${LOOP}:${PROXY}`, '-s', user, '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '100', '-key', 'mport', '24942', '-key', 'mrtcp', '24943']);
+  const mport = Number((await freeRange(2)).split('-')[0]); // RTP and RTCP on consecutive ports
+  const uac = await runSipp('uac_ice.xml', [`${LOOP}:${PROXY}`, '-s', user, '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '100', '-key', 'mport', String(mport), '-key', 'mrtcp', String(mport + 1)]);
   const s = await uas.done;
   assert.equal(uac.code, 0, `caller: ${uac.output}`);
   assert.equal(s.code, 0, `callee: ${s.output}`);

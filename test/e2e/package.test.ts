@@ -7,13 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO } from '../helpers/proxy-process.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { answer, SipUa } from '../helpers/sip-ua.ts';
 import { UdpPeer } from '../helpers/udp-peer.ts';
 
@@ -37,48 +36,6 @@ function pack(from: string, dir: string): { tarball: string; files: string[] } {
   const r = ok(run('npm', ['pack', '--json', '--pack-destination', dir, ...NPM_FLAGS], from), `npm pack in ${from}`);
   const info = JSON.parse(r.stdout.slice(r.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
   return { tarball: path.join(dir, info[0]!.filename), files: info[0]!.files.map((f) => f.path) };
-}
-
-function bindUdp(port: number, host = '::'): Promise<dgram.Socket | null> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket({ type: 'udp6' });
-    s.once('error', () => { s.close(); resolve(null); });
-    s.bind(port, host, () => resolve(s));
-  });
-}
-
-/** A port free for UDP and TCP both (the SIP listener opens both), chosen by the system. */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const server = net.createServer();
-    const port = await new Promise<number>((resolve) => server.listen(0, '::', () => resolve((server.address() as net.AddressInfo).port)));
-    const udp = await bindUdp(port);
-    await new Promise((resolve) => server.close(resolve));
-    if (udp !== null) {
-      udp.close();
-      return port;
-    }
-  }
-  throw new Error('no port free for both UDP and TCP in 20 tries');
-}
-
-/** `count` consecutive UDP ports from an even base, all free now. */
-async function freeRange(count: number): Promise<string> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const probe = await bindUdp(0);
-    const base = (probe!.address().port & ~1) - count; // below the system's pick, clear of its next ones
-    probe!.close();
-    if (base < 1024) continue;
-    const held: dgram.Socket[] = [];
-    for (let p = base; p < base + count; p++) {
-      const s = await bindUdp(p);
-      if (s === null) break;
-      held.push(s);
-    }
-    for (const s of held) s.close();
-    if (held.length === count) return `${base}-${base + count - 1}`;
-  }
-  throw new Error(`no ${count} consecutive free UDP ports in 20 tries`);
 }
 
 /** Rewrites `from` to `to` in a file, asserting it was there. */

@@ -10,6 +10,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Switchyard } from '../../core/boot/switchyard.ts';
 import { createLogger } from '../../core/lib/log.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { defaultLikeScript, writeScript } from '../helpers/proxy-process.ts';
 
 v8.setFlagsFromString('--expose-gc');
@@ -21,7 +22,7 @@ function heapAfterGc(): number {
 }
 
 test('200 reloads do not grow the heap without bound', { timeout: 240_000 }, async () => {
-  const file = writeScript('heap', defaultLikeScript({ port: 35201, ports: '20200-20209' }));
+  const file = writeScript('heap', defaultLikeScript({ port: await freePort(), ports: await freeRange(10) }));
   const proxy = await Switchyard.start({ configFile: file, watch: false, logger: createLogger({ level: 'silent' }) });
   try {
     // Warm up: the first reloads fill jiti's transform cache and V8's code caches.

@@ -4,9 +4,13 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { PlainUser, establishCall } from '../helpers/plain-client.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { ProxyProcess, writeScript, type LogLine } from '../helpers/proxy-process.ts';
 
-const PORT = 35101;
+let PORT: number;
+/** The media range, and a narrower one inside it for the reload that changes it. */
+let RANGE: string;
+let NARROWER: string;
 
 function script(o: { blocked: string[]; idleTimeoutSec?: number; ports?: string; extraModule?: string; throwFor?: string }): string {
   return `import { defineProxy } from 'switchyard';
@@ -17,7 +21,7 @@ const BLOCKED = new Set<string>(${JSON.stringify(o.blocked)});
 
 export default defineProxy({
   listen: [{ dialect: 'plain', port: ${PORT} }],
-  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${o.ports ?? '20100-20199'}', idleTimeoutSec: ${o.idleTimeoutSec ?? 60} })${o.extraModule ?? ''}],
+  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${o.ports ?? RANGE}', idleTimeoutSec: ${o.idleTimeoutSec ?? 60} })${o.extraModule ?? ''}],
   routes: {
     async request(ctx) {
       const { msg } = ctx;
@@ -50,6 +54,10 @@ async function rewrite(target: string, source: string, outcome: 'script reloaded
 }
 
 before(async () => {
+  PORT = await freePort();
+  RANGE = await freeRange(100);
+  const lo = Number(RANGE.split('-')[0]);
+  NARROWER = `${lo}-${lo + 50}`;
   file = writeScript('reload', script({ blocked: ['dave'] }));
   policyFile = path.join(path.dirname(file), 'policy.ts');
   writeFileSync(policyFile, `export const rejectReason = (): string => 'blocked';\n`);
@@ -121,7 +129,7 @@ test('reload during a live call: no media lost, new policy at once, broken scrip
   assert.match(String(added.msg), /listed twice|module list changed/);
 
   // Reloadable module config applies in place; others are reported as needing a restart.
-  const tuned = await rewrite(file, script({ blocked: ['carol'], idleTimeoutSec: 45, ports: '20100-20150' }), 'script reloaded');
+  const tuned = await rewrite(file, script({ blocked: ['carol'], idleTimeoutSec: 45, ports: NARROWER }), 'script reloaded');
   assert.deepEqual(tuned.applied, ['media-relay.idleTimeoutSec']);
   const restart = await proxy.waitForLog((l) => l.msg === 'changed config fields need a restart to take effect', 3000, proxy.logs.indexOf(tuned));
   assert.deepEqual(restart.fields, ['media-relay.ports']);

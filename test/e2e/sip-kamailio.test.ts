@@ -11,14 +11,15 @@ import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ProxyProcess, REPO, TMP, writeScript } from '../helpers/proxy-process.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { receivedMediaPort, runSipp, sentMessage, sippVersion, startSipp, traceOf } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 35160;
-const KAMAILIO = 35170;
-const UAS = 35171;
-const UAC = 35172;
-const RELAY = { min: 24200, max: 24299 };
+const PROXY = await freePort();
+const KAMAILIO = await freePort();
+const UAS = await freePort();
+const UAC = await freePort();
+const RELAY = await freeRange(100).then((r) => ({ min: Number(r.split('-')[0]), max: Number(r.split('-')[1]) }));
 
 const SCRIPT = `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
@@ -87,9 +88,9 @@ after(async () => {
 test('a call across switchyard and Kamailio, both record-routing: the BYE carries two Route headers and reaches the callee', async () => {
   const reg = await runSipp('register_once.xml', [`${LOOP}:${KAMAILIO}`, '-s', 'bob', '-i', LOOP, '-p', String(UAS), '-m', '1']);
   assert.equal(reg.code, 0, `bob registers at Kamailio: ${reg.output}\n${kamailioLog}`);
-  const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', '24910']);
+  const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', String(await freePort())]);
   await new Promise((r) => setTimeout(r, 300));
-  const uac = await runSipp('uac.xml', [`${LOOP}:${PROXY}`, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '200', '-key', 'mport', '24912']);
+  const uac = await runSipp('uac.xml', [`${LOOP}:${PROXY}`, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '200', '-key', 'mport', String(await freePort())]);
   const s = await uas.done;
   assert.equal(uac.code, 0, `caller: ${uac.output}`);
   assert.equal(s.code, 0, `callee: ${s.output}\n${kamailioLog}`);
@@ -98,8 +99,8 @@ test('a call across switchyard and Kamailio, both record-routing: the BYE carrie
   assert.ok(bye !== undefined, 'the caller sent a BYE');
   const routes = [...bye.matchAll(/\nRoute: ([^\r\n]+)/g)].flatMap((m) => m[1]!.split(','));
   assert.equal(routes.length, 2, `two Route entries: ${routes.join(' | ')}`);
-  assert.match(routes[0]!, /sip:127\.0\.0\.1:35160;lr/, 'switchyard first');
-  assert.match(routes[1]!, /sip:127\.0\.0\.1:35170;lr/, 'then Kamailio');
+  assert.ok(routes[0]!.includes(`sip:127.0.0.1:${PROXY};lr`), `switchyard first: ${routes[0]}`);
+  assert.ok(routes[1]!.includes(`sip:127.0.0.1:${KAMAILIO};lr`), `then Kamailio: ${routes[1]}`);
   // The callee got the BYE (its scenario ends only then), and its SDP came through switchyard's relay.
   const port = receivedMediaPort(traceOf(s.dir), /^INVITE/);
   assert.ok(port !== null && port >= RELAY.min && port <= RELAY.max, `relay port in the callee's SDP (${port})`);

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { SipUa, answer } from '../helpers/sip-ua.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 35660;
+const PROXY = await freePort();
 
 const script = (generation: string): string => `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, registrar } from 'switchyard/modules';

@@ -11,13 +11,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { makeCa, makeCert, type CertFiles } from '../helpers/test-certs.ts';
 
 const LOOP = '127.0.0.1';
 const ADVERTISE = Object.values(networkInterfaces()).flat().find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address ?? LOOP;
-const ALICE_PORT = 36610;
-const BOB_PORT = 36620;
+const ALICE_PORT = await freePort(ADVERTISE);
+const BOB_PORT = await freePort(ADVERTISE);
+const RELAY = await freeRange(20);
 
 const SCRIPT = `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
@@ -27,7 +29,7 @@ export default defineProxy({
     { dialect: 'sip', port: 0, host: '${LOOP}', transports: ['udp'] },
     { dialect: 'sip', transport: 'tls', port: 0, host: '${LOOP}', cert: 'proxy.pem', key: 'proxy.key' },
   ],
-  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '26240-26259', advertise: '${ADVERTISE}' })],
+  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${RELAY}', advertise: '${ADVERTISE}' })],
   routes: {
     request(ctx) {
       if (ctx.msg.method === 'REGISTER') return ctx.register();

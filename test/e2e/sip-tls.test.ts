@@ -12,6 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
+import { freePort, freeRange } from '../helpers/ports.ts';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { StreamUa } from '../helpers/stream-ua.ts';
 import { SipUa, answer, header, headers, sdp } from '../helpers/sip-ua.ts';
@@ -19,7 +20,8 @@ import { runSipp, startSipp } from '../helpers/sipp.ts';
 import { makeCa, makeCert, pem, type CertFiles } from '../helpers/test-certs.ts';
 
 const LOOP = '127.0.0.1';
-const UAS = 36171;
+const UAS = await freePort(LOOP);
+const RELAY = await freeRange(40);
 
 function script(gwPort: number): string {
   return `import { defineProxy } from 'switchyard';
@@ -30,7 +32,7 @@ export default defineProxy({
     { dialect: 'sip', port: 0, host: '${LOOP}', transports: ['udp'] },
     { dialect: 'sip', transport: 'tls', port: 0, host: '${LOOP}', cert: 'proxy.pem', key: 'proxy.key', ca: 'ca.pem', handshakeTimeoutMs: 500 },
   ],
-  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '26100-26139', advertise: '${LOOP}' })],
+  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${RELAY}', advertise: '${LOOP}' })],
   routes: {
     request(ctx) {
       if (ctx.msg.method === 'REGISTER') return ctx.register();
@@ -104,7 +106,7 @@ describe('SIP over TLS', () => {
       const ok = await alice.next(/^SIP\/2\.0 200 /);
       assert.match(header(ok, 'Via') ?? '', /^SIP\/2\.0\/TLS .*received=127\.0\.0\.1/, 'the answer comes back on the TLS connection');
 
-      const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', '26190']);
+      const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', String(await freePort(LOOP))]);
       alice.send(request('INVITE', { user: 'alice', to: 'bob', local: alice.local, callId: 'tls-call-1', body: sdp(LOOP, 26192) }));
       const answered = await alice.next(/^SIP\/2\.0 200 /, 10_000);
       const rr = headers(answered, 'Record-Route').join(', ').split(/,\s*/);

@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
+import { freeRange } from '../helpers/ports.ts';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { StreamUa } from '../helpers/stream-ua.ts';
 import { SipUa, answer, header, headers, sdp } from '../helpers/sip-ua.ts';
@@ -74,7 +75,7 @@ async function registerUdp(ua: SipUa, user: string, proxyPort: number): Promise<
 
 let main: Running;
 
-before(async () => { main = await startProxy('sip-ws', { relayPorts: '26140-26179', registrar: '' }); });
+before(async () => { main = await startProxy('sip-ws', { relayPorts: await freeRange(40), registrar: '' }); });
 after(async () => {
   const stopping = main.proxy.waitForLog((l) => l.msg === 'switchyard stopped', 10_000);
   assert.equal(await main.proxy.stop(), 0, 'the proxy shuts down cleanly');
@@ -195,7 +196,7 @@ describe('SIP over WebSocket', () => {
 
 describe('SIP over WebSocket, bindings kept after the connection closes', () => {
   let kept: Running;
-  before(async () => { kept = await startProxy('sip-ws-kept', { relayPorts: '26180-26199', registrar: "{ dropOnDisconnect: [] }" }); });
+  before(async () => { kept = await startProxy('sip-ws-kept', { relayPorts: await freeRange(20), registrar: "{ dropOnDisconnect: [] }" }); });
   after(async () => { assert.equal(await kept.proxy.stop(), 0); });
 
   test('a call to a binding whose connection is gone fails at once with 480', async () => {

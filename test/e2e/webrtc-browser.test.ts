@@ -13,6 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { servePage } from '../../examples/webrtc/serve.ts';
+import { freeRange } from '../helpers/ports.ts';
 import { ProxyProcess, REPO } from '../helpers/proxy-process.ts';
 import { SipUa } from '../helpers/sip-ua.ts';
 import { certDir, makeCa, makeCert } from '../helpers/test-certs.ts';
@@ -20,7 +21,7 @@ import { certDir, makeCa, makeCert } from '../helpers/test-certs.ts';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Chromium gathers no loopback candidates: the relay is announced on this machine's first other IPv4 address. */
 const ADVERTISE = Object.values(networkInterfaces()).flat().find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address ?? '127.0.0.1';
-const RELAY_PORTS = '26200-26239';
+const RELAY_PORTS = await freeRange(40);
 
 interface PhoneStats { bytes: number; remote: string | null }
 

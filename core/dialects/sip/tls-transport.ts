@@ -18,6 +18,8 @@ export interface TlsStats {
 export function tlsFlavour(credentials: TlsCredentials, stats: TlsStats, handshakeTimeoutMs = TLS_HANDSHAKE_MS): StreamFlavour {
   const server = tls.createServer({ ...credentials.options, handshakeTimeout: handshakeTimeoutMs });
   credentials.onChange((o) => server.setSecureContext(o));
+  // As over TCP: a response and the next one go out at once, not held back by Nagle's algorithm.
+  server.on('secureConnection', (s: tls.TLSSocket) => s.setNoDelay(true));
   // With a listener here Node leaves the socket open: close it.
   server.on('tlsClientError', (_err, socket) => { stats.handshakeFailures++; socket.destroy(); });
   const verify = credentials.files.verifyPeer !== false;

@@ -25,8 +25,8 @@ export class ConnectionBindings {
     this.users.delete(connection);
   }
 
-  /** Removes every binding that names `connection`; resolves with how many went. */
-  async closed(connection: number): Promise<number> {
+  /** Removes every binding that names `connection`; resolves with how many went, and whose. */
+  async closed(connection: number): Promise<{ removed: number; users: string[] }> {
     const users = this.users.get(connection);
     this.users.delete(connection);
     let removed = 0;
@@ -36,6 +36,6 @@ export class ConnectionBindings {
         return { bindings: kept.length === current.length ? current : kept, result: current.length - kept.length };
       });
     }
-    return removed;
+    return { removed, users: [...(users ?? [])] };
   }
 }

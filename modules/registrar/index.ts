@@ -51,7 +51,7 @@ export const registrar = defineModule({
     const flows = new ConnectionBindings(store);
     core.hooks.onConnectionClosed((e) => {
       if (!config().dropOnDisconnect.includes(e.transport as 'ws')) return flows.forget(e.connection);
-      void flows.closed(e.connection).then((n) => { if (n > 0) log.debug({ connection: e.connection, transport: e.transport, removed: n }, 'bindings of a closed connection removed'); });
+      void flows.closed(e.connection).then(({ removed, users }) => { if (removed > 0) log.debug({ connection: e.connection, transport: e.transport, removed, users }, 'bindings of a closed connection removed'); });
     });
     return { store, flows };
   },

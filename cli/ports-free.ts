@@ -20,9 +20,11 @@ function tcpFree(host: string, port: number): Promise<NodeJS.ErrnoException | nu
   });
 }
 
-/** Each transport a listener opens on its port. */
-function transportsOf(l: ResolvedListen): readonly ('udp' | 'tcp')[] {
-  return l.dialect === 'sip' ? (l.transports ?? ['udp', 'tcp']) : ['udp'];
+/** Each transport a listener opens on its port, and the socket it takes (TLS and WebSocket listeners take a TCP port). */
+function transportsOf(l: ResolvedListen): readonly { readonly name: string; readonly socket: 'udp' | 'tcp' }[] {
+  if (l.dialect === 'plain') return [{ name: 'udp', socket: 'udp' }];
+  if (l.transport !== undefined) return [{ name: l.transport, socket: 'tcp' }];
+  return (l.transports ?? ['udp', 'tcp']).map((t) => ({ name: t, socket: t }));
 }
 
 /**
@@ -33,10 +35,10 @@ export async function assertPortsFree(script: LoadedScript): Promise<void> {
   for (const l of script.listen) {
     if (l.port === 0) continue;
     for (const t of transportsOf(l)) {
-      const err = await (t === 'udp' ? udpFree(l.host, l.port) : tcpFree(l.host, l.port));
+      const err = await (t.socket === 'udp' ? udpFree(l.host, l.port) : tcpFree(l.host, l.port));
       if (err === null) continue;
       const why = err.code === 'EADDRINUSE' ? 'is in use' : err.code === 'EACCES' ? 'may not be opened (permission denied)' : `cannot be opened (${err.code ?? err.message})`;
-      throw new SwitchyardError('SY_LISTEN', `port ${l.port} (${l.dialect}, ${t.toUpperCase()} on ${l.host}) ${why}`, { port: l.port, dialect: l.dialect, transport: t });
+      throw new SwitchyardError('SY_LISTEN', `port ${l.port} (${l.dialect}, ${t.name.toUpperCase()} on ${l.host}) ${why}`, { port: l.port, dialect: l.dialect, transport: t.name });
     }
   }
 }

@@ -21,14 +21,14 @@ export type {
 } from './kernel/operations.ts';
 export { MediaRefused, isMediaRefused } from './kernel/hooks.ts';
 export type {
-  HookBus, RequestForwardEvent, ReplyForwardEvent, AnswerEvent, MediaEvent, TransactionEndEvent, TransactionOutcome,
+  HookBus, RequestForwardEvent, ReplyForwardEvent, AnswerEvent, MediaEvent, TransactionEndEvent, TransactionOutcome, ConnectionClosedEvent,
 } from './kernel/hooks.ts';
 
 // The model.
 export { respondVerdict, forwardVerdict, DROP, isVerdict } from './model/verdict.ts';
 export type { Verdict, ForwardPlan, ForwardTarget, ReplyExtras } from './model/verdict.ts';
 export { reasonPhrase } from './model/message.ts';
-export type { Message, Request, Reply, Party, Method, DialectName, Inbound } from './model/message.ts';
+export type { Message, Request, Reply, Party, Method, DialectName, Inbound, SignalingTransport } from './model/message.ts';
 export type { MediaOffer, MediaStream, MediaAttribute, MediaAddress, MediaTarget, RelayedAddress, RelayedStream } from './model/media.ts';
 export type { RegistrationRequest, RegistrationParse, RequestedContact, Flow } from './model/registration.ts';
 

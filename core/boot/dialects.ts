@@ -57,6 +57,7 @@ export class DialectRuntimes {
         hooks: this.deps.hooks, log: this.deps.log, runRoute: this.deps.runRoute,
         sendUdp: this.deps.send,
         dispatch: (msg) => this.deps.dispatch(msg, sip.engine, msg.listener),
+        connectionClosed: (transport, connection) => this.deps.hooks.emitConnectionClosed({ dialect: 'sip', transport, connection }),
         dropped: this.deps.dropped,
         queueDelayMs: this.deps.queueDelayMs,
       }, this.deps.log);

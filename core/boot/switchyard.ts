@@ -106,6 +106,10 @@ export class Switchyard {
     this.overload.configure(script.overload);
     this.overload.start();
     for (const l of script.listen) {
+      if (l.dialect === 'sip' && l.transport !== undefined) {
+        await this.dialects.sip().listen(l, l.port); // TLS, WS, WSS: a stream listener with no UDP socket
+        continue;
+      }
       const port = this.dialects.get(l.dialect);
       const listener = await UdpListener.open({ ...l, dialect: port.dialect }, (_d, name, buf, source) => {
         this.handle(name, () => this.dispatcher.receive(port, name, buf, source));
@@ -156,9 +160,9 @@ export class Switchyard {
     return this.portOf('sip');
   }
 
-  /** The port of the dialect's first listener (UDP for SIP), or null when none is open. */
+  /** The port of the dialect's first UDP listener (a SIP TLS or WebSocket listener has none), or null when none is open. */
   portOf(dialect: DialectName): number | null {
-    const l = this.reloader.current.script.listen.find((x) => x.dialect === dialect);
+    const l = this.reloader.current.script.listen.find((x) => x.dialect === dialect && x.transport === undefined);
     return l === undefined ? null : (this.listeners.get(l.name)?.port ?? null);
   }
 

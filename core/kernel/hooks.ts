@@ -1,5 +1,5 @@
 import type { Endpoint } from '../lib/address.ts';
-import type { Reply, Request } from '../model/message.ts';
+import type { Reply, Request, SignalingTransport } from '../model/message.ts';
 import type { TransactionView } from './contracts.ts';
 import type { MediaOffer } from '../model/media.ts';
 
@@ -34,6 +34,13 @@ export interface TransactionEndEvent {
 }
 
 type Unsubscribe = () => void;
+
+/** A stream connection (TCP, TLS, WebSocket) closed: whatever named it cannot be reached over it again. */
+export interface ConnectionClosedEvent {
+  readonly dialect: 'sip';
+  readonly transport: SignalingTransport;
+  readonly connection: number;
+}
 
 /**
  * A party's media description passing the proxy: SDP in a SIP request or reply, or at a plain
@@ -108,6 +115,8 @@ export interface HookBus {
   onTransactionEnd(h: (e: TransactionEndEvent) => void): Unsubscribe;
   /** A party's media description passes (see MediaEvent). */
   onMedia(h: (e: MediaEvent) => void | Promise<void>): Unsubscribe;
+  /** A stream connection closed (see ConnectionClosedEvent). */
+  onConnectionClosed(h: (e: ConnectionClosedEvent) => void): Unsubscribe;
 }
 
 /** The subscriptions of one module: its handlers do not run while `enabled()` is false. */
@@ -118,6 +127,7 @@ export function gatedHooks(bus: HookBus, enabled: () => boolean): HookBus {
     onAnswer: (h) => bus.onAnswer((e) => { if (enabled()) h(e); }),
     onTransactionEnd: (h) => bus.onTransactionEnd((e) => { if (enabled()) h(e); }),
     onMedia: (h) => bus.onMedia((e) => (enabled() ? h(e) : undefined)),
+    onConnectionClosed: (h) => bus.onConnectionClosed((e) => { if (enabled()) h(e); }),
   };
 }
 
@@ -128,6 +138,15 @@ export class ProxyHooks implements HookBus {
   private readonly answer = new Handlers<(e: AnswerEvent) => void>();
   private readonly transactionEnd = new Handlers<(e: TransactionEndEvent) => void>();
   private readonly media = new Handlers<(e: MediaEvent) => void | Promise<void>>();
+  private readonly connectionClosed = new Handlers<(e: ConnectionClosedEvent) => void>();
+
+  onConnectionClosed(h: (e: ConnectionClosedEvent) => void): Unsubscribe {
+    return this.connectionClosed.add(h);
+  }
+
+  emitConnectionClosed(e: ConnectionClosedEvent): void {
+    for (const h of this.connectionClosed.list) h(e);
+  }
 
   /** A media description passes (see MediaEvent); handlers run in order, an async one holds the message until it settles. */
   onMedia(h: (e: MediaEvent) => void | Promise<void>): Unsubscribe {

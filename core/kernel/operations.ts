@@ -4,7 +4,7 @@
  * their media, ending a call, health). Every part is optional; the admin merges what the listed
  * modules offer. Nothing here runs per message: it is called when someone asks.
  */
-import type { DialectName } from '../model/message.ts';
+import type { DialectName, SignalingTransport } from '../model/message.ts';
 import type { Endpoint } from '../lib/address.ts';
 
 /** One labelled value of a metric. */
@@ -34,7 +34,7 @@ export interface RegistrationInfo {
   readonly address: Endpoint;
   readonly listener: string;
   readonly contact?: string;
-  readonly transport?: 'udp' | 'tcp';
+  readonly transport?: SignalingTransport;
   /** Epoch ms. */
   readonly registeredAt: number;
   /** Epoch ms; null: until replaced. */

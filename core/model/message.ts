@@ -3,6 +3,9 @@ import type { Endpoint } from '../lib/address.ts';
 /** The wire dialect a message arrived in. One route script serves both. */
 export type DialectName = 'plain' | 'sip';
 
+/** How a signaling message travels: datagrams, or a stream connection (TCP, TLS, WebSocket over TCP or TLS). */
+export type SignalingTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+
 /** Methods the model knows by name; a SIP request may carry any other token. */
 export type Method = 'REGISTER' | 'INVITE' | 'ACK' | 'BYE' | 'CANCEL' | 'OPTIONS' | 'UPDATE' | 'PRACK' | 'INFO' | 'MESSAGE' | (string & {});
 

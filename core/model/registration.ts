@@ -1,5 +1,5 @@
 import type { Endpoint } from '../lib/address.ts';
-import type { DialectName } from './message.ts';
+import type { DialectName, SignalingTransport } from './message.ts';
 
 /**
  * How a party is reached again over the signaling path it used: the listener and transport it
@@ -9,7 +9,7 @@ export interface Flow {
   readonly dialect: DialectName;
   readonly listener: string;
   readonly address: Endpoint;
-  readonly transport: 'udp' | 'tcp';
+  readonly transport: SignalingTransport;
   /** The connection it came on (stream transports), else null. */
   readonly connection: number | null;
 }

@@ -1,4 +1,5 @@
 import type { Endpoint } from '../lib/address.ts';
+import type { SignalingTransport } from './message.ts';
 
 const VERDICT = Symbol.for('switchyard.verdict');
 
@@ -41,7 +42,7 @@ export interface ForwardTarget {
   /** SIP: the Request-URI to put on the request (a registered Contact, a peer's URI). */
   readonly uri?: string;
   /** The transport to reach it over (a contact registered over TCP is reached on its connection). */
-  readonly transport?: 'udp' | 'tcp';
+  readonly transport?: SignalingTransport;
   readonly connection?: number | null;
 }
 

@@ -50,6 +50,41 @@ export interface ResolvedListen {
   readonly udpEngine: 'auto' | 'native' | 'js';
   /** SIP: transports opened on the port (default both). */
   readonly transports?: readonly ('udp' | 'tcp')[];
+  /** SIP: a listener of one stream transport instead (no UDP socket). */
+  readonly transport?: 'tls' | 'ws' | 'wss';
+  /** SIP over TLS or WSS: the certificate files, as absolute paths. */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string; readonly verifyPeer?: boolean };
+  /** SIP over WS or WSS: the Origins allowed to connect. */
+  readonly origins?: readonly string[];
+  /** SIP over TLS, WS or WSS: the time a peer has to finish its handshake. */
+  readonly handshakeTimeoutMs?: number;
+}
+
+/** Default ports of the single-transport SIP listeners (RFC 3261 §26.2 for TLS; RFC 7118 names none, these are common). */
+const STREAM_PORTS = { tls: 5061, ws: 8080, wss: 8443 } as const;
+
+type SipListenInput = { transport?: 'tls' | 'ws' | 'wss'; transports?: unknown; cert?: string; key?: string; ca?: string; verifyPeer?: boolean; origins?: string[]; handshakeTimeoutMs?: number };
+
+/** A TLS, WS or WSS listener's own settings, its files resolved against the script's folder. */
+function streamListener(script: string, l: SipListenInput & { transport: 'tls' | 'ws' | 'wss' }): Pick<ResolvedListen, 'transport' | 'tls' | 'origins' | 'handshakeTimeoutMs'> {
+  const refuse = (why: string): never => { throw new SwitchyardError('SY_CONFIG_INVALID', `${script}: invalid script:\n  listen (${l.transport}): ${why}`, { file: script, problems: [why] }); };
+  if (l.transports !== undefined) refuse('give either transport or transports, not both');
+  const dir = path.dirname(script);
+  const secure = l.transport !== 'ws';
+  if (secure && (l.cert === undefined || l.key === undefined)) refuse(`${l.transport} needs cert and key (files relative to the script)`);
+  if (!secure && (l.cert !== undefined || l.key !== undefined)) refuse('ws carries no certificate (wss does)');
+  if (l.transport !== 'tls' && (l.ca !== undefined || l.verifyPeer !== undefined)) refuse('ca and verifyPeer are for tls listeners (the proxy dials over TLS only)');
+  if (l.transport === 'tls' && l.origins !== undefined) refuse('origins are for ws and wss listeners');
+  return {
+    transport: l.transport,
+    ...(secure ? { tls: {
+      cert: path.resolve(dir, l.cert!), key: path.resolve(dir, l.key!),
+      ...(l.ca !== undefined ? { ca: path.resolve(dir, l.ca) } : {}),
+      ...(l.verifyPeer !== undefined ? { verifyPeer: l.verifyPeer } : {}),
+    } } : {}),
+    ...(l.origins !== undefined ? { origins: l.origins } : {}),
+    ...(l.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: l.handshakeTimeoutMs } : {}),
+  };
 }
 
 export interface LoadedScript {
@@ -115,11 +150,17 @@ function withModuleOptions(modules: readonly unknown[], overrides: ScriptOverrid
   });
 }
 
-/** The port a listener of `dialect` opens on: the override, else the script's, else the dialect's default. */
-function portOf(abs: string, listen: readonly { dialect: 'plain' | 'sip'; port?: number | undefined }[], l: { dialect: 'plain' | 'sip'; port?: number | undefined }, overrides: ScriptOverrides): number {
+type PortedListen = { dialect: 'plain' | 'sip'; port?: number | undefined; transport?: 'tls' | 'ws' | 'wss' | undefined };
+
+/**
+ * The port a listener of `dialect` opens on: the override, else the script's, else the dialect's
+ * default. A SIP override is the UDP (and TCP) listener's: TLS and WebSocket listeners keep theirs.
+ */
+function portOf(abs: string, listen: readonly PortedListen[], l: PortedListen, overrides: ScriptOverrides): number {
+  if (l.transport !== undefined) return l.port ?? STREAM_PORTS[l.transport];
   const over = overrides.ports?.[l.dialect];
   if (over === undefined) return l.port ?? DEFAULT_PORTS[l.dialect];
-  const n = listen.filter((x) => x.dialect === l.dialect).length;
+  const n = listen.filter((x) => x.dialect === l.dialect && x.transport === undefined).length;
   if (n > 1) throw new SwitchyardError('SY_CONFIG_INVALID', `${abs}: the ${l.dialect} port is overridden, but the script has ${n} ${l.dialect} listeners (set their ports in the script)`, { file: abs });
   return over;
 }
@@ -163,11 +204,18 @@ export async function loadScript(file: string, overrides: ScriptOverrides = NO_O
     const port = portOf(abs, def.listen, l, overrides);
     const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}`, stun: l.stun ?? false, udpEngine: l.udpEngine ?? 'auto' };
     if (l.dialect === 'plain') return base;
-    return {
-      ...base, transports: l.transports ?? ['udp', 'tcp'],
+    const sip = {
+      ...base,
       ...(l.advertise !== undefined ? { advertise: l.advertise } : {}),
       ...(l.advertiseIPv6 !== undefined ? { advertiseIPv6: l.advertiseIPv6 } : {}),
     };
+    if (l.transport === undefined) {
+      const misplaced = (['cert', 'key', 'ca', 'verifyPeer', 'origins', 'handshakeTimeoutMs'] as const).filter((k) => l[k] !== undefined);
+      if (misplaced.length > 0) throw new SwitchyardError('SY_CONFIG_INVALID', `${abs}: invalid script:\n  listen: ${misplaced.join(', ')} need transport 'tls', 'ws' or 'wss'`, { file: abs, problems: misplaced });
+      return { ...sip, transports: l.transports ?? ['udp', 'tcp'] };
+    }
+    const transport = l.transport;
+    return { ...sip, ...streamListener(abs, { ...l, transport }), name: l.name ?? `sip-${transport}:${port}` };
   });
   const names = new Set<string>();
   for (const l of listen) {

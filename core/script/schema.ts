@@ -22,6 +22,18 @@ const sipListen = z.object({
   /** The same toward IPv6 peers of a dual-stack listener. */
   advertiseIPv6: z.string().min(1).optional(),
   transports: z.array(z.enum(['udp', 'tcp'])).min(1).optional(),
+  /** A listener of one secure or browser transport instead of UDP and TCP. */
+  transport: z.enum(['tls', 'ws', 'wss']).optional(),
+  /** TLS and WSS: certificate and key files (relative to the script), reloaded when they change. */
+  cert: z.string().min(1).optional(),
+  key: z.string().min(1).optional(),
+  /** TLS: roots trusted for the peers this listener dials (default: Node's); verifyPeer false accepts any (testing). */
+  ca: z.string().min(1).optional(),
+  verifyPeer: z.boolean().optional(),
+  /** WS and WSS: the browser Origins allowed to connect (default: any). */
+  origins: z.array(z.string().min(1)).optional(),
+  /** TLS, WS, WSS: how long a peer has to finish its TLS handshake or WebSocket upgrade (default 10 s). */
+  handshakeTimeoutMs: z.number().int().min(100).max(600_000).optional(),
   stun: z.boolean().optional(),
   udpEngine: z.enum(['auto', 'native', 'js']).optional(),
 }).strict();

@@ -80,17 +80,49 @@ interface ListenCommon {
   readonly udpEngine?: 'auto' | 'native' | 'js';
 }
 
-/** A signaling listener: the plain call protocol over UDP, or SIP over UDP and TCP on one port. */
+interface StreamListenCommon {
+  /** How long a peer has to finish its TLS handshake or WebSocket upgrade (default 10 s). */
+  readonly handshakeTimeoutMs?: number;
+}
+
+interface SipListenCommon {
+  readonly dialect: 'sip';
+  /** The address put in Via and Record-Route (default: the bound address, or the first non-loopback IPv4). */
+  readonly advertise?: string;
+  /** The same toward IPv6 peers of a dual-stack listener (default: the first global IPv6, else ::1). */
+  readonly advertiseIPv6?: string;
+}
+
+/**
+ * A signaling listener: the plain call protocol over UDP, SIP over UDP and TCP on one port, or
+ * SIP over one of TLS (default port 5061), WebSocket (8080) or WebSocket over TLS (8443).
+ */
 export type ListenSpec =
   | (ListenCommon & { readonly dialect: 'plain' })
-  | (ListenCommon & {
-      readonly dialect: 'sip';
-      /** The address put in Via and Record-Route (default: the bound address, or the first non-loopback IPv4). */
-      readonly advertise?: string;
-      /** The same toward IPv6 peers of a dual-stack listener (default: the first global IPv6, else ::1). */
-      readonly advertiseIPv6?: string;
+  | (ListenCommon & SipListenCommon & {
       /** Default both. */
       readonly transports?: readonly ('udp' | 'tcp')[];
+    })
+  | (Omit<ListenCommon, 'stun' | 'udpEngine'> & SipListenCommon & StreamListenCommon & {
+      readonly transport: 'tls';
+      /** Certificate and key files (PEM), relative to the script; a change on disk is used by the next connection. */
+      readonly cert: string;
+      readonly key: string;
+      /** Roots trusted when the proxy dials a TLS peer (default: Node's bundled CAs). */
+      readonly ca?: string;
+      /** false: accept any certificate from dialled peers (self-signed test peers only). Default true. */
+      readonly verifyPeer?: boolean;
+    })
+  | (Omit<ListenCommon, 'stun' | 'udpEngine'> & SipListenCommon & StreamListenCommon & {
+      readonly transport: 'ws';
+      /** Origins browsers may connect from (default: any). */
+      readonly origins?: readonly string[];
+    })
+  | (Omit<ListenCommon, 'stun' | 'udpEngine'> & SipListenCommon & StreamListenCommon & {
+      readonly transport: 'wss';
+      readonly cert: string;
+      readonly key: string;
+      readonly origins?: readonly string[];
     });
 
 export interface Routes<M extends readonly AnyModule[], FK extends string, RK extends string> {

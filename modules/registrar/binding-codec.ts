@@ -1,4 +1,4 @@
-import type { DialectName } from '../../core/module.ts';
+import type { DialectName, SignalingTransport } from '../../core/module.ts';
 import type { Binding } from './store.ts';
 
 /**
@@ -12,7 +12,7 @@ import type { Binding } from './store.ts';
  */
 type Row = [
   dialect: DialectName, listener: string, address: string, port: number, registeredAt: number, expiresAt: number | null,
-  contact: string | null, q: number | null, callId: string | null, cseq: number | null, transport: 'udp' | 'tcp' | null, connection: number | null,
+  contact: string | null, q: number | null, callId: string | null, cseq: number | null, transport: SignalingTransport | null, connection: number | null,
 ];
 
 export function encodeBindings(bindings: readonly Binding[]): string {

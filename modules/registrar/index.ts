@@ -1,5 +1,6 @@
 import { defineModule, fn, respondVerdict, sameEndpoint, z, type DialectName, type RegistrationInfo, type Verdict } from '../../core/module.ts';
 import { MemoryLocationStore } from './memory-store.ts';
+import { ConnectionBindings } from './connection-bindings.ts';
 import { register } from './register.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
 
@@ -48,22 +49,35 @@ const schema = z.object({
   defaultExpiresSec: z.number().int().min(1).default(3600),
   /** SIP: contacts one user may register at once (all of them ring in parallel). */
   maxContacts: z.number().int().min(1).default(10),
+  /**
+   * SIP: a binding made over a connection of these transports goes when that connection closes
+   * (a browser tab closed cannot be reached again, so a call to it gets 480 at once).
+   */
+  dropOnDisconnect: z.array(z.enum(['tcp', 'tls', 'ws', 'wss'])).default(['ws', 'wss']),
 });
 
 export const registrar = defineModule({
   name: 'registrar',
   description: 'REGISTER handling and the location table (who is reachable where)',
   schema,
-  reloadable: ['maxUsers', 'plainBindingTtlSec', 'plainMaxUsersPerSource', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts'],
+  reloadable: ['maxUsers', 'plainBindingTtlSec', 'plainMaxUsersPerSource', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts', 'dropOnDisconnect'],
 
-  setup: (): { store: LocationStore } => ({ store: new MemoryLocationStore() }),
+  setup: ({ core, config, log }): { store: LocationStore; flows: ConnectionBindings } => {
+    const store = new MemoryLocationStore();
+    const flows = new ConnectionBindings(store);
+    core.hooks.onConnectionClosed((e) => {
+      if (!config().dropOnDisconnect.includes(e.transport as 'ws')) return flows.forget(e.connection);
+      void flows.closed(e.connection).then(({ removed, users }) => { if (removed > 0) log.debug({ connection: e.connection, transport: e.transport, removed, users }, 'bindings of a closed connection removed'); });
+    });
+    return { store, flows };
+  },
 
   functions: ({ state, config }) => ({
     /** Records where the registering user is and answers: plain ACK_REGISTER, SIP 200 with the contact list. */
     register: fn(['request'], (mc): Promise<Verdict> => {
       if (mc.msg.method !== 'REGISTER') return Promise.resolve(mc.claim(respondVerdict(405, 'register() needs a REGISTER')));
       const fulfil = mc.reserve('register');
-      return mc.track(register(mc, state.store, config()).then(fulfil));
+      return mc.track(register(mc, state.store, config(), (reg) => state.flows.note(reg)).then(fulfil));
     }),
 
     /** Where `user` (default: the request's callee) is registered in the request's dialect. */

@@ -1,4 +1,4 @@
-import { registrationOf, respondVerdict, type MessageContext, type Verdict } from '../../core/module.ts';
+import { registrationOf, respondVerdict, type MessageContext, type RegistrationRequest, type Verdict } from '../../core/module.ts';
 import { applyRegistration, type RegistrarPolicy } from './apply-registration.ts';
 import type { LocationStore } from './store.ts';
 
@@ -6,10 +6,11 @@ import type { LocationStore } from './store.ts';
  * A REGISTER of either dialect: read through the dialect, then applied to the user's bindings
  * in one atomic update of the store.
  */
-export async function register(mc: MessageContext, store: LocationStore, policy: RegistrarPolicy): Promise<Verdict> {
+export async function register(mc: MessageContext, store: LocationStore, policy: RegistrarPolicy, seen?: (reg: RegistrationRequest) => void): Promise<Verdict> {
   const read = registrationOf(mc.msg);
   if (!read.ok) return respondVerdict(400, read.reason);
   const reg = read.registration;
+  seen?.(reg);
   const verdict = await store.update(reg.aor, (current, moment) => applyRegistration(reg, policy, current, moment));
   mc.log.debug({ aor: reg.aor, kind: reg.kind, status: verdict.kind === 'respond' ? verdict.status : undefined, at: mc.msg.source }, 'REGISTER answered');
   if (reg.kind === 'update' && verdict.kind === 'respond' && verdict.status < 300 && mc.log.isLevelEnabled('debug')) {

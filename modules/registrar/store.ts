@@ -1,4 +1,4 @@
-import type { DialectName, Endpoint } from '../../core/module.ts';
+import type { DialectName, Endpoint, SignalingTransport } from '../../core/module.ts';
 
 /** Where a user can be reached: the transport address it registered from. */
 export interface Binding {
@@ -14,8 +14,8 @@ export interface Binding {
   readonly q?: number;
   readonly callId?: string;
   readonly cseq?: number;
-  /** SIP: reached over TCP on this connection when it registered over TCP. */
-  readonly transport?: 'udp' | 'tcp';
+  /** SIP: reached over a stream transport (TCP, TLS, WebSocket) on this connection when it registered over one. */
+  readonly transport?: SignalingTransport;
   readonly connection?: number | null;
 }
 

@@ -11,7 +11,7 @@ import type { SipRequest } from '../../core/dialects/sip/codec/message.ts';
 import type { ClientOwner, Destination } from '../../core/dialects/sip/transactions.ts';
 
 const DOWN: Destination = { transport: 'udp', listener: 'sip', address: { address: '192.0.2.9', port: 5060 }, connection: null };
-const OWNER: ClientOwner = { onResponse: () => undefined, onTimeout: () => undefined };
+const OWNER: ClientOwner = { onResponse: () => undefined, onTimeout: () => undefined, onUnreachable: () => undefined };
 
 function invite(): SipRequest {
   const p = parseSip(Buffer.from([

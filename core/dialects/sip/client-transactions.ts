@@ -10,7 +10,8 @@ import { ClientTransaction, FinishedClient, type ClientOwner, type Destination, 
 import { sipWire } from './wire.ts';
 
 export interface SipSender {
-  send(dest: Destination, bytes: Buffer): void;
+  /** False when the message cannot go at all (no connection to the peer, and none can be opened). */
+  send(dest: Destination, bytes: Buffer): boolean | void;
 }
 
 export interface ClientTransactionStats {
@@ -55,7 +56,11 @@ export class ClientTransactions {
     const bytes = serializeSip(out);
     const ct = new ClientTransaction(branch, owner, call, out, bytes, downstream, T1);
     this.table.set(`${branch}|${out.method}`, ct);
-    this.sender.send(downstream, bytes);
+    if (this.sender.send(downstream, bytes) === false) {
+      // After the caller has recorded the branch: it fails at once rather than after Timer B.
+      setImmediate(() => this.unreachable(ct));
+      return ct;
+    }
     if (downstream.transport === 'udp') this.armRetransmit(ct);
     ct.timeoutTimer = setTimeout(() => this.timeout(ct), Math.min(timeoutMs, TIMEOUT_64T1));
     ct.timeoutTimer.unref();
@@ -79,6 +84,13 @@ export class ClientTransactions {
       this.armRetransmit(ct);
     }, after);
     ct.retransmitTimer.unref();
+  }
+
+  private unreachable(ct: ClientTransaction): void {
+    if (ct.final !== null || ct.state === 'terminated') return;
+    ct.clearTimers();
+    ct.state = 'terminated';
+    ct.owner.onUnreachable(ct);
   }
 
   private timeout(ct: ClientTransaction): void {

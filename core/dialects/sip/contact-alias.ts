@@ -15,8 +15,9 @@ import type { SipTransportName } from './wire.ts';
  * the party's own connection) and takes the parameter off again.
  */
 
-const TRANSPORT_NUMBERS: Readonly<Record<SipTransportName, string>> = { udp: '1', tcp: '2' };
-const TRANSPORT_OF: Readonly<Record<string, SipTransportName>> = { 1: 'udp', 2: 'tcp' };
+/** Kamailio's protocol numbers, so an alias reads the same to both. */
+const TRANSPORT_NUMBERS: Readonly<Record<SipTransportName, string>> = { udp: '1', tcp: '2', tls: '3', ws: '5', wss: '6' };
+const TRANSPORT_OF: Readonly<Record<string, SipTransportName>> = { 1: 'udp', 2: 'tcp', 3: 'tls', 5: 'ws', 6: 'wss' };
 
 function defaultPort(scheme: string): number {
   return scheme.toLowerCase() === 'sips' ? 5061 : 5060;

@@ -29,7 +29,7 @@ export function hostPort(id: SipIdentity): string {
 }
 
 export function recordRouteUri(id: SipIdentity, transport: SipTransportName): string {
-  return `<sip:${hostPort(id)};lr${transport === 'tcp' ? ';transport=tcp' : ''}>`;
+  return `<sip:${hostPort(id)};lr${transport === 'udp' ? '' : `;transport=${transport}`}>`;
 }
 
 export { defaultAdvertise } from '../../lib/advertise.ts';

@@ -8,13 +8,22 @@ import type { SipTransportName } from './wire.ts';
 export interface NextHop {
   readonly address: Endpoint;
   readonly transport: SipTransportName;
-  /** A TCP connection to reuse (a contact that registered over it). */
+  /** A stream connection to reuse (a contact that registered over it). */
   readonly connection?: number | null;
+}
+
+const NAMED: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
+
+/** The transport a `transport=` parameter or a Via's protocol names; UDP for anything else. */
+export function transportOfVia(name: string): SipTransportName {
+  const n = name.toLowerCase();
+  return NAMED.has(n) ? (n as SipTransportName) : 'udp';
 }
 
 /**
  * Where a request for `uri` goes (RFC 3263, reduced: A/AAAA lookups, no NAPTR/SRV):
- * maddr if present, else the host; the port given or 5060; transport=tcp honoured.
+ * maddr if present, else the host; the port given, else 5060 (5061 over TLS); transport=
+ * honoured, and a sips: URI goes over TLS.
  */
 export async function resolveNextHop(uri: string): Promise<NextHop | null> {
   const u = parseUri(uri);
@@ -23,8 +32,9 @@ export async function resolveNextHop(uri: string): Promise<NextHop | null> {
   const host = typeof maddr === 'string' ? maddr : u.host;
   const bare = host.startsWith('[') ? host.slice(1, -1) : host;
   const transportParam = getParam(u.params, 'transport');
-  const transport: SipTransportName = typeof transportParam === 'string' && transportParam.toLowerCase() === 'tcp' ? 'tcp' : 'udp';
-  const port = u.port ?? 5060;
+  const named = typeof transportParam === 'string' ? transportOfVia(transportParam) : 'udp';
+  const transport: SipTransportName = u.kind === 'sips' && (named === 'udp' || named === 'tcp') ? 'tls' : named;
+  const port = u.port ?? (transport === 'tls' || transport === 'wss' ? 5061 : 5060);
   if (isIP(bare) !== 0) return { address: { address: bare, port }, transport };
   try {
     const found = await lookup(bare);

@@ -20,7 +20,7 @@ import { hasSdpBody, sipMediaOffer, type SdpMediaOffer } from './media-offer.ts'
 import { hasLooped, loopKey, markBranch } from './loop-detection.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildResponse, decrementMaxForwards } from './messages.ts';
-import { resolveNextHop, type NextHop } from './next-hop.ts';
+import { resolveNextHop, transportOfVia, type NextHop } from './next-hop.ts';
 import { upstreamOf, type ServerTransactions } from './server-transactions.ts';
 import { OWN_BRANCH_PREFIX, ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
 import { cloneSip, sipRequest, sipWire, type SipTransportName } from './wire.ts';
@@ -33,7 +33,7 @@ export interface SipProxyCoreDeps {
   readonly servers: ServerTransactions;
   readonly clients: ClientTransactions;
   /** How the proxy names itself on a listener. */
-  identity(listener: string): SipIdentity;
+  identity(listener: string, transport?: SipTransportName): SipIdentity;
   runRoute(kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply): Promise<MessageContext>;
 }
 
@@ -333,14 +333,13 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     if (uri !== undefined) out.uri = uri;
     decrementMaxForwards(out, getMaxForwards(sip));
     const listener = req.listener;
-    const ours = this.deps.identity(listener);
-    const id = facing(ours, hop.address.address);
-    if (call.inPath && TARGET_METHODS.has(out.method)) aliasContact(out, req.source, sipWire(req).transport);
+    const inTransport = sipWire(req).transport;
+    const id = facing(this.deps.identity(listener, hop.transport), hop.address.address);
+    if (call.inPath && TARGET_METHODS.has(out.method)) aliasContact(out, req.source, inTransport);
     if (recordRoute) {
       // Double Record-Route when the call changes address family or transport (RFC 5658): each side gets a URI it can reach.
-      const inbound = facing(ours, req.source.address);
-      const inTransport = sipWire(req).transport;
-      if (inbound.host !== id.host || inTransport !== hop.transport) prependHeader(out, 'Record-Route', recordRouteUri(inbound, inTransport));
+      const inbound = facing(this.deps.identity(listener, inTransport), req.source.address);
+      if (inbound.host !== id.host || inbound.port !== id.port || inTransport !== hop.transport) prependHeader(out, 'Record-Route', recordRouteUri(inbound, inTransport));
       prependHeader(out, 'Record-Route', recordRouteUri(id, hop.transport));
     }
     const branch = markBranch(newBranch(), this.loopKeyOf(req, sip));
@@ -366,7 +365,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const out = cloneSip(sip);
     if (t?.uri !== undefined) out.uri = t.uri;
     decrementMaxForwards(out, getMaxForwards(sip));
-    const id = facing(this.deps.identity(req.listener), hop.address.address);
+    const id = facing(this.deps.identity(req.listener, hop.transport), hop.address.address);
     const branch = `z9hG4bK${createHash('sha1').update(`${req.callId}|${getHeader(sip, 'cseq')}|${req.from.tag}|${out.uri}|${sipWire(req).via.branch}`).digest('base64url').slice(0, 16)}`;
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
     await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null });
@@ -514,7 +513,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const host = next.received ?? (next.host.startsWith('[') ? next.host.slice(1, -1) : next.host);
     const port = next.rport ?? next.port ?? 5060;
     this.stats.statelessReplies++;
-    this.deps.sender.send({ transport: next.transport.toLowerCase() === 'tcp' ? 'tcp' : 'udp', listener: reply.listener, address: { address: host, port }, connection: null }, serializeSip(out));
+    this.deps.sender.send({ transport: transportOfVia(next.transport), listener: reply.listener, address: { address: host, port }, connection: null }, serializeSip(out));
   }
 
   // ---- timers, CANCEL ----------------------------------------------------------------
@@ -527,6 +526,11 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     ct.state = 'terminated';
     ct.final = this.localReply(call, status, reason);
     if (!call.finished && call.pending.length === 0) void this.complete(call).catch((err: unknown) => this.deps.log.error({ err }, 'failure handling failed'));
+  }
+
+  /** The branch's peer cannot be reached at all (its connection is gone): it fails at once. */
+  onUnreachable(ct: ClientTransaction): void {
+    this.branchFailed(ct, 480, 'Temporarily Unavailable');
   }
 
   /** Timer C: a branch rang too long. Cancel it and count it as a 408 (§16.8). */

@@ -7,10 +7,15 @@ import { createSipDialect, type SipDialect } from './dialect.ts';
 import { LocalNode, defaultAdvertise, type SipIdentity } from './local-node.ts';
 import { SipProxyCore, type SipProxyCoreDeps } from './proxy-core.ts';
 import { ServerTransactions } from './server-transactions.ts';
-import { SipTcpTransport } from './tcp-transport.ts';
+import { TlsCredentials, type TlsFiles } from '../../transport/tls-credentials.ts';
+import type { StreamStats } from './stream-limits.ts';
+import { SipTcpTransport, type TcpFrameHandler } from './tcp-transport.ts';
+import { tlsFlavour } from './tls-transport.ts';
 import { SipTriage } from './triage.ts';
 import type { Destination } from './transactions.ts';
 import { SipUac } from './uac.ts';
+import type { SipTransportName } from './wire.ts';
+import { SipWsTransport } from './ws-transport.ts';
 
 /** A SIP listener as the script configured it. */
 export interface SipListenerConfig {
@@ -20,13 +25,30 @@ export interface SipListenerConfig {
   readonly advertise?: string;
   readonly advertiseIPv6?: string;
   readonly transports?: readonly ('udp' | 'tcp')[];
+  /** A listener of one stream transport only (no UDP socket): TLS, WebSocket, WebSocket over TLS. */
+  readonly transport?: 'tls' | 'ws' | 'wss';
+  /** TLS and WSS: the certificate files (absolute paths), and how peers it dials are verified. */
+  readonly tls?: TlsFiles;
+  /** WS and WSS: the Origins browsers may connect from (absent: any). */
+  readonly origins?: readonly string[];
+  readonly handshakeTimeoutMs?: number;
+}
+
+/** A stream transport as the runtime drives it. */
+interface StreamTransport {
+  readonly stats: StreamStats;
+  send(to: Endpoint, connection: number | null, data: Buffer): boolean;
+  onClosed: (connection: number) => void;
+  close(): Promise<void>;
 }
 
 export interface SipRuntimeDeps extends Pick<SipProxyCoreDeps, 'hooks' | 'log' | 'runRoute'> {
   /** Sends from a UDP signaling listener (the core owns those sockets). */
   sendUdp(listener: string, to: Endpoint, bytes: Buffer): void;
-  /** Hands a message that arrived over TCP to the dispatcher. */
+  /** Hands a message that arrived over a stream transport to the dispatcher. */
   dispatch(msg: Message): void;
+  /** A stream connection closed (bindings that named it may go). */
+  connectionClosed?(transport: SipTransportName, connection: number): void;
   /** Counts a message that could not be parsed. */
   dropped(): void;
   /** How long datagrams now wait in the proxy's receive queues, ms (retransmissions are put off by it). */
@@ -36,7 +58,8 @@ export interface SipRuntimeDeps extends Pick<SipProxyCoreDeps, 'hooks' | 'log' |
 /**
  * Everything SIP needs beside the UDP sockets: the codec, the transaction layers with the proxy
  * core and the UAC core on top, how the proxy names itself on each listener (Via,
- * Record-Route, "is this URI us?"), and the TCP side of each SIP listener.
+ * Record-Route, "is this URI us?"), and the stream side of each SIP listener (TCP beside its
+ * UDP socket; TLS, WebSocket and WebSocket over TLS on listeners of their own).
  */
 export class SipRuntime {
   readonly dialect: SipDialect = createSipDialect();
@@ -49,12 +72,19 @@ export class SipRuntime {
   readonly retransmissions = { retransmissionsAbsorbed: 0, retransmissionsSent: 0, retransmissionsPutOff: 0 };
   private readonly node = new LocalNode();
   private readonly identities = new Map<string, SipIdentity>();
-  private readonly tcp = new Map<string, SipTcpTransport>();
+  /** Stream transports by listener and transport name (`name|tcp`). */
+  private readonly streams = new Map<string, StreamTransport>();
+  /** The transports each listener offers, in the order listeners were opened. */
+  private readonly offers = new Map<string, readonly SipTransportName[]>();
+  private readonly credentials: TlsCredentials[] = [];
   private readonly clients: ClientTransactions;
 
   constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
     const sender = { send: (dest: Destination, bytes: Buffer) => this.send(dest, bytes) };
-    const identity = (name: string): SipIdentity => this.identities.get(name) ?? [...this.identities.values()][0]!;
+    const identity = (name: string, transport?: SipTransportName): SipIdentity => {
+      const own = transport === undefined ? name : this.listenerFor(name, transport);
+      return this.identities.get(own) ?? [...this.identities.values()][0]!;
+    };
     const clients = new ClientTransactions(sender, this.retransmissions, () => deps.queueDelayMs?.() ?? 0);
     this.clients = clients;
     const servers = new ServerTransactions(sender, this.retransmissions);
@@ -68,50 +98,112 @@ export class SipRuntime {
     return this.uac.originate(req);
   }
 
-  /** A SIP listener's UDP socket is bound on `port`: name ourselves there and open its TCP side. */
-  async listen(l: SipListenerConfig, port: number): Promise<void> {
+  /**
+   * Opens a SIP listener's stream side and names ourselves there: the TCP side of a UDP
+   * listener (bound on `port`), or a TLS, WS or WSS listener of its own. Returns the port.
+   */
+  async listen(l: SipListenerConfig, port: number): Promise<number> {
+    const offered: SipTransportName[] = l.transport !== undefined ? [l.transport] : [...(l.transports ?? ['udp'])];
+    const onFrame = (transport: SipTransportName, stream: () => StreamTransport): TcpFrameHandler => (parsed, raw, source, connection) => {
+      const r = this.dialect.accept(parsed, raw, { listener: l.name, source }, transport, connection);
+      if (r.ok) return this.deps.dispatch(r.msg);
+      this.deps.dropped();
+      this.log.debug({ listener: l.name, transport, src: `${source.address}:${source.port}`, reason: r.reason }, 'unparsable message');
+      if (r.answer !== null) stream().send(source, connection, r.answer);
+    };
+    let bound = port;
+    for (const transport of offered.filter((t) => t !== 'udp')) {
+      let stream: StreamTransport;
+      const handler = onFrame(transport, () => stream);
+      const handshakeMs = l.handshakeTimeoutMs;
+      if (transport === 'tcp' || transport === 'tls') {
+        const flavour = transport === 'tls' ? tlsFlavour(await this.credentialsOf(l)) : undefined;
+        const t = await SipTcpTransport.listen(l.host, port, handler, { log: this.log, ...(flavour !== undefined ? { flavour } : {}), ...(handshakeMs !== undefined ? { handshakeMs } : {}) });
+        stream = t;
+        bound = t.port;
+      } else {
+        const ws = await SipWsTransport.listen(l.host, port, handler, {
+          log: this.log, ...(transport === 'wss' ? { credentials: await this.credentialsOf(l) } : {}), ...(l.origins !== undefined ? { origins: l.origins } : {}), ...(handshakeMs !== undefined ? { handshakeMs } : {}),
+        });
+        stream = ws;
+        bound = ws.port;
+      }
+      stream.onClosed = (connection) => this.deps.connectionClosed?.(transport, connection);
+      this.streams.set(`${l.name}|${transport}`, stream);
+      this.log.info({ listener: l.name, dialect: 'sip', transport, host: l.host, port: bound }, 'listening');
+    }
     const id: SipIdentity = {
       host: l.advertise ?? defaultAdvertise(l.host),
       ...(l.host === '::' ? { host6: l.advertiseIPv6 ?? defaultAdvertise(l.host, 'IPv6') } : {}),
-      port,
+      port: bound,
     };
     this.identities.set(l.name, id);
+    this.offers.set(l.name, offered);
     this.node.add(id);
     this.log.info({ listener: l.name, advertise: id.host, ...(id.host6 !== undefined ? { advertiseIPv6: id.host6 } : {}) }, 'sip advertises');
-    if (!(l.transports ?? []).includes('tcp')) return;
-    const tcp = await SipTcpTransport.listen(l.host, port, (parsed, raw, source, connection) => {
-      const r = this.dialect.accept(parsed, raw, { listener: l.name, source }, 'tcp', connection);
-      if (r.ok) return this.deps.dispatch(r.msg);
-      this.deps.dropped();
-      this.log.debug({ listener: l.name, transport: 'tcp', src: `${source.address}:${source.port}`, reason: r.reason }, 'unparsable message');
-      if (r.answer !== null) tcp.send(source, connection, r.answer);
-    }, this.log);
-    this.tcp.set(l.name, tcp);
-    this.log.info({ listener: l.name, dialect: 'sip', transport: 'tcp', host: l.host, port: tcp.port }, 'listening');
+    return bound;
+  }
+
+  private async credentialsOf(l: SipListenerConfig): Promise<TlsCredentials> {
+    if (l.tls === undefined) throw new Error(`listener ${l.name}: ${l.transport} needs a certificate and a key`);
+    const c = new TlsCredentials(l.tls, this.log);
+    await c.watch();
+    this.credentials.push(c);
+    return c;
+  }
+
+  /** The listener a message over `transport` leaves from: `listener` if it offers it, else the first that does. */
+  private listenerFor(listener: string, transport: SipTransportName): string {
+    if (this.offers.get(listener)?.includes(transport)) return listener;
+    for (const [name, offered] of this.offers) if (offered.includes(transport)) return name;
+    return listener;
   }
 
   isOwnUri(uri: string): boolean {
     return this.node.isUs(uri);
   }
 
-  private send(dest: Destination, bytes: Buffer): void {
-    if (dest.transport === 'udp') return this.deps.sendUdp(dest.listener, dest.address, bytes);
-    const tcp = this.tcp.get(dest.listener) ?? [...this.tcp.values()][0];
-    if (tcp === undefined) this.log.warn({ to: dest.address }, 'no TCP transport to send on');
-    else tcp.send(dest.address, dest.connection, bytes);
+  /** Sends toward `dest`; false when it cannot go (no transport for it, or a connection that cannot be dialled again). */
+  private send(dest: Destination, bytes: Buffer): boolean {
+    const listener = this.listenerFor(dest.listener, dest.transport);
+    if (dest.transport === 'udp') {
+      this.deps.sendUdp(listener, dest.address, bytes);
+      return true;
+    }
+    const stream = this.streams.get(`${listener}|${dest.transport}`);
+    if (stream === undefined) {
+      this.log.warn({ to: dest.address, transport: dest.transport }, 'no listener for this transport to send on');
+      return false;
+    }
+    return stream.send(dest.address, dest.connection, bytes);
   }
 
+  /**
+   * The runtime's counters; per stream transport (tcp always, tls, ws, wss when listened on) why
+   * connections were closed or refused: `tcpFramingErrors`, `tlsHandshakeFailures`, `wsRefusedUpgrades`...
+   */
   stats(): Record<string, number> {
-    const tcp = (k: keyof SipTcpTransport['stats']): number => [...this.tcp.values()].reduce((n, t) => n + t.stats[k], 0);
-    return {
-      ...this.retransmissions, ...this.engine.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, tcpFramingErrors: tcp('framingErrors'), tcpRefusedPerSource: tcp('refusedPerSource'),
-      tcpRefusedTotal: tcp('refusedTotal'), tcpWriteQueueOverflows: tcp('writeQueueOverflows'), tcpFirstMessageTimeouts: tcp('firstMessageTimeouts'),
-    };
+    const streams: Record<string, number> = { tcpFramingErrors: 0, tcpRefusedPerSource: 0, tcpRefusedTotal: 0, tcpWriteQueueOverflows: 0, tcpFirstMessageTimeouts: 0 };
+    const add = (k: string, n: number): void => { streams[k] = (streams[k] ?? 0) + n; };
+    for (const [key, stream] of this.streams) {
+      const kind = key.slice(key.lastIndexOf('|') + 1);
+      const st = stream.stats;
+      add(`${kind}FramingErrors`, st.framingErrors);
+      add(`${kind}RefusedPerSource`, st.refusedPerSource);
+      add(`${kind}RefusedTotal`, st.refusedTotal);
+      add(`${kind}WriteQueueOverflows`, st.writeQueueOverflows);
+      add(`${kind}FirstMessageTimeouts`, st.firstMessageTimeouts);
+      if (kind !== 'tcp') add(`${kind}HandshakeFailures`, st.handshakeFailures);
+      if (stream instanceof SipWsTransport) add(`${kind}RefusedUpgrades`, stream.stats.refusedUpgrades);
+    }
+    if (this.credentials.length > 0) streams.tlsCertificateReloads = this.credentials.reduce((n, c) => n + c.reloads, 0);
+    return { ...this.retransmissions, ...this.engine.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, ...streams };
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.tcp.values()].map((t) => t.close()));
-    this.tcp.clear();
+    await Promise.all([...this.streams.values()].map((t) => t.close()));
+    this.streams.clear();
+    await Promise.all(this.credentials.map((c) => c.close()));
     this.uac.close();
     this.engine.close();
   }

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { canonicalHost, formatEndpoint, type Endpoint } from '../../lib/address.ts';
 import { SwitchyardError } from '../../lib/errors.ts';
@@ -6,78 +5,73 @@ import type { Logger } from '../../lib/log.ts';
 import { LogThrottle } from '../../lib/log-throttle.ts';
 import { StreamBuffer } from '../../transport/stream-buffer.ts';
 import { parseSip, type SipParseResult } from './codec/parse.ts';
+import { nextConnectionId, type ConnectionClosed } from './stream-connections.ts';
+import { StreamGate, type GateEntry } from './stream-gate.ts';
+import { STREAM_LIMITS, emptyStreamStats, type StreamStats } from './stream-limits.ts';
 
 export type TcpFrameHandler = (parsed: SipParseResult, raw: Buffer, source: Endpoint, connection: number) => void;
 
-/** What one TCP listener allows a peer: every bound is what an honest phone or gateway never nears. */
-export const TCP_LIMITS = {
-  /** Largest message a connection may carry; beyond it the connection is closed (a stream cannot skip what it cannot frame). */
-  message: 65_535,
-  /** Largest header section: a peer that sends more before the blank line is closed. */
-  headerSection: 16_384,
-  /** Bytes waiting to be written to one peer; a peer that stops reading past this is closed. */
-  writeQueue: 1_048_576,
-  /** Connections from one IP address (a NAT may hide a whole office behind one). */
-  perSource: 128,
-  /** Time a new connection has to deliver its first complete message, and an outgoing one to connect. */
-  firstMessageMs: 15_000,
-  /** Idle time after which an established connection is closed. */
-  idleMs: 10 * 60_000,
-} as const;
-
-/**
- * Connections in all, accepted and dialled: at most a quarter of the process's file descriptors
- * (the media relay's ports and everything else need the rest), and never more than 4,096.
- */
-function totalConnections(): number {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    const soft = Number(/(\d+)/.exec(line ?? '')?.[1]);
-    if (Number.isFinite(soft) && soft > 0) return Math.max(64, Math.min(4096, Math.floor(soft / 4)));
-  } catch {
-    // not Linux: the fixed bound below
-  }
-  return 1024;
+/** What makes a stream listener other than plain TCP (TLS): how an accepted connection becomes ready for SIP, how it dials. */
+export interface StreamFlavour {
+  readonly name: 'TCP' | 'TLS';
+  /** Whether an accepted connection has a handshake to finish before it carries SIP. */
+  readonly handshake: boolean;
+  /** Starts serving: `ready` gets each connection once it carries SIP. Returns what takes an accepted TCP connection. */
+  serve(ready: (socket: net.Socket) => void): (raw: net.Socket) => void;
+  /** Opens a connection to `to`; it carries SIP once it emits `connected`. */
+  dial(to: Endpoint): net.Socket;
+  readonly connected: 'connect' | 'secureConnect';
 }
 
-/** Why connections were closed or refused, for stats(). */
-export interface TcpStats {
-  framingErrors: number;
-  refusedPerSource: number;
-  refusedTotal: number;
-  writeQueueOverflows: number;
-  firstMessageTimeouts: number;
+const TCP: StreamFlavour = {
+  name: 'TCP',
+  handshake: false,
+  serve: (ready) => ready,
+  dial: (to) => net.connect({ host: to.address, port: to.port, noDelay: true }),
+  connected: 'connect',
+};
+
+export interface StreamListenOptions {
+  readonly log?: Logger;
+  /** TLS over the TCP framing, given the listener's counters; default plain TCP. */
+  readonly flavour?: (stats: StreamStats) => StreamFlavour;
+  /** Time a handshake may take (default STREAM_LIMITS.handshakeMs). */
+  readonly handshakeMs?: number;
 }
 
 const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
 const PONG = Buffer.from('\r\n', 'latin1');
 
 /**
- * SIP over TCP: Content-Length framing (RFC 3261 §18.3), connections kept for reuse both
- * ways (a phone that registered over it is reached over its connection). Each connection is
- * bounded (TCP_LIMITS): what it may send before a message is complete, what may wait to be
- * written to it, how long it may stay silent; so are the connections per address and in all.
- * Bytes are framed incrementally: a message is parsed once its header section (and then its
- * body) is all there, not again for every chunk of a slow sender.
+ * SIP over TCP, and over TLS with a TLS flavour: Content-Length framing (RFC 3261 §18.3),
+ * connections kept for reuse both ways (a phone that registered over it is reached over its
+ * connection). Each connection is bounded (STREAM_LIMITS): who may open one and how long it has
+ * to prove itself (StreamGate), what it may send before a message is complete, what may wait to
+ * be written to it, how long it may stay silent. Bytes are framed incrementally: a message is
+ * parsed once its header section (and then its body) is all there, not again for every chunk
+ * of a slow sender.
  */
 export class SipTcpTransport {
   private readonly connections = new Map<number, net.Socket>();
   private readonly byPeer = new Map<string, number>();
-  private readonly perSource = new Map<string, number>();
-  private nextId = 1;
-  readonly stats: TcpStats = { framingErrors: 0, refusedPerSource: 0, refusedTotal: 0, writeQueueOverflows: 0, firstMessageTimeouts: 0 };
-  private readonly refusedLog = new LogThrottle(10_000);
+  private readonly gate: StreamGate;
   private readonly overflowLog = new LogThrottle(10_000);
-  private readonly maxConnections = totalConnections();
+  /** Told when a connection closes (a registrar may drop the bindings that named it). */
+  onClosed: ConnectionClosed = () => undefined;
 
-  private constructor(private readonly server: net.Server, private readonly onFrame: TcpFrameHandler, private readonly log: Logger | undefined) {}
+  private constructor(private readonly server: net.Server, private readonly onFrame: TcpFrameHandler, private readonly flavour: StreamFlavour, readonly stats: StreamStats, private readonly log: Logger | undefined, handshakeMs: number) {
+    this.gate = new StreamGate(flavour.name, this.stats, handshakeMs, log);
+  }
 
-  static async listen(host: string, port: number, onFrame: TcpFrameHandler, log?: Logger): Promise<SipTcpTransport> {
+  static async listen(host: string, port: number, onFrame: TcpFrameHandler, opts: StreamListenOptions = {}): Promise<SipTcpTransport> {
     const server = net.createServer({ noDelay: true });
-    const t = new SipTcpTransport(server, onFrame, log);
-    server.on('connection', (s) => t.accept(s));
+    const stats = emptyStreamStats();
+    const flavour = opts.flavour?.(stats) ?? TCP;
+    const t = new SipTcpTransport(server, onFrame, flavour, stats, opts.log, opts.handshakeMs ?? STREAM_LIMITS.handshakeMs);
+    const take = flavour.serve((s) => t.adopt(s));
+    server.on('connection', (raw) => { if (t.gate.accept(raw, flavour.handshake)) take(raw); });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new SwitchyardError('SY_LISTEN', `cannot listen on TCP ${host} port ${port}: ${err.message}`)));
+      server.once('error', (err) => reject(new SwitchyardError('SY_LISTEN', `cannot listen on ${flavour.name} ${host} port ${port}: ${err.message}`)));
       server.listen({ host, port, ipv6Only: false }, () => resolve());
     });
     return t;
@@ -92,46 +86,21 @@ export class SipTcpTransport {
     return `${canonicalHost(e.address)}|${e.port}`;
   }
 
-  private accept(socket: net.Socket): void {
-    const ip = canonicalHost(socket.remoteAddress ?? '');
-    const fromThere = this.perSource.get(ip) ?? 0;
-    if (fromThere >= TCP_LIMITS.perSource || this.connections.size >= this.maxConnections) {
-      const perSource = fromThere >= TCP_LIMITS.perSource;
-      if (perSource) this.stats.refusedPerSource++;
-      else this.stats.refusedTotal++;
-      const held = this.refusedLog.pass();
-      if (held !== null) {
-        this.log?.warn({ src: ip, open: perSource ? fromThere : this.connections.size, limit: perSource ? TCP_LIMITS.perSource : this.maxConnections, alsoRefused: held },
-          perSource ? 'TCP connection refused: too many from this address' : 'TCP connection refused: too many connections');
-      }
-      socket.on('error', () => undefined);
+  /** A connection that carries SIP now: accepted (its handshake done) or dialled (`dialled` holds its gate entry). */
+  private adopt(socket: net.Socket, dialled?: { readonly to: Endpoint; readonly entry: GateEntry }): number {
+    const entry = dialled?.entry ?? this.gate.entryOf(socket);
+    if (entry === undefined) {
+      // Closed between its handshake and now: nothing to serve.
       socket.destroy();
-      return;
+      return 0;
     }
-    this.adopt(socket);
-  }
-
-  private adopt(socket: net.Socket, dialled?: Endpoint): number {
-    const id = this.nextId++;
-    const peer: Endpoint = dialled ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    const ip = canonicalHost(peer.address);
+    if (dialled === undefined) entry.ready();
+    const id = nextConnectionId();
+    const peer: Endpoint = dialled?.to ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     this.connections.set(id, socket);
     this.byPeer.set(this.key(peer), id);
-    this.perSource.set(ip, (this.perSource.get(ip) ?? 0) + 1);
-    // Until its first complete message (or, dialled, until it connects) a connection has little time.
-    let proven = false;
-    const firstTimer = setTimeout(() => {
-      this.stats.firstMessageTimeouts++;
-      socket.destroy();
-    }, TCP_LIMITS.firstMessageMs);
-    firstTimer.unref();
-    const prove = (): void => {
-      if (proven) return;
-      proven = true;
-      clearTimeout(firstTimer);
-    };
-    if (dialled !== undefined) socket.once('connect', prove);
-    socket.setTimeout(TCP_LIMITS.idleMs, () => socket.destroy());
+    const proven = (): void => entry.proven();
+    socket.setTimeout(STREAM_LIMITS.idleMs, () => socket.destroy());
     const pending = new StreamBuffer();
     let scanFrom = 0; // where the search for the blank line resumes
     let needed = 0; // bytes the current message needs before it is parsed again (its header section is all there)
@@ -155,18 +124,18 @@ export class SipTcpTransport {
           const blank = data.indexOf(BLANK_LINE, Math.max(0, scanFrom - 3));
           if (blank < 0) {
             scanFrom = data.length;
-            if (data.length > TCP_LIMITS.headerSection) return this.fail(socket);
+            if (data.length > STREAM_LIMITS.headerSection) return this.fail(socket);
             return;
           }
-          if (blank > TCP_LIMITS.headerSection) return this.fail(socket);
+          if (blank > STREAM_LIMITS.headerSection) return this.fail(socket);
         } else if (data.length < needed) {
           return;
         }
-        const parsed = parseSip(data, { stream: true, maxSize: TCP_LIMITS.message });
+        const parsed = parseSip(data, { stream: true, maxSize: STREAM_LIMITS.message });
         if (!parsed.ok && parsed.error.code === 'incomplete') {
           // The header section is there, the body is not: parse again when it is.
           needed = Math.max(parsed.error.consumed ?? 0, data.length + 1);
-          if (needed > TCP_LIMITS.message + TCP_LIMITS.headerSection) return this.fail(socket);
+          if (needed > STREAM_LIMITS.message + STREAM_LIMITS.headerSection) return this.fail(socket);
           return;
         }
         const used = parsed.ok ? parsed.consumed : parsed.error.consumed;
@@ -179,17 +148,14 @@ export class SipTcpTransport {
         pending.consume(used);
         scanFrom = 0;
         needed = 0;
-        if (parsed.ok) prove();
+        if (parsed.ok) proven();
         if (!(!parsed.ok && parsed.error.code === 'keepalive')) this.onFrame(parsed, raw, peer, id);
       }
     });
     const forget = (): void => {
-      clearTimeout(firstTimer);
       this.connections.delete(id);
       if (this.byPeer.get(this.key(peer)) === id) this.byPeer.delete(this.key(peer));
-      const n = (this.perSource.get(ip) ?? 1) - 1;
-      if (n > 0) this.perSource.set(ip, n);
-      else this.perSource.delete(ip);
+      this.onClosed(id);
     };
     socket.on('close', forget);
     socket.on('error', () => socket.destroy());
@@ -202,35 +168,47 @@ export class SipTcpTransport {
     setTimeout(() => socket.destroy(), 1000).unref();
   }
 
-  /** Sends on `connection` if it is still open, else on any connection to `to`, else on a new one. */
-  send(to: Endpoint, connection: number | null, data: Buffer): void {
+  /**
+   * Sends on `connection` if it is still open, else on any connection to `to`, else on a new one.
+   * False when the bytes cannot go: no connection may be opened, or the peer stopped reading.
+   */
+  send(to: Endpoint, connection: number | null, data: Buffer): boolean {
     let s = connection !== null ? this.connections.get(connection) : undefined;
     if (s === undefined) {
       const id = this.byPeer.get(this.key(to));
       s = id !== undefined ? this.connections.get(id) : undefined;
     }
     if (s === undefined) {
-      if (this.connections.size >= this.maxConnections) {
-        this.stats.refusedTotal++;
-        return;
-      }
-      s = net.connect({ host: to.address, port: to.port, noDelay: true });
-      s.on('error', () => s!.destroy());
-      this.adopt(s, to);
+      const dialled = this.dial(to);
+      if (dialled === null) return false;
+      s = dialled;
     }
     s.write(data);
-    if (s.writableLength > TCP_LIMITS.writeQueue) {
+    if (s.writableLength > STREAM_LIMITS.writeQueue) {
       // The peer does not read what it is sent: it may not make the proxy hold its backlog.
       this.stats.writeQueueOverflows++;
       const held = this.overflowLog.pass();
-      if (held !== null) this.log?.warn({ peer: formatEndpoint(to), queued: s.writableLength, limit: TCP_LIMITS.writeQueue, alsoClosed: held }, 'TCP connection closed: the peer does not read');
+      if (held !== null) this.log?.warn({ peer: formatEndpoint(to), queued: s.writableLength, limit: STREAM_LIMITS.writeQueue, alsoClosed: held }, `${this.flavour.name} connection closed: the peer does not read`);
       s.destroy();
+      return false;
     }
+    return true;
+  }
+
+  private dial(to: Endpoint): net.Socket | null {
+    const dialled = this.gate.dial(to.address, () => this.flavour.dial(to));
+    if (dialled === null) return null;
+    const { socket, entry } = dialled;
+    socket.once(this.flavour.connected, () => entry.proven());
+    socket.on('error', () => socket.destroy());
+    this.adopt(socket, { to, entry });
+    return socket;
   }
 
   async close(): Promise<void> {
     for (const s of this.connections.values()) s.destroy();
     this.connections.clear();
+    this.gate.closeAll();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -130,6 +130,8 @@ export interface ClientOwner {
   onResponse(ct: ClientTransaction, reply: Reply): void | Promise<void>;
   /** Timer B or F fired: no final response came in time. */
   onTimeout(ct: ClientTransaction): void;
+  /** The request could not be sent at all (a browser's connection that is gone cannot be dialled again). */
+  onUnreachable(ct: ClientTransaction): void;
 }
 
 /** §17.1: a request sent on one branch (of a forwarded request, or one the proxy originates). */

@@ -12,7 +12,7 @@ import type { SipTransportName } from './wire.ts';
 export interface SipUacDeps {
   readonly clients: ClientTransactions;
   /** How the proxy names itself on a listener. */
-  identity(listener: string): SipIdentity;
+  identity(listener: string, transport?: SipTransportName): SipIdentity;
   /** The listener requests leave from when the caller names none. */
   defaultListener(): string | undefined;
 }
@@ -43,7 +43,7 @@ export class SipUac implements ClientOwner {
     if (listener === undefined) throw new Error('originate(): the proxy has no SIP listener');
     const hop = await this.nextHop(req);
     if (hop === null) return localResult(478, 'Unresolvable destination');
-    const id = facing(this.deps.identity(listener), hop.address.address);
+    const id = facing(this.deps.identity(listener, hop.transport), hop.address.address);
     const branch = newBranch();
     const out = this.build(req, method, `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`, `sip:switchyard@${hostPort(id)}`);
     return new Promise<OriginateResult>((resolve) => {
@@ -90,6 +90,10 @@ export class SipUac implements ClientOwner {
 
   onTimeout(ct: ClientTransaction): void {
     this.settle(ct, localResult(408, 'Request Timeout'));
+  }
+
+  onUnreachable(ct: ClientTransaction): void {
+    this.settle(ct, localResult(480, 'Temporarily Unavailable'));
   }
 
   private settle(ct: ClientTransaction, r: OriginateResult): void {

@@ -1,8 +1,8 @@
-import type { Message, Request } from '../../model/message.ts';
+import type { Message, Request, SignalingTransport } from '../../model/message.ts';
 import type { SipMessage, SipRequest } from './codec/message.ts';
 import type { Via } from './codec/via.ts';
 
-export type SipTransportName = 'udp' | 'tcp';
+export type SipTransportName = SignalingTransport;
 
 /** What the SIP dialect keeps beside the model: the parsed message and how it arrived. */
 export interface SipWire {

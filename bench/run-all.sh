@@ -20,8 +20,9 @@ python3 "$HERE/media/bench.py" --relays crelay,switchyard --only idle,realistic,
 for kind in calls reg; do
   "$HERE/overload/ladder.sh" $kind || echo "bench/overload/ladder.sh $kind: no table (see above)"
 done
-# Transports: REGISTER/s and calls/s over UDP, TLS and WebSocket, 20 s each.
-node --import jiti/register "$HERE/transports.ts" 20 32
+# Transports: REGISTER/s and calls/s over UDP, TLS and WebSocket, 20 s each, switchyard and
+# Kamailio (its tls and websocket modules: apt-get install kamailio-tls-modules kamailio-websocket-modules).
+node --import jiti/register "$HERE/transports/run.ts" 20 32
 # Hot reload: the script rewritten 10 times during 50k pps of media and 167 SIP calls/s, with
 # each media engine.
 for engine in native js; do

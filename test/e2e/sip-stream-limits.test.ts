@@ -102,7 +102,7 @@ function rawConnect(port: number): Promise<net.Socket> {
 }
 
 async function tlsConnect(localAddress = LOOP): Promise<tls.TLSSocket> {
-  const s = tls.connect({ host: LOOP, port: tlsPort, ca: pem(ca.cert), localAddress });
+  const s = tls.connect({ socket: net.connect({ host: LOOP, port: tlsPort, localAddress }), host: LOOP, ca: pem(ca.cert) });
   await new Promise<void>((resolve, reject) => { s.once('secureConnect', () => resolve()); s.once('error', reject); });
   return s;
 }

@@ -11,7 +11,9 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
+import { freePort } from '../helpers/ports.ts';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
+import { SipUa } from '../helpers/sip-ua.ts';
 import { StreamUa } from '../helpers/stream-ua.ts';
 import { makeCa, makeCert, pem, type CertFiles } from '../helpers/test-certs.ts';
 
@@ -21,8 +23,12 @@ const HANDSHAKE_MS = 2000;
 /** STREAM_LIMITS.perSource, as the proxy enforces it. */
 const PER_SOURCE = 128;
 
+/** A TCP port nothing listens on: a connection to it is refused. */
+const CLOSED = await freePort(LOOP);
+
 let proxy: ProxyProcess;
 let ca: CertFiles;
+let udpPort: number;
 let tlsPort: number;
 let wsPort: number;
 let seq = 0;
@@ -38,7 +44,7 @@ import { callRouting, dialog, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [
-    { dialect: 'sip', port: 0, host: '${LOOP}', transports: ['udp'] },
+    { dialect: 'sip', port: 0, host: '${LOOP}', transports: ['udp', 'tcp'] },
     { dialect: 'sip', transport: 'tls', port: 0, host: '${LOOP}', cert: 'proxy.pem', key: 'proxy.key', handshakeTimeoutMs: ${HANDSHAKE_MS} },
     { dialect: 'sip', transport: 'ws', port: 0, host: '${LOOP}', handshakeTimeoutMs: ${HANDSHAKE_MS} },
   ],
@@ -46,6 +52,8 @@ export default defineProxy({
   routes: {
     request(ctx) {
       if (ctx.msg.method === 'REGISTER') return ctx.register();
+      if (ctx.msg.ruri.user === 'tcp-closed') return ctx.forwardCall({ toUri: 'sip:x@${LOOP}:${CLOSED};transport=tcp' });
+      if (ctx.msg.ruri.user === 'tls-closed') return ctx.forwardCall({ toUri: 'sips:x@${LOOP}:${CLOSED}' });
       return ctx.forwardCall();
     },
   },
@@ -53,6 +61,7 @@ export default defineProxy({
 `);
   proxy = await ProxyProcess.start({ configFile: file });
   const port = (t: string): Promise<number> => proxy.waitForLog((l) => l.msg === 'listening' && l.transport === t).then((l) => Number(l.port));
+  udpPort = await port('udp');
   tlsPort = await port('tls');
   wsPort = await port('ws');
   // A TLS peer that finishes its handshake and then says nothing, watched by the last test
@@ -233,6 +242,20 @@ describe('TLS and WebSocket listeners under abuse', () => {
     await proxy.waitForLog((l) => l.msg === 'WS connection closed: the peer does not read', 10_000, from);
     raw.resume();
     await new Promise<void>((r) => { if (slow.ws.readyState === WebSocket.CLOSED) r(); else slow.ws.once('close', () => r()); });
+  });
+
+  test('a TCP or TLS next hop that refuses the connection: the branch fails at once with 503, not after Timer B', async () => {
+    const caller = await SipUa.open(LOOP);
+    try {
+      for (const user of ['tcp-closed', 'tls-closed']) {
+        const started = Date.now();
+        caller.send(`INVITE sip:${user}@${LOOP}:${udpPort} SIP/2.0\nVia: SIP/2.0/UDP ${caller.hostport};branch=z9hG4bK-${user};rport\nMax-Forwards: 70\nFrom: <sip:c@${LOOP}>;tag=${user}\nTo: <sip:${user}@${LOOP}>\nCall-ID: ${user}\nCSeq: 1 INVITE\nContact: <sip:c@${caller.hostport}>\nContent-Length: 0\n\n`, udpPort);
+        await caller.next(/^SIP\/2\.0 503 /, 5000);
+        assert.ok(Date.now() - started < 3000, `${user}: ${Date.now() - started} ms`);
+      }
+    } finally {
+      caller.close();
+    }
   });
 
   test('TLS: a peer that finishes its handshake and then sends nothing is closed at the first-message deadline (15 s)', async () => {

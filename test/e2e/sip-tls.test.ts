@@ -23,7 +23,10 @@ const LOOP = '127.0.0.1';
 const UAS = await freePort(LOOP);
 const RELAY = await freeRange(40);
 
-function script(gwPort: number): string {
+/** Where the script sends `gw` (by address), `gw-name` (by host name) and `gw-untrusted` (a certificate of no known CA). */
+interface Gateways { readonly byAddress: number; readonly byName: number; readonly untrusted: number }
+
+function script(gw: Gateways): string {
   return `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
@@ -37,7 +40,9 @@ export default defineProxy({
     request(ctx) {
       if (ctx.msg.method === 'REGISTER') return ctx.register();
       if (ctx.msg.inDialog) return ctx.forwardCall();
-      if (ctx.msg.ruri.user === 'gw') return ctx.forwardCall({ toUri: 'sips:gw@${LOOP}:${gwPort}' });
+      if (ctx.msg.ruri.user === 'gw') return ctx.forwardCall({ toUri: 'sips:gw@${LOOP}:${gw.byAddress}' });
+      if (ctx.msg.ruri.user === 'gw-name') return ctx.forwardCall({ toUri: 'sips:gw@localhost:${gw.byName}' });
+      if (ctx.msg.ruri.user === 'gw-untrusted') return ctx.forwardCall({ toUri: 'sips:gw@${LOOP}:${gw.untrusted}' });
       if (ctx.msg.method === 'INVITE') { ctx.engageMediaProxy(); ctx.recordRoute(); }
       return ctx.forwardCall();
     },
@@ -51,8 +56,23 @@ let dir: string;
 let ca: CertFiles;
 let udpPort: number;
 let tlsPort: number;
-let gateway: tls.Server;
+const gateways: tls.Server[] = [];
 const gatewayInbox: string[] = [];
+
+/** A TLS peer that answers every INVITE 486, with `cert`; on all addresses (localhost may resolve to ::1). */
+async function startGateway(cert: CertFiles): Promise<number> {
+  const g = tls.createServer({ cert: pem(cert.cert), key: pem(cert.key) }, (s) => {
+    s.setEncoding('latin1').on('data', (d: string) => {
+      gatewayInbox.push(d);
+      if (d.startsWith('INVITE ')) s.write(answer(d, '486 Busy Here', { tag: 'gw1' }));
+    });
+    s.on('error', () => undefined);
+  });
+  g.on('tlsClientError', () => undefined);
+  await new Promise<void>((r) => g.listen({ port: 0, host: '::', ipv6Only: false }, r));
+  gateways.push(g);
+  return (g.address() as net.AddressInfo).port;
+}
 
 function portOf(transport: string): Promise<number> {
   return proxy.waitForLog((l) => l.msg === 'listening' && l.transport === transport).then((l) => Number(l.port));
@@ -76,23 +96,18 @@ before(async () => {
   dir = path.dirname(file);
   ca = makeCa(dir);
   makeCert(dir, 'proxy', ca);
-  const gw = makeCert(dir, 'gateway', ca);
-  gateway = tls.createServer({ cert: pem(gw.cert), key: pem(gw.key) }, (s) => {
-    s.setEncoding('latin1').on('data', (d: string) => {
-      gatewayInbox.push(d);
-      if (d.startsWith('INVITE ')) s.write(answer(d, '486 Busy Here', { tag: 'gw1' }));
-    });
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => gateway.listen(0, LOOP, r));
-  writeFileSync(file, script((gateway.address() as net.AddressInfo).port));
+  writeFileSync(file, script({
+    byAddress: await startGateway(makeCert(dir, 'gateway', ca)),
+    byName: await startGateway(makeCert(dir, 'gateway-named', ca, null)),
+    untrusted: await startGateway(makeCert(dir, 'gateway-untrusted', null)),
+  }));
   proxy = await ProxyProcess.start({ configFile: file });
   udpPort = await portOf('udp');
   tlsPort = await portOf('tls');
 });
 
 after(async () => {
-  gateway?.close();
+  for (const g of gateways) g.close();
   assert.equal(await proxy?.stop(), 0, 'the proxy shuts down cleanly');
 });
 
@@ -186,6 +201,30 @@ describe('SIP over TLS', () => {
       const invite = gatewayInbox.find((m) => m.startsWith('INVITE '))!;
       assert.match(headers(invite, 'Via')[0]!, /^SIP\/2\.0\/TLS 127\.0\.0\.1:\d+;branch=/, 'the proxy names TLS in its Via');
       assert.match(invite, /^INVITE sips:gw@127\.0\.0\.1:\d+ SIP\/2\.0/);
+    } finally {
+      caller.close();
+    }
+  });
+
+  test('a sips: next hop named by a host name: the certificate is checked against the name, not the address', async () => {
+    const caller = await SipUa.open(LOOP);
+    try {
+      caller.send(`INVITE sip:gw-name@${LOOP}:${udpPort} SIP/2.0\nVia: SIP/2.0/UDP ${caller.hostport};branch=z9hG4bK-gwn1;rport\nMax-Forwards: 70\nFrom: <sip:dave@${LOOP}>;tag=d2\nTo: <sip:gw-name@${LOOP}>\nCall-ID: tls-gw-name\nCSeq: 1 INVITE\nContact: <sip:dave@${caller.hostport}>\nContent-Length: 0\n\n`, udpPort);
+      await caller.next(/^SIP\/2\.0 486 /, 10_000);
+      assert.ok(gatewayInbox.some((m) => m.startsWith('INVITE sips:gw@localhost:')), 'the gateway whose certificate names only localhost took the INVITE');
+    } finally {
+      caller.close();
+    }
+  });
+
+  test('a sips: next hop whose certificate does not verify: the branch fails at once with 503', async () => {
+    const caller = await SipUa.open(LOOP);
+    try {
+      const started = Date.now();
+      caller.send(`INVITE sip:gw-untrusted@${LOOP}:${udpPort} SIP/2.0\nVia: SIP/2.0/UDP ${caller.hostport};branch=z9hG4bK-gwu1;rport\nMax-Forwards: 70\nFrom: <sip:dave@${LOOP}>;tag=d3\nTo: <sip:gw-untrusted@${LOOP}>\nCall-ID: tls-gw-untrusted\nCSeq: 1 INVITE\nContact: <sip:dave@${caller.hostport}>\nContent-Length: 0\n\n`, udpPort);
+      await caller.next(/^SIP\/2\.0 503 /, 5000);
+      assert.ok(Date.now() - started < 3000, 'not after Timer B');
+      assert.ok(!gatewayInbox.some((m) => m.includes('tls-gw-untrusted')), 'nothing was sent to a peer that did not prove who it is');
     } finally {
       caller.close();
     }

@@ -26,12 +26,12 @@ export function makeCa(dir: string, name = 'switchyard test CA'): CertFiles {
 }
 
 /**
- * A certificate for `ip` (and localhost) signed by `ca`, or self-signed when `ca` is null,
- * written as `<name>.pem` and `<name>.key`.
+ * A certificate for `ip` (null: none) and localhost signed by `ca`, or self-signed when `ca` is
+ * null, written as `<name>.pem` and `<name>.key`.
  */
-export function makeCert(dir: string, name: string, ca: CertFiles | null, ip = '127.0.0.1'): CertFiles & { serial: string } {
+export function makeCert(dir: string, name: string, ca: CertFiles | null, ip: string | null = '127.0.0.1'): CertFiles & { serial: string } {
   const ext = path.join(dir, `${name}.ext`);
-  writeFileSync(ext, `subjectAltName=IP:${ip},DNS:localhost\nbasicConstraints=CA:FALSE\n`);
+  writeFileSync(ext, `subjectAltName=${ip !== null ? `IP:${ip},` : ''}DNS:localhost\nbasicConstraints=CA:FALSE\n`);
   const key = path.join(dir, `${name}.key`);
   const cert = path.join(dir, `${name}.pem`);
   openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${name}`, '-keyout', key, '-out', `${name}.csr`], dir);

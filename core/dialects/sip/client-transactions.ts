@@ -10,8 +10,11 @@ import { ClientTransaction, FinishedClient, type ClientOwner, type Destination, 
 import { sipWire } from './wire.ts';
 
 export interface SipSender {
-  /** False when the message cannot go at all (no connection to the peer, and none can be opened). */
-  send(dest: Destination, bytes: Buffer): boolean | void;
+  /**
+   * False when the message cannot go at all (no connection to the peer, and none can be opened).
+   * `failed` runs if a connection dialled for it closes before it is established.
+   */
+  send(dest: Destination, bytes: Buffer, failed?: () => void): boolean | void;
 }
 
 export interface ClientTransactionStats {
@@ -56,9 +59,9 @@ export class ClientTransactions {
     const bytes = serializeSip(out);
     const ct = new ClientTransaction(branch, owner, call, out, bytes, downstream, T1);
     this.table.set(`${branch}|${out.method}`, ct);
-    if (this.sender.send(downstream, bytes) === false) {
+    if (this.sender.send(downstream, bytes, () => this.unreachable(ct, 503, 'Service Unavailable')) === false) {
       // After the caller has recorded the branch: it fails at once rather than after Timer B.
-      setImmediate(() => this.unreachable(ct));
+      setImmediate(() => this.unreachable(ct, 480, 'Temporarily Unavailable'));
       return ct;
     }
     if (downstream.transport === 'udp') this.armRetransmit(ct);
@@ -86,11 +89,11 @@ export class ClientTransactions {
     ct.retransmitTimer.unref();
   }
 
-  private unreachable(ct: ClientTransaction): void {
+  private unreachable(ct: ClientTransaction, status: number, reason: string): void {
     if (ct.final !== null || ct.state === 'terminated') return;
     ct.clearTimers();
     ct.state = 'terminated';
-    ct.owner.onUnreachable(ct);
+    ct.owner.onUnreachable(ct, status, reason);
   }
 
   private timeout(ct: ClientTransaction): void {

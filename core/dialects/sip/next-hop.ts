@@ -10,6 +10,8 @@ export interface NextHop {
   readonly transport: SipTransportName;
   /** A stream connection to reuse (a contact that registered over it). */
   readonly connection?: number | null;
+  /** The host name the URI gave, when it gave one: a TLS peer's certificate must name it (RFC 5922). */
+  readonly name?: string;
 }
 
 const NAMED: ReadonlySet<string> = new Set(['udp', 'tcp', 'tls', 'ws', 'wss']);
@@ -23,7 +25,7 @@ export function transportOfVia(name: string): SipTransportName {
 /**
  * Where a request for `uri` goes (RFC 3263, reduced: A/AAAA lookups, no NAPTR/SRV):
  * maddr if present, else the host; the port given, else 5060 (5061 over TLS); transport=
- * honoured, and a sips: URI goes over TLS.
+ * honoured, and a sips: URI goes over TLS. A host name is kept beside the address it resolved to.
  */
 export async function resolveNextHop(uri: string): Promise<NextHop | null> {
   const u = parseUri(uri);
@@ -38,7 +40,7 @@ export async function resolveNextHop(uri: string): Promise<NextHop | null> {
   if (isIP(bare) !== 0) return { address: { address: bare, port }, transport };
   try {
     const found = await lookup(bare);
-    return { address: { address: found.address, port }, transport };
+    return { address: { address: found.address, port }, transport, name: bare };
   } catch {
     return null;
   }

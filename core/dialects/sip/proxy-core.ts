@@ -344,7 +344,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     }
     const branch = markBranch(newBranch(), this.loopKeyOf(req, sip));
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
-    const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null };
+    const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null, ...(hop.name !== undefined ? { name: hop.name } : {}) };
     call.target = hop.address;
     await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: call });
     await this.describeMedia(req, null, call, out);
@@ -375,7 +375,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       if (!isMediaRefused(err)) throw err;
       this.deps.log.warn({ callId: req.callId, status: err.status, reason: err.reason }, 'ACK passed with its media unchanged');
     }
-    this.deps.sender.send({ transport: hop.transport, listener: req.listener, address: hop.address, connection: hop.connection ?? null }, serializeSip(out));
+    this.deps.sender.send({ transport: hop.transport, listener: req.listener, address: hop.address, connection: hop.connection ?? null, ...(hop.name !== undefined ? { name: hop.name } : {}) }, serializeSip(out));
   }
 
   // ---- responses in -------------------------------------------------------------------
@@ -528,9 +528,9 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     if (!call.finished && call.pending.length === 0) void this.complete(call).catch((err: unknown) => this.deps.log.error({ err }, 'failure handling failed'));
   }
 
-  /** The branch's peer cannot be reached at all (its connection is gone): it fails at once. */
-  onUnreachable(ct: ClientTransaction): void {
-    this.branchFailed(ct, 480, 'Temporarily Unavailable');
+  /** The branch's peer cannot be reached at all (its connection is gone, or could not be opened): it fails at once. */
+  onUnreachable(ct: ClientTransaction, status: number, reason: string): void {
+    this.branchFailed(ct, status, reason);
   }
 
   /** Timer C: a branch rang too long. Cancel it and count it as a 408 (§16.8). */

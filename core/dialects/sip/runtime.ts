@@ -9,7 +9,7 @@ import { SipProxyCore, type SipProxyCoreDeps } from './proxy-core.ts';
 import { ServerTransactions } from './server-transactions.ts';
 import { TlsCredentials, type TlsFiles } from '../../transport/tls-credentials.ts';
 import type { StreamStats } from './stream-limits.ts';
-import { SipTcpTransport, type TcpFrameHandler } from './tcp-transport.ts';
+import { SipTcpTransport, type DialOptions, type TcpFrameHandler } from './tcp-transport.ts';
 import { tlsFlavour } from './tls-transport.ts';
 import { SipTriage } from './triage.ts';
 import type { Destination } from './transactions.ts';
@@ -37,7 +37,7 @@ export interface SipListenerConfig {
 /** A stream transport as the runtime drives it. */
 interface StreamTransport {
   readonly stats: StreamStats;
-  send(to: Endpoint, connection: number | null, data: Buffer): boolean;
+  send(to: Endpoint, connection: number | null, data: Buffer, dial?: DialOptions): boolean;
   onClosed: (connection: number) => void;
   close(): Promise<void>;
 }
@@ -80,7 +80,7 @@ export class SipRuntime {
   private readonly clients: ClientTransactions;
 
   constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
-    const sender = { send: (dest: Destination, bytes: Buffer) => this.send(dest, bytes) };
+    const sender = { send: (dest: Destination, bytes: Buffer, failed?: () => void) => this.send(dest, bytes, failed) };
     const identity = (name: string, transport?: SipTransportName): SipIdentity => {
       const own = transport === undefined ? name : this.listenerFor(name, transport);
       return this.identities.get(own) ?? [...this.identities.values()][0]!;
@@ -164,7 +164,7 @@ export class SipRuntime {
   }
 
   /** Sends toward `dest`; false when it cannot go (no transport for it, or a connection that cannot be dialled again). */
-  private send(dest: Destination, bytes: Buffer): boolean {
+  private send(dest: Destination, bytes: Buffer, failed?: () => void): boolean {
     const listener = this.listenerFor(dest.listener, dest.transport);
     if (dest.transport === 'udp') {
       this.deps.sendUdp(listener, dest.address, bytes);
@@ -175,7 +175,7 @@ export class SipRuntime {
       this.log.warn({ to: dest.address, transport: dest.transport }, 'no listener for this transport to send on');
       return false;
     }
-    return stream.send(dest.address, dest.connection, bytes);
+    return stream.send(dest.address, dest.connection, bytes, { ...(dest.name !== undefined ? { name: dest.name } : {}), ...(failed !== undefined ? { failed } : {}) });
   }
 
   /**

@@ -18,8 +18,8 @@ export interface StreamFlavour {
   readonly handshake: boolean;
   /** Starts serving: `ready` gets each connection once it carries SIP. Returns what takes an accepted TCP connection. */
   serve(ready: (socket: net.Socket) => void): (raw: net.Socket) => void;
-  /** Opens a connection to `to`; it carries SIP once it emits `connected`. */
-  dial(to: Endpoint): net.Socket;
+  /** Opens a connection to `to` (TLS: checking that the peer's certificate names `name`, else the address). */
+  dial(to: Endpoint, name?: string): net.Socket;
   readonly connected: 'connect' | 'secureConnect';
 }
 
@@ -30,6 +30,14 @@ const TCP: StreamFlavour = {
   dial: (to) => net.connect({ host: to.address, port: to.port, noDelay: true }),
   connected: 'connect',
 };
+
+/** What a send may need when it has to open a connection. */
+export interface DialOptions {
+  /** The host name the peer was resolved from (TLS checks the certificate against it). */
+  readonly name?: string;
+  /** Runs if the connection the message waits for closes before it is established. */
+  readonly failed?: () => void;
+}
 
 export interface StreamListenOptions {
   readonly log?: Logger;
@@ -56,6 +64,8 @@ export class SipTcpTransport {
   private readonly byPeer = new Map<string, number>();
   private readonly gate: StreamGate;
   private readonly overflowLog = new LogThrottle(10_000);
+  /** Dialled connections not established yet, with what to run for each message waiting on one if it fails. */
+  private readonly connecting = new Map<net.Socket, (() => void)[]>();
   /** Told when a connection closes (a registrar may drop the bindings that named it). */
   onClosed: ConnectionClosed = () => undefined;
 
@@ -170,19 +180,21 @@ export class SipTcpTransport {
 
   /**
    * Sends on `connection` if it is still open, else on any connection to `to`, else on a new one.
-   * False when the bytes cannot go: no connection may be opened, or the peer stopped reading.
+   * False when the bytes cannot go: no connection may be opened, or the peer stopped reading;
+   * `dial.failed` runs later if the connection they wait for fails to open.
    */
-  send(to: Endpoint, connection: number | null, data: Buffer): boolean {
+  send(to: Endpoint, connection: number | null, data: Buffer, dial: DialOptions = {}): boolean {
     let s = connection !== null ? this.connections.get(connection) : undefined;
     if (s === undefined) {
       const id = this.byPeer.get(this.key(to));
       s = id !== undefined ? this.connections.get(id) : undefined;
     }
     if (s === undefined) {
-      const dialled = this.dial(to);
+      const dialled = this.dial(to, dial.name);
       if (dialled === null) return false;
       s = dialled;
     }
+    if (dial.failed !== undefined) this.connecting.get(s)?.push(dial.failed);
     s.write(data);
     if (s.writableLength > STREAM_LIMITS.writeQueue) {
       // The peer does not read what it is sent: it may not make the proxy hold its backlog.
@@ -195,11 +207,20 @@ export class SipTcpTransport {
     return true;
   }
 
-  private dial(to: Endpoint): net.Socket | null {
-    const dialled = this.gate.dial(to.address, () => this.flavour.dial(to));
+  private dial(to: Endpoint, name: string | undefined): net.Socket | null {
+    const dialled = this.gate.dial(to.address, () => this.flavour.dial(to, name));
     if (dialled === null) return null;
     const { socket, entry } = dialled;
-    socket.once(this.flavour.connected, () => entry.proven());
+    this.connecting.set(socket, []);
+    socket.once(this.flavour.connected, () => {
+      this.connecting.delete(socket);
+      entry.proven();
+    });
+    socket.once('close', () => {
+      const waiting = this.connecting.get(socket);
+      this.connecting.delete(socket);
+      for (const failed of waiting ?? []) failed();
+    });
     socket.on('error', () => socket.destroy());
     this.adopt(socket, { to, entry });
     return socket;

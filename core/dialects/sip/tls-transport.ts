@@ -31,8 +31,8 @@ export function tlsFlavour(credentials: TlsCredentials): (stats: StreamStats) =>
         });
         return (raw) => server.emit('connection', raw);
       },
-      dial: (to) => {
-        const s = tls.connect({ ...credentials.options, host: to.address, port: to.port, rejectUnauthorized: verify });
+      dial: (to, name) => {
+        const s = tls.connect({ ...credentials.options, host: to.address, port: to.port, rejectUnauthorized: verify, ...(name !== undefined ? { servername: name } : {}) });
         s.setNoDelay(true);
         let secured = false;
         s.once('secureConnect', () => { secured = true; });

@@ -12,6 +12,8 @@ export interface Destination {
   readonly listener: string;
   readonly address: Endpoint;
   readonly connection: number | null;
+  /** The host name the address was resolved from: a TLS connection dialled for it checks the peer's certificate against it. */
+  readonly name?: string;
 }
 
 /**
@@ -130,8 +132,11 @@ export interface ClientOwner {
   onResponse(ct: ClientTransaction, reply: Reply): void | Promise<void>;
   /** Timer B or F fired: no final response came in time. */
   onTimeout(ct: ClientTransaction): void;
-  /** The request could not be sent at all (a browser's connection that is gone cannot be dialled again). */
-  onUnreachable(ct: ClientTransaction): void;
+  /**
+   * The request could not be sent at all: a browser's connection that is gone cannot be dialled
+   * again (480), a connection dialled for it failed (503, RFC 3261 §8.1.3.1).
+   */
+  onUnreachable(ct: ClientTransaction, status: number, reason: string): void;
 }
 
 /** §17.1: a request sent on one branch (of a forwarded request, or one the proxy originates). */

@@ -47,7 +47,7 @@ export class SipUac implements ClientOwner {
     const branch = newBranch();
     const out = this.build(req, method, `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`, `sip:switchyard@${hostPort(id)}`);
     return new Promise<OriginateResult>((resolve) => {
-      const ct = this.deps.clients.start(branch, out, { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null }, this, null, req.timeoutMs);
+      const ct = this.deps.clients.start(branch, out, { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null, ...(hop.name !== undefined ? { name: hop.name } : {}) }, this, null, req.timeoutMs);
       this.waiting.set(ct, resolve);
     });
   }
@@ -92,8 +92,8 @@ export class SipUac implements ClientOwner {
     this.settle(ct, localResult(408, 'Request Timeout'));
   }
 
-  onUnreachable(ct: ClientTransaction): void {
-    this.settle(ct, localResult(480, 'Temporarily Unavailable'));
+  onUnreachable(ct: ClientTransaction, status: number, reason: string): void {
+    this.settle(ct, localResult(status, reason));
   }
 
   private settle(ct: ClientTransaction, r: OriginateResult): void {

@@ -163,7 +163,7 @@ export class SipWsTransport {
     });
   }
 
-  /** Sends on `connection`, else on the connection from `to`; false when neither is open (a browser cannot be dialled) or the peer stopped reading. */
+  /** Sends on `connection`, else on the connection from `to`; false when neither is open (a browser cannot be dialled: nothing is) or the peer stopped reading. */
   send(to: Endpoint, connection: number | null, data: Buffer): boolean {
     let ws = connection !== null ? this.connections.get(connection) : undefined;
     if (ws === undefined) {

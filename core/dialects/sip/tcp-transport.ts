@@ -97,19 +97,18 @@ export class SipTcpTransport {
   }
 
   /** A connection that carries SIP now: accepted (its handshake done) or dialled (`dialled` holds its gate entry). */
-  private adopt(socket: net.Socket, dialled?: { readonly to: Endpoint; readonly entry: GateEntry }): number {
+  private adopt(socket: net.Socket, dialled?: { readonly to: Endpoint; readonly entry: GateEntry }): void {
     const entry = dialled?.entry ?? this.gate.entryOf(socket);
     if (entry === undefined) {
       // Closed between its handshake and now: nothing to serve.
       socket.destroy();
-      return 0;
+      return;
     }
     if (dialled === undefined) entry.ready();
     const id = nextConnectionId();
     const peer: Endpoint = dialled?.to ?? { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     this.connections.set(id, socket);
     this.byPeer.set(this.key(peer), id);
-    const proven = (): void => entry.proven();
     socket.setTimeout(STREAM_LIMITS.idleMs, () => socket.destroy());
     const pending = new StreamBuffer();
     let scanFrom = 0; // where the search for the blank line resumes
@@ -158,7 +157,7 @@ export class SipTcpTransport {
         pending.consume(used);
         scanFrom = 0;
         needed = 0;
-        if (parsed.ok) proven();
+        if (parsed.ok) entry.proven();
         if (!(!parsed.ok && parsed.error.code === 'keepalive')) this.onFrame(parsed, raw, peer, id);
       }
     });
@@ -169,7 +168,6 @@ export class SipTcpTransport {
     };
     socket.on('close', forget);
     socket.on('error', () => socket.destroy());
-    return id;
   }
 
   private fail(socket: net.Socket): void {

@@ -7,10 +7,12 @@ import type { Switchyard } from '../core/boot/switchyard.ts';
 import { startProxy } from './start.ts';
 import { PACKAGE_ROOT } from '../core/lib/package-root.ts';
 import { loadScript } from '../core/script/load.ts';
+import { relayMain } from './relay/main.ts';
 
 const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--no-warm-up]
        switchyard check [--config <file>]
        switchyard init [--config <file>] [--force]
+       switchyard relay --ng <host:port> [--ports <lo>-<hi>] [--advertise <address>]...  (relay --help)
 
   --config      the route script (default ./proxy.config.ts)
   --log-level   fatal | error | warn | info | debug | trace | silent (default: the script's, else info)
@@ -18,11 +20,14 @@ const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>]
   --no-warm-up  start listening at once, without first playing calls through a private proxy
   check         load and validate the script, print what is wrong, exit 0 or 1
   init          write the default route script (./proxy.config.ts) and, if there is none, a
-                tsconfig.json to type-check it; --force overwrites an existing script`;
+                tsconfig.json to type-check it; --force overwrites an existing script
+  relay         a media relay node speaking rtpengine's NG protocol, without signaling`;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // The relay node has options of its own.
+  if (argv[0] === 'relay') return relayMain(argv.slice(1));
   let args;
   try {
     args = parseArgs({

@@ -37,6 +37,22 @@ export interface PartyMedia {
    * addresses back per stream from the SDP it gets.
    */
   readonly description: MediaOffer;
+  /**
+   * Whether the description offers or answers, as its message says (a request offers, a reply
+   * or an ACK answers); a backend that speaks offer/answer (NG) corrects it where the message
+   * cannot tell (a 200 that offers after an INVITE without SDP).
+   */
+  readonly role?: 'offer' | 'answer';
+  /** For a new call: the relay or set the route asked for (a backend with one relay ignores it). */
+  readonly choice?: RelayChoice;
+}
+
+/** What a route asks of a backend with several relays for a new call. */
+export interface RelayChoice {
+  /** This relay, by name (MediaProxy's media_relay_avp). */
+  readonly relay?: string;
+  /** A relay of this set, by weight. */
+  readonly set?: string;
 }
 
 /** Where each relayed stream now is, by stream index; a stream not in it was left alone. */

@@ -1,7 +1,11 @@
 import { z } from 'zod';
 import { defaultAdvertise, defineModule, fn, OpenMap, optional, required } from '../../core/module.ts';
-import type { RelayBackend } from './backend.ts';
+import type { RelayBackend, RelayChoice } from './backend.ts';
 import { EmbeddedBackend } from './embedded-backend.ts';
+import { NgClient } from './ng/client.ts';
+import { NgBackend } from './remote/ng-backend.ts';
+import { parseNgAddress } from './remote/relay-address.ts';
+import { RelaySet, type RemoteRelay } from './remote/relay-set.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from './media-handler.ts';
 import type { DialogFollow, MediaHints } from './module-apis.ts';
 import { MediaRelay } from './relay/media-relay.ts';
@@ -10,7 +14,7 @@ import { createMediaEngine } from './relay/select-engine.ts';
 import type { SessionStats } from './session.ts';
 
 export type { SessionStats };
-export type { RelayBackend, CallMediaStats, RelayTotals, PartyMedia, CallSide } from './backend.ts';
+export type { RelayBackend, CallMediaStats, RelayTotals, PartyMedia, CallSide, RelayChoice } from './backend.ts';
 export type { SessionKey, SessionComponent } from './session.ts';
 
 export type EndMediaResult =
@@ -37,6 +41,34 @@ const schema = z.object({
   idleTimeoutSec: z.number().positive().default(60),
   /** SIP: the address written into rewritten SDP (behind 1:1 NAT: the public one). Default: `host`, or the first non-loopback IPv4 when `host` is a wildcard. */
   advertise: z.string().min(1).optional(),
+  /**
+   * Remote relays driven over rtpengine's NG protocol (switchyard relay nodes, rtpengine) in
+   * place of the embedded one: each new call goes to a healthy relay, the one or the set the
+   * route names (`engageMediaProxy({ relay })`, `({ set })`) or else by weight. Empty: the
+   * embedded relay (then `ports`, `host`, `engine`, `workers`, `advertise` apply).
+   */
+  relays: z.array(z.object({
+    /** What routes and logs call it. */
+    name: z.string().min(1),
+    /** Its NG control address, `host:port` or `[ipv6]:port`. */
+    ng: z.string().refine((s) => parseNgAddress(s) !== null, { message: 'expected host:port or [ipv6]:port' }),
+    /** Its share of new calls among the healthy relays of its set; 0 takes calls only when named. */
+    weight: z.number().int().min(0).default(1),
+    set: z.string().min(1).default('default'),
+  })).default([]).refine((list) => new Set(list.map((r) => r.name)).size === list.length, { message: 'relay names must be unique' }),
+  /** How remote relays are driven. */
+  remote: z.object({
+    /** How long one NG command may take, retransmissions included. */
+    timeoutMs: z.number().int().min(50).max(30_000).default(1000),
+    /** Sends per command within timeoutMs. */
+    tries: z.number().int().min(1).max(10).default(3),
+    /** Relays a new call is tried on before its media passes unrelayed. */
+    failoverTries: z.number().int().min(1).max(10).default(2),
+    /** Between health pings of a relay that is up. */
+    pingIntervalSec: z.number().positive().default(5),
+    /** A relay that is down is pinged after 1 s, then ever less often, up to this. */
+    maxBackoffSec: z.number().positive().default(30),
+  }).prefault({}),
 });
 
 interface RelayState {
@@ -52,13 +84,26 @@ export const mediaRelay = defineModule({
   reloadable: ['idleTimeoutSec'],
   dependsOn: { dialog: required<DialogFollow>('dialog'), iceHints: optional<MediaHints>('ice-hints') },
 
-  setup: ({ config, core, log, deps }): RelayState => {
+  setup: async ({ config, core, log, deps }): Promise<RelayState> => {
     const c = config();
-    const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);
-    log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports }, 'media relay ready');
-    const relay = new MediaRelay({ range: parsePortRange(c.ports)!, idleTimeoutMs: c.idleTimeoutSec * 1000 }, engine, log);
-    const backend: RelayBackend = new EmbeddedBackend(relay, c.advertise ?? defaultAdvertise(c.host));
-    const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet() };
+    let backend: RelayBackend;
+    if (c.relays.length > 0) {
+      const r = c.remote;
+      const relays: RemoteRelay[] = [];
+      for (const rc of c.relays) {
+        const at = parseNgAddress(rc.ng)!;
+        relays.push({ name: rc.name, set: rc.set, weight: rc.weight, client: await NgClient.open({ host: at.host, port: at.port, timeoutMs: r.timeoutMs, tries: r.tries }) });
+      }
+      const set = new RelaySet(relays, { pingIntervalMs: r.pingIntervalSec * 1000, minBackoffMs: Math.min(1000, r.maxBackoffSec * 1000), maxBackoffMs: r.maxBackoffSec * 1000 }, log);
+      backend = new NgBackend({ relays: set, failoverTries: r.failoverTries, log });
+      log.info({ relays: c.relays.map((x) => `${x.name}=${x.ng} (${x.set}, weight ${x.weight})`) }, 'media relay: remote relays over NG');
+    } else {
+      const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);
+      log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports }, 'media relay ready');
+      const relay = new MediaRelay({ range: parsePortRange(c.ports)!, idleTimeoutMs: c.idleTimeoutSec * 1000 }, engine, log);
+      backend = new EmbeddedBackend(relay, c.advertise ?? defaultAdvertise(c.host));
+    }
+    const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet(), choices: new WeakMap() };
     const calls = new OpenMap<FollowedCall>();
     const dialogs = deps.dialog;
 
@@ -82,9 +127,14 @@ export const mediaRelay = defineModule({
   },
 
   functions: ({ state }) => ({
-    /** Relays the media of this call for its whole life: every description of the call, until its dialog ends. */
-    engageMediaProxy: fn(['request'], (mc): { readonly ok: true } => {
+    /**
+     * Relays the media of this call for its whole life: every description of the call, until its
+     * dialog ends. With remote relays, `{ relay: 'eu-1' }` places the call on that relay and
+     * `{ set: 'eu' }` on one of that set (none healthy: the media passes unrelayed).
+     */
+    engageMediaProxy: fn(['request'], (mc, choice?: RelayChoice): { readonly ok: true } => {
       state.asks.engaged.add(mc.msg);
+      if (choice !== undefined) state.asks.choices.set(mc.msg, choice);
       return { ok: true };
     }),
     /**

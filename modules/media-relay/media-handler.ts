@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { LogThrottle, MediaRefused, type Logger, type MediaEvent, type MediaStream, type OpenMap, type RelayedStream, type Reply, type Request } from '../../core/module.ts';
-import type { CallSide, RelayBackend, RelayCall } from './backend.ts';
+import type { CallSide, RelayBackend, RelayCall, RelayChoice } from './backend.ts';
 import type { MediaHints } from './module-apis.ts';
 
 /** A call whose media the relay follows, as its first relayed description showed it. */
@@ -16,6 +16,8 @@ export interface MediaAsks {
   /** Messages whose route asked for their media alone to go through the relay (useMediaProxy). */
   readonly usedRequests: WeakSet<Request>;
   readonly usedReplies: WeakSet<Reply>;
+  /** The relay or set a route named for its call (remote relays). */
+  readonly choices: WeakMap<Request, RelayChoice>;
 }
 
 export interface MediaHandlerOptions {
@@ -58,7 +60,10 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
     const requestFromCaller = call.callerTag === undefined || e.request.from.tag === call.callerTag;
     const side: CallSide = (e.reply === null) === requestFromCaller ? 'caller' : 'callee';
     const tag = e.reply === null ? e.request.from.tag : e.reply.to.tag;
-    const relayed = await o.backend.relay({ call, side, tag, streams, description: offer });
+    // A request offers (an ACK answers a 200's late offer); a reply answers.
+    const role = e.reply === null && e.request.method !== 'ACK' ? 'offer' : 'answer';
+    const choice = o.asks.choices.get(e.request);
+    const relayed = await o.backend.relay({ call, side, tag, streams, description: offer, role, ...(choice === undefined ? {} : { choice }) });
     // SDP left as the party wrote it still describes a media path; the plain protocol's does not.
     if (relayed.size === 0 && offer.relayRequired) throw new MediaRefused(503, 'no media port');
     const done: RelayedStream[] = [];

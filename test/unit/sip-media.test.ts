@@ -53,7 +53,7 @@ function newRelaying(o: { host?: string; ports?: number; advertise?: string; log
   const log = o.log ?? silentLog;
   const relay = new MediaRelay({ range: { min, max }, idleTimeoutMs: 600_000 }, new JsEngine(o.host ?? '127.0.0.1'), log);
   relays.push(relay);
-  const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet() };
+  const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet(), choices: new WeakMap() };
   const handler = createMediaHandler({ backend: new EmbeddedBackend(relay, o.advertise ?? ADVERTISE), asks, calls: new OpenMap<FollowedCall>(), hints: undefined, log });
   return { relay, asks, handler };
 }

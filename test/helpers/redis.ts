@@ -18,6 +18,8 @@ export interface RedisServer {
   /** `unix://<socket>`: what the registrar's `store` option takes. */
   readonly url: string;
   readonly port: number;
+  /** The server's process id (for SIGSTOP/SIGCONT: a server that stops answering). */
+  pid(): number;
   log(): string;
   stop(): Promise<void>;
   /** Starts it again on the same socket and port, empty (no persistence). */
@@ -37,7 +39,7 @@ export async function startRedis(opts: { readonly port?: number } = {}): Promise
       const timer = setTimeout(() => reject(new Error(`redis-server was not ready within 10 s:\n${log}`)), 10_000);
       const onData = (c: string): void => {
         log += c;
-        if (/Ready to accept connections/.test(log)) {
+        if (/accept connections at \S*redis\.sock/.test(log)) {
           clearTimeout(timer);
           resolve();
         }
@@ -63,6 +65,7 @@ export async function startRedis(opts: { readonly port?: number } = {}): Promise
     socket,
     url: `unix://${socket}`,
     port,
+    pid: () => child.pid!,
     log: () => log,
     stop,
     restart: async () => {

@@ -3,6 +3,7 @@ import { defaultAdvertise, defineModule, fn, OpenMap, optional, required } from 
 import type { RelayBackend, RelayChoice } from './backend.ts';
 import { EmbeddedBackend } from './embedded-backend.ts';
 import { NgClient } from './ng/client.ts';
+import { RemoteCallStore } from './remote/call-store.ts';
 import { NgBackend } from './remote/ng-backend.ts';
 import { parseNgAddress } from './remote/relay-address.ts';
 import { RelaySet, type RemoteRelay } from './remote/relay-set.ts';
@@ -68,6 +69,14 @@ const schema = z.object({
     pingIntervalSec: z.number().positive().default(5),
     /** A relay that is down is pinged after 1 s, then ever less often, up to this. */
     maxBackoffSec: z.number().positive().default(30),
+    /**
+     * A Redis or Valkey URL where the relay of each call is kept, so that a BYE after this proxy
+     * restarted still ends the call's media on its relay (the relays carry the media meanwhile).
+     */
+    callStore: z.string().refine((s) => /^(rediss?|unix):\/\//.test(s), { message: 'expected a redis://, rediss:// or unix:// URL' }).optional(),
+    callStorePrefix: z.string().default('switchyard:'),
+    /** How long the call store keeps a call at most. */
+    callStoreTtlSec: z.number().int().positive().default(43_200),
   }).prefault({}),
 });
 
@@ -95,7 +104,15 @@ export const mediaRelay = defineModule({
         relays.push({ name: rc.name, set: rc.set, weight: rc.weight, client: await NgClient.open({ host: at.host, port: at.port, timeoutMs: r.timeoutMs, tries: r.tries }) });
       }
       const set = new RelaySet(relays, { pingIntervalMs: r.pingIntervalSec * 1000, minBackoffMs: Math.min(1000, r.maxBackoffSec * 1000), maxBackoffMs: r.maxBackoffSec * 1000 }, log);
-      backend = new NgBackend({ relays: set, failoverTries: r.failoverTries, log });
+      const callStore = r.callStore === undefined ? undefined
+        : await RemoteCallStore.open({ url: r.callStore, prefix: r.callStorePrefix, ttlSec: r.callStoreTtlSec, commandTimeoutMs: r.timeoutMs, log });
+      backend = new NgBackend({ relays: set, failoverTries: r.failoverTries, callStore, log });
+      // A BYE for a call this process does not follow may be one placed before a restart.
+      if (callStore !== undefined) {
+        core.hooks.onRequestForward(({ request }) => {
+          if (request.method === 'BYE' && !calls.has(request.callId)) backend.end(request.callId, 'bye');
+        });
+      }
       log.info({ relays: c.relays.map((x) => `${x.name}=${x.ng} (${x.set}, weight ${x.weight})`) }, 'media relay: remote relays over NG');
     } else {
       const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);

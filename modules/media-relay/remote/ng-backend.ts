@@ -11,6 +11,7 @@ import type { Logger, RelayedAddress } from '../../../core/module.ts';
 import type { CallMediaStats, CallSide, PartyMedia, RelayBackend, RelayedStreams, RelayTotals, SessionEnd } from '../backend.ts';
 import type { NgClientResult, NgSdpResult } from '../ng/client.ts';
 import type { SessionEndReason } from '../session.ts';
+import type { RemoteCallStore } from './call-store.ts';
 import { sessionCounters } from './ng-counters.ts';
 import type { RelaySet, RemoteRelay } from './relay-set.ts';
 import { readRelayed, renderSdp } from './sdp-text.ts';
@@ -32,6 +33,8 @@ export interface NgBackendOptions {
   readonly relays: RelaySet;
   /** Relays a new call's first description is tried on before it passes unrelayed. */
   readonly failoverTries: number;
+  /** Where the relay of each call is kept across restarts; none: in this process only. */
+  readonly callStore?: RemoteCallStore | undefined;
   readonly log: Logger;
 }
 
@@ -111,6 +114,7 @@ export class NgBackend implements RelayBackend {
       return new Map();
     }
     if (result === null || !result.ok) return new Map();
+    this.o.callStore?.save(call.callId, { relay: call.relay.name, callerTag: call.callerTag, calleeTag: call.calleeTag });
     return readRelayed(result.value.sdp.toString('utf8'), media.streams) as Map<number, RelayedAddress>;
   }
 
@@ -121,14 +125,28 @@ export class NgBackend implements RelayBackend {
 
   end(callId: string, reason: SessionEndReason): CallMediaStats | null {
     const call = this.calls.get(callId);
-    if (call === undefined) return null;
+    if (call === undefined) {
+      void this.endRestored(callId, reason);
+      return null;
+    }
     this.calls.delete(callId);
+    this.o.callStore?.remove(callId);
     call.ended = true;
     // After what is queued, so the delete never overtakes the call's offer.
     void call.queue.then(() => {
       if (call.relay !== null) this.deleteOn(call, reason);
     });
     return null;
+  }
+
+  /** A call placed before this process started (a restart): its relay is in the call store. */
+  private async endRestored(callId: string, reason: SessionEndReason): Promise<void> {
+    const stored = await this.o.callStore?.take(callId);
+    if (stored == null) return;
+    const relay = this.o.relays.byName(stored.relay);
+    if (relay === undefined) return;
+    this.o.log.info({ callId, relay: relay.name }, 'ending a call placed before a restart');
+    this.deleteOn({ callId, relay, callerTag: stored.callerTag, calleeTag: stored.calleeTag, offerFrom: null, queue: Promise.resolve(), ended: true }, reason);
   }
 
   /** Sends the delete; its counters come to onEnded listeners. */
@@ -174,5 +192,6 @@ export class NgBackend implements RelayBackend {
   /** Leaves the relays' calls alone: their media goes on while this proxy restarts. */
   close(): void {
     void this.o.relays.close();
+    void this.o.callStore?.close();
   }
 }

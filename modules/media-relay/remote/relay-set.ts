@@ -77,8 +77,8 @@ export class RelaySet {
    * none is left.
    */
   pick(choice: RelayChoice | undefined, exclude: ReadonlySet<string> = new Set()): RemoteRelay | null {
-    const candidates = this.members.filter((m) => m.up && m.relay.weight > 0 && !exclude.has(m.relay.name)
-      && (choice?.relay === undefined || m.relay.name === choice.relay)
+    const candidates = this.members.filter((m) => m.up && !exclude.has(m.relay.name)
+      && (choice?.relay === undefined ? m.relay.weight > 0 : m.relay.name === choice.relay)
       && (choice?.set === undefined || m.relay.set === choice.set));
     if (candidates.length === 0) return null;
     let total = 0;

@@ -99,5 +99,10 @@ export interface RelayBackend {
   onEnded(listener: (e: SessionEnd) => void): void;
   /** How long a session may carry nothing before it is ended. */
   setIdleTimeout(ms: number): void;
+  /**
+   * Remote relays: told the calls of a relay that was lost (down for good), which the backend
+   * has forgotten; their media is gone and the module ends them.
+   */
+  onCallsLost?(listener: (e: { readonly relay: string; readonly callIds: readonly string[] }) => void): void;
   close(): void;
 }

@@ -7,6 +7,7 @@ import { RemoteCallStore } from './remote/call-store.ts';
 import { NgBackend } from './remote/ng-backend.ts';
 import { parseNgAddress } from './remote/relay-address.ts';
 import { RelaySet, type RemoteRelay } from './remote/relay-set.ts';
+import { byeBoth, endableDialog, type EndableDialog } from './call-ender.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from './media-handler.ts';
 import type { DialogFollow, MediaHints } from './module-apis.ts';
 import { MediaRelay } from './relay/media-relay.ts';
@@ -70,6 +71,11 @@ const schema = z.object({
     /** A relay that is down is pinged after 1 s, then ever less often, up to this. */
     maxBackoffSec: z.number().positive().default(30),
     /**
+     * Failed pings in a row after which a relay counts as lost: its calls are ended, SIP calls
+     * with a BYE to each party (their media has nowhere to go; the proxy cannot re-INVITE).
+     */
+    lostAfterFailures: z.number().int().min(1).default(3),
+    /**
      * A Redis or Valkey URL where the relay of each call is kept, so that a BYE after this proxy
      * restarted still ends the call's media on its relay (the relays carry the media meanwhile).
      */
@@ -82,6 +88,8 @@ const schema = z.object({
 
 interface RelayState {
   readonly backend: RelayBackend;
+  /** Remote relays: answered SIP calls, with what it takes to end them with BYE. */
+  readonly endable: OpenMap<EndableDialog>;
   readonly asks: MediaAsks;
   readonly calls: OpenMap<FollowedCall>;
 }
@@ -106,7 +114,7 @@ export const mediaRelay = defineModule({
       const set = new RelaySet(relays, { pingIntervalMs: r.pingIntervalSec * 1000, minBackoffMs: Math.min(1000, r.maxBackoffSec * 1000), maxBackoffMs: r.maxBackoffSec * 1000 }, log);
       const callStore = r.callStore === undefined ? undefined
         : await RemoteCallStore.open({ url: r.callStore, prefix: r.callStorePrefix, ttlSec: r.callStoreTtlSec, commandTimeoutMs: r.timeoutMs, log });
-      backend = new NgBackend({ relays: set, failoverTries: r.failoverTries, callStore, log });
+      backend = new NgBackend({ relays: set, failoverTries: r.failoverTries, lostAfterFailures: r.lostAfterFailures, callStore, log });
       // A BYE for a call this process does not follow may be one placed before a restart.
       if (callStore !== undefined) {
         core.hooks.onRequestForward(({ request }) => {
@@ -125,18 +133,37 @@ export const mediaRelay = defineModule({
     const dialogs = deps.dialog;
 
     core.hooks.onMedia(createMediaHandler({ backend, asks, calls, hints: deps.iceHints, log }));
+    const endable = new OpenMap<EndableDialog>();
     // Engaged once, the relay follows the call: a failed or ended dialog ends its media.
     dialogs.onEnded(({ dialog, reason }) => {
       backend.end(dialog.callId, reason === 'bye' ? 'bye' : 'dialog');
       calls.delete(dialog.callId);
+      endable.delete(dialog.callId);
     });
+    if (backend.onCallsLost !== undefined) {
+      core.hooks.onAnswer(({ request, reply }) => {
+        if (!calls.has(request.callId)) return;
+        const d = endableDialog(request, reply);
+        if (d !== null) endable.set(d.callId, d);
+      });
+      // A lost relay's calls have no media path left: each party gets a BYE, the dialog ends.
+      backend.onCallsLost(({ callIds }) => {
+        for (const callId of callIds) {
+          const d = endable.get(callId);
+          endable.delete(callId);
+          calls.delete(callId);
+          if (d !== undefined) void byeBoth(core, d, log).catch((err: unknown) => log.warn({ callId, err }, 'BYE after a lost relay failed'));
+          dialogs.terminate(callId, 'terminated');
+        }
+      });
+    }
     // Media without RTCP (the plain protocol's) cannot tell a held call from a gone one: its idle
     // ends the call. RTP and RTCP may go quiet while the call lives (hold, one-way video): their
     // idle ends only those sessions.
     backend.onEnded(({ key, reason }) => {
       if (reason === 'idle' && key.component === 'media') dialogs.terminate(key.callId, 'timeout');
     });
-    return { backend, asks, calls };
+    return { backend, asks, calls, endable };
   },
 
   onConfigChange: ({ state, config }) => {

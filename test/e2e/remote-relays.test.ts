@@ -2,8 +2,9 @@
  * switchyard's media-relay module with a set of two remote relays over NG, one switchyard relay
  * node and one real rtpengine, and SIPp calls through the proxy: new calls are spread by weight
  * and their media flows through the relay that took them; a relay killed mid-test takes no new
- * call, the first call that tries it fails over within the command deadline (signaling is not
- * stalled), and media of a call on the other relay goes on untouched.
+ * call, signaling is not stalled (a call that tries it fails over within the command deadline),
+ * its call is ended with a BYE to each party, and media of a call on the other relay goes on
+ * untouched.
  */
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -25,7 +26,7 @@ export default defineProxy({
     registrar(), dialog(), callRouting(),
     mediaRelay({
       relays: [{ name: 'node', ng: '${LOOP}:${node}', weight: 1 }, { name: 'rtpe', ng: '${LOOP}:${rtpe}', weight: 1 }],
-      remote: { timeoutMs: ${TIMEOUT_MS}, tries: 2, pingIntervalSec: 0.2, maxBackoffSec: 1 },
+      remote: { timeoutMs: ${TIMEOUT_MS}, tries: 2, pingIntervalSec: 0.2, maxBackoffSec: 0.5, lostAfterFailures: 3 },
     }),
   ],
   routes: {
@@ -68,15 +69,18 @@ async function udp(): Promise<dgram.Socket> {
   return s;
 }
 
-/** A SIPp call to bob through the proxy, up until the caller's ACK; it hangs up after `holdMs`. */
-async function call(holdMs: number): Promise<Call> {
+/**
+ * A SIPp call to bob through the proxy, up until the caller's ACK; it hangs up after `holdMs`,
+ * or (`byeIn`) waits for the proxy to end it.
+ */
+async function call(holdMs: number, byeIn = false): Promise<Call> {
   const [caller, callee] = [await udp(), await udp()];
   const [uasPort, uacPort] = [await freePort(), await freePort()];
   await runSipp('register_once.xml', [`${LOOP}:${proxyPort}`, '-s', 'bob', '-i', LOOP, '-p', String(uasPort), '-m', '1']).then((r) => assert.equal(r.code, 0, r.output));
   const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(uasPort), '-m', '1', '-key', 'mport', String(callee.address().port)]);
   const placedBefore = proxy.logs.length;
   const started = Date.now();
-  const uac = startSipp('uac.xml', [`${LOOP}:${proxyPort}`, '-s', 'bob', '-i', LOOP, '-p', String(uacPort), '-m', '1', '-d', String(holdMs), '-key', 'mport', String(caller.address().port)]);
+  const uac = startSipp(byeIn ? 'uac_bye_in.xml' : 'uac.xml', [`${LOOP}:${proxyPort}`, '-s', 'bob', '-i', LOOP, '-p', String(uacPort), '-m', '1', '-d', String(holdMs), '-key', 'mport', String(caller.address().port)], 30_000);
   await waitUntil(() => /ACK sip:/.test(uac.messages()), 10_000, 'the caller to send its ACK');
   const setupMs = Date.now() - started;
   const placed = await proxy.waitForLog((l) => l.msg === 'call placed on media relay', 3000, placedBefore);
@@ -157,17 +161,15 @@ describe('remote relays over NG: a switchyard relay node and rtpengine in one se
     assert.deepEqual([...seen].sort(), ['node', 'node', 'rtpe', 'rtpe'], `spread: ${seen.join(', ')}`);
   });
 
-  test('a relay killed mid-test takes no new calls; signaling is not stalled; media on the other relay is untouched', async () => {
-    // A long call on rtpengine, its media flowing across the kill.
-    let onRtpe: Call | undefined;
-    const spare: Call[] = [];
-    while (onRtpe === undefined) {
-      const c = await call(6000);
-      if (c.relay === 'rtpe') onRtpe = c;
-      else spare.push(c);
-      assert.ok(spare.length < 2, 'equal weights: rtpengine takes one of two calls');
-    }
-    const flowing = media(onRtpe, 100); // 2 s of packets
+  test('a relay killed mid-test: its call ends with BYE to both parties, new calls go to the other, signaling is not stalled, media there is untouched', async () => {
+    // Two calls that wait for the proxy to end them: equal weights put one on each relay.
+    const long = [await call(0, true), await call(0, true)];
+    const onNode = long.find((c) => c.relay === 'node');
+    const onRtpe = long.find((c) => c.relay === 'rtpe');
+    assert.ok(onNode !== undefined && onRtpe !== undefined, `one call on each relay: ${long.map((c) => c.relay).join(', ')}`);
+    assert.deepEqual(await media(onNode, 5), { atCaller: 5, atCallee: 5 });
+    const flowing = media(onRtpe, 150); // 3 s of packets across the kill
+    const logFrom = proxy.logs.length;
     await node.stop('SIGKILL');
     const after: Call[] = [];
     try {
@@ -178,13 +180,17 @@ describe('remote relays over NG: a switchyard relay node and rtpengine in one se
         assert.ok(c.setupMs < 3 * TIMEOUT_MS + 2000, `call set up in ${c.setupMs} ms: a dead relay costs at most its command deadline`);
         assert.deepEqual(await media(c, 5), { atCaller: 5, atCallee: 5 });
       }
-      assert.deepEqual(await flowing, { atCaller: 100, atCallee: 100 }, 'the call on rtpengine kept its media');
-      const down = await proxy.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('media relay down') && l.relay === 'node', 3000);
-      assert.ok(down);
+      // The node's call: both parties get a BYE from the proxy and answer it.
+      const [a, b] = await Promise.all([onNode.uac.done, onNode.uas.done]);
+      assert.equal(a.code, 0, `the caller got the proxy's BYE: ${a.output}`);
+      assert.equal(b.code, 0, `the callee got the proxy's BYE: ${b.output}`);
+      const ended = await proxy.waitForLog((l) => l.msg === 'call ended: its media relay was lost' && l.callId === onNode.callId, 10_000, logFrom);
+      assert.deepEqual([ended.callee, ended.caller], [200, 200]);
+      assert.deepEqual(await flowing, { atCaller: 150, atCallee: 150 }, 'the call on rtpengine kept its media');
+      assert.equal(onRtpe.uac.messages().match(/BYE sip:/g), null, 'the call on the live relay was not ended');
     } finally {
       for (const c of after) await hangUp(c);
-      await hangUp(onRtpe);
-      for (const c of spare) {
+      for (const c of long) {
         c.uac.kill();
         c.uas.kill();
         c.caller.close();

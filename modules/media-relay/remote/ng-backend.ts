@@ -33,6 +33,8 @@ export interface NgBackendOptions {
   readonly relays: RelaySet;
   /** Relays a new call's first description is tried on before it passes unrelayed. */
   readonly failoverTries: number;
+  /** Failed pings (or timed-out commands) in a row after which a relay's calls are given up as lost. */
+  readonly lostAfterFailures: number;
   /** Where the relay of each call is kept across restarts; none: in this process only. */
   readonly callStore?: RemoteCallStore | undefined;
   readonly log: Logger;
@@ -46,7 +48,29 @@ export class NgBackend implements RelayBackend {
   /** Calls placed per relay name since start. */
   readonly placed = new Map<string, number>();
 
-  constructor(private readonly o: NgBackendOptions) {}
+  private readonly lostListeners: ((e: { readonly relay: string; readonly callIds: readonly string[] }) => void)[] = [];
+
+  constructor(private readonly o: NgBackendOptions) {
+    o.relays.onFailure((name, failures) => {
+      if (failures !== o.lostAfterFailures) return;
+      const callIds: string[] = [];
+      for (const [id, call] of this.calls) {
+        if (call.relay?.name !== name) continue;
+        callIds.push(id);
+        call.ended = true;
+        call.relay = null;
+        this.calls.delete(id);
+        o.callStore?.remove(id);
+      }
+      if (callIds.length === 0) return;
+      o.log.warn({ relay: name, calls: callIds.length, failures }, 'media relay lost: its calls are ended');
+      for (const l of this.lostListeners) l({ relay: name, callIds });
+    });
+  }
+
+  onCallsLost(listener: (e: { readonly relay: string; readonly callIds: readonly string[] }) => void): void {
+    this.lostListeners.push(listener);
+  }
 
   /** The relay a call is on, if any. */
   relayOf(callId: string): string | undefined {

@@ -51,6 +51,7 @@ export interface HealthOptions {
 export class RelaySet {
   private readonly members: Member[];
   private closed = false;
+  private readonly downListeners: ((name: string, failures: number) => void)[] = [];
 
   constructor(relays: readonly RemoteRelay[], private readonly health: HealthOptions, private readonly log: Logger) {
     // Up until a ping says otherwise: a proxy starting before its relays must not refuse calls it could place.
@@ -60,6 +61,15 @@ export class RelaySet {
 
   get relays(): readonly RemoteRelay[] {
     return this.members.map((m) => m.relay);
+  }
+
+  /** Told each time a relay that is down fails again (a ping or a command), with the failures in a row. */
+  onFailure(listener: (name: string, failures: number) => void): void {
+    this.downListeners.push(listener);
+  }
+
+  private failedAgain(m: Member): void {
+    for (const l of this.downListeners) l(m.relay.name, m.failures);
   }
 
   byName(name: string): RemoteRelay | undefined {
@@ -100,6 +110,7 @@ export class RelaySet {
     m.up = false;
     m.failures++;
     if (!m.probing) this.schedule(m, this.backoff(m));
+    this.failedAgain(m);
   }
 
   private backoff(m: Member): number {
@@ -131,6 +142,7 @@ export class RelaySet {
     m.up = false;
     m.failures++;
     this.schedule(m, this.backoff(m));
+    this.failedAgain(m);
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { RemoteCallStore } from './remote/call-store.ts';
 import { NgBackend } from './remote/ng-backend.ts';
 import { parseNgAddress } from './remote/relay-address.ts';
 import { RelaySet, type RemoteRelay } from './remote/relay-set.ts';
+import { SourceSets, validSourceSets } from './remote/source-sets.ts';
 import { byeBoth, endableDialog, type EndableDialog } from './call-ender.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from './media-handler.ts';
 import type { DialogFollow, MediaHints } from './module-apis.ts';
@@ -76,6 +77,12 @@ const schema = z.object({
      */
     lostAfterFailures: z.number().int().min(1).default(3),
     /**
+     * A call whose route names no relay or set goes to a set by where its signaling came from
+     * (MediaProxy's signaling_ip_avp): the first rule whose addresses or CIDR ranges hold the source.
+     */
+    setsBySource: z.array(z.object({ from: z.array(z.string()).min(1), set: z.string().min(1) })).default([])
+      .refine(validSourceSets, { message: 'every "from" entry must be an address or address/prefix' }),
+    /**
      * A Redis or Valkey URL where the relay of each call is kept, so that a BYE after this proxy
      * restarted still ends the call's media on its relay (the relays carry the media meanwhile).
      */
@@ -88,6 +95,7 @@ const schema = z.object({
 
 interface RelayState {
   readonly backend: RelayBackend;
+  readonly bySource: SourceSets | null;
   /** Remote relays: answered SIP calls, with what it takes to end them with BYE. */
   readonly endable: OpenMap<EndableDialog>;
   readonly asks: MediaAsks;
@@ -163,7 +171,8 @@ export const mediaRelay = defineModule({
     backend.onEnded(({ key, reason }) => {
       if (reason === 'idle' && key.component === 'media') dialogs.terminate(key.callId, 'timeout');
     });
-    return { backend, asks, calls, endable };
+    const bySource = c.relays.length > 0 && c.remote.setsBySource.length > 0 ? new SourceSets(c.remote.setsBySource) : null;
+    return { backend, asks, calls, endable, bySource };
   },
 
   onConfigChange: ({ state, config }) => {
@@ -178,7 +187,9 @@ export const mediaRelay = defineModule({
      */
     engageMediaProxy: fn(['request'], (mc, choice?: RelayChoice): { readonly ok: true } => {
       state.asks.engaged.add(mc.msg);
-      if (choice !== undefined) state.asks.choices.set(mc.msg, choice);
+      const set = choice === undefined ? state.bySource?.setFor(mc.msg.source.address) : undefined;
+      const chosen = choice ?? (set === undefined ? undefined : { set });
+      if (chosen !== undefined) state.asks.choices.set(mc.msg, chosen);
       return { ok: true };
     }),
     /**

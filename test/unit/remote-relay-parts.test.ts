@@ -1,7 +1,8 @@
 /**
  * The pure parts of remote relays: a description rendered as the SDP an NG relay reads and the
  * relay's addresses read back per stream; the relay set's choice by weight, by name and by set,
- * and failed relays left out of new calls; NG counters turned into the module's session counters.
+ * and failed relays left out of new calls; the set by signaling source; NG counters turned into
+ * the module's session counters.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -12,6 +13,7 @@ import { sessionCounters } from '../../modules/media-relay/remote/ng-counters.ts
 import { parseNgAddress } from '../../modules/media-relay/remote/relay-address.ts';
 import { RelaySet, type RemoteRelay } from '../../modules/media-relay/remote/relay-set.ts';
 import { readRelayed, renderSdp } from '../../modules/media-relay/remote/sdp-text.ts';
+import { SourceSets, validSourceSets } from '../../modules/media-relay/remote/source-sets.ts';
 
 const SDP = [
   'v=0', 'o=alice 1 1 IN IP4 192.0.2.10', 's=-', 'c=IN IP4 192.0.2.10', 't=0 0', 'a=group:BUNDLE 0',
@@ -109,5 +111,19 @@ describe('NG counters as session counters', () => {
     ]);
     assert.equal(out[0]!.stats.parties[0]!.latched, true);
     assert.equal(out[0]!.stats.durationMs, 2000);
+  });
+});
+
+describe('SourceSets', () => {
+  test('the first rule holding the source names the set; IPv4-mapped sources match IPv4 ranges', () => {
+    const s = new SourceSets([{ from: ['10.0.0.0/8', '2001:db8::/32'], set: 'eu' }, { from: ['192.0.2.7'], set: 'us' }, { from: ['0.0.0.0/0'], set: 'rest' }]);
+    assert.equal(s.setFor('10.1.2.3'), 'eu');
+    assert.equal(s.setFor('::ffff:10.1.2.3'), 'eu');
+    assert.equal(s.setFor('2001:db8::9'), 'eu');
+    assert.equal(s.setFor('192.0.2.7'), 'us');
+    assert.equal(s.setFor('198.51.100.1'), 'rest');
+    assert.equal(s.setFor('2001:db9::1'), undefined);
+    assert.equal(validSourceSets([{ from: ['10.0.0.0/33'], set: 'x' }]), false);
+    assert.equal(validSourceSets([{ from: ['relay.example'], set: 'x' }]), false);
   });
 });

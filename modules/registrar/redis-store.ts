@@ -5,8 +5,11 @@
  * sorted set, `<prefix>aors`, scores each user by that expiry and counts the users.
  *
  * `update` is optimistic: it reads the hash and the count, runs `fn`, and writes with a Lua
- * script that stores only if the version is still the one read (and, when the update adds a
- * user, if the count is still the one `fn` saw); on a conflict it reads and runs `fn` again.
+ * script that stores only if the version is still the one read; on a conflict it reads and runs
+ * `fn` again. An update that adds a user also finds the count at which `fn` would no longer
+ * add it (a user limit: `fn` is pure, so it is asked again with other counts) and the script
+ * stores only while the count is below that: two proxies never pass a limit together, and a
+ * flood of new users does not conflict over a count that does not matter.
  * A server that does not answer makes the command fail within `commandTimeoutMs`: nothing
  * waits for a reconnection (the registrar answers 503 meanwhile).
  */
@@ -21,7 +24,7 @@ const COMPARE_AND_SET = `
 local v = redis.call('HGET', KEYS[1], 'v')
 if (v or '') ~= ARGV[1] then return 0 end
 if ARGV[6] ~= '-1' then
-  if redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[5], '+inf') ~= tonumber(ARGV[6]) then return 0 end
+  if redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[5], '+inf') >= tonumber(ARGV[6]) then return 0 end
 end
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
@@ -50,6 +53,26 @@ export interface RedisStoreOptions {
   readonly commandTimeoutMs?: number;
   readonly log: Logger;
   readonly now?: () => number;
+}
+
+/** Beyond any user count a store holds. */
+const NO_LIMIT = 2 ** 40;
+
+/**
+ * The lowest user count at which `fn` would no longer add the user it adds at `users`, or null
+ * when no count stops it: found by bisection, `fn` being pure and a limit monotonic.
+ */
+function addingLimit<T>(fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>, current: readonly Binding[], now: number, users: number): number | null {
+  const adds = (n: number): boolean => fn(current, { now, users: n }).bindings.length > 0;
+  if (adds(NO_LIMIT)) return null;
+  let lo = users;
+  let hi = NO_LIMIT;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (adds(mid)) lo = mid;
+    else hi = mid;
+  }
+  return hi;
 }
 
 function liveAt(t: number): (b: Binding) => boolean {
@@ -186,6 +209,7 @@ export class RedisLocationStore implements LocationStore {
       const { bindings, result } = fn(seen.bindings, { now, users: seen.users });
       if (bindings === seen.bindings) return result;
       const addsUser = seen.bindings.length === 0 && bindings.length > 0;
+      const limit = addsUser ? addingLimit(fn, seen.bindings, now, seen.users) : null;
       const last = lastExpiry(bindings);
       const args = [
         seen.version,
@@ -193,7 +217,7 @@ export class RedisLocationStore implements LocationStore {
         last === null ? '0' : String(last),
         aor,
         String(now),
-        addsUser ? String(seen.users) : '-1',
+        limit === null ? '-1' : String(limit),
         last === null ? '+inf' : String(last),
         randomBytes(8).toString('hex'),
       ];

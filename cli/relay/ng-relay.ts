@@ -161,7 +161,7 @@ export class NgRelay implements NgHandler {
         currentstatistics: { sessionsown: this.calls.size, sessionsforeign: 0, sessionstotal: this.calls.size, transcodedmedia: 0 },
         totalstatistics: {
           uptime,
-          managedsessions: this.counters.offers === 0 ? 0 : this.counters.callsEnded + this.calls.size,
+          managedsessions: this.counters.callsEnded + this.calls.size,
           rejectedsessions: this.counters.rejected,
           timeoutsessions: this.counters.timedOut,
           regularterminatedsessions: this.counters.callsEnded - this.counters.timedOut,

@@ -17,6 +17,12 @@ export interface Binding {
   /** SIP: reached over TCP on this connection when it registered over TCP. */
   readonly transport?: 'udp' | 'tcp';
   readonly connection?: number | null;
+  /**
+   * With a shared store: the proxy the user registered through (`host:port` of its SIP
+   * listener), where its NAT pinhole and connection are. Another proxy forwards requests for
+   * the user there instead of to the contact.
+   */
+  readonly node?: string;
 }
 
 /** What an update sees besides the user's bindings, read in the same atomic step. */

@@ -4,7 +4,8 @@ import { parsePortRange, type PortRange } from '../../modules/media-relay/relay/
 import { AdvertiseTable } from './advertise.ts';
 
 export const RELAY_USAGE = `usage: switchyard relay --ng <host:port> [--ports <lo>-<hi>] [--advertise <address>]...
-                       [--host <address>] [--idle-timeout <sec>] [--engine auto|native|js]
+                       [--host <address>] [--idle-timeout <sec>] [--strict-source]
+                       [--relatch-after-silent <sec>] [--engine auto|native|js]
                        [--workers <n>] [--log-level <level>]
 
 A media relay node: the relay's engine without signaling, driven over rtpengine's NG protocol
@@ -21,6 +22,12 @@ statistics are for operators, ping answers pong.
                   host, or the machine's first address of the family for a wildcard)
   --host          the address media sockets bind to (default :: , dual-stack)
   --idle-timeout  a call whose RTP carried nothing for this long is ended (default 60 s)
+  --strict-source a leg latches only to a datagram from the IP in its SDP or the IP its
+                  signaling came from (NG received-from); default: the first datagram to the
+                  leg's port, from anywhere (any NAT)
+  --relatch-after-silent
+                  a leg whose latched source sent nothing for this long, while datagrams from
+                  elsewhere arrive, latches anew (default 2 s; 0: never)
   --engine        native (C worker threads), js, or auto: native when built (default auto)
   --workers       native engine threads (default: one per core)
   --log-level     fatal | error | warn | info | debug | trace | silent (default info)`;
@@ -33,6 +40,8 @@ export interface RelayNodeOptions {
   readonly host: string;
   readonly advertise: AdvertiseTable;
   readonly idleTimeoutSec: number;
+  readonly strictSource: boolean;
+  readonly relatchAfterSilentSec: number;
   readonly engine: 'auto' | 'native' | 'js';
   readonly workers: number | 'auto';
   readonly logLevel: (typeof LEVELS)[number];
@@ -60,6 +69,8 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
         advertise: { type: 'string', multiple: true, default: [] },
         host: { type: 'string', default: '::' },
         'idle-timeout': { type: 'string', default: '60' },
+        'strict-source': { type: 'boolean', default: false },
+        'relatch-after-silent': { type: 'string', default: '2' },
         engine: { type: 'string', default: 'auto' },
         workers: { type: 'string', default: 'auto' },
         'log-level': { type: 'string', default: 'info' },
@@ -81,6 +92,8 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
   if ('error' in advertise) return { error: advertise.error };
   const idle = Number(values['idle-timeout']);
   if (!Number.isFinite(idle) || idle <= 0) return { error: `--idle-timeout ${values['idle-timeout']}: expected seconds > 0` };
+  const relatch = Number(values['relatch-after-silent']);
+  if (!Number.isFinite(relatch) || relatch < 0) return { error: `--relatch-after-silent ${values['relatch-after-silent']}: expected seconds >= 0` };
   const engine = values.engine!;
   if (engine !== 'auto' && engine !== 'native' && engine !== 'js') return { error: `--engine ${engine}: expected auto, native or js` };
   const workersText = values.workers!;
@@ -88,5 +101,5 @@ export function parseRelayArgs(argv: readonly string[]): RelayArgs {
   if (workers !== 'auto' && (!Number.isInteger(workers) || workers < 1 || workers > 64)) return { error: `--workers ${workersText}: expected 1-64 or auto` };
   const level = values['log-level']!;
   if (!(LEVELS as readonly string[]).includes(level)) return { error: `--log-level ${level}: expected one of ${LEVELS.join(', ')}` };
-  return { help: false, options: { ng, ports, host, advertise, idleTimeoutSec: idle, engine, workers, logLevel: level as RelayNodeOptions['logLevel'] } };
+  return { help: false, options: { ng, ports, host, advertise, idleTimeoutSec: idle, strictSource: values['strict-source']!, relatchAfterSilentSec: relatch, engine, workers, logLevel: level as RelayNodeOptions['logLevel'] } };
 }

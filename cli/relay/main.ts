@@ -16,8 +16,11 @@ export interface RunningRelayNode {
 /** Starts a relay node: the media engine, its port pool, the NG handler and server. */
 export async function startRelayNode(o: RelayNodeOptions, log = createLogger({ level: o.logLevel })): Promise<RunningRelayNode> {
   const engine = createMediaEngine({ engine: o.engine, workers: o.workers, host: o.host }, log);
-  const media = new MediaRelay({ range: o.ports, idleTimeoutMs: o.idleTimeoutSec * 1000 }, engine, log);
-  const backend = new EmbeddedBackend(media, '');
+  const media = new MediaRelay({ range: o.ports, idleTimeoutMs: o.idleTimeoutSec * 1000, relatchAfterSilentMs: o.relatchAfterSilentSec * 1000 }, engine, log);
+  // The NG handler writes the address of the family each description asks for; a node serving
+  // one family gives its address for both.
+  const ipv4 = o.advertise.for('IP4') ?? o.advertise.for('IP6')!;
+  const backend = new EmbeddedBackend(media, { ipv4, ipv6: o.advertise.for('IP6') ?? ipv4 }, { strictSource: o.strictSource });
   const relay = new NgRelay(backend, o.advertise, log);
   let server: NgServer;
   try {
@@ -27,7 +30,7 @@ export async function startRelayNode(o: RelayNodeOptions, log = createLogger({ l
     backend.close();
     throw err;
   }
-  log.info({ ngPort: server.port, ng: o.ng.host, ports: `${o.ports.min}-${o.ports.max}`, advertise: Object.fromEntries(o.advertise.entries()), engine: engine.kind, workers: engine.workers }, 'relay node ready');
+  log.info({ ngPort: server.port, ng: o.ng.host, ports: `${o.ports.min}-${o.ports.max}`, advertise: Object.fromEntries(o.advertise.entries()), strictSource: o.strictSource, engine: engine.kind, workers: engine.workers }, 'relay node ready');
   return {
     ngPort: server.port,
     relay,

@@ -87,7 +87,9 @@ export class NgRelay implements NgHandler {
     call.lastSignal = now;
     const side: CallSide = owner === call.callerTag ? 'caller' : 'callee';
     const relayCall: RelayCall = { callId: call.callId, caller: call.callerTag, callee: side === 'callee' ? owner : '' };
-    const relayed = await this.backend.relay({ call: relayCall, side, tag: owner, streams, description: offer });
+    // received-from: where the party's signaling came from, which strict latching accepts too.
+    const signal = request.receivedFrom?.address;
+    const relayed = await this.backend.relay({ call: relayCall, side, tag: owner, streams, description: offer, ...(signal === undefined ? {} : { signal }) });
     if (this.calls.get(request.callId) !== call) return { ok: false, reason: UNKNOWN_CALL }; // deleted meanwhile
     if (streams.length > 0 && relayed.size === 0) {
       this.counters.rejected++;

@@ -72,7 +72,7 @@ export function nodeCallStats(call: NodeCall, sessions: readonly SessionCounters
         const isRtcp = s.key.component === 'rtcp';
         const advertisedPort = isRtcp ? m.sdpAddress.rtcpPort ?? m.sdpAddress.port + 1 : m.sdpAddress.port;
         streams.push({
-          localPort: s.stats.port,
+          localPort: p.relayPort,
           endpoint: endpoint(p.media.address, p.media.port),
           advertisedEndpoint: endpoint(m.sdpAddress.address, advertisedPort),
           flags: [isRtcp ? 'RTCP' : 'RTP', ...(p.latched ? ['confirmed', 'filled'] : [])],

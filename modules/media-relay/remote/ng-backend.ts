@@ -7,7 +7,8 @@
  * new call at most `failoverTries` deadlines, after which its description passes unrelayed,
  * and the relay takes no new call until a ping answers again.
  */
-import type { Logger, RelayedAddress } from '../../../core/module.ts';
+import { unmapIPv4, type Logger, type RelayedAddress } from '../../../core/module.ts';
+import { familyOf, type AddressFamily } from '../embedded-backend.ts';
 import type { CallMediaStats, CallSide, PartyMedia, RelayBackend, RelayedStreams, RelayTotals, SessionEnd } from '../backend.ts';
 import type { NgClientResult, NgSdpResult } from '../ng/client.ts';
 import type { SessionEndReason } from '../session.ts';
@@ -24,6 +25,8 @@ interface RemoteCall {
   calleeTag: string | undefined;
   /** The side whose offer the current exchange answers. */
   offerFrom: CallSide | null;
+  /** The address family each party's own description last used, caller then callee. */
+  readonly families: [AddressFamily | undefined, AddressFamily | undefined];
   /** Descriptions of one call are sent one after the other, in the order they passed. */
   queue: Promise<unknown>;
   ended: boolean;
@@ -35,6 +38,11 @@ export interface NgBackendOptions {
   readonly failoverTries: number;
   /** Failed pings (or timed-out commands) in a row after which a relay's calls are given up as lost. */
   readonly lostAfterFailures: number;
+  /**
+   * Asks the relay to latch each leg only to its SDP or signaling IP (NG `strict-source` with
+   * `received-from`: the switchyard relay node started with --strict-source, rtpengine's own rule).
+   */
+  readonly strictSource?: boolean;
   /** Where the relay of each call is kept across restarts; none: in this process only. */
   readonly callStore?: RemoteCallStore | undefined;
   readonly log: Logger;
@@ -80,7 +88,7 @@ export class NgBackend implements RelayBackend {
   relay(media: PartyMedia): Promise<RelayedStreams> {
     let call = this.calls.get(media.call.callId);
     if (call === undefined) {
-      call = { callId: media.call.callId, relay: null, callerTag: media.side === 'caller' ? media.tag ?? 'caller' : 'caller', calleeTag: undefined, offerFrom: null, queue: Promise.resolve(), ended: false };
+      call = { callId: media.call.callId, relay: null, callerTag: media.side === 'caller' ? media.tag ?? 'caller' : 'caller', calleeTag: undefined, offerFrom: null, families: [undefined, undefined], queue: Promise.resolve(), ended: false };
       this.calls.set(call.callId, call);
     }
     const held = call;
@@ -98,7 +106,20 @@ export class NgBackend implements RelayBackend {
     const answers = media.role === 'answer' && call.offerFrom !== null && call.offerFrom !== media.side;
     if (!answers) call.offerFrom = media.side;
     const sdp = renderSdp(media.description, new Set(media.streams.map((s) => s.index)));
-    const common = { callId: call.callId, sdp, flags: ['trust-address'], replace: ['origin', 'session-connection'], ice: 'remove' as const };
+    // Each party reads the relay in its own family: the family of its own description, else of
+    // its signaling; the relay is asked for it where it differs from this description's.
+    const side = media.side === 'caller' ? 0 : 1;
+    const ownFamily = media.streams.map((s) => familyOf(s.rtp?.address)).find((f) => f !== undefined);
+    if (ownFamily !== undefined) call.families[side] = ownFamily;
+    const readerFamily = call.families[1 - side] ?? familyOf(media.readerSignal) ?? ownFamily;
+    const signal = media.signal === undefined ? undefined : unmapIPv4(media.signal);
+    const signalFamily = familyOf(signal);
+    const common = {
+      callId: call.callId, sdp, flags: this.o.strictSource === true ? ['trust-address', 'strict-source'] : ['trust-address'],
+      replace: ['origin', 'session-connection'], ice: 'remove' as const,
+      ...(signal !== undefined && signalFamily !== undefined ? { receivedFrom: { family: signalFamily === 'ipv4' ? 'IP4' as const : 'IP6' as const, address: signal } } : {}),
+      ...(readerFamily !== undefined && readerFamily !== ownFamily ? { addressFamily: readerFamily === 'ipv4' ? 'IP4' as const : 'IP6' as const } : {}),
+    };
     const command = (relay: RemoteRelay): Promise<NgClientResult<NgSdpResult>> => {
       if (answers) return relay.client.answer({ ...common, fromTag: tagOf(call.offerFrom!)!, toTag: tag });
       const other = tagOf(media.side === 'caller' ? 'callee' : 'caller');
@@ -170,7 +191,7 @@ export class NgBackend implements RelayBackend {
     const relay = this.o.relays.byName(stored.relay);
     if (relay === undefined) return;
     this.o.log.info({ callId, relay: relay.name }, 'ending a call placed before a restart');
-    this.deleteOn({ callId, relay, callerTag: stored.callerTag, calleeTag: stored.calleeTag, offerFrom: null, queue: Promise.resolve(), ended: true }, reason);
+    this.deleteOn({ callId, relay, callerTag: stored.callerTag, calleeTag: stored.calleeTag, offerFrom: null, families: [undefined, undefined], queue: Promise.resolve(), ended: true }, reason);
   }
 
   /** Sends the delete; its counters come to onEnded listeners. */

@@ -3,17 +3,20 @@
  * SessionCounters per stream and component, the caller's leg as party a, the callee's as b.
  */
 import type { NgCallStats, NgStreamStats, NgTagStats } from '../ng/call-stats.ts';
-import { compareSessionKeys, type SessionCounters, type SessionStats } from '../session.ts';
+import { compareSessionKeys, type PartyStats, type SessionCounters } from '../session.ts';
 
 export interface CallTags {
   readonly caller: string;
   readonly callee: string | undefined;
 }
 
-function party(name: string, s: NgStreamStats | undefined): SessionStats['parties'][number] {
+function party(name: string, role: PartyStats['role'], s: NgStreamStats | undefined): PartyStats {
   const media = s?.endpoint ?? s?.advertisedEndpoint;
   return {
     name,
+    role,
+    // A leg's local port is where the relay takes that leg's media: the port the party sends to.
+    relayPort: s?.localPort ?? 0,
     media: { address: media?.address ?? '', port: media?.port ?? 0 },
     latched: s?.flags.includes('confirmed') ?? false,
     packets: s?.stats.packets ?? 0,
@@ -41,7 +44,7 @@ export function sessionCounters(callId: string, stats: NgCallStats, tags: CallTa
       if (a === undefined && b === undefined) continue;
       out.push({
         key: { callId, stream: index - 1, component: rtcp ? 'rtcp' : 'rtp' },
-        stats: { port: a?.localPort ?? b?.localPort ?? 0, durationMs, parties: [party(tags.caller, a), party(tags.callee ?? '', b)], strangers: 0, sendErrors: 0 },
+        stats: { port: a?.localPort ?? b?.localPort ?? 0, durationMs, parties: [party(tags.caller, 'caller', a), party(tags.callee ?? '', 'callee', b)], strangers: 0, sendErrors: 0 },
       });
     }
   }

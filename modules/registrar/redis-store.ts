@@ -2,29 +2,54 @@
  * The location table in Redis or Valkey, shared by every proxy that names the same server: a
  * user's bindings are one hash, `<prefix>aor:<aor>`, holding the encoded bindings (`b`,
  * binding-codec.ts) and a version token (`v`), expiring with its last binding (PEXPIREAT); a
- * sorted set, `<prefix>aors`, scores each user by that expiry and counts the users.
+ * sorted set, `<prefix>aors`, scores each user by that expiry and counts the users; a sorted set
+ * per dialect and source IP, `<prefix>ip:<dialect>:<ip>`, scores each user bound from that IP by
+ * the last expiry of its bindings there, and counts the users of an IP (`moment.usersAt`).
  *
  * `update` is optimistic: it reads the hash and the count, runs `fn`, and writes with a Lua
  * script that stores only if the version is still the one read; on a conflict it reads and runs
  * `fn` again. An update that adds a user also finds the count at which `fn` would no longer
  * add it (a user limit: `fn` is pure, so it is asked again with other counts) and the script
  * stores only while the count is below that: two proxies never pass a limit together, and a
- * flood of new users does not conflict over a count that does not matter.
+ * flood of new users does not conflict over a count that does not matter. The same holds per
+ * source IP: an update that binds the user at an IP it was not bound at is stored only while that
+ * IP's count is below the one at which `fn` would no longer bind it there.
  * A server that does not answer makes the command fail within `commandTimeoutMs`: nothing
  * waits for a reconnection (the registrar answers 503 meanwhile).
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Logger } from '../../core/module.ts';
+import { unmapIPv4, type DialectName, type Logger } from '../../core/module.ts';
 import { decodeBindings, encodeBindings } from './binding-codec.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
 
-/** Writes when the user's version is still the one read; returns 1, or 0 on a conflict. */
+/**
+ * Writes when the user's version is still the one read and every count is below its limit;
+ * returns 1, or 0 on a conflict. KEYS: the user's hash, the users' set, then per-IP sets; ARGV
+ * 1-8 as in `attempt`, then per IP set its action (a score: bound there until then; '-': not
+ * bound there; '=': only checked) and its limit ('-1': none).
+ */
 const COMPARE_AND_SET = `
 local v = redis.call('HGET', KEYS[1], 'v')
 if (v or '') ~= ARGV[1] then return 0 end
+local after = '(' .. ARGV[5]
 if ARGV[6] ~= '-1' then
-  if redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[5], '+inf') >= tonumber(ARGV[6]) then return 0 end
+  if redis.call('ZCOUNT', KEYS[2], after, '+inf') >= tonumber(ARGV[6]) then return 0 end
+end
+for i = 3, #KEYS do
+  local limit = ARGV[8 + 2 * (i - 2)]
+  if limit ~= '-1' and redis.call('ZCOUNT', KEYS[i], after, '+inf') >= tonumber(limit) then return 0 end
+end
+for i = 3, #KEYS do
+  local action = ARGV[7 + 2 * (i - 2)]
+  if action ~= '=' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[5])
+    if action == '-' then redis.call('ZREM', KEYS[i], ARGV[4]) else redis.call('ZADD', KEYS[i], action, ARGV[4]) end
+    local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+    if #last == 0 then redis.call('DEL', KEYS[i])
+    elseif last[2] == 'inf' then redis.call('PERSIST', KEYS[i])
+    else redis.call('PEXPIREAT', KEYS[i], last[2]) end
+  end
 end
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
@@ -58,21 +83,39 @@ export interface RedisStoreOptions {
 /** Beyond any user count a store holds. */
 const NO_LIMIT = 2 ** 40;
 
+type UpdateFn<T> = (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>;
+
+/** A dialect and source IP as the per-IP counts key them (IPv4 and its IPv4-mapped form are one). */
+function ipKeyOf(dialect: DialectName, ip: string): string {
+  return `${dialect}:${unmapIPv4(ip)}`;
+}
+
 /**
- * The lowest user count at which `fn` would no longer add the user it adds at `users`, or null
- * when no count stops it: found by bisection, `fn` being pure and a limit monotonic.
+ * The lowest count from `read` on at which `holds` is false, or null when no count makes it so:
+ * found by bisection, `fn` being pure and a limit monotonic.
  */
-function addingLimit<T>(fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>, current: readonly Binding[], now: number, users: number): number | null {
-  const adds = (n: number): boolean => fn(current, { now, users: n }).bindings.length > 0;
-  if (adds(NO_LIMIT)) return null;
-  let lo = users;
+function lowestFailing(read: number, holds: (n: number) => boolean): number | null {
+  if (holds(NO_LIMIT)) return null;
+  let lo = read;
   let hi = NO_LIMIT;
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
-    if (adds(mid)) lo = mid;
+    if (holds(mid)) lo = mid;
     else hi = mid;
   }
   return hi;
+}
+
+/** Per dialect and IP of `bindings`: the last expiry there ('+inf': one never expires). */
+function expiriesByIp(bindings: readonly Binding[]): Map<string, number | null> {
+  const out = new Map<string, number | null>();
+  for (const b of bindings) {
+    const key = ipKeyOf(b.dialect, b.address.address);
+    const before = out.get(key);
+    if (before === null) continue;
+    out.set(key, b.expiresAt === null ? null : Math.max(before ?? 0, b.expiresAt));
+  }
+  return out;
 }
 
 function liveAt(t: number): (b: Binding) => boolean {
@@ -112,7 +155,8 @@ export class RedisLocationStore implements LocationStore {
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
     };
     this.redis = o.url.startsWith('unix://') ? new Redis({ ...common, path: o.url.slice('unix://'.length) }) : new Redis(o.url, common);
-    this.redis.defineCommand('syCompareAndSet', { numberOfKeys: 2, lua: COMPARE_AND_SET });
+    // The number of keys varies with the IPs an update touches: given first at each call.
+    this.redis.defineCommand('syCompareAndSet', { lua: COMPARE_AND_SET });
     let wasReady = false;
     this.redis.on('ready', () => {
       o.log.info({ store: this.where() }, 'location store: connected');
@@ -190,7 +234,7 @@ export class RedisLocationStore implements LocationStore {
    * Updates of one user from this process go one after the other (they would only conflict with
    * each other); conflicts with other proxies are retried after a short random pause.
    */
-  update<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T> {
+  update<T>(aor: string, fn: UpdateFn<T>): Promise<T> {
     const before = this.queues.get(aor) ?? Promise.resolve();
     const run = before.then(() => this.attempt(aor, fn));
     const settled = run.then(() => undefined, () => undefined);
@@ -201,15 +245,63 @@ export class RedisLocationStore implements LocationStore {
     return run;
   }
 
-  private async attempt<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T> {
+  private ipKey(key: string): string {
+    return `${this.prefix}ip:${key}`;
+  }
+
+  /** Users bound from each of `keys` (dialect:ip) at `now`. */
+  private async countsAt(keys: readonly string[], now: number): Promise<number[]> {
+    try {
+      return await Promise.all(keys.map((k) => this.redis.zcount(this.ipKey(k), `(${now}`, '+inf')));
+    } catch (err) {
+      throw new StoreUnavailableError(`location store: ${(err as Error).message}`);
+    }
+  }
+
+  private async attempt<T>(aor: string, fn: UpdateFn<T>): Promise<T> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
       const now = this.now();
       const seen = await this.read(aor, now);
-      const { bindings, result } = fn(seen.bindings, { now, users: seen.users });
+      // `fn` reads per-IP counts synchronously: it runs again once the counts it asked for are read.
+      const counts = new Map<string, number>();
+      const moment = (users: number, at?: { key: string; n: number }): StoreMoment => ({
+        now, users,
+        usersAt: (dialect, ip) => {
+          const key = ipKeyOf(dialect, ip);
+          if (at !== undefined && key === at.key) return at.n;
+          const n = counts.get(key);
+          if (n === undefined) missing.add(key);
+          return n ?? 0;
+        },
+      });
+      const missing = new Set<string>();
+      let out = fn(seen.bindings, moment(seen.users));
+      for (let round = 0; missing.size > 0 && round < 4; round++) {
+        const keys = [...missing];
+        missing.clear();
+        const got = await this.countsAt(keys, now);
+        keys.forEach((k, i) => counts.set(k, got[i]!));
+        out = fn(seen.bindings, moment(seen.users));
+      }
+      if (missing.size > 0) throw new StoreUnavailableError(`location store: the update of ${aor} kept asking for other counts`);
+      const { bindings, result } = out;
       if (bindings === seen.bindings) return result;
       const addsUser = seen.bindings.length === 0 && bindings.length > 0;
-      const limit = addsUser ? addingLimit(fn, seen.bindings, now, seen.users) : null;
+      const limit = addsUser ? lowestFailing(seen.users, (n) => fn(seen.bindings, moment(n)).bindings.length > 0) : null;
+      const before = expiriesByIp(seen.bindings);
+      const after = expiriesByIp(bindings);
+      const ipKeys = [...new Set([...before.keys(), ...after.keys(), ...counts.keys()])];
+      const ipArgs: string[] = [];
+      for (const key of ipKeys) {
+        const until = after.get(key);
+        const action = until !== undefined ? (until === null ? '+inf' : String(until)) : before.has(key) ? '-' : '=';
+        // Binding the user at an IP it was not at: stored only below the count that would refuse it.
+        const joins = until !== undefined && !before.has(key) && counts.has(key);
+        const boundThere = (n: number): boolean => expiriesByIp(fn(seen.bindings, moment(seen.users, { key, n })).bindings).has(key);
+        const ipLimit = joins ? lowestFailing(counts.get(key)!, boundThere) : null;
+        ipArgs.push(action, ipLimit === null ? '-1' : String(ipLimit));
+      }
       const last = lastExpiry(bindings);
       const args = [
         seen.version,
@@ -220,10 +312,12 @@ export class RedisLocationStore implements LocationStore {
         limit === null ? '-1' : String(limit),
         last === null ? '+inf' : String(last),
         randomBytes(8).toString('hex'),
+        ...ipArgs,
       ];
       let stored: unknown;
       try {
-        stored = await (this.redis as unknown as { syCompareAndSet(k1: string, k2: string, ...argv: string[]): Promise<number> }).syCompareAndSet(this.key(aor), this.index, ...args);
+        stored = await (this.redis as unknown as { syCompareAndSet(n: number, ...keysAndArgs: string[]): Promise<number> })
+          .syCompareAndSet(2 + ipKeys.length, this.key(aor), this.index, ...ipKeys.map((k) => this.ipKey(k)), ...args);
       } catch (err) {
         throw new StoreUnavailableError(`location store: ${(err as Error).message}`);
       }
@@ -234,6 +328,26 @@ export class RedisLocationStore implements LocationStore {
       }
     }
     throw new StoreUnavailableError(`location store: ${aor} changed under ${MAX_ATTEMPTS} updates in a row`);
+  }
+
+  /** Live bindings, users in the order of their last expiry, at most `limit` (an operator's listing). */
+  async list(limit: number): Promise<readonly Binding[]> {
+    const now = this.now();
+    const out: Binding[] = [];
+    try {
+      const aors = await this.redis.zrangebyscore(this.index, `(${now}`, '+inf', 'LIMIT', 0, limit);
+      const pipeline = this.redis.pipeline();
+      for (const aor of aors) pipeline.hget(this.key(aor), 'b');
+      const texts = aors.length === 0 ? [] : ((await pipeline.exec()) ?? []).map(([err, text]) => (err === null && typeof text === 'string' ? text : null));
+      aors.forEach((aor, i) => {
+        const text = texts[i];
+        if (text == null) return;
+        for (const b of decodeBindings(aor, text)) if (out.length < limit && liveAt(now)(b)) out.push(b);
+      });
+    } catch (err) {
+      throw new StoreUnavailableError(`location store: ${(err as Error).message}`);
+    }
+    return out;
   }
 
   size(): number {

@@ -78,6 +78,38 @@ describe('RedisLocationStore', () => {
     assert.equal(admitted, 5, 'exactly the room there was');
   });
 
+  test('usersAt: users per dialect and source IP, across stores; a per-IP limit holds when two stores add users at once', async () => {
+    const ip = '10.20.30.40';
+    const plainAt = (aor: string, address: string): Binding => ({ aor, dialect: 'plain', listener: 'plain', address: { address, port: 40000 }, registeredAt: 1, expiresAt: Date.now() + 60_000 });
+    const MAX = 4;
+    const tries = [];
+    for (let i = 0; i < 12; i++) {
+      const aor = `per-ip-${i}`;
+      // As the registrar's plainMaxUsersPerSource: a user new to the IP only while the IP has room.
+      tries.push((i % 2 === 0 ? a : b).update(aor, (current, moment) => (moment.usersAt('plain', ip) >= MAX
+        ? { bindings: current, result: false }
+        : { bindings: [plainAt(aor, ip)], result: true })));
+    }
+    assert.equal((await Promise.all(tries)).filter(Boolean).length, MAX, 'exactly the room the IP had');
+    const count = (dialect: 'plain' | 'sip', at: string) => a.update('probe-ip', (c, m) => ({ bindings: c, result: m.usersAt(dialect, at) }));
+    assert.equal(await count('plain', ip), MAX);
+    assert.equal(await count('plain', `::ffff:${ip}`), MAX, 'an IPv4-mapped address is the same IP');
+    assert.equal(await count('sip', ip), 0, 'the dialects count apart');
+    // A user that moves to another IP leaves this one's count; one that goes leaves it too.
+    const admitted = [];
+    for (let i = 0; i < 12; i++) if ((await b.lookup(`per-ip-${i}`)).length > 0) admitted.push(`per-ip-${i}`);
+    await b.update(admitted[0]!, () => ({ bindings: [plainAt(admitted[0]!, '10.20.30.41')], result: null }));
+    await a.update(admitted[1]!, () => ({ bindings: [], result: null }));
+    assert.equal(await count('plain', ip), MAX - 2);
+    assert.equal(await count('plain', '10.20.30.41'), 1);
+    // A binding that expires stops counting at its expiry, without any update.
+    await a.update('per-ip-brief', () => ({ bindings: [{ ...plainAt('per-ip-brief', '10.20.30.42'), expiresAt: Date.now() + 200 }], result: null }));
+    assert.equal(await count('plain', '10.20.30.42'), 1);
+    const deadline = Date.now() + 3000;
+    while ((await count('plain', '10.20.30.42')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await count('plain', '10.20.30.42'), 0);
+  });
+
   test('Redis down: updates and lookups fail fast; back: the store works again', async () => {
     await redis.stop();
     const started = Date.now();

@@ -96,7 +96,7 @@ describe('RedisLocationStore', () => {
     assert.equal(await count('plain', `::ffff:${ip}`), MAX, 'an IPv4-mapped address is the same IP');
     assert.equal(await count('sip', ip), 0, 'the dialects count apart');
     // A user that moves to another IP leaves this one's count; one that goes leaves it too.
-    const admitted = [];
+    const admitted: string[] = [];
     for (let i = 0; i < 12; i++) if ((await b.lookup(`per-ip-${i}`)).length > 0) admitted.push(`per-ip-${i}`);
     await b.update(admitted[0]!, () => ({ bindings: [plainAt(admitted[0]!, '10.20.30.41')], result: null }));
     await a.update(admitted[1]!, () => ({ bindings: [], result: null }));

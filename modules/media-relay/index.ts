@@ -132,7 +132,24 @@ function relayAddresses(c: { host: string; advertise?: string | undefined; adver
   return { ipv4, ipv6 };
 }
 
+/** What a route may name in engageMediaProxy(). */
+const choiceSchema = z.object({ relay: z.string().min(1).optional(), set: z.string().min(1).optional() }).strict();
+
+/** A route's choice of relay or set, checked against the configured relays: a wrong name is the script's error. */
+function checkChoice(choice: RelayChoice, names: { readonly relays: ReadonlySet<string>; readonly sets: ReadonlySet<string> }): void {
+  const parsed = choiceSchema.safeParse(choice);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new TypeError(`engageMediaProxy: ${issue.path.join('.') || 'choice'}: ${issue.message}`);
+  }
+  if (names.relays.size === 0) throw new TypeError('engageMediaProxy: a relay or set was named, but no remote relays are configured (mediaRelay({ relays }))');
+  if (choice.relay !== undefined && !names.relays.has(choice.relay)) throw new TypeError(`engageMediaProxy: relay: no relay named "${choice.relay}"`);
+  if (choice.set !== undefined && !names.sets.has(choice.set)) throw new TypeError(`engageMediaProxy: set: no relay set named "${choice.set}"`);
+}
+
 interface RelayState {
+  /** The configured remote relays' names and sets (empty: the embedded relay). */
+  readonly relayNames: { readonly relays: ReadonlySet<string>; readonly sets: ReadonlySet<string> };
   /** The embedded relay; null with remote relays. */
   readonly relay: MediaRelay | null;
   readonly backend: RelayBackend;
@@ -215,7 +232,8 @@ export const mediaRelay = defineModule({
       if (reason === 'idle' && key.component === 'media') dialogs.terminate(key.callId, 'timeout');
     });
     const bySource = c.relays.length > 0 && c.remote.setsBySource.length > 0 ? new SourceSets(c.remote.setsBySource) : null;
-    return { relay, backend, asks, calls, endable, bySource };
+    const relayNames = { relays: new Set(c.relays.map((x) => x.name)), sets: new Set(c.relays.map((x) => x.set)) };
+    return { relay, backend, asks, calls, endable, bySource, relayNames };
   },
 
   onConfigChange: ({ state, config }) => {
@@ -230,6 +248,7 @@ export const mediaRelay = defineModule({
      * `{ set: 'eu' }` on one of that set (none healthy: the media passes unrelayed).
      */
     engageMediaProxy: fn(['request'], (mc, choice?: RelayChoice): { readonly ok: true } => {
+      if (choice !== undefined) checkChoice(choice, state.relayNames);
       state.asks.engaged.add(mc.msg);
       const set = choice === undefined ? state.bySource?.setFor(mc.msg.source.address) : undefined;
       const chosen = choice ?? (set === undefined ? undefined : { set });

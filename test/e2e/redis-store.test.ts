@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../../core/lib/log.ts';
 import { RedisLocationStore, StoreUnavailableError } from '../../modules/registrar/redis-store.ts';
 import type { Binding, LocationUpdate } from '../../modules/registrar/store.ts';
-import { freePort } from '../helpers/rtpengine.ts';
+import { freePort } from '../helpers/ports.ts';
 import { redisVersion, startRedis, type RedisServer } from '../helpers/redis.ts';
 
 const log = createLogger({ level: 'silent' });

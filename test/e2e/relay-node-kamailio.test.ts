@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { NgClient } from '../../modules/media-relay/ng/client.ts';
 import { TMP } from '../helpers/proxy-process.ts';
 import { startRelayNode, type RelayNodeProcess } from '../helpers/relay-node.ts';
-import { freePort } from '../helpers/rtpengine.ts';
+import { freePort } from '../helpers/ports.ts';
 import { receivedMediaPort, sippVersion, startSipp, waitUntil } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';

@@ -11,7 +11,7 @@ import { NgClient } from '../../modules/media-relay/ng/client.ts';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { redisVersion, startRedis, type RedisServer } from '../helpers/redis.ts';
 import { startRelayNode, type RelayNodeProcess } from '../helpers/relay-node.ts';
-import { freePort } from '../helpers/rtpengine.ts';
+import { freePort } from '../helpers/ports.ts';
 import { receivedMediaPort, runSipp, sippVersion, startSipp, waitUntil } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';

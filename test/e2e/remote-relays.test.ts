@@ -11,7 +11,8 @@ import dgram from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { startRelayNode, type RelayNodeProcess } from '../helpers/relay-node.ts';
-import { freePort, rtpengineMissing, startRtpengine, type Rtpengine } from '../helpers/rtpengine.ts';
+import { freePort } from '../helpers/ports.ts';
+import { rtpengineMissing, startRtpengine, type Rtpengine } from '../helpers/rtpengine.ts';
 import { receivedMediaPort, runSipp, sippVersion, startSipp, waitUntil, type SippProcess } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';

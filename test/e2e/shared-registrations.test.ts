@@ -2,15 +2,17 @@
  * Two switchyard proxies and one redis-server: a SIPp phone registered at proxy A is called by a
  * SIPp caller at proxy B, and the INVITE reaches it through A (where it registered). A proxy
  * restart keeps the registrations; Redis that stops answering under a REGISTER load costs 503s
- * (fast, no crash), and once it answers again the bindings are all there and new ones are taken.
+ * (fast, no crash), and once it answers again the bindings are all there and new ones are taken;
+ * Redis restarted under a call load from B to a phone at A: calls meanwhile fail cleanly (503),
+ * neither proxy crashes, and after it the phone's binding is there and calls complete.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { redisVersion, startRedis, type RedisServer } from '../helpers/redis.ts';
-import { freePort } from '../helpers/rtpengine.ts';
+import { freePort } from '../helpers/ports.ts';
 import { SipUa } from '../helpers/sip-ua.ts';
-import { received, runSipp, sippVersion, startSipp, waitUntil } from '../helpers/sipp.ts';
+import { received, runSipp, sippVersion, startSipp, traceOf, waitUntil } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';
 
@@ -63,10 +65,15 @@ Content-Length: 0
 }
 
 /** bob registered at A from `uasPort`, then called from a caller at B; returns what the callee received. */
-async function callBobViaB(uasPort: number): Promise<string> {
+function callBobViaB(uasPort: number): Promise<string> {
+  return callBobViaBTo('bob', uasPort);
+}
+
+/** A call from a caller at B to `user` at `uasPort`; returns the INVITE the callee received. */
+async function callBobViaBTo(user: string, uasPort: number): Promise<string> {
   const [uacPort] = [await freePort()];
   const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(uasPort), '-m', '1', '-key', 'mport', '24990']);
-  const uac = await runSipp('uac.xml', [`${LOOP}:${portB}`, '-s', 'bob', '-i', LOOP, '-p', String(uacPort), '-m', '1', '-d', '100', '-key', 'mport', '24992']);
+  const uac = await runSipp('uac.xml', [`${LOOP}:${portB}`, '-s', user, '-i', LOOP, '-p', String(uacPort), '-m', '1', '-d', '100', '-key', 'mport', '24992']);
   const callee = await uas.done;
   assert.equal(uac.code, 0, `caller: ${uac.output}`);
   assert.equal(callee.code, 0, `callee: ${callee.output}`);
@@ -77,7 +84,8 @@ describe('two proxies sharing registrations in Redis', () => {
   before(async () => {
     sippVersion();
     redisVersion();
-    redis = await startRedis();
+    // Persistent, as a deployment's: a restart keeps the bindings.
+    redis = await startRedis({ persist: true });
     [portA, portB] = [await freePort(), await freePort()];
     fileA = writeScript('shared-a', script(portA, redis.url));
     fileB = writeScript('shared-b', script(portB, redis.url));
@@ -147,4 +155,36 @@ Content-Length: 0
       ua.close();
     }
   });
+
+  test('Redis restarted under a call load: the calls meanwhile fail with 503, no crash; after it the binding is there and calls complete', async () => {
+    const uasPort = await freePort();
+    const reg = await runSipp('register_once.xml', [`${LOOP}:${portA}`, '-s', 'carol', '-i', LOOP, '-p', String(uasPort), '-m', '1']);
+    assert.equal(reg.code, 0, reg.output);
+    const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(uasPort), '-key', 'mport', '24994'], 60_000);
+    const CALLS = 80;
+    try {
+      // 20 calls/s for 4 s, each 100 ms long, at most 10 at once: bounded whatever happens.
+      const load = startSipp('uac.xml', [`${LOOP}:${portB}`, '-s', 'carol', '-i', LOOP, '-p', String(await freePort()), '-r', '20', '-m', String(CALLS), '-l', '10', '-d', '100', '-key', 'mport', '24996'], 30_000);
+      await waitUntil(() => received(uas.messages()).filter((m) => m.startsWith('INVITE')).length >= 10, 10_000, 'ten calls through A before the restart');
+      await redis.restart();
+      const run = await load.done;
+      // The cumulative column of SIPp's last statistics screen.
+      const count = (name: string): number => Number([...run.output.matchAll(new RegExp(`${name}\\s*\\|\\s*\\d+\\s*\\|\\s*(\\d+)`, 'g'))].at(-1)?.[1] ?? NaN);
+      const [ok, failed] = [count('Successful call'), count('Failed call')];
+      assert.equal(ok + failed, CALLS, `every call ended one way or the other:\n${run.output}`);
+      assert.ok(ok >= 10, `calls before the restart completed (${ok})`);
+      assert.equal(proxyA.child.exitCode, null, 'A is running');
+      assert.equal(proxyB.child.exitCode, null, 'B is running');
+      // What failed was refused by the proxies while Redis was away, nothing else.
+      const refusals = received(traceOf(run.dir)).filter((m) => /^SIP\/2\.0 [4-6]\d\d/.test(m)).map((m) => m.split(' ')[1]);
+      assert.ok(refusals.every((code) => code === '503'), `only 503s: ${[...new Set(refusals)].join(', ')}`);
+    } finally {
+      uas.kill();
+      await uas.done;
+    }
+    // After the restart: carol's binding is there (persisted), and a call from B reaches her through A.
+    const after = await callBobViaBTo('carol', uasPort);
+    assert.match(after.split('\n').find((l) => /^Via:/i.test(l)) ?? '', new RegExp(`:${portA}`), 'through A, from the binding made before the restart');
+  });
 });
+

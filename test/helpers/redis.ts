@@ -1,6 +1,7 @@
 /**
- * A throwaway redis-server for tests: no persistence, listening on a unix socket in a fresh
- * folder (and on TCP when asked, on a port that was free). `.ci/run` installs it.
+ * A throwaway redis-server for tests: listening on a unix socket in a fresh folder (and on TCP
+ * when asked, on a port that was free); no persistence, or when asked an append-only file
+ * written at every command, kept across restarts. `.ci/run` installs it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -22,11 +23,11 @@ export interface RedisServer {
   pid(): number;
   log(): string;
   stop(): Promise<void>;
-  /** Starts it again on the same socket and port, empty (no persistence). */
+  /** Starts it again on the same socket and port: empty, or with what it persisted. */
   restart(): Promise<void>;
 }
 
-export async function startRedis(opts: { readonly port?: number } = {}): Promise<RedisServer> {
+export async function startRedis(opts: { readonly port?: number; readonly persist?: boolean } = {}): Promise<RedisServer> {
   mkdirSync(TMP, { recursive: true });
   const dir = mkdtempSync(path.join(TMP, 'redis-'));
   const socket = path.join(dir, 'redis.sock');
@@ -34,7 +35,8 @@ export async function startRedis(opts: { readonly port?: number } = {}): Promise
   let child: ChildProcess;
   let log = '';
   const launch = async (): Promise<void> => {
-    child = spawn('redis-server', ['--save', '', '--appendonly', 'no', '--port', String(port), '--bind', '127.0.0.1', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const persistence = opts.persist === true ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    child = spawn('redis-server', ['--save', '', ...persistence, '--port', String(port), '--bind', '127.0.0.1', '--unixsocket', socket, '--unixsocketperm', '700', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`redis-server was not ready within 10 s:\n${log}`)), 10_000);
       const onData = (c: string): void => {

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { REPO } from './proxy-process.ts';
-import { freeRange } from './rtpengine.ts';
+import { freeRange } from './ports.ts';
 
 export interface RelayNodeProcess {
   readonly ngPort: number;
@@ -18,7 +18,8 @@ export interface RelayNodeProcess {
 }
 
 export async function startRelayNode(extra: readonly string[] = [], opts: { readonly ng?: string; readonly size?: number } = {}): Promise<RelayNodeProcess> {
-  const media = await freeRange(opts.size ?? 100);
+  const [min, max] = (await freeRange(opts.size ?? 100)).split('-').map(Number) as [number, number];
+  const media = { min, max };
   const child = spawn(process.execPath, [
     path.join(REPO, 'bin', 'switchyard.mjs'), 'relay', '--ng', opts.ng ?? '127.0.0.1:0', '--ports', `${media.min}-${media.max}`, ...extra,
   ], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -30,7 +30,7 @@ function bindUdp(port: number): Promise<dgram.Socket | null> {
   });
 }
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   const s = await bindUdp(0);
   if (s === null) throw new Error('no free UDP port on loopback');
   const port = s.address().port;
@@ -42,7 +42,7 @@ export async function freePort(): Promise<number> {
  * A block of `size` UDP ports (even start), all free now, below the kernel's ephemeral range
  * and away from the product's 5000-5999.
  */
-export async function freeRange(size: number): Promise<{ min: number; max: number }> {
+async function freeRange(size: number): Promise<{ min: number; max: number }> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const min = 10_000 + 2 * Math.floor(Math.random() * ((30_000 - 10_000 - size) / 2));
     const held: dgram.Socket[] = [];

@@ -88,6 +88,42 @@ describe('a switchyard relay node over NG', () => {
     }
   });
 
+  test('each leg has a port pair of its own; an IPv4 party and an IPv6 party are bridged, each told the relay in its own family (address-family)', async () => {
+    const [a, b] = [await UdpPeer.open(4), await UdpPeer.open(6)];
+    try {
+      const callId = 'bridge-4-6';
+      const offer = await ng.offer({ callId, fromTag: 'from-a', sdp: sdp(4, a.host, a.port), flags: ['trust-address'], addressFamily: 'IP6', ice: 'remove' });
+      assert.ok(offer.ok, JSON.stringify(offer));
+      const answer = await ng.answer({ callId, fromTag: 'from-a', toTag: 'to-b', sdp: sdp(6, b.host, b.port), flags: ['trust-address'], addressFamily: 'IP4', ice: 'remove' });
+      assert.ok(answer.ok, JSON.stringify(answer));
+      const [toB, toA] = [relayPort(offer.value.sdp), relayPort(answer.value.sdp)];
+      assert.equal(relayAddress(offer.value.sdp), '::1', 'the IPv6 party reads an IPv6 relay address');
+      assert.equal(relayAddress(answer.value.sdp), '127.0.0.1', 'the IPv4 party an IPv4 one');
+      assert.notEqual(toA, toB, 'each leg its own port');
+      for (let i = 0; i < 5; i++) {
+        await a.send(Buffer.alloc(40, i), toA, '127.0.0.1');
+        await b.send(Buffer.alloc(50, i), toB, '::1');
+      }
+      for (let i = 0; i < 5; i++) {
+        const [atB, atA] = [await b.next(), await a.next()];
+        assert.equal(atB.data.length, 40);
+        assert.equal(atA.data.length, 50);
+        assert.equal(atB.port, toB, 'B hears the relay from the port it sends to');
+        assert.equal(atA.port, toA, 'and A from its own');
+      }
+      const del = await ng.delete({ callId, fromTag: 'from-a' });
+      assert.ok(del.ok && del.value.stats !== undefined, JSON.stringify(del));
+      const rtp = (tag: string) => del.value.stats!.tags.find((t) => t.tag === tag)!.medias[0]!.streams.find((x) => x.flags.includes('RTP'))!;
+      assert.equal(rtp('from-a').localPort, toA, 'a leg\'s local port is the one its party sends to');
+      assert.equal(rtp('to-b').localPort, toB);
+      assert.deepEqual(rtp('from-a').stats, { packets: 5, bytes: 200, errors: 0 });
+      assert.deepEqual(rtp('to-b').stats, { packets: 5, bytes: 250, errors: 0 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test('a call whose media stops is ended by the idle timeout', async () => {
     const [a, b] = [await UdpPeer.open(4), await UdpPeer.open(4)];
     try {

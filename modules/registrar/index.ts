@@ -114,6 +114,7 @@ export const registrar = defineModule({
       return bindings.map(registrationInfo);
     },
     stats: () => ({ registeredUsers: state.store.size() }),
+    health: () => (state.store.reachable?.() === false ? { ok: false, detail: 'the location store does not answer' } : { ok: true }),
   }),
 
   onClose: ({ state }) => state.store.close(),

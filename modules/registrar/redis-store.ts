@@ -350,6 +350,10 @@ export class RedisLocationStore implements LocationStore {
     return out;
   }
 
+  reachable(): boolean {
+    return this.redis.status === 'ready';
+  }
+
   size(): number {
     return this.users;
   }

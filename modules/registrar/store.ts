@@ -74,6 +74,8 @@ export interface LocationStore {
    * listener's `registrations`). Optional: a store that cannot list leaves it out.
    */
   list?(limit: number): Promise<readonly Binding[]>;
+  /** A networked store: whether it answers now (the embedded store always does). */
+  reachable?(): boolean;
   /** Number of AORs held; expired ones leave at the store's next sweep (the memory store: within a second up to 32,000 users, 15 s beyond). */
   size(): number;
   close(): Promise<void>;

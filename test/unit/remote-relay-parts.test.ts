@@ -9,6 +9,8 @@ import { describe, test } from 'node:test';
 import { readSdpOffer } from '../../core/dialects/sip/media-offer.ts';
 import { createLogger } from '../../core/lib/log.ts';
 import type { NgClient } from '../../modules/media-relay/ng/client.ts';
+import { mediaOperations } from '../../modules/media-relay/operations.ts';
+import { NgBackend } from '../../modules/media-relay/remote/ng-backend.ts';
 import { sessionCounters } from '../../modules/media-relay/remote/ng-counters.ts';
 import { parseNgAddress } from '../../modules/media-relay/remote/relay-address.ts';
 import { RelaySet, type RemoteRelay } from '../../modules/media-relay/remote/relay-set.ts';
@@ -90,6 +92,21 @@ describe('RelaySet', () => {
     assert.equal(s.pick({ set: 'eu' }), null);
     assert.equal(s.pick({ set: 'nowhere' }), null);
     await s.close();
+  });
+
+  test('operators see each relay: up, calls placed, a health that fails only when no relay answers', async () => {
+    const s = new RelaySet([relay('eu-1', 1, 'eu'), relay('us-1', 1, 'us')], health, log);
+    const backend = new NgBackend({ relays: s, failoverTries: 1, lostAfterFailures: 3, log });
+    const ops = mediaOperations(backend);
+    const read = async (name: string) => ops.metrics!.find((m) => m.name === name)!.read();
+    assert.deepEqual(await read('switchyard_media_relay_up'), [{ labels: { relay: 'eu-1', set: 'eu' }, value: 1 }, { labels: { relay: 'us-1', set: 'us' }, value: 1 }]);
+    assert.deepEqual(await ops.health!(), { ok: true });
+    s.markFailed('eu-1');
+    assert.deepEqual(await ops.health!(), { ok: true, detail: 'relays down: eu-1' });
+    s.markFailed('us-1');
+    assert.equal((await ops.health!()).ok, false);
+    assert.deepEqual(await read('switchyard_media_relay_calls_placed_total'), [{ labels: { relay: 'eu-1', set: 'eu' }, value: 0 }, { labels: { relay: 'us-1', set: 'us' }, value: 0 }]);
+    backend.close();
   });
 });
 

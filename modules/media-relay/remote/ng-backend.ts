@@ -80,6 +80,14 @@ export class NgBackend implements RelayBackend {
     this.lostListeners.push(listener);
   }
 
+  /** Each relay as operators see it: its health and the calls placed on it since start. */
+  relayStates(): { readonly name: string; readonly set: string; readonly up: boolean; readonly rttMs: number | null; readonly placed: number }[] {
+    return this.o.relays.relays.map((r) => {
+      const h = this.o.relays.healthOf(r.name);
+      return { name: r.name, set: r.set, up: h?.up ?? false, rttMs: h?.rttMs ?? null, placed: this.placed.get(r.name) ?? 0 };
+    });
+  }
+
   /** The relay a call is on, if any. */
   relayOf(callId: string): string | undefined {
     return this.calls.get(callId)?.relay?.name;

@@ -23,8 +23,9 @@ statistics are for operators, ping answers pong.
   --host          the address media sockets bind to (default :: , dual-stack)
   --idle-timeout  a call whose RTP carried nothing for this long is ended (default 60 s)
   --strict-source a leg latches only to a datagram from the IP in its SDP or the IP its
-                  signaling came from (NG received-from); default: the first datagram to the
-                  leg's port, from anywhere (any NAT)
+                  signaling came from (NG received-from), for every call; without it, for the
+                  calls whose offer or answer has the strict-source flag, and the others latch
+                  to the first datagram to the leg's port, from anywhere (any NAT)
   --relatch-after-silent
                   a leg whose latched source sent nothing for this long, while datagrams from
                   elsewhere arrive, latches anew (default 2 s; 0: never)

@@ -89,7 +89,9 @@ export class NgRelay implements NgHandler {
     const relayCall: RelayCall = { callId: call.callId, caller: call.callerTag, callee: side === 'callee' ? owner : '' };
     // received-from: where the party's signaling came from, which strict latching accepts too.
     const signal = request.receivedFrom?.address;
-    const relayed = await this.backend.relay({ call: relayCall, side, tag: owner, streams, description: offer, ...(signal === undefined ? {} : { signal }) });
+    // strict-source asks for strict latching on this call, whatever the node's default.
+    const strict = request.flags.has('strict-source') ? { strictSource: true } : {};
+    const relayed = await this.backend.relay({ call: relayCall, side, tag: owner, streams, description: offer, ...(signal === undefined ? {} : { signal }), ...strict });
     if (this.calls.get(request.callId) !== call) return { ok: false, reason: UNKNOWN_CALL }; // deleted meanwhile
     if (streams.length > 0 && relayed.size === 0) {
       this.counters.rejected++;

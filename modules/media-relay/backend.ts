@@ -51,6 +51,12 @@ export interface PartyMedia {
    * cannot tell (a 200 that offers after an INVITE without SDP).
    */
   readonly role?: 'offer' | 'answer';
+  /**
+   * This call's latching rule instead of the backend's (a relay node told so per call, NG
+   * `strict-source`): true, a leg latches only to its SDP or signaling IP. Read when a stream's
+   * legs open.
+   */
+  readonly strictSource?: boolean;
   /** For a new call: the relay or set the route asked for (a backend with one relay ignores it). */
   readonly choice?: RelayChoice;
 }

@@ -124,6 +124,40 @@ describe('a switchyard relay node over NG', () => {
     }
   });
 
+  test('strict-source on a call: a leg latches only to its SDP or received-from IP; without it, to the first datagram from anywhere', async () => {
+    const stranger = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      stranger.once('error', reject);
+      stranger.bind(0, '127.0.0.2', () => resolve());
+    });
+    const fromStranger = (port: number): Promise<void> => new Promise((resolve, reject) => stranger.send(Buffer.alloc(33), port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    try {
+      for (const strict of [false, true]) {
+        const [a, b] = [await UdpPeer.open(4), await UdpPeer.open(4)];
+        try {
+          const callId = `strict-${strict}`;
+          const flags = strict ? ['trust-address', 'strict-source'] : ['trust-address'];
+          const receivedFrom = { family: 'IP4' as const, address: '127.0.0.1' };
+          const offer = await ng.offer({ callId, fromTag: 'from-a', sdp: sdp(4, a.host, a.port), flags, receivedFrom, ice: 'remove' });
+          const answer = await ng.answer({ callId, fromTag: 'from-a', toTag: 'to-b', sdp: sdp(4, b.host, b.port), flags, receivedFrom, ice: 'remove' });
+          assert.ok(offer.ok && answer.ok);
+          const toA = relayPort(answer.value.sdp);
+          // The stranger is first at A's leg; then A itself.
+          await fromStranger(toA);
+          await a.send(Buffer.alloc(44), toA);
+          const first = await b.next();
+          assert.equal(first.data.length, strict ? 44 : 33, strict ? 'the stranger was dropped, A latched' : 'the first datagram latched, from anywhere');
+          await ng.delete({ callId, fromTag: 'from-a' });
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      }
+    } finally {
+      stranger.close();
+    }
+  });
+
   test('a call whose media stops is ended by the idle timeout', async () => {
     const [a, b] = [await UdpPeer.open(4), await UdpPeer.open(4)];
     try {

@@ -25,4 +25,6 @@ done
 for engine in native js; do
   "$HERE/reload/run.sh" --engine $engine || echo "bench/reload/run.sh --engine $engine: FAIL (the table shows what was lost)"
 done
+# Remote relays over NG and registrations in Redis, side by side with Kamailio + rtpengine.
+"$HERE/remote/run.sh" 15
 python3 "$HERE/summary.py"

@@ -28,4 +28,6 @@ node --import jiti/register "$HERE/transports/run.ts" 20 32
 for engine in native js; do
   "$HERE/reload/run.sh" --engine $engine || echo "bench/reload/run.sh --engine $engine: FAIL (the table shows what was lost)"
 done
+# Remote relays over NG and registrations in Redis, side by side with Kamailio + rtpengine.
+"$HERE/remote/run.sh" 15
 python3 "$HERE/summary.py"

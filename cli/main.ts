@@ -14,6 +14,7 @@ import { parseAdminAddress } from '../core/script/admin-options.ts';
 import { runCtl } from './ctl/main.ts';
 import { runPhone } from './phone/main.ts';
 import { VERSION } from './version.ts';
+import { relayMain } from './relay/main.ts';
 
 const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>] [--no-watch] [--warm-up]
                   [--admin <host:port> | --no-admin]
@@ -22,6 +23,7 @@ const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>]
        switchyard init [--config <file>] [--force]
        switchyard ctl <command> [--admin <host:port>] [--token <token>] [--json]   (switchyard ctl --help)
        switchyard phone ...       a test phone of the plain protocol (switchyard phone --help)
+       switchyard relay --ng <host:port> [--ports <lo>-<hi>] [--advertise <address>]...  (switchyard relay --help)
        switchyard --version
 
   --config       the route script (default ./proxy.config.ts)
@@ -41,7 +43,8 @@ const USAGE = `usage: switchyard [start] [--config <file>] [--log-level <level>]
   check          type-check the script (the TypeScript compiler, as tsc does), load and validate
                  it; print the errors and exit 1, or one line that it is OK and exit 0
   init           write the default route script (./proxy.config.ts) and, if there is none, a
-                 tsconfig.json to type-check it; --force overwrites an existing script`;
+                 tsconfig.json to type-check it; --force overwrites an existing script
+  relay          a media relay node speaking rtpengine's NG protocol, without signaling`;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -49,6 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Commands with options of their own parse their own arguments.
   if (argv[0] === 'phone') return runPhone(argv.slice(1));
   if (argv[0] === 'ctl') return runCtl(argv.slice(1));
+  if (argv[0] === 'relay') return relayMain(argv.slice(1));
   let args;
   try {
     args = parseArgs({

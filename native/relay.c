@@ -18,6 +18,11 @@
 // by its worker around one drain, by JavaScript around a change) and a generation number that
 // tells a stale readiness event of a closed socket from one of its successor.
 //
+// A closed session's socket stays bound as its port's spare (up to a quarter of the process's
+// descriptor limit): the port's next session takes it after discarding what it queued, instead
+// of paying socket(), bind(), epoll_ctl() and close() per port and call. Meanwhile its worker
+// discards whatever arrives, so an ended session's port forwards nothing, as a closed one.
+//
 // Threads: JavaScript calls in on the event-loop thread that created the engine (an engine
 // cannot move to another thread); each worker forwards its own sockets. What both touch is
 // either under the slot's lock or atomic; each field says which, and why that order suffices.
@@ -31,6 +36,7 @@
 #include <stdbool.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,7 +63,9 @@ typedef struct {
   pthread_mutex_t lock;
   // Under the lock: open and close change them while the slot's worker may be draining it.
   int fd;       // -1 when closed
-  int family;   // of the socket: AF_INET6 (dual-stack or v6) or AF_INET
+  int spare;    // a closed session's socket kept bound for the port's next session; -1: none
+  int family;   // of the socket (or the spare): AF_INET6 (dual-stack or v6) or AF_INET
+  struct in6_addr host; // the address it is bound to (IPv4 mapped)
   uint32_t gen; // tags this socket's epoll events: an event of a closed socket is ignored
   int worker;
   // A leg of a two-port session: the other leg's port (-1: a shared port, both parties here),
@@ -99,6 +107,7 @@ typedef struct engine {
   worker_t *workers;
   int n_workers;
   int next_worker; // event-loop thread only
+  int spares, max_spares; // event-loop thread only
   int rcvbuf;      // read-only after creation
   // Set once by engine_stop, which then wakes every worker through its eventfd; each worker
   // checks it after each epoll_wait. Release/acquire (free: one check per wake-up).
@@ -261,6 +270,12 @@ static void drain(engine_t *eng, slot_t *s, batch_t *bt) {
   }
 }
 
+// Reads and drops what a spare socket queued (its level-triggered readiness fires again for more).
+static void discard(int fd, batch_t *bt) {
+  for (int i = 0; i < BATCH; i++) bt->rm[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+  (void)recvmmsg(fd, bt->rm, BATCH, MSG_DONTWAIT, NULL);
+}
+
 static void *run_worker(void *arg) {
   worker_t *w = arg;
   engine_t *eng = w->eng;
@@ -273,7 +288,10 @@ static void *run_worker(void *arg) {
       slot_t *s = atomic_load_explicit(&eng->slots[tag & 0xffff], memory_order_acquire);
       if (s == NULL) continue; // cannot happen: a socket is registered after its slot is published
       pthread_mutex_lock(&s->lock);
-      if (s->fd >= 0 && s->gen == (uint32_t)(tag >> 16)) drain(eng, s, w->batch);
+      if (s->gen == (uint32_t)(tag >> 16)) {
+        if (s->fd >= 0) drain(eng, s, w->batch);
+        else if (s->spare >= 0) discard(s->spare, w->batch);
+      }
       pthread_mutex_unlock(&s->lock);
     }
   }
@@ -326,7 +344,8 @@ static void engine_stop(engine_t *eng) {
     slot_t *s = atomic_load_explicit(&eng->slots[port], memory_order_relaxed);
     if (s == NULL) continue;
     if (s->fd >= 0) close(s->fd);
-    s->fd = -1;
+    if (s->spare >= 0) close(s->spare);
+    s->fd = s->spare = -1;
   }
   for (int i = 0; i < eng->n_workers; i++) {
     if (eng->workers[i].ep >= 0) close(eng->workers[i].ep);
@@ -357,6 +376,8 @@ static int engine_new(int n_workers, int rcvbuf, engine_t **out, const char **fa
   for (int port = 0; port < PORTS; port++) atomic_init(&eng->slots[port], NULL);
   atomic_init(&eng->stop, false);
   eng->rcvbuf = rcvbuf;
+  struct rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) eng->max_spares = files.rlim_cur == RLIM_INFINITY || files.rlim_cur > 4 * PORTS ? PORTS : (int)(files.rlim_cur / 4);
   eng->workers = sy_calloc((size_t)n_workers, sizeof(worker_t));
   if (eng->workers == NULL) {
     free(eng);
@@ -416,9 +437,51 @@ static slot_t *slot_for(engine_t *eng, int port) {
     free(s);
     return NULL;
   }
-  s->fd = -1;
+  s->fd = s->spare = -1;
   atomic_store_explicit(&eng->slots[port], s, memory_order_release);
   return s;
+}
+
+// A fresh session's state, under the slot's lock.
+static void slot_reset(slot_t *s) {
+  s->peer = -1;
+  s->strict = 0;
+  for (int i = 0; i < 2; i++) {
+    party_t *p = &s->p[i];
+    memset(&p->expected, 0, sizeof p->expected);
+    memset(&p->current, 0, sizeof p->current);
+    memset(&p->signal, 0, sizeof p->signal);
+    p->has_sent = 0;
+    atomic_store_explicit(&p->packets, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->bytes, 0, memory_order_relaxed);
+  }
+  atomic_store_explicit(&s->strangers, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->send_errors, 0, memory_order_relaxed);
+}
+
+// Closes a socket its worker polls; the event-loop thread, under the slot's lock.
+static void unpoll_close(engine_t *eng, slot_t *s, int fd) {
+  epoll_ctl(eng->workers[s->worker].ep, EPOLL_CTL_DEL, fd, NULL);
+  close(fd);
+}
+
+// Takes the port's spare for a new session when it is bound to `host` in `family`: 1 if taken, else 0 (a
+// spare bound elsewhere is closed). What it queued belongs to an ended session and is dropped.
+static int take_spare(engine_t *eng, slot_t *s, int family, const struct in6_addr *host) {
+  if (s->spare < 0) return 0;
+  int fd = s->spare;
+  s->spare = -1;
+  eng->spares--;
+  if (s->family != family || memcmp(&s->host, host, sizeof *host) != 0) {
+    unpoll_close(eng, s, fd);
+    return 0;
+  }
+  // A zero-length read of a UDP socket dequeues one datagram; bounded by what 1 MiB can queue.
+  for (int i = 0; i < 65536 && recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0; i++) {
+  }
+  s->fd = fd;
+  slot_reset(s);
+  return 1;
 }
 
 // Binds `port` on `host` (`::` dual-stack, or a literal) and hands it to a worker; 0 or -errno.
@@ -427,8 +490,22 @@ static int session_open(engine_t *eng, int port, const char *host) {
   struct in_addr a4;
   int v4 = inet_pton(AF_INET, host, &a4) == 1;
   if (!v4 && inet_pton(AF_INET6, host, &a6) != 1) return -EINVAL;
+  if (v4) {
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr = a4};
+    struct sockaddr_in6 mapped;
+    to_mapped(&mapped, &in);
+    a6 = mapped.sin6_addr;
+  }
   slot_t *s = slot_for(eng, port);
   if (s == NULL) return -ENOMEM;
+  pthread_mutex_lock(&s->lock);
+  if (s->fd >= 0) { // still open: the caller's bookkeeping is wrong
+    pthread_mutex_unlock(&s->lock);
+    return -EBUSY;
+  }
+  int reused = take_spare(eng, s, v4 ? AF_INET : AF_INET6, &a6);
+  pthread_mutex_unlock(&s->lock);
+  if (reused) return 0;
   int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int off = 0;
@@ -448,27 +525,16 @@ static int session_open(engine_t *eng, int port, const char *host) {
     return -err;
   }
   pthread_mutex_lock(&s->lock);
-  if (s->fd >= 0) { // still open: the caller's bookkeeping is wrong, and the bind above cannot have succeeded
+  if (s->fd >= 0) { // opened meanwhile: cannot happen (one thread opens), and the bind above could not have succeeded
     pthread_mutex_unlock(&s->lock);
     close(fd);
     return -EBUSY;
   }
   s->fd = fd;
   s->family = v4 ? AF_INET : AF_INET6;
+  s->host = a6;
   s->gen++;
-  s->peer = -1;
-  s->strict = 0;
-  for (int i = 0; i < 2; i++) {
-    party_t *p = &s->p[i];
-    memset(&p->expected, 0, sizeof p->expected);
-    memset(&p->current, 0, sizeof p->current);
-    memset(&p->signal, 0, sizeof p->signal);
-    p->has_sent = 0;
-    atomic_store_explicit(&p->packets, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->bytes, 0, memory_order_relaxed);
-  }
-  atomic_store_explicit(&s->strangers, 0, memory_order_relaxed);
-  atomic_store_explicit(&s->send_errors, 0, memory_order_relaxed);
+  slot_reset(s);
   s->worker = eng->next_worker;
   eng->next_worker = (eng->next_worker + 1) % eng->n_workers;
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)s->gen << 16) | (uint64_t)port};
@@ -484,13 +550,18 @@ static int session_open(engine_t *eng, int port, const char *host) {
   return 0;
 }
 
+// Ends the port's session: its socket becomes the port's spare, or is closed when there are enough.
 static void session_close(engine_t *eng, int port) {
   slot_t *s = slot_of(eng, port);
   if (s == NULL) return;
   pthread_mutex_lock(&s->lock);
   if (s->fd >= 0) {
-    epoll_ctl(eng->workers[s->worker].ep, EPOLL_CTL_DEL, s->fd, NULL);
-    close(s->fd);
+    if (eng->spares < eng->max_spares) {
+      s->spare = s->fd;
+      eng->spares++;
+    } else {
+      unpoll_close(eng, s, s->fd);
+    }
     s->fd = -1;
   }
   s->peer = -1;

@@ -47,7 +47,7 @@ export const callRouting = defineModule({
      * plain protocol has one). A user nobody registered, in a domain that is not this proxy's,
      * goes by its Request-URI; here, it is not found.
      */
-    const targetsOf = async (mc: MessageContext, opts: ForwardCallOptions): Promise<readonly ForwardTarget[] | 'by-request' | null> => {
+    const targetsOf = async (mc: MessageContext, opts: ForwardCallOptions): Promise<readonly ForwardTarget[] | 'by-request' | 'unavailable' | null> => {
       const msg = mc.msg;
       if (opts.toUri !== undefined) return [{ uri: opts.toUri }];
       if (opts.to === undefined && carriesRoute(msg)) return 'by-request';
@@ -60,6 +60,7 @@ export const callRouting = defineModule({
       if (found.ok) {
         return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
       }
+      if (found.reason === 'unavailable') return 'unavailable';
       if (opts.to === undefined && msg.ruri.uri !== undefined && !core.isOwnUri(msg.ruri.uri)) return 'by-request';
       return null;
     };
@@ -68,7 +69,8 @@ export const callRouting = defineModule({
       /**
        * Forwards the request. A call goes to the callee's registration with a transaction and
        * answer timeout (SIP: to every contact in parallel); an in-dialog request to the other
-       * party (SIP: along its Route set). An unknown callee is answered 404 (plain: CALL_FAILED unknown peer).
+       * party (SIP: along its Route set). An unknown callee is answered 404 (plain: CALL_FAILED unknown peer),
+       * and 503 while a shared location store does not answer.
        */
       forwardCall: fn(['request', 'failure'], (mc, opts: ForwardCallOptions = {}): Promise<Verdict> => {
         const fulfil = mc.reserve('forwardCall');
@@ -82,6 +84,8 @@ export const callRouting = defineModule({
           });
           const targets = await targetsOf(mc, opts);
           if (targets === null) return fulfil(respondVerdict(404));
+          // The location store did not answer (a shared store that is down): try again later.
+          if (targets === 'unavailable') return fulfil(respondVerdict(503, undefined, { retryAfterSec: 5 }));
           if (targets === 'by-request') return fulfil(forwardVerdict(plan(null), 'along its own route'));
           const first = targets[0]!;
           const where = first.address !== undefined ? formatEndpoint(first.address) : first.uri ?? '';

@@ -45,6 +45,28 @@ export interface PartyMedia {
    * which family it uses for media.
    */
   readonly readerSignal?: string;
+  /**
+   * Whether the description offers or answers, as its message says (a request offers, a reply
+   * or an ACK answers); a backend that speaks offer/answer (NG) corrects it where the message
+   * cannot tell (a 200 that offers after an INVITE without SDP).
+   */
+  readonly role?: 'offer' | 'answer';
+  /**
+   * This call's latching rule instead of the backend's (a relay node told so per call, NG
+   * `strict-source`): true, a leg latches only to its SDP or signaling IP. Read when a stream's
+   * legs open.
+   */
+  readonly strictSource?: boolean;
+  /** For a new call: the relay or set the route asked for (a backend with one relay ignores it). */
+  readonly choice?: RelayChoice;
+}
+
+/** What a route asks of a backend with several relays for a new call. */
+export interface RelayChoice {
+  /** This relay, by name (MediaProxy's media_relay_avp). */
+  readonly relay?: string;
+  /** A relay of this set, by weight. */
+  readonly set?: string;
 }
 
 /** Where each relayed stream now is, by stream index; a stream not in it was left alone. */
@@ -91,5 +113,10 @@ export interface RelayBackend {
   onEnded(listener: (e: SessionEnd) => void): void;
   /** How long a session may carry nothing before it is ended. */
   setIdleTimeout(ms: number): void;
+  /**
+   * Remote relays: told the calls of a relay that was lost (down for good), which the backend
+   * has forgotten; their media is gone and the module ends them.
+   */
+  onCallsLost?(listener: (e: { readonly relay: string; readonly callIds: readonly string[] }) => void): void;
   close(): void;
 }

@@ -78,10 +78,11 @@ export class EmbeddedBackend implements RelayBackend {
     const readerFamily = held.families[1 - side] ?? familyOf(media.readerSignal) ?? ownFamily ?? 'ipv4';
     const address = this.addresses[readerFamily];
     // Only strict latching reads the party's signaling IP.
-    const signal = this.legOptions.strictSource && !shared ? media.signal : undefined;
+    const legOptions: LegOptions = media.strictSource === undefined ? this.legOptions : { ...this.legOptions, strictSource: media.strictSource };
+    const signal = legOptions.strictSource && !shared ? media.signal : undefined;
     const out = new Map<number, RelayedAddress>();
     for (const s of streams) {
-      const got = await this.sessionsFor(call, held, s, shared);
+      const got = await this.sessionsFor(call, held, s, shared, legOptions);
       if (this.calls.get(call.callId) !== held) return new Map(); // the call ended meanwhile: its sessions are gone
       if (got === null) continue;
       got.main.setExpected(which, s.rtp!);
@@ -101,11 +102,11 @@ export class EmbeddedBackend implements RelayBackend {
   }
 
   /** The stream's sessions, opened on first use; sessions that ended on their own (idle) are opened anew. */
-  private async sessionsFor(call: RelayCall, held: CallSessions, s: MediaStream, shared: boolean): Promise<StreamSessions | null> {
+  private async sessionsFor(call: RelayCall, held: CallSessions, s: MediaStream, shared: boolean, legOptions: LegOptions): Promise<StreamSessions | null> {
     for (let attempt = 0; attempt < 2; attempt++) {
       let pending = held.streams[s.index];
       if (pending === undefined) {
-        pending = this.open(call, held, s, shared);
+        pending = this.open(call, held, s, shared, legOptions);
         held.streams[s.index] = pending;
       }
       const got = await pending;
@@ -123,12 +124,12 @@ export class EmbeddedBackend implements RelayBackend {
     return null;
   }
 
-  private async open(call: RelayCall, held: CallSessions, s: MediaStream, shared: boolean): Promise<StreamSessions | null> {
+  private async open(call: RelayCall, held: CallSessions, s: MediaStream, shared: boolean, legOptions: LegOptions): Promise<StreamSessions | null> {
     const a: PartySpec = { name: call.caller, address: UNKNOWN };
     const b: PartySpec = { name: call.callee, address: UNKNOWN };
     let got: StreamSessions | null;
     if (!shared) {
-      const legs = await this.mediaRelay.openLegs(call.callId, s.index, a, b, this.legOptions);
+      const legs = await this.mediaRelay.openLegs(call.callId, s.index, a, b, legOptions);
       got = legs === null ? null : { main: legs.rtp, rtcp: legs.rtcp };
     } else if (s.rtcp === null && !s.rtcpMux) {
       const one = await this.mediaRelay.open({ callId: call.callId, stream: s.index, component: 'media' }, a, b);

@@ -1,8 +1,15 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { defaultAdvertise, defineModule, fn, OpenMap, optional, required } from '../../core/module.ts';
-import type { RelayBackend } from './backend.ts';
+import type { RelayBackend, RelayChoice } from './backend.ts';
 import { EmbeddedBackend, type RelayAddresses } from './embedded-backend.ts';
+import { NgClient } from './ng/client.ts';
+import { RemoteCallStore } from './remote/call-store.ts';
+import { NgBackend } from './remote/ng-backend.ts';
+import { parseNgAddress } from './remote/relay-address.ts';
+import { RelaySet, type RemoteRelay } from './remote/relay-set.ts';
+import { SourceSets, validSourceSets } from './remote/source-sets.ts';
+import { byeBoth, endableDialog, type EndableDialog } from './call-ender.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from './media-handler.ts';
 import type { DialogFollow, MediaHints } from './module-apis.ts';
 import { mediaOperations } from './operations.ts';
@@ -13,7 +20,7 @@ import type { SessionStats } from './session.ts';
 
 export type { SessionStats };
 export type { PartyStats } from './session.ts';
-export type { RelayBackend, CallMediaStats, RelayTotals, PartyMedia, CallSide } from './backend.ts';
+export type { RelayBackend, CallMediaStats, RelayTotals, PartyMedia, CallSide, RelayChoice } from './backend.ts';
 export type { SessionKey, SessionComponent } from './session.ts';
 
 export type EndMediaResult =
@@ -62,6 +69,54 @@ const schema = z.object({
    * mid-call). 0 turns it off. A re-INVITE that moves a party's SDP address re-latches it too.
    */
   relatchAfterSilentSec: z.number().min(0).default(2),
+  /**
+   * Remote relays driven over rtpengine's NG protocol (switchyard relay nodes, rtpengine) in
+   * place of the embedded one: each new call goes to a healthy relay, the one or the set the
+   * route names (`engageMediaProxy({ relay })`, `({ set })`) or else by weight. Empty: the
+   * embedded relay (then `ports`, `host`, `engine`, `workers`, `advertise`, `advertiseIPv6`,
+   * `relatchAfterSilentSec` apply; each relay node has its own).
+   */
+  relays: z.array(z.object({
+    /** What routes and logs call it. */
+    name: z.string().min(1),
+    /** Its NG control address, `host:port` or `[ipv6]:port`. */
+    ng: z.string().refine((s) => parseNgAddress(s) !== null, { message: 'expected host:port or [ipv6]:port' }),
+    /** Its share of new calls among the healthy relays of its set; 0 takes calls only when named. */
+    weight: z.number().int().min(0).default(1),
+    set: z.string().min(1).default('default'),
+  })).default([]).refine((list) => new Set(list.map((r) => r.name)).size === list.length, { message: 'relay names must be unique' }),
+  /** How remote relays are driven. */
+  remote: z.object({
+    /** How long one NG command may take, retransmissions included. */
+    timeoutMs: z.number().int().min(50).max(30_000).default(1000),
+    /** Sends per command within timeoutMs. */
+    tries: z.number().int().min(1).max(10).default(3),
+    /** Relays a new call is tried on before its media passes unrelayed. */
+    failoverTries: z.number().int().min(1).max(10).default(2),
+    /** Between health pings of a relay that is up. */
+    pingIntervalSec: z.number().positive().default(5),
+    /** A relay that is down is pinged after 1 s, then ever less often, up to this. */
+    maxBackoffSec: z.number().positive().default(30),
+    /**
+     * Failed pings in a row after which a relay counts as lost: its calls are ended, SIP calls
+     * with a BYE to each party (their media has nowhere to go; the proxy cannot re-INVITE).
+     */
+    lostAfterFailures: z.number().int().min(1).default(3),
+    /**
+     * A call whose route names no relay or set goes to a set by where its signaling came from
+     * (MediaProxy's signaling_ip_avp): the first rule whose addresses or CIDR ranges hold the source.
+     */
+    setsBySource: z.array(z.object({ from: z.array(z.string()).min(1), set: z.string().min(1) })).default([])
+      .refine(validSourceSets, { message: 'every "from" entry must be an address or address/prefix' }),
+    /**
+     * A Redis or Valkey URL where the relay of each call is kept, so that a BYE after this proxy
+     * restarted still ends the call's media on its relay (the relays carry the media meanwhile).
+     */
+    callStore: z.string().refine((s) => /^(rediss?|unix):\/\//.test(s), { message: 'expected a redis://, rediss:// or unix:// URL' }).optional(),
+    callStorePrefix: z.string().default('switchyard:'),
+    /** How long the call store keeps a call at most. */
+    callStoreTtlSec: z.number().int().positive().default(43_200),
+  }).prefault({}),
 });
 
 /**
@@ -77,9 +132,30 @@ function relayAddresses(c: { host: string; advertise?: string | undefined; adver
   return { ipv4, ipv6 };
 }
 
+/** What a route may name in engageMediaProxy(). */
+const choiceSchema = z.object({ relay: z.string().min(1).optional(), set: z.string().min(1).optional() }).strict();
+
+/** A route's choice of relay or set, checked against the configured relays: a wrong name is the script's error. */
+function checkChoice(choice: RelayChoice, names: { readonly relays: ReadonlySet<string>; readonly sets: ReadonlySet<string> }): void {
+  const parsed = choiceSchema.safeParse(choice);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new TypeError(`engageMediaProxy: ${issue.path.join('.') || 'choice'}: ${issue.message}`);
+  }
+  if (names.relays.size === 0) throw new TypeError('engageMediaProxy: a relay or set was named, but no remote relays are configured (mediaRelay({ relays }))');
+  if (choice.relay !== undefined && !names.relays.has(choice.relay)) throw new TypeError(`engageMediaProxy: relay: no relay named "${choice.relay}"`);
+  if (choice.set !== undefined && !names.sets.has(choice.set)) throw new TypeError(`engageMediaProxy: set: no relay set named "${choice.set}"`);
+}
+
 interface RelayState {
-  readonly relay: MediaRelay;
+  /** The configured remote relays' names and sets (empty: the embedded relay). */
+  readonly relayNames: { readonly relays: ReadonlySet<string>; readonly sets: ReadonlySet<string> };
+  /** The embedded relay; null with remote relays. */
+  readonly relay: MediaRelay | null;
   readonly backend: RelayBackend;
+  readonly bySource: SourceSets | null;
+  /** Remote relays: answered SIP calls, with what it takes to end them with BYE. */
+  readonly endable: OpenMap<EndableDialog>;
   readonly asks: MediaAsks;
   readonly calls: OpenMap<FollowedCall>;
 }
@@ -91,41 +167,92 @@ export const mediaRelay = defineModule({
   reloadable: ['idleTimeoutSec', 'relatchAfterSilentSec'],
   dependsOn: { dialog: required<DialogFollow>('dialog'), iceHints: optional<MediaHints>('ice-hints') },
 
-  setup: ({ config, core, log, deps }): RelayState => {
+  setup: async ({ config, core, log, deps }): Promise<RelayState> => {
     const c = config();
-    const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);
-    const addresses = relayAddresses(c);
-    log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports, advertise: addresses.ipv4, advertiseIPv6: addresses.ipv6, strictSource: c.strictSource }, 'media relay ready');
-    const relay = new MediaRelay({ range: parsePortRange(c.ports)!, idleTimeoutMs: c.idleTimeoutSec * 1000, relatchAfterSilentMs: c.relatchAfterSilentSec * 1000 }, engine, log);
-    const backend: RelayBackend = new EmbeddedBackend(relay, addresses, { strictSource: c.strictSource });
-    const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet() };
+    let backend: RelayBackend;
+    let relay: MediaRelay | null = null;
+    if (c.relays.length > 0) {
+      const r = c.remote;
+      const relays: RemoteRelay[] = [];
+      for (const rc of c.relays) {
+        const at = parseNgAddress(rc.ng)!;
+        relays.push({ name: rc.name, set: rc.set, weight: rc.weight, client: await NgClient.open({ host: at.host, port: at.port, timeoutMs: r.timeoutMs, tries: r.tries }) });
+      }
+      const set = new RelaySet(relays, { pingIntervalMs: r.pingIntervalSec * 1000, minBackoffMs: Math.min(1000, r.maxBackoffSec * 1000), maxBackoffMs: r.maxBackoffSec * 1000 }, log);
+      const callStore = r.callStore === undefined ? undefined
+        : await RemoteCallStore.open({ url: r.callStore, prefix: r.callStorePrefix, ttlSec: r.callStoreTtlSec, commandTimeoutMs: r.timeoutMs, log });
+      backend = new NgBackend({ relays: set, failoverTries: r.failoverTries, lostAfterFailures: r.lostAfterFailures, strictSource: c.strictSource, callStore, log });
+      // A BYE for a call this process does not follow may be one placed before a restart.
+      if (callStore !== undefined) {
+        core.hooks.onRequestForward(({ request }) => {
+          if (request.method === 'BYE' && !calls.has(request.callId)) backend.end(request.callId, 'bye');
+        });
+      }
+      log.info({ relays: c.relays.map((x) => `${x.name}=${x.ng} (${x.set}, weight ${x.weight})`), strictSource: c.strictSource }, 'media relay: remote relays over NG');
+    } else {
+      const engine = createMediaEngine({ engine: c.engine, workers: c.workers, host: c.host }, log);
+      const addresses = relayAddresses(c);
+      log.info({ engine: engine.kind, workers: engine.workers, ports: c.ports, advertise: addresses.ipv4, advertiseIPv6: addresses.ipv6, strictSource: c.strictSource }, 'media relay ready');
+      relay = new MediaRelay({ range: parsePortRange(c.ports)!, idleTimeoutMs: c.idleTimeoutSec * 1000, relatchAfterSilentMs: c.relatchAfterSilentSec * 1000 }, engine, log);
+      backend = new EmbeddedBackend(relay, addresses, { strictSource: c.strictSource });
+    }
+    const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet(), choices: new WeakMap() };
     const calls = new OpenMap<FollowedCall>();
     const dialogs = deps.dialog;
 
     core.hooks.onMedia(createMediaHandler({ backend, asks, calls, hints: deps.iceHints, log }));
+    const endable = new OpenMap<EndableDialog>();
     // Engaged once, the relay follows the call: a failed or ended dialog ends its media.
     dialogs.onEnded(({ dialog, reason }) => {
       backend.end(dialog.callId, reason === 'bye' ? 'bye' : 'dialog');
       calls.delete(dialog.callId);
+      endable.delete(dialog.callId);
     });
+    if (backend.onCallsLost !== undefined) {
+      core.hooks.onAnswer(({ request, reply }) => {
+        if (!calls.has(request.callId)) return;
+        const d = endableDialog(request, reply);
+        if (d !== null) endable.set(d.callId, d);
+      });
+      // A lost relay's calls have no media path left: each party gets a BYE, the dialog ends.
+      backend.onCallsLost(({ callIds }) => {
+        for (const callId of callIds) {
+          const d = endable.get(callId);
+          endable.delete(callId);
+          calls.delete(callId);
+          if (d !== undefined) void byeBoth(core, d, log).catch((err: unknown) => log.warn({ callId, err }, 'BYE after a lost relay failed'));
+          dialogs.terminate(callId, 'terminated');
+        }
+      });
+    }
     // Media without RTCP (the plain protocol's) cannot tell a held call from a gone one: its idle
     // ends the call. RTP and RTCP may go quiet while the call lives (hold, one-way video): their
     // idle ends only those sessions.
     backend.onEnded(({ key, reason }) => {
       if (reason === 'idle' && key.component === 'media') dialogs.terminate(key.callId, 'timeout');
     });
-    return { relay, backend, asks, calls };
+    const bySource = c.relays.length > 0 && c.remote.setsBySource.length > 0 ? new SourceSets(c.remote.setsBySource) : null;
+    const relayNames = { relays: new Set(c.relays.map((x) => x.name)), sets: new Set(c.relays.map((x) => x.set)) };
+    return { relay, backend, asks, calls, endable, bySource, relayNames };
   },
 
   onConfigChange: ({ state, config }) => {
     state.backend.setIdleTimeout(config().idleTimeoutSec * 1000);
-    state.relay.setRelatchAfterSilent(config().relatchAfterSilentSec * 1000);
+    state.relay?.setRelatchAfterSilent(config().relatchAfterSilentSec * 1000);
   },
 
   functions: ({ state }) => ({
-    /** Relays the media of this call for its whole life: every description of the call, until its dialog ends. */
-    engageMediaProxy: fn(['request'], (mc): { readonly ok: true } => {
+    /**
+     * Relays the media of this call for its whole life: every description of the call, until its
+     * dialog ends. With remote relays, `{ relay: 'eu-1' }` places the call on that relay and
+     * `{ set: 'eu' }` on one of that set (none healthy: the media passes unrelayed).
+     */
+    engageMediaProxy: fn(['request'], (mc, choice?: RelayChoice): { readonly ok: true } => {
+      if (choice !== undefined) checkChoice(choice, state.relayNames);
       state.asks.engaged.add(mc.msg);
+      const set = choice === undefined ? state.bySource?.setFor(mc.msg.source.address) : undefined;
+      const chosen = choice ?? (set === undefined ? undefined : { set });
+      if (chosen !== undefined) state.asks.choices.set(mc.msg, chosen);
       return { ok: true };
     }),
     /**

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { LogThrottle, MediaRefused, type Logger, type MediaEvent, type MediaStream, type OpenMap, type RelayedStream, type Reply, type Request } from '../../core/module.ts';
-import type { CallSide, RelayBackend, RelayCall } from './backend.ts';
+import type { CallSide, RelayBackend, RelayCall, RelayChoice } from './backend.ts';
 import type { MediaHints } from './module-apis.ts';
 
 /** A call whose media the relay follows, as its first relayed description showed it. */
@@ -16,6 +16,8 @@ export interface MediaAsks {
   /** Messages whose route asked for their media alone to go through the relay (useMediaProxy). */
   readonly usedRequests: WeakSet<Request>;
   readonly usedReplies: WeakSet<Reply>;
+  /** The relay or set a route named for its call (remote relays). */
+  readonly choices: WeakMap<Request, RelayChoice>;
 }
 
 export interface MediaHandlerOptions {
@@ -61,7 +63,13 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
     // A request is read where its branch goes; a reply by whoever sent the request.
     const signal = (e.reply ?? e.request).source.address;
     const readerSignal = e.reply === null ? e.txn?.target.address : e.request.source.address;
-    const relayed = await o.backend.relay({ call, side, tag, streams, description: offer, signal, ...(readerSignal !== undefined ? { readerSignal } : {}) });
+    // A request offers (an ACK answers a 200's late offer); a reply answers.
+    const role = e.reply === null && e.request.method !== 'ACK' ? 'offer' : 'answer';
+    const choice = o.asks.choices.get(e.request);
+    const relayed = await o.backend.relay({
+      call, side, tag, streams, description: offer, signal, role,
+      ...(readerSignal !== undefined ? { readerSignal } : {}), ...(choice === undefined ? {} : { choice }),
+    });
     // SDP left as the party wrote it still describes a media path; the plain protocol's does not.
     if (relayed.size === 0 && offer.relayRequired) throw new MediaRefused(503, 'no media port');
     const done: RelayedStream[] = [];

@@ -4,7 +4,7 @@ import type { CallSide } from './backend.ts';
 /** What media-relay uses of the dialog module's api (DialogApi): the end of a call, and ending one. */
 export interface DialogFollow {
   onEnded(listener: (e: { readonly dialog: { readonly callId: string }; readonly reason: string }) => void): void;
-  terminate(callId: string, reason: 'timeout'): boolean;
+  terminate(callId: string, reason: 'timeout' | 'terminated'): boolean;
 }
 
 /**

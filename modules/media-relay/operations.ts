@@ -1,6 +1,7 @@
-import type { CallMedia, ModuleMetric, ModuleOperations } from '../../core/module.ts';
+import type { CallMedia, ModuleHealth, ModuleMetric, ModuleOperations } from '../../core/module.ts';
 import type { RelayBackend } from './backend.ts';
 import { EmbeddedBackend } from './embedded-backend.ts';
+import { NgBackend } from './remote/ng-backend.ts';
 
 /** The embedded relay's counters as Prometheus metrics, read at scrape time from what it already counts. */
 function embeddedMetrics(backend: EmbeddedBackend): ModuleMetric[] {
@@ -32,10 +33,26 @@ function embeddedMetrics(backend: EmbeddedBackend): ModuleMetric[] {
 
 /** A relay on another host: what its backend reports of all calls. */
 function remoteMetrics(backend: RelayBackend): ModuleMetric[] {
-  return [
+  const metrics: ModuleMetric[] = [
     { name: 'switchyard_media_sessions_started_total', help: 'Media relay sessions opened', type: 'counter', read: async () => (await backend.totals()).sessionsStarted },
     { name: 'switchyard_media_relayed_packets_total', help: 'Datagrams relayed (both directions)', type: 'counter', read: async () => (await backend.totals()).packetsRelayed },
   ];
+  if (!(backend instanceof NgBackend)) return metrics;
+  const per = (read: (r: ReturnType<NgBackend['relayStates']>[number]) => number) => () => backend.relayStates().map((r) => ({ labels: { relay: r.name, set: r.set }, value: read(r) }));
+  metrics.push(
+    { name: 'switchyard_media_relay_up', help: 'Remote relays: 1 while the relay answers NG pings and takes new calls', type: 'gauge', labelNames: ['relay', 'set'], read: per((r) => (r.up ? 1 : 0)) },
+    { name: 'switchyard_media_relay_ping_seconds', help: 'Remote relays: the last NG ping round trip', type: 'gauge', labelNames: ['relay', 'set'], read: per((r) => (r.rttMs ?? 0) / 1000) },
+    { name: 'switchyard_media_relay_calls_placed_total', help: 'Remote relays: calls placed on the relay', type: 'counter', labelNames: ['relay', 'set'], read: per((r) => r.placed) },
+  );
+  return metrics;
+}
+
+/** Remote relays: well while at least one relay answers. */
+function remoteHealth(backend: NgBackend): ModuleHealth {
+  const states = backend.relayStates();
+  const down = states.filter((r) => !r.up).map((r) => r.name);
+  if (down.length < states.length) return down.length === 0 ? { ok: true } : { ok: true, detail: `relays down: ${down.join(', ')}` };
+  return { ok: false, detail: `no media relay answers (${down.join(', ')})` };
 }
 
 /** What the media relay shows operators: its counters, and each call's live media. */
@@ -52,6 +69,7 @@ export function mediaOperations(backend: RelayBackend): ModuleOperations {
         })),
       };
     },
+    ...(backend instanceof NgBackend ? { health: () => remoteHealth(backend) } : {}),
     async stats() {
       const t = await backend.totals();
       return { mediaSessionsStarted: t.sessionsStarted, mediaSessionsEnded: t.sessionsEnded, mediaPacketsRelayedEnded: t.packetsRelayed, mediaStrangersDropped: t.strangersDropped, mediaNoPort: t.noPortFailures };

@@ -13,6 +13,8 @@ export interface RegistrarPolicy {
   readonly maxExpiresSec: number;
   readonly defaultExpiresSec: number;
   readonly maxContacts: number;
+  /** With a shared store: this proxy's `host:port`, recorded in the bindings it makes. */
+  readonly nodeAddress?: string | undefined;
 }
 
 /** The lifetimes granted in one dialect, in seconds; a default of null never expires. */
@@ -72,13 +74,14 @@ type Update = Extract<RegistrationRequest, { kind: 'update' }>;
  * on (its transport and connection, ordered by the request's Call-ID and CSeq); one without is
  * reached where it sent from, and that is all there is to keep.
  */
-function bindingOf(reg: Update, contact: RequestedContact, now: number, expiresAt: number | null): Binding {
+function bindingOf(reg: Update, contact: RequestedContact, now: number, expiresAt: number | null, node: string | undefined): Binding {
   const { flow } = reg;
-  if (contact.uri === null) return { aor: reg.aor, dialect: flow.dialect, listener: flow.listener, address: flow.address, registeredAt: now, expiresAt };
+  const at = node === undefined ? {} : { node };
+  if (contact.uri === null) return { aor: reg.aor, dialect: flow.dialect, listener: flow.listener, address: flow.address, registeredAt: now, expiresAt, ...at };
   return {
     aor: reg.aor, dialect: flow.dialect, listener: flow.listener, address: flow.address, registeredAt: now, expiresAt,
     contact: contact.uri, callId: reg.callId, cseq: reg.seq, transport: flow.transport, connection: flow.connection,
-    ...(contact.q !== undefined ? { q: contact.q } : {}),
+    ...(contact.q !== undefined ? { q: contact.q } : {}), ...at,
   };
 }
 
@@ -124,7 +127,7 @@ export function applyRegistration(
     if (old !== undefined && outOfOrder(old, reg.callId, reg.seq)) return unchanged(current, respondVerdict(500, OUT_OF_ORDER));
     if (old !== undefined) next = next.filter((b) => b !== old);
     if (sec === 0) continue;
-    next.push(bindingOf(reg, contact, now, sec === null ? null : now + sec * 1000));
+    next.push(bindingOf(reg, contact, now, sec === null ? null : now + sec * 1000, policy.nodeAddress));
   }
   if (next.length > policy.maxContacts) return unchanged(current, respondVerdict(403, 'Too Many Contacts'));
   if (current.length === 0 && next.length > 0 && users >= policy.maxUsers) return unchanged(current, respondVerdict(503, FULL[dialect]));

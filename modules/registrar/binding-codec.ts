@@ -13,15 +13,18 @@ import type { Binding } from './store.ts';
 type Row = [
   dialect: DialectName, listener: string, address: string, port: number, registeredAt: number, expiresAt: number | null,
   contact: string | null, q: number | null, callId: string | null, cseq: number | null, transport: SignalingTransport | null, connection: number | null,
+  node?: string,
 ];
 
 export function encodeBindings(bindings: readonly Binding[]): string {
   const rows: Row[] = [];
   for (const b of bindings) {
-    rows.push([
+    const row: Row = [
       b.dialect, b.listener, b.address.address, b.address.port, b.registeredAt, b.expiresAt,
       b.contact ?? null, b.q ?? null, b.callId ?? null, b.cseq ?? null, b.transport ?? null, b.connection ?? null,
-    ]);
+    ];
+    if (b.node !== undefined) row.push(b.node);
+    rows.push(row);
   }
   return JSON.stringify(rows);
 }
@@ -30,7 +33,7 @@ export function encodeBindings(bindings: readonly Binding[]): string {
 export function decodeBindings(aor: string, text: string): Binding[] {
   const rows = JSON.parse(text) as Row[];
   const out: Binding[] = [];
-  for (const [dialect, listener, address, port, registeredAt, expiresAt, contact, q, callId, cseq, transport, connection] of rows) {
+  for (const [dialect, listener, address, port, registeredAt, expiresAt, contact, q, callId, cseq, transport, connection, node] of rows) {
     const b: { -readonly [K in keyof Binding]: Binding[K] } = { aor, dialect, listener, address: { address, port }, registeredAt, expiresAt };
     if (contact !== null) b.contact = contact;
     if (q !== null) b.q = q;
@@ -40,6 +43,7 @@ export function decodeBindings(aor: string, text: string): Binding[] {
       b.transport = transport;
       b.connection = connection; // a SIP binding names its connection, null over UDP
     }
+    if (node !== undefined) b.node = node;
     out.push(b);
   }
   return out;

@@ -9,7 +9,8 @@ import type { LocationStore } from './store.ts';
 export class ConnectionBindings {
   private readonly users = new Map<number, Set<string>>();
 
-  constructor(private readonly store: LocationStore) {}
+  /** `node`: this proxy's address in a shared store, recorded in the bindings made here (others' connection numbers are theirs). */
+  constructor(private readonly store: LocationStore, private readonly node: () => string | undefined = () => undefined) {}
 
   /** A REGISTER arrived over a stream connection: its user may hold bindings that name it. */
   note(reg: RegistrationRequest): void {
@@ -30,9 +31,10 @@ export class ConnectionBindings {
     const users = this.users.get(connection);
     this.users.delete(connection);
     let removed = 0;
+    const node = this.node();
     for (const aor of users ?? []) {
       removed += await this.store.update(aor, (current) => {
-        const kept = current.filter((b) => b.connection !== connection);
+        const kept = current.filter((b) => b.connection !== connection || b.node !== node);
         return { bindings: kept.length === current.length ? current : kept, result: current.length - kept.length };
       });
     }

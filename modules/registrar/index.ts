@@ -1,6 +1,8 @@
 import { defineModule, fn, respondVerdict, sameEndpoint, z, type DialectName, type RegistrationInfo, type Verdict } from '../../core/module.ts';
 import { MemoryLocationStore } from './memory-store.ts';
 import { ConnectionBindings } from './connection-bindings.ts';
+import { parseNodeAddress, reachableBindings } from './node-forwarding.ts';
+import { RedisLocationStore } from './redis-store.ts';
 import { register } from './register.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
 
@@ -8,7 +10,8 @@ export type { Binding, LocationStore, LocationUpdate, StoreMoment };
 
 export type LookupResult =
   | { readonly ok: true; readonly bindings: readonly Binding[] }
-  | { readonly ok: false; readonly reason: 'not-found' };
+  /** `unavailable`: the store did not answer (a shared store that is down). */
+  | { readonly ok: false; readonly reason: 'not-found' | 'unavailable' };
 
 /** What other modules (call routing) use of the registrar. */
 export interface RegistrarApi {
@@ -29,8 +32,15 @@ async function bindingsIn(store: LocationStore, aor: string, dialect: DialectNam
   return all.every((b) => b.dialect === dialect) ? all : all.filter((b) => b.dialect === dialect);
 }
 
-async function lookupIn(store: LocationStore, aor: string, dialect: DialectName): Promise<LookupResult> {
-  const bindings = await bindingsIn(store, aor, dialect);
+/** The user's bindings in `dialect` as this proxy reaches them (`self`: its node address, with a shared store). */
+async function lookupIn(store: LocationStore, aor: string, dialect: DialectName, self: string | undefined): Promise<LookupResult> {
+  let stored: readonly Binding[];
+  try {
+    stored = await bindingsIn(store, aor, dialect);
+  } catch {
+    return { ok: false, reason: 'unavailable' };
+  }
+  const bindings = reachableBindings(stored, self);
   return bindings.length > 0 ? { ok: true, bindings } : { ok: false, reason: 'not-found' };
 }
 
@@ -50,6 +60,21 @@ const schema = z.object({
   /** SIP: contacts one user may register at once (all of them ring in parallel). */
   maxContacts: z.number().int().min(1).default(10),
   /**
+   * Where bindings live: `memory` (this process; the default, needs no server) or a Redis or
+   * Valkey URL (`redis://host:port/db`, `rediss://...`, `unix:///path`) shared by several
+   * proxies, so that registrations survive a restart and every proxy sees them.
+   */
+  store: z.string().refine((s) => s === 'memory' || /^(rediss?|unix):\/\//.test(s), { message: 'expected "memory" or a redis://, rediss:// or unix:// URL' }).default('memory'),
+  /** Keys in a shared store start with it. */
+  storePrefix: z.string().default('switchyard:'),
+  /**
+   * With a shared store: this proxy's SIP address as the others reach it (`host:port`). Bindings
+   * made here record it; another proxy sends requests for those users here (where their NAT
+   * pinhole and connection are) rather than to the contact. Plain-protocol users are reached
+   * from the proxy they registered with only: the plain protocol has no hop between proxies.
+   */
+  nodeAddress: z.string().refine((s) => parseNodeAddress(s) !== null, { message: 'expected host:port or [ipv6]:port' }).optional(),
+  /**
    * SIP: a binding made over a connection of these transports goes when that connection closes
    * (a browser tab closed cannot be reached again, so a call to it gets 480 at once).
    */
@@ -62,12 +87,14 @@ export const registrar = defineModule({
   schema,
   reloadable: ['maxUsers', 'plainBindingTtlSec', 'plainMaxUsersPerSource', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts', 'dropOnDisconnect'],
 
-  setup: ({ core, config, log }): { store: LocationStore; flows: ConnectionBindings } => {
-    const store = new MemoryLocationStore();
-    const flows = new ConnectionBindings(store);
+  setup: async ({ core, config, log }): Promise<{ store: LocationStore; flows: ConnectionBindings }> => {
+    const c = config();
+    const store = c.store === 'memory' ? new MemoryLocationStore() : await RedisLocationStore.open({ url: c.store, prefix: c.storePrefix, log });
+    const flows = new ConnectionBindings(store, () => config().nodeAddress);
     core.hooks.onConnectionClosed((e) => {
       if (!config().dropOnDisconnect.includes(e.transport as 'ws')) return flows.forget(e.connection);
-      void flows.closed(e.connection).then(({ removed, users }) => { if (removed > 0) log.debug({ connection: e.connection, transport: e.transport, removed, users }, 'bindings of a closed connection removed'); });
+      void flows.closed(e.connection).then(({ removed, users }) => { if (removed > 0) log.debug({ connection: e.connection, transport: e.transport, removed, users }, 'bindings of a closed connection removed'); })
+        .catch((err: unknown) => log.warn({ connection: e.connection, err: (err as Error).message }, 'bindings of a closed connection not removed: the location store does not answer'));
     });
     return { store, flows };
   },
@@ -81,14 +108,14 @@ export const registrar = defineModule({
     }),
 
     /** Where `user` (default: the request's callee) is registered in the request's dialect. */
-    lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => mc.track(lookupIn(state.store, user ?? mc.msg.ruri.user, mc.msg.dialect))),
+    lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => mc.track(lookupIn(state.store, user ?? mc.msg.ruri.user, mc.msg.dialect, config().nodeAddress))),
 
     /** True when `user` (default: the caller) is registered, in the request's dialect, at the address this request came from. */
     registeredAtSource: fn(['request'], (mc, user?: string): Promise<boolean> =>
-      mc.track(bindingsIn(state.store, user ?? mc.msg.from.user, mc.msg.dialect).then((bs) => bs.some((b) => sameEndpoint(b.address, mc.msg.source)))), () => Promise.resolve(false)),
+      mc.track(bindingsIn(state.store, user ?? mc.msg.from.user, mc.msg.dialect).then((bs) => bs.some((b) => sameEndpoint(b.address, mc.msg.source)), () => false)), () => Promise.resolve(false)),
   }),
 
-  api: ({ state }): RegistrarApi => ({ lookup: (aor, dialect) => lookupIn(state.store, aor, dialect) }),
+  api: ({ state, config }): RegistrarApi => ({ lookup: (aor, dialect) => lookupIn(state.store, aor, dialect, config().nodeAddress) }),
 
   operations: ({ state }) => ({
     metrics: [
@@ -99,6 +126,7 @@ export const registrar = defineModule({
       return bindings.map(registrationInfo);
     },
     stats: () => ({ registeredUsers: state.store.size() }),
+    health: () => (state.store.reachable?.() === false ? { ok: false, detail: 'the location store does not answer' } : { ok: true }),
   }),
 
   onClose: ({ state }) => state.store.close(),

@@ -11,7 +11,14 @@ export async function register(mc: MessageContext, store: LocationStore, policy:
   if (!read.ok) return respondVerdict(400, read.reason);
   const reg = read.registration;
   seen?.(reg);
-  const verdict = await store.update(reg.aor, (current, moment) => applyRegistration(reg, policy, current, moment));
+  let verdict: Verdict;
+  try {
+    verdict = await store.update(reg.aor, (current, moment) => applyRegistration(reg, policy, current, moment));
+  } catch (err) {
+    // A shared store that is down: the phone registers again later, nothing is half-written.
+    mc.log.warn({ aor: reg.aor, err: (err as Error).message }, 'REGISTER not stored: location store unavailable');
+    return respondVerdict(503, 'Service Unavailable', { retryAfterSec: 5 });
+  }
   mc.log.debug({ aor: reg.aor, kind: reg.kind, status: verdict.kind === 'respond' ? verdict.status : undefined, at: mc.msg.source }, 'REGISTER answered');
   if (reg.kind === 'update' && verdict.kind === 'respond' && verdict.status < 300 && mc.log.isLevelEnabled('debug')) {
     mc.log.debug({ aor: reg.aor, contacts: verdict.extras?.contacts?.length, at: mc.msg.source }, 'registered');

@@ -17,6 +17,12 @@ export interface Binding {
   /** SIP: reached over a stream transport (TCP, TLS, WebSocket) on this connection when it registered over one. */
   readonly transport?: SignalingTransport;
   readonly connection?: number | null;
+  /**
+   * With a shared store: the proxy the user registered through (`host:port` of its SIP
+   * listener), where its NAT pinhole and connection are. Another proxy forwards requests for
+   * the user there instead of to the contact.
+   */
+  readonly node?: string;
 }
 
 /** What an update sees besides the user's bindings, read in the same atomic step. */
@@ -68,6 +74,8 @@ export interface LocationStore {
    * listener's `registrations`). Optional: a store that cannot list leaves it out.
    */
   list?(limit: number): Promise<readonly Binding[]>;
+  /** A networked store: whether it answers now (the embedded store always does). */
+  reachable?(): boolean;
   /** Number of AORs held; expired ones leave at the store's next sweep (the memory store: within a second up to 32,000 users, 15 s beyond). */
   size(): number;
   close(): Promise<void>;

@@ -85,7 +85,10 @@ describe('loadScript: a valid script', () => {
     assert.ok(order.indexOf('dialog') < order.indexOf('media-relay'));
     assert.ok(order.indexOf('registrar') < order.indexOf('call-routing'));
     const relay = s.modules.find((m) => m.name === 'media-relay');
-    assert.deepEqual(relay?.config, { ports: '22990-22999', host: '::', engine: 'auto', workers: 'auto', idleTimeoutSec: 5, strictSource: false, relatchAfterSilentSec: 2 });
+    assert.deepEqual(relay?.config, {
+      ports: '22990-22999', host: '::', engine: 'auto', workers: 'auto', idleTimeoutSec: 5, strictSource: false, relatchAfterSilentSec: 2, relays: [],
+      remote: { timeoutMs: 1000, tries: 3, failoverTries: 2, pingIntervalSec: 5, maxBackoffSec: 30, lostAfterFailures: 3, setsBySource: [], callStorePrefix: 'switchyard:', callStoreTtlSec: 43_200 },
+    });
     assert.equal(s.modules.find((m) => m.name === 'registrar')?.enabled, false);
     assert.equal(typeof s.routes.request, 'function');
     assert.deepEqual(Object.keys(s.routes.failure), ['callFailed']);

@@ -295,3 +295,23 @@ describe('media-relay: what it uses of other modules', () => {
     assert.equal(typeof hints.apply, 'function');
   });
 });
+
+describe('media-relay: engageMediaProxy({ relay, set })', () => {
+  test('a relay or set is checked against the configured relays: a wrong name, an unknown key or none configured is the script\'s error', async () => {
+    const embedded = await boot();
+    assert.throws(() => ctx(embedded, plainRequest(CALL, ALICE_ADDR)).engageMediaProxy!({ relay: 'eu-1' }), /no remote relays are configured/);
+
+    const hooks = new ProxyHooks();
+    // Nothing answers NG on this port: the relays are only named here, never reached.
+    const modules: AnyModule[] = [dialog(), mediaRelay({ relays: [{ name: 'eu-1', ng: '127.0.0.1:9', set: 'eu' }, { name: 'us-1', ng: '127.0.0.1:9', set: 'us' }] })];
+    const registry = await ModuleRegistry.boot(validateModules(modules), { ...fakeCore(), hooks }, silentLog);
+    registries.push(registry);
+    const p: Proxy = { hooks, registry, relay: null as unknown as MediaRelay, dialogs: registry.api<DialogApi>('dialog')! };
+    const call = plainRequest(CALL, ALICE_ADDR);
+    assert.deepEqual(ctx(p, call).engageMediaProxy!({ relay: 'eu-1' }), { ok: true });
+    assert.deepEqual(ctx(p, call).engageMediaProxy!({ set: 'us' }), { ok: true });
+    assert.throws(() => ctx(p, call).engageMediaProxy!({ relay: 'eu-9' }), /relay: no relay named "eu-9"/);
+    assert.throws(() => ctx(p, call).engageMediaProxy!({ set: 'asia' }), /set: no relay set named "asia"/);
+    assert.throws(() => ctx(p, call).engageMediaProxy!({ relays: 'eu-1' }), /engageMediaProxy: .*relays/);
+  });
+});

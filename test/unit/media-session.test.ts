@@ -134,16 +134,26 @@ function party(stats: SessionStats, i: 0 | 1) {
   return stats.parties[i]!;
 }
 
-/** Binds `port` to prove it is free again (the relay's close is asynchronous: retry briefly). */
-async function canBind(port: number): Promise<boolean> {
+/**
+ * Proves `port` free again: the system binds it (the relay's close is asynchronous: retry
+ * briefly), or, given the relay's engine, the engine binds it: a native engine keeps an ended
+ * session's socket bound as the port's spare, for the port's next session only.
+ */
+async function canBind(port: number, engine?: MediaEngine): Promise<boolean> {
   for (let i = 0; i < 50; i++) {
-    const s = createUdpSocket('::');
     try {
-      await bindUdp(s, port, '::');
-      await new Promise<void>((r) => s.close(() => r()));
+      if (engine !== undefined) {
+        (await engine.bind(port)).release();
+        return true;
+      }
+      const s = createUdpSocket('::');
+      try {
+        await bindUdp(s, port, '::');
+      } finally {
+        await new Promise<void>((r) => s.close(() => r()));
+      }
       return true;
     } catch {
-      try { s.close(); } catch { /* already closed */ }
       await sleep(20);
     }
   }
@@ -155,12 +165,13 @@ function key(callId: string): SessionKey {
   return { callId, stream: 0, component: 'media' };
 }
 
-function newRelay(c: EngineCase, min: number, max: number, idleTimeoutMs: number, relatchAfterSilentMs = 0): { relay: MediaRelay; ended: { key: SessionKey; reason: SessionEndReason; stats: SessionStats }[] } {
-  const relay = new MediaRelay({ range: { min: min + c.portOffset, max: max + c.portOffset }, idleTimeoutMs, relatchAfterSilentMs }, engineFor(c, '::'), silentLog);
+function newRelay(c: EngineCase, min: number, max: number, idleTimeoutMs: number, relatchAfterSilentMs = 0): { relay: MediaRelay; engine: MediaEngine; ended: { key: SessionKey; reason: SessionEndReason; stats: SessionStats }[] } {
+  const engine = engineFor(c, '::');
+  const relay = new MediaRelay({ range: { min: min + c.portOffset, max: max + c.portOffset }, idleTimeoutMs, relatchAfterSilentMs }, engine, silentLog);
   relays.add(relay);
   const ended: { key: SessionKey; reason: SessionEndReason; stats: SessionStats }[] = [];
   relay.onEnd((s, reason, stats) => ended.push({ key: s.key, reason, stats }));
-  return { relay, ended };
+  return { relay, engine, ended };
 }
 
 /** A two-leg session on `portA` (alice's leg) and `portB` (bob's), as the proxy opens them for SIP. */
@@ -362,7 +373,7 @@ for (const engine of ENGINE_CASES) {
     });
 
     test('MediaRelay.openLegs: two even/odd pairs, RTP on the even ports, RTCP on the odd; ending frees all four', async () => {
-      const { relay, ended } = newRelay(engine, 22720, 22727, 60_000);
+      const { relay, engine: relayEngine, ended } = newRelay(engine, 22720, 22727, 60_000);
       const legs = await relay.openLegs('l', 0, { name: 'a', address: { address: '::ffff:127.0.0.1', port: 4000 } }, { name: 'b', address: NOWHERE }, { strictSource: false });
       assert.ok(legs);
       const base = 22720 + engine.portOffset;
@@ -374,15 +385,36 @@ for (const engine of ENGINE_CASES) {
       relay.end(legs.rtcp, 'bye');
       assert.deepEqual(ended.map((e) => [e.key.component, e.stats.parties.map((p) => p.relayPort)]), [['rtp', [base, base + 2]], ['rtcp', [base + 1, base + 3]]]);
       assert.equal(relay.portsInUse, 0);
-      for (const p of [base, base + 1, base + 2, base + 3]) assert.ok(await canBind(p), `port ${p} is free again`);
+      for (const p of [base, base + 1, base + 2, base + 3]) assert.ok(await canBind(p, relayEngine), `port ${p} is free again`);
     });
 
     test('MediaRelay.openLegs with room for one pair only: no session, nothing left bound', async () => {
-      const { relay } = newRelay(engine, 22730, 22731, 60_000);
+      const { relay, engine: relayEngine } = newRelay(engine, 22730, 22731, 60_000);
       assert.equal(await relay.openLegs('n', 0, { name: 'a', address: NOWHERE }, { name: 'b', address: NOWHERE }, { strictSource: false }), null);
       assert.equal(relay.portsInUse, 0);
       assert.equal(relay.totals.noPortFailures, 1);
-      assert.ok(await canBind(22730 + engine.portOffset));
+      assert.ok(await canBind(22730 + engine.portOffset, relayEngine));
+      assert.ok(await canBind(22731 + engine.portOffset, relayEngine));
+    });
+
+    test("a port's next session hears nothing its ended session was sent, and latches its own party", async () => {
+      const engine0 = engineFor(engine, '::');
+      const [pa, pb] = [22740 + engine.portOffset, 22742 + engine.portOffset];
+      const a = await Peer.open('127.0.0.1');
+      const b = await Peer.open('127.0.0.1');
+      const late = await Peer.open('127.0.0.1');
+      const first = engine0.startLegs({ callId: 'old', stream: 0, component: 'rtp' }, await engine0.bind(pa), await engine0.bind(pb), { name: 'a', address: NOWHERE }, { name: 'b', address: b.seenAs }, { strictSource: false });
+      await relaysVia(late, pa, b, pb, Buffer.from('latched'));
+      first.close();
+      // The ended call's party keeps sending: nothing is forwarded, and none of it may latch the port's next session.
+      for (let i = 0; i < 20; i++) await late.send(Buffer.from(`late ${i}`), pa);
+      assert.deepEqual(await b.drain(100), []);
+      const next = engine0.startLegs({ callId: 'new', stream: 0, component: 'rtp' }, await engine0.bind(pa), await engine0.bind(pb), { name: 'a', address: NOWHERE }, { name: 'b', address: b.seenAs }, { strictSource: false });
+      sessions.add(next);
+      await relaysVia(a, pa, b, pb, Buffer.from('new call'));
+      await relaysVia(b, pb, a, pa, Buffer.from('back'));
+      const stats = next.stats();
+      assert.deepEqual([stats.parties[0]!.packets, stats.parties[1]!.packets, stats.strangers], [1, 1, 0]);
     });
 
     test('the re-latch rule: a latched party silent while another source sends to its port latches anew', async () => {
@@ -519,7 +551,7 @@ for (const engine of ENGINE_CASES) {
     });
 
     test('an idle session is ended with reason "idle", its end listener told, its port freed', async () => {
-      const { relay, ended } = newRelay(engine, 22610, 22612, 300);
+      const { relay, engine: relayEngine, ended } = newRelay(engine, 22610, 22612, 300);
       const a = await Peer.open('127.0.0.1');
       const b = await Peer.open('::1');
       const s = await relay.open(key('idle-call'), { name: 'alice', address: a.seenAs }, { name: 'bob', address: b.seenAs });
@@ -539,7 +571,7 @@ for (const engine of ENGINE_CASES) {
       assert.equal(relay.totals.sessionsEnded, 1);
       assert.equal(relay.totals.packetsRelayed, 1);
       assert.equal(relay.totals.bytesRelayed, 'one packet'.length);
-      assert.ok(await canBind(s.port), 'the port of the ended session can be bound again');
+      assert.ok(await canBind(s.port, relayEngine), 'the port of the ended session can be bound again');
     });
 
     test('a session with traffic is not ended while the traffic goes on', async () => {
@@ -563,7 +595,7 @@ for (const engine of ENGINE_CASES) {
     });
 
     test('end() ends the session now, returns its counters, tells listeners and frees the port', async () => {
-      const { relay, ended } = newRelay(engine, 22630, 22632, 60_000);
+      const { relay, engine: relayEngine, ended } = newRelay(engine, 22630, 22632, 60_000);
       const a = await Peer.open('127.0.0.1');
       const b = await Peer.open('::1');
       const stranger = await Peer.open('127.0.0.2');
@@ -590,7 +622,7 @@ for (const engine of ENGINE_CASES) {
       // No more relaying on the closed port.
       await a.send(Buffer.from('late'), s.port).catch(() => undefined);
       assert.deepEqual(await b.drain(150), []);
-      assert.ok(await canBind(s.port), 'the port is free again');
+      assert.ok(await canBind(s.port, relayEngine), 'the port is free again');
     });
 
     test('a new session does not reuse the port just freed (round-robin)', async () => {

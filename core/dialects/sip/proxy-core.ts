@@ -58,6 +58,17 @@ const OPTIONS_ANSWER: ReplyExtras = {
   ],
 };
 
+/**
+ * A reply whose top Record-Route is not this proxy: a record-routing proxy downstream stays in
+ * the dialog's path and answers for the callee's address (its alias, not ours).
+ */
+function recordRoutedBeyond(reply: SipResponse, node: LocalNode): boolean {
+  const top = getHeaders(reply, 'record-route')[0];
+  if (top === undefined) return false;
+  const first = parseNameAddr(top);
+  return first !== null && !node.isUs(first.uri);
+}
+
 function firstRoute(sip: SipRequest): NameAddr | null {
   const first = getHeaders(sip, 'route')[0];
   return first === undefined ? null : parseNameAddr(first);
@@ -335,7 +346,8 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const listener = req.listener;
     const inTransport = sipWire(req).transport;
     const id = facing(this.deps.identity(listener, hop.transport), hop.address.address);
-    if (call.inPath && TARGET_METHODS.has(out.method)) aliasContact(out, req.source, inTransport);
+    // A record-routing proxy before this one stays in the path and answers for the caller's address.
+    if (call.inPath && TARGET_METHODS.has(out.method) && !hasHeader(sip, 'record-route')) aliasContact(out, req.source, inTransport);
     if (recordRoute) {
       // Double Record-Route when the call changes address family or transport (RFC 5658): each side gets a URI it can reach.
       const inbound = facing(this.deps.identity(listener, inTransport), req.source.address);
@@ -470,7 +482,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   private passUpstream(call: ProxyCall, reply: Reply): void | Promise<void> {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
-    if (call.inPath && reply.status < 300 && TARGET_METHODS.has(reply.method)) aliasContact(out, reply.source, sipWire(reply).transport);
+    if (call.inPath && reply.status < 300 && TARGET_METHODS.has(reply.method) && !recordRoutedBeyond(out, this.deps.node)) aliasContact(out, reply.source, sipWire(reply).transport);
     const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply });
     const send = (): void => this.deps.servers.send(call.server, call.server.upstream, reply.status, serializeSip(out));
     return whenDone(hooked, () => {

@@ -10,11 +10,10 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
-import WebSocket from 'ws';
 import { freePort } from '../helpers/ports.ts';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { SipUa } from '../helpers/sip-ua.ts';
-import { StreamUa } from '../helpers/stream-ua.ts';
+import { StreamUa, rawWebSocket } from '../helpers/stream-ua.ts';
 import { makeCa, makeCert, pem, type CertFiles } from '../helpers/test-certs.ts';
 
 const LOOP = '127.0.0.1';
@@ -228,20 +227,17 @@ describe('TLS and WebSocket listeners under abuse', () => {
   });
 
   test('WS: a peer that never reads its replies is closed at the write-queue bound', async () => {
-    const slow = await StreamUa.ws(`ws://${LOOP}:${wsPort}`);
-    const raw = (slow.ws as unknown as { _socket: net.Socket })._socket;
-    raw.pause();
-    const from = proxy.logs.length;
-    let isClosed = false;
-    slow.ws.once('close', () => { isClosed = true; });
+    const slow = await rawWebSocket(wsPort);
+    const dropped = proxy.waitForLog((l) => l.msg === 'WS connection closed: the peer does not read', 20_000, proxy.logs.length);
+    let seen = false;
+    void dropped.then(() => { seen = true; }, () => undefined);
     const bigVia = `Via: SIP/2.0/WS big.invalid;branch=z9hG4bK-big;x=${'a'.repeat(12_000)}`;
-    for (let i = 0; i < 3000 && !isClosed; i++) {
-      slow.ws.send(options('WS').replace('\r\nMax-Forwards', `\r\n${bigVia}\r\nMax-Forwards`));
+    for (let i = 0; i < 3000 && !seen && !slow.socket.destroyed; i++) {
+      slow.send(options('WS').replace('\r\nMax-Forwards', `\r\n${bigVia}\r\nMax-Forwards`));
       if (i % 50 === 49) await new Promise<void>((r) => setImmediate(r));
     }
-    await proxy.waitForLog((l) => l.msg === 'WS connection closed: the peer does not read', 10_000, from);
-    raw.resume();
-    await new Promise<void>((r) => { if (slow.ws.readyState === WebSocket.CLOSED) r(); else slow.ws.once('close', () => r()); });
+    await dropped;
+    slow.socket.destroy();
   });
 
   test('a TCP or TLS next hop that refuses the connection: the branch fails at once with 503, not after Timer B', async () => {

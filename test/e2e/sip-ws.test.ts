@@ -9,10 +9,9 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import WebSocket from 'ws';
 import { freeRange } from '../helpers/ports.ts';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
-import { StreamUa } from '../helpers/stream-ua.ts';
+import { StreamUa, rawWebSocket } from '../helpers/stream-ua.ts';
 import { SipUa, answer, header, headers, sdp } from '../helpers/sip-ua.ts';
 import { makeCa, makeCert, pem, type CertFiles } from '../helpers/test-certs.ts';
 
@@ -74,6 +73,14 @@ async function registerUdp(ua: SipUa, user: string, proxyPort: number): Promise<
 }
 
 let main: Running;
+
+/** `p`, or a failure naming `what` after `ms`: a test that waits on the proxy never hangs. */
+function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`not within ${ms} ms: ${what}`)), ms);
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e as Error); });
+  });
+}
 
 before(async () => { main = await startProxy('sip-ws', { relayPorts: await freeRange(40), registrar: '' }); });
 after(async () => {
@@ -163,34 +170,34 @@ describe('SIP over WebSocket', () => {
 
   test('bad input: a frame that is not SIP, an oversize frame, a stalled WSS handshake, a reader that never reads', async () => {
     const junk = await StreamUa.ws(`ws://${LOOP}:${main.ws}`, { origin: ORIGIN });
-    const closedJunk = new Promise<number>((r) => junk.ws.once('close', (code) => r(code)));
+    const closedJunk = within(5000, new Promise<number>((r) => junk.ws.once('close', (code) => r(code))), 'the junk frame\'s connection closed');
     junk.ws.send(Buffer.from([0, 1, 2, 3, 255, 254]));
     assert.equal(await closedJunk, 1002, 'not SIP: closed with a protocol error');
 
     const big = await StreamUa.ws(`ws://${LOOP}:${main.ws}`, { origin: ORIGIN });
-    const closedBig = new Promise<number>((r) => big.ws.once('close', (code) => r(code)));
+    const closedBig = within(5000, new Promise<number>((r) => big.ws.once('close', (code) => r(code))), 'the oversize frame\'s connection closed');
     big.ws.send('OPTIONS sip:x SIP/2.0\r\n' + 'X: '.padEnd(70 * 1024, 'y'));
     assert.equal(await closedBig, 1009, 'oversize: closed as too big');
 
     const stalled = net.connect(main.wss, LOOP);
     stalled.on('error', () => undefined);
     const t0 = Date.now();
-    await new Promise<void>((r) => stalled.once('close', () => r()));
+    await within(10_000, new Promise<void>((r) => stalled.once('close', () => r())), 'the stalled WSS handshake closed');
     assert.ok(Date.now() - t0 < 5000, 'a WSS handshake that never comes is dropped (timeout 500 ms)');
 
     // A peer that sends and never reads: its answers pile up until the proxy drops it.
-    const slow = await StreamUa.ws(`ws://${LOOP}:${main.ws}`, { origin: ORIGIN });
-    const raw = (slow.ws as unknown as { _socket: net.Socket })._socket;
-    raw.pause();
-    let closed = false;
-    slow.ws.once('close', () => { closed = true; });
+    const slow = await rawWebSocket(main.ws, { origin: ORIGIN });
+    const from = main.proxy.logs.length;
+    const dropped = main.proxy.waitForLog((l) => l.msg === 'WS connection closed: the peer does not read', 20_000, from);
+    let seen = false;
+    void dropped.then(() => { seen = true; }, () => undefined);
     const pad = 'p'.padEnd(12_000, 'p'); // within the header-section bound: each answer copies it
-    for (let i = 0; i < 3000 && !closed; i++) {
-      slow.ws.send(`OPTIONS sip:${LOOP}:${main.ws} SIP/2.0\r\nVia: SIP/2.0/WS slow.invalid;branch=z9hG4bK-s${i};x=${pad}\r\nMax-Forwards: 70\r\nFrom: <sip:slow@${LOOP}>;tag=s\r\nTo: <sip:${LOOP}>\r\nCall-ID: slow-${i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`);
+    for (let i = 0; i < 3000 && !seen && !slow.socket.destroyed; i++) {
+      slow.send(`OPTIONS sip:${LOOP}:${main.ws} SIP/2.0\r\nVia: SIP/2.0/WS slow.invalid;branch=z9hG4bK-s${i};x=${pad}\r\nMax-Forwards: 70\r\nFrom: <sip:slow@${LOOP}>;tag=s\r\nTo: <sip:${LOOP}>\r\nCall-ID: slow-${i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`);
       if (i % 50 === 49) await new Promise<void>((r) => setImmediate(r));
     }
-    raw.resume();
-    await new Promise<void>((r) => { if (slow.ws.readyState === WebSocket.CLOSED) r(); else slow.ws.once('close', () => r()); });
+    await dropped;
+    slow.socket.destroy();
   });
 });
 

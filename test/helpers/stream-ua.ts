@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 
@@ -77,4 +79,42 @@ export class StreamUa {
   close(): void {
     this.end();
   }
+}
+
+/**
+ * A WebSocket client at the byte level (`sip` subprotocol, masked text frames), for a peer that
+ * must never read: the `ws` client resumes its socket by itself when its receiver drains.
+ * Resolves once the upgrade is answered 101, with the socket paused.
+ */
+export async function rawWebSocket(port: number, o: { origin?: string } = {}): Promise<{ readonly socket: net.Socket; send(text: string): void }> {
+  const socket = net.connect({ host: '127.0.0.1', port });
+  await new Promise<void>((resolve, reject) => { socket.once('connect', () => resolve()); socket.once('error', reject); });
+  socket.on('error', () => undefined);
+  socket.write([
+    'GET / HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+    'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Protocol: sip', ...(o.origin !== undefined ? [`Origin: ${o.origin}`] : []), '', '',
+  ].join('\r\n'));
+  await new Promise<void>((resolve, reject) => {
+    let head = '';
+    const onData = (d: Buffer): void => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      socket.pause();
+      if (head.startsWith('HTTP/1.1 101 ')) resolve();
+      else reject(new Error(head.split('\r\n')[0]));
+    };
+    socket.on('data', onData);
+  });
+  return {
+    socket,
+    send(text: string): void {
+      const payload = Buffer.from(text, 'utf8');
+      const n = payload.length;
+      const head = n < 126 ? Buffer.from([0x81, 0x80 | n]) : n < 65_536 ? Buffer.from([0x81, 0x80 | 126, n >> 8, n & 0xff]) : Buffer.concat([Buffer.from([0x81, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; })()]);
+      const mask = randomBytes(4);
+      for (let i = 0; i < n; i++) payload[i]! ^= mask[i & 3]!;
+      socket.write(Buffer.concat([head, mask, payload]));
+    },
+  };
 }

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { proxyMetrics } from '../../core/admin/metrics.ts';
 import { Switchyard } from '../../core/boot/switchyard.ts';
 import { createLogger } from '../../core/lib/log.ts';
 import { loadScript } from '../../core/script/load.ts';
@@ -213,13 +214,18 @@ describe('call records', () => {
     }
   });
 
-  test('the file holds the same records as the webhook got, one JSON object per line', async () => {
+  test('the file holds the same records as the webhook got, one JSON object per line; /metrics counts them', async () => {
+    const registry = proxyMetrics(proxy, 'test');
     await proxy.stop();
+    // The module's counters as /metrics reads them, now that every post has settled.
+    const metrics = new Map((await registry.getMetricsAsJSON()).find((m) => m.name === 'switchyard_call_records_total')!.values
+      .map((v) => [`${v.labels.sink}/${v.labels.result}`, v.value]));
     const lines = readFileSync(file, 'utf8').split('\n');
     assert.equal(lines.pop(), '', 'the file ends with a newline');
     // Posts run a few at a time, so the webhook may get them in another order.
     const canonical = (rs: readonly CallRecord[]): string[] => rs.map((r) => JSON.stringify(r)).sort();
     assert.deepEqual(canonical(lines.map((l) => JSON.parse(l) as CallRecord)), canonical(receiver.records));
     assert.equal(receiver.records.length, 3 + 2 + 2 + 3 + 2, 'answered calls: start, answer, end; the others: start, end');
+    assert.deepEqual(Object.fromEntries(metrics), { 'file/written': 12, 'file/dropped': 0, 'webhook/posted': 12, 'webhook/failed': 0, 'webhook/dropped': 0 });
   });
 });

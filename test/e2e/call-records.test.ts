@@ -216,10 +216,14 @@ describe('call records', () => {
 
   test('the file holds the same records as the webhook got, one JSON object per line; /metrics counts them', async () => {
     const registry = proxyMetrics(proxy, 'test');
-    await proxy.stop();
-    // The module's counters as /metrics reads them, now that every post has settled.
-    const metrics = new Map((await registry.getMetricsAsJSON()).find((m) => m.name === 'switchyard_call_records_total')!.values
+    const counts = async (): Promise<Map<string, number>> => new Map((await registry.getMetricsAsJSON()).find((m) => m.name === 'switchyard_call_records_total')!.values
       .map((v) => [`${v.labels.sink}/${v.labels.result}`, v.value]));
+    // The receiver may have the last record before the proxy has its answer: the post counts when answered.
+    let metrics = await counts();
+    for (const end = Date.now() + 10_000; metrics.get('webhook/posted')! + metrics.get('webhook/failed')! < 12 && Date.now() < end; metrics = await counts()) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await proxy.stop();
     const lines = readFileSync(file, 'utf8').split('\n');
     assert.equal(lines.pop(), '', 'the file ends with a newline');
     // Posts run a few at a time, so the webhook may get them in another order.

@@ -29,7 +29,7 @@ const HOST = '127.0.0.1';
 const twoCores = availableParallelism() >= 2;
 const STALL_MS = 2000;
 
-function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
@@ -46,7 +46,7 @@ async function openSocket(): Promise<dgram.Socket> {
   return s;
 }
 
-async function startProxy(proxyArgs: readonly string[]): Promise<{ pid: number; stop: () => Promise<void> }> {
+export async function startProxy(proxyArgs: readonly string[]): Promise<{ pid: number; stop: () => Promise<void> }> {
   const nodeArgs = [...(process.env.SY_NODE_FLAGS ?? '').split(' ').filter((a) => a !== ''), join(root, 'bin', 'switchyard.mjs'),
     '--config', join(here, 'switchyard.config.ts'), '--log-level', 'warn', '--no-watch', ...(process.env.SY_ARGS ?? '').split(' ').filter((a) => a !== ''), ...proxyArgs];
   const child = twoCores ? spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs], { stdio: ['ignore', 'inherit', 'inherit'] })

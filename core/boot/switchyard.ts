@@ -1,6 +1,7 @@
 import type { CoreServices } from '../kernel/core-services.ts';
 import { Dispatcher, type DispatchStats } from '../kernel/dispatcher.ts';
 import { ProxyHooks } from '../kernel/hooks.ts';
+import type { MessageCounts } from '../kernel/message-counts.ts';
 import { ModuleRegistry } from '../kernel/module-registry.ts';
 import { OverloadControl, type OverloadStats } from '../kernel/overload.ts';
 import type { Endpoint } from '../lib/address.ts';
@@ -196,9 +197,12 @@ export class Switchyard {
   }
 
   /** Live counters of the core, as they are (read, never copied per message). */
-  counters(): { readonly dispatch: Readonly<DispatchStats>; readonly transactions: Readonly<Record<string, number>>; readonly dialects: Readonly<Record<string, Readonly<Record<string, number>>>>; readonly sip: Readonly<Record<string, number>> | null; readonly overload: Readonly<OverloadStats> } {
+  counters(): {
+    readonly dispatch: Readonly<DispatchStats>; readonly messages: MessageCounts; readonly transactions: Readonly<Record<string, number>>;
+    readonly dialects: Readonly<Record<string, Readonly<Record<string, number>>>>; readonly sip: Readonly<Record<string, number>> | null; readonly overload: Readonly<OverloadStats>;
+  } {
     const d = this.dialects.stats() as { transactions: Record<string, number>; dialects: Record<string, Record<string, number>>; sip?: Record<string, number> };
-    return { dispatch: this.dispatcher.stats, transactions: d.transactions, dialects: d.dialects, sip: d.sip ?? null, overload: this.overload.stats() };
+    return { dispatch: this.dispatcher.stats, messages: this.dispatcher.counts, transactions: d.transactions, dialects: d.dialects, sip: d.sip ?? null, overload: this.overload.stats() };
   }
 
   stats(): Record<string, unknown> {

@@ -108,6 +108,10 @@ export const registrar = defineModule({
   operations: ({ state }) => ({
     metrics: [
       { name: 'switchyard_registered_users', help: 'Users with at least one live binding in the location table', type: 'gauge', read: () => state.store.size() },
+      ...(state.store.bindingsByDialect === undefined ? [] : [{
+        name: 'switchyard_registrations', help: 'Registered contacts (bindings) in the location table, by dialect', type: 'gauge' as const, labelNames: ['dialect'],
+        read: () => Object.entries(state.store.bindingsByDialect!()).map(([dialect, value]) => ({ labels: { dialect }, value })),
+      }]),
     ],
     async registrations({ user, limit }) {
       const bindings = user !== undefined ? (await state.store.lookup(user)).slice(0, limit) : ((await state.store.list?.(limit)) ?? []);

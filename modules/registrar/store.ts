@@ -78,5 +78,7 @@ export interface LocationStore {
   reachable?(): boolean;
   /** Number of AORs held; expired ones leave at the store's next sweep (the memory store: within a second up to 32,000 users, 15 s beyond). */
   size(): number;
+  /** Bindings (contacts) held per dialect, expired ones until the sweep as `size()`; optional: a store that cannot count them cheaply leaves it out. */
+  bindingsByDialect?(): Readonly<Record<DialectName, number>>;
   close(): Promise<void>;
 }

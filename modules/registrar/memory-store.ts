@@ -38,7 +38,7 @@ export class MemoryLocationStore implements LocationStore {
     this.sweeper.unref();
   }
 
-  async lookup(aor: string): Promise<readonly Binding[]> {
+  lookup(aor: string): readonly Binding[] {
     return this.liveBindings(aor, this.now());
   }
 

@@ -4,7 +4,7 @@ import {
   type Endpoint, type FailureRouteName, type ForwardPlan, type ForwardTarget, type MessageContext, type ReplyRouteName, type Request, type Verdict,
 } from '../../core/module.ts';
 import type { DialogApi } from '../dialog/index.ts';
-import type { RegistrarApi } from '../registrar/index.ts';
+import type { LookupResult, RegistrarApi } from '../registrar/index.ts';
 
 export interface ForwardCallOptions {
   /** Forward to this user's registration instead of the request's (SIP: Request-URI user; plain: callee). */
@@ -40,14 +40,27 @@ export const callRouting = defineModule({
 
   functions: ({ config, core, deps, state }) => {
 
+    type Targets = readonly ForwardTarget[] | 'by-request' | 'unavailable' | null;
+
+    /** What a registrar lookup gives routing: its bindings, or why there are none. */
+    const byLookup = (found: LookupResult, mc: MessageContext, opts: ForwardCallOptions): Targets => {
+      if (found.ok) {
+        return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
+      }
+      if (found.reason === 'unavailable') return 'unavailable';
+      if (opts.to === undefined && mc.msg.ruri.uri !== undefined && !core.isOwnUri(mc.msg.ruri.uri)) return 'by-request';
+      return null;
+    };
+
     /**
      * Where a request goes: a request that carries its own route (SIP: in a dialog, or with a
      * Route set) along it; a request in a dialog that does not (plain BYE) to the other party of
      * the dialog; anything else to every binding of the user (SIP rings them all in parallel; the
      * plain protocol has one). A user nobody registered, in a domain that is not this proxy's,
-     * goes by its Request-URI; here, it is not found.
+     * goes by its Request-URI; here, it is not found. At once unless the location store is
+     * networked.
      */
-    const targetsOf = async (mc: MessageContext, opts: ForwardCallOptions): Promise<readonly ForwardTarget[] | 'by-request' | 'unavailable' | null> => {
+    const targetsOf = (mc: MessageContext, opts: ForwardCallOptions): Targets | Promise<Targets> => {
       const msg = mc.msg;
       if (opts.toUri !== undefined) return [{ uri: opts.toUri }];
       if (opts.to === undefined && carriesRoute(msg)) return 'by-request';
@@ -56,13 +69,8 @@ export const callRouting = defineModule({
         const peer: Endpoint | undefined = deps.dialog?.peerOf(msg.callId, { user: msg.from.user, address: msg.source }, msg.dialect);
         if (peer !== undefined) return [{ address: peer }];
       }
-      const found = await deps.registrar.lookup(user, msg.dialect);
-      if (found.ok) {
-        return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
-      }
-      if (found.reason === 'unavailable') return 'unavailable';
-      if (opts.to === undefined && msg.ruri.uri !== undefined && !core.isOwnUri(msg.ruri.uri)) return 'by-request';
-      return null;
+      const found = deps.registrar.lookup(user, msg.dialect);
+      return found instanceof Promise ? found.then((f) => byLookup(f, mc, opts)) : byLookup(found, mc, opts);
     };
 
     return {
@@ -74,15 +82,14 @@ export const callRouting = defineModule({
        */
       forwardCall: fn(['request', 'failure'], (mc, opts: ForwardCallOptions = {}): Promise<Verdict> => {
         const fulfil = mc.reserve('forwardCall');
-        return mc.track((async () => {
-          const msg = mc.msg;
-          const answerTimeoutMs = (opts.answerTimeoutSec ?? config().answerTimeoutSec) * 1000;
-          const recordRoute = state.recordRouted.has(msg);
-          // One shape for every call (optional fields present, possibly undefined): the engine reads it monomorphically.
-          const plan = (targets: readonly ForwardTarget[] | null): ForwardPlan => ({
-            targets, answerTimeoutMs, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute,
-          });
-          const targets = await targetsOf(mc, opts);
+        const msg = mc.msg;
+        const answerTimeoutMs = (opts.answerTimeoutSec ?? config().answerTimeoutSec) * 1000;
+        const recordRoute = state.recordRouted.has(msg);
+        // One shape for every call (optional fields present, possibly undefined): the engine reads it monomorphically.
+        const plan = (targets: readonly ForwardTarget[] | null): ForwardPlan => ({
+          targets, answerTimeoutMs, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute,
+        });
+        const decide = (targets: Targets): Verdict => {
           if (targets === null) return fulfil(respondVerdict(404));
           // The location store did not answer (a shared store that is down): try again later.
           if (targets === 'unavailable') return fulfil(respondVerdict(503, undefined, { retryAfterSec: 5 }));
@@ -90,7 +97,10 @@ export const callRouting = defineModule({
           const first = targets[0]!;
           const where = first.address !== undefined ? formatEndpoint(first.address) : first.uri ?? '';
           return fulfil(forwardVerdict(plan(targets), targets.length === 1 ? `${opts.to ?? msg.ruri.user} at ${where}` : `${targets.length} contacts`));
-        })());
+        };
+        const targets = targetsOf(mc, opts);
+        // Decided at once, nothing is left for the dispatcher to wait for.
+        return targets instanceof Promise ? mc.track(targets.then(decide)) : Promise.resolve(decide(targets));
       }),
 
       /** SIP: put this proxy in the Record-Route of the call so in-dialog requests come through it (plain: no effect). */

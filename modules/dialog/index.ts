@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineModule, fn, OpenMap, sameEndpoint, type CallInfo, type DialectName, type Endpoint } from '../../core/module.ts';
+import { defineModule, flowOf, fn, OpenMap, sameEndpoint, type CallInfo, type DialectName, type Endpoint } from '../../core/module.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
 import { hangup, noteCSeq, sipDialogEnds } from './hangup.ts';
 
@@ -104,7 +104,7 @@ export const dialog = defineModule({
         if (existing !== undefined) end(existing, 'replaced');
         const d: Dialog = {
           callId: request.callId, dialect: request.dialect, caller: request.from.user, callee: request.to.user, listener: request.listener, callerTag: request.from.tag,
-          invite: request, ends: null, callerAddress: request.source, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
+          invite: request, ends: null, callerAddress: request.source, callerFlow: flowOf(request), calleeFlow: null, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
         };
         d.lifetimeTimer = setTimeout(() => end(d, 'lifetime'), config().maxDurationSec * 1000);
         d.lifetimeTimer.unref();
@@ -126,6 +126,7 @@ export const dialog = defineModule({
         d.state = 'confirmed';
         d.confirmedAt = Date.now();
         counts.answered[d.dialect]!++;
+        d.calleeFlow = flowOf(reply);
         if (d.dialect === 'sip') d.ends = sipDialogEnds(request, reply);
         for (const l of confirmed) l({ dialog: d });
       }

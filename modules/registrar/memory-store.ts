@@ -1,6 +1,7 @@
-import { PackedTable } from '../../core/module.ts';
+import { PackedTable, type DialectName } from '../../core/module.ts';
 import { AddressUsers } from './address-users.ts';
 import { decodeBindings, earliestExpiry, encodeBindings } from './binding-codec.ts';
+import { DialectBindings } from './dialect-bindings.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
 
 /** A binding still registered at `t` (epoch ms). */
@@ -29,6 +30,7 @@ const NO_BINDINGS: readonly Binding[] = Object.freeze([]);
 export class MemoryLocationStore implements LocationStore {
   private readonly table = new PackedTable();
   private readonly byAddress = new AddressUsers();
+  private readonly byDialect = new DialectBindings();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -36,7 +38,7 @@ export class MemoryLocationStore implements LocationStore {
     this.sweeper.unref();
   }
 
-  async lookup(aor: string): Promise<readonly Binding[]> {
+  lookup(aor: string): readonly Binding[] {
     return this.liveBindings(aor, this.now());
   }
 
@@ -49,6 +51,7 @@ export class MemoryLocationStore implements LocationStore {
     const { bindings, result } = fn(current, { now, users: this.table.size, usersAt: (dialect, ip) => byAddress.count(dialect, ip) });
     if (bindings === current) return result;
     byAddress.change(stored, bindings);
+    this.byDialect.change(stored, bindings);
     if (bindings.length === 0) this.table.delete(aor);
     else this.table.set(aor, encodeBindings(bindings), deadlineOf(bindings));
     return result;
@@ -56,6 +59,10 @@ export class MemoryLocationStore implements LocationStore {
 
   size(): number {
     return this.table.size;
+  }
+
+  bindingsByDialect(): Readonly<Record<DialectName, number>> {
+    return this.byDialect.get();
   }
 
   async list(limit: number): Promise<readonly Binding[]> {
@@ -87,6 +94,7 @@ export class MemoryLocationStore implements LocationStore {
       const stored = decodeBindings(aor, text);
       const live = stored.filter(liveAt(t));
       this.byAddress.change(stored, live);
+      this.byDialect.change(stored, live);
       return live.length === 0 ? null : { value: encodeBindings(live), deadline: deadlineOf(live) };
     });
   }

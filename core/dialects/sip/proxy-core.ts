@@ -206,6 +206,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const known = st !== undefined || servers.has(cancel);
     const status = known ? 200 : 481;
     this.deps.sender.send(upstreamOf(cancel), serializeSip(buildResponse(sipRequest(cancel), status, reasonPhrase(status), st?.toTag ?? null)));
+    servers.countSent(status);
     if (st === undefined || st.lastStatus >= 200 || st.canceled) return;
     this.stats.cancels++;
     st.canceled = true;
@@ -526,6 +527,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const port = next.rport ?? next.port ?? 5060;
     this.stats.statelessReplies++;
     this.deps.sender.send({ transport: transportOfVia(next.transport), listener: reply.listener, address: { address: host, port }, connection: null }, serializeSip(out));
+    this.deps.servers.countSent(reply.status);
   }
 
   // ---- timers, CANCEL ----------------------------------------------------------------

@@ -1,6 +1,7 @@
 import type { Endpoint } from '../../lib/address.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { Message } from '../../model/message.ts';
+import { RESPONSE_CLASSES } from '../../kernel/message-counts.ts';
 import type { SipOriginateRequest as OriginateRequest, OriginateResult } from '../../kernel/core-services.ts';
 import { ClientTransactions } from './client-transactions.ts';
 import { createSipDialect, type SipDialect } from './dialect.ts';
@@ -78,6 +79,7 @@ export class SipRuntime {
   private readonly offers = new Map<string, readonly SipTransportName[]>();
   private readonly credentials: TlsCredentials[] = [];
   private readonly clients: ClientTransactions;
+  private readonly servers: ServerTransactions;
 
   constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
     const sender = { send: (dest: Destination, bytes: Buffer, failed?: () => void) => this.send(dest, bytes, failed) };
@@ -88,6 +90,7 @@ export class SipRuntime {
     const clients = new ClientTransactions(sender, this.retransmissions, () => deps.queueDelayMs?.() ?? 0);
     this.clients = clients;
     const servers = new ServerTransactions(sender, this.retransmissions);
+    this.servers = servers;
     this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
     this.triage = new SipTriage((key) => servers.knows(key));
     this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value });
@@ -197,7 +200,10 @@ export class SipRuntime {
       if (stream instanceof SipWsTransport) add(`${kind}RefusedUpgrades`, stream.stats.refusedUpgrades);
     }
     if (this.credentials.length > 0) streams.tlsCertificateReloads = this.credentials.reduce((n, c) => n + c.reloads, 0);
-    return { ...this.retransmissions, ...this.engine.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, ...streams };
+    return {
+      ...this.retransmissions, ...this.engine.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, ...streams,
+      ...Object.fromEntries(RESPONSE_CLASSES.map((c, i) => [`responsesSent.${c}`, this.servers.responsesSent[i]!])),
+    };
   }
 
   async close(): Promise<void> {

@@ -226,7 +226,7 @@ describe('media', () => {
     }));
   });
 
-  test('BYE passes as-is, ends the media session and frees its port; ports go round-robin', async () => {
+  test('BYE passes as-is, ends the media session and frees its port; a freed port is not the next one handed out', async () => {
     const a = await PlainUser.register(uniq('ba'), PORT);
     const b = await PlainUser.register(uniq('bb'), PORT);
     const p1 = await establishCall(a, b);
@@ -237,14 +237,16 @@ describe('media', () => {
     assert.deepEqual(await b.peer.drain(150), [], 'no media relayed after BYE');
     const p2 = await establishCall(a, b);
     assert.notEqual(p2, p1, 'a freed port is not reused at once');
-    assert.ok(p2 > p1 || p2 === MEDIA.min, 'next port in the range');
+    assert.ok(p2 >= MEDIA.min && p2 <= MEDIA.max, 'a port of the range');
     await b.send(`BYE FROM:${b.name} TO:${a.name}\n`);
     await a.next();
-    // The freed port can be bound by anybody again.
+    // The js engine closes a freed port's socket; the native one keeps it bound as the port's spare (README, "Media engines").
     await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === p2);
-    const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
-    await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(p1, '::', () => resolve()); });
-    await new Promise<void>((r) => s.close(() => r()));
+    if (proxy.logs.find((l) => l.msg === 'media relay ready')?.engine === 'js') {
+      const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+      await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(p1, '::', () => resolve()); });
+      await new Promise<void>((r) => s.close(() => r()));
+    }
     await Promise.all([a.close(), b.close()]);
   });
 });

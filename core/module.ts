@@ -19,7 +19,7 @@ export type { CoreServices, OriginateRequest, OriginateResult, PlainOriginateReq
 export type {
   ModuleOperations, ModuleMetric, MetricSample, RegistrationInfo, CallInfo, CallMedia, CallMediaSession, LegMedia, HangupResult, ModuleHealth,
 } from './kernel/operations.ts';
-export { MediaRefused, isMediaRefused } from './kernel/hooks.ts';
+export { MediaRefused, isMediaRefused, RequestRefused, isRequestRefused } from './kernel/hooks.ts';
 export type {
   HookBus, RequestForwardEvent, ReplyForwardEvent, AnswerEvent, MediaEvent, TransactionEndEvent, TransactionOutcome,
 } from './kernel/hooks.ts';

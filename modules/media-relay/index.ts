@@ -26,7 +26,8 @@ export type { SessionKey, SessionComponent } from './session.ts';
 
 export type EndMediaResult =
   | { readonly ok: true; readonly stats: SessionStats }
-  | { readonly ok: false; readonly reason: 'no-session' };
+  /** `not-a-party`: the request is not from a party of the call's dialog (its tags or its address): nothing ended. */
+  | { readonly ok: false; readonly reason: 'no-session' | 'not-a-party' };
 
 export interface MediaRelayApi {
   readonly backend: RelayBackend;
@@ -172,6 +173,7 @@ interface RelayState {
   readonly calls: OpenMap<FollowedCall>;
   /** Ends the relay's following of a call and gives its ports back to its source's budget. */
   readonly forget: (callId: string) => void;
+  readonly dialogs: DialogFollow;
 }
 
 export const mediaRelay = defineModule({
@@ -255,7 +257,7 @@ export const mediaRelay = defineModule({
     });
     const bySource = c.relays.length > 0 && c.remote.setsBySource.length > 0 ? new SourceSets(c.remote.setsBySource) : null;
     const relayNames = { relays: new Set(c.relays.map((x) => x.name)), sets: new Set(c.relays.map((x) => x.set)) };
-    return { relay, backend, asks, calls, endable, bySource, relayNames, forget };
+    return { relay, backend, asks, calls, endable, bySource, relayNames, forget, dialogs };
   },
 
   onConfigChange: ({ state, config }) => {
@@ -287,8 +289,9 @@ export const mediaRelay = defineModule({
       else state.asks.usedRequests.add(mc.msg);
       return { ok: true };
     }),
-    /** Ends the call's media now and returns the counters of its first session. */
+    /** Ends the call's media now and returns the counters of its first session; nothing for a request that is not from a party of the call. */
     endMediaSession: fn(['request', 'reply', 'failure'], (mc): EndMediaResult => {
+      if (mc.kind === 'request' && state.dialogs.senderOf(mc.msg) === 'stranger') return { ok: false, reason: 'not-a-party' };
       const callId = mc.msg.callId;
       const ended = state.backend.end(callId, 'ended');
       state.forget(callId);

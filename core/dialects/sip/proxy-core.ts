@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import type { TransactionView } from '../../kernel/contracts.ts';
 import type { ProxyEngine } from '../../kernel/engine.ts';
 import type { WorkClass } from '../../kernel/overload.ts';
-import { isMediaRefused, type ProxyHooks } from '../../kernel/hooks.ts';
+import { isMediaRefused, isRequestRefused, type ProxyHooks } from '../../kernel/hooks.ts';
 import type { MessageContext } from '../../kernel/message-context.ts';
 import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
+import { unmapIPv4 } from '../../lib/address.ts';
 import type { Logger } from '../../lib/log.ts';
 import { whenDone } from '../../lib/when-done.ts';
 import { reasonPhrase, type Reply, type Request } from '../../model/message.ts';
@@ -43,6 +44,8 @@ export interface SipProxyStats {
   strayReplies: number;
   /** Requests answered 482: they came back unchanged, or their next hop was this proxy. */
   loops: number;
+  /** CANCELs for a live INVITE from another address than the INVITE's: answered 481, nothing cancelled. */
+  cancelsFromElsewhere: number;
 }
 
 /** Requests whose Contact is a dialog's remote target (RFC 3261 §12, RFC 3311, RFC 6665, RFC 3515). */
@@ -96,7 +99,7 @@ function better(a: Reply, b: Reply): boolean {
  * come up to it as the owner of its branches.
  */
 export class SipProxyCore implements ProxyEngine, ClientOwner {
-  readonly stats: SipProxyStats = { cancels: 0, statelessReplies: 0, strayReplies: 0, loops: 0 };
+  readonly stats: SipProxyStats = { cancels: 0, statelessReplies: 0, strayReplies: 0, loops: 0, cancelsFromElsewhere: 0 };
   /** Requests that reached this proxy through its own Record-Route: it is in their dialog's path. */
   private readonly inOurPath = new WeakSet<Request>();
   /** §16.6 item 8: each forwarded request's loop key, carried in its branches. */
@@ -202,8 +205,12 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
 
   private receiveCancel(cancel: Request): void {
     const { servers } = this.deps;
-    const st = servers.live(cancel);
-    const known = st !== undefined || servers.has(cancel);
+    const live = servers.live(cancel);
+    // A CANCEL goes hop by hop, from where its INVITE came: a stranger who learnt the branch cannot end someone else's call.
+    const stranger = live !== undefined && unmapIPv4(live.upstream.address.address) !== unmapIPv4(cancel.source.address);
+    if (stranger) this.stats.cancelsFromElsewhere++;
+    const st = stranger ? undefined : live;
+    const known = !stranger && (live !== undefined || servers.has(cancel));
     const status = known ? 200 : 481;
     this.deps.sender.send(upstreamOf(cancel), serializeSip(buildResponse(sipRequest(cancel), status, reasonPhrase(status), st?.toTag ?? null)));
     if (st === undefined || st.lastStatus >= 200 || st.canceled) return;
@@ -265,14 +272,15 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 478 });
       }
     } catch (err) {
-      if (isMediaRefused(err)) {
-        mc.log.info({ status: err.status, reason: err.reason }, 'request refused: its media cannot go through');
-        this.finishWithLocal(call, err.status, err.reason);
+      const refused = isMediaRefused(err) || isRequestRefused(err) ? err : null;
+      if (refused !== null) {
+        mc.log.info({ status: refused.status, reason: refused.reason }, isMediaRefused(refused) ? 'request refused: its media cannot go through' : 'request refused by a module');
+        this.finishWithLocal(call, refused.status, refused.reason);
       } else {
         this.deps.log.error({ err, callId: req.callId }, 'forwarding failed');
         this.finishWithLocal(call, 500, 'Server Internal Error');
       }
-      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: isMediaRefused(err) ? err.status : 500 });
+      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: refused?.status ?? 500 });
     }
   }
 
@@ -381,7 +389,13 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const id = facing(this.deps.identity(req.listener), hop.address.address);
     const branch = `z9hG4bK${createHash('sha1').update(`${req.callId}|${getHeader(sip, 'cseq')}|${req.from.tag}|${out.uri}|${sipWire(req).via.branch}`).digest('base64url').slice(0, 16)}`;
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
-    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null });
+    try {
+      await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null });
+    } catch (err) {
+      if (!isRequestRefused(err)) throw err;
+      this.deps.log.debug({ callId: req.callId, status: err.status, reason: err.reason }, 'ACK dropped: refused by a module');
+      return;
+    }
     try {
       await this.describeMedia(req, null, null, out);
     } catch (err) {

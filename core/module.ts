@@ -39,6 +39,7 @@ export { carriesRoute, headerValues, registrationOf, sameContactUri } from './di
 export { formatEndpoint, sameEndpoint, asSeenBy, unmapIPv4 } from './lib/address.ts';
 export type { Endpoint } from './lib/address.ts';
 export { OpenMap } from './lib/open-map.ts';
+export { AddressSet, parseCidr, type CidrRule } from './lib/address-set.ts';
 export { PackedTable } from './lib/packed-table.ts';
 export { LogThrottle } from './lib/log-throttle.ts';
 export type { Logger } from './lib/log.ts';

@@ -11,6 +11,7 @@ import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
 import { adminRefusal, resolveAdmin, type ResolvedAdmin } from './admin-options.ts';
 import type { CompiledRoutes } from '../kernel/snapshot.ts';
 import type { OverloadOptions } from '../kernel/overload.ts';
+import type { SipScriptOptions } from './types.ts';
 
 /** The running product's top folder: the repository when it runs from sources, dist/ when built. */
 const PRODUCT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -60,6 +61,8 @@ export interface LoadedScript {
   readonly defaultReply: { readonly status: number; readonly reason: string };
   readonly logLevel: string | undefined;
   readonly overload: OverloadOptions;
+  /** SIP beside its listeners (the resolver's bounds, the Record-Route mark's key). */
+  readonly sip: SipScriptOptions;
   /** The admin listener as the script asks for it (the command line may override it). */
   readonly admin: ResolvedAdmin;
   /** The script and the local files it imports. */
@@ -191,6 +194,7 @@ export async function loadScript(file: string, overrides: ScriptOverrides = NO_O
     defaultReply: def.defaultReply ?? { status: 404, reason: 'no route' },
     logLevel: def.log?.level,
     overload: def.overload ?? {},
+    sip: def.sip ?? {},
     files,
   };
 }

@@ -116,6 +116,35 @@ export interface ProxyDefinition<M extends readonly AnyModule[], FK extends stri
   readonly log?: { readonly level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Overload control: when and how new requests are refused past the proxy's capacity (README, "Overload"). */
   readonly overload?: OverloadOptions;
+  /** SIP beside its listeners (README, "Limits"). */
+  readonly sip?: SipScriptOptions;
+}
+
+/** SIP options of a script: how next hops' host names are resolved, the key of the Record-Route mark. */
+export interface SipScriptOptions {
+  /** Bounds on resolving host names of Request-URIs and Routes (reloadable). */
+  readonly dns?: {
+    /** A name taking longer is given up: 503 (default 2000). */
+    readonly timeoutMs?: number;
+    /** Answers kept at most this long (default 300; shorter when their TTL says so). */
+    readonly cacheSec?: number;
+    /** Names that did not resolve, or took too long, kept as such (default 30). */
+    readonly negativeCacheSec?: number;
+    /** Names kept at most (default 10,000). */
+    readonly maxCached?: number;
+    /** Lookups at once (default 2: the system resolver takes one of libuv's four threads each). */
+    readonly maxConcurrent?: number;
+    /** Lookups waiting for a turn; past it 503 at once (default 64). */
+    readonly maxQueued?: number;
+    /** DNS servers asked directly (`ip`, `ip:port`, `[ipv6]:port`) instead of the system resolver. */
+    readonly servers?: readonly string[];
+  };
+  /**
+   * The key (32 characters or more) of the mark this proxy puts in its Record-Route, which lets
+   * in-dialog requests of the dialogs it record-routed go anywhere: proxies behind one name share
+   * it, and it keeps those dialogs working across a restart. Random per process by default.
+   */
+  readonly routeSecret?: string;
 }
 
 /** The route script's entry point: returns its argument, typed so that ctx carries the listed modules' functions. */

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import {
-  carriesRoute, defineModule, fn, formatEndpoint, forwardVerdict, optional, required, respondVerdict,
+  AddressSet, carriesRoute, defineModule, fn, formatEndpoint, forwardVerdict, LogThrottle, optional, parseCidr, required, respondVerdict,
   type Endpoint, type FailureRouteName, type ForwardPlan, type ForwardTarget, type MessageContext, type ReplyRouteName, type Request, type Verdict,
 } from '../../core/module.ts';
+import type { AuthApi } from '../auth/index.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import type { RegistrarApi } from '../registrar/index.ts';
 
@@ -22,23 +23,52 @@ export interface ForwardCallOptions {
 const schema = z.object({
   /** How long a call may ring before it fails: plain CALL_FAILED ... no answer, SIP 408 (Timer C). */
   answerTimeoutSec: z.number().positive().default(30),
+  /**
+   * SIP: domains this proxy serves besides its own addresses and names on its SIP ports. A
+   * request for a user nobody registered in another domain is relayed there only for a trusted
+   * sender (relayFrom, or one that passed auth); anyone else gets 403 Not Relaying.
+   */
+  localDomains: z.array(z.string().min(1).transform((d) => d.toLowerCase())).default([]),
+  /**
+   * SIP: sources (addresses or CIDR ranges) trusted to steer their own routing: their requests
+   * for other domains are relayed, `maddr` in their URIs is honoured, and their Routes and
+   * in-dialog requests may lead anywhere. A request that passed auth is trusted the same way.
+   */
+  relayFrom: z.array(z.string().refine((c) => typeof parseCidr(c) !== 'string', 'an address or address/prefix')).default([]),
 });
 
 interface RoutingState {
   /** Requests whose route asked for Record-Route. */
   readonly recordRouted: WeakSet<Request>;
+  relayFrom: AddressSet;
+  readonly refusals: LogThrottle;
+}
+
+/** The host of a SIP URI, lower case, without brackets. */
+function hostOf(uri: string): string | undefined {
+  const m = /^sips?:(?:[^@;>]*@)?(\[[^\]]+\]|[^:;>?]+)/i.exec(uri);
+  return m?.[1]?.replace(/^\[|\]$/g, '').toLowerCase();
 }
 
 export const callRouting = defineModule({
   name: 'call-routing',
   description: 'Forwards calls to where the callee is registered (forking to every contact), and in-dialog requests along their route',
   schema,
-  reloadable: ['answerTimeoutSec'],
-  dependsOn: { registrar: required<RegistrarApi>('registrar'), dialog: optional<DialogApi>('dialog') },
+  dependsOn: { registrar: required<RegistrarApi>('registrar'), dialog: optional<DialogApi>('dialog'), auth: optional<AuthApi>('auth') },
+  reloadable: ['answerTimeoutSec', 'localDomains', 'relayFrom'],
 
-  setup: (): RoutingState => ({ recordRouted: new WeakSet() }),
+  setup: ({ config }): RoutingState => ({ recordRouted: new WeakSet(), relayFrom: new AddressSet(config().relayFrom), refusals: new LogThrottle(1000) }),
+
+  onConfigChange: ({ state, config }, { changed }) => {
+    if (changed.includes('relayFrom')) state.relayFrom = new AddressSet(config().relayFrom);
+  },
 
   functions: ({ config, core, deps, state }) => {
+    /** A Request-URI for this proxy: its own address or name on a SIP port of its, or a configured domain. */
+    const isLocal = (uri: string): boolean => core.isOwnUri(uri) || config().localDomains.includes(hostOf(uri) ?? '');
+
+    /** Whether the sender may steer its own routing: a source of relayFrom, or a request that passed auth. */
+    const trusted = (msg: Request): boolean => state.relayFrom.has(msg.source.address) || deps.auth?.passed(msg) !== undefined;
 
     /**
      * Where a request goes: a request that carries its own route (SIP: in a dialog, or with a
@@ -47,7 +77,7 @@ export const callRouting = defineModule({
      * plain protocol has one). A user nobody registered, in a domain that is not this proxy's,
      * goes by its Request-URI; here, it is not found.
      */
-    const targetsOf = async (mc: MessageContext, opts: ForwardCallOptions): Promise<readonly ForwardTarget[] | 'by-request' | 'unavailable' | null> => {
+    const targetsOf = async (mc: MessageContext, opts: ForwardCallOptions): Promise<readonly ForwardTarget[] | 'by-request' | 'unavailable' | 'not-relaying' | null> => {
       const msg = mc.msg;
       if (opts.toUri !== undefined) return [{ uri: opts.toUri }];
       if (opts.to === undefined && carriesRoute(msg)) return 'by-request';
@@ -61,7 +91,7 @@ export const callRouting = defineModule({
         return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
       }
       if (found.reason === 'unavailable') return 'unavailable';
-      if (opts.to === undefined && msg.ruri.uri !== undefined && !core.isOwnUri(msg.ruri.uri)) return 'by-request';
+      if (opts.to === undefined && msg.ruri.uri !== undefined && !isLocal(msg.ruri.uri)) return trusted(msg) ? 'by-request' : 'not-relaying';
       return null;
     };
 
@@ -80,10 +110,15 @@ export const callRouting = defineModule({
           const recordRoute = state.recordRouted.has(msg);
           // One shape for every call (optional fields present, possibly undefined): the engine reads it monomorphically.
           const plan = (targets: readonly ForwardTarget[] | null): ForwardPlan => ({
-            targets, answerTimeoutMs, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute,
+            targets, answerTimeoutMs, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute, trusted: trusted(msg),
           });
           const targets = await targetsOf(mc, opts);
           if (targets === null) return fulfil(respondVerdict(404));
+          if (targets === 'not-relaying') {
+            const unlogged = state.refusals.pass();
+            if (unlogged !== null) mc.log.info({ ruri: msg.ruri.uri, alsoSinceLastLine: unlogged }, 'request for another domain refused: the sender is not trusted to relay');
+            return fulfil(respondVerdict(403, 'Not Relaying'));
+          }
           // The location store did not answer (a shared store that is down): try again later.
           if (targets === 'unavailable') return fulfil(respondVerdict(503, undefined, { retryAfterSec: 5 }));
           if (targets === 'by-request') return fulfil(forwardVerdict(plan(null), 'along its own route'));
@@ -92,6 +127,15 @@ export const callRouting = defineModule({
           return fulfil(forwardVerdict(plan(targets), targets.length === 1 ? `${opts.to ?? msg.ruri.user} at ${where}` : `${targets.length} contacts`));
         })());
       }),
+
+      /**
+       * SIP: whether `uri` (default: the Request-URI) is for this proxy: its own address or name
+       * on one of its SIP ports, or one of `localDomains` (plain: always true).
+       */
+      isLocalDomain: fn(['request', 'failure'], (mc, uri?: string): boolean => {
+        const target = uri ?? mc.msg.ruri.uri;
+        return target === undefined || isLocal(target);
+      }, () => false),
 
       /** SIP: put this proxy in the Record-Route of the call so in-dialog requests come through it (plain: no effect). */
       recordRoute: fn(['request'], (mc): { readonly ok: true } => {

@@ -86,3 +86,20 @@ export async function placeCall(caller: SipUa, callee: SipUa, proxyPort: number,
     fromCallee: (method, cseq, extra = []) => inDialog(callee, method, cseq, /<([^>]+)>/.exec(header(invite, 'Contact')!)![1]!, okTo, inviteFrom, calleeRoutes, extra),
   };
 }
+
+/**
+ * Sends `texts` from `ua` to the proxy and resolves with each one's first answer matching
+ * `status` (default: final), by Call-ID, as its status line; answers come in any order.
+ */
+export async function answersTo(ua: SipUa, proxyPort: number, texts: readonly string[], status = /^SIP\/2\.0 [2-6]\d\d /, timeoutMs = 8000): Promise<Map<string, string>> {
+  const want = new Set(texts.map((t) => header(t, 'Call-ID')!));
+  for (const t of texts) ua.send(t, proxyPort, LOOP);
+  const got = new Map<string, string>();
+  const deadline = Date.now() + timeoutMs;
+  while (got.size < want.size) {
+    const m = await ua.next(status, Math.max(1, deadline - Date.now()));
+    const id = header(m, 'Call-ID')!;
+    if (want.has(id) && !got.has(id)) got.set(id, m.split('\r\n')[0]!);
+  }
+  return got;
+}

@@ -6,11 +6,25 @@ import { ClientTransactions } from './client-transactions.ts';
 import { createSipDialect, type SipDialect } from './dialect.ts';
 import { LocalNode, defaultAdvertise, type SipIdentity } from './local-node.ts';
 import { SipProxyCore, type SipProxyCoreDeps } from './proxy-core.ts';
+import { DNS_DEFAULTS, SipResolver, type DnsOptions } from './resolver.ts';
+import { RouteMarks } from './route-mark.ts';
 import { ServerTransactions } from './server-transactions.ts';
 import { SipTcpTransport } from './tcp-transport.ts';
 import { SipTriage } from './triage.ts';
 import type { Destination } from './transactions.ts';
 import { SipUac } from './uac.ts';
+
+/** What a script sets of SIP beside its listeners (`sip` in defineProxy); what it leaves out has its default. */
+export interface SipOptions {
+  readonly dns?: { readonly [K in keyof DnsOptions]?: DnsOptions[K] | undefined } | undefined;
+  /** The key of this proxy's Record-Route marks; random per process when absent. */
+  readonly routeSecret?: string | undefined;
+}
+
+function dnsOptions(o: SipOptions): DnsOptions {
+  const set = Object.fromEntries(Object.entries(o.dns ?? {}).filter(([, v]) => v !== undefined));
+  return { ...DNS_DEFAULTS, ...set };
+}
 
 /** A SIP listener as the script configured it. */
 export interface SipListenerConfig {
@@ -52,15 +66,24 @@ export class SipRuntime {
   private readonly tcp = new Map<string, SipTcpTransport>();
   private readonly clients: ClientTransactions;
 
-  constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
+  private readonly resolver: SipResolver;
+
+  constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger, options: SipOptions = {}) {
     const sender = { send: (dest: Destination, bytes: Buffer) => this.send(dest, bytes) };
     const identity = (name: string): SipIdentity => this.identities.get(name) ?? [...this.identities.values()][0]!;
     const clients = new ClientTransactions(sender, this.retransmissions, () => deps.queueDelayMs?.() ?? 0);
     this.clients = clients;
     const servers = new ServerTransactions(sender, this.retransmissions);
-    this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
+    this.resolver = new SipResolver(dnsOptions(options));
+    const marks = new RouteMarks(options.routeSecret);
+    this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients, resolver: this.resolver, marks });
     this.triage = new SipTriage((key) => servers.knows(key));
-    this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value });
+    this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value, resolver: this.resolver });
+  }
+
+  /** The SIP options of a reloaded script that apply in place (the resolver's bounds). */
+  configure(options: SipOptions): void {
+    this.resolver.configure(dnsOptions(options));
   }
 
   /** Sends a request of the proxy's own (see SipUac). */
@@ -104,7 +127,7 @@ export class SipRuntime {
   stats(): Record<string, number> {
     const tcp = (k: keyof SipTcpTransport['stats']): number => [...this.tcp.values()].reduce((n, t) => n + t.stats[k], 0);
     return {
-      ...this.retransmissions, ...this.engine.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, tcpFramingErrors: tcp('framingErrors'), tcpRefusedPerSource: tcp('refusedPerSource'),
+      ...this.retransmissions, ...this.engine.stats, ...this.resolver.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, tcpFramingErrors: tcp('framingErrors'), tcpRefusedPerSource: tcp('refusedPerSource'),
       tcpRefusedTotal: tcp('refusedTotal'), tcpWriteQueueOverflows: tcp('writeQueueOverflows'), tcpFirstMessageTimeouts: tcp('firstMessageTimeouts'),
     };
   }

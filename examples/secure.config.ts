@@ -30,7 +30,7 @@ export default defineProxy({
   // Host names of next hops: lookups bounded in time, number and waiting, answers cached.
   sip: { dns: { timeoutMs: 2000, maxConcurrent: 2, maxQueued: 64, cacheSec: 300, negativeCacheSec: 30 } },
   modules: [
-    registrar({ maxUsers: 100_000, plainMaxUsersPerSource: 1000 }),
+    registrar({ maxUsers: 100_000, maxBytes: 128 * 1024 * 1024, maxBytesPerUser: 4096, plainMaxUsersPerSource: 1000, sipMaxUsersPerSource: 1000 }),
     dialog({ checkPartySource: true }),
     // Domains this proxy serves besides its own addresses; others only for authenticated users and trusted peers.
     callRouting({ answerTimeoutSec: 30, localDomains: list('SWITCHYARD_DOMAINS') }),

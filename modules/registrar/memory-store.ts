@@ -19,6 +19,11 @@ const SWEEP_PASS_TICKS = 15;
 
 const NO_BINDINGS: readonly Binding[] = Object.freeze([]);
 
+/** What one user's entry counts toward the table's bytes. */
+function sizeOf(aor: string, text: string | undefined): number {
+  return text === undefined ? 0 : Buffer.byteLength(aor) + Buffer.byteLength(text);
+}
+
 /**
  * The in-process location table. Each user's bindings are one encoded string (binding-codec.ts)
  * in a table held outside the JavaScript heap (packed-table.ts): a million registered users cost
@@ -29,6 +34,8 @@ const NO_BINDINGS: readonly Binding[] = Object.freeze([]);
 export class MemoryLocationStore implements LocationStore {
   private readonly table = new PackedTable();
   private readonly byAddress = new AddressUsers();
+  /** Bytes of the keys and encoded bindings held, what maxBytes bounds. */
+  private bytes = 0;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -43,19 +50,30 @@ export class MemoryLocationStore implements LocationStore {
   /** Atomic in process: the read, `fn` and the write run with no await between them. */
   async update<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T> {
     const now = this.now();
-    const stored = this.storedBindings(aor);
+    const text = this.table.get(aor);
+    const stored = text === undefined ? NO_BINDINGS : decodeBindings(aor, text);
     const current = stored.filter(liveAt(now));
     const byAddress = this.byAddress;
-    const { bindings, result } = fn(current, { now, users: this.table.size, usersAt: (dialect, ip) => byAddress.count(dialect, ip) });
+    const { bindings, result } = fn(current, { now, users: this.table.size, usersAt: (dialect, ip) => byAddress.count(dialect, ip), bytes: this.bytes });
     if (bindings === current) return result;
     byAddress.change(stored, bindings);
+    this.bytes -= sizeOf(aor, text);
     if (bindings.length === 0) this.table.delete(aor);
-    else this.table.set(aor, encodeBindings(bindings), deadlineOf(bindings));
+    else {
+      const encoded = encodeBindings(bindings);
+      this.table.set(aor, encoded, deadlineOf(bindings));
+      this.bytes += sizeOf(aor, encoded);
+    }
     return result;
   }
 
   size(): number {
     return this.table.size;
+  }
+
+  /** Bytes of the keys and encoded bindings held. */
+  storedBytes(): number {
+    return this.bytes;
   }
 
   async list(limit: number): Promise<readonly Binding[]> {
@@ -75,19 +93,17 @@ export class MemoryLocationStore implements LocationStore {
     return text === undefined ? NO_BINDINGS : decodeBindings(aor, text).filter(liveAt(now));
   }
 
-  /** Every binding stored for `aor`, expired or not (what the per-address counts still hold). */
-  private storedBindings(aor: string): readonly Binding[] {
-    const text = this.table.get(aor);
-    return text === undefined ? NO_BINDINGS : decodeBindings(aor, text);
-  }
-
   private sweep(): void {
     const t = this.now();
     this.table.sweepTick(Math.floor(t / 1000), SWEEP_PASS_TICKS, (aor, text) => {
       const stored = decodeBindings(aor, text);
       const live = stored.filter(liveAt(t));
       this.byAddress.change(stored, live);
-      return live.length === 0 ? null : { value: encodeBindings(live), deadline: deadlineOf(live) };
+      this.bytes -= sizeOf(aor, text);
+      if (live.length === 0) return null;
+      const value = encodeBindings(live);
+      this.bytes += sizeOf(aor, value);
+      return { value, deadline: deadlineOf(live) };
     });
   }
 

@@ -33,7 +33,7 @@ export default defineProxy({
     registrar({ maxUsers: 100_000, maxBytes: 128 * 1024 * 1024, maxBytesPerUser: 4096, plainMaxUsersPerSource: 1000, sipMaxUsersPerSource: 1000 }),
     dialog({ checkPartySource: true }),
     // Domains this proxy serves besides its own addresses; others only for authenticated users and trusted peers.
-    callRouting({ answerTimeoutSec: 30, localDomains: list('SWITCHYARD_DOMAINS') }),
+    callRouting({ answerTimeoutSec: 30, localDomains: list('SWITCHYARD_DOMAINS'), maxUnverifiedForksPerAddress: 1 }),
     mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60, strictSource: true, maxStreamsPerCall: 16, maxPortsPerSource: 500 }),
     // MD5 first: SIPp and many deployed phones read only the first challenge; SHA-256 is offered too.
     auth({ realm: 'switchyard', usersFile: path.join(here, 'users.txt'), trustedPeers: list('SWITCHYARD_TRUSTED'), algorithms: ['MD5', 'SHA-256'] }),

@@ -48,6 +48,8 @@ export interface ResolvedListen {
   readonly advertiseIPv6?: string;
   /** Answer STUN Binding requests on the UDP socket. */
   readonly stun: boolean;
+  /** STUN answers per second per source IP (twice that in a burst). */
+  readonly stunRatePerSource: number;
   readonly udpEngine: 'auto' | 'native' | 'js';
   /** SIP: transports opened on the port (default both). */
   readonly transports?: readonly ('udp' | 'tcp')[];
@@ -164,7 +166,7 @@ export async function loadScript(file: string, overrides: ScriptOverrides = NO_O
 
   const listen = def.listen.map((l): ResolvedListen => {
     const port = portOf(abs, def.listen, l, overrides);
-    const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}`, stun: l.stun ?? false, udpEngine: l.udpEngine ?? 'auto' };
+    const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}`, stun: l.stun ?? false, stunRatePerSource: l.stunRatePerSource ?? 5, udpEngine: l.udpEngine ?? 'auto' };
     if (l.dialect === 'plain') return base;
     return {
       ...base, transports: l.transports ?? ['udp', 'tcp'],

@@ -10,6 +10,7 @@ const plainListen = z.object({
   host: z.string().min(1).optional(),
   name: z.string().min(1).optional(),
   stun: z.boolean().optional(),
+  stunRatePerSource: z.number().positive().max(100_000).optional(),
   udpEngine: z.enum(['auto', 'native', 'js']).optional(),
 }).strict();
 
@@ -24,6 +25,7 @@ const sipListen = z.object({
   advertiseIPv6: z.string().min(1).optional(),
   transports: z.array(z.enum(['udp', 'tcp'])).min(1).optional(),
   stun: z.boolean().optional(),
+  stunRatePerSource: z.number().positive().max(100_000).optional(),
   udpEngine: z.enum(['auto', 'native', 'js']).optional(),
 }).strict();
 

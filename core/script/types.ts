@@ -72,6 +72,11 @@ interface ListenCommon {
   /** Answer STUN Binding requests (RFC 5389) on this UDP port, so a client learns its public address from the proxy it talks to. */
   readonly stun?: boolean;
   /**
+   * STUN answers per second to one source IP, twice that in a burst (default 5): the rest are
+   * dropped, so forged Binding requests cannot make the proxy flood someone with answers.
+   */
+  readonly stunRatePerSource?: number;
+  /**
    * How the UDP socket is driven. `native` (native/signal.c, built at install): each wakeup
    * drains the socket with recvmmsg and hands the batch to the script in one call, and the
    * replies leave in one sendmmsg. `js`: node:dgram. `auto` (default): native when it was built

@@ -6,6 +6,8 @@ import {
 import type { AuthApi } from '../auth/index.ts';
 import type { DialogApi } from '../dialog/index.ts';
 import type { RegistrarApi } from '../registrar/index.ts';
+import { AnsweredAddresses } from './answered.ts';
+import { forkTargets } from './forks.ts';
 
 export interface ForwardCallOptions {
   /** Forward to this user's registration instead of the request's (SIP: Request-URI user; plain: callee). */
@@ -35,6 +37,12 @@ const schema = z.object({
    * in-dialog requests may lead anywhere. A request that passed auth is trusted the same way.
    */
   relayFrom: z.array(z.string().refine((c) => typeof parseCidr(c) !== 'string', 'an address or address/prefix')).default([]),
+  /**
+   * SIP: a call rings every contact whose address has answered the proxy before (or that
+   * registered over TCP), and of the others at most this many per IP address: contacts
+   * registered at someone else's address with forged REGISTERs cannot make one INVITE a flood.
+   */
+  maxUnverifiedForksPerAddress: z.number().int().min(1).max(100).default(1),
 });
 
 interface RoutingState {
@@ -42,6 +50,9 @@ interface RoutingState {
   readonly recordRouted: WeakSet<Request>;
   relayFrom: AddressSet;
   readonly refusals: LogThrottle;
+  /** Addresses that answered a request the proxy forwarded: contacts there are verified. */
+  readonly answered: AnsweredAddresses;
+  readonly skippedForks: LogThrottle;
 }
 
 /** The host of a SIP URI, lower case, without brackets. */
@@ -55,9 +66,19 @@ export const callRouting = defineModule({
   description: 'Forwards calls to where the callee is registered (forking to every contact), and in-dialog requests along their route',
   schema,
   dependsOn: { registrar: required<RegistrarApi>('registrar'), dialog: optional<DialogApi>('dialog'), auth: optional<AuthApi>('auth') },
-  reloadable: ['answerTimeoutSec', 'localDomains', 'relayFrom'],
+  reloadable: ['answerTimeoutSec', 'localDomains', 'relayFrom', 'maxUnverifiedForksPerAddress'],
 
-  setup: ({ config }): RoutingState => ({ recordRouted: new WeakSet(), relayFrom: new AddressSet(config().relayFrom), refusals: new LogThrottle(1000) }),
+  setup: ({ config, core }): RoutingState => {
+    const state: RoutingState = {
+      recordRouted: new WeakSet(), relayFrom: new AddressSet(config().relayFrom), refusals: new LogThrottle(1000),
+      answered: new AnsweredAddresses(), skippedForks: new LogThrottle(1000),
+    };
+    // Any answer a contact sends back through the proxy (ringing, an answer, a refusal) verifies its address.
+    core.hooks.onReplyForward(({ reply }) => {
+      if (reply.dialect === 'sip' && !reply.local) state.answered.add(reply.source);
+    });
+    return state;
+  },
 
   onConfigChange: ({ state, config }, { changed }) => {
     if (changed.includes('relayFrom')) state.relayFrom = new AddressSet(config().relayFrom);
@@ -88,7 +109,12 @@ export const callRouting = defineModule({
       }
       const found = await deps.registrar.lookup(user, msg.dialect);
       if (found.ok) {
-        return found.bindings.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
+        const { ring, skipped } = forkTargets(found.bindings, (b) => state.answered.has(b.address), config().maxUnverifiedForksPerAddress);
+        if (skipped > 0) {
+          const unlogged = state.skippedForks.pass();
+          if (unlogged !== null) mc.log.info({ user, contacts: found.bindings.length, skipped, alsoSinceLastLine: unlogged }, 'call rings fewer contacts: several unverified ones at one address');
+        }
+        return ring.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
       }
       if (found.reason === 'unavailable') return 'unavailable';
       if (opts.to === undefined && msg.ruri.uri !== undefined && !isLocal(msg.ruri.uri)) return trusted(msg) ? 'by-request' : 'not-relaying';

@@ -62,7 +62,8 @@ async function register(ua: SipUa, user: string, callId: string): Promise<void> 
 
 describe('forking', () => {
   test('an INVITE rings every contact; the first 2xx goes to the caller and the other branch is cancelled', async () => {
-    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open()]);
+    // Two phones at two addresses: contacts at one address that never answered ring one at a time.
+    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open('127.0.0.2')]);
     await register(phone1, 'fork1', 'reg-f1');
     await register(phone2, 'fork1', 'reg-f2');
     caller.send(request(caller, 'INVITE', { to: 'fork1', body: sdp(LOOP, 40000) }), PROXY);
@@ -88,7 +89,8 @@ describe('forking', () => {
   });
 
   test('when every branch fails the best response wins: 6xx over 4xx; a 503 goes up as 500', async () => {
-    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open()]);
+    // Two phones at two addresses: contacts at one address that never answered ring one at a time.
+    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open('127.0.0.2')]);
     await register(phone1, 'fork2', 'reg-f3');
     await register(phone2, 'fork2', 'reg-f4');
     caller.send(request(caller, 'INVITE', { to: 'fork2' }), PROXY);

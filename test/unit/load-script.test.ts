@@ -77,8 +77,8 @@ describe('loadScript: a valid script', () => {
     const s = await loadScript(file);
     assert.equal(s.file, file);
     assert.deepEqual(s.listen, [
-      { dialect: 'plain', port: 34567, host: '::', name: 'plain:34567', stun: false, udpEngine: 'auto' },
-      { dialect: 'plain', port: 40001, host: '127.0.0.1', name: 'lan', stun: false, udpEngine: 'js' },
+      { dialect: 'plain', port: 34567, host: '::', name: 'plain:34567', stun: false, stunRatePerSource: 5, udpEngine: 'auto' },
+      { dialect: 'plain', port: 40001, host: '127.0.0.1', name: 'lan', stun: false, stunRatePerSource: 5, udpEngine: 'js' },
     ]);
     const order = s.modules.map((m) => m.name);
     assert.equal(order.length, 4);

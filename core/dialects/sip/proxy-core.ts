@@ -14,7 +14,6 @@ import { getHeader, getHeaders, getMaxForwards, hasHeader, prependHeader, remove
 import { getParam } from './codec/params.ts';
 import { serializeSip } from './codec/serialize.ts';
 import { parseNameAddr, parseUri, type NameAddr } from './codec/uri.ts';
-import { parseViaList } from './codec/via.ts';
 import type { ClientTransactions, SipSender } from './client-transactions.ts';
 import { aliasContact, takeAlias } from './contact-alias.ts';
 import { hasSdpBody, sipMediaOffer, type SdpMediaOffer } from './media-offer.ts';
@@ -25,7 +24,7 @@ import { resolveNextHop, type HopResult, type NextHop } from './next-hop.ts';
 import type { SipResolver } from './resolver.ts';
 import type { RouteMarks } from './route-mark.ts';
 import { upstreamOf, type ServerTransactions } from './server-transactions.ts';
-import { OWN_BRANCH_PREFIX, ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
+import { ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
 import { cloneSip, sipRequest, sipWire, type SipTransportName } from './wire.ts';
 
 export interface SipProxyCoreDeps {
@@ -465,10 +464,12 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const owned = this.deps.clients.receive(reply);
     if (owned === true) return;
     if (owned === false) {
-      if (reply.method !== 'CANCEL') this.forwardStateless(reply);
+      // Nothing this proxy sent: passing it on would let anyone bounce a message off the proxy.
+      this.stats.strayReplies++;
       return;
     }
-    return owned.then(() => undefined);
+    if (owned instanceof Promise) return owned.then(() => undefined);
+    this.forwardStateless(reply, owned.upstream!);
   }
 
   /** A response of one of our branches (the client transaction layer has done its part). */
@@ -491,7 +492,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       return;
     }
     if (reply.status < 300) {
-      if (call.answered) return dropped ? undefined : this.passUpstream(call, reply);
+      if (call.answered) return dropped ? undefined : this.passUpstream(call, reply, ct);
       this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply });
       return this.passAnswer(call, ct, reply, dropped);
     }
@@ -503,7 +504,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   private passAnswer(call: ProxyCall, ct: ClientTransaction, reply: Reply, dropped: boolean): void | Promise<void> {
     call.answered = true;
     call.finished = true;
-    return whenDone(dropped ? undefined : this.passUpstream(call, reply), () => {
+    return whenDone(dropped ? undefined : this.passUpstream(call, reply, ct), () => {
       for (const other of call.branches) if (other !== ct && other.final === null) this.deps.clients.cancel(other);
       this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'answered', status: reply.status });
     });
@@ -547,13 +548,21 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     this.respond(call.request, status, reason, extras);
   }
 
-  /** Passes a response up to the previous hop: our Via off, hooks may rewrite the body, through the server transaction. */
-  private passUpstream(call: ProxyCall, reply: Reply): void | Promise<void> {
+  /**
+   * Passes a response up to the previous hop: our Via off, hooks may rewrite the body, through
+   * the server transaction. An INVITE's 2xx is remembered as sent on its branch (`ct`), whose
+   * repeats then get the same.
+   */
+  private passUpstream(call: ProxyCall, reply: Reply, ct?: ClientTransaction): void | Promise<void> {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
     if (call.inPath && reply.status < 300 && TARGET_METHODS.has(reply.method) && !recordRoutedBeyond(out, this.deps.node)) aliasContact(out, reply.source, sipWire(reply).transport);
     const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply });
-    const send = (): void => this.deps.servers.send(call.server, call.server.upstream, reply.status, serializeSip(out));
+    const send = (): void => {
+      const bytes = serializeSip(out);
+      this.deps.servers.send(call.server, call.server.upstream, reply.status, bytes);
+      if (ct !== undefined && ct.isInvite && reply.status >= 200 && reply.status < 300) this.deps.clients.answered(ct, call.server.upstream, bytes, reply.to.tag);
+    };
     return whenDone(hooked, () => {
       const described = this.describeMedia(call.request, reply, call, out);
       if (described === undefined) return send();
@@ -578,23 +587,15 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     return emitted instanceof Promise ? emitted.then(write) : Promise.resolve(write());
   }
 
-  /** A response with no transaction (a repeated 2xx after ours ended): our Via off, on to the next Via's address. */
-  private forwardStateless(reply: Reply): void {
+  /**
+   * Another 2xx on the branch of an INVITE answered already (a forking proxy beyond answered it
+   * twice): our Via off, to where the INVITE came from, never to what its Vias say.
+   */
+  private forwardStateless(reply: Reply, upstream: Destination): void {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
-    const vias = parseViaList(getHeaders(out, 'via').join(', '));
-    const ours = vias?.[0];
-    const next = vias?.[1];
-    // Only a response to a request this process sent (its branch) is passed on: a stray one would
-    // let anyone bounce a message off the proxy to whatever address its second Via names.
-    if (ours === undefined || next === undefined || !this.deps.node.isLocalHost(ours.host) || !(ours.branch ?? '').startsWith(OWN_BRANCH_PREFIX)) {
-      this.stats.strayReplies++;
-      return;
-    }
     removeHeader(out, 'via', 'first');
-    const host = next.received ?? (next.host.startsWith('[') ? next.host.slice(1, -1) : next.host);
-    const port = next.rport ?? next.port ?? 5060;
     this.stats.statelessReplies++;
-    this.deps.sender.send({ transport: next.transport.toLowerCase() === 'tcp' ? 'tcp' : 'udp', listener: reply.listener, address: { address: host, port }, connection: null }, serializeSip(out));
+    this.deps.sender.send(upstream, serializeSip(out));
   }
 
   // ---- timers, CANCEL ----------------------------------------------------------------

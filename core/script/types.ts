@@ -147,7 +147,8 @@ export interface SipScriptOptions {
   /**
    * The key (32 characters or more) of the mark this proxy puts in its Record-Route, which lets
    * in-dialog requests of the dialogs it record-routed go anywhere: proxies behind one name share
-   * it, and it keeps those dialogs working across a restart. Random per process by default.
+   * it, and it keeps those dialogs working across a restart. Read at start (a reload keeps the
+   * key in use); random per process by default.
    */
   readonly routeSecret?: string;
 }

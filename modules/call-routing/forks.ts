@@ -14,6 +14,7 @@ export interface ForkBinding {
  * many times. Order is kept. Returns the bindings rung and how many were left out.
  */
 export function forkTargets<B extends ForkBinding>(bindings: readonly B[], verified: (b: B) => boolean, perAddress: number): { readonly ring: readonly B[]; readonly skipped: number } {
+  if (bindings.length <= perAddress) return { ring: bindings, skipped: 0 };
   const unverifiedAt = new Map<string, B[]>();
   for (const b of bindings) {
     if (b.transport === 'tcp' || verified(b)) continue;

@@ -1,5 +1,4 @@
-import { lookup } from 'node:dns/promises';
-import { Resolver } from 'node:dns/promises';
+import { lookup, Resolver } from 'node:dns/promises';
 
 /** How host names in Request-URIs and Routes are resolved: every bound is one an honest peer never nears. */
 export interface DnsOptions {

@@ -25,6 +25,9 @@ done
 for engine in native js; do
   "$HERE/reload/run.sh" --engine $engine || echo "bench/reload/run.sh --engine $engine: FAIL (the table shows what was lost)"
 done
+# The admin listener's cost: the SIP path's CPU per call with it off, and on with /metrics
+# scraped every second, interleaved.
+node --import jiti/register "$HERE/sip-path/admin-cost.ts" 3 30000 64 8000
 # Remote relays over NG and registrations in Redis, side by side with Kamailio + rtpengine.
 "$HERE/remote/run.sh" 15
 python3 "$HERE/summary.py"

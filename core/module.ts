@@ -33,7 +33,7 @@ export type { MediaOffer, MediaStream, MediaAttribute, MediaAddress, MediaTarget
 export type { RegistrationRequest, RegistrationParse, RequestedContact, Flow } from './model/registration.ts';
 
 // Accessors answered by the message's dialect.
-export { carriesRoute, headerValues, registrationOf, sameContactUri } from './dialects/access.ts';
+export { carriesRoute, flowOf, headerValues, registrationOf, sameContactUri } from './dialects/access.ts';
 
 // Tables and helpers for module state.
 export { formatEndpoint, sameEndpoint, asSeenBy, unmapIPv4 } from './lib/address.ts';

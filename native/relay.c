@@ -38,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 // Not a power of two, so the batch's buffers do not all map to the same cache sets.
@@ -86,15 +87,35 @@ typedef struct {
   uint8_t *buf;
 } batch_t;
 
+// What one worker did, for the operator (threadCounters). Written by that worker only, once per
+// wake-up from its tally of the wake-up's drains, never per datagram; read on the event-loop
+// thread. Relaxed, as the parties' counters. An allocation of its own, padded past a cache
+// line, so that two workers never write the same line.
+typedef struct {
+  _Atomic uint64_t wakeups;    // epoll_wait returns with readiness events
+  _Atomic uint64_t received;   // datagrams read
+  _Atomic uint64_t bytes;      // bytes read
+  _Atomic uint64_t sent;       // datagrams the kernel took to send
+  _Atomic uint64_t full_reads; // recvmmsg calls that filled the batch: the worker is behind
+  uint8_t pad[128 - 5 * sizeof(uint64_t)];
+} worker_counters_t;
+
+// A worker's counts over one wake-up, on its stack.
+typedef struct {
+  uint64_t received, bytes, sent, full_reads;
+} tally_t;
+
 struct engine;
 
 // Set up by the event-loop thread before the thread starts (pthread_create orders them), then
-// read-only until pthread_join.
+// read-only until pthread_join, but `ports` (event-loop thread only) and the counters.
 typedef struct {
   struct engine *eng;
   int ep;         // -1 until created
   int wake;       // -1 until created
   batch_t *batch; // the worker's receive and send buffers
+  worker_counters_t *counters;
+  int ports;      // sockets this worker drains now; event-loop thread only
   pthread_t th;
   int started;
 } worker_t;
@@ -180,9 +201,10 @@ static void address_send(batch_t *bt, int ns, int family, struct sockaddr_in6 *t
   }
 }
 
-// Sends the batch's first `ns` entries on `fd`; a datagram the kernel refuses is counted and skipped.
-static void send_batch(int fd, batch_t *bt, int ns, slot_t *counted_in) {
-  int off = 0;
+// Sends the batch's first `ns` entries on `fd`; a datagram the kernel refuses is counted and
+// skipped. Returns how many the kernel took.
+static int send_batch(int fd, batch_t *bt, int ns, slot_t *counted_in) {
+  int off = 0, taken = 0;
   while (off < ns) {
     int sent = sendmmsg(fd, bt->sm + off, ns - off, MSG_DONTWAIT);
     if (sent < 0) {
@@ -192,11 +214,13 @@ static void send_batch(int fd, batch_t *bt, int ns, slot_t *counted_in) {
       continue;
     }
     off += sent;
+    taken += sent;
   }
+  return taken;
 }
 
 // A leg's drain: called with the leg's lock held; takes its peer's for the sends.
-static void drain_leg(engine_t *eng, slot_t *s, batch_t *bt) {
+static void drain_leg(engine_t *eng, slot_t *s, batch_t *bt, tally_t *tally) {
   slot_t *t = atomic_load_explicit(&eng->slots[s->peer], memory_order_acquire);
   if (t == NULL) return; // cannot happen: a leg is linked to an opened port
   pthread_mutex_lock(&t->lock);
@@ -206,9 +230,12 @@ static void drain_leg(engine_t *eng, slot_t *s, batch_t *bt) {
     for (int i = 0; i < BATCH; i++) bt->rm[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
     int r = recvmmsg(s->fd, bt->rm, BATCH, MSG_DONTWAIT, NULL);
     if (r <= 0) break;
+    tally->received += (uint64_t)r;
+    tally->full_reads += r == BATCH;
     int ns = 0;
     for (int i = 0; i < r; i++) {
       struct sockaddr_in6 from;
+      tally->bytes += bt->rm[i].msg_len;
       if (s->family == AF_INET) to_mapped(&from, (const struct sockaddr_in *)&bt->src[i]);
       else from = bt->src[i];
       if (!leg_accepts(s, p, &from)) {
@@ -226,25 +253,28 @@ static void drain_leg(engine_t *eng, slot_t *s, batch_t *bt) {
       address_send(bt, ns, t->family, &to->current);
       ns++;
     }
-    send_batch(t->fd, bt, ns, s);
+    tally->sent += (uint64_t)send_batch(t->fd, bt, ns, s);
     if (r < BATCH) break;
   }
   pthread_mutex_unlock(&t->lock);
 }
 
 // Called with the slot's lock held.
-static void drain(engine_t *eng, slot_t *s, batch_t *bt) {
+static void drain(engine_t *eng, slot_t *s, batch_t *bt, tally_t *tally) {
   if (s->peer >= 0) {
-    drain_leg(eng, s, bt);
+    drain_leg(eng, s, bt, tally);
     return;
   }
   for (int round = 0; round < DRAIN_ROUNDS; round++) {
     for (int i = 0; i < BATCH; i++) bt->rm[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
     int r = recvmmsg(s->fd, bt->rm, BATCH, MSG_DONTWAIT, NULL);
     if (r <= 0) return;
+    tally->received += (uint64_t)r;
+    tally->full_reads += r == BATCH;
     int ns = 0;
     for (int i = 0; i < r; i++) {
       struct sockaddr_in6 from;
+      tally->bytes += bt->rm[i].msg_len;
       if (s->family == AF_INET) to_mapped(&from, (const struct sockaddr_in *)&bt->src[i]);
       else from = bt->src[i];
       party_t *p = sender_of(s, &from);
@@ -265,7 +295,7 @@ static void drain(engine_t *eng, slot_t *s, batch_t *bt) {
       address_send(bt, ns, s->family, &to->current);
       ns++;
     }
-    send_batch(s->fd, bt, ns, s);
+    tally->sent += (uint64_t)send_batch(s->fd, bt, ns, s);
     if (r < BATCH) return;
   }
 }
@@ -282,6 +312,8 @@ static void *run_worker(void *arg) {
   struct epoll_event evs[MAX_EVENTS];
   while (!atomic_load_explicit(&eng->stop, memory_order_acquire)) {
     int n = epoll_wait(w->ep, evs, MAX_EVENTS, 1000);
+    if (n <= 0) continue;
+    tally_t tally = {0};
     for (int e = 0; e < n; e++) {
       uint64_t tag = evs[e].data.u64;
       if (tag == WAKE_TAG) continue; // look at `stop`
@@ -289,11 +321,17 @@ static void *run_worker(void *arg) {
       if (s == NULL) continue; // cannot happen: a socket is registered after its slot is published
       pthread_mutex_lock(&s->lock);
       if (s->gen == (uint32_t)(tag >> 16)) {
-        if (s->fd >= 0) drain(eng, s, w->batch);
+        if (s->fd >= 0) drain(eng, s, w->batch, &tally);
         else if (s->spare >= 0) discard(s->spare, w->batch);
       }
       pthread_mutex_unlock(&s->lock);
     }
+    worker_counters_t *c = w->counters;
+    count(&c->wakeups, 1);
+    count(&c->received, tally.received);
+    count(&c->bytes, tally.bytes);
+    count(&c->sent, tally.sent);
+    count(&c->full_reads, tally.full_reads);
   }
   return NULL;
 }
@@ -361,7 +399,10 @@ static void engine_free(engine_t *eng) {
     pthread_mutex_destroy(&s->lock);
     free(s);
   }
-  for (int i = 0; i < eng->n_workers; i++) batch_free(eng->workers[i].batch);
+  for (int i = 0; i < eng->n_workers; i++) {
+    batch_free(eng->workers[i].batch);
+    free(eng->workers[i].counters);
+  }
   free(eng->workers);
   free(eng);
 }
@@ -396,6 +437,9 @@ static int engine_new(int n_workers, int rcvbuf, engine_t **out, const char **fa
     if ((w->batch = batch_new()) == NULL) {
       rc = -ENOMEM;
       *failed = "a worker's batch buffers";
+    } else if ((w->counters = sy_calloc(1, sizeof *w->counters)) == NULL) {
+      rc = -ENOMEM;
+      *failed = "a worker's counters";
     } else if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
       rc = -errno;
       *failed = "epoll_create1";
@@ -480,6 +524,7 @@ static int take_spare(engine_t *eng, slot_t *s, int family, const struct in6_add
   for (int i = 0; i < 65536 && recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0; i++) {
   }
   s->fd = fd;
+  eng->workers[s->worker].ports++;
   slot_reset(s);
   return 1;
 }
@@ -546,6 +591,7 @@ static int session_open(engine_t *eng, int port, const char *host) {
     close(fd);
     return -err;
   }
+  eng->workers[s->worker].ports++;
   pthread_mutex_unlock(&s->lock);
   return 0;
 }
@@ -563,6 +609,7 @@ static void session_close(engine_t *eng, int port) {
       unpoll_close(eng, s, s->fd);
     }
     s->fd = -1;
+    eng->workers[s->worker].ports--;
   }
   s->peer = -1;
   pthread_mutex_unlock(&s->lock);
@@ -585,7 +632,9 @@ static int session_link(engine_t *eng, int a_port, int b_port, int strict) {
   if (b->worker != worker) {
     epoll_ctl(eng->workers[b->worker].ep, EPOLL_CTL_DEL, b->fd, NULL);
     b->gen++; // an event the old worker already took is now stale
+    eng->workers[b->worker].ports--;
     b->worker = worker;
+    eng->workers[worker].ports++; // its socket until closed, even when the registration below fails
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)b->gen << 16) | (uint64_t)b_port};
     if (epoll_ctl(eng->workers[worker].ep, EPOLL_CTL_ADD, b->fd, &ev) < 0) {
       int err = errno;
@@ -945,6 +994,45 @@ static napi_value js_strangers(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// threadCounters(engine, out Float64Array(7 * workers)) -> workers, with out = for each worker
+// [wakeups, received, bytes received, sent, full reads, ports, CPU seconds]: what each thread
+// did so far and the sockets it drains now, read without any slot's lock.
+#define THREAD_FIELDS 7
+static napi_value js_thread_counters(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!sy_args(env, info, 2, argv, "threadCounters(engine, out)")) return NULL;
+  engine_t *eng = engine_arg(env, argv[0]);
+  if (eng == NULL) return NULL;
+  napi_typedarray_type type;
+  size_t len, offset;
+  void *data;
+  napi_value buffer;
+  bool is_typed;
+  CHECK(napi_is_typedarray(env, argv[1], &is_typed));
+  if (is_typed) CHECK(napi_get_typedarray_info(env, argv[1], &type, &len, &data, &buffer, &offset));
+  if (!is_typed || type != napi_float64_array || len < (size_t)eng->n_workers * THREAD_FIELDS) {
+    sy_throw_type(env, "native relay: threadCounters needs a Float64Array(7 * workers)");
+    return NULL;
+  }
+  double *o = data;
+  for (int i = 0; i < eng->n_workers; i++, o += THREAD_FIELDS) {
+    worker_t *w = &eng->workers[i];
+    worker_counters_t *c = w->counters;
+    o[0] = (double)counted(&c->wakeups);
+    o[1] = (double)counted(&c->received);
+    o[2] = (double)counted(&c->bytes);
+    o[3] = (double)counted(&c->sent);
+    o[4] = (double)counted(&c->full_reads);
+    o[5] = w->ports;
+    clockid_t clock;
+    struct timespec t;
+    o[6] = pthread_getcpuclockid(w->th, &clock) == 0 && clock_gettime(clock, &t) == 0 ? (double)t.tv_sec + (double)t.tv_nsec / 1e9 : -1;
+  }
+  napi_value out;
+  CHECK(napi_create_int32(env, eng->n_workers, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"create", NULL, js_create, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -959,6 +1047,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"relayed", NULL, js_relayed, NULL, NULL, NULL, napi_enumerable, NULL},
       {"strangers", NULL, js_strangers, NULL, NULL, NULL, napi_enumerable, NULL},
       {"counters", NULL, js_counters, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"threadCounters", NULL, js_thread_counters, NULL, NULL, NULL, napi_enumerable, NULL},
       SY_FAULT_INJECTION_PROPERTY
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

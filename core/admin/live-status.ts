@@ -22,6 +22,34 @@ async function total(reg: Registry, name: string): Promise<number> {
   return v.values.reduce((n, s) => n + s.value, 0);
 }
 
+/** One native relay thread as the page shows it: its counters so far, for rates between two snapshots. */
+export interface RelayThreadView {
+  readonly thread: string;
+  readonly ports: number;
+  readonly received: number;
+  readonly sent: number;
+  readonly cpuSeconds: number;
+}
+
+/** The relay threads' metrics, one entry per thread (none with the JS engine). */
+async function relayThreads(reg: Registry): Promise<RelayThreadView[]> {
+  const threads = new Map<string, { ports: number; received: number; sent: number; cpuSeconds: number }>();
+  const read = async (name: string, put: (t: { ports: number; received: number; sent: number; cpuSeconds: number }, value: number, labels: Record<string, unknown>) => void): Promise<void> => {
+    const m = reg.getSingleMetric(name);
+    if (m === undefined) return;
+    for (const s of (await m.get()).values) {
+      const id = String(s.labels.thread);
+      const t = threads.get(id) ?? { ports: 0, received: 0, sent: 0, cpuSeconds: 0 };
+      threads.set(id, t);
+      put(t, s.value, s.labels);
+    }
+  };
+  await read('switchyard_media_relay_thread_ports', (t, v) => { t.ports = v; });
+  await read('switchyard_media_relay_thread_datagrams_total', (t, v, labels) => { if (labels.direction === 'sent') t.sent = v; else t.received = v; });
+  await read('switchyard_media_relay_thread_cpu_seconds_total', (t, v) => { t.cpuSeconds = v; });
+  return [...threads].map(([thread, t]) => ({ thread, ...t }));
+}
+
 /**
  * What the status page shows, pushed to each open page as Server-Sent Events: once a second
  * the calls (with media counters), registrations, reloads, relay health and the rates the
@@ -73,6 +101,7 @@ export class LiveStatus {
       relay: relay === undefined ? null : {
         enabled: relay.enabled,
         threads: await total(this.metrics, 'switchyard_media_relay_threads'),
+        perThread: await relayThreads(this.metrics),
         sessions: await total(this.metrics, 'switchyard_media_sessions'),
         portsInUse: await total(this.metrics, 'switchyard_media_ports_in_use'),
         noPort: await total(this.metrics, 'switchyard_media_no_port_total'),

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Switchyard } from '../boot/switchyard.ts';
+import { COUNTED_METHODS, RESPONSE_CLASSES } from '../kernel/message-counts.ts';
 import type { MetricSample, ModuleMetric } from '../kernel/operations.ts';
 
 type Read = () => number | readonly MetricSample[] | Promise<number | readonly MetricSample[]>;
@@ -44,6 +45,12 @@ export function proxyMetrics(proxy: Switchyard, version: string): Registry {
   define(reg, { name: 'switchyard_build_info', help: 'The running version (value 1)', type: 'gauge', labelNames: ['version'] }, () => [{ labels: { version }, value: 1 }]);
   define(reg, { name: 'switchyard_messages_received_total', help: 'Signaling messages dispatched, by type', type: 'counter', labelNames: ['type'] },
     () => [{ labels: { type: 'request' }, value: c().dispatch.requests }, { labels: { type: 'reply' }, value: c().dispatch.replies }]);
+  define(reg, { name: 'switchyard_requests_received_total', help: 'Requests received, by dialect and method (retransmissions included; methods not listed count as other)', type: 'counter', labelNames: ['dialect', 'method'] },
+    () => Object.entries(c().messages.requests).flatMap(([dialect, t]) => COUNTED_METHODS.map((method) => ({ labels: { dialect, method }, value: t[method] }))));
+  define(reg, { name: 'switchyard_responses_received_total', help: 'Responses received, by dialect and class', type: 'counter', labelNames: ['dialect', 'class'] },
+    () => Object.entries(c().messages.responses).flatMap(([dialect, t]) => RESPONSE_CLASSES.map((cls, i) => ({ labels: { dialect, class: cls }, value: t[i]! }))));
+  define(reg, { name: 'switchyard_sip_responses_sent_total', help: 'SIP responses sent upstream through the transaction layer, the proxy\'s own and those it passed on, by class (repeats not counted)', type: 'counter', labelNames: ['class'] },
+    () => RESPONSE_CLASSES.map((cls) => ({ labels: { class: cls }, value: c().sip?.[`responsesSent.${cls}`] ?? 0 })));
   define(reg, { name: 'switchyard_messages_unparsable_total', help: 'Signaling datagrams and TCP messages that could not be parsed', type: 'counter' }, () => c().dispatch.parseErrors);
   define(reg, { name: 'switchyard_overload_refused_total', help: 'New requests refused by overload control (503 with Retry-After; plain: CALL_FAILED overloaded), by class', type: 'counter', labelNames: ['class'] },
     () => Object.entries(c().overload.refused).map(([cls, value]) => ({ labels: { class: cls }, value })));
@@ -62,6 +69,19 @@ export function proxyMetrics(proxy: Switchyard, version: string): Registry {
   define(reg, { name: 'switchyard_sip_dropped_total', help: 'SIP messages dropped unanswered by the codec, by reason', type: 'counter', labelNames: ['reason'] }, () => {
     const d = c().dialects.sip ?? {};
     return Object.entries(d).filter(([k]) => k.startsWith('dropped.')).map(([k, value]) => ({ labels: { reason: k.slice('dropped.'.length) }, value }));
+  });
+  define(reg, { name: 'switchyard_sip_loops_total', help: 'SIP requests refused 482 Loop Detected (a Via of this proxy with the same loop key, or a next hop that is this proxy)', type: 'counter' }, () => c().sip?.loops ?? 0);
+  define(reg, { name: 'switchyard_sip_tcp_connections_refused_total', help: 'SIP TCP connections refused, by limit (per_source: connections from one IP; total: all connections)', type: 'counter', labelNames: ['limit'] }, () => {
+    const sip = c().sip;
+    return sip === null ? [] : [{ labels: { limit: 'per_source' }, value: sip.tcpRefusedPerSource ?? 0 }, { labels: { limit: 'total' }, value: sip.tcpRefusedTotal ?? 0 }];
+  });
+  define(reg, { name: 'switchyard_sip_tcp_connections_closed_total', help: 'SIP TCP connections the proxy closed, by reason (framing_error, write_queue_full, first_message_timeout)', type: 'counter', labelNames: ['reason'] }, () => {
+    const sip = c().sip;
+    return sip === null ? [] : [
+      { labels: { reason: 'framing_error' }, value: sip.tcpFramingErrors ?? 0 },
+      { labels: { reason: 'write_queue_full' }, value: sip.tcpWriteQueueOverflows ?? 0 },
+      { labels: { reason: 'first_message_timeout' }, value: sip.tcpFirstMessageTimeouts ?? 0 },
+    ];
   });
   define(reg, { name: 'switchyard_sip_bad_requests_total', help: 'SIP requests answered 400 by the codec', type: 'counter' }, () => c().dialects.sip?.answered400 ?? 0);
   define(reg, { name: 'switchyard_plain_errors_suppressed_total', help: 'Plain ERROR answers not sent (rate limit per source)', type: 'counter' }, () => c().dialects.plain?.errorsSuppressed ?? 0);

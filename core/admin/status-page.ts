@@ -48,7 +48,9 @@ export const STATUS_PAGE = `<!doctype html>
   <section><h2>Registrations</h2>
     <table id="registrations"><thead><tr><th>user</th><th>dialect</th><th>address</th><th>contact</th><th class="num">expires in</th></tr></thead><tbody></tbody></table>
   </section>
-  <section><h2>Media relay</h2><dl id="relay"></dl><h2 style="margin-top:12px">Modules</h2><dl id="modules"></dl></section>
+  <section><h2>Media relay</h2><dl id="relay"></dl>
+    <table id="relay-threads" hidden><thead><tr><th>thread</th><th class="num">sockets</th><th class="num">datagrams/s in</th><th class="num">out</th><th class="num">CPU</th></tr></thead><tbody></tbody></table>
+    <h2 style="margin-top:12px">Modules</h2><dl id="modules"></dl></section>
   <section class="wide"><h2>Last reloads</h2>
     <table id="reloads"><thead><tr><th>when</th><th>result</th><th class="num">generation</th><th class="num">ms</th><th>where</th><th>why</th></tr></thead><tbody></tbody></table>
   </section>
@@ -57,11 +59,14 @@ export const STATUS_PAGE = `<!doctype html>
 "use strict";
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const ep = (e) => { if (!e || !e.address) return "–"; const a = e.address.replace(/^::ffff:(?=\d+\.)/i, ""); return (a.includes(":") ? "[" + a + "]" : a) + ":" + e.port; };
+const ep = (e) => { if (!e || !e.address) return "–"; const a = e.address.replace(/^::ffff:(?=\\d+\\.)/i, ""); return (a.includes(":") ? "[" + a + "]" : a) + ":" + e.port; };
 const dur = (ms) => { const s = Math.max(0, Math.round(ms / 1000)); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); };
 const rate = (bytesPerSec, pps) => (bytesPerSec * 8 / 1000).toFixed(1) + " kbit/s · " + Math.round(pps) + " pkt/s";
 /** Each call's media totals at the last snapshot, for its rates. */
 let previous = new Map();
+/** Each relay thread's counters at the last snapshot, for its rates. */
+let previousThreads = new Map();
+let previousAt = 0;
 
 function rows(tbody, items, cells, empty, colspan) {
   tbody.innerHTML = items.length === 0 ? '<tr><td class="empty" colspan="' + colspan + '">' + empty + "</td></tr>" : items.map(cells).join("");
@@ -125,6 +130,18 @@ function render(s) {
   $("relay").innerHTML = relay === null ? '<dt>relay</dt><dd class="empty">not listed</dd>' :
     "<dt>state</dt><dd class=" + (relay.enabled ? '"ok">enabled' : '"bad">disabled') + "</dd><dt>threads</dt><dd>" + relay.threads + "</dd><dt>sessions</dt><dd>" + relay.sessions +
     "</dd><dt>ports in use</dt><dd>" + relay.portsInUse + "</dd><dt>no port free</dt><dd" + (relay.noPort > 0 ? ' class="bad"' : "") + ">" + relay.noPort + "</dd><dt>dropped</dt><dd>" + relay.dropped + "</dd>";
+  const threads = relay === null ? [] : relay.perThread;
+  $("relay-threads").hidden = threads.length === 0;
+  const sec = previousAt === 0 ? 0 : Math.max(0.001, (now - previousAt) / 1000);
+  rows($("relay-threads").tBodies[0], threads, (t) => {
+    const before = previousThreads.get(t.thread);
+    const per = (k) => (before && sec > 0 ? Math.round((t[k] - before[k]) / sec) : "–");
+    const cpu = before && sec > 0 ? (100 * (t.cpuSeconds - before.cpuSeconds) / sec).toFixed(1) + " %" : "–";
+    return '<tr data-thread="' + esc(t.thread) + '"><td>sy-media-' + esc(t.thread) + '</td><td class="num">' + t.ports + '</td><td class="num">' + per("received") +
+      '</td><td class="num">' + per("sent") + '</td><td class="num">' + cpu + "</td></tr>";
+  }, "", 5);
+  previousThreads = new Map(threads.map((t) => [t.thread, t]));
+  previousAt = now;
   $("modules").innerHTML = s.modules.map((m) => "<dt>" + esc(m.name) + '</dt><dd class="' + (m.enabled ? "ok" : "bad") + '">' + (m.enabled ? "on" : "off") + "</dd>").join("");
   drawChart($("packets-chart"), s.rates, "packetsPerSec", "#1f6feb");
   drawChart($("calls-chart"), s.rates, "callsPerSec", "#bf5b00");

@@ -1,8 +1,9 @@
 import type { CoreServices } from '../kernel/core-services.ts';
 import { Dispatcher, type DispatchStats } from '../kernel/dispatcher.ts';
 import { ProxyHooks } from '../kernel/hooks.ts';
+import type { MessageCounts } from '../kernel/message-counts.ts';
 import { ModuleRegistry } from '../kernel/module-registry.ts';
-import { OverloadControl, type OverloadStats } from '../kernel/overload.ts';
+import { OverloadControl, type OverloadStats, type SocketReadSignal } from '../kernel/overload.ts';
 import type { Endpoint } from '../lib/address.ts';
 import type { DialectName } from '../model/message.ts';
 import { createLogger, type Logger, type LogLevel } from '../lib/log.ts';
@@ -111,11 +112,21 @@ export class Switchyard {
     this.overload.start();
     for (const l of script.listen) {
       const port = this.dialects.get(l.dialect);
+      // Per datagram and per read: no closure or object is made for either (one signal, rewritten).
+      const signal: { -readonly [K in keyof SocketReadSignal]: SocketReadSignal[K] } = { drained: false, waitedMs: undefined, fill: undefined, drops: undefined };
       const listener = await UdpListener.open({ ...l, dialect: port.dialect }, (_d, name, buf, source) => {
-        this.handle(name, () => this.dispatcher.receive(port, name, buf, source));
+        try {
+          this.dispatcher.receive(port, name, buf, source)?.catch((err: unknown) => this.failed(err, name));
+        } catch (err) {
+          this.failed(err, name);
+        }
       }, this.log, (name, read) => {
         const q = read.queue;
-        this.overload.socketRead(name, { drained: read.drained, waitedMs: read.waitedMs, fill: q === undefined ? undefined : q.bytes / q.capacity, drops: q?.drops });
+        signal.drained = read.drained;
+        signal.waitedMs = read.waitedMs;
+        signal.fill = q === undefined ? undefined : q.bytes / q.capacity;
+        signal.drops = q?.drops;
+        this.overload.socketRead(name, signal);
         this.dispatcher.readEnd();
       });
       this.listeners.set(l.name, listener);
@@ -129,12 +140,15 @@ export class Switchyard {
 
   /** Runs one message's handling; a failure, thrown or rejected, is logged and never reaches the socket. */
   private handle(listener: string, run: () => void | Promise<void>): void {
-    const failed = (err: unknown): void => { this.log.error({ err, listener }, 'message handling failed'); };
     try {
-      run()?.catch(failed);
+      run()?.catch((err: unknown) => this.failed(err, listener));
     } catch (err) {
-      failed(err);
+      this.failed(err, listener);
     }
+  }
+
+  private failed(err: unknown, listener: string): void {
+    this.log.error({ err, listener }, 'message handling failed');
   }
 
   private send(listener: string, to: Endpoint, data: Buffer, sent?: () => void): void {
@@ -200,9 +214,12 @@ export class Switchyard {
   }
 
   /** Live counters of the core, as they are (read, never copied per message). */
-  counters(): { readonly dispatch: Readonly<DispatchStats>; readonly transactions: Readonly<Record<string, number>>; readonly dialects: Readonly<Record<string, Readonly<Record<string, number>>>>; readonly sip: Readonly<Record<string, number>> | null; readonly overload: Readonly<OverloadStats> } {
+  counters(): {
+    readonly dispatch: Readonly<DispatchStats>; readonly messages: MessageCounts; readonly transactions: Readonly<Record<string, number>>;
+    readonly dialects: Readonly<Record<string, Readonly<Record<string, number>>>>; readonly sip: Readonly<Record<string, number>> | null; readonly overload: Readonly<OverloadStats>;
+  } {
     const d = this.dialects.stats() as { transactions: Record<string, number>; dialects: Record<string, Record<string, number>>; sip?: Record<string, number> };
-    return { dispatch: this.dispatcher.stats, transactions: d.transactions, dialects: d.dialects, sip: d.sip ?? null, overload: this.overload.stats() };
+    return { dispatch: this.dispatcher.stats, messages: this.dispatcher.counts, transactions: d.transactions, dialects: d.dialects, sip: d.sip ?? null, overload: this.overload.stats() };
   }
 
   stats(): Record<string, unknown> {

@@ -1,5 +1,5 @@
 import type { DialectName, Message, Request } from '../model/message.ts';
-import type { RegistrationParse } from '../model/registration.ts';
+import type { Flow, RegistrationParse } from '../model/registration.ts';
 import { readPlainRegistration } from './plain/registration.ts';
 import { getHeaders, hasHeader } from './sip/codec/message.ts';
 import { readSipRegistration, sameSipContact } from './sip/registration.ts';
@@ -23,6 +23,13 @@ export function carriesRoute(req: Request): boolean {
 /** The values of a header field (SIP, by full or compact name, any case); the plain protocol has no headers. */
 export function headerValues(msg: Message, name: string): string[] {
   return msg.dialect === 'sip' ? getHeaders(sipWire(msg).sip, name) : [];
+}
+
+/** Where a message came from and how: listener, source, transport, and for a stream transport its connection (a request to that party goes back on it). */
+export function flowOf(msg: Message): Flow {
+  if (msg.dialect !== 'sip') return { dialect: msg.dialect, listener: msg.listener, address: msg.source, transport: 'udp', connection: null };
+  const w = sipWire(msg);
+  return { dialect: 'sip', listener: msg.listener, address: msg.source, transport: w.transport, connection: w.connection };
 }
 
 /** What a REGISTER asks of the registrar, or why it cannot be read (the registrar answers 400). */

@@ -9,6 +9,7 @@ import type { ProxyEngine } from './engine.ts';
 import type { OverloadControl, WorkClass } from './overload.ts';
 import type { DatagramTriage, NewWorkLook } from './triage.ts';
 import { buildContext } from './context.ts';
+import { MessageCounts } from './message-counts.ts';
 import { MessageContext } from './message-context.ts';
 import { describeVerdict, respondVerdict, type Verdict } from '../model/verdict.ts';
 
@@ -82,6 +83,8 @@ export interface DispatchStats {
 /** socket → dialect → message → route block → exactly one verdict → dialect → socket. */
 export class Dispatcher {
   readonly stats: DispatchStats = { requests: 0, replies: 0, parseErrors: 0, routeErrors: 0, refused: 0, refusedAgain: 0, absorbed: 0 };
+  /** Requests by method and replies by class, of every message dispatched. */
+  readonly counts = new MessageCounts();
   private deferred: Deferred[] = [];
 
   constructor(private readonly deps: DispatcherDeps) {}
@@ -156,9 +159,11 @@ export class Dispatcher {
   dispatch(msg: Message, engine: ProxyEngine, admission: Admission = 'ask'): void | Promise<void> {
     if (msg.type === 'request') {
       this.stats.requests++;
+      this.counts.request(msg.dialect, msg.method);
       return engine.intercept(msg) ? undefined : this.handleRequest(msg, engine, admission);
     }
     this.stats.replies++;
+    this.counts.response(msg.dialect, msg.status);
     return engine.receiveReply(msg);
   }
 

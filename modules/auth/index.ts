@@ -69,6 +69,19 @@ interface AuthState {
   readonly ownsStore: boolean;
   trusted: TrustedPeers;
   readonly failureLog: LogThrottle;
+  /** Results by failure reason and by how a request passed, for /metrics. */
+  readonly counts: AuthCounts;
+}
+
+interface AuthCounts {
+  readonly failed: Partial<Record<AuthFailure, number>>;
+  readonly passed: Record<'digest' | 'trusted-peer', number>;
+}
+
+function counted(counts: AuthCounts, r: AuthResult): AuthResult {
+  if (r.ok) counts.passed[r.by]++;
+  else counts.failed[r.reason] = (counts.failed[r.reason] ?? 0) + 1;
+  return r;
 }
 
 function policyOf(c: AuthConfig): AuthPolicy {
@@ -118,18 +131,18 @@ function logFailure(mc: MessageContext, throttle: LogThrottle, fields: Record<st
 
 function authenticateAs(mc: MessageContext, state: AuthState, flow: AuthFlow): Promise<AuthResult> {
   const msg = mc.msg;
-  if (!canChallenge(msg)) return Promise.resolve({ ok: false, reason: 'not-challengeable' });
+  if (!canChallenge(msg)) return Promise.resolve(counted(state.counts, { ok: false, reason: 'not-challengeable' }));
   if (!carriesCredentials(msg)) {
-    if (!state.trusted.has(msg.source.address)) return Promise.resolve({ ok: false, reason: 'no-authentication-in-dialect' });
+    if (!state.trusted.has(msg.source.address)) return Promise.resolve(counted(state.counts, { ok: false, reason: 'no-authentication-in-dialect' }));
     state.passed.set(msg, 'trusted-peer');
-    return Promise.resolve({ ok: true, user: claimedUser(msg), by: 'trusted-peer' });
+    return Promise.resolve(counted(state.counts, { ok: true, user: claimedUser(msg), by: 'trusted-peer' }));
   }
   // Holds the route's verdict while the credentials are checked: a route that forgets to await
   // `authenticate()` and goes on to `register()` fails at once (SY_VERDICT_TWICE).
   const held = mc.reserve('authentication');
   return mc.track(state.verifier.decide(authRequestOf(msg, flow)).then(
     (d): AuthResult => {
-      const result = resultOf(d, mc, state.failureLog);
+      const result = counted(state.counts, resultOf(d, mc, state.failureLog));
       if (d.kind === 'accepted') {
         state.passed.set(msg, d.by);
         held.release();
@@ -140,7 +153,7 @@ function authenticateAs(mc: MessageContext, state: AuthState, flow: AuthFlow): P
     (err: unknown): AuthResult => {
       mc.log.error({ err }, 'credential store failed');
       held(respondVerdict(503, 'Service Unavailable', { retryAfterSec: 5 }));
-      return { ok: false, reason: 'store-unavailable' };
+      return counted(state.counts, { ok: false, reason: 'store-unavailable' });
     },
   ));
 }
@@ -166,6 +179,7 @@ export const auth = defineModule({
       ownsStore: c.credentials === undefined,
       trusted: new TrustedPeers(c.trustedPeers),
       failureLog: new LogThrottle(1000),
+      counts: { failed: {}, passed: { digest: 0, 'trusted-peer': 0 } },
       verifier: new DigestVerifier({
         store,
         mint: new NonceMint(nonceKey(c.nonceSecret)),
@@ -195,6 +209,17 @@ export const auth = defineModule({
   }),
 
   api: ({ state }): AuthApi => ({ passed: (request) => state.passed.get(request) }),
+
+  operations: ({ state }) => ({
+    metrics: [{
+      name: 'switchyard_auth_failures_total', type: 'counter', labelNames: ['reason'],
+      help: 'Requests that did not pass authentication, by reason (no_credentials: a first challenge; bad_credentials: a wrong password or unknown user; stale_nonce, replay, algorithm_not_offered, identity_mismatch, malformed, store_unavailable, not_challengeable, no_authentication_in_dialect)',
+      read: () => Object.entries(state.counts.failed).map(([reason, value]) => ({ labels: { reason: reason.replaceAll('-', '_') }, value })),
+    }, {
+      name: 'switchyard_auth_passed_total', help: 'Requests that passed authentication, by how (digest, trusted_peer)', type: 'counter', labelNames: ['by'],
+      read: () => Object.entries(state.counts.passed).map(([by, value]) => ({ labels: { by: by.replaceAll('-', '_') }, value })),
+    }],
+  }),
 
   onConfigChange: ({ state, config }, { changed }) => {
     if (changed.includes('trustedPeers')) state.trusted = new TrustedPeers(config().trustedPeers);

@@ -88,6 +88,22 @@ export const callRecords = defineModule({
     })),
   }),
 
+  operations: ({ state }) => ({
+    metrics: [{
+      name: 'switchyard_call_records_total', type: 'counter', labelNames: ['sink', 'result'],
+      help: 'Call records by where they went (file, webhook) and how (written or posted; failed: the webhook answered an error or nothing; dropped: over the bound while the sink was behind)',
+      read: () => [
+        ...(state.file == null ? [] : [
+          { labels: { sink: 'file', result: 'written' }, value: state.file.written }, { labels: { sink: 'file', result: 'dropped' }, value: state.file.dropped },
+        ]),
+        ...(state.webhook == null ? [] : [
+          { labels: { sink: 'webhook', result: 'posted' }, value: state.webhook.sent }, { labels: { sink: 'webhook', result: 'failed' }, value: state.webhook.failed },
+          { labels: { sink: 'webhook', result: 'dropped' }, value: state.webhook.dropped },
+        ]),
+      ],
+    }],
+  }),
+
   onClose: async ({ state }) => {
     state.webhook?.close();
     await state.file?.close();

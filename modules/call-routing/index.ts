@@ -5,7 +5,7 @@ import {
 } from '../../core/module.ts';
 import type { AuthApi } from '../auth/index.ts';
 import type { DialogApi } from '../dialog/index.ts';
-import type { RegistrarApi } from '../registrar/index.ts';
+import type { LookupResult, RegistrarApi } from '../registrar/index.ts';
 import { AnsweredAddresses } from './answered.ts';
 import { forkTargets } from './forks.ts';
 
@@ -91,14 +91,36 @@ export const callRouting = defineModule({
     /** Whether the sender may steer its own routing: a source of relayFrom, or a request that passed auth. */
     const trusted = (msg: Request): boolean => state.relayFrom.has(msg.source.address) || deps.auth?.passed(msg) !== undefined;
 
+    type Targets = readonly ForwardTarget[] | 'by-request' | 'unavailable' | 'not-relaying' | null;
+
+    /**
+     * What a registrar lookup gives routing: its bindings (of the unverified ones at one address,
+     * no more than maxUnverifiedForksPerAddress), or why there are none. A user nobody
+     * registered, in a domain that is not this proxy's, goes by its Request-URI for a trusted
+     * sender and is refused for anyone else; here, it is not found.
+     */
+    const byLookup = (found: LookupResult, mc: MessageContext, opts: ForwardCallOptions): Targets => {
+      if (found.ok) {
+        const { ring, skipped } = forkTargets(found.bindings, (b) => state.answered.has(b.address), config().maxUnverifiedForksPerAddress);
+        if (skipped > 0) {
+          const unlogged = state.skippedForks.pass();
+          if (unlogged !== null) mc.log.info({ user: found.bindings[0]!.aor, contacts: found.bindings.length, skipped, alsoSinceLastLine: unlogged }, 'call rings fewer contacts: several unverified ones at one address');
+        }
+        return ring.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
+      }
+      if (found.reason === 'unavailable') return 'unavailable';
+      const msg = mc.msg;
+      if (opts.to === undefined && msg.ruri.uri !== undefined && !isLocal(msg.ruri.uri)) return trusted(msg) ? 'by-request' : 'not-relaying';
+      return null;
+    };
+
     /**
      * Where a request goes: a request that carries its own route (SIP: in a dialog, or with a
      * Route set) along it; a request in a dialog that does not (plain BYE) to the other party of
      * the dialog; anything else to every binding of the user (SIP rings them all in parallel; the
-     * plain protocol has one). A user nobody registered, in a domain that is not this proxy's,
-     * goes by its Request-URI; here, it is not found.
+     * plain protocol has one). At once unless the location store is networked.
      */
-    const targetsOf = async (mc: MessageContext, opts: ForwardCallOptions): Promise<readonly ForwardTarget[] | 'by-request' | 'unavailable' | 'not-relaying' | null> => {
+    const targetsOf = (mc: MessageContext, opts: ForwardCallOptions): Targets | Promise<Targets> => {
       const msg = mc.msg;
       if (opts.toUri !== undefined) return [{ uri: opts.toUri }];
       if (opts.to === undefined && carriesRoute(msg)) return 'by-request';
@@ -107,18 +129,8 @@ export const callRouting = defineModule({
         const peer: Endpoint | undefined = deps.dialog?.peerOf(msg.callId, { user: msg.from.user, address: msg.source }, msg.dialect);
         if (peer !== undefined) return [{ address: peer }];
       }
-      const found = await deps.registrar.lookup(user, msg.dialect);
-      if (found.ok) {
-        const { ring, skipped } = forkTargets(found.bindings, (b) => state.answered.has(b.address), config().maxUnverifiedForksPerAddress);
-        if (skipped > 0) {
-          const unlogged = state.skippedForks.pass();
-          if (unlogged !== null) mc.log.info({ user, contacts: found.bindings.length, skipped, alsoSinceLastLine: unlogged }, 'call rings fewer contacts: several unverified ones at one address');
-        }
-        return ring.map((b): ForwardTarget => ({ address: b.address, uri: b.contact, transport: b.transport, connection: b.connection ?? null }));
-      }
-      if (found.reason === 'unavailable') return 'unavailable';
-      if (opts.to === undefined && msg.ruri.uri !== undefined && !isLocal(msg.ruri.uri)) return trusted(msg) ? 'by-request' : 'not-relaying';
-      return null;
+      const found = deps.registrar.lookup(user, msg.dialect);
+      return found instanceof Promise ? found.then((f) => byLookup(f, mc, opts)) : byLookup(found, mc, opts);
     };
 
     return {
@@ -126,19 +138,19 @@ export const callRouting = defineModule({
        * Forwards the request. A call goes to the callee's registration with a transaction and
        * answer timeout (SIP: to every contact in parallel); an in-dialog request to the other
        * party (SIP: along its Route set). An unknown callee is answered 404 (plain: CALL_FAILED unknown peer),
-       * and 503 while a shared location store does not answer.
+       * a user of another domain from an untrusted sender 403 Not Relaying, and 503 while a
+       * shared location store does not answer.
        */
       forwardCall: fn(['request', 'failure'], (mc, opts: ForwardCallOptions = {}): Promise<Verdict> => {
         const fulfil = mc.reserve('forwardCall');
-        return mc.track((async () => {
-          const msg = mc.msg;
-          const answerTimeoutMs = (opts.answerTimeoutSec ?? config().answerTimeoutSec) * 1000;
-          const recordRoute = state.recordRouted.has(msg);
-          // One shape for every call (optional fields present, possibly undefined): the engine reads it monomorphically.
-          const plan = (targets: readonly ForwardTarget[] | null): ForwardPlan => ({
-            targets, answerTimeoutMs, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute, trusted: trusted(msg),
-          });
-          const targets = await targetsOf(mc, opts);
+        const msg = mc.msg;
+        const answerTimeoutMs = (opts.answerTimeoutSec ?? config().answerTimeoutSec) * 1000;
+        const recordRoute = state.recordRouted.has(msg);
+        // One shape for every call (optional fields present, possibly undefined): the engine reads it monomorphically.
+        const plan = (targets: readonly ForwardTarget[] | null): ForwardPlan => ({
+          targets, answerTimeoutMs, onFailure: opts.onFailure, onReply: opts.onReply, recordRoute, trusted: trusted(msg),
+        });
+        const decide = (targets: Targets): Verdict => {
           if (targets === null) return fulfil(respondVerdict(404));
           if (targets === 'not-relaying') {
             const unlogged = state.refusals.pass();
@@ -151,7 +163,10 @@ export const callRouting = defineModule({
           const first = targets[0]!;
           const where = first.address !== undefined ? formatEndpoint(first.address) : first.uri ?? '';
           return fulfil(forwardVerdict(plan(targets), targets.length === 1 ? `${opts.to ?? msg.ruri.user} at ${where}` : `${targets.length} contacts`));
-        })());
+        };
+        const targets = targetsOf(mc, opts);
+        // Decided at once, nothing is left for the dispatcher to wait for.
+        return targets instanceof Promise ? mc.track(targets.then(decide)) : Promise.resolve(decide(targets));
       }),
 
       /**

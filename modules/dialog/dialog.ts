@@ -1,4 +1,4 @@
-import type { DialectName, Endpoint, Request } from '../../core/module.ts';
+import type { DialectName, Endpoint, Flow, Request } from '../../core/module.ts';
 
 export type DialogState = 'early' | 'confirmed' | 'ended';
 
@@ -23,6 +23,10 @@ export interface Dialog {
   ends: SipDialogEnds | null;
   /** Where the caller's INVITE came from. */
   readonly callerAddress: Endpoint;
+  /** How: its transport and connection (the proxy's own BYE to a TCP caller goes on that connection). */
+  readonly callerFlow: Flow;
+  /** How the callee's answer came; null until the call is answered. */
+  calleeFlow: Flow | null;
   /** Where the INVITE was forwarded. */
   calleeAddress: Endpoint;
   state: DialogState;

@@ -1,4 +1,4 @@
-import { headerValues, type CoreServices, type HangupResult, type Reply, type Request } from '../../core/module.ts';
+import { headerValues, type CoreServices, type Endpoint, type Flow, type ForwardTarget, type HangupResult, type Reply, type Request } from '../../core/module.ts';
 import type { Dialog, SipDialogEnds } from './dialog.ts';
 
 /** Splits a header value into its comma-separated name-addrs (commas inside <> or quotes stay). */
@@ -56,10 +56,16 @@ export function noteCSeq(ends: SipDialogEnds, request: Request): void {
   ends.cseq[side] = Math.max(ends.cseq[side], cseqOf(request));
 }
 
+/** A party reached directly: where its signaling comes from, over its transport (a TCP party on its connection). */
+function direct(address: Endpoint, flow: Flow | null): ForwardTarget {
+  return flow === null ? { address } : { address, transport: flow.transport, connection: flow.connection };
+}
+
 /**
  * Ends a call from the proxy: a BYE to each party, in the other party's name. SIP: through the
  * UAC core inside the dialog (tags, Call-ID, the next CSeq, the route set of the proxies beyond
- * this one), sent to the address the party's signaling uses; plain: the protocol's BYE.
+ * this one), sent to the address and over the transport the party's signaling uses; plain: the
+ * protocol's BYE.
  */
 export async function hangup(d: Dialog, core: CoreServices): Promise<HangupResult> {
   if (d.dialect === 'plain') {
@@ -76,11 +82,11 @@ export async function hangup(d: Dialog, core: CoreServices): Promise<HangupResul
   const [callee, caller] = await Promise.all([
     core.originate({
       ...common, uri: e.calleeContact, from: e.callerUri, fromTag: e.fromTag, to: e.calleeUri, toTag: e.toTag, cseq: e.cseq[0] + 1,
-      routeSet: towardCallee, ...(towardCallee.length === 0 ? { target: { address: d.calleeAddress } } : {}),
+      routeSet: towardCallee, ...(towardCallee.length === 0 ? { target: direct(d.calleeAddress, d.calleeFlow) } : {}),
     }),
     core.originate({
       ...common, uri: e.callerContact, from: e.calleeUri, fromTag: e.toTag, to: e.callerUri, toTag: e.fromTag, cseq: e.cseq[1] + 1,
-      routeSet: towardCaller, ...(towardCaller.length === 0 ? { target: { address: d.callerAddress } } : {}),
+      routeSet: towardCaller, ...(towardCaller.length === 0 ? { target: direct(d.callerAddress, d.callerFlow) } : {}),
     }),
   ]);
   return { ok: true, caller: caller.status, callee: callee.status };

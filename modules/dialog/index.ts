@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineModule, fn, LogThrottle, OpenMap, RequestRefused, sameEndpoint, type CallInfo, type DialectName, type Endpoint, type Request } from '../../core/module.ts';
+import { defineModule, flowOf, fn, LogThrottle, OpenMap, RequestRefused, sameEndpoint, type CallInfo, type DialectName, type Endpoint, type Request } from '../../core/module.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
 import { hangup, noteCSeq, sipDialogEnds } from './hangup.ts';
 import { checkParty } from './party.ts';
@@ -146,7 +146,7 @@ export const dialog = defineModule({
         if (existing !== undefined) end(existing, 'replaced');
         const d: Dialog = {
           callId: request.callId, dialect: request.dialect, caller: request.from.user, callee: request.to.user, listener: request.listener, callerTag: request.from.tag,
-          invite: request, ends: null, callerAddress: request.source, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
+          invite: request, ends: null, callerAddress: request.source, callerFlow: flowOf(request), calleeFlow: null, calleeAddress: target, state: 'early', createdAt: Date.now(), confirmedAt: null, lifetimeTimer: null,
         };
         d.lifetimeTimer = setTimeout(() => end(d, 'lifetime'), config().maxDurationSec * 1000);
         d.lifetimeTimer.unref();
@@ -168,6 +168,7 @@ export const dialog = defineModule({
         d.state = 'confirmed';
         d.confirmedAt = Date.now();
         counts.answered[d.dialect]!++;
+        d.calleeFlow = flowOf(reply);
         if (d.dialect === 'sip') {
           d.ends = sipDialogEnds(request, reply);
           d.calleeAddress = reply.source; // of the branch that answered

@@ -2,6 +2,7 @@ import type { CallMedia, ModuleHealth, ModuleMetric, ModuleOperations } from '..
 import type { RelayBackend } from './backend.ts';
 import { EmbeddedBackend } from './embedded-backend.ts';
 import { NgBackend } from './remote/ng-backend.ts';
+import type { MediaEngine, RelayThreadCounters } from './relay/engine.ts';
 
 /** The embedded relay's counters as Prometheus metrics, read at scrape time from what it already counts. */
 function embeddedMetrics(backend: EmbeddedBackend): ModuleMetric[] {
@@ -27,7 +28,30 @@ function embeddedMetrics(backend: EmbeddedBackend): ModuleMetric[] {
       },
     },
     { name: 'switchyard_media_no_port_total', help: 'Sessions not opened because no media port was free', type: 'counter', read: () => relay.totals.noPortFailures },
+    ...threadMetrics(relay.engine),
     { name: 'switchyard_media_relay_threads', help: 'Threads forwarding media (native engine; the JS engine counts the event loop as 1)', type: 'gauge', labelNames: ['engine'], read: () => [{ labels: { engine: relay.engine.kind }, value: relay.engine.workers }] },
+  ];
+}
+
+/** The native engine's counters per forwarding thread (threads are named sy-media-<thread> in top -H). */
+function threadMetrics(engine: MediaEngine): ModuleMetric[] {
+  if (engine.threads === undefined) return [];
+  const threads = engine.threads.bind(engine);
+  const each = (pick: (t: RelayThreadCounters) => number) => () => threads().map((t, i) => ({ labels: { thread: String(i) }, value: pick(t) }));
+  const perThread = { type: 'counter' as const, labelNames: ['thread'] };
+  return [
+    { name: 'switchyard_media_relay_thread_wakeups_total', help: 'Times each relay thread woke up with sockets to drain', ...perThread, read: each((t) => t.wakeups) },
+    {
+      name: 'switchyard_media_relay_thread_datagrams_total', help: 'Datagrams each relay thread read (received) and the kernel took from it to send (sent)', type: 'counter', labelNames: ['thread', 'direction'],
+      read: () => threads().flatMap((t, i) => [{ labels: { thread: String(i), direction: 'received' }, value: t.received }, { labels: { thread: String(i), direction: 'sent' }, value: t.sent }]),
+    },
+    { name: 'switchyard_media_relay_thread_received_bytes_total', help: 'Bytes each relay thread read', ...perThread, read: each((t) => t.receivedBytes) },
+    { name: 'switchyard_media_relay_thread_full_reads_total', help: 'Reads that filled a relay thread\'s batch (datagrams were waiting: it was behind)', ...perThread, read: each((t) => t.fullReads) },
+    {
+      name: 'switchyard_media_relay_thread_cpu_seconds_total', help: 'CPU time each relay thread used', ...perThread,
+      read: () => threads().flatMap((t, i) => (t.cpuSeconds < 0 ? [] : [{ labels: { thread: String(i) }, value: t.cpuSeconds }])),
+    },
+    { name: 'switchyard_media_relay_thread_ports', help: 'Media sockets each relay thread drains now', type: 'gauge', labelNames: ['thread'], read: each((t) => t.ports) },
   ];
 }
 

@@ -15,7 +15,7 @@ export type LookupResult =
 /** What other modules (call routing) use of the registrar. */
 export interface RegistrarApi {
   /** The user's bindings registered in `dialect`: the dialects' users are separate, a binding is reached only in its own. */
-  lookup(aor: string, dialect: DialectName): Promise<LookupResult>;
+  lookup(aor: string, dialect: DialectName): LookupResult | Promise<LookupResult>;
 }
 
 function registrationInfo(b: Binding): RegistrationInfo {
@@ -25,22 +25,25 @@ function registrationInfo(b: Binding): RegistrationInfo {
   };
 }
 
-/** The user's bindings of one dialect. */
-async function bindingsIn(store: LocationStore, aor: string, dialect: DialectName): Promise<readonly Binding[]> {
-  const all = await store.lookup(aor);
-  return all.every((b) => b.dialect === dialect) ? all : all.filter((b) => b.dialect === dialect);
+const UNAVAILABLE: LookupResult = { ok: false, reason: 'unavailable' };
+const NOT_FOUND: LookupResult = { ok: false, reason: 'not-found' };
+
+/** The user's bindings of one dialect as this proxy reaches them (`self`: its node address, with a shared store). */
+function found(all: readonly Binding[], dialect: DialectName, self: string | undefined): LookupResult {
+  const stored = all.every((b) => b.dialect === dialect) ? all : all.filter((b) => b.dialect === dialect);
+  const bindings = reachableBindings(stored, self);
+  return bindings.length > 0 ? { ok: true, bindings } : NOT_FOUND;
 }
 
-/** The user's bindings in `dialect` as this proxy reaches them (`self`: its node address, with a shared store). */
-async function lookupIn(store: LocationStore, aor: string, dialect: DialectName, self: string | undefined): Promise<LookupResult> {
-  let stored: readonly Binding[];
+/** The user's bindings in `dialect`: at once from an in-process store, a promise from a networked one. */
+function lookupIn(store: LocationStore, aor: string, dialect: DialectName, self: string | undefined): LookupResult | Promise<LookupResult> {
+  let all: readonly Binding[] | Promise<readonly Binding[]>;
   try {
-    stored = await bindingsIn(store, aor, dialect);
+    all = store.lookup(aor);
   } catch {
-    return { ok: false, reason: 'unavailable' };
+    return UNAVAILABLE;
   }
-  const bindings = reachableBindings(stored, self);
-  return bindings.length > 0 ? { ok: true, bindings } : { ok: false, reason: 'not-found' };
+  return all instanceof Promise ? all.then((got) => found(got, dialect, self), () => UNAVAILABLE) : found(all, dialect, self);
 }
 
 const schema = z.object({
@@ -109,11 +112,17 @@ export const registrar = defineModule({
     }),
 
     /** Where `user` (default: the request's callee) is registered in the request's dialect. */
-    lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => mc.track(lookupIn(state.store, user ?? mc.msg.ruri.user, mc.msg.dialect, config().nodeAddress))),
+    lookup: fn(['request', 'failure'], (mc, user?: string): Promise<LookupResult> => {
+      const result = lookupIn(state.store, user ?? mc.msg.ruri.user, mc.msg.dialect, config().nodeAddress);
+      return result instanceof Promise ? mc.track(result) : Promise.resolve(result);
+    }),
 
     /** True when `user` (default: the caller) is registered, in the request's dialect, at the address this request came from. */
     registeredAtSource: fn(['request'], (mc, user?: string): Promise<boolean> =>
-      mc.track(bindingsIn(state.store, user ?? mc.msg.from.user, mc.msg.dialect).then((bs) => bs.some((b) => sameEndpoint(b.address, mc.msg.source)), () => false)), () => Promise.resolve(false)),
+      mc.track(Promise.resolve().then(() => state.store.lookup(user ?? mc.msg.from.user)).then(
+        (bs) => bs.some((b) => b.dialect === mc.msg.dialect && sameEndpoint(b.address, mc.msg.source)),
+        () => false,
+      )), () => Promise.resolve(false)),
   }),
 
   api: ({ state, config }): RegistrarApi => ({ lookup: (aor, dialect) => lookupIn(state.store, aor, dialect, config().nodeAddress) }),
@@ -121,6 +130,10 @@ export const registrar = defineModule({
   operations: ({ state }) => ({
     metrics: [
       { name: 'switchyard_registered_users', help: 'Users with at least one live binding in the location table', type: 'gauge', read: () => state.store.size() },
+      ...(state.store.bindingsByDialect === undefined ? [] : [{
+        name: 'switchyard_registrations', help: 'Registered contacts (bindings) in the location table, by dialect', type: 'gauge' as const, labelNames: ['dialect'],
+        read: () => Object.entries(state.store.bindingsByDialect!()).map(([dialect, value]) => ({ labels: { dialect }, value })),
+      }]),
     ],
     async registrations({ user, limit }) {
       const bindings = user !== undefined ? (await state.store.lookup(user)).slice(0, limit) : ((await state.store.list?.(limit)) ?? []);

@@ -1,6 +1,7 @@
-import { PackedTable } from '../../core/module.ts';
+import { PackedTable, type DialectName } from '../../core/module.ts';
 import { AddressUsers } from './address-users.ts';
 import { decodeBindings, earliestExpiry, encodeBindings } from './binding-codec.ts';
+import { DialectBindings } from './dialect-bindings.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
 
 /** A binding still registered at `t` (epoch ms). */
@@ -34,6 +35,7 @@ function sizeOf(aor: string, text: string | undefined): number {
 export class MemoryLocationStore implements LocationStore {
   private readonly table = new PackedTable();
   private readonly byAddress = new AddressUsers();
+  private readonly byDialect = new DialectBindings();
   /** Bytes of the keys and encoded bindings held, what maxBytes bounds. */
   private bytes = 0;
   private readonly sweeper: NodeJS.Timeout;
@@ -43,7 +45,7 @@ export class MemoryLocationStore implements LocationStore {
     this.sweeper.unref();
   }
 
-  async lookup(aor: string): Promise<readonly Binding[]> {
+  lookup(aor: string): readonly Binding[] {
     return this.liveBindings(aor, this.now());
   }
 
@@ -57,6 +59,7 @@ export class MemoryLocationStore implements LocationStore {
     const { bindings, result } = fn(current, { now, users: this.table.size, usersAt: (dialect, ip) => byAddress.count(dialect, ip), bytes: this.bytes });
     if (bindings === current) return result;
     byAddress.change(stored, bindings);
+    this.byDialect.change(stored, bindings);
     this.bytes -= sizeOf(aor, text);
     if (bindings.length === 0) this.table.delete(aor);
     else {
@@ -74,6 +77,10 @@ export class MemoryLocationStore implements LocationStore {
   /** Bytes of the keys and encoded bindings held. */
   storedBytes(): number {
     return this.bytes;
+  }
+
+  bindingsByDialect(): Readonly<Record<DialectName, number>> {
+    return this.byDialect.get();
   }
 
   async list(limit: number): Promise<readonly Binding[]> {
@@ -99,6 +106,7 @@ export class MemoryLocationStore implements LocationStore {
       const stored = decodeBindings(aor, text);
       const live = stored.filter(liveAt(t));
       this.byAddress.change(stored, live);
+      this.byDialect.change(stored, live);
       this.bytes -= sizeOf(aor, text);
       if (live.length === 0) return null;
       const value = encodeBindings(live);

@@ -53,8 +53,11 @@ export interface LocationUpdate<T> {
  * can stand in for the in-memory one without changing the registrar.
  */
 export interface LocationStore {
-  /** The bindings of `aor` live now (none expired). */
-  lookup(aor: string): Promise<readonly Binding[]>;
+  /**
+   * The bindings of `aor` live now (none expired): at once from a store in this process, so
+   * that a call's routing needs no promise; a promise from a networked one.
+   */
+  lookup(aor: string): readonly Binding[] | Promise<readonly Binding[]>;
   /**
    * Reads the live bindings of `aor`, runs `fn` on them and stores what it returns, atomically:
    * no other update of `aor` reads between this one's read and write, so two REGISTERs of one
@@ -80,5 +83,7 @@ export interface LocationStore {
   reachable?(): boolean;
   /** Number of AORs held; expired ones leave at the store's next sweep (the memory store: within a second up to 32,000 users, 15 s beyond). */
   size(): number;
+  /** Bindings (contacts) held per dialect, expired ones until the sweep as `size()`; optional: a store that cannot count them cheaply leaves it out. */
+  bindingsByDialect?(): Readonly<Record<DialectName, number>>;
   close(): Promise<void>;
 }

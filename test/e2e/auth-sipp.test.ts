@@ -1,13 +1,16 @@
 /**
  * Digest authentication against a real client: SIPp (its -au/-ap digest support) registers and
- * calls through a proxy whose script lists the auth module, with the example users file.
+ * calls through a proxy whose script lists the auth module, with the example users file; the
+ * admin listener's /metrics counts each failure by its reason.
  */
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { AdminServer } from '../../core/admin/server.ts';
 import { Switchyard } from '../../core/boot/switchyard.ts';
 import { createLogger } from '../../core/lib/log.ts';
 import { loadScript } from '../../core/script/load.ts';
+import { moved, scrape } from '../helpers/admin.ts';
 import { REPO, writeScript } from '../helpers/proxy-process.ts';
 import { freePort } from '../helpers/ports.ts';
 import { received, runSipp, sentMessage, sippVersion, startSipp, traceOf } from '../helpers/sipp.ts';
@@ -46,16 +49,27 @@ function statuses(trace: string): string[] {
 }
 
 let proxy: Switchyard;
+let admin: AdminServer;
 let remote: string;
 
 before(async () => {
   sippVersion();
-  proxy = await Switchyard.boot(await loadScript(writeScript('auth-sipp', SCRIPT)), createLogger({ level: 'silent' }), { watch: false });
+  const log = createLogger({ level: 'silent' });
+  proxy = await Switchyard.boot(await loadScript(writeScript('auth-sipp', SCRIPT)), log, { watch: false });
+  admin = await AdminServer.start(proxy, { enabled: true, host: LOOP, port: 0, explicit: true, version: 'test', log });
   remote = `${LOOP}:${proxy.sipPort!}`;
 });
 after(async () => {
+  await admin.close();
   await proxy.stop();
 });
+
+/** What `run` moved of the auth module's counters in /metrics. */
+async function authCounts(run: () => Promise<void>): Promise<Record<string, number>> {
+  const before = await scrape(admin.port);
+  await run();
+  return moved(before, await scrape(admin.port), 'switchyard_auth_');
+}
 
 /** Registers `user` with `-au authUser -ap password`; the status lines SIPp received. */
 async function register(user: string, authUser: string, password: string, scenario: 'register_auth.xml' | 'register_auth_refused.xml', port?: number): Promise<string[]> {
@@ -81,8 +95,12 @@ async function call(callee: string, caller: string, authUser: string, password: 
 
 describe('digest authentication with SIPp', () => {
   test('REGISTER: 401 with a challenge, then 200 with the credentials', async () => {
-    const r = await runSipp('register_auth.xml', [remote, '-s', 'alice', '-au', 'alice', '-ap', 'alice-secret', '-i', LOOP, '-p', String(await freePort()), '-m', '1'], 15_000);
+    let r!: Awaited<ReturnType<typeof runSipp>>;
+    const counts = await authCounts(async () => {
+      r = await runSipp('register_auth.xml', [remote, '-s', 'alice', '-au', 'alice', '-ap', 'alice-secret', '-i', LOOP, '-p', String(await freePort()), '-m', '1'], 15_000);
+    });
     assert.equal(r.code, 0, r.output);
+    assert.deepEqual(counts, { 'switchyard_auth_failures_total{reason="no_credentials"}': 1, 'switchyard_auth_passed_total{by="digest"}': 1 });
     const trace = traceOf(r.dir);
     assert.deepEqual(statuses(trace), ['SIP/2.0 401 Unauthorized', 'SIP/2.0 200 OK']);
     assert.match(received(trace)[0]!, /\nWWW-Authenticate: Digest realm="switchyard", nonce="[A-Za-z0-9_-]{48}", algorithm=MD5, qop="auth"\s*\n/);
@@ -90,12 +108,18 @@ describe('digest authentication with SIPp', () => {
     assert.match(answered, /\nAuthorization: Digest username="alice",realm="switchyard"/, 'SIPp answered the challenge');
   });
 
-  test('a wrong password is challenged again (401)', async () => {
-    assert.deepEqual(await register('alice', 'alice', 'not-her-password', 'register_auth_refused.xml'), ['SIP/2.0 401 Unauthorized', 'SIP/2.0 401 Unauthorized']);
+  test('a wrong password is challenged again (401), and counted as bad credentials', async () => {
+    const counts = await authCounts(async () => {
+      assert.deepEqual(await register('alice', 'alice', 'not-her-password', 'register_auth_refused.xml'), ['SIP/2.0 401 Unauthorized', 'SIP/2.0 401 Unauthorized']);
+    });
+    assert.deepEqual(counts, { 'switchyard_auth_failures_total{reason="no_credentials"}': 1, 'switchyard_auth_failures_total{reason="bad_credentials"}': 1 });
   });
 
-  test('REGISTER of bob with alice\'s credentials: 403', async () => {
-    assert.deepEqual(await register('bob', 'alice', 'alice-secret', 'register_auth_refused.xml'), ['SIP/2.0 401 Unauthorized', 'SIP/2.0 403 Forbidden']);
+  test('REGISTER of bob with alice\'s credentials: 403, counted as an identity mismatch', async () => {
+    const counts = await authCounts(async () => {
+      assert.deepEqual(await register('bob', 'alice', 'alice-secret', 'register_auth_refused.xml'), ['SIP/2.0 401 Unauthorized', 'SIP/2.0 403 Forbidden']);
+    });
+    assert.deepEqual(counts, { 'switchyard_auth_failures_total{reason="no_credentials"}': 1, 'switchyard_auth_failures_total{reason="identity_mismatch"}': 1 });
   });
 
   test('a call: the INVITE is challenged 407; with Proxy-Authorization it reaches the callee, and ACK and BYE follow', async () => {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { proxyMetrics } from '../../core/admin/metrics.ts';
 import { Switchyard } from '../../core/boot/switchyard.ts';
 import { createLogger } from '../../core/lib/log.ts';
 import { loadScript } from '../../core/script/load.ts';
@@ -213,7 +214,15 @@ describe('call records', () => {
     }
   });
 
-  test('the file holds the same records as the webhook got, one JSON object per line', async () => {
+  test('the file holds the same records as the webhook got, one JSON object per line; /metrics counts them', async () => {
+    const registry = proxyMetrics(proxy, 'test');
+    const counts = async (): Promise<Map<string, number>> => new Map((await registry.getMetricsAsJSON()).find((m) => m.name === 'switchyard_call_records_total')!.values
+      .map((v) => [`${v.labels.sink}/${v.labels.result}`, v.value]));
+    // The receiver may have the last record before the proxy has its answer: the post counts when answered.
+    let metrics = await counts();
+    for (const end = Date.now() + 10_000; metrics.get('webhook/posted')! + metrics.get('webhook/failed')! < 12 && Date.now() < end; metrics = await counts()) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     await proxy.stop();
     const lines = readFileSync(file, 'utf8').split('\n');
     assert.equal(lines.pop(), '', 'the file ends with a newline');
@@ -221,5 +230,6 @@ describe('call records', () => {
     const canonical = (rs: readonly CallRecord[]): string[] => rs.map((r) => JSON.stringify(r)).sort();
     assert.deepEqual(canonical(lines.map((l) => JSON.parse(l) as CallRecord)), canonical(receiver.records));
     assert.equal(receiver.records.length, 3 + 2 + 2 + 3 + 2, 'answered calls: start, answer, end; the others: start, end');
+    assert.deepEqual(Object.fromEntries(metrics), { 'file/written': 12, 'file/dropped': 0, 'webhook/posted': 12, 'webhook/failed': 0, 'webhook/dropped': 0 });
   });
 });

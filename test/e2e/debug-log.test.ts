@@ -15,6 +15,8 @@ test('debug logging shows every routing decision with the message it was made fo
     await alice.send('CALL FROM:alice TO:nobody\n');
     assert.match(await alice.next(), /^CALL_FAILED/);
     await Promise.all([alice.close(), bob.close()]);
+    // The answer can reach alice before the log line, written before it, has come through the log's pipe.
+    await proxy.waitForLog((l) => l.msg === 'request route' && l.method === 'INVITE' && l.verdict === 'respond 404');
 
     const decisions = proxy.logs.filter((l) => l.msg === 'request route').map((l) => ({ method: l.method, verdict: l.verdict, targets: l.targets }));
     assert.deepEqual(decisions.filter((d) => d.method === 'REGISTER').map((d) => d.verdict), ['respond 200 OK', 'respond 200 OK'], 'the registrar answers');

@@ -1,8 +1,9 @@
 /**
- * `switchyard phone` against a proxy on ephemeral ports: two phones (separate processes, one
- * over IPv6, one over IPv4), a call, media both ways with no loss on loopback; a rejected
- * call, hang-up from either side, a call cancelled while it rings; scripts that fail; and a
- * phone fed nonsense by a fake proxy and a stranger.
+ * `switchyard phone`, run as an operator runs it (bin/switchyard.mjs phone ...), against a proxy
+ * on ephemeral ports: two phones (separate processes, one over IPv6, one over IPv4) register, one
+ * calls the other, media flows both ways with no loss on loopback, one hangs up; a rejected call,
+ * hang-up from either side, a call cancelled while it rings; scripts that fail; and a phone fed
+ * nonsense by a fake proxy and a stranger.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,13 +36,8 @@ interface Ended {
   received: Received | null;
 }
 
-/** Runs `runPhone` the way `switchyard phone` does, in a process of its own. */
-const LAUNCH = `
-import { createJiti } from 'jiti';
-const jiti = createJiti(${JSON.stringify(`${REPO}/`)}, { interopDefault: false });
-const { runPhone } = await jiti.import(${JSON.stringify(path.join(REPO, 'cli', 'phone', 'main.ts'))});
-process.exitCode = await runPhone(process.argv.slice(1));
-`;
+/** The command line, from the built package (npm test builds dist/ first). */
+const SWITCHYARD = path.join(REPO, 'bin', 'switchyard.mjs');
 
 const running = new Set<Phone>();
 
@@ -81,7 +77,7 @@ class Phone {
 
   /** `stdin`: a script for `--script -`, written and closed; otherwise stdin stays open for commands. */
   static start(args: readonly string[], stdin?: string): Phone {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', LAUNCH, '--', ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SWITCHYARD, 'phone', ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
     const phone = new Phone(child);
     running.add(phone);
     if (stdin !== undefined) child.stdin!.end(stdin);

@@ -84,3 +84,23 @@ export async function waitUntil(cond: () => boolean, timeoutMs: number, what: st
 export function sentMessage(trace: string, startLine: RegExp): string | undefined {
   return trace.split(/-{20,} [^\n]*\n/).filter((b) => /message sent/.test(b)).map((b) => b.slice(b.indexOf('\n') + 1).replace(/^\n/, '')).find((m) => startLine.test(m));
 }
+
+/** Whether something listens on TCP `port` now (the kernel's socket tables; a connection to find out would be seen by SIPp). */
+function tcpListening(port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  return ['/proc/net/tcp', '/proc/net/tcp6'].some((f) => {
+    try {
+      return readFileSync(f, 'utf8').split('\n').some((l) => {
+        const cols = l.trim().split(/\s+/);
+        return cols[1]?.endsWith(`:${hex}`) === true && cols[3] === '0A';
+      });
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Until a SIPp started with `-t t1 -p <port>` listens for TCP connections. */
+export function untilTcpListening(port: number, timeoutMs = 10_000): Promise<void> {
+  return waitUntil(() => tcpListening(port), timeoutMs, `a TCP listener on port ${port}`);
+}

@@ -15,7 +15,7 @@ function dialog(answered: boolean): Dialog {
   return {
     callId: 'c1', dialect: 'sip', caller: 'alice', callee: 'bob', callerTag: 'ta', invite: null, listener: 'sip:5060',
     ends: answered ? { fromTag: 'ta', toTag: 'tb', callerUri: '<sip:alice@x>', calleeUri: '<sip:bob@x>', callerContact: 'sip:a@x', calleeContact: 'sip:b@x', recordRoute: [], cseq: [1, 0] } : null,
-    callerAddress: CALLER, calleeAddress: CALLEE, state: answered ? 'confirmed' : 'early', createdAt: 0, confirmedAt: null, lifetimeTimer: null,
+    callerAddress: CALLER, calleeAddress: CALLEE, callerFlow: { dialect: 'sip', listener: 'sip:5060', address: CALLER, transport: 'udp', connection: null }, calleeFlow: null, state: answered ? 'confirmed' : 'early', createdAt: 0, confirmedAt: null, lifetimeTimer: null,
   };
 }
 

@@ -14,6 +14,7 @@ import type { MediaEngine, RelaySession } from '../../modules/media-relay/relay/
 import type { SessionEndReason, SessionKey, SessionStats } from '../../modules/media-relay/session.ts';
 import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';
 import { ENGINE_CASES, type EngineCase } from '../helpers/media-engines.ts';
+import { freeRange } from '../helpers/ports.ts';
 import { silentLog, sleep, waitFor } from './_unit-fixtures.ts';
 
 interface Datagram { data: Buffer; address: string; port: number }
@@ -708,6 +709,36 @@ for (const engine of ENGINE_CASES) {
       assert.ok(s1?.ended && s2?.ended);
       assert.ok(await canBind(22690 + engine.portOffset));
       assert.ok(await canBind(22691 + engine.portOffset));
+    });
+  });
+}
+
+for (const engine of ENGINE_CASES.filter((c) => c.name.startsWith('native'))) {
+  describe(`${engine.name}: counters per thread`, { skip: engine.skip }, () => {
+    test('every datagram read and sent counts on the thread draining its leg; the legs of a session share a thread', async () => {
+      const [lo] = (await freeRange(2)).split('-').map(Number) as [number];
+      const [pa, pb] = [lo, lo + 1];
+      const alice = await Peer.open('127.0.0.1');
+      const bob = await Peer.open('127.0.0.1');
+      const mallory = await Peer.open('127.0.0.1');
+      const s = await openLegs(engine, pa, pb, alice, bob);
+      const native = engines.values().next().value!;
+      const before = native.threads!();
+      assert.equal(before.length, engine.name.includes('2 workers') ? 2 : 1);
+      assert.deepEqual(before.map((t) => t.ports).sort(), before.length === 2 ? [0, 2] : [2], 'both legs on one thread');
+      for (let i = 0; i < 10; i++) await relaysVia(alice, pa, bob, pb, Buffer.alloc(100, i));
+      for (let i = 0; i < 5; i++) await relaysVia(bob, pb, alice, pa, Buffer.alloc(40, i));
+      await mallory.send(Buffer.alloc(7), pa);
+      const sum = (k: 'received' | 'receivedBytes' | 'sent'): number => native.threads!().reduce((n, t) => n + t[k], 0);
+      // A thread publishes its counts once per wake-up, after the drains that sent what the peers got.
+      await waitFor(() => sum('received') === 16, 'the stranger read and counted');
+      assert.deepEqual([sum('received'), sum('receivedBytes'), sum('sent')], [16, 10 * 100 + 5 * 40 + 7, 15]);
+      const busy = native.threads!().find((t) => t.ports === 2)!;
+      assert.equal(busy.received, 16, 'all on the thread that holds the legs');
+      assert.ok(busy.wakeups >= 1 && busy.wakeups <= 16);
+      assert.ok(busy.cpuSeconds >= 0);
+      s.close();
+      assert.deepEqual(native.threads!().map((t) => t.ports), before.map(() => 0));
     });
   });
 }

@@ -92,7 +92,7 @@ export class ClientTransactions {
   /**
    * A response: to its transaction's owner, after the transaction's own work. Returns false when
    * it matches no transaction, live or finished: nothing this proxy sent (the proxy core drops
-   * it); the finished branch of an answered INVITE when it is another 2xx to pass on statelessly.
+   * it); the finished branch of an answered INVITE for a 2xx on it, which the core passes on.
    */
   receive(reply: Reply): boolean | FinishedClient | Promise<boolean> {
     const key = `${sipWire(reply).via.branch ?? ''}|${reply.method}`;
@@ -108,14 +108,8 @@ export class ClientTransactions {
       // A repeated final of a finished branch: acknowledge it again if it was a failure.
       const ack = reply.status >= 300 ? ct.ack : null;
       if (ack !== null) this.sender.send(ct.downstream, ack);
-      if (reply.status < 200 || reply.status >= 300 || ct.upstream === null) return true;
-      // The 2xx of an answered INVITE again (its ACK is end to end): what went upstream goes again.
-      const answer = ct.answerTag === reply.to.tag ? ct.answer : null;
-      if (answer !== null) {
-        this.sender.send(ct.upstream, answer);
-        return true;
-      }
-      return ct; // another 2xx on this branch (a forking proxy beyond): passed on as it came
+      // A 2xx of an answered INVITE goes up again (RFC 6026 §8.3); anything else ends here.
+      return reply.status < 200 || reply.status >= 300 || ct.upstream === null ? true : ct;
     }
     if (reply.status < 200) {
       if (ct.state === 'calling') ct.state = 'proceeding';

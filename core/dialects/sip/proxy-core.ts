@@ -241,6 +241,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const known = !stranger && (live !== undefined || servers.has(cancel));
     const status = known ? 200 : 481;
     this.deps.sender.send(upstreamOf(cancel), serializeSip(buildResponse(sipRequest(cancel), status, reasonPhrase(status), st?.toTag ?? null)));
+    servers.countSent(status);
     if (st === undefined || st.lastStatus >= 200 || st.canceled) return;
     this.stats.cancels++;
     st.canceled = true;
@@ -469,7 +470,11 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       return;
     }
     if (owned instanceof Promise) return owned.then(() => undefined);
-    this.forwardStateless(reply, owned.upstream!);
+    // The 2xx of an answered INVITE again (its ACK is end to end): what went upstream goes again.
+    const answer = owned.answerTag === reply.to.tag ? owned.answer : null;
+    if (answer === null) return this.forwardStateless(reply, owned.upstream!);
+    this.deps.sender.send(owned.upstream!, answer);
+    this.deps.servers.countSent(reply.status);
   }
 
   /** A response of one of our branches (the client transaction layer has done its part). */
@@ -596,6 +601,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     removeHeader(out, 'via', 'first');
     this.stats.statelessReplies++;
     this.deps.sender.send(upstream, serializeSip(out));
+    this.deps.servers.countSent(reply.status);
   }
 
   // ---- timers, CANCEL ----------------------------------------------------------------

@@ -1,6 +1,7 @@
 import type { Endpoint } from '../../lib/address.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { Message } from '../../model/message.ts';
+import { RESPONSE_CLASSES } from '../../kernel/message-counts.ts';
 import type { SipOriginateRequest as OriginateRequest, OriginateResult } from '../../kernel/core-services.ts';
 import { ClientTransactions } from './client-transactions.ts';
 import { createSipDialect, type SipDialect } from './dialect.ts';
@@ -65,6 +66,7 @@ export class SipRuntime {
   private readonly identities = new Map<string, SipIdentity>();
   private readonly tcp = new Map<string, SipTcpTransport>();
   private readonly clients: ClientTransactions;
+  private readonly servers: ServerTransactions;
 
   private readonly resolver: SipResolver;
 
@@ -74,6 +76,7 @@ export class SipRuntime {
     const clients = new ClientTransactions(sender, this.retransmissions, () => deps.queueDelayMs?.() ?? 0);
     this.clients = clients;
     const servers = new ServerTransactions(sender, this.retransmissions);
+    this.servers = servers;
     this.resolver = new SipResolver(dnsOptions(options));
     const marks = new RouteMarks(options.routeSecret);
     this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients, resolver: this.resolver, marks });
@@ -129,6 +132,7 @@ export class SipRuntime {
     return {
       ...this.retransmissions, ...this.engine.stats, ...this.resolver.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, tcpFramingErrors: tcp('framingErrors'), tcpRefusedPerSource: tcp('refusedPerSource'),
       tcpRefusedTotal: tcp('refusedTotal'), tcpWriteQueueOverflows: tcp('writeQueueOverflows'), tcpFirstMessageTimeouts: tcp('firstMessageTimeouts'),
+      ...Object.fromEntries(RESPONSE_CLASSES.map((c, i) => [`responsesSent.${c}`, this.servers.responsesSent[i]!])),
     };
   }
 

@@ -1,3 +1,4 @@
+import { classIndex } from '../../kernel/message-counts.ts';
 import type { WorkClass } from '../../kernel/overload.ts';
 import { OpenMap } from '../../lib/open-map.ts';
 import { reasonPhrase, type Request } from '../../model/message.ts';
@@ -57,6 +58,8 @@ export class ServerTransactions {
   private liveCount = 0;
   /** New (out-of-dialog) requests answered finally, per class: the rate overload control measures. */
   readonly completed: Record<WorkClass, number> = { call: 0, register: 0, other: 0 };
+  /** Responses sent upstream, the proxy's own and those it passed on, by class (1xx first); repeats not counted. */
+  readonly responsesSent = [0, 0, 0, 0, 0, 0];
 
   constructor(private readonly sender: SipSender, readonly stats: ServerTransactionStats) {}
 
@@ -143,6 +146,7 @@ export class ServerTransactions {
     const dest = upstreamOf(req);
     const bytes = serializeSip(buildResponse(sipRequest(req), status, reason ?? reasonPhrase(status), st?.toTag ?? null, extras));
     this.sender.send(dest, bytes);
+    this.countSent(status);
     if (st === undefined) return;
     st.clearTimers();
     this.liveCount--;
@@ -155,6 +159,7 @@ export class ServerTransactions {
   /** Sends a response upstream through transaction `st`, which remembers it for retransmissions. */
   send(st: ServerTransaction | undefined, dest: Destination, status: number, bytes: Buffer): void {
     this.sender.send(dest, bytes);
+    this.countSent(status);
     if (st === undefined || this.table.get(st.key) !== st) return;
     if (status < 200) {
       if (st.lastStatus < 200) {
@@ -192,6 +197,12 @@ export class ServerTransactions {
       done.setTimer(setTimeout(repeat, every).unref());
     }
     this.linger.add(done);
+  }
+
+  /** A response sent upstream outside a transaction's `send` (a CANCEL's answer, a stateless forward). */
+  countSent(status: number): void {
+    const c = classIndex(status);
+    if (c >= 0) this.responsesSent[c]!++;
   }
 
   private drop(st: FinishedServer): void {

@@ -62,6 +62,23 @@ export interface BoundPort {
   release(): void;
 }
 
+/** What one forwarding thread of the native engine did so far, and holds now. */
+export interface RelayThreadCounters {
+  /** Times it woke up with sockets to drain. */
+  readonly wakeups: number;
+  /** Datagrams it read, and their bytes. */
+  readonly received: number;
+  readonly receivedBytes: number;
+  /** Datagrams the kernel took from it to send. */
+  readonly sent: number;
+  /** Reads that filled its batch: datagrams were waiting, it was behind. */
+  readonly fullReads: number;
+  /** Sockets it drains now. */
+  readonly ports: number;
+  /** CPU time it used (-1: the system would not tell). */
+  readonly cpuSeconds: number;
+}
+
 /**
  * Where datagrams are forwarded: the native engine (worker threads, recvmmsg/sendmmsg) or the
  * pure-JS one (`dgram`, on the event loop). Both follow the same rules; the tests run both.
@@ -74,6 +91,8 @@ export interface MediaEngine {
   bind(port: number): Promise<BoundPort>;
   /** Starts relaying between `a` on port `legA` and `b` on port `legB`, both bound by this engine. */
   startLegs(key: SessionKey, legA: BoundPort, legB: BoundPort, a: PartySpec, b: PartySpec, opts: LegOptions): RelaySession;
+  /** Each forwarding thread's counters (the native engine; the JS engine forwards on the event loop and has none). */
+  threads?(): readonly RelayThreadCounters[];
   /** Stops forwarding; every session's socket is closed. */
   close(): void;
 }

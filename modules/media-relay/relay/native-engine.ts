@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import { asSeenBy, loadAddon, type AddonLoad, type Endpoint } from '../../../core/module.ts';
 import type { PartyStats, SessionKey, SessionStats } from '../session.ts';
-import { MEDIA_SOCKET_BUFFER_BYTES, type BoundPort, type LegOptions, type MediaEngine, type PartySpec, type RelaySession } from './engine.ts';
+import { MEDIA_SOCKET_BUFFER_BYTES, type BoundPort, type LegOptions, type MediaEngine, type PartySpec, type RelaySession, type RelayThreadCounters } from './engine.ts';
 
 /** native/relay.c, as its bindings see it. */
 interface NativeRelay {
@@ -22,6 +22,8 @@ interface NativeRelay {
   strangers(engine: NativeHandle, port: number): number;
   /** stats() in numbers: fills `out` (10) and returns both parties' addresses, space-separated; null for a port never opened. */
   counters(engine: NativeHandle, port: number, out: Float64Array): string | null;
+  /** Fills `out` (7 per worker: RelayThreadCounters in field order) and returns the number of workers. */
+  threadCounters(engine: NativeHandle, out: Float64Array): number;
 }
 /** A party as native/relay.c's stats() reports it: `address` is '' while unknown. */
 interface NativeParty { packets: number; bytes: number; latched: boolean; address: string; port: number }
@@ -51,6 +53,7 @@ export class NativeEngine implements MediaEngine {
   constructor(readonly addon: NativeRelay, private readonly host: string, readonly workers: number) {
     this.handle = addon.create(workers, MEDIA_SOCKET_BUFFER_BYTES);
     this.dualStack = host.includes(':');
+    this.threadNumbers = new Float64Array(7 * workers);
   }
 
   startLegs(key: SessionKey, legA: BoundPort, legB: BoundPort, a: PartySpec, b: PartySpec, opts: LegOptions): RelaySession {
@@ -83,6 +86,19 @@ export class NativeEngine implements MediaEngine {
     const space = text.indexOf(' ');
     const party = (i: 0 | 1, address: string): NativeParty => ({ packets: n[4 * i]!, bytes: n[4 * i + 1]!, latched: n[4 * i + 2] === 1, address, port: n[4 * i + 3]! });
     return { parties: [party(0, text.slice(0, space)), party(1, text.slice(space + 1))], strangers: n[8]!, sendErrors: n[9]! };
+  }
+
+  private readonly threadNumbers: Float64Array;
+
+  /** What each worker thread did so far (read in C without any session's lock); empty once closed. */
+  threads(): RelayThreadCounters[] {
+    if (this.closed) return [];
+    const n = this.threadNumbers;
+    const count = this.addon.threadCounters(this.handle, n);
+    return Array.from({ length: count }, (_, i) => {
+      const at = 7 * i;
+      return { wakeups: n[at]!, received: n[at + 1]!, receivedBytes: n[at + 2]!, sent: n[at + 3]!, fullReads: n[at + 4]!, ports: n[at + 5]!, cpuSeconds: n[at + 6]! };
+    });
   }
 
   seen(e: Endpoint): Endpoint {

@@ -81,10 +81,15 @@ describe('an in-dialog request counts only from a party of its dialog', () => {
   });
   after(() => { callerMedia.close(); calleeMedia.close(); });
 
-  test('a BYE with the Call-ID but made-up tags gets 481; the call and its media go on', async () => {
-    const forged = asStranger(call.fromCaller('BYE', 7)).replace(/\r\nFrom: ([^\r]*);tag=[^\r;]*/, '\r\nFrom: $1;tag=guess').replace(/\r\nTo: ([^\r]*);tag=[^\r;]*/, '\r\nTo: $1;tag=guess2');
-    stranger.send(forged, PROXY, LOOP);
+  test('a BYE with the Call-ID but made-up tags is refused (481, or 403 when its route\'s mark is not its dialog\'s); the call and its media go on', async () => {
+    // The caller's tag right, the callee's made up: the route's mark holds, the dialog's tags do not.
+    const calleeGuessed = asStranger(call.fromCaller('BYE', 7)).replace(/\r\nTo: ([^\r]*);tag=[^\r;]*/, '\r\nTo: $1;tag=guess2');
+    stranger.send(calleeGuessed, PROXY, LOOP);
     assert.match(await stranger.next(/^SIP\/2\.0 [2-6]\d\d /), /^SIP\/2\.0 481 /);
+    // Both made up: the mark in the Route is another dialog's.
+    const bothGuessed = calleeGuessed.replace(/\r\nFrom: ([^\r]*);tag=[^\r;]*/, '\r\nFrom: $1;tag=guess').replace('CSeq: 7 BYE', 'CSeq: 8 BYE').replace(/branch=([^;\r]+)/, 'branch=$1x');
+    stranger.send(bothGuessed, PROXY, LOOP);
+    assert.match(await stranger.next(/^SIP\/2\.0 [2-6]\d\d /), /^SIP\/2\.0 403 Not Relaying/);
     await relays(callerMedia, call.callerRelayPort, calleeMedia, 'still here');
   });
 

@@ -19,7 +19,7 @@ export type { CoreServices, OriginateRequest, OriginateResult, PlainOriginateReq
 export type {
   ModuleOperations, ModuleMetric, MetricSample, RegistrationInfo, CallInfo, CallMedia, CallMediaSession, LegMedia, HangupResult, ModuleHealth,
 } from './kernel/operations.ts';
-export { MediaRefused, isMediaRefused } from './kernel/hooks.ts';
+export { MediaRefused, isMediaRefused, RequestRefused, isRequestRefused } from './kernel/hooks.ts';
 export type {
   HookBus, RequestForwardEvent, ReplyForwardEvent, AnswerEvent, MediaEvent, TransactionEndEvent, TransactionOutcome, ConnectionClosedEvent,
 } from './kernel/hooks.ts';
@@ -39,6 +39,7 @@ export { carriesRoute, flowOf, headerValues, registrationOf, sameContactUri } fr
 export { formatEndpoint, sameEndpoint, asSeenBy, unmapIPv4 } from './lib/address.ts';
 export type { Endpoint } from './lib/address.ts';
 export { OpenMap } from './lib/open-map.ts';
+export { AddressSet, parseCidr, type CidrRule } from './lib/address-set.ts';
 export { PackedTable } from './lib/packed-table.ts';
 export { LogThrottle } from './lib/log-throttle.ts';
 export type { Logger } from './lib/log.ts';

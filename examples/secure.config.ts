@@ -7,11 +7,13 @@
  *   a peer proxy: `SWITCHYARD_TRUSTED`, addresses or CIDR ranges, comma-separated); the caller
  *   may only call as itself;
  * - requests for domains that are not this proxy's (`SWITCHYARD_DOMAINS`, besides its own
- *   addresses) are relayed for authenticated users only: anyone else gets 403 Not relaying;
+ *   addresses on its SIP port) are relayed for authenticated users and trusted peers only: anyone
+ *   else gets 403 Not Relaying (call routing), and a REGISTER for one is refused the same way;
  * - the users come from examples/users.txt (alice / alice-secret, bob / bob-secret).
- * The limits every script has (loops, counts per message, TCP, the log) are on here too.
+ * The limits every script has are on here too, some spelled out below with their defaults:
+ * loops, counts per message, TCP, the log, DNS, in-dialog requests only from a call's parties,
+ * media streams and ports per call and per source, registrations per source and in bytes.
  */
-import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineProxy } from 'switchyard';
@@ -20,26 +22,19 @@ import { auth, callRouting, dialog, mediaRelay, registrar } from 'switchyard/mod
 const here = path.dirname(fileURLToPath(import.meta.url));
 const list = (name: string): string[] => (process.env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 
-/** Hosts requests may name without being relayed elsewhere: the proxy's own names and addresses, and the configured domains. */
-const LOCAL_DOMAINS = new Set(['localhost', ...list('SWITCHYARD_DOMAINS').map((d) => d.toLowerCase())]);
-for (const addresses of Object.values(networkInterfaces())) for (const a of addresses ?? []) LOCAL_DOMAINS.add(a.address.toLowerCase());
-
-/** The host of a SIP URI, lower case, brackets off. */
-function hostOf(uri: string | undefined): string | undefined {
-  const m = /^sips?:(?:[^@]*@)?(\[[^\]]+\]|[^:;>?]+)/i.exec(uri ?? '');
-  return m?.[1]?.replace(/^\[|\]$/g, '').toLowerCase();
-}
-
 export default defineProxy({
   listen: [
     { dialect: 'plain', port: 34567 },
     { dialect: 'sip', port: 5060 },
   ],
+  // Host names of next hops: lookups bounded in time, number and waiting, answers cached.
+  sip: { dns: { timeoutMs: 2000, maxConcurrent: 2, maxQueued: 64, cacheSec: 300, negativeCacheSec: 30 } },
   modules: [
-    registrar(),
-    dialog(),
-    callRouting({ answerTimeoutSec: 30 }),
-    mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60, strictSource: true }),
+    registrar({ maxUsers: 100_000, maxBytes: 128 * 1024 * 1024, maxBytesPerUser: 4096, plainMaxUsersPerSource: 1000, sipMaxUsersPerSource: 1000 }),
+    dialog({ checkPartySource: true }),
+    // Domains this proxy serves besides its own addresses; others only for authenticated users and trusted peers.
+    callRouting({ answerTimeoutSec: 30, localDomains: list('SWITCHYARD_DOMAINS'), maxUnverifiedForksPerAddress: 1 }),
+    mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60, strictSource: true, maxStreamsPerCall: 16, maxPortsPerSource: 500 }),
     // MD5 first: SIPp and many deployed phones read only the first challenge; SHA-256 is offered too.
     auth({ realm: 'switchyard', usersFile: path.join(here, 'users.txt'), trustedPeers: list('SWITCHYARD_TRUSTED'), algorithms: ['MD5', 'SHA-256'] }),
   ],
@@ -65,7 +60,7 @@ export default defineProxy({
       }
 
       if (msg.method === 'REGISTER') {
-        if (!LOCAL_DOMAINS.has(hostOf(msg.ruri.uri) ?? '')) return ctx.respond(403, 'Not relaying');
+        if (!ctx.isLocalDomain()) return ctx.respond(403, 'Not Relaying');
         const who = await ctx.authenticate();
         if (!who.ok) return; // answered: 401 with a challenge, or 403
         return ctx.register();
@@ -79,7 +74,6 @@ export default defineProxy({
 
       const who = await ctx.proxyAuthenticate();
       if (!who.ok) return; // answered: 407 with a challenge, or 403
-      if (!LOCAL_DOMAINS.has(hostOf(msg.ruri.uri) ?? '') && who.by !== 'digest') return ctx.respond(403, 'Not relaying');
 
       if (msg.method === 'INVITE') {
         ctx.engageMediaProxy();

@@ -33,6 +33,13 @@ export interface WarmUpTarget {
  * operator's script, modules and state are not touched; the private proxy is stopped before
  * this returns, and a warm-up that fails is logged and skipped, never fatal.
  */
+/** Calls the private relay can carry at once (four ports each): a call past them would be refused 503. */
+function callsInRange(modules: readonly { readonly name: string; readonly config: Record<string, unknown> }[]): number {
+  const relay = modules.find((m) => m.name === 'media-relay');
+  const m = typeof relay?.config.ports === 'string' && (relay.config.relays as unknown[] | undefined)?.length === 0 ? /^(\d+)\s*-\s*(\d+)$/.exec(relay.config.ports.trim()) : null;
+  return m === null ? CONCURRENCY : Math.max(1, Math.floor((Number(m[2]) - Number(m[1]) + 1) / 4) - 1);
+}
+
 export async function warmUp(operator: LoadedScript, start: (script: LoadedScript) => Promise<WarmUpTarget>, log: Logger, rounds = WARM_UP_ROUNDS): Promise<void> {
   if (rounds <= 0) return;
   const started = performance.now();
@@ -43,13 +50,14 @@ export async function warmUp(operator: LoadedScript, start: (script: LoadedScrip
     // compiles here is what the operator's proxy runs; the warm-up's own options, except the relay's.
     const modules = script.modules.flatMap((m) => {
       const theirs = operator.modules.find((o) => o.name === m.name && o.enabled);
-      if (m.name === 'media-relay') return theirs === undefined ? [] : [{ ...m, manifest: theirs.manifest, config: theirs.config }];
+      // All its calls come from one loopback source: the whole range is theirs.
+      if (m.name === 'media-relay') return theirs === undefined ? [] : [{ ...m, manifest: theirs.manifest, config: { ...theirs.config, maxPortsPerSource: 65_535 } }];
       return [theirs === undefined ? m : { ...m, manifest: theirs.manifest }];
     });
     // Its load is its own and bounded: a call refused by overload control would compile nothing.
     proxy = await start({ ...script, modules, overload: { enabled: false } });
     if (proxy.sipPort === null) throw new Error('the warm-up proxy has no SIP listener');
-    const target = { host: '127.0.0.1', port: proxy.sipPort, concurrency: CONCURRENCY, budgetMs: BUDGET_MS };
+    const target = { host: '127.0.0.1', port: proxy.sipPort, concurrency: Math.min(CONCURRENCY, callsInRange(modules)), budgetMs: BUDGET_MS };
     const registered = await playRegistrations({ ...target, count: rounds });
     const played = await playCalls({ ...target, calls: rounds });
     log.debug({ registered, ...played, ms: Math.round(performance.now() - started) }, 'call path warmed up');

@@ -12,7 +12,7 @@ import type { DialectName, Message, Reply } from '../model/message.ts';
 import { createPlainDialect } from '../dialects/plain/dialect.ts';
 import { PlainProxyEngine } from '../dialects/plain/engine.ts';
 import { PlainTriage } from '../dialects/plain/triage.ts';
-import { SipRuntime } from '../dialects/sip/runtime.ts';
+import { SipRuntime, type SipOptions } from '../dialects/sip/runtime.ts';
 
 /** A dialect's codec, the engine that runs its transactions around the script, and its first look at datagrams. */
 export interface DialectRuntime {
@@ -41,6 +41,7 @@ export class DialectRuntimes {
   /** The engines, for the counts overload control reads on every new request. */
   private readonly engines: ProxyEngine[] = [];
   private sipRuntime: SipRuntime | null = null;
+  private sipOptions: SipOptions = {};
   private readonly plainEngine: PlainProxyEngine;
 
   constructor(private readonly deps: DialectRuntimesDeps) {
@@ -60,12 +61,18 @@ export class DialectRuntimes {
         connectionClosed: (transport, connection) => this.deps.hooks.emitConnectionClosed({ dialect: 'sip', transport, connection }),
         dropped: this.deps.dropped,
         queueDelayMs: this.deps.queueDelayMs,
-      }, this.deps.log);
+      }, this.deps.log, this.sipOptions);
       this.sipRuntime = sip;
       this.byName.set('sip', { dialect: sip.dialect, engine: sip.engine, triage: sip.triage });
       this.engines.push(sip.engine);
     }
     return this.sipRuntime;
+  }
+
+  /** The script's SIP options: applied to the SIP side if it is up, else when it starts. */
+  configureSip(options: SipOptions): void {
+    this.sipOptions = options;
+    this.sipRuntime?.configure(options);
   }
 
   get(name: DialectName): DialectRuntime {

@@ -101,9 +101,13 @@ export class Switchyard {
   }
 
   private async open(script: LoadedScript, watch: boolean, overrides: ScriptOverrides | undefined): Promise<void> {
+    this.dialects.configureSip(script.sip);
     if (script.listen.some((l) => l.dialect === 'sip')) this.dialects.sip();
     this.registry = await ModuleRegistry.boot(script.modules, this.core(), this.log);
-    this.reloader = new Reloader({ script, snapshot: firstSnapshot(script) }, this.registry, this.log, overrides, (next) => this.overload.configure(next.overload));
+    this.reloader = new Reloader({ script, snapshot: firstSnapshot(script) }, this.registry, this.log, overrides, (next) => {
+      this.overload.configure(next.overload);
+      this.dialects.configureSip(next.sip);
+    });
     this.overload.configure(script.overload);
     this.overload.start();
     for (const l of script.listen) {

@@ -76,6 +76,22 @@ export function isMediaRefused(e: unknown): e is MediaRefused {
   return e instanceof Error && e.name === 'MediaRefused' && typeof (e as MediaRefused).status === 'number';
 }
 
+/**
+ * Thrown by a request-forward hook that will not let a request go on (SIP: an in-dialog request
+ * that is not from a party of its dialog): the request is answered with this status and sent
+ * nowhere; an ACK, which nothing answers, is dropped.
+ */
+export class RequestRefused extends Error {
+  constructor(readonly status: number, readonly reason: string) {
+    super(`${status} ${reason}`);
+    this.name = 'RequestRefused';
+  }
+}
+
+export function isRequestRefused(e: unknown): e is RequestRefused {
+  return e instanceof Error && e.name === 'RequestRefused' && typeof (e as RequestRefused).status === 'number';
+}
+
 function runInOrder<E>(handlers: readonly ((e: E) => void | Promise<void>)[], e: E): void | Promise<void> {
   for (let i = 0; i < handlers.length; i++) {
     const r = handlers[i]!(e);

@@ -58,6 +58,12 @@ export interface ForwardPlan {
   readonly onReply: string | undefined;
   /** SIP: add Record-Route so in-dialog requests come through this proxy. */
   readonly recordRoute: boolean;
+  /**
+   * SIP: the request comes from a sender trusted to steer its own routing (a trusted source, an
+   * authenticated user): its `maddr` is honoured, and its Route or Request-URI may lead to any
+   * host outside a dialog this proxy record-routed. Absent: not trusted.
+   */
+  readonly trusted?: boolean;
 }
 
 export function pendingVerdict(detail: string): Verdict {

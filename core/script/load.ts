@@ -11,6 +11,7 @@ import { DEFAULT_PORTS, proxyDefinitionSchema } from './schema.ts';
 import { adminRefusal, resolveAdmin, type ResolvedAdmin } from './admin-options.ts';
 import type { CompiledRoutes } from '../kernel/snapshot.ts';
 import type { OverloadOptions } from '../kernel/overload.ts';
+import type { SipScriptOptions } from './types.ts';
 
 /** The running product's top folder: the repository when it runs from sources, dist/ when built. */
 const PRODUCT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -47,6 +48,8 @@ export interface ResolvedListen {
   readonly advertiseIPv6?: string;
   /** Answer STUN Binding requests on the UDP socket. */
   readonly stun: boolean;
+  /** STUN answers per second per source IP (twice that in a burst). */
+  readonly stunRatePerSource: number;
   readonly udpEngine: 'auto' | 'native' | 'js';
   /** SIP: transports opened on the port (default both). */
   readonly transports?: readonly ('udp' | 'tcp')[];
@@ -95,6 +98,8 @@ export interface LoadedScript {
   readonly defaultReply: { readonly status: number; readonly reason: string };
   readonly logLevel: string | undefined;
   readonly overload: OverloadOptions;
+  /** SIP beside its listeners (the resolver's bounds, the Record-Route mark's key). */
+  readonly sip: SipScriptOptions;
   /** The admin listener as the script asks for it (the command line may override it). */
   readonly admin: ResolvedAdmin;
   /** The script and the local files it imports. */
@@ -202,7 +207,7 @@ export async function loadScript(file: string, overrides: ScriptOverrides = NO_O
 
   const listen = def.listen.map((l): ResolvedListen => {
     const port = portOf(abs, def.listen, l, overrides);
-    const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}`, stun: l.stun ?? false, udpEngine: l.udpEngine ?? 'auto' };
+    const base = { dialect: l.dialect, port, host: l.host ?? '::', name: l.name ?? `${l.dialect}:${port}`, stun: l.stun ?? false, stunRatePerSource: l.stunRatePerSource ?? 5, udpEngine: l.udpEngine ?? 'auto' };
     if (l.dialect === 'plain') return base;
     const sip = {
       ...base,
@@ -239,6 +244,7 @@ export async function loadScript(file: string, overrides: ScriptOverrides = NO_O
     defaultReply: def.defaultReply ?? { status: 404, reason: 'no route' },
     logLevel: def.log?.level,
     overload: def.overload ?? {},
+    sip: def.sip ?? {},
     files,
   };
 }

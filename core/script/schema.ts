@@ -1,3 +1,4 @@
+import { Resolver } from 'node:dns';
 import { z } from 'zod';
 import { adminSchema } from './admin-options.ts';
 
@@ -9,6 +10,7 @@ const plainListen = z.object({
   host: z.string().min(1).optional(),
   name: z.string().min(1).optional(),
   stun: z.boolean().optional(),
+  stunRatePerSource: z.number().positive().max(100_000).optional(),
   udpEngine: z.enum(['auto', 'native', 'js']).optional(),
 }).strict();
 
@@ -35,10 +37,35 @@ const sipListen = z.object({
   /** TLS, WS, WSS: how long a peer has to finish its TLS handshake or WebSocket upgrade (default 10 s). */
   handshakeTimeoutMs: z.number().int().min(100).max(600_000).optional(),
   stun: z.boolean().optional(),
+  stunRatePerSource: z.number().positive().max(100_000).optional(),
   udpEngine: z.enum(['auto', 'native', 'js']).optional(),
 }).strict();
 
 export const listenSchema = z.discriminatedUnion('dialect', [plainListen, sipListen]);
+
+/** A DNS server as c-ares takes it: `ip`, `ip:port` or `[ipv6]:port`. */
+function isDnsServer(s: string): boolean {
+  try {
+    new Resolver().setServers([s]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIP beside its listeners: how next hops' names are resolved, the key of the Record-Route mark. */
+const sipOptions = z.object({
+  dns: z.object({
+    timeoutMs: z.number().int().min(50).max(30_000).optional(),
+    cacheSec: z.number().int().min(0).max(86_400).optional(),
+    negativeCacheSec: z.number().int().min(0).max(3600).optional(),
+    maxCached: z.number().int().min(0).max(1_000_000).optional(),
+    maxConcurrent: z.number().int().min(1).max(64).optional(),
+    maxQueued: z.number().int().min(0).max(100_000).optional(),
+    servers: z.array(z.string().refine(isDnsServer, { message: 'expected an IP address, ip:port or [ipv6]:port' })).min(1).optional(),
+  }).strict().optional(),
+  routeSecret: z.string().min(32, 'at least 32 characters').optional(),
+}).strict();
 
 /** The shape `defineProxy()` must return; module options are validated by each module's own schema. */
 export const proxyDefinitionSchema = z.object({
@@ -51,6 +78,7 @@ export const proxyDefinitionSchema = z.object({
   }).strict(),
   defaultReply: z.object({ status: z.number().int().min(300).max(699), reason: z.string().min(1) }).strict().optional(),
   admin: adminSchema.optional(),
+  sip: sipOptions.optional(),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional() }).strict().optional(),
   overload: z.object({
     enabled: z.boolean().optional(),

@@ -72,6 +72,11 @@ interface ListenCommon {
   /** Answer STUN Binding requests (RFC 5389) on this UDP port, so a client learns its public address from the proxy it talks to. */
   readonly stun?: boolean;
   /**
+   * STUN answers per second to one source IP, twice that in a burst (default 5): the rest are
+   * dropped, so forged Binding requests cannot make the proxy flood someone with answers.
+   */
+  readonly stunRatePerSource?: number;
+  /**
    * How the UDP socket is driven. `native` (native/signal.c, built at install): each wakeup
    * drains the socket with recvmmsg and hands the batch to the script in one call, and the
    * replies leave in one sendmmsg. `js`: node:dgram. `auto` (default): native when it was built
@@ -148,6 +153,36 @@ export interface ProxyDefinition<M extends readonly AnyModule[], FK extends stri
   readonly log?: { readonly level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Overload control: when and how new requests are refused past the proxy's capacity (README, "Overload"). */
   readonly overload?: OverloadOptions;
+  /** SIP beside its listeners (README, "Limits"). */
+  readonly sip?: SipScriptOptions;
+}
+
+/** SIP options of a script: how next hops' host names are resolved, the key of the Record-Route mark. */
+export interface SipScriptOptions {
+  /** Bounds on resolving host names of Request-URIs and Routes (reloadable). */
+  readonly dns?: {
+    /** A name taking longer is given up: 503 (default 2000). */
+    readonly timeoutMs?: number;
+    /** Answers kept at most this long (default 300; shorter when their TTL says so). */
+    readonly cacheSec?: number;
+    /** Names that did not resolve, or took too long, kept as such (default 30). */
+    readonly negativeCacheSec?: number;
+    /** Names kept at most (default 10,000). */
+    readonly maxCached?: number;
+    /** Lookups at once (default 2: the system resolver takes one of libuv's four threads each). */
+    readonly maxConcurrent?: number;
+    /** Lookups waiting for a turn; past it 503 at once (default 64). */
+    readonly maxQueued?: number;
+    /** DNS servers asked directly (`ip`, `ip:port`, `[ipv6]:port`) instead of the system resolver. */
+    readonly servers?: readonly string[];
+  };
+  /**
+   * The key (32 characters or more) of the mark this proxy puts in its Record-Route, which lets
+   * in-dialog requests of the dialogs it record-routed go anywhere: proxies behind one name share
+   * it, and it keeps those dialogs working across a restart. Read at start (a reload keeps the
+   * key in use); random per process by default.
+   */
+  readonly routeSecret?: string;
 }
 
 /** The route script's entry point: returns its argument, typed so that ctx carries the listed modules' functions. */

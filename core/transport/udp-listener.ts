@@ -1,6 +1,8 @@
 import type { Endpoint } from '../lib/address.ts';
 import type { Dialect } from '../kernel/dialect.ts';
 import { SwitchyardError } from '../lib/errors.ts';
+import { LogThrottle } from '../lib/log-throttle.ts';
+import { SourceRate } from '../lib/source-rate.ts';
 import type { Logger } from '../lib/log.ts';
 import { answerStun, looksLikeStun } from './stun/binding.ts';
 import type { DatagramSocket, SocketRead, UdpEngine, UdpEngineChoice } from './datagram-socket.ts';
@@ -13,6 +15,8 @@ export interface ListenerConfig {
   readonly port: number;
   /** Answer STUN Binding requests on this socket (RFC 5389), so clients learn their public address. */
   readonly stun?: boolean;
+  /** STUN answers per second per source IP, twice that in a burst (default 5). */
+  readonly stunRatePerSource?: number;
   readonly udpEngine?: UdpEngineChoice;
 }
 
@@ -28,11 +32,15 @@ export class UdpListener {
   static async open(config: ListenerConfig, onDatagram: DatagramHandler, log: Logger, onReadEnd?: ReadEndHandler): Promise<UdpListener> {
     const { dialect, name } = config;
     let listener: UdpListener | null = null;
+    const stunRate = new SourceRate(config.stunRatePerSource ?? 5);
+    const stunHeld = new LogThrottle(10_000);
     const receive = (buf: Buffer, source: Endpoint): void => {
       // STUN starts with two zero bits and the magic cookie: never a plain or SIP message.
       if (config.stun === true && looksLikeStun(buf)) {
         const answer = answerStun(buf, source);
-        if (answer !== null) listener?.send(source, answer);
+        if (answer === null) return;
+        if (stunRate.allow(source.address)) listener?.send(source, answer);
+        else if (stunHeld.pass() !== null) log.warn({ listener: name, src: source.address, refusedTotal: stunRate.refused }, 'STUN answers held back: a source past its rate');
         return;
       }
       onDatagram(dialect, name, buf, source);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { defineModule, fn, LogThrottle, respondVerdict, type Logger, type MessageContext } from '../../core/module.ts';
+import { defineModule, fn, LogThrottle, respondVerdict, type Logger, type MessageContext, type Request } from '../../core/module.ts';
 import { UsersFileStore, type CredentialStore, type UsersFileLoad } from './credentials.ts';
 import { algorithmParts, DIGEST_ALGORITHMS, type DigestAlgorithm, type DigestHash } from './digest.ts';
 import { NonceCounts } from './nonce-count.ts';
@@ -54,7 +54,15 @@ const schema = z.object({
 
 type AuthConfig = z.output<typeof schema>;
 
+/** What other modules (call routing) ask of auth. */
+export interface AuthApi {
+  /** How a request passed authentication, if it did: by its credentials, or as a trusted peer's. */
+  passed(request: Request): 'digest' | 'trusted-peer' | undefined;
+}
+
 interface AuthState {
+  /** Requests that passed, and how. */
+  readonly passed: WeakMap<Request, 'digest' | 'trusted-peer'>;
   readonly verifier: DigestVerifier;
   readonly store: CredentialStore;
   /** The module opened the store (a users file) and closes it. */
@@ -125,9 +133,9 @@ function authenticateAs(mc: MessageContext, state: AuthState, flow: AuthFlow): P
   const msg = mc.msg;
   if (!canChallenge(msg)) return Promise.resolve(counted(state.counts, { ok: false, reason: 'not-challengeable' }));
   if (!carriesCredentials(msg)) {
-    return Promise.resolve(counted(state.counts, state.trusted.has(msg.source.address)
-      ? { ok: true, user: claimedUser(msg), by: 'trusted-peer' }
-      : { ok: false, reason: 'no-authentication-in-dialect' }));
+    if (!state.trusted.has(msg.source.address)) return Promise.resolve(counted(state.counts, { ok: false, reason: 'no-authentication-in-dialect' }));
+    state.passed.set(msg, 'trusted-peer');
+    return Promise.resolve(counted(state.counts, { ok: true, user: claimedUser(msg), by: 'trusted-peer' }));
   }
   // Holds the route's verdict while the credentials are checked: a route that forgets to await
   // `authenticate()` and goes on to `register()` fails at once (SY_VERDICT_TWICE).
@@ -135,7 +143,10 @@ function authenticateAs(mc: MessageContext, state: AuthState, flow: AuthFlow): P
   return mc.track(state.verifier.decide(authRequestOf(msg, flow)).then(
     (d): AuthResult => {
       const result = counted(state.counts, resultOf(d, mc, state.failureLog));
-      if (d.kind === 'accepted') held.release();
+      if (d.kind === 'accepted') {
+        state.passed.set(msg, d.by);
+        held.release();
+      }
       else held(verdictOf(d, flow));
       return result;
     },
@@ -163,6 +174,7 @@ export const auth = defineModule({
       store = await UsersFileStore.open({ path: file, offered: hashesOf(c.algorithms), watch: true, onLoad: (o) => logUsersFileLoad(log, file, o) });
     }
     const state: AuthState = {
+      passed: new WeakMap(),
       store,
       ownsStore: c.credentials === undefined,
       trusted: new TrustedPeers(c.trustedPeers),
@@ -195,6 +207,8 @@ export const auth = defineModule({
      */
     proxyAuthenticate: fn(['request'], (mc): Promise<AuthResult> => authenticateAs(mc, state, 'proxy')),
   }),
+
+  api: ({ state }): AuthApi => ({ passed: (request) => state.passed.get(request) }),
 
   operations: ({ state }) => ({
     metrics: [{

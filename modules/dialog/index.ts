@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { defineModule, flowOf, fn, OpenMap, sameEndpoint, type CallInfo, type DialectName, type Endpoint } from '../../core/module.ts';
+import { defineModule, flowOf, fn, LogThrottle, OpenMap, RequestRefused, sameEndpoint, type CallInfo, type DialectName, type Endpoint, type Request } from '../../core/module.ts';
 import type { Dialog, DialogEndReason } from './dialog.ts';
 import { hangup, noteCSeq, sipDialogEnds } from './hangup.ts';
+import { checkParty } from './party.ts';
 
 export type { Dialog, DialogEndReason };
 
@@ -32,11 +33,23 @@ export interface DialogApi {
   onEnded(l: Listener<DialogEndEvent>): void;
   terminate(callId: string, reason: DialogEndReason): boolean;
   count(): number;
+  /**
+   * Who sent an in-dialog request: a party of the SIP dialog the proxy follows, a stranger
+   * (wrong tags, or the right tags from another address than that party's), or 'unknown' when
+   * the proxy follows no such dialog (or the request is not SIP).
+   */
+  senderOf(request: Request): 'caller' | 'callee' | 'stranger' | 'unknown';
 }
 
 const schema = z.object({
   /** A dialog that lasts longer than this (no BYE seen) is ended, as Kamailio's dialog timeout. */
   maxDurationSec: z.number().int().positive().default(43_200),
+  /**
+   * SIP: an in-dialog request of a dialog the proxy follows must carry the dialog's tags (else
+   * 481) and, with this on, come from the IP of the party it names as sender (else 403); an ACK
+   * is dropped. Off: the tags alone decide (parties whose signaling moves between addresses).
+   */
+  checkPartySource: z.boolean().default(true),
 });
 
 /** Calls counted as they start, are answered and end (one step per call, read by the admin listener). */
@@ -54,6 +67,9 @@ interface DialogState {
   readonly ended: Set<Listener<DialogEndEvent>>;
   end(d: Dialog, reason: DialogEndReason, detail?: EndDetail): void;
   dialogOf(callId: string, dialect: DialectName): Dialog | undefined;
+  senderOf(request: Request): 'caller' | 'callee' | 'stranger' | 'unknown';
+  /** In-dialog requests refused: not from a party of their dialog. */
+  readonly refused: { tags: number; source: number };
 }
 
 type EndDetail = Pick<DialogEndEvent, 'by' | 'status'>;
@@ -62,7 +78,7 @@ export const dialog = defineModule({
   name: 'dialog',
   description: 'Tracks calls from INVITE to BYE, failure or timeout, so other modules can follow a whole call',
   schema,
-  reloadable: ['maxDurationSec'], // applies to dialogs created after the reload
+  reloadable: ['maxDurationSec', 'checkPartySource'], // maxDurationSec applies to dialogs created after the reload
 
   setup: ({ core, config, log }): DialogState => {
     const dialogs = new OpenMap<Dialog>();
@@ -93,7 +109,33 @@ export const dialog = defineModule({
       return d !== undefined && d.dialect === dialect ? d : undefined;
     };
 
+    const refused = { tags: 0, source: 0 };
+    const refusalLog = new LogThrottle(1000);
+    /** The sender of an in-dialog SIP request, checked against the dialog it names. */
+    const check = (request: Request) => {
+      if (request.dialect !== 'sip' || !request.inDialog) return null;
+      const d = dialogOf(request.callId, 'sip');
+      if (d === undefined || d.callerTag === undefined || d.state === 'ended') return null;
+      return checkParty(d, request, config().checkPartySource);
+    };
+    const senderOf = (request: Request): 'caller' | 'callee' | 'stranger' | 'unknown' => {
+      const c = check(request);
+      return c === null ? 'unknown' : c.kind === 'party' ? c.party : 'stranger';
+    };
+
     core.hooks.onRequestForward(({ request, target, txn }) => {
+      const c = check(request);
+      if (c !== null && c.kind !== 'party') {
+        // Someone who knows the Call-ID (or the tags too) but is not the party it claims: the call goes on.
+        const tags = c.kind === 'wrong-tags';
+        if (tags) refused.tags++;
+        else refused.source++;
+        const unlogged = refusalLog.pass();
+        if (unlogged !== null) {
+          log.info({ callId: request.callId, method: request.method, src: `${request.source.address}:${request.source.port}`, why: tags ? 'tags' : `not the ${c.party}'s address`, alsoSinceLastLine: unlogged }, 'in-dialog request refused: not from a party of the dialog');
+        }
+        throw tags ? new RequestRefused(481, 'Call/Transaction Does Not Exist') : new RequestRefused(403, 'Not A Party Of This Call');
+      }
       if (request.method === 'INVITE' && txn !== null && !request.inDialog) {
         const existing = dialogs.get(request.callId);
         if (existing !== undefined && existing.dialect !== request.dialect) return; // another dialect's call keeps its dialog
@@ -127,7 +169,10 @@ export const dialog = defineModule({
         d.confirmedAt = Date.now();
         counts.answered[d.dialect]!++;
         d.calleeFlow = flowOf(reply);
-        if (d.dialect === 'sip') d.ends = sipDialogEnds(request, reply);
+        if (d.dialect === 'sip') {
+          d.ends = sipDialogEnds(request, reply);
+          d.calleeAddress = reply.source; // of the branch that answered
+        }
         for (const l of confirmed) l({ dialog: d });
       }
     });
@@ -143,12 +188,15 @@ export const dialog = defineModule({
       if (d.state === 'early' || outcome === 'withheld') end(d, outcome === 'timeout' ? 'timeout' : 'failed', { status });
     });
 
-    return { dialogs, started, counts, confirmed, ended, end, dialogOf };
+    return { dialogs, started, counts, confirmed, ended, end, dialogOf, senderOf, refused };
   },
 
   functions: ({ state }) => ({
-    /** The state of the current call's dialog, or null when there is none. */
-    dialogState: fn(['request', 'reply', 'failure'], (mc) => state.dialogOf(mc.msg.callId, mc.msg.dialect)?.state ?? null, () => null),
+    /** The state of the current call's dialog, or null when there is none (or the request is not from one of its parties). */
+    dialogState: fn(['request', 'reply', 'failure'], (mc) => {
+      if (mc.kind === 'request' && state.senderOf(mc.msg) === 'stranger') return null;
+      return state.dialogOf(mc.msg.callId, mc.msg.dialect)?.state ?? null;
+    }, () => null),
   }),
 
   api: ({ state }): DialogApi => ({
@@ -172,6 +220,7 @@ export const dialog = defineModule({
       return true;
     },
     count: () => state.dialogs.size,
+    senderOf: (request) => state.senderOf(request),
   }),
 
   operations: ({ state, core }) => ({
@@ -205,6 +254,8 @@ export const dialog = defineModule({
       return sent;
     },
     stats: () => ({
+      inDialogRefusedTags: state.refused.tags,
+      inDialogRefusedSource: state.refused.source,
       calls: state.dialogs.size,
       callsStarted: state.counts.started.plain! + state.counts.started.sip!,
       callsAnswered: state.counts.answered.plain! + state.counts.answered.sip!,

@@ -13,6 +13,7 @@ import { byeBoth, endableDialog, type EndableDialog } from './call-ender.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from './media-handler.ts';
 import type { DialogFollow, MediaHints } from './module-apis.ts';
 import { mediaOperations } from './operations.ts';
+import { PortBudget } from './port-budget.ts';
 import { MediaRelay } from './relay/media-relay.ts';
 import { parsePortRange } from './relay/port-pool.ts';
 import { createMediaEngine } from './relay/select-engine.ts';
@@ -25,7 +26,8 @@ export type { SessionKey, SessionComponent } from './session.ts';
 
 export type EndMediaResult =
   | { readonly ok: true; readonly stats: SessionStats }
-  | { readonly ok: false; readonly reason: 'no-session' };
+  /** `not-a-party`: the request is not from a party of the call's dialog (its tags or its address): nothing ended. */
+  | { readonly ok: false; readonly reason: 'no-session' | 'not-a-party' };
 
 export interface MediaRelayApi {
   readonly backend: RelayBackend;
@@ -70,6 +72,17 @@ const schema = z.object({
    */
   relatchAfterSilentSec: z.number().min(0).default(2),
   /**
+   * Streams (m= lines) one description may carry: a request with more is refused with 488 before
+   * any port is taken (one INVITE with 500 m= lines would hold 2,000 ports).
+   */
+  maxStreamsPerCall: z.number().int().min(1).max(1000).default(16),
+  /**
+   * Relay ports the calls from one signaling source IP may hold at once (a SIP stream takes
+   * four, a plain call one); a request past it is refused with 503. Default: half of `ports`
+   * (remote relays: 2000).
+   */
+  maxPortsPerSource: z.number().int().min(1).optional(),
+  /**
    * Remote relays driven over rtpengine's NG protocol (switchyard relay nodes, rtpengine) in
    * place of the embedded one: each new call goes to a healthy relay, the one or the set the
    * route names (`engageMediaProxy({ relay })`, `({ set })`) or else by weight. Empty: the
@@ -91,7 +104,7 @@ const schema = z.object({
     timeoutMs: z.number().int().min(50).max(30_000).default(1000),
     /** Sends per command within timeoutMs. */
     tries: z.number().int().min(1).max(10).default(3),
-    /** Relays a new call is tried on before its media passes unrelayed. */
+    /** Relays a new call is tried on before it is refused (503 Media Relay Unavailable). */
     failoverTries: z.number().int().min(1).max(10).default(2),
     /** Between health pings of a relay that is up. */
     pingIntervalSec: z.number().positive().default(5),
@@ -158,13 +171,16 @@ interface RelayState {
   readonly endable: OpenMap<EndableDialog>;
   readonly asks: MediaAsks;
   readonly calls: OpenMap<FollowedCall>;
+  /** Ends the relay's following of a call and gives its ports back to its source's budget. */
+  readonly forget: (callId: string) => void;
+  readonly dialogs: DialogFollow;
 }
 
 export const mediaRelay = defineModule({
   name: 'media-relay',
   description: 'Embedded UDP media relay: SIP a port pair per party (latched by its first datagram), plain one port per call, idle timeout, per-session counters',
   schema,
-  reloadable: ['idleTimeoutSec', 'relatchAfterSilentSec'],
+  reloadable: ['idleTimeoutSec', 'relatchAfterSilentSec', 'maxStreamsPerCall', 'maxPortsPerSource'],
   dependsOn: { dialog: required<DialogFollow>('dialog'), iceHints: optional<MediaHints>('ice-hints') },
 
   setup: async ({ config, core, log, deps }): Promise<RelayState> => {
@@ -199,13 +215,21 @@ export const mediaRelay = defineModule({
     const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet(), choices: new WeakMap() };
     const calls = new OpenMap<FollowedCall>();
     const dialogs = deps.dialog;
+    const range = parsePortRange(c.ports)!;
+    const defaultBudget = c.relays.length > 0 ? 2000 : Math.max(4, Math.floor((range.max - range.min + 1) / 2));
+    const budget = new PortBudget(() => config().maxPortsPerSource ?? defaultBudget);
+    /** The call's media is over: the relay forgets it and its source gets its ports back. */
+    const forget = (callId: string): void => {
+      calls.delete(callId);
+      budget.release(callId);
+    };
 
-    core.hooks.onMedia(createMediaHandler({ backend, asks, calls, hints: deps.iceHints, log }));
+    core.hooks.onMedia(createMediaHandler({ backend, asks, calls, hints: deps.iceHints, limits: () => config(), budget, log }));
     const endable = new OpenMap<EndableDialog>();
     // Engaged once, the relay follows the call: a failed or ended dialog ends its media.
     dialogs.onEnded(({ dialog, reason }) => {
       backend.end(dialog.callId, reason === 'bye' ? 'bye' : 'dialog');
-      calls.delete(dialog.callId);
+      forget(dialog.callId);
       endable.delete(dialog.callId);
     });
     if (backend.onCallsLost !== undefined) {
@@ -219,7 +243,7 @@ export const mediaRelay = defineModule({
         for (const callId of callIds) {
           const d = endable.get(callId);
           endable.delete(callId);
-          calls.delete(callId);
+          forget(callId);
           if (d !== undefined) void byeBoth(core, d, log).catch((err: unknown) => log.warn({ callId, err }, 'BYE after a lost relay failed'));
           dialogs.terminate(callId, 'terminated');
         }
@@ -233,7 +257,7 @@ export const mediaRelay = defineModule({
     });
     const bySource = c.relays.length > 0 && c.remote.setsBySource.length > 0 ? new SourceSets(c.remote.setsBySource) : null;
     const relayNames = { relays: new Set(c.relays.map((x) => x.name)), sets: new Set(c.relays.map((x) => x.set)) };
-    return { relay, backend, asks, calls, endable, bySource, relayNames };
+    return { relay, backend, asks, calls, endable, bySource, relayNames, forget, dialogs };
   },
 
   onConfigChange: ({ state, config }) => {
@@ -245,7 +269,7 @@ export const mediaRelay = defineModule({
     /**
      * Relays the media of this call for its whole life: every description of the call, until its
      * dialog ends. With remote relays, `{ relay: 'eu-1' }` places the call on that relay and
-     * `{ set: 'eu' }` on one of that set (none healthy: the media passes unrelayed).
+     * `{ set: 'eu' }` on one of that set (none healthy: the request is refused with 503).
      */
     engageMediaProxy: fn(['request'], (mc, choice?: RelayChoice): { readonly ok: true } => {
       if (choice !== undefined) checkChoice(choice, state.relayNames);
@@ -265,11 +289,12 @@ export const mediaRelay = defineModule({
       else state.asks.usedRequests.add(mc.msg);
       return { ok: true };
     }),
-    /** Ends the call's media now and returns the counters of its first session. */
+    /** Ends the call's media now and returns the counters of its first session; nothing for a request that is not from a party of the call. */
     endMediaSession: fn(['request', 'reply', 'failure'], (mc): EndMediaResult => {
+      if (mc.kind === 'request' && state.dialogs.senderOf(mc.msg) === 'stranger') return { ok: false, reason: 'not-a-party' };
       const callId = mc.msg.callId;
       const ended = state.backend.end(callId, 'ended');
-      state.calls.delete(callId);
+      state.forget(callId);
       const first = ended?.sessions[0];
       return first === undefined ? { ok: false, reason: 'no-session' } : { ok: true, stats: first.stats };
     }),

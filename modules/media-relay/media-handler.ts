@@ -2,11 +2,20 @@ import { isIP } from 'node:net';
 import { LogThrottle, MediaRefused, type Logger, type MediaEvent, type MediaStream, type OpenMap, type RelayedStream, type Reply, type Request } from '../../core/module.ts';
 import type { CallSide, RelayBackend, RelayCall, RelayChoice } from './backend.ts';
 import type { MediaHints } from './module-apis.ts';
+import type { PortBudget } from './port-budget.ts';
 
 /** A call whose media the relay follows, as its first relayed description showed it. */
 export interface FollowedCall extends RelayCall {
   /** The caller's From tag: an in-dialog request carrying another one comes from the callee. */
   readonly callerTag: string | undefined;
+  /** The IP the call's first request came from: its relay ports count against this source's budget. */
+  readonly source: string;
+}
+
+/** The limits a description is held to (reloadable options of the module). */
+export interface MediaLimits {
+  /** Streams (m= lines) one description may have. */
+  readonly maxStreamsPerCall: number;
 }
 
 /** What routes asked of the relay, by message. */
@@ -26,22 +35,41 @@ export interface MediaHandlerOptions {
   /** The calls the relay follows, by Call-ID; the module forgets a call when its dialog ends. */
   readonly calls: OpenMap<FollowedCall>;
   readonly hints: MediaHints | undefined;
+  readonly limits: () => MediaLimits;
+  /** The ports each signaling source holds. */
+  readonly budget: PortBudget;
   readonly log: Logger;
 }
 
 /** Transports the relay forwards: RTP in any profile, or bare UDP (the plain protocol's). */
 const RELAYED_PROTO = /(^|\/)(RTP|UDP)(\/|$)/i;
 
+/** Relay ports a stream takes: SIP a pair per party, the plain protocol one port (two with RTCP). */
+function portsOf(s: MediaStream, shared: boolean): number {
+  if (!shared) return 4;
+  return s.rtcp === null && !s.rtcpMux ? 1 : 2;
+}
+
 /**
  * The media hook of both dialects: a description of a followed call, or one a route asked for,
  * has its streams taken over by the relay and rewritten to point at it. A request comes from
  * the caller unless it carries another From tag than the call's first request; a reply comes
- * from the party the request went to. A description the relay finds no port for passes as it
- * was, unless its wire can only name a relay (relayRequired): that one is refused with 503
- * 'no media port'. Descriptions nobody asked for return at once, without a promise.
+ * from the party the request went to. A request whose streams the relay cannot all take is
+ * refused, never passed with its media unrelayed: 488 with more streams than maxStreamsPerCall,
+ * 503 when its source holds its port budget or no port is free (the plain protocol's wording:
+ * 'no media port'); a reply is passed as it was and the refusal logged (a SIP reply cannot be
+ * refused). Descriptions nobody asked for return at once, without a promise.
  */
 export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => void | Promise<void> {
   const hostWarnings = new LogThrottle(1000);
+  const refusalWarnings = new LogThrottle(1000);
+
+  /** The refusal to throw, logged (at most once a second, with how many were not). */
+  const refusal = (call: FollowedCall, status: number, sipReason: string, plain: boolean, fields: Record<string, unknown>): MediaRefused => {
+    const unlogged = refusalWarnings.pass();
+    if (unlogged !== null) o.log.warn({ callId: call.callId, source: call.source, status, reason: sipReason, ...fields, alsoSinceLastWarning: unlogged }, 'media not relayed: the description is refused');
+    return new MediaRefused(status, plain ? 'no media port' : sipReason);
+  };
 
   // Names in c= are not resolved: a name in SDP from an untrusted party would make the proxy query any DNS server it picks.
   const relayable = (s: MediaStream, callId: string): boolean => {
@@ -55,8 +83,17 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
 
   const relayParty = async (e: MediaEvent, call: FollowedCall): Promise<void> => {
     const offer = e.offer();
+    const plain = offer.relayRequired;
+    const limits = o.limits();
+    if (offer.streams.length > limits.maxStreamsPerCall) {
+      throw refusal(call, 488, 'Too Many Media Streams', plain, { streams: offer.streams.length, maxStreamsPerCall: limits.maxStreamsPerCall });
+    }
     const streams = offer.streams.filter((s) => relayable(s, call.callId));
     if (streams.length === 0) return;
+    const costs = new Map(streams.map((s) => [s.index, portsOf(s, offer.sharedRelayPort)]));
+    if (!o.budget.charge(call.callId, call.source, costs)) {
+      throw refusal(call, 503, 'Media Ports Exhausted For This Source', plain, { heldBySource: o.budget.heldBy(call.source) });
+    }
     const requestFromCaller = call.callerTag === undefined || e.request.from.tag === call.callerTag;
     const side: CallSide = (e.reply === null) === requestFromCaller ? 'caller' : 'callee';
     const tag = e.reply === null ? e.request.from.tag : e.reply.to.tag;
@@ -70,8 +107,14 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
       call, side, tag, streams, description: offer, signal, role,
       ...(readerSignal !== undefined ? { readerSignal } : {}), ...(choice === undefined ? {} : { choice }),
     });
-    // SDP left as the party wrote it still describes a media path; the plain protocol's does not.
-    if (relayed.size === 0 && offer.relayRequired) throw new MediaRefused(503, 'no media port');
+    const missing = streams.filter((s) => !relayed.has(s.index));
+    for (const s of missing) o.budget.refund(call.callId, s.index);
+    if (missing.length > 0) {
+      const reason = o.backend.kind === 'embedded' ? 'No Media Port' : 'Media Relay Unavailable';
+      if (e.reply === null || plain) throw refusal(call, 503, reason, plain, { streams: missing.map((s) => s.index) });
+      const unlogged = refusalWarnings.pass();
+      if (unlogged !== null) o.log.warn({ callId: call.callId, status: e.reply.status, reason, streams: missing.map((s) => s.index), alsoSinceLastWarning: unlogged }, 'media of a reply not relayed: it passes as it was');
+    }
     const done: RelayedStream[] = [];
     for (const stream of streams) {
       const to = relayed.get(stream.index);
@@ -91,7 +134,7 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
     const following = call !== undefined && (reply !== null || request.inDialog);
     if (!asked && !following) return;
     if (call === undefined) {
-      call = { callId: request.callId, caller: request.from.user, callee: request.to.user, callerTag: request.from.tag };
+      call = { callId: request.callId, caller: request.from.user, callee: request.to.user, callerTag: request.from.tag, source: request.source.address };
       o.calls.set(call.callId, call);
     }
     return relayParty(e, call);

@@ -1,10 +1,12 @@
-import type { MediaOffer, RelayedStream } from '../../core/module.ts';
+import type { MediaOffer, RelayedStream, Request } from '../../core/module.ts';
 import type { CallSide } from './backend.ts';
 
 /** What media-relay uses of the dialog module's api (DialogApi): the end of a call, and ending one. */
 export interface DialogFollow {
   onEnded(listener: (e: { readonly dialog: { readonly callId: string }; readonly reason: string }) => void): void;
   terminate(callId: string, reason: 'timeout' | 'terminated'): boolean;
+  /** Who sent an in-dialog request: a party, a stranger to its dialog, or unknown (no dialog followed). */
+  senderOf(request: Request): 'caller' | 'callee' | 'stranger' | 'unknown';
 }
 
 /**

@@ -2,6 +2,7 @@ import {
   respondVerdict, sameContactUri, unmapIPv4,
   type DialectName, type RegistrationRequest, type ReplyExtras, type RequestedContact, type Verdict,
 } from '../../core/module.ts';
+import { encodeBindings } from './binding-codec.ts';
 import type { Binding, LocationUpdate, StoreMoment } from './store.ts';
 
 /** The registrar's options that decide an answer (its whole config). */
@@ -9,6 +10,11 @@ export interface RegistrarPolicy {
   readonly maxUsers: number;
   readonly plainBindingTtlSec: number;
   readonly plainMaxUsersPerSource: number;
+  readonly sipMaxUsersPerSource: number;
+  /** What one user's bindings may take, as stored (bytes of their encoding). */
+  readonly maxBytesPerUser: number;
+  /** What the whole table may take, as stored (a store that counts its bytes). */
+  readonly maxBytes: number;
   readonly minExpiresSec: number;
   readonly maxExpiresSec: number;
   readonly defaultExpiresSec: number;
@@ -34,17 +40,23 @@ function lifetimesIn(dialect: DialectName, policy: RegistrarPolicy): Lifetimes {
 /** Each dialect's wording for a full table (the plain protocol's reasons are lower case). */
 const FULL: Readonly<Record<DialectName, string>> = { plain: 'registrar full', sip: 'Registrar Full' };
 const OUT_OF_ORDER = 'Out of Order';
-const TOO_MANY_USERS = 'too many users';
+const TOO_MANY_USERS: Readonly<Record<DialectName, string>> = { plain: 'too many users', sip: 'Too Many Users From This Address' };
+const TOO_LARGE: Readonly<Record<DialectName, string>> = { plain: 'registration too large', sip: 'Registration Too Large' };
 
 /**
- * The plain protocol's limit on users per source IP: a REGISTER that would bind one more user
- * to the IP it came from, when the IP holds its share already. A user the IP holds is not new.
+ * The limit on users per source IP, each dialect its own: a REGISTER that would bind one more
+ * user to the IP it came from, when the IP holds its share already. A user the IP holds is not new.
  */
 function tooManyUsersAt(reg: Update, mine: readonly Binding[], policy: RegistrarPolicy, moment: StoreMoment): boolean {
-  if (reg.flow.dialect !== 'plain') return false;
+  const dialect = reg.flow.dialect;
   const ip = unmapIPv4(reg.flow.address.address);
   if (mine.some((b) => unmapIPv4(b.address.address) === ip)) return false;
-  return moment.usersAt('plain', ip) >= policy.plainMaxUsersPerSource;
+  return moment.usersAt(dialect, ip) >= (dialect === 'plain' ? policy.plainMaxUsersPerSource : policy.sipMaxUsersPerSource);
+}
+
+/** Bytes the bindings take as a store keeps them (their encoding, the AOR as key). */
+function storedBytes(aor: string, bindings: readonly Binding[]): number {
+  return bindings.length === 0 ? 0 : Buffer.byteLength(aor) + Buffer.byteLength(encodeBindings(bindings));
 }
 
 /** The 200's contact list: every binding with a URI and the seconds it has left (0: no expiry). */
@@ -131,7 +143,14 @@ export function applyRegistration(
   }
   if (next.length > policy.maxContacts) return unchanged(current, respondVerdict(403, 'Too Many Contacts'));
   if (current.length === 0 && next.length > 0 && users >= policy.maxUsers) return unchanged(current, respondVerdict(503, FULL[dialect]));
-  if (next.length > 0 && tooMany) return unchanged(current, respondVerdict(403, TOO_MANY_USERS));
+  if (next.length > 0 && tooMany) return unchanged(current, respondVerdict(403, TOO_MANY_USERS[dialect]));
   next.sort((a, b) => (b.q ?? 1) - (a.q ?? 1));
-  return { bindings: others.length === 0 ? next : [...others, ...next], result: respondVerdict(200, 'OK', listing(next, now)) };
+  const all = others.length === 0 ? next : [...others, ...next];
+  // Bounded in bytes too: a user's bindings (and so the 200 that lists them), and the table.
+  const bytes = storedBytes(reg.aor, all);
+  if (bytes > policy.maxBytesPerUser) return unchanged(current, respondVerdict(403, TOO_LARGE[dialect]));
+  // A full table takes no new binding; a refresh (as many bindings as before) still passes.
+  const grows = bytes - storedBytes(reg.aor, current);
+  if (next.length > mine.length && moment.bytes !== undefined && moment.bytes + grows > policy.maxBytes) return unchanged(current, respondVerdict(503, FULL[dialect]));
+  return { bindings: all, result: respondVerdict(200, 'OK', listing(next, now)) };
 }

@@ -56,6 +56,19 @@ const schema = z.object({
   plainBindingTtlSec: z.number().int().min(0).default(0),
   /** Plain: users one source IP may hold; a REGISTER of one more gets `ERROR too many users`. */
   plainMaxUsersPerSource: z.number().int().positive().default(1000),
+  /** SIP: users one source IP may hold; a REGISTER of one more gets 403 (a NAT or a gateway registering for many: raise it). */
+  sipMaxUsersPerSource: z.number().int().positive().default(1000),
+  /**
+   * What one user's bindings may take as stored (bytes of their encoding, a few hundred per
+   * contact): a REGISTER past it gets 403 Registration Too Large. It bounds the 200 a REGISTER
+   * gets too, which lists them.
+   */
+  maxBytesPerUser: z.number().int().min(256).default(4096),
+  /**
+   * What the embedded location table may take as stored, all users: a REGISTER that would grow
+   * it past this gets 503 Registrar Full (a shared store is bounded by its server's own limit).
+   */
+  maxBytes: z.number().int().min(65_536).default(128 * 1024 * 1024),
   /** SIP: a shorter registration gets 423 Interval Too Brief with this Min-Expires. */
   minExpiresSec: z.number().int().min(1).default(60),
   /** SIP: longer registrations are granted this long. */
@@ -90,7 +103,7 @@ export const registrar = defineModule({
   name: 'registrar',
   description: 'REGISTER handling and the location table (who is reachable where)',
   schema,
-  reloadable: ['maxUsers', 'plainBindingTtlSec', 'plainMaxUsersPerSource', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts', 'dropOnDisconnect'],
+  reloadable: ['maxUsers', 'plainBindingTtlSec', 'plainMaxUsersPerSource', 'sipMaxUsersPerSource', 'maxBytesPerUser', 'maxBytes', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts', 'dropOnDisconnect'],
 
   setup: async ({ core, config, log }): Promise<{ store: LocationStore; flows: ConnectionBindings }> => {
     const c = config();

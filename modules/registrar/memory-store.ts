@@ -20,6 +20,11 @@ const SWEEP_PASS_TICKS = 15;
 
 const NO_BINDINGS: readonly Binding[] = Object.freeze([]);
 
+/** What one user's entry counts toward the table's bytes. */
+function sizeOf(aor: string, text: string | undefined): number {
+  return text === undefined ? 0 : Buffer.byteLength(aor) + Buffer.byteLength(text);
+}
+
 /**
  * The in-process location table. Each user's bindings are one encoded string (binding-codec.ts)
  * in a table held outside the JavaScript heap (packed-table.ts): a million registered users cost
@@ -31,6 +36,8 @@ export class MemoryLocationStore implements LocationStore {
   private readonly table = new PackedTable();
   private readonly byAddress = new AddressUsers();
   private readonly byDialect = new DialectBindings();
+  /** Bytes of the keys and encoded bindings held, what maxBytes bounds. */
+  private bytes = 0;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly now: () => number = Date.now) {
@@ -45,20 +52,31 @@ export class MemoryLocationStore implements LocationStore {
   /** Atomic in process: the read, `fn` and the write run with no await between them. */
   async update<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T> {
     const now = this.now();
-    const stored = this.storedBindings(aor);
+    const text = this.table.get(aor);
+    const stored = text === undefined ? NO_BINDINGS : decodeBindings(aor, text);
     const current = stored.filter(liveAt(now));
     const byAddress = this.byAddress;
-    const { bindings, result } = fn(current, { now, users: this.table.size, usersAt: (dialect, ip) => byAddress.count(dialect, ip) });
+    const { bindings, result } = fn(current, { now, users: this.table.size, usersAt: (dialect, ip) => byAddress.count(dialect, ip), bytes: this.bytes });
     if (bindings === current) return result;
     byAddress.change(stored, bindings);
     this.byDialect.change(stored, bindings);
+    this.bytes -= sizeOf(aor, text);
     if (bindings.length === 0) this.table.delete(aor);
-    else this.table.set(aor, encodeBindings(bindings), deadlineOf(bindings));
+    else {
+      const encoded = encodeBindings(bindings);
+      this.table.set(aor, encoded, deadlineOf(bindings));
+      this.bytes += sizeOf(aor, encoded);
+    }
     return result;
   }
 
   size(): number {
     return this.table.size;
+  }
+
+  /** Bytes of the keys and encoded bindings held. */
+  storedBytes(): number {
+    return this.bytes;
   }
 
   bindingsByDialect(): Readonly<Record<DialectName, number>> {
@@ -82,12 +100,6 @@ export class MemoryLocationStore implements LocationStore {
     return text === undefined ? NO_BINDINGS : decodeBindings(aor, text).filter(liveAt(now));
   }
 
-  /** Every binding stored for `aor`, expired or not (what the per-address counts still hold). */
-  private storedBindings(aor: string): readonly Binding[] {
-    const text = this.table.get(aor);
-    return text === undefined ? NO_BINDINGS : decodeBindings(aor, text);
-  }
-
   private sweep(): void {
     const t = this.now();
     this.table.sweepTick(Math.floor(t / 1000), SWEEP_PASS_TICKS, (aor, text) => {
@@ -95,7 +107,11 @@ export class MemoryLocationStore implements LocationStore {
       const live = stored.filter(liveAt(t));
       this.byAddress.change(stored, live);
       this.byDialect.change(stored, live);
-      return live.length === 0 ? null : { value: encodeBindings(live), deadline: deadlineOf(live) };
+      this.bytes -= sizeOf(aor, text);
+      if (live.length === 0) return null;
+      const value = encodeBindings(live);
+      this.bytes += sizeOf(aor, value);
+      return { value, deadline: deadlineOf(live) };
     });
   }
 

@@ -37,6 +37,8 @@ export interface StoreMoment {
    * drops it.
    */
   usersAt(dialect: DialectName, ip: string): number;
+  /** Bytes the table holds (keys and encoded bindings), for a store that counts them (the embedded one). */
+  readonly bytes?: number;
 }
 
 /** What an update function decides: the user's bindings from now on, and what to tell the caller. */

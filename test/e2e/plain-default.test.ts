@@ -226,7 +226,7 @@ describe('media', () => {
     }));
   });
 
-  test('BYE passes as-is and ends the media session: its port relays nothing more; ports go round-robin', async () => {
+  test('BYE passes as-is and ends the media session: its port relays nothing more; a freed port is not the next one handed out', async () => {
     const a = await PlainUser.register(uniq('ba'), PORT);
     const b = await PlainUser.register(uniq('bb'), PORT);
     const p1 = await establishCall(a, b);
@@ -237,7 +237,7 @@ describe('media', () => {
     assert.deepEqual(await b.peer.drain(150), [], 'no media relayed after BYE');
     const p2 = await establishCall(a, b);
     assert.notEqual(p2, p1, 'a freed port is not reused at once');
-    assert.ok(p2 > p1 || p2 === MEDIA.min, 'next port in the range');
+    assert.ok(p2 >= MEDIA.min && p2 <= MEDIA.max, 'a port of the range');
     await b.send(`BYE FROM:${b.name} TO:${a.name}\n`);
     await a.next();
     // An ended session's port relays nothing, whoever sends to it (the relay may keep it bound for its next session).

@@ -21,6 +21,8 @@ import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [{ dialect: 'sip', port: ${port}, advertise: '${LOOP}' }],
+  // The BYE after the restart comes by the Record-Route the first process marked: one key for both.
+  sip: { routeSecret: 'remote-media-restart-route-secret-0123' },
   modules: [
     registrar({ store: '${redisUrl}' }), dialog(), callRouting(),
     mediaRelay({ relays: [{ name: 'node', ng: '${LOOP}:${ng}' }], remote: { callStore: '${redisUrl}' } }),

@@ -45,7 +45,7 @@ describe('examples/secure.config.ts', () => {
     ua.send(request('REGISTER', `sip:${LOOP}:${SIP}`, `sip:alice@${LOOP}`), SIP, LOOP);
     assert.match(await ua.next(/^SIP\/2\.0 /), /^SIP\/2\.0 401 [^\r]*\r\n[\s\S]*WWW-Authenticate: Digest /);
     ua.send(request('REGISTER', 'sip:example.com', 'sip:alice@example.com'), SIP, LOOP);
-    assert.match(await ua.next(/^SIP\/2\.0 /), /^SIP\/2\.0 403 Not relaying/);
+    assert.match(await ua.next(/^SIP\/2\.0 /), /^SIP\/2\.0 403 Not Relaying/);
   });
 
   test('an unauthenticated request to a TCP port on loopback is challenged and never connects there', async () => {

@@ -16,7 +16,7 @@ import { callRouting, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}', transports: ['udp'] }],
-  modules: [registrar(), callRouting()],
+  modules: [registrar(), callRouting({ relayFrom: ['127.0.0.1'] })],
   routes: { request(ctx) { return ctx.forwardCall(); } },
 });
 `;

@@ -16,7 +16,8 @@ import { sippVersion } from '../helpers/sipp.ts';
 const LOOP = '127.0.0.1';
 const PROXY = await freePort();
 
-const SCRIPT = recordRoutingSipScript({ port: PROXY, ports: await freeRange(40), transports: ['udp', 'tcp'] });
+// The test's own peers send requests to other hosts on purpose: they are trusted to relay.
+const SCRIPT = recordRoutingSipScript({ port: PROXY, ports: await freeRange(40), transports: ['udp', 'tcp'], relayFrom: ['127.0.0.0/8', '::1'] });
 
 let proxy: ProxyProcess;
 let ua: SipUa;

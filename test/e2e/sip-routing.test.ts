@@ -15,7 +15,8 @@ import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [{ dialect: 'sip', port: ${PROXY}, advertise: '${LOOP}', advertiseIPv6: '::1' }],
-  modules: [registrar({ minExpiresSec: 1 }), dialog(), callRouting(), mediaRelay({ ports: '24400-24499', advertise: '${LOOP}' })],
+  // The test's peers send requests straight to other hosts on purpose: they are trusted to steer their routing.
+  modules: [registrar({ minExpiresSec: 1 }), dialog(), callRouting({ relayFrom: ['127.0.0.0/8', '::1'] }), mediaRelay({ ports: '24400-24499', advertise: '${LOOP}' })],
   routes: {
     request(ctx) {
       const { msg } = ctx;
@@ -61,7 +62,8 @@ async function register(ua: SipUa, user: string, callId: string): Promise<void> 
 
 describe('forking', () => {
   test('an INVITE rings every contact; the first 2xx goes to the caller and the other branch is cancelled', async () => {
-    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open()]);
+    // Two phones at two addresses: contacts at one address that never answered ring one at a time.
+    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open('127.0.0.2')]);
     await register(phone1, 'fork1', 'reg-f1');
     await register(phone2, 'fork1', 'reg-f2');
     caller.send(request(caller, 'INVITE', { to: 'fork1', body: sdp(LOOP, 40000) }), PROXY);
@@ -87,7 +89,8 @@ describe('forking', () => {
   });
 
   test('when every branch fails the best response wins: 6xx over 4xx; a 503 goes up as 500', async () => {
-    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open()]);
+    // Two phones at two addresses: contacts at one address that never answered ring one at a time.
+    const [caller, phone1, phone2] = await Promise.all([SipUa.open(), SipUa.open(), SipUa.open('127.0.0.2')]);
     await register(phone1, 'fork2', 'reg-f3');
     await register(phone2, 'fork2', 'reg-f4');
     caller.send(request(caller, 'INVITE', { to: 'fork2' }), PROXY);
@@ -203,14 +206,15 @@ describe('IPv6', () => {
     const inv = await phone.next(/^INVITE /);
     assert.match(inv.split('\r\n')[0]!, /^INVITE sip:six@\[::1\]:\d+ SIP\/2\.0$/);
     assert.match(header(inv, 'Via')!, new RegExp(`^SIP/2\\.0/UDP \\[::1\\]:${PROXY};branch=z9hG4bK`), 'our Via names us as the IPv6 phone can reach us');
-    assert.deepEqual(headers(inv, 'Record-Route'), [`<sip:[::1]:${PROXY};lr>`, `<sip:${LOOP}:${PROXY};lr>`]);
+    const mark = /;mark=([A-Za-z0-9_-]{12})>/.exec(headers(inv, 'Record-Route')[0] ?? '')?.[1];
+    assert.deepEqual(headers(inv, 'Record-Route'), [`<sip:[::1]:${PROXY};lr;mark=${mark}>`, `<sip:${LOOP}:${PROXY};lr;mark=${mark}>`], 'both entries, one dialog mark');
     phone.send(answer(inv, '200 OK', { tag: 'v6', contact: `sip:six@${phone.hostport}`, body: sdp('::1', 40022) }), PROXY, '::1');
     const ok = await caller.next(/^SIP\/2\.0 200/);
-    assert.deepEqual(headers(ok, 'Record-Route'), [`<sip:[::1]:${PROXY};lr>`, `<sip:${LOOP}:${PROXY};lr>`]);
+    assert.deepEqual(headers(ok, 'Record-Route'), [`<sip:[::1]:${PROXY};lr;mark=${mark}>`, `<sip:${LOOP}:${PROXY};lr;mark=${mark}>`]);
     const bye = [
       `BYE sip:six@${phone.hostport} SIP/2.0`, `Via: SIP/2.0/UDP ${caller.hostport};branch=z9hG4bK-six-bye;rport`, 'Max-Forwards: 70',
       `From: ${header(ok, 'From')}`, `To: ${header(ok, 'To')}`, 'Call-ID: six-call', 'CSeq: 2 BYE',
-      `Route: <sip:${LOOP}:${PROXY};lr>, <sip:[::1]:${PROXY};lr>`, 'Content-Length: 0', '', '',
+      `Route: <sip:${LOOP}:${PROXY};lr;mark=${mark}>, <sip:[::1]:${PROXY};lr;mark=${mark}>`, 'Content-Length: 0', '', '',
     ].join('\r\n');
     caller.send(bye, PROXY);
     const got = await phone.next(/^BYE /);

@@ -102,7 +102,7 @@ describe('SIP through SIPp', () => {
       const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller);
       assert.equal(ended.reason, 'ended', 'BYE ended the media session');
       const bye = sentMessage(uac.messages(), /^BYE /)!;
-      assert.match(bye, new RegExp(`\\nRoute: <sip:127\\.0\\.0\\.1:${PROXY};lr>`), 'the BYE carries the proxy\'s Record-Route as Route');
+      assert.match(bye, new RegExp(`\\nRoute: <sip:127\\.0\\.0\\.1:${PROXY};lr;mark=[A-Za-z0-9_-]{12}>`), 'the BYE carries the proxy\'s Record-Route (with its dialog mark) as Route');
     } finally {
       uac.kill();
       uas.kill();
@@ -141,7 +141,7 @@ describe('SIP through SIPp', () => {
     const s = await uas.done;
     assert.equal(uac.code, 0, `caller: ${uac.output}`);
     assert.equal(s.code, 0, `callee: ${s.output}`);
-    assert.match(sentMessage(traceOf(uac.dir), /^BYE /) ?? '', new RegExp(`\\nRoute: <sip:127\\.0\\.0\\.1:${PROXY};lr;transport=tcp>`), 'a TCP Record-Route');
+    assert.match(sentMessage(traceOf(uac.dir), /^BYE /) ?? '', new RegExp(`\\nRoute: <sip:127\\.0\\.0\\.1:${PROXY};lr;mark=[A-Za-z0-9_-]{12};transport=tcp>`), 'a TCP Record-Route');
   });
 
   test('keepalive OPTIONS to the proxy itself, over UDP and TCP: 200', async () => {

@@ -34,7 +34,8 @@ const script = (): string => `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 export default defineProxy({
   listen: [{ dialect: 'sip', host: '127.0.0.1', port: ${SIP_PORT}, transports: ['udp'] }],
-  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${MEDIA}' })],
+  // The player's calls all come from one loopback source: the whole (small) range is theirs.
+  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${MEDIA}', maxPortsPerSource: 20 })],
   routes: {
     request(ctx) {
       if (ctx.msg.method === 'REGISTER') return ctx.register();

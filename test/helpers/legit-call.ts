@@ -12,13 +12,13 @@ export interface LegitPorts {
 }
 
 /**
- * The proof that an attack left the proxy serving: SIPp registers `bob`, then calls him through
- * the proxy (record-routed, relayed), and both ends finish their scenario.
+ * The proof that an attack left the proxy serving: SIPp registers `bob` (unless `register` is
+ * false: registered before), then calls him through the proxy (record-routed, relayed), and
+ * both ends finish their scenario.
  */
-export async function legitCall(proxyPort: number, ports: LegitPorts, user = 'bob'): Promise<void> {
+export async function legitCall(proxyPort: number, ports: LegitPorts, user = 'bob', register = true): Promise<void> {
   const remote = `${LOOP}:${proxyPort}`;
-  const reg = await runSipp('register.xml', [remote, '-s', user, '-i', LOOP, '-p', String(ports.uas), '-m', '1', '-key', 'expires', '3600']);
-  assert.equal(reg.code, 0, `registration: ${reg.output}`);
+  if (register) await legitRegistration(proxyPort, ports, user);
   const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(ports.uas), '-m', '1', '-key', 'mport', String(ports.media)]);
   try {
     await new Promise((r) => setTimeout(r, 300));
@@ -29,6 +29,12 @@ export async function legitCall(proxyPort: number, ports: LegitPorts, user = 'bo
   } finally {
     uas.kill();
   }
+}
+
+/** SIPp registers `user` at the callee's port of `ports` (legitCall with `register` false then calls it). */
+export async function legitRegistration(proxyPort: number, ports: LegitPorts, user = 'bob'): Promise<void> {
+  const reg = await runSipp('register.xml', [`${LOOP}:${proxyPort}`, '-s', user, '-i', LOOP, '-p', String(ports.uas), '-m', '1', '-key', 'expires', '3600']);
+  assert.equal(reg.code, 0, `registration: ${reg.output}`);
 }
 
 /** A process's resident memory, MB (Linux). */

@@ -118,15 +118,17 @@ export function writeScript(name: string, source: string): string {
 /**
  * The classic SIP proxy script (the attack tests' target): REGISTER saved, in-dialog requests
  * along their route, new calls record-routed through the relay, anything else forwarded.
+ * `relayFrom`: sources trusted to send requests to other hosts (tests of the routing itself).
  */
-export function recordRoutingSipScript(o: { port: number; ports: string; transports?: readonly ('udp' | 'tcp')[] }): string {
+export function recordRoutingSipScript(o: { port: number; ports: string; transports?: readonly ('udp' | 'tcp')[]; relayFrom?: readonly string[] }): string {
   const transports = o.transports === undefined ? '' : `, transports: ${JSON.stringify(o.transports).replace(/"/g, "'")}`;
+  const routing = o.relayFrom === undefined ? '' : `{ relayFrom: ${JSON.stringify(o.relayFrom).replace(/"/g, "'")} }`;
   return `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [{ dialect: 'sip', port: ${o.port}, advertise: '127.0.0.1'${transports} }],
-  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${o.ports}', advertise: '127.0.0.1' })],
+  modules: [registrar(), dialog(), callRouting(${routing}), mediaRelay({ ports: '${o.ports}', advertise: '127.0.0.1' })],
   routes: {
     request(ctx) {
       const { msg } = ctx;

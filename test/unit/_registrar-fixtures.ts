@@ -15,7 +15,10 @@ import { silentLog, snapshot } from './_unit-fixtures.ts';
 export const SOURCE: Endpoint = { address: '203.0.113.5', port: 61000 };
 
 /** The registrar's defaults. */
-export const POLICY: RegistrarPolicy = { maxUsers: 100_000, plainBindingTtlSec: 0, plainMaxUsersPerSource: 1000, minExpiresSec: 60, maxExpiresSec: 3600, defaultExpiresSec: 3600, maxContacts: 10 };
+export const POLICY: RegistrarPolicy = {
+  maxUsers: 100_000, plainBindingTtlSec: 0, plainMaxUsersPerSource: 1000, sipMaxUsersPerSource: 1000, maxBytesPerUser: 4096, maxBytes: 128 * 1024 * 1024,
+  minExpiresSec: 60, maxExpiresSec: 3600, defaultExpiresSec: 3600, maxContacts: 10,
+};
 
 export interface SipRegister {
   /** The To header's value. */

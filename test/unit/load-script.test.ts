@@ -77,8 +77,8 @@ describe('loadScript: a valid script', () => {
     const s = await loadScript(file);
     assert.equal(s.file, file);
     assert.deepEqual(s.listen, [
-      { dialect: 'plain', port: 34567, host: '::', name: 'plain:34567', stun: false, udpEngine: 'auto' },
-      { dialect: 'plain', port: 40001, host: '127.0.0.1', name: 'lan', stun: false, udpEngine: 'js' },
+      { dialect: 'plain', port: 34567, host: '::', name: 'plain:34567', stun: false, stunRatePerSource: 5, udpEngine: 'auto' },
+      { dialect: 'plain', port: 40001, host: '127.0.0.1', name: 'lan', stun: false, stunRatePerSource: 5, udpEngine: 'js' },
     ]);
     const order = s.modules.map((m) => m.name);
     assert.equal(order.length, 4);
@@ -86,7 +86,7 @@ describe('loadScript: a valid script', () => {
     assert.ok(order.indexOf('registrar') < order.indexOf('call-routing'));
     const relay = s.modules.find((m) => m.name === 'media-relay');
     assert.deepEqual(relay?.config, {
-      ports: '22990-22999', host: '::', engine: 'auto', workers: 'auto', idleTimeoutSec: 5, strictSource: false, relatchAfterSilentSec: 2, relays: [],
+      ports: '22990-22999', host: '::', engine: 'auto', workers: 'auto', idleTimeoutSec: 5, strictSource: false, relatchAfterSilentSec: 2, maxStreamsPerCall: 16, relays: [],
       remote: { timeoutMs: 1000, tries: 3, failoverTries: 2, pingIntervalSec: 5, maxBackoffSec: 30, lostAfterFailures: 3, setsBySource: [], callStorePrefix: 'switchyard:', callStoreTtlSec: 43_200 },
     });
     assert.equal(s.modules.find((m) => m.name === 'registrar')?.enabled, false);
@@ -272,6 +272,17 @@ describe('loadScript: scripts that load but are invalid (SY_CONFIG_INVALID)', ()
     assert.match((await rejectsWithCode(() => loadScript(extra), 'SY_CONFIG_INVALID')).message, /lisen/);
     const dr = script([...HEADER, 'export default defineProxy({', "  listen: [{ dialect: 'plain' }],", '  modules: [],', '  routes: { request() {} },', "  defaultReply: { status: 200, reason: 'OK' },", '} as never);']);
     assert.match((await rejectsWithCode(() => loadScript(dr), 'SY_CONFIG_INVALID')).message, /defaultReply\.status/);
+  });
+
+  test('the sip section: its options are kept; a bad DNS bound, server or route secret names the field', async () => {
+    const mk = (sip: string): string => script([...HEADER, 'export default defineProxy({', "  listen: [{ dialect: 'sip', port: 0 }],", '  modules: [],', '  routes: { request() {} },', `  sip: ${sip},`, '} as never);']);
+    const ok = await loadScript(mk("{ dns: { timeoutMs: 500, servers: ['127.0.0.1:5353', '[::1]:53'] }, routeSecret: 'x'.repeat(32) }"));
+    assert.deepEqual(ok.sip, { dns: { timeoutMs: 500, servers: ['127.0.0.1:5353', '[::1]:53'] }, routeSecret: 'x'.repeat(32) });
+    assert.match((await rejectsWithCode(() => loadScript(mk('{ dns: { timeoutMs: 10 } }')), 'SY_CONFIG_INVALID')).message, /sip\.dns\.timeoutMs/);
+    assert.match((await rejectsWithCode(() => loadScript(mk('{ dns: { maxConcurrent: 0 } }')), 'SY_CONFIG_INVALID')).message, /sip\.dns\.maxConcurrent/);
+    assert.match((await rejectsWithCode(() => loadScript(mk("{ dns: { servers: ['dns.example.com'] } }")), 'SY_CONFIG_INVALID')).message, /sip\.dns\.servers\[0\]: expected an IP address/);
+    assert.match((await rejectsWithCode(() => loadScript(mk("{ routeSecret: 'short' }")), 'SY_CONFIG_INVALID')).message, /sip\.routeSecret: at least 32 characters/);
+    assert.match((await rejectsWithCode(() => loadScript(mk('{ dns: { timeout: 5 } }')), 'SY_CONFIG_INVALID')).message, /timeout/);
   });
 
   test('a script without a default export is invalid', async () => {

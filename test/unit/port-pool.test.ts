@@ -67,54 +67,87 @@ describe('parsePortRange', () => {
 });
 
 describe('PortPool', () => {
-  test('hands out ports round-robin from the start of the range', async () => {
+  test('hands out distinct ports of the range', async () => {
     const pool = new PortPool({ min: 22000, max: 22004 }, dgramBinder('::'));
     assert.equal(pool.size, 5);
     const got = [await take(pool), await take(pool), await take(pool)];
-    assert.deepEqual(got, [22000, 22001, 22002]);
+    assert.equal(new Set(got).size, 3);
+    for (const p of got) assert.ok(p !== null && p >= 22000 && p <= 22004);
     assert.equal(pool.used, 3);
     assert.equal(pool.bindFailures, 0);
   });
 
-  test('a released port is not reused at once: the pool moves on and wraps around', async () => {
+  test('ports are chosen at random: the next port cannot be told from the last ones', async () => {
+    const pool = new PortPool<number>({ min: 30000, max: 31999 }, { bind: async (port) => port, unbind: () => {} });
+    const singles: number[] = [];
+    for (let i = 0; i < 40; i++) singles.push((await pool.allocate())!.port);
+    const steps = singles.slice(1).map((p, i) => p - singles[i]!);
+    assert.ok(steps.filter((d) => d === 1).length <= 2, `successive ports ${singles.join(' ')}`);
+    const pairs: number[] = [];
+    for (let i = 0; i < 40; i++) pairs.push((await pool.allocatePair())!.rtp.port);
+    const pairSteps = pairs.slice(1).map((p, i) => p - pairs[i]!);
+    assert.ok(pairSteps.filter((d) => d === 2).length <= 2, `successive pairs ${pairs.join(' ')}`);
+    assert.ok(pairs.every((p) => p % 2 === 0));
+    // Two pools draw different sequences.
+    const other = new PortPool<number>({ min: 30000, max: 31999 }, { bind: async (port) => port, unbind: () => {} });
+    const again: number[] = [];
+    for (let i = 0; i < 10; i++) again.push((await other.allocate())!.port);
+    assert.notDeepEqual(again, singles.slice(0, 10));
+  });
+
+  test('a released port is not reused at once: the free ports go first, then the quarantined one', async () => {
     const pool = new PortPool({ min: 22010, max: 22013 }, dgramBinder('::'));
-    assert.equal(await take(pool), 22010);
-    assert.equal(await take(pool), 22011);
-    await give(pool, 22010);
+    const a = (await take(pool))!;
+    const b = (await take(pool))!;
+    await give(pool, a);
     assert.equal(pool.used, 1);
-    assert.equal(await take(pool), 22012, 'not the freed 22010');
-    assert.equal(await take(pool), 22013);
-    assert.equal(await take(pool), 22010, 'after the end of the range it wraps to the freed port');
-    await give(pool, 22012);
-    assert.equal(await take(pool), 22012, '22011 and 22013 are in use, so the next free one in order');
+    const next = [(await take(pool))!, (await take(pool))!];
+    assert.ok(!next.includes(a), `the freed ${a} waits while ${next.join(', ')} are free`);
+    assert.deepEqual([a, b, ...next].sort(), [22010, 22011, 22012, 22013]);
+    assert.equal(await take(pool), a, 'with nothing else free, the quarantined port is handed out');
     assert.equal(pool.used, 4);
+    assert.equal(await pool.allocate(), null);
+  });
+
+  test('a pair freed is not the next pair handed out while others are free', async () => {
+    const pool = new PortPool<number>({ min: 22400, max: 22419 }, { bind: async (port) => port, unbind: () => {} });
+    for (let round = 0; round < 20; round++) {
+      const got = (await pool.allocatePair())!;
+      pool.release(got.rtp.port);
+      pool.release(got.rtcp.port);
+      const next = (await pool.allocatePair())!;
+      assert.notEqual(next.rtp.port, got.rtp.port);
+      pool.release(next.rtp.port);
+      pool.release(next.rtcp.port);
+    }
+    assert.equal(pool.used, 0);
   });
 
   test('a port another socket holds is skipped and counted, never an error', async () => {
     await hold(22021);
     const pool = new PortPool({ min: 22020, max: 22023 }, dgramBinder('::'));
-    assert.equal(await take(pool), 22020);
-    assert.equal(await take(pool), 22022, '22021 is held by someone else');
-    assert.equal(pool.bindFailures, 1);
-    assert.equal(pool.used, 2, 'the unbindable port is not counted as used');
-    assert.equal(await take(pool), 22023);
+    const got = [await take(pool), await take(pool), await take(pool)];
+    assert.deepEqual(got.sort(), [22020, 22022, 22023], '22021 is held by someone else');
+    assert.equal(await pool.allocate(), null);
+    assert.ok(pool.bindFailures >= 1);
+    assert.equal(pool.used, 3, 'the unbindable port is not counted as used');
   });
 
   test('an IPv4 socket on the port also makes a dual-stack pool skip it', async () => {
     await hold(22031, '127.0.0.1');
     const pool = new PortPool({ min: 22030, max: 22032 }, dgramBinder('::'));
-    assert.equal(await take(pool), 22030);
-    assert.equal(await take(pool), 22032);
-    assert.equal(pool.bindFailures, 1);
+    assert.deepEqual([await take(pool), await take(pool)].sort(), [22030, 22032]);
+    assert.equal(await pool.allocate(), null);
+    assert.ok(pool.bindFailures >= 1);
   });
 
   test('an IPv4-only pool binds IPv4 sockets and skips held ports too', async () => {
     await hold(22040, '127.0.0.1');
-    const pool = new PortPool({ min: 22040, max: 22042 }, dgramBinder('127.0.0.1'));
+    const pool = new PortPool({ min: 22040, max: 22041 }, dgramBinder('127.0.0.1'));
     const got = await pool.allocate();
     assert.ok(got);
     open.add(got.handle);
-    assert.equal(got.port, 22041);
+    assert.equal(got.port, 22041, '22040 is held');
     assert.equal(got.handle.address().family, 'IPv4');
     assert.equal(got.handle.address().address, '127.0.0.1');
   });
@@ -130,7 +163,7 @@ describe('PortPool', () => {
 
   test('exhaustion returns null; a released port can then be had again', async () => {
     const pool = new PortPool({ min: 22050, max: 22052 }, dgramBinder('::'));
-    assert.deepEqual([await take(pool), await take(pool), await take(pool)], [22050, 22051, 22052]);
+    assert.deepEqual([await take(pool), await take(pool), await take(pool)].sort(), [22050, 22051, 22052]);
     assert.equal(await pool.allocate(), null);
     assert.equal(await pool.allocate(), null);
     assert.equal(pool.used, 3);
@@ -144,14 +177,14 @@ describe('PortPool', () => {
     await hold(22061);
     const pool = new PortPool({ min: 22060, max: 22061 }, dgramBinder('::'));
     assert.equal(await pool.allocate(), null);
-    assert.equal(pool.bindFailures, 2);
+    assert.ok(pool.bindFailures >= 2, 'each port was tried');
     assert.equal(pool.used, 0);
   });
 
   test('a held port that is freed later is handed out on a later round', async () => {
     const holder = await hold(22071);
     const pool = new PortPool({ min: 22070, max: 22071 }, dgramBinder('::'));
-    assert.equal(await take(pool), 22070);
+    assert.equal(await take(pool), 22070, 'the only port that binds');
     assert.equal(await pool.allocate(), null, '22070 in use, 22071 held');
     await closeSocket(holder);
     assert.equal(await take(pool), 22071);

@@ -28,7 +28,7 @@ function newStore(): MemoryLocationStore {
   return s;
 }
 
-const CFG: RegistrarPolicy = { minExpiresSec: 60, maxExpiresSec: 3600, defaultExpiresSec: 1800, maxContacts: 5, maxUsers: 100, plainBindingTtlSec: 0, plainMaxUsersPerSource: 1000 };
+const CFG: RegistrarPolicy = { minExpiresSec: 60, maxExpiresSec: 3600, defaultExpiresSec: 1800, maxContacts: 5, maxUsers: 100, plainBindingTtlSec: 0, plainMaxUsersPerSource: 1000, sipMaxUsersPerSource: 1000, maxBytesPerUser: 4096, maxBytes: 1 << 20 };
 
 /** Bob's phone, behind a NAT: its Contact says 192.168.1.10, its packets come from 203.0.113.5:61000. */
 const NAT_SOURCE: Endpoint = { address: '203.0.113.5', port: 61000 };
@@ -426,5 +426,42 @@ describe('registrar, SIP: limits', () => {
     expectStatus(await reg(store, { user: 'bob', headers: ['Contact: <sip:bob@10.0.0.9>'], cseq: 1827 }, cfg), 200);
     // a query by the new user is still answered
     expectStatus(await reg(store, { user: 'carol', headers: [] }, cfg), 200);
+  });
+
+  test('one source IP holds at most sipMaxUsersPerSource users; another IP, and users it holds, still register', async () => {
+    const store = newStore();
+    const cfg = { ...CFG, sipMaxUsersPerSource: 2 };
+    expectStatus(await reg(store, { user: 'u1', headers: ['Contact: <sip:u1@10.0.0.1>'] }, cfg), 200);
+    expectStatus(await reg(store, { user: 'u2', headers: ['Contact: <sip:u2@10.0.0.1>'], source: { address: '203.0.113.5', port: 1 } }, cfg), 200);
+    const a = expectStatus(await reg(store, { user: 'u3', headers: ['Contact: <sip:u3@10.0.0.1>'] }, cfg), 403);
+    assert.equal(a.reason, 'Too Many Users From This Address');
+    expectStatus(await reg(store, { user: 'u3', headers: ['Contact: <sip:u3@10.0.0.1>'], source: { address: '198.51.100.7', port: 5060 } }, cfg), 200);
+    expectStatus(await reg(store, { user: 'u1', headers: ['Contact: <sip:u1@10.0.0.1>'], cseq: 1827 }, cfg), 200);
+  });
+
+  test('a user\'s bindings past maxBytesPerUser → 403 Registration Too Large, nothing changed', async () => {
+    const store = newStore();
+    const long = (i: number): string => `<sip:bob@10.0.0.${i};x=${'y'.repeat(900)}>`;
+    expectStatus(await reg(store, { headers: [`Contact: ${long(1)}, ${long(2)}`] }, CFG), 200);
+    const a = expectStatus(await reg(store, { headers: [`Contact: ${[3, 4, 5].map(long).join(', ')}`], cseq: 1827 }, CFG), 403);
+    assert.equal(a.reason, 'Registration Too Large');
+    assert.equal((await store.lookup('bob')).length, 2);
+  });
+
+  test('the table past maxBytes → 503 for a REGISTER that grows it; one that shrinks it passes', async () => {
+    const store = newStore();
+    const cfg = { ...CFG, maxBytes: 2000 };
+    for (let i = 0; ; i++) {
+      const v = answer(await reg(store, { user: `user${i}`, headers: [`Contact: <sip:user${i}@10.0.0.1;p=${'z'.repeat(200)}>`] }, cfg));
+      if (v.status === 503) {
+        assert.equal(v.reason, 'Registrar Full');
+        assert.ok(store.storedBytes() <= 2000, `bytes held ${store.storedBytes()}`);
+        expectStatus(await reg(store, { user: 'user0', headers: ['Contact: *', 'Expires: 0'], cseq: 1827 }, cfg), 200);
+        expectStatus(await reg(store, { user: `user${i}`, headers: [`Contact: <sip:user${i}@10.0.0.1>`] }, cfg), 200);
+        break;
+      }
+      assert.equal(v.status, 200);
+      assert.ok(i < 20, 'the table filled');
+    }
   });
 });

@@ -22,6 +22,7 @@ import { OpenMap } from '../../core/lib/open-map.ts';
 import type { Reply, Request } from '../../core/model/message.ts';
 import { EmbeddedBackend } from '../../modules/media-relay/embedded-backend.ts';
 import { createMediaHandler, type FollowedCall, type MediaAsks } from '../../modules/media-relay/media-handler.ts';
+import { PortBudget } from '../../modules/media-relay/port-budget.ts';
 import { JsEngine } from '../../modules/media-relay/relay/js-engine.ts';
 import { MediaRelay } from '../../modules/media-relay/relay/media-relay.ts';
 import type { RelaySession } from '../../modules/media-relay/relay/engine.ts';
@@ -47,7 +48,7 @@ const relays: MediaRelay[] = [];
 let nextSlice = PORT_MIN;
 
 /** A relay on a fresh 10-port slice of 25000-25499 (even start, so pairs start there). */
-function newRelaying(o: { host?: string; ports?: number; advertise?: string; log?: Logger } = {}): Relaying {
+function newRelaying(o: { host?: string; ports?: number; advertise?: string; log?: Logger; maxStreams?: number; budget?: number } = {}): Relaying {
   const min = nextSlice;
   const max = min + (o.ports ?? SLICE) - 1;
   nextSlice = min + Math.max(SLICE, o.ports ?? SLICE);
@@ -57,7 +58,10 @@ function newRelaying(o: { host?: string; ports?: number; advertise?: string; log
   relays.push(relay);
   const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet(), choices: new WeakMap() };
   const addresses = o.advertise !== undefined && o.advertise.includes(':') ? { ipv4: ADVERTISE, ipv6: o.advertise } : { ipv4: o.advertise ?? ADVERTISE, ipv6: ADVERTISE6 };
-  const handler = createMediaHandler({ backend: new EmbeddedBackend(relay, addresses), asks, calls: new OpenMap<FollowedCall>(), hints: undefined, log });
+  const handler = createMediaHandler({
+    backend: new EmbeddedBackend(relay, addresses), asks, calls: new OpenMap<FollowedCall>(), hints: undefined, log,
+    limits: () => ({ maxStreamsPerCall: o.maxStreams ?? 16 }), budget: new PortBudget(() => o.budget ?? 1000),
+  });
   return { relay, asks, handler };
 }
 
@@ -511,26 +515,39 @@ describe('relayed SDP: streams left alone', () => {
     assert.equal(r.relay.count, 0);
   });
 
-  test('when the relay runs out of port pairs, the stream that got none keeps its port', async () => {
+  test('a request the relay cannot give every stream ports is refused 503, never passed unrelayed', async () => {
     const r = newRelaying({ ports: 4 }); // the two pairs of one stream only
     const msg = invite(RFC4317_OFFER);
-    await offer(r, msg);
-    const out = parsedBody(msg);
-    assert.equal(out.media[0]!.port, pair(r, msg, 0).rtpPort);
-    assert.equal(out.media[1]!.port, 51372, 'video port unchanged');
+    const request = asRequest(msg);
+    r.asks.engaged.add(request);
+    await assert.rejects(pass(r, msg, request), (err: unknown) => isMediaRefused(err) && err.status === 503 && err.reason === 'No Media Port');
+    assert.equal(msg.body.toString(), RFC4317_OFFER, 'the description is not rewritten');
     assert.equal(r.relay.totals.noPortFailures, 1);
-    assert.equal(r.relay.count, 2);
   });
 
-  test('when no stream gets ports, the SDP passes as the party wrote it (it still describes a media path)', async () => {
-    const r = newRelaying({ ports: 4 });
-    await offer(r, invite(RFC4317_OFFER, { callId: 'takes-the-only-pair' }));
-    const body = Buffer.from(RFC4317_OFFER);
+  test('a description with more streams than maxStreamsPerCall is refused 488 before any port is taken', async () => {
+    const r = newRelaying({ maxStreams: 3 });
+    const body = sdp('v=0', 'o=a 1 1 IN IP4 198.51.100.10', 's=-', 'c=IN IP4 198.51.100.10', 't=0 0', ...Array.from({ length: 4 }, (_, i) => `m=audio ${40000 + 2 * i} RTP/AVP 0`));
     const msg = invite(body);
-    await offer(r, msg, false);
-    assert.equal(msg.body, body);
-    assert.equal(r.relay.count, 2, 'the first call keeps its pairs');
-    assert.equal(r.relay.totals.noPortFailures, 3, 'one for the first call\'s video, two for this one');
+    const request = asRequest(msg);
+    r.asks.engaged.add(request);
+    await assert.rejects(pass(r, msg, request), (err: unknown) => isMediaRefused(err) && err.status === 488);
+    assert.equal(r.relay.portsInUse, 0);
+  });
+
+  test('a source past its port budget is refused 503; another source is not', async () => {
+    const r = newRelaying({ budget: 8, ports: 20 }); // a budget of two SIP streams
+    const first = invite(RFC4317_OFFER, { callId: 'budget-1' }); // audio and video: 8 ports
+    await offer(r, first);
+    const second = invite(RFC4317_OFFER, { callId: 'budget-2' });
+    const request = asRequest(second);
+    r.asks.engaged.add(request);
+    await assert.rejects(pass(r, second, request), (err: unknown) => isMediaRefused(err) && err.status === 503 && err.reason === 'Media Ports Exhausted For This Source');
+    assert.equal(r.relay.count, 4, 'only the first call holds ports');
+    const elsewhere = invite(RFC4317_OFFER, { callId: 'budget-3' });
+    const fromElsewhere = { ...asRequest(elsewhere), source: { address: '192.0.2.99', port: 5060 } };
+    r.asks.engaged.add(fromElsewhere);
+    assert.equal(await pass(r, elsewhere, fromElsewhere), true);
   });
 
   test('a host name in c= is not resolved: its stream is left alone and logged, the other streams are relayed', async () => {

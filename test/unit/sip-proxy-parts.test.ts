@@ -11,6 +11,7 @@ import { buildAck, buildCancel, buildResponse, stampReceived } from '../../core/
 import { LocalNode } from '../../core/dialects/sip/local-node.ts';
 import { toModel } from '../../core/dialects/sip/model.ts';
 import { resolveNextHop } from '../../core/dialects/sip/next-hop.ts';
+import { SipResolver } from '../../core/dialects/sip/resolver.ts';
 import { sipWire, type SipTransportName, type SipWire } from '../../core/dialects/sip/wire.ts';
 import { createRequest, getHeader, getHeaders, type SipMessage, type SipRequest, type SipResponse } from '../../core/dialects/sip/codec/message.ts';
 import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
@@ -413,42 +414,46 @@ describe('LocalNode.isUs', () => {
 });
 
 describe('resolveNextHop', () => {
+  const resolver = new SipResolver();
+
   test('an IPv4 literal with a port', async () => {
-    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.4:5070'), { address: { address: '192.0.2.4', port: 5070 }, transport: 'udp' });
+    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.4:5070', resolver, false), { address: { address: '192.0.2.4', port: 5070 }, transport: 'udp' });
   });
 
   test('no port: 5060', async () => {
-    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.4'), { address: { address: '192.0.2.4', port: 5060 }, transport: 'udp' });
+    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.4', resolver, false), { address: { address: '192.0.2.4', port: 5060 }, transport: 'udp' });
   });
 
   test('an IPv6 literal: brackets removed', async () => {
-    assert.deepEqual(await resolveNextHop('sip:bob@[2001:db8::1]:5080'), { address: { address: '2001:db8::1', port: 5080 }, transport: 'udp' });
-    assert.deepEqual(await resolveNextHop('sip:[::1]'), { address: { address: '::1', port: 5060 }, transport: 'udp' });
+    assert.deepEqual(await resolveNextHop('sip:bob@[2001:db8::1]:5080', resolver, false), { address: { address: '2001:db8::1', port: 5080 }, transport: 'udp' });
+    assert.deepEqual(await resolveNextHop('sip:[::1]', resolver, false), { address: { address: '::1', port: 5060 }, transport: 'udp' });
   });
 
   test('transport=tcp (any case) → tcp; other transports → udp', async () => {
-    assert.equal((await resolveNextHop('sip:bob@192.0.2.4;transport=tcp'))?.transport, 'tcp');
-    assert.equal((await resolveNextHop('sip:bob@192.0.2.4;transport=TCP'))?.transport, 'tcp');
-    assert.equal((await resolveNextHop('sip:bob@192.0.2.4;transport=udp'))?.transport, 'udp');
+    const transport = async (uri: string): Promise<string> => { const h = await resolveNextHop(uri, resolver, false); return typeof h === 'string' ? h : h.transport; };
+    assert.equal(await transport('sip:bob@192.0.2.4;transport=tcp'), 'tcp');
+    assert.equal(await transport('sip:bob@192.0.2.4;transport=TCP'), 'tcp');
+    assert.equal(await transport('sip:bob@192.0.2.4;transport=udp'), 'udp');
   });
 
-  test('maddr overrides the host, the port stays', async () => {
-    assert.deepEqual(await resolveNextHop('sip:bob@biloxi.example.com:5070;maddr=192.0.2.99;transport=tcp'), { address: { address: '192.0.2.99', port: 5070 }, transport: 'tcp' });
-    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.4;maddr=[2001:db8::5]'), { address: { address: '2001:db8::5', port: 5060 }, transport: 'udp' });
+  test('maddr from a trusted sender overrides the host, the port stays; from anyone else it is ignored', async () => {
+    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.4:5070;maddr=127.0.0.1;transport=tcp', resolver, false), { address: { address: '192.0.2.4', port: 5070 }, transport: 'tcp' });
+    assert.deepEqual(await resolveNextHop('sip:bob@biloxi.example.com:5070;maddr=192.0.2.99;transport=tcp', resolver, true), { address: { address: '192.0.2.99', port: 5070 }, transport: 'tcp' });
+    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.4;maddr=[2001:db8::5]', resolver, true), { address: { address: '2001:db8::5', port: 5060 }, transport: 'udp' });
   });
 
   test('localhost resolves to a loopback address', async () => {
-    const hop = await resolveNextHop('sip:bob@localhost:5090');
-    assert.ok(hop !== null);
+    const hop = await resolveNextHop('sip:bob@localhost:5090', resolver, false);
+    assert.ok(typeof hop !== 'string');
     assert.ok(hop.address.address === '127.0.0.1' || hop.address.address === '::1', `loopback, got ${hop.address.address}`);
     assert.notEqual(isIP(hop.address.address), 0);
     assert.equal(hop.address.port, 5090);
     assert.equal(hop.transport, 'udp');
   });
 
-  test('a tel: URI or an unparsable one → null', async () => {
-    assert.equal(await resolveNextHop('tel:+15551234567'), null);
-    assert.equal(await resolveNextHop('urn:service:sos'), null);
-    assert.equal(await resolveNextHop('not a uri'), null);
+  test('a tel: URI or an unparsable one → unresolvable', async () => {
+    assert.equal(await resolveNextHop('tel:+15551234567', resolver, false), 'unresolvable');
+    assert.equal(await resolveNextHop('urn:service:sos', resolver, false), 'unresolvable');
+    assert.equal(await resolveNextHop('not a uri', resolver, false), 'unresolvable');
   });
 });

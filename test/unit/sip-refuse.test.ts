@@ -11,6 +11,8 @@ import { ClientTransactions } from '../../core/dialects/sip/client-transactions.
 import { SipProxyCore } from '../../core/dialects/sip/proxy-core.ts';
 import { ServerTransactions } from '../../core/dialects/sip/server-transactions.ts';
 import { LocalNode } from '../../core/dialects/sip/local-node.ts';
+import { SipResolver } from '../../core/dialects/sip/resolver.ts';
+import { RouteMarks } from '../../core/dialects/sip/route-mark.ts';
 import { toModel } from '../../core/dialects/sip/model.ts';
 import type { Destination } from '../../core/dialects/sip/transactions.ts';
 import { parseSip } from '../../core/dialects/sip/codec/parse.ts';
@@ -72,6 +74,8 @@ function newEngine(): { engine: SipProxyCore; sent: { dest: Destination; text: s
     servers: new ServerTransactions(sender, stats),
     clients: new ClientTransactions(sender, stats),
     node: new LocalNode(),
+    resolver: new SipResolver(),
+    marks: new RouteMarks(),
     identity: () => ({ host: '192.0.2.1', port: 5060 }),
     runRoute: () => Promise.reject(new Error('no route runs in these tests')),
   });

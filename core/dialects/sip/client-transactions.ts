@@ -106,13 +106,14 @@ export class ClientTransactions {
 
   /**
    * A response: to its transaction's owner, after the transaction's own work. Returns false when
-   * it matches no transaction, live or finished (the proxy core then decides what to do with it).
+   * it matches no transaction, live or finished: nothing this proxy sent (the proxy core drops
+   * it); the finished branch of an answered INVITE for a 2xx on it, which the core passes on.
    */
-  receive(reply: Reply): boolean | Promise<boolean> {
+  receive(reply: Reply): boolean | FinishedClient | Promise<boolean> {
     const key = `${sipWire(reply).via.branch ?? ''}|${reply.method}`;
     const ct = this.table.get(key);
     if (ct === undefined) return false;
-    if (!(ct instanceof FinishedClient) && ct.downstream.transport === 'udp' && !sameHost(reply.source.address, ct.downstream.address.address)) {
+    if (ct.downstream.transport === 'udp' && !sameHost(reply.source.address, ct.downstream.address.address)) {
       // Only the element the request went to answers it (RFC 3261 §18.1.2 in spirit): a stranger
       // who learnt the branch cannot end or answer someone else's call.
       this.repliesFromElsewhere++;
@@ -122,8 +123,8 @@ export class ClientTransactions {
       // A repeated final of a finished branch: acknowledge it again if it was a failure.
       const ack = reply.status >= 300 ? ct.ack : null;
       if (ack !== null) this.sender.send(ct.downstream, ack);
-      // A repeated 2xx of an INVITE goes on statelessly (its ACK is end to end); anything else ends here.
-      return !(reply.status >= 200 && reply.status < 300 && reply.method !== 'CANCEL');
+      // A 2xx of an answered INVITE goes up again (RFC 6026 §8.3); anything else ends here.
+      return reply.status < 200 || reply.status >= 300 || ct.upstream === null ? true : ct;
     }
     if (reply.status < 200) {
       if (ct.state === 'calling') ct.state = 'proceeding';
@@ -142,18 +143,22 @@ export class ClientTransactions {
       if (ack !== null) this.sender.send(ct.downstream, ack);
       ct.state = 'completed';
       ct.clearTimers();
-      // Timer D (INVITE failures: repeat the ACK) or K (non-INVITE: absorb repeats); a 2xx needs none.
-      if (ct.isInvite && reply.status < 300) this.table.delete(key);
-      else {
-        const finished = new FinishedClient(key, ct.downstream, ack);
-        this.table.set(key, finished);
-        (ack !== null ? this.linger : this.lingerShort).add(finished);
-      }
+      // Timer D (INVITE failures: repeat the ACK), K (non-INVITE: absorb repeats), or an answered
+      // INVITE's Accepted state (RFC 6026 §8: its 2xx repeats are passed on for 64·T1).
+      const finished = new FinishedClient(key, ct.downstream, ack);
+      this.table.set(key, finished);
+      (ack !== null || (ct.isInvite && reply.status < 300) ? this.linger : this.lingerShort).add(finished);
       if (ct.final !== null && reply.status >= 300) return true; // a timed-out branch answering late
       if (reply.status >= 300 || ct.final === null) ct.final = reply;
     }
     const owned = ct.owner.onResponse(ct, reply);
     return owned instanceof Promise ? owned.then(() => true) : true;
+  }
+
+  /** The 2xx of an INVITE branch went upstream as `bytes`: its repeats get the same (Accepted state). */
+  answered(ct: ClientTransaction, upstream: Destination, bytes: Buffer, toTag: string | undefined): void {
+    const finished = this.table.get(`${ct.branch}|${ct.out.method}`);
+    if (finished instanceof FinishedClient && finished.upstream === null) finished.answered(upstream, bytes, toTag);
   }
 
   /** CANCEL goes only after a provisional response (§9.1); before that it waits for one. */

@@ -28,8 +28,9 @@ export function hostPort(id: SipIdentity): string {
   return `${bracket(id.host)}:${id.port}`;
 }
 
-export function recordRouteUri(id: SipIdentity, transport: SipTransportName): string {
-  return `<sip:${hostPort(id)};lr${transport === 'udp' ? '' : `;transport=${transport}`}>`;
+/** This proxy's Record-Route entry; `mark` ties it to the dialog (route-mark.ts). */
+export function recordRouteUri(id: SipIdentity, transport: SipTransportName, mark?: string): string {
+  return `<sip:${hostPort(id)};lr${mark !== undefined ? `;mark=${mark}` : ''}${transport === 'udp' ? '' : `;transport=${transport}`}>`;
 }
 
 export { defaultAdvertise } from '../../lib/advertise.ts';

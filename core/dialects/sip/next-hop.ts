@@ -1,8 +1,8 @@
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Endpoint } from '../../lib/address.ts';
 import { getParam } from './codec/params.ts';
 import { parseUri } from './codec/uri.ts';
+import type { SipResolver } from './resolver.ts';
 import type { SipTransportName } from './wire.ts';
 
 export interface NextHop {
@@ -22,15 +22,19 @@ export function transportOfVia(name: string): SipTransportName {
   return NAMED.has(n) ? (n as SipTransportName) : 'udp';
 }
 
+/** A next hop, or why there is none: the URI names nothing reachable, or its name could not be resolved now. */
+export type HopResult = NextHop | 'unresolvable' | 'unavailable';
+
 /**
- * Where a request for `uri` goes (RFC 3263, reduced: A/AAAA lookups, no NAPTR/SRV):
- * maddr if present, else the host; the port given, else 5060 (5061 over TLS); transport=
- * honoured, and a sips: URI goes over TLS. A host name is kept beside the address it resolved to.
+ * Where a request for `uri` goes (RFC 3263, reduced: A/AAAA lookups, no NAPTR/SRV): maddr when
+ * `useMaddr` (a trusted sender's URI) and present, else the host; the port given, else 5060
+ * (5061 over TLS); transport= honoured, and a sips: URI goes over TLS. Names go through the
+ * bounded resolver; a host name is kept beside the address it resolved to.
  */
-export async function resolveNextHop(uri: string): Promise<NextHop | null> {
+export function resolveNextHop(uri: string, resolver: SipResolver, useMaddr: boolean): HopResult | Promise<HopResult> {
   const u = parseUri(uri);
-  if (u === null || (u.kind !== 'sip' && u.kind !== 'sips')) return null;
-  const maddr = getParam(u.params, 'maddr');
+  if (u === null || (u.kind !== 'sip' && u.kind !== 'sips')) return 'unresolvable';
+  const maddr = useMaddr ? getParam(u.params, 'maddr') : undefined;
   const host = typeof maddr === 'string' ? maddr : u.host;
   const bare = host.startsWith('[') ? host.slice(1, -1) : host;
   const transportParam = getParam(u.params, 'transport');
@@ -38,10 +42,7 @@ export async function resolveNextHop(uri: string): Promise<NextHop | null> {
   const transport: SipTransportName = u.kind === 'sips' && (named === 'udp' || named === 'tcp') ? 'tls' : named;
   const port = u.port ?? (transport === 'tls' || transport === 'wss' ? 5061 : 5060);
   if (isIP(bare) !== 0) return { address: { address: bare, port }, transport };
-  try {
-    const found = await lookup(bare);
-    return { address: { address: found.address, port }, transport, name: bare };
-  } catch {
-    return null;
-  }
+  const hop = (r: Awaited<ReturnType<SipResolver['resolve']>>): HopResult => (typeof r === 'string' ? r : { address: { address: r.address, port }, transport, name: bare });
+  const found = resolver.resolve(bare);
+  return found instanceof Promise ? found.then(hop) : hop(found);
 }

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import type { TransactionView } from '../../kernel/contracts.ts';
 import type { ProxyEngine } from '../../kernel/engine.ts';
 import type { WorkClass } from '../../kernel/overload.ts';
-import { isMediaRefused, type ProxyHooks } from '../../kernel/hooks.ts';
+import { isMediaRefused, isRequestRefused, type ProxyHooks } from '../../kernel/hooks.ts';
 import type { MessageContext } from '../../kernel/message-context.ts';
 import { failureOutcome, replyDropped } from '../../kernel/outcome.ts';
+import { unmapIPv4 } from '../../lib/address.ts';
 import type { Logger } from '../../lib/log.ts';
 import { whenDone } from '../../lib/when-done.ts';
 import { reasonPhrase, type Reply, type Request } from '../../model/message.ts';
@@ -13,16 +14,17 @@ import { getHeader, getHeaders, getMaxForwards, hasHeader, prependHeader, remove
 import { getParam } from './codec/params.ts';
 import { serializeSip } from './codec/serialize.ts';
 import { parseNameAddr, parseUri, type NameAddr } from './codec/uri.ts';
-import { parseViaList } from './codec/via.ts';
 import type { ClientTransactions, SipSender } from './client-transactions.ts';
 import { aliasContact, takeAlias } from './contact-alias.ts';
 import { hasSdpBody, sipMediaOffer, type SdpMediaOffer } from './media-offer.ts';
 import { hasLooped, loopKey, markBranch } from './loop-detection.ts';
 import { facing, hostPort, recordRouteUri, type LocalNode, type SipIdentity } from './local-node.ts';
 import { buildResponse, decrementMaxForwards } from './messages.ts';
-import { resolveNextHop, transportOfVia, type NextHop } from './next-hop.ts';
+import { resolveNextHop, transportOfVia, type HopResult, type NextHop } from './next-hop.ts';
+import type { SipResolver } from './resolver.ts';
+import type { RouteMarks } from './route-mark.ts';
 import { upstreamOf, type ServerTransactions } from './server-transactions.ts';
-import { OWN_BRANCH_PREFIX, ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
+import { ProxyCall, newBranch, type ClientOwner, type ClientTransaction, type Destination } from './transactions.ts';
 import { cloneSip, sipRequest, sipWire, type SipTransportName } from './wire.ts';
 
 export interface SipProxyCoreDeps {
@@ -32,6 +34,10 @@ export interface SipProxyCoreDeps {
   readonly node: LocalNode;
   readonly servers: ServerTransactions;
   readonly clients: ClientTransactions;
+  /** Host names of next hops, within bounds. */
+  readonly resolver: SipResolver;
+  /** The mark of this proxy's Record-Route, tying it to a dialog. */
+  readonly marks: RouteMarks;
   /** How the proxy names itself on a listener. */
   identity(listener: string, transport?: SipTransportName): SipIdentity;
   runRoute(kind: 'reply' | 'failure', name: string, txn: TransactionView, reply: Reply): Promise<MessageContext>;
@@ -43,6 +49,13 @@ export interface SipProxyStats {
   strayReplies: number;
   /** Requests answered 482: they came back unchanged, or their next hop was this proxy. */
   loops: number;
+  /** CANCELs for a live INVITE from another address than the INVITE's: answered 481, nothing cancelled. */
+  cancelsFromElsewhere: number;
+  /**
+   * Requests answered 403 because they named a next hop elsewhere without the right to: not from
+   * a trusted source, and not in a dialog this proxy record-routed (open relay, SSRF).
+   */
+  notRelayed: number;
 }
 
 /** Requests whose Contact is a dialog's remote target (RFC 3261 §12, RFC 3311, RFC 6665, RFC 3515). */
@@ -96,9 +109,11 @@ function better(a: Reply, b: Reply): boolean {
  * come up to it as the owner of its branches.
  */
 export class SipProxyCore implements ProxyEngine, ClientOwner {
-  readonly stats: SipProxyStats = { cancels: 0, statelessReplies: 0, strayReplies: 0, loops: 0 };
+  readonly stats: SipProxyStats = { cancels: 0, statelessReplies: 0, strayReplies: 0, loops: 0, cancelsFromElsewhere: 0, notRelayed: 0 };
   /** Requests that reached this proxy through its own Record-Route: it is in their dialog's path. */
   private readonly inOurPath = new WeakSet<Request>();
+  /** Requests whose Route to this proxy carried the mark of their dialog: a dialog this proxy record-routed. */
+  private readonly inOurDialog = new WeakSet<Request>();
   /** §16.6 item 8: each forwarded request's loop key, carried in its branches. */
   private readonly loopKeys = new WeakMap<Request, string>();
 
@@ -127,7 +142,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const sip = sipRequest(req);
     if (req.method === 'ACK') {
       if (servers.absorbAck(req)) return true;
-      if (this.preRoute(sip)) this.inOurPath.add(req);
+      this.preRouteOf(req, sip);
       return false; // an ACK for a 2xx travels end to end through the script
     }
     if (req.method === 'CANCEL') {
@@ -145,7 +160,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       this.respond(req, 483, 'Too Many Hops');
       return true;
     }
-    if (this.preRoute(sip)) this.inOurPath.add(req);
+    this.preRouteOf(req, sip);
     if (hasLooped(sip, () => this.loopKeyOf(req, sip))) {
       this.stats.loops++;
       this.respond(req, 482, 'Loop Detected');
@@ -169,21 +184,35 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     return first === null || this.deps.node.isUs(first.uri);
   }
 
+  /** Route preprocessing, and what it tells of the request: by this proxy's Record-Route, of a dialog it marked. */
+  private preRouteOf(req: Request, sip: SipRequest): void {
+    const found = this.preRoute(sip);
+    if (found === null) return;
+    this.inOurPath.add(req);
+    if (found.mark !== null && this.deps.marks.verify(found.mark, req.callId, [req.from.tag, req.to.tag])) this.inOurDialog.add(req);
+  }
+
   /**
    * §16.4 route information preprocessing: a Request-URI that is our own Record-Route URI
    * comes from a strict router (restore the real target from the last Route); Route entries
-   * that name this proxy are removed. Returns whether the request came by this proxy's own
-   * Record-Route (a Route naming it was there).
+   * that name this proxy are removed. Returns null when no Route named this proxy, else the
+   * mark one of them carried (null: none).
    */
-  private preRoute(sip: SipRequest): boolean {
-    if (!hasHeader(sip, 'route')) return false;
+  private preRoute(sip: SipRequest): { mark: string | null } | null {
+    if (!hasHeader(sip, 'route')) return null;
     const { node } = this.deps;
     // The route set is read once and written back once: linear in its length.
     let routes = getHeaders(sip, 'route');
     let ours = false;
+    let mark: string | null = null;
+    const markOf = (uri: string): void => {
+      const m = getParam(parseUri(uri)?.params ?? [], 'mark');
+      if (mark === null && typeof m === 'string') mark = m;
+    };
     if (node.isUs(sip.uri)) {
       const last = routes.length > 0 ? parseNameAddr(routes[routes.length - 1]!) : null;
       if (last !== null) {
+        markOf(sip.uri);
         sip.uri = last.uri;
         routes = routes.slice(0, -1);
         ours = true;
@@ -193,17 +222,23 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     while (skip < routes.length) {
       const r = parseNameAddr(routes[skip]!);
       if (r === null || !node.isUs(r.uri)) break;
+      markOf(r.uri);
       skip++;
     }
     if (skip > 0) ours = true;
-    if (ours) setRoutes(sip, routes.slice(skip));
-    return ours;
+    if (!ours) return null;
+    setRoutes(sip, routes.slice(skip));
+    return { mark };
   }
 
   private receiveCancel(cancel: Request): void {
     const { servers } = this.deps;
-    const st = servers.live(cancel);
-    const known = st !== undefined || servers.has(cancel);
+    const live = servers.live(cancel);
+    // A CANCEL goes hop by hop, from where its INVITE came: a stranger who learnt the branch cannot end someone else's call.
+    const stranger = live !== undefined && unmapIPv4(live.upstream.address.address) !== unmapIPv4(cancel.source.address);
+    if (stranger) this.stats.cancelsFromElsewhere++;
+    const st = stranger ? undefined : live;
+    const known = !stranger && (live !== undefined || servers.has(cancel));
     const status = known ? 200 : 481;
     this.deps.sender.send(upstreamOf(cancel), serializeSip(buildResponse(sipRequest(cancel), status, reasonPhrase(status), st?.toTag ?? null)));
     servers.countSent(status);
@@ -256,6 +291,18 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 404 });
         return;
       }
+      if (started === 'not-relayed') {
+        this.stats.notRelayed++;
+        mc.log.info({ ruri: sipRequest(req).uri, route: getHeaders(sipRequest(req), 'route')[0] }, 'request refused: it names a next hop elsewhere, outside a dialog this proxy record-routed, from an untrusted source');
+        this.finishWithLocal(call, 403, 'Not Relaying');
+        this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 403 });
+        return;
+      }
+      if (started === 'unavailable') {
+        this.finishWithLocal(call, 503, 'Service Unavailable', { retryAfterSec: 5 });
+        this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 503 });
+        return;
+      }
       if (started === 'loop') {
         this.stats.loops++;
         mc.log.info({ ruri: sipRequest(req).uri }, 'request refused: its next hop is this proxy');
@@ -266,35 +313,41 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
         this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: 478 });
       }
     } catch (err) {
-      if (isMediaRefused(err)) {
-        mc.log.info({ status: err.status, reason: err.reason }, 'request refused: its media cannot go through');
-        this.finishWithLocal(call, err.status, err.reason);
+      const refused = isMediaRefused(err) || isRequestRefused(err) ? err : null;
+      if (refused !== null) {
+        mc.log.info({ status: refused.status, reason: refused.reason }, isMediaRefused(refused) ? 'request refused: its media cannot go through' : 'request refused by a module');
+        this.finishWithLocal(call, refused.status, refused.reason);
       } else {
         this.deps.log.error({ err, callId: req.callId }, 'forwarding failed');
         this.finishWithLocal(call, 500, 'Server Internal Error');
       }
-      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: isMediaRefused(err) ? err.status : 500 });
+      this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'failed', status: refused?.status ?? 500 });
     }
   }
 
   /**
    * Starts a branch per target that resolves and is not this proxy itself (sending to itself
-   * would loop); returns how many, 'loop' when every target that resolved was this proxy, or
-   * 'here' for a request whose own route ends at this proxy.
+   * would loop); returns how many, 'loop' when every target that resolved was this proxy,
+   * 'here' for a request whose own route ends at this proxy, 'not-relayed' for a request whose
+   * own route goes elsewhere without the right to, 'unavailable' when no name could be resolved now.
    */
-  private async startBranches(call: ProxyCall, plan: ForwardPlan): Promise<number | 'here' | 'loop'> {
+  private async startBranches(call: ProxyCall, plan: ForwardPlan): Promise<number | 'here' | 'loop' | 'not-relayed' | 'unavailable'> {
     const sip = sipRequest(call.request);
+    const trusted = plan.trusted === true;
     const hops: { hop: NextHop; uri?: string }[] = [];
+    let unavailable = false;
     if (plan.targets !== null && plan.targets.length > 0) {
       for (const t of plan.targets) {
-        const h = await this.targetHop(t, sip);
-        if (h !== null) hops.push(h);
+        const h = await this.targetHop(t, sip, trusted);
+        if (typeof h !== 'string') hops.push(h);
+        else if (h === 'unavailable') unavailable = true;
       }
     } else {
-      const hop = await this.routeHop(call.request, sip);
-      if (hop === 'here') return hop;
-      if (hop !== null) hops.push({ hop });
+      const hop = await this.routeHop(call.request, sip, trusted);
+      if (hop === 'here' || hop === 'not-relayed' || hop === 'unavailable') return hop;
+      if (hop !== 'unresolvable') hops.push({ hop });
     }
+    if (hops.length === 0 && unavailable) return 'unavailable';
     const elsewhere = hops.filter((h) => !this.deps.node.isOwnAddress(h.hop.address));
     if (elsewhere.length === 0 && hops.length > 0) return 'loop';
     for (const h of elsewhere) await this.startBranch(call, h.hop, h.uri, plan.recordRoute);
@@ -305,11 +358,11 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
    * A registered contact: sent to the address it registered from, with its Contact as
    * Request-URI. A bare URI (a peer proxy, a gateway): sent where the URI resolves to.
    */
-  private async targetHop(t: ForwardTarget, sip: SipRequest): Promise<{ hop: NextHop; uri: string } | null> {
+  private async targetHop(t: ForwardTarget, sip: SipRequest, trusted: boolean): Promise<{ hop: NextHop; uri: string } | 'unresolvable' | 'unavailable'> {
     const uri = t.uri ?? sip.uri;
     if (t.address === undefined) {
-      const hop = await resolveNextHop(uri);
-      return hop === null ? null : { hop, uri };
+      const hop = await resolveNextHop(uri, this.deps.resolver, trusted);
+      return typeof hop === 'string' ? hop : { hop, uri };
     }
     const transport: SipTransportName = t.transport ?? 'udp';
     return { hop: { address: t.address, transport, connection: t.connection ?? null }, uri };
@@ -319,23 +372,28 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
    * §16.6 steps 6-7: the first Route if there is one (loose or strict), else the Request-URI:
    * where an alias of ours in it says, for a request that came through this proxy's
    * Record-Route, else where the URI resolves to; 'here' when that is this proxy itself (an
-   * in-dialog request without a Route set, sent to the proxy's own address).
+   * in-dialog request without a Route set, sent to the proxy's own address). Anywhere else only
+   * for a request of a dialog this proxy record-routed (its Route carried the dialog's mark) or
+   * from a trusted sender: otherwise 'not-relayed', before any lookup.
    */
-  private async routeHop(req: Request, sip: SipRequest): Promise<NextHop | 'here' | null> {
+  private async routeHop(req: Request, sip: SipRequest, trusted: boolean): Promise<HopResult | 'here' | 'not-relayed'> {
     const first = firstRoute(sip);
+    const steered = trusted || this.inOurDialog.has(req);
     if (first === null) {
-      if (hasHeader(sip, 'route')) return null;
+      if (hasHeader(sip, 'route')) return 'unresolvable';
+      if (!steered) return this.deps.node.isUs(sip.uri) ? 'here' : 'not-relayed';
       const alias = this.inOurPath.has(req) ? takeAlias(sip) : null;
       if (alias !== null) return alias;
-      return this.deps.node.isUs(sip.uri) ? 'here' : resolveNextHop(sip.uri);
+      return this.deps.node.isUs(sip.uri) ? 'here' : resolveNextHop(sip.uri, this.deps.resolver, trusted);
     }
+    if (!steered) return 'not-relayed';
     const u = parseUri(first.uri);
     if (u !== null && getParam(u.params, 'lr') === undefined) {
       // A strict router: it becomes the Request-URI, the old one goes to the end of the route set.
       setRoutes(sip, [...getHeaders(sip, 'route').slice(1), `<${sip.uri}>`]);
       sip.uri = first.uri;
     }
-    return resolveNextHop(first.uri);
+    return resolveNextHop(first.uri, this.deps.resolver, trusted);
   }
 
   private async startBranch(call: ProxyCall, hop: NextHop, uri: string | undefined, recordRoute: boolean): Promise<void> {
@@ -352,8 +410,9 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     if (recordRoute) {
       // Double Record-Route when the call changes address family or transport (RFC 5658): each side gets a URI it can reach.
       const inbound = facing(this.deps.identity(listener, inTransport), req.source.address);
-      if (inbound.host !== id.host || inbound.port !== id.port || inTransport !== hop.transport) prependHeader(out, 'Record-Route', recordRouteUri(inbound, inTransport));
-      prependHeader(out, 'Record-Route', recordRouteUri(id, hop.transport));
+      const mark = req.from.tag === undefined ? undefined : this.deps.marks.mark(req.callId, req.from.tag);
+      if (inbound.host !== id.host || inbound.port !== id.port || inTransport !== hop.transport) prependHeader(out, 'Record-Route', recordRouteUri(inbound, inTransport, mark));
+      prependHeader(out, 'Record-Route', recordRouteUri(id, hop.transport, mark));
     }
     const branch = markBranch(newBranch(), this.loopKeyOf(req, sip));
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
@@ -373,15 +432,23 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   private async forwardAck(req: Request, plan: ForwardPlan): Promise<void> {
     const sip = sipRequest(req);
     const t = plan.targets?.[0];
-    const hop = t !== undefined ? (await this.targetHop(t, sip))?.hop ?? null : await this.routeHop(req, sip);
-    if (hop === null || hop === 'here' || this.deps.node.isOwnAddress(hop.address)) return; // an ACK with nowhere else to go ends here
+    const trusted = plan.trusted === true;
+    const found = t !== undefined ? await this.targetHop(t, sip, trusted) : await this.routeHop(req, sip, trusted);
+    const hop = typeof found === 'string' ? null : 'hop' in found ? found.hop : found;
+    if (hop === null || this.deps.node.isOwnAddress(hop.address)) return; // an ACK with nowhere (else) to go ends here
     const out = cloneSip(sip);
     if (t?.uri !== undefined) out.uri = t.uri;
     decrementMaxForwards(out, getMaxForwards(sip));
     const id = facing(this.deps.identity(req.listener, hop.transport), hop.address.address);
     const branch = `z9hG4bK${createHash('sha1').update(`${req.callId}|${getHeader(sip, 'cseq')}|${req.from.tag}|${out.uri}|${sipWire(req).via.branch}`).digest('base64url').slice(0, 16)}`;
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
-    await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null });
+    try {
+      await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: null });
+    } catch (err) {
+      if (!isRequestRefused(err)) throw err;
+      this.deps.log.debug({ callId: req.callId, status: err.status, reason: err.reason }, 'ACK dropped: refused by a module');
+      return;
+    }
     try {
       await this.describeMedia(req, null, null, out);
     } catch (err) {
@@ -397,10 +464,16 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     const owned = this.deps.clients.receive(reply);
     if (owned === true) return;
     if (owned === false) {
-      if (reply.method !== 'CANCEL') this.forwardStateless(reply);
+      // Nothing this proxy sent: passing it on would let anyone bounce a message off the proxy.
+      this.stats.strayReplies++;
       return;
     }
-    return owned.then(() => undefined);
+    if (owned instanceof Promise) return owned.then(() => undefined);
+    // The 2xx of an answered INVITE again (its ACK is end to end): what went upstream goes again.
+    const answer = owned.answerTag === reply.to.tag ? owned.answer : null;
+    if (answer === null) return this.forwardStateless(reply, owned.upstream!);
+    this.deps.sender.send(owned.upstream!, answer);
+    this.deps.servers.countSent(reply.status);
   }
 
   /** A response of one of our branches (the client transaction layer has done its part). */
@@ -423,7 +496,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
       return;
     }
     if (reply.status < 300) {
-      if (call.answered) return dropped ? undefined : this.passUpstream(call, reply);
+      if (call.answered) return dropped ? undefined : this.passUpstream(call, reply, ct);
       this.deps.hooks.emitAnswer({ txn: call, request: call.request, reply });
       return this.passAnswer(call, ct, reply, dropped);
     }
@@ -435,7 +508,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   private passAnswer(call: ProxyCall, ct: ClientTransaction, reply: Reply, dropped: boolean): void | Promise<void> {
     call.answered = true;
     call.finished = true;
-    return whenDone(dropped ? undefined : this.passUpstream(call, reply), () => {
+    return whenDone(dropped ? undefined : this.passUpstream(call, reply, ct), () => {
       for (const other of call.branches) if (other !== ct && other.final === null) this.deps.clients.cancel(other);
       this.deps.hooks.emitTransactionEnd({ txn: call, outcome: 'answered', status: reply.status });
     });
@@ -479,13 +552,21 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     this.respond(call.request, status, reason, extras);
   }
 
-  /** Passes a response up to the previous hop: our Via off, hooks may rewrite the body, through the server transaction. */
-  private passUpstream(call: ProxyCall, reply: Reply): void | Promise<void> {
+  /**
+   * Passes a response up to the previous hop: our Via off, hooks may rewrite the body, through
+   * the server transaction. An INVITE's 2xx is remembered as sent on its branch (`ct`), whose
+   * repeats then get the same.
+   */
+  private passUpstream(call: ProxyCall, reply: Reply, ct?: ClientTransaction): void | Promise<void> {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
     if (call.inPath && reply.status < 300 && TARGET_METHODS.has(reply.method) && !recordRoutedBeyond(out, this.deps.node)) aliasContact(out, reply.source, sipWire(reply).transport);
     const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply });
-    const send = (): void => this.deps.servers.send(call.server, call.server.upstream, reply.status, serializeSip(out));
+    const send = (): void => {
+      const bytes = serializeSip(out);
+      this.deps.servers.send(call.server, call.server.upstream, reply.status, bytes);
+      if (ct !== undefined && ct.isInvite && reply.status >= 200 && reply.status < 300) this.deps.clients.answered(ct, call.server.upstream, bytes, reply.to.tag);
+    };
     return whenDone(hooked, () => {
       const described = this.describeMedia(call.request, reply, call, out);
       if (described === undefined) return send();
@@ -510,23 +591,15 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     return emitted instanceof Promise ? emitted.then(write) : Promise.resolve(write());
   }
 
-  /** A response with no transaction (a repeated 2xx after ours ended): our Via off, on to the next Via's address. */
-  private forwardStateless(reply: Reply): void {
+  /**
+   * Another 2xx on the branch of an INVITE answered already (a forking proxy beyond answered it
+   * twice): our Via off, to where the INVITE came from, never to what its Vias say.
+   */
+  private forwardStateless(reply: Reply, upstream: Destination): void {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
-    const vias = parseViaList(getHeaders(out, 'via').join(', '));
-    const ours = vias?.[0];
-    const next = vias?.[1];
-    // Only a response to a request this process sent (its branch) is passed on: a stray one would
-    // let anyone bounce a message off the proxy to whatever address its second Via names.
-    if (ours === undefined || next === undefined || !this.deps.node.isLocalHost(ours.host) || !(ours.branch ?? '').startsWith(OWN_BRANCH_PREFIX)) {
-      this.stats.strayReplies++;
-      return;
-    }
     removeHeader(out, 'via', 'first');
-    const host = next.received ?? (next.host.startsWith('[') ? next.host.slice(1, -1) : next.host);
-    const port = next.rport ?? next.port ?? 5060;
     this.stats.statelessReplies++;
-    this.deps.sender.send({ transport: transportOfVia(next.transport), listener: reply.listener, address: { address: host, port }, connection: null }, serializeSip(out));
+    this.deps.sender.send(upstream, serializeSip(out));
     this.deps.servers.countSent(reply.status);
   }
 

@@ -7,6 +7,8 @@ import { ClientTransactions } from './client-transactions.ts';
 import { createSipDialect, type SipDialect } from './dialect.ts';
 import { LocalNode, defaultAdvertise, type SipIdentity } from './local-node.ts';
 import { SipProxyCore, type SipProxyCoreDeps } from './proxy-core.ts';
+import { DNS_DEFAULTS, SipResolver, type DnsOptions } from './resolver.ts';
+import { RouteMarks } from './route-mark.ts';
 import { ServerTransactions } from './server-transactions.ts';
 import { TlsCredentials, type TlsFiles } from '../../transport/tls-credentials.ts';
 import type { StreamStats } from './stream-limits.ts';
@@ -17,6 +19,18 @@ import type { Destination } from './transactions.ts';
 import { SipUac } from './uac.ts';
 import type { SipTransportName } from './wire.ts';
 import { SipWsTransport } from './ws-transport.ts';
+
+/** What a script sets of SIP beside its listeners (`sip` in defineProxy); what it leaves out has its default. */
+export interface SipOptions {
+  readonly dns?: { readonly [K in keyof DnsOptions]?: DnsOptions[K] | undefined } | undefined;
+  /** The key of this proxy's Record-Route marks; random per process when absent. */
+  readonly routeSecret?: string | undefined;
+}
+
+function dnsOptions(o: SipOptions): DnsOptions {
+  const set = Object.fromEntries(Object.entries(o.dns ?? {}).filter(([, v]) => v !== undefined));
+  return { ...DNS_DEFAULTS, ...set };
+}
 
 /** A SIP listener as the script configured it. */
 export interface SipListenerConfig {
@@ -81,7 +95,9 @@ export class SipRuntime {
   private readonly clients: ClientTransactions;
   private readonly servers: ServerTransactions;
 
-  constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger) {
+  private readonly resolver: SipResolver;
+
+  constructor(private readonly deps: SipRuntimeDeps, private readonly log: Logger, options: SipOptions = {}) {
     const sender = { send: (dest: Destination, bytes: Buffer, failed?: () => void) => this.send(dest, bytes, failed) };
     const identity = (name: string, transport?: SipTransportName): SipIdentity => {
       const own = transport === undefined ? name : this.listenerFor(name, transport);
@@ -91,9 +107,16 @@ export class SipRuntime {
     this.clients = clients;
     const servers = new ServerTransactions(sender, this.retransmissions);
     this.servers = servers;
-    this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients });
+    this.resolver = new SipResolver(dnsOptions(options));
+    const marks = new RouteMarks(options.routeSecret);
+    this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients, resolver: this.resolver, marks });
     this.triage = new SipTriage((key) => servers.knows(key));
-    this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value });
+    this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value, resolver: this.resolver });
+  }
+
+  /** The SIP options of a reloaded script that apply in place (the resolver's bounds). */
+  configure(options: SipOptions): void {
+    this.resolver.configure(dnsOptions(options));
   }
 
   /** Sends a request of the proxy's own (see SipUac). */
@@ -201,7 +224,7 @@ export class SipRuntime {
     }
     if (this.credentials.length > 0) streams.tlsCertificateReloads = this.credentials.reduce((n, c) => n + c.reloads, 0);
     return {
-      ...this.retransmissions, ...this.engine.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, ...streams,
+      ...this.retransmissions, ...this.engine.stats, ...this.resolver.stats, repliesFromElsewhere: this.clients.repliesFromElsewhere, ...streams,
       ...Object.fromEntries(RESPONSE_CLASSES.map((c, i) => [`responsesSent.${c}`, this.servers.responsesSent[i]!])),
     };
   }

@@ -111,9 +111,17 @@ export class FinishedServer {
   }
 }
 
-/** What is left of a client transaction after its final response: the ACK to repeat if that response is repeated. */
+/**
+ * What is left of a client transaction after its final response: the ACK to repeat if a failure
+ * is repeated; for an INVITE answered 2xx (RFC 6026's Accepted state), what was passed upstream,
+ * to pass on again when the 2xx is repeated.
+ */
 export class FinishedClient {
   private readonly ackText: string | null;
+  /** The 2xx as it went upstream, its To tag, and where it went; null until then. */
+  private answerText: string | null = null;
+  answerTag: string | undefined;
+  upstream: Destination | null = null;
 
   constructor(readonly key: string, readonly downstream: Destination, ack: Buffer | null) {
     this.ackText = ack === null ? null : keep(ack);
@@ -121,6 +129,17 @@ export class FinishedClient {
 
   get ack(): Buffer | null {
     return this.ackText === null ? null : Buffer.from(this.ackText, 'latin1');
+  }
+
+  get answer(): Buffer | null {
+    return this.answerText === null ? null : Buffer.from(this.answerText, 'latin1');
+  }
+
+  /** The 2xx of this branch as it went upstream (after the proxy's own changes). */
+  answered(upstream: Destination, bytes: Buffer, toTag: string | undefined): void {
+    this.upstream = upstream;
+    this.answerText = keep(bytes);
+    this.answerTag = toTag;
   }
 }
 

@@ -5,7 +5,8 @@ import { createRequest, type SipRequest } from './codec/message.ts';
 import { parseNameAddr } from './codec/uri.ts';
 import type { ClientTransactions } from './client-transactions.ts';
 import { facing, hostPort, type SipIdentity } from './local-node.ts';
-import { resolveNextHop, type NextHop } from './next-hop.ts';
+import { resolveNextHop, type HopResult } from './next-hop.ts';
+import type { SipResolver } from './resolver.ts';
 import { newBranch, newTag, type ClientOwner, type ClientTransaction } from './transactions.ts';
 import type { SipTransportName } from './wire.ts';
 
@@ -15,6 +16,8 @@ export interface SipUacDeps {
   identity(listener: string, transport?: SipTransportName): SipIdentity;
   /** The listener requests leave from when the caller names none. */
   defaultListener(): string | undefined;
+  /** Host names of next hops, within bounds. */
+  readonly resolver: SipResolver;
 }
 
 /** Methods a UAC core may originate without a dialog of its own to set up (an INVITE needs one). */
@@ -42,7 +45,8 @@ export class SipUac implements ClientOwner {
     const listener = req.listener ?? this.deps.defaultListener();
     if (listener === undefined) throw new Error('originate(): the proxy has no SIP listener');
     const hop = await this.nextHop(req);
-    if (hop === null) return localResult(478, 'Unresolvable destination');
+    if (hop === 'unresolvable') return localResult(478, 'Unresolvable destination');
+    if (hop === 'unavailable') return localResult(503, 'Service Unavailable');
     const id = facing(this.deps.identity(listener, hop.transport), hop.address.address);
     const branch = newBranch();
     const out = this.build(req, method, `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`, `sip:switchyard@${hostPort(id)}`);
@@ -53,7 +57,7 @@ export class SipUac implements ClientOwner {
   }
 
   /** Where the request goes: the given target, else its first Route, else its Request-URI. */
-  private async nextHop(req: OriginateRequest): Promise<NextHop | null> {
+  private async nextHop(req: OriginateRequest): Promise<HopResult> {
     const t = req.target;
     if (t?.address !== undefined) {
       const transport: SipTransportName = t.transport ?? 'udp';
@@ -61,7 +65,7 @@ export class SipUac implements ClientOwner {
     }
     const route = req.routeSet?.[0];
     const via = route !== undefined ? parseNameAddr(route)?.uri ?? null : (t?.uri ?? req.uri);
-    return via === null ? null : resolveNextHop(via);
+    return via === null ? 'unresolvable' : resolveNextHop(via, this.deps.resolver, true);
   }
 
   private build(req: OriginateRequest, method: string, via: string, self: string): SipRequest {

@@ -4,7 +4,7 @@
  * NG `offer` or `answer` under the call's Call-ID and the parties' tags; the relay's addresses
  * are read back from the SDP it returns and written into the description by the module. Every
  * command has a deadline with retransmissions (NgClient): a relay that does not answer costs a
- * new call at most `failoverTries` deadlines, after which its description passes unrelayed,
+ * new call at most `failoverTries` deadlines, after which the relay takes none of its streams (the module refuses the request),
  * and the relay takes no new call until a ping answers again.
  */
 import { unmapIPv4, type Logger, type RelayedAddress } from '../../../core/module.ts';
@@ -34,7 +34,7 @@ interface RemoteCall {
 
 export interface NgBackendOptions {
   readonly relays: RelaySet;
-  /** Relays a new call's first description is tried on before it passes unrelayed. */
+  /** Relays a new call's first description is tried on before the backend gives up on it. */
   readonly failoverTries: number;
   /** Failed pings (or timed-out commands) in a row after which a relay's calls are given up as lost. */
   readonly lostAfterFailures: number;

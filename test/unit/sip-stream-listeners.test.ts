@@ -3,6 +3,7 @@
  * default ports and names, what is refused), and where a sips: or transport= URI leads.
  */
 import assert from 'node:assert/strict';
+import { SipResolver } from '../../core/dialects/sip/resolver.ts';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -71,14 +72,15 @@ describe('stream listeners in the script', () => {
 });
 
 describe('next hops and Record-Route over the stream transports', () => {
+  const resolver = new SipResolver();
   test('sips: goes over TLS to 5061; transport= names TLS, WS, WSS; anything else is UDP', async () => {
-    assert.deepEqual(await resolveNextHop('sips:bob@192.0.2.7'), { address: { address: '192.0.2.7', port: 5061 }, transport: 'tls' });
-    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7;transport=TLS'), { address: { address: '192.0.2.7', port: 5061 }, transport: 'tls' });
-    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7:5070;transport=tls'), { address: { address: '192.0.2.7', port: 5070 }, transport: 'tls' });
-    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7;transport=tcp'), { address: { address: '192.0.2.7', port: 5060 }, transport: 'tcp' });
-    assert.deepEqual(await resolveNextHop('sips:bob@192.0.2.7;transport=tcp'), { address: { address: '192.0.2.7', port: 5061 }, transport: 'tls' });
-    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7:8080;transport=ws'), { address: { address: '192.0.2.7', port: 8080 }, transport: 'ws' });
-    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7;transport=sctp'), { address: { address: '192.0.2.7', port: 5060 }, transport: 'udp' });
+    assert.deepEqual(await resolveNextHop('sips:bob@192.0.2.7', resolver, false), { address: { address: '192.0.2.7', port: 5061 }, transport: 'tls' });
+    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7;transport=TLS', resolver, false), { address: { address: '192.0.2.7', port: 5061 }, transport: 'tls' });
+    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7:5070;transport=tls', resolver, false), { address: { address: '192.0.2.7', port: 5070 }, transport: 'tls' });
+    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7;transport=tcp', resolver, false), { address: { address: '192.0.2.7', port: 5060 }, transport: 'tcp' });
+    assert.deepEqual(await resolveNextHop('sips:bob@192.0.2.7;transport=tcp', resolver, false), { address: { address: '192.0.2.7', port: 5061 }, transport: 'tls' });
+    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7:8080;transport=ws', resolver, false), { address: { address: '192.0.2.7', port: 8080 }, transport: 'ws' });
+    assert.deepEqual(await resolveNextHop('sip:bob@192.0.2.7;transport=sctp', resolver, false), { address: { address: '192.0.2.7', port: 5060 }, transport: 'udp' });
     assert.equal(transportOfVia('WSS'), 'wss');
     assert.equal(transportOfVia('SCTP'), 'udp');
   });

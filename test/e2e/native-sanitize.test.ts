@@ -177,7 +177,8 @@ import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [{ dialect: 'plain', port: ${plainPort} }, { dialect: 'sip', port: ${sipPort}, host: '${LOOP}', advertise: '${LOOP}' }],
-  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${media.min}-${media.max}', advertise: '${LOOP}', engine: 'native', workers: 2 })],
+  // The burst of calls comes from one SIPp: its source may hold the whole range.
+  modules: [registrar(), dialog(), callRouting(), mediaRelay({ ports: '${media.min}-${media.max}', advertise: '${LOOP}', engine: 'native', workers: 2, maxPortsPerSource: 40 })],
   routes: {
     async request(ctx) {
       const { msg } = ctx;

@@ -129,7 +129,7 @@ export const callRouting = defineModule({
         const peer: Endpoint | undefined = deps.dialog?.peerOf(msg.callId, { user: msg.from.user, address: msg.source }, msg.dialect);
         if (peer !== undefined) return [{ address: peer }];
       }
-      const found = deps.registrar.lookup(user, msg.dialect);
+      const found = deps.registrar.lookupNow(user, msg.dialect);
       return found instanceof Promise ? found.then((f) => byLookup(f, mc, opts)) : byLookup(found, mc, opts);
     };
 

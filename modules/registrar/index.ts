@@ -15,7 +15,9 @@ export type LookupResult =
 /** What other modules (call routing) use of the registrar. */
 export interface RegistrarApi {
   /** The user's bindings registered in `dialect`: the dialects' users are separate, a binding is reached only in its own. */
-  lookup(aor: string, dialect: DialectName): LookupResult | Promise<LookupResult>;
+  lookup(aor: string, dialect: DialectName): Promise<LookupResult>;
+  /** The same, at once where the location store is in this process (call routing needs no promise then). */
+  lookupNow(aor: string, dialect: DialectName): LookupResult | Promise<LookupResult>;
 }
 
 function registrationInfo(b: Binding): RegistrationInfo {
@@ -125,7 +127,10 @@ export const registrar = defineModule({
       )), () => Promise.resolve(false)),
   }),
 
-  api: ({ state, config }): RegistrarApi => ({ lookup: (aor, dialect) => lookupIn(state.store, aor, dialect, config().nodeAddress) }),
+  api: ({ state, config }): RegistrarApi => ({
+    lookup: async (aor, dialect) => lookupIn(state.store, aor, dialect, config().nodeAddress),
+    lookupNow: (aor, dialect) => lookupIn(state.store, aor, dialect, config().nodeAddress),
+  }),
 
   operations: ({ state }) => ({
     metrics: [

@@ -14,9 +14,10 @@ import { startProxy } from '../../cli/start.ts';
 import { playCalls } from '../../cli/warm-up/call-player.ts';
 import { writeScript, type LogLine } from '../helpers/proxy-process.ts';
 import { SipUa } from '../helpers/sip-ua.ts';
+import { freePort, freeRange } from '../helpers/ports.ts';
 
-const SIP_PORT = 35320;
-const MEDIA = '20320-20339';
+const SIP_PORT = await freePort('127.0.0.1');
+const MEDIA = await freeRange(20);
 
 function capture(): { log: ReturnType<typeof createLogger>; lines: LogLine[] } {
   const lines: LogLine[] = [];

@@ -49,6 +49,7 @@ CONFIGS.forEach((cfg, i) => {
     test('media both ways, 1 to 8000 bytes, across address families; counters in the end log', async () => {
       const a = await PlainUser.register(`ea${i}`, PORT, 4);
       const b = await PlainUser.register(`eb${i}`, PORT, 6);
+      const from = proxy.logs.length; // a port may have served an earlier call: its end lines come after this
       const port = await establishCall(a, b);
       let aBytes = 0;
       let bBytes = 0;
@@ -66,7 +67,7 @@ CONFIGS.forEach((cfg, i) => {
       }
       await a.send(`BYE FROM:ea${i} TO:eb${i}\n`);
       await b.next();
-      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === port);
+      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === port, 5000, from);
       const parties = ended.parties as { packets: number; bytes: number; latched: boolean }[];
       assert.deepEqual(parties.map((p) => [p.packets, p.bytes, p.latched]), [[6, aBytes, true], [6, bBytes, true]]);
       assert.equal(ended.reason, 'ended', 'the script ends the media on BYE');
@@ -78,6 +79,7 @@ CONFIGS.forEach((cfg, i) => {
     test('a party behind NAT latches to its media source; a stranger is dropped and counted', async () => {
       const a = await PlainUser.register(`na${i}`, PORT, 4);
       const b = await PlainUser.register(`nb${i}`, PORT, 6);
+      const from = proxy.logs.length; // a port may have served an earlier call: its end lines come after this
       const port = await establishCall(a, b);
       const aMedia = await UdpPeer.open(4); // the NAT's other port for alice's media
       const stranger = await UdpPeer.open(6);
@@ -92,7 +94,7 @@ CONFIGS.forEach((cfg, i) => {
       assert.deepEqual(await aMedia.drain(0), []);
       await a.send(`BYE FROM:na${i} TO:nb${i}\n`);
       await b.next();
-      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === port);
+      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === port, 5000, from);
       assert.equal(ended.strangers, 1);
       const parties = ended.parties as { media: { port: number } }[];
       assert.equal(parties[0]!.media.port, aMedia.port);
@@ -128,10 +130,11 @@ CONFIGS.forEach((cfg, i) => {
     test('an idle session ends the call and frees its port', async () => {
       const a = await PlainUser.register(`ia${i}`, PORT);
       const b = await PlainUser.register(`ib${i}`, PORT);
+      const from = proxy.logs.length; // a port may have served an earlier call: its end lines come after this
       const port = await establishCall(a, b);
       await a.media(port, Buffer.from('one'));
       await b.peer.next();
-      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === port, 10_000);
+      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === port, 10_000, from);
       assert.equal(ended.reason, 'idle');
       assert.equal(await a.next(), `BYE FROM:ia${i} TO:ib${i}\n`, 'the call ended: the caller is told');
       assert.equal(await b.next(), `BYE FROM:ia${i} TO:ib${i}\n`, 'and the callee');

@@ -85,8 +85,9 @@ describe('media ports are budgeted', () => {
     attackers.push(b);
     const texts = Array.from({ length: 10 }, () => sipRequest(b, PROXY, 'INVITE', { to: 'sink', body: sdp(b.host, 41000) }));
     const answers = await answersTo(b, PROXY, texts, /^SIP\/2\.0 (18\d|[2-6]\d\d) /);
-    assert.deepEqual(new Set(answers.values()), new Set(['SIP/2.0 180 Ringing']));
-    for (const t of texts) held.push({ ua: b, invite: t });
+    // The rest of the range (a port some other program took meanwhile makes it shorter: then 503 here already).
+    for (const status of answers.values()) assert.ok(status === 'SIP/2.0 180 Ringing' || status === 'SIP/2.0 503 No Media Port', status);
+    for (const t of texts) if (answers.get(header(t, 'Call-ID')!) === 'SIP/2.0 180 Ringing') held.push({ ua: b, invite: t });
     const c = await SipUa.open('127.0.0.4');
     attackers.push(c);
     const late = sipRequest(c, PROXY, 'INVITE', { to: 'sink', body: sdp(c.host, 41000) });

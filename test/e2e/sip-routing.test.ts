@@ -295,6 +295,7 @@ describe('media follows the dialog', () => {
     const [caller, phone] = await Promise.all([SipUa.open(), SipUa.open()]);
     await register(phone, 'reinv', 'reg-ri');
     const callId = 'reinvite-call';
+    const from = proxy.logs.length; // a port may have served an earlier call: its end lines come after this
     caller.send(request(caller, 'INVITE', { to: 'reinv', callId, body: sdp(LOOP, 40010) }), PROXY);
     const inv = await phone.next(/^INVITE /);
     const toCallee = Number(/m=audio (\d+) /.exec(inv)![1]);
@@ -328,7 +329,7 @@ describe('media follows the dialog', () => {
     const bye = await caller.next(/^BYE /);
     caller.send(answer(bye, '200 OK'), PROXY);
     await phone.next(/^SIP\/2\.0 200/);
-    await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller);
+    await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller, 5000, from);
     for (const u of [caller, phone]) u.close();
   });
 });

@@ -76,6 +76,7 @@ describe('SIP through SIPp', () => {
     await Promise.all([new Promise<void>((r) => caller.bind(0, LOOP, r)), new Promise<void>((r) => callee.bind(0, LOOP, r))]);
     const uas = startSipp('uas.xml', ['-i', LOOP, '-p', String(UAS), '-m', '1', '-key', 'mport', String(callee.address().port)]);
     await new Promise((r) => setTimeout(r, 300));
+    const from = proxy.logs.length; // a port may have served an earlier call: its end lines come after this
     const uac = startSipp('uac.xml', [remote, '-s', 'bob', '-i', LOOP, '-p', String(UAC), '-m', '1', '-d', '2500', '-key', 'mport', String(caller.address().port)]);
     try {
       await waitUntil(() => /ACK sip:/.test(uac.messages()), 10_000, 'the caller to send its ACK');
@@ -99,7 +100,7 @@ describe('SIP through SIPp', () => {
       const [c, s] = await Promise.all([uac.done, uas.done]);
       assert.equal(c.code, 0, `caller: ${c.output}`);
       assert.equal(s.code, 0, `callee: ${s.output}`);
-      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller);
+      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller, 5000, from);
       assert.equal(ended.reason, 'ended', 'BYE ended the media session');
       const bye = sentMessage(uac.messages(), /^BYE /)!;
       assert.match(bye, new RegExp(`\\nRoute: <sip:127\\.0\\.0\\.1:${PROXY};lr;mark=[A-Za-z0-9_-]{12}>`), 'the BYE carries the proxy\'s Record-Route (with its dialog mark) as Route');
@@ -188,6 +189,7 @@ describe('SIPp: each party on a relay port of its own', () => {
     const reg = await runSipp('register_once.xml', [remote, '-s', 'early', '-i', LOOP, '-p', String(UAS + 30), '-m', '1']);
     assert.equal(reg.code, 0, reg.output);
     // The callee's SDP will say 24930, the caller's 24932; both send from other ports of 127.0.0.1 (as behind NAT).
+    const from = proxy.logs.length; // a port may have served an earlier call: its end lines come after this
     const uas = startSipp('uas_late_answer.xml', ['-i', LOOP, '-p', String(UAS + 30), '-m', '1', '-d', '1500', '-key', 'mport', '24930']);
     const caller = await mediaSocket(LOOP);
     const callee = await mediaSocket(LOOP);
@@ -210,7 +212,7 @@ describe('SIPp: each party on a relay port of its own', () => {
       const [c, s] = await Promise.all([uac.done, uas.done]);
       assert.equal(c.code, 0, `caller: ${c.output}`);
       assert.equal(s.code, 0, `callee: ${s.output}`);
-      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller && l.component === 'rtp');
+      const ended = await proxy.waitForLog((l) => l.msg === 'media session ended' && l.port === toCaller && l.component === 'rtp', 5000, from);
       const parties = ended.parties as { role: string; relayPort: number; media: { port: number }; latched: boolean; packets: number }[];
       assert.deepEqual(parties.map((p) => [p.role, p.relayPort, p.media.port, p.latched, p.packets]), [
         ['caller', toCaller, caller.port, true, 5],

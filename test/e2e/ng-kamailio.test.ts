@@ -15,6 +15,7 @@ import type { NgAnswerRequest, NgDeleteRequest, NgOfferRequest, NgRequest } from
 import { NgServer } from '../../modules/media-relay/ng/server.ts';
 import { TMP } from '../helpers/proxy-process.ts';
 import { received, runSipp, sippVersion, startSipp, traceOf } from '../helpers/sipp.ts';
+import { kamailioRtpengineConfig } from '../helpers/kamailio-rtpengine.ts';
 
 const LOOP = '127.0.0.1';
 /** The ports the handler writes into the SDP each side receives. */
@@ -34,58 +35,7 @@ function freePort(): Promise<number> {
 }
 
 function config(ngPort: number, uasPort: number): string {
-  return `#!KAMAILIO
-debug=2
-log_stderror=yes
-fork=yes
-children=1
-disable_tcp=yes
-auto_aliases=no
-dns=no
-rev_dns=no
-
-loadmodule "kex.so"
-loadmodule "corex.so"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "rtpengine.so"
-
-modparam("rtpengine", "rtpengine_sock", "udp:${LOOP}:${ngPort}")
-modparam("rtpengine", "rtpengine_tout_ms", 500)
-modparam("rtpengine", "rtpengine_retr", 2)
-
-request_route {
-	if (has_totag()) {
-		if (loose_route()) {
-			if (is_method("BYE")) rtpengine_delete();
-			t_relay();
-			exit;
-		}
-		if (is_method("ACK") && t_check_trans()) t_relay();
-		exit;
-	}
-	if (!is_method("INVITE")) {
-		sl_send_reply("405", "Method Not Allowed");
-		exit;
-	}
-	record_route();
-	if (!rtpengine_offer("${FLAGS}")) {
-		sl_send_reply("503", "No media relay");
-		exit;
-	}
-	t_on_reply("MEDIA");
-	$du = "sip:${LOOP}:${uasPort}";
-	t_relay();
-}
-
-onreply_route[MEDIA] {
-	if (has_body("application/sdp")) rtpengine_answer("${FLAGS}");
-}
-`;
+  return kamailioRtpengineConfig(ngPort, uasPort, FLAGS, FLAGS);
 }
 
 class RecordingHandler implements NgHandler {

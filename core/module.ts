@@ -41,6 +41,7 @@ export type { Endpoint } from './lib/address.ts';
 export { OpenMap } from './lib/open-map.ts';
 export { PackedTable } from './lib/packed-table.ts';
 export { LogThrottle } from './lib/log-throttle.ts';
+export { TrustedPeers, parseCidr, type CidrRule } from './lib/trusted-peers.ts';
 export type { Logger } from './lib/log.ts';
 
 // For modules that own media sockets (the media relay).

@@ -1,12 +1,11 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { defineModule, fn, LogThrottle, respondVerdict, type Logger, type MessageContext } from '../../core/module.ts';
+import { defineModule, fn, LogThrottle, parseCidr, respondVerdict, TrustedPeers, type Logger, type MessageContext } from '../../core/module.ts';
 import { UsersFileStore, type CredentialStore, type UsersFileLoad } from './credentials.ts';
 import { algorithmParts, DIGEST_ALGORITHMS, type DigestAlgorithm, type DigestHash } from './digest.ts';
 import { NonceCounts } from './nonce-count.ts';
 import { nonceKey, NonceMint } from './nonce.ts';
 import { authRequestOf, canChallenge, carriesCredentials, claimedUser, verdictOf, type AuthFlow } from './sip-adapter.ts';
-import { parseCidr, TrustedPeers } from './trusted.ts';
 import { DigestVerifier, type AuthDecision, type AuthPolicy, type ChallengeReason } from './verify.ts';
 
 export type { CredentialStore, DigestAlgorithm, DigestHash };

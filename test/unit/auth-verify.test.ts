@@ -4,7 +4,7 @@ import type { CredentialStore } from '../../modules/auth/credentials.ts';
 import { algorithmByName, algorithmParts, computeHa1, computeResponse, parseAuthHeader, quote, type DigestAlgorithm, type DigestHash } from '../../modules/auth/digest.ts';
 import { NonceCounts } from '../../modules/auth/nonce-count.ts';
 import { NonceMint } from '../../modules/auth/nonce.ts';
-import { TrustedPeers } from '../../modules/auth/trusted.ts';
+import { TrustedPeers } from '../../core/lib/trusted-peers.ts';
 import { DigestVerifier, type AuthDecision, type AuthPolicy, type AuthRequest } from '../../modules/auth/verify.ts';
 
 const REALM = 'switchyard';

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { BlockList } from 'node:net';
 import { describe, test } from 'node:test';
-import { parseCidr, TrustedPeers } from '../../modules/auth/trusted.ts';
+import fc from 'fast-check';
+import { parseCidr, TrustedPeers } from '../../core/lib/trusted-peers.ts';
 
 describe('trusted peers', () => {
   const peers = new TrustedPeers(['10.0.0.0/8', '192.0.2.7', '2001:db8::/32', '::1', '::ffff:198.51.100.0/120']);
@@ -56,6 +58,28 @@ describe('trusted peers', () => {
         assert.equal(list.has(`::ffff:${outside}`), false, outside);
       }
     }
+  });
+
+  test('IPv4 sources are matched as net.BlockList matches them, in either socket form', () => {
+    const octet = fc.integer({ min: 0, max: 255 });
+    const ipv4 = fc.tuple(octet, octet, octet, octet).map((o) => o.join('.'));
+    fc.assert(fc.property(fc.array(fc.tuple(ipv4, fc.integer({ min: 0, max: 32 })), { maxLength: 6 }), fc.array(ipv4, { minLength: 1, maxLength: 20 }), (rules, sources) => {
+      const reference = new BlockList();
+      for (const [address, prefix] of rules) reference.addSubnet(address, prefix, 'ipv4');
+      const peers = new TrustedPeers(rules.map(([address, prefix]) => `${address}/${prefix}`));
+      for (const source of sources) {
+        const expected = reference.check(source, 'ipv4');
+        assert.equal(peers.has(source), expected, source);
+        assert.equal(peers.has(`::ffff:${source}`), expected, `::ffff:${source}`);
+      }
+    }), { numRuns: 300 });
+  });
+
+  test('what only looks like IPv4 is not matched as IPv4', () => {
+    const all = new TrustedPeers(['0.0.0.0/0']);
+    for (const junk of ['1.2.3', '1.2.3.4.', '.1.2.3', '1..2.3', '256.1.1.1', '01.2.3.4', '1.2.3.4a', '1.2.3.1234', '::ffff:1.2.3']) assert.equal(all.has(junk), false, junk);
+    assert.equal(all.has('0.0.0.0'), true);
+    assert.equal(all.has('255.255.255.255'), true);
   });
 
   test('bad rules are refused naming the rule', () => {

@@ -108,6 +108,12 @@ export interface HookBus {
   onTransactionEnd(h: (e: TransactionEndEvent) => void): Unsubscribe;
   /** A party's media description passes (see MediaEvent). */
   onMedia(h: (e: MediaEvent) => void | Promise<void>): Unsubscribe;
+  /**
+   * Every message as it arrives from `source` (a UDP datagram, a message read over TCP), before
+   * it is parsed: a handler that returns false drops it, unanswered. It runs per packet, so it
+   * must be synchronous and cheap (a per-source rate limit).
+   */
+  onArrival(h: (source: Endpoint) => boolean): Unsubscribe;
 }
 
 /** The subscriptions of one module: its handlers do not run while `enabled()` is false. */
@@ -118,6 +124,7 @@ export function gatedHooks(bus: HookBus, enabled: () => boolean): HookBus {
     onAnswer: (h) => bus.onAnswer((e) => { if (enabled()) h(e); }),
     onTransactionEnd: (h) => bus.onTransactionEnd((e) => { if (enabled()) h(e); }),
     onMedia: (h) => bus.onMedia((e) => (enabled() ? h(e) : undefined)),
+    onArrival: (h) => bus.onArrival((source) => !enabled() || h(source)),
   };
 }
 
@@ -128,6 +135,18 @@ export class ProxyHooks implements HookBus {
   private readonly answer = new Handlers<(e: AnswerEvent) => void>();
   private readonly transactionEnd = new Handlers<(e: TransactionEndEvent) => void>();
   private readonly media = new Handlers<(e: MediaEvent) => void | Promise<void>>();
+  private readonly arrival = new Handlers<(source: Endpoint) => boolean>();
+
+  onArrival(h: (source: Endpoint) => boolean): Unsubscribe {
+    return this.arrival.add(h);
+  }
+
+  /** Whether a message from `source` is let in: false when an arrival handler drops it. */
+  admits(source: Endpoint): boolean {
+    const list = this.arrival.list;
+    for (let i = 0; i < list.length; i++) if (!list[i]!(source)) return false;
+    return true;
+  }
 
   /** A media description passes (see MediaEvent); handlers run in order, an async one holds the message until it settles. */
   onMedia(h: (e: MediaEvent) => void | Promise<void>): Unsubscribe {

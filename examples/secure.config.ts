@@ -8,6 +8,8 @@
  *   may only call as itself;
  * - requests for domains that are not this proxy's (`SWITCHYARD_DOMAINS`, besides its own
  *   addresses) are relayed for authenticated users only: anyone else gets 403 Not relaying;
+ * - a source sending more than 60 messages in 2 s (any kind, either dialect, UDP or TCP) is
+ *   dropped unanswered for 5 minutes; trusted peers are exempt;
  * - the users come from examples/users.txt (alice / alice-secret, bob / bob-secret).
  * The limits every script has (loops, counts per message, TCP, the log) are on here too.
  */
@@ -15,10 +17,12 @@ import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineProxy } from 'switchyard';
-import { auth, callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+import { auth, callRouting, dialog, floodLimits, mediaRelay, registrar } from 'switchyard/modules';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const list = (name: string): string[] => (process.env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+/** Gateways and peer proxies: no authentication, no flood limit. */
+const TRUSTED = list('SWITCHYARD_TRUSTED');
 
 /** Hosts requests may name without being relayed elsewhere: the proxy's own names and addresses, and the configured domains. */
 const LOCAL_DOMAINS = new Set(['localhost', ...list('SWITCHYARD_DOMAINS').map((d) => d.toLowerCase())]);
@@ -41,7 +45,8 @@ export default defineProxy({
     callRouting({ answerTimeoutSec: 30 }),
     mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60, strictSource: true }),
     // MD5 first: SIPp and many deployed phones read only the first challenge; SHA-256 is offered too.
-    auth({ realm: 'switchyard', usersFile: path.join(here, 'users.txt'), trustedPeers: list('SWITCHYARD_TRUSTED'), algorithms: ['MD5', 'SHA-256'] }),
+    auth({ realm: 'switchyard', usersFile: path.join(here, 'users.txt'), trustedPeers: TRUSTED, algorithms: ['MD5', 'SHA-256'] }),
+    floodLimits({ maxMessages: 60, intervalSec: 2, banSec: 300, trustedPeers: TRUSTED }),
   ],
   routes: {
     async request(ctx) {

@@ -13,8 +13,8 @@
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { built } from '../built.ts';
@@ -49,8 +49,10 @@ async function openSocket(): Promise<dgram.Socket> {
 export async function startProxy(proxyArgs: readonly string[]): Promise<{ pid: number; stop: () => Promise<void> }> {
   const nodeArgs = [...(process.env.SY_NODE_FLAGS ?? '').split(' ').filter((a) => a !== ''), join(root, 'bin', 'switchyard.mjs'),
     '--config', join(here, 'switchyard.config.ts'), '--log-level', 'warn', '--no-watch', ...(process.env.SY_ARGS ?? '').split(' ').filter((a) => a !== ''), ...proxyArgs];
-  const child = twoCores ? spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs], { stdio: ['ignore', 'inherit', 'inherit'] })
-    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'inherit', 'inherit'] });
+  // Registrations kept in a folder of this run's: it starts with none.
+  const env = { ...process.env, SWITCHYARD_STATE_DIR: mkdtempSync(join(tmpdir(), 'sip-path-state-')) };
+  const child = twoCores ? spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs], { stdio: ['ignore', 'inherit', 'inherit'], env })
+    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'inherit', 'inherit'], env });
   const probe = await openSocket();
   const up = await new Promise<boolean>((resolve) => {
     const t = setInterval(() => probe.send(`OPTIONS sip:${HOST}:${PROXY_PORT} SIP/2.0\r\nVia: SIP/2.0/UDP ${HOST}:${probe.address().port};branch=z9hG4bKprobe${Date.now()}\r\nFrom: <sip:probe@${HOST}>;tag=p\r\nTo: <sip:${HOST}>\r\nCall-ID: probe${Date.now()}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`, PROXY_PORT, HOST), 100);

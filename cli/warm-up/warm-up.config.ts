@@ -9,7 +9,8 @@ import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [{ dialect: 'sip', host: '127.0.0.1', port: 0, transports: ['udp'] }],
-  modules: [registrar(), dialog(), callRouting({ answerTimeoutSec: 5 }), mediaRelay()],
+  // Its registrations are its own and kept nowhere: never the operator's registrations file.
+  modules: [registrar({ stateFile: false }), dialog(), callRouting({ answerTimeoutSec: 5 }), mediaRelay()],
   routes: {
     request(ctx) {
       const { msg } = ctx;

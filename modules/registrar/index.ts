@@ -1,6 +1,8 @@
+import path from 'node:path';
 import { defineModule, fn, respondVerdict, sameEndpoint, z, type DialectName, type RegistrationInfo, type Verdict } from '../../core/module.ts';
 import { MemoryLocationStore } from './memory-store.ts';
 import { parseNodeAddress, reachableBindings } from './node-forwarding.ts';
+import { PersistentLocationStore } from './persistent-store.ts';
 import { RedisLocationStore } from './redis-store.ts';
 import { register } from './register.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
@@ -46,6 +48,12 @@ function lookupIn(store: LocationStore, aor: string, dialect: DialectName, self:
   return all instanceof Promise ? all.then((got) => found(got, dialect, self), () => UNAVAILABLE) : found(all, dialect, self);
 }
 
+/** The registrations file when the script names none: in the state directory (see `stateFile`). */
+function defaultStateFile(): string {
+  const dir = process.env.SWITCHYARD_STATE_DIR || process.env.STATE_DIRECTORY?.split(':')[0] || 'switchyard-state';
+  return path.resolve(dir, 'registrations.journal');
+}
+
 const schema = z.object({
   /** Users the table holds at most; REGISTER of a new user beyond it gets 503. */
   maxUsers: z.number().int().positive().default(100_000),
@@ -67,6 +75,13 @@ const schema = z.object({
    * proxies, so that registrations survive a restart and every proxy sees them.
    */
   store: z.string().refine((s) => s === 'memory' || /^(rediss?|unix):\/\//.test(s), { message: 'expected "memory" or a redis://, rediss:// or unix:// URL' }).default('memory'),
+  /**
+   * With the embedded store (`memory`): the file its registrations are kept in, so that they
+   * survive a crash and a restart; false keeps them in memory only. Default:
+   * `registrations.journal` in the state directory: $SWITCHYARD_STATE_DIR, else systemd's
+   * $STATE_DIRECTORY, else `switchyard-state` in the working directory. One proxy per file.
+   */
+  stateFile: z.union([z.string().min(1), z.literal(false)]).optional(),
   /** Keys in a shared store start with it. */
   storePrefix: z.string().default('switchyard:'),
   /**
@@ -82,11 +97,17 @@ export const registrar = defineModule({
   name: 'registrar',
   description: 'REGISTER handling and the location table (who is reachable where)',
   schema,
+  // Reading a large registrations file back takes a while: about 8 µs a user.
+  setupTimeoutMs: 120_000,
   reloadable: ['maxUsers', 'plainBindingTtlSec', 'plainMaxUsersPerSource', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts'],
 
   setup: async ({ config, log }): Promise<{ store: LocationStore }> => {
     const c = config();
-    if (c.store === 'memory') return { store: new MemoryLocationStore() };
+    if (c.store === 'memory') {
+      const file = c.stateFile ?? defaultStateFile();
+      if (file === false) return { store: new MemoryLocationStore() };
+      return { store: await PersistentLocationStore.open({ file, log }) };
+    }
     return { store: await RedisLocationStore.open({ url: c.store, prefix: c.storePrefix, log }) };
   },
 
@@ -127,7 +148,11 @@ export const registrar = defineModule({
       return bindings.map(registrationInfo);
     },
     stats: () => ({ registeredUsers: state.store.size() }),
-    health: () => (state.store.reachable?.() === false ? { ok: false, detail: 'the location store does not answer' } : { ok: true }),
+    health: () => {
+      if (state.store.reachable?.() === false) return { ok: false, detail: 'the location store does not answer' };
+      const problem = state.store.problem?.() ?? null;
+      return problem === null ? { ok: true } : { ok: false, detail: problem };
+    },
   }),
 
   onClose: ({ state }) => state.store.close(),

@@ -23,6 +23,13 @@ interface Count {
   n: number;
 }
 
+/** What an address that sent in this window is: trusted or not, the key it is counted under, its count. */
+interface Source {
+  readonly trusted: boolean;
+  readonly key: string;
+  readonly count: Count | null;
+}
+
 interface Ban {
   until: number;
   dropped: number;
@@ -31,8 +38,11 @@ interface Ban {
 /**
  * Messages per source in a sliding window, and bans: Kamailio's `pike` and an `htable` of
  * banned addresses in one table. The window is estimated from two fixed ones, the current and
- * the previous (weighted by how much of it the sliding window still covers), so a message costs
- * two or three map lookups and the tables are dropped whole as windows pass: nothing is swept.
+ * the previous (weighted by how much of it the sliding window still covers). An address's trust
+ * and key are worked out at its first message of a window and kept with its count, so a
+ * message costs a lookup by the address as the socket reported it, and two more by that key
+ * while the previous window or a ban holds anything; the tables are dropped whole as windows
+ * pass: nothing is swept.
  */
 export class SourceLimiter {
   /** Sources banned (by rate or by the script), messages dropped while banned, messages let through uncounted (the table full). */
@@ -40,6 +50,9 @@ export class SourceLimiter {
   droppedTotal = 0;
   untrackedTotal = 0;
 
+  /** This window's addresses, as sockets report them. */
+  private sources = new Map<string, Source>();
+  /** This window's and the last one's counts, by key. */
   private current = new Map<string, Count>();
   private previous = new Map<string, Count>();
   private windowStart: number;
@@ -54,42 +67,45 @@ export class SourceLimiter {
     this.windowStart = now();
   }
 
+  /** New settings and trust: what was worked out per address starts over, the counts and bans stay. */
   configure(settings: LimiterSettings, trusted: (address: string) => boolean): void {
     this.settings = settings;
     this.trusted = trusted;
+    this.sources = new Map();
   }
 
   /** Whether a message from `address` is let in; counts it, and bans its source when it is one too many. */
   admit(address: string): boolean {
-    if (this.trusted(address)) return true;
     const s = this.settings;
     const t = this.now();
     if (t - this.windowStart >= s.intervalMs) this.rotate(t);
-    const key = sourceKey(address, s.v6PrefixBits);
-    if (this.bans.size > 0) {
-      const ban = this.bans.get(key);
-      if (ban !== undefined) {
-        if (t < ban.until) {
-          ban.dropped++;
-          this.droppedTotal++;
-          return false;
+    let source = this.sources.get(address);
+    if (source === undefined) {
+      const trusted = this.trusted(address);
+      const key = trusted ? '' : sourceKey(address, s.v6PrefixBits);
+      if (this.sources.size >= s.maxSources) {
+        // No room to count it: let it in, unless its key is banned.
+        if (trusted || !this.isBanned(key, t)) {
+          this.untrackedTotal++;
+          return true;
         }
-        this.bans.delete(key);
-        this.events.ended(key, ban.dropped);
+        return this.drop(key);
       }
-    }
-    let count = this.current.get(key);
-    if (count === undefined) {
-      if (this.current.size >= s.maxSources) {
-        this.untrackedTotal++;
-        return true;
+      let count: Count | null = null;
+      if (!trusted) {
+        count = this.current.get(key) ?? null;
+        if (count === null) this.current.set(key, count = { n: 0 });
       }
-      count = { n: 0 };
-      this.current.set(key, count);
+      this.sources.set(address, source = { trusted, key, count });
     }
+    if (source.trusted) return true;
+    const key = source.key;
+    if (this.bans.size > 0 && this.isBanned(key, t)) return this.drop(key);
+    const count = source.count!;
     count.n++;
-    if (count.n <= s.maxMessages - this.carried(key, t)) return true;
-    const messages = Math.round(count.n + this.carried(key, t));
+    const carried = this.carried(key, t);
+    if (count.n <= s.maxMessages - carried) return true;
+    const messages = Math.round(count.n + carried);
     if (this.banKey(key, t + s.banMs, 1) === null) return true;
     this.droppedTotal++;
     this.events.banned(key, messages, 'rate');
@@ -116,9 +132,25 @@ export class SourceLimiter {
     return n;
   }
 
-  /** Sources counted in the current window. */
+  /** Sources (keys) counted in the current window. */
   tracked(): number {
     return this.current.size;
+  }
+
+  /** Whether `key` is banned at `t`; a ban that ran out is ended (and reported) here. */
+  private isBanned(key: string, t: number): boolean {
+    const ban = this.bans.get(key);
+    if (ban === undefined) return false;
+    if (t < ban.until) return true;
+    this.bans.delete(key);
+    this.events.ended(key, ban.dropped);
+    return false;
+  }
+
+  private drop(key: string): false {
+    this.bans.get(key)!.dropped++;
+    this.droppedTotal++;
+    return false;
   }
 
   /** Bans `key` until then (a ban already running is only ever lengthened); null when the table of bans is full. */
@@ -132,7 +164,8 @@ export class SourceLimiter {
     this.bans.set(key, { until, dropped });
     this.bansTotal++;
     // Counted afresh after the ban: what it sent before does not ban it again at once.
-    this.current.delete(key);
+    const count = this.current.get(key);
+    if (count !== undefined) count.n = 0;
     this.previous.delete(key);
     return 'new';
   }
@@ -150,6 +183,7 @@ export class SourceLimiter {
     const passed = Math.floor((t - this.windowStart) / intervalMs);
     this.previous = passed === 1 ? this.current : new Map();
     this.current = new Map();
+    this.sources = new Map();
     this.windowStart += passed * intervalMs;
     for (const [key, ban] of this.bans) {
       if (ban.until > t) continue;

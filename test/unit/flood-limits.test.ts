@@ -142,6 +142,23 @@ describe('flood limits: bounded memory', () => {
     assert.equal(l.tracked(), 1);
   });
 
+  test('with the table of sources full, a banned source is still dropped', () => {
+    const { l } = limiter({ settings: { maxSources: 16 } });
+    assert.equal(l.ban('10.0.9.9', 1000), 'banned');
+    for (let i = 0; i < 16; i++) l.admit(`10.0.0.${i}`);
+    assert.equal(l.admit('10.0.9.9'), false);
+    assert.equal(l.admit('::ffff:10.0.9.9'), false);
+    assert.equal(l.admit('10.0.9.10'), true, 'uncounted');
+  });
+
+  test('new settings take effect at once: a peer trusted from now on passes though it was counted', () => {
+    const { l } = limiter();
+    assert.equal(send(l, '192.0.2.7', 10), 10, 'at the limit');
+    l.configure(SETTINGS, (a) => a === '192.0.2.7');
+    assert.equal(send(l, '192.0.2.7', 50), 50);
+    assert.equal(l.bansTotal, 0);
+  });
+
   test('bans beyond maxSources are refused: the table never grows past it', () => {
     const { l } = limiter({ settings: { maxSources: 16 } });
     for (let i = 0; i < 16; i++) assert.equal(l.ban(`10.0.0.${i}`, 1000), 'banned');

@@ -20,6 +20,9 @@ python3 "$HERE/media/bench.py" --relays crelay,switchyard --only idle,realistic,
 for kind in calls reg; do
   "$HERE/overload/ladder.sh" $kind || echo "bench/overload/ladder.sh $kind: no table (see above)"
 done
+# Floods: legitimate calls through REGISTER and INVITE floods from one address and from 200,
+# switchyard's flood limits beside Kamailio's pike (bench/flood/README.md).
+"$HERE/flood/run.sh" 20 20000 200
 # Hot reload: the script rewritten 10 times during 50k pps of media and 167 SIP calls/s, with
 # each media engine.
 for engine in native js; do

@@ -100,7 +100,7 @@ async function ready(): Promise<void> {
   }
 }
 
-async function startProxy(name: ProxyName, logDir: string): Promise<{ pid: number; stop: () => Promise<void> }> {
+async function startProxy(name: ProxyName, logFile: string): Promise<{ pid: number; stop: () => Promise<void> }> {
   let child: ChildProcess;
   if (name === 'switchyard') {
     const env = { ...process.env, SWITCHYARD_STATE_DIR: mkdtempSync(join(tmpdir(), 'flood-state-')) };
@@ -127,7 +127,7 @@ async function startProxy(name: ProxyName, logDir: string): Promise<{ pid: numbe
       const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(killer);
-      writeFileSync(join(logDir, `${name}.log`), log);
+      writeFileSync(logFile, log);
     },
   };
 }
@@ -289,7 +289,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 async function run(proxyName: ProxyName, flood: Flood | null, logDir: string): Promise<Record<string, unknown>> {
-  const proxy = await startProxy(proxyName, logDir);
+  const proxy = await startProxy(proxyName, join(logDir, `${proxyName}-${flood === null ? 'none' : `${flood.kind}-${flood.sources}`}.log`));
   try {
     const bob = await callee();
     const flooding = flood === null ? Promise.resolve(null) : startFlood(flood, seconds + 2);

@@ -70,9 +70,9 @@ const schema = z.object({
   /** SIP: contacts one user may register at once (all of them ring in parallel). */
   maxContacts: z.number().int().min(1).default(10),
   /**
-   * Where bindings live: `memory` (this process; the default, needs no server) or a Redis or
-   * Valkey URL (`redis://host:port/db`, `rediss://...`, `unix:///path`) shared by several
-   * proxies, so that registrations survive a restart and every proxy sees them.
+   * Where bindings live: `memory` (this process, kept in `stateFile` too; the default, needs no
+   * server) or a Redis or Valkey URL (`redis://host:port/db`, `rediss://...`, `unix:///path`)
+   * shared by several proxies, so that every proxy sees them.
    */
   store: z.string().refine((s) => s === 'memory' || /^(rediss?|unix):\/\//.test(s), { message: 'expected "memory" or a redis://, rediss:// or unix:// URL' }).default('memory'),
   /**

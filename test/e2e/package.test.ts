@@ -169,7 +169,7 @@ export const porter = defineModule({
     /** Answers 200 naming the status each of \`user\`'s contacts gave an OPTIONS, 404 when none is registered. */
     knock: fn(['request'], (mc, user: string): Promise<Verdict> => {
       const fulfil = mc.reserve('knock');
-      return mc.track(deps.registrar.lookup(user, 'sip').then(async (found) => {
+      return mc.track(Promise.resolve(deps.registrar.lookup(user, 'sip')).then(async (found) => {
         if (!found.ok) return fulfil(respondVerdict(404));
         const statuses = await Promise.all(found.bindings.map((b) => core.originate({
           dialect: 'sip', method: 'OPTIONS', uri: b.contact ?? \`sip:\${user}@\${formatEndpoint(b.address)}\`,

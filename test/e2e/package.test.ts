@@ -216,8 +216,8 @@ export const porter = defineModule({
   rewrite(script, 'port: 34567', `port: ${plainPort}`);
   rewrite(script, 'port: 5060', `port: ${sipPort}`);
   rewrite(script, "'5000-5999'", `'${await freeRange(20)}'`);
-  rewrite(script, "import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';",
-    "import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';\nimport { doorman, porter } from 'switchyard-doorman';");
+  rewrite(script, "import { callRouting, dialog, floodLimits, mediaRelay, registrar } from 'switchyard/modules';",
+    "import { callRouting, dialog, floodLimits, mediaRelay, registrar } from 'switchyard/modules';\nimport { doorman, porter } from 'switchyard-doorman';");
   rewrite(script, '    registrar(),', "    registrar(),\n    doorman({ refused: ['mallory'] }),\n    porter(),");
   rewrite(script, "      if (msg.dialect === 'plain') return ctx.respond(501, 'unsupported request');",
     "      if (msg.dialect === 'plain') return ctx.respond(501, 'unsupported request');\n      if (msg.method === 'OPTIONS' && msg.ruri.user === 'knock') return ctx.knock(msg.from.user);");

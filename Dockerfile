@@ -18,6 +18,9 @@ COPY --from=build /src/dist ./dist
 COPY --from=build /src/native/build ./native/build
 COPY --from=build /src/node_modules ./node_modules
 RUN mkdir -p /etc/switchyard /var/lib/switchyard && cp proxy.config.ts /etc/switchyard/ && chown -R node:node /var/lib/switchyard
+# The registrations file: a volume here keeps them across containers.
+ENV SWITCHYARD_STATE_DIR=/var/lib/switchyard
+VOLUME /var/lib/switchyard
 USER node
 EXPOSE 5060/udp 5060/tcp 34567/udp 5000-5999/udp
 # The admin listener stays on the container's loopback, where the health check runs.

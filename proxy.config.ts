@@ -5,10 +5,12 @@
  *   in-dialog requests follow their route set, REGISTER is saved, new calls are
  *   looked up (404 when unknown), record-routed and forwarded to every contact.
  * Every call's media goes through the relay (ports 5000-5999).
+ * A source sending more than 60 messages in 2 s is dropped for 5 minutes (flood limits);
+ * this machine's own loopback (SIPp or the test phone on it) is exempt.
  * Edit and save: the proxy reloads it without dropping registrations, calls or media.
  */
 import { defineProxy } from 'switchyard';
-import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+import { callRouting, dialog, floodLimits, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [
@@ -20,6 +22,7 @@ export default defineProxy({
     dialog(),
     callRouting({ answerTimeoutSec: 30 }),
     mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60 }),
+    floodLimits({ maxMessages: 60, intervalSec: 2, banSec: 300, trustedPeers: ['127.0.0.0/8', '::1'] }),
   ],
   routes: {
     async request(ctx) {

@@ -23,6 +23,9 @@ done
 # Transports: REGISTER/s and calls/s over UDP, TLS and WebSocket, 20 s each, switchyard and
 # Kamailio (its tls and websocket modules: apt-get install kamailio-tls-modules kamailio-websocket-modules).
 node --import jiti/register "$HERE/transports/run.ts" 20 32
+# Floods: legitimate calls through REGISTER and INVITE floods from one address and from 200,
+# switchyard's flood limits beside Kamailio's pike (bench/flood/README.md).
+"$HERE/flood/run.sh" 20 20000 200
 # Hot reload: the script rewritten 10 times during 50k pps of media and 167 SIP calls/s, with
 # each media engine.
 for engine in native js; do

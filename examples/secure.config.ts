@@ -9,6 +9,8 @@
  * - requests for domains that are not this proxy's (`SWITCHYARD_DOMAINS`, besides its own
  *   addresses on its SIP port) are relayed for authenticated users and trusted peers only: anyone
  *   else gets 403 Not Relaying (call routing), and a REGISTER for one is refused the same way;
+ * - a source sending more than 60 messages in 2 s (any kind, either dialect, UDP or TCP) is
+ *   dropped unanswered for 5 minutes; trusted peers are exempt;
  * - the users come from examples/users.txt (alice / alice-secret, bob / bob-secret).
  * The limits every script has are on here too, some spelled out below with their defaults:
  * loops, counts per message, TCP, the log, DNS, in-dialog requests only from a call's parties,
@@ -17,10 +19,12 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineProxy } from 'switchyard';
-import { auth, callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+import { auth, callRouting, dialog, floodLimits, mediaRelay, registrar } from 'switchyard/modules';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const list = (name: string): string[] => (process.env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+/** Gateways and peer proxies: no authentication, no flood limit. */
+const TRUSTED = list('SWITCHYARD_TRUSTED');
 
 export default defineProxy({
   listen: [
@@ -36,7 +40,8 @@ export default defineProxy({
     callRouting({ answerTimeoutSec: 30, localDomains: list('SWITCHYARD_DOMAINS'), maxUnverifiedForksPerAddress: 1 }),
     mediaRelay({ ports: '5000-5999', idleTimeoutSec: 60, strictSource: true, maxStreamsPerCall: 16, maxPortsPerSource: 500 }),
     // MD5 first: SIPp and many deployed phones read only the first challenge; SHA-256 is offered too.
-    auth({ realm: 'switchyard', usersFile: path.join(here, 'users.txt'), trustedPeers: list('SWITCHYARD_TRUSTED'), algorithms: ['MD5', 'SHA-256'] }),
+    auth({ realm: 'switchyard', usersFile: path.join(here, 'users.txt'), trustedPeers: TRUSTED, algorithms: ['MD5', 'SHA-256'] }),
+    floodLimits({ maxMessages: 60, intervalSec: 2, banSec: 300, trustedPeers: TRUSTED }),
   ],
   routes: {
     async request(ctx) {

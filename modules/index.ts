@@ -4,4 +4,5 @@ export { callRouting, type ForwardCallOptions } from './call-routing/index.ts';
 export { mediaRelay, type MediaRelayApi, type EndMediaResult } from './media-relay/index.ts';
 export { iceHints, type IceHintsApi, type IceHintsOverride, type IceCandidateMode } from './ice-hints/index.ts';
 export { auth, type AuthResult, type AuthFailure, type CredentialStore } from './auth/index.ts';
+export { floodLimits, type BanResult } from './flood-limits/index.ts';
 export { callRecords, type CallRecord, type CallResult, type MediaLeg } from './call-records/index.ts';

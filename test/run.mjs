@@ -51,6 +51,8 @@ const files = only.length > 0 ? only : testFiles(path.join(root, 'test'));
 // A file whose failure leaves a socket open would keep the run alive: the whole run is bounded.
 // (Not --test-force-exit: on Node 22 and 24 it cuts off the report of files still running.)
 const RUN_LIMIT_MS = 20 * 60 * 1000;
-const run = spawnSync(process.execPath, ['--import', 'jiti/register', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit', cwd: root, timeout: RUN_LIMIT_MS, killSignal: 'SIGKILL' });
+// Each test process keeps the proxies' state in a folder of its own (test/helpers/state-dir.mjs).
+const stateDir = path.join(root, 'test', 'helpers', 'state-dir.mjs');
+const run = spawnSync(process.execPath, ['--import', 'jiti/register', '--import', stateDir, '--test', '--test-concurrency=2', ...files], { stdio: 'inherit', cwd: root, timeout: RUN_LIMIT_MS, killSignal: 'SIGKILL' });
 if (run.error !== undefined) console.error(`the test run did not finish within ${RUN_LIMIT_MS / 60000} minutes`);
 process.exit(run.status ?? 1);

@@ -92,6 +92,7 @@ def start_relay(a, logdir):
         # The real proxy with its embedded relay; calls are set up over the plain protocol below.
         cmd = [NODE, os.path.join(ROOT, "bin", "switchyard.mjs"), "--config", os.path.join(HERE, "switchyard.config.ts"),
                "--no-watch", "--log-level", "info"]
+        os.environ["SWITCHYARD_STATE_DIR"] = os.path.join(logdir, "state")  # registrations of this run only
     elif a.relay == "rtpengine":
         cmd = ["/usr/bin/rtpengine", "--config-file=none", "--table=-1", "--interface=127.0.0.1",
                "--interface=::1", f"--listen-ng={NG_ADDR}", "--foreground", "--log-stderr",

@@ -54,7 +54,8 @@ if [ "$PROXY" = switchyard ]; then
   PROBE=()
   [ -n "${SY_PROBE:-}" ] && PROBE=(--import "$HERE/probe.mjs")
   # shellcheck disable=SC2086
-  (cd "$SY_ROOT" && SY_PROBE_OUT="$OUT/probe.jsonl" exec taskset -c 0 node ${SY_NODE_FLAGS:-} "${PROBE[@]}" bin/switchyard.mjs \
+  # Registrations kept in this run's folder: every run starts with none.
+  (cd "$SY_ROOT" && SWITCHYARD_STATE_DIR="$OUT/state" SY_PROBE_OUT="$OUT/probe.jsonl" exec taskset -c 0 node ${SY_NODE_FLAGS:-} "${PROBE[@]}" bin/switchyard.mjs \
      --config "$CONFIG" --log-level ${SY_LOG_LEVEL:-warn} --no-watch ${SY_ARGS:-}) > "$OUT/proxy.log" 2>&1 &
 else
   RUNDIR=/tmp/kam_sipbench   # kamailio.cfg names its control socket there

@@ -150,6 +150,7 @@ def run(a):
     try:
         # 1. the proxy, watching its script
         plog = os.path.join(outdir, "switchyard.log")
+        os.environ["SWITCHYARD_STATE_DIR"] = os.path.join(outdir, "state")  # registrations of this run only
         proxy = start(["taskset", "-c", PROXY_CPU, NODE, os.path.join(ROOT, "bin", "switchyard.mjs"),
                        "--config", script, "--log-level", "info"], plog, cwd=ROOT)
         log = LogTail(plog)

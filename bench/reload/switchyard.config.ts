@@ -6,7 +6,7 @@
  * change that the registry applies. This file itself is never rewritten.
  */
 import { defineProxy } from 'switchyard';
-import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+import { callRouting, dialog, floodLimits, mediaRelay, registrar } from 'switchyard/modules';
 import defaultScript from '../../proxy.config.ts'; // reload.py: the repository's default script, by absolute path in the copy
 
 const RELOAD = 0; // run.sh: reload number
@@ -22,6 +22,7 @@ export default defineProxy({
     dialog(),
     callRouting({ answerTimeoutSec: 30 + RELOAD }),
     mediaRelay({ ports: '30000-31999', idleTimeoutSec: 600 + RELOAD, advertise: '127.0.0.1', engine: ENGINE }),
+    floodLimits({ maxMessages: 60, intervalSec: 2, banSec: 300, trustedPeers: ['127.0.0.0/8', '::1'] }),
   ],
   routes: {
     request: defaultScript.routes.request,

@@ -8,13 +8,16 @@
  * runs on CPU 0 and the caller on CPU 1 when the machine has two.
  *
  * SY_NODE_FLAGS passes Node flags to the proxy (for example --trace-gc), SY_ARGS switchyard's
- * own (for example --no-warm-up). With 0 warm-up calls the figures cover the proxy's first calls
- * from the moment it answers: what a load meets that starts at full rate.
+ * own (for example --no-warm-up), SY_CONFIG another script. With 0 warm-up calls the figures
+ * cover the proxy's first calls from the moment it answers: what a load meets that starts at
+ * full rate. SY_AUTH=1 answers digest challenges (bob registers with bob-secret, every call is
+ * alice's, challenged and sent again with alice-secret): with SY_CONFIG=
+ * bench/sip-path/switchyard-auth.config.ts, what digest authentication costs per call.
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { built } from '../built.ts';
@@ -27,6 +30,8 @@ const PROXY_PORT = 37660;
 const HOST = '127.0.0.1';
 
 const twoCores = availableParallelism() >= 2;
+/** SY_AUTH=1: the credentials the calls answer challenges with (examples/users.txt). */
+export const digestAuth = process.env.SY_AUTH === '1' ? { caller: 'alice', passwords: { alice: 'alice-secret', bob: 'bob-secret' } } : undefined;
 const STALL_MS = 2000;
 
 export function cpuMs(pid: number): number {
@@ -48,9 +53,11 @@ async function openSocket(): Promise<dgram.Socket> {
 
 export async function startProxy(proxyArgs: readonly string[]): Promise<{ pid: number; stop: () => Promise<void> }> {
   const nodeArgs = [...(process.env.SY_NODE_FLAGS ?? '').split(' ').filter((a) => a !== ''), join(root, 'bin', 'switchyard.mjs'),
-    '--config', join(here, 'switchyard.config.ts'), '--log-level', 'warn', '--no-watch', ...(process.env.SY_ARGS ?? '').split(' ').filter((a) => a !== ''), ...proxyArgs];
-  const child = twoCores ? spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs], { stdio: ['ignore', 'inherit', 'inherit'] })
-    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'inherit', 'inherit'] });
+    '--config', process.env.SY_CONFIG ?? join(here, 'switchyard.config.ts'), '--log-level', 'warn', '--no-watch', ...(process.env.SY_ARGS ?? '').split(' ').filter((a) => a !== ''), ...proxyArgs];
+  // Registrations kept in a folder of this run's: it starts with none.
+  const env = { ...process.env, SWITCHYARD_STATE_DIR: mkdtempSync(join(tmpdir(), 'sip-path-state-')) };
+  const child = twoCores ? spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs], { stdio: ['ignore', 'inherit', 'inherit'], env })
+    : spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'inherit', 'inherit'], env });
   const probe = await openSocket();
   const up = await new Promise<boolean>((resolve) => {
     const t = setInterval(() => probe.send(`OPTIONS sip:${HOST}:${PROXY_PORT} SIP/2.0\r\nVia: SIP/2.0/UDP ${HOST}:${probe.address().port};branch=z9hG4bKprobe${Date.now()}\r\nFrom: <sip:probe@${HOST}>;tag=p\r\nTo: <sip:${HOST}>\r\nCall-ID: probe${Date.now()}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`, PROXY_PORT, HOST), 100);
@@ -107,7 +114,7 @@ export async function measureSipPath(o: SipPathOptions): Promise<SipPathResult> 
     last = now;
   }, 2000);
   const played = await playCalls({
-    host: HOST, port: PROXY_PORT, calls: total, concurrency, stallMs: STALL_MS,
+    host: HOST, port: PROXY_PORT, calls: total, concurrency, stallMs: STALL_MS, ...(digestAuth === undefined ? {} : { auth: digestAuth }),
     onCompleted: (n) => {
       completed = n;
       if (n === warmUp && measureFrom === null) measureFrom = at(n);

@@ -24,7 +24,8 @@ fi
 CONFIG=proxy.config.ts
 [ "$KIND" = reg ] && CONFIG=bench/sip/switchyard-reg.config.ts
 cd "$ROOT"
-taskset -c 0 node ${SY_NODE_FLAGS:-} bin/switchyard.mjs --config "$CONFIG" --log-level warn --no-watch > "$OUT/switchyard.log" 2>&1 &
+# Registrations kept in this run's folder: every run starts with none.
+SWITCHYARD_STATE_DIR="$OUT/state" taskset -c 0 node ${SY_NODE_FLAGS:-} bin/switchyard.mjs --config "$CONFIG" --log-level warn --no-watch > "$OUT/switchyard.log" 2>&1 &
 SPID=$!
 trap 'kill -TERM $SPID 2>/dev/null || true; wait $SPID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

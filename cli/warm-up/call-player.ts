@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 
 /**
@@ -21,6 +22,33 @@ export interface PlayOptions {
   readonly budgetMs?: number;
   /** Called after each completed call with the number completed so far. */
   readonly onCompleted?: (completed: number) => void;
+  /**
+   * Digest credentials (user → password): the callee registers as bob answering the 401, and
+   * every call is from `caller`, whose INVITE is challenged (407, acknowledged) and sent again
+   * with its credentials (MD5, qop=auth), as SIPp does with -au/-ap.
+   */
+  readonly auth?: { readonly caller: string; readonly passwords: Readonly<Record<string, string>> };
+}
+
+const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
+
+/**
+ * The Authorization (or Proxy-Authorization) value answering the first MD5 challenge of a
+ * 401/407 (`WWW-Authenticate` or `Proxy-Authenticate`) for `method` on `uri`.
+ */
+function digestAnswer(challenge: string, user: string, password: string, method: string, uri: string): string {
+  const param = (name: string): string | undefined => new RegExp(`${name}="?([^",]*)"?`, 'i').exec(challenge)?.[1];
+  const realm = param('realm') ?? '';
+  const nonce = param('nonce') ?? '';
+  const opaque = param('opaque');
+  const cnonce = randomBytes(8).toString('hex');
+  const response = md5(`${md5(`${user}:${realm}:${password}`)}:${nonce}:00000001:${cnonce}:auth:${md5(`${method}:${uri}`)}`);
+  return `Digest username="${user}", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"${opaque === undefined ? '' : `, opaque="${opaque}"`}`;
+}
+
+/** The first challenge of a 401/407 that offers MD5 (or names no algorithm). */
+function md5Challenge(msg: string, lname: string): string | undefined {
+  return headerLinesOf(msg, lname).map(value).find((c) => !/algorithm=/i.test(c) || /algorithm="?MD5"?(?:[,\s]|$)/i.test(c));
 }
 
 export interface PlayResult {
@@ -116,6 +144,8 @@ class ClosedLoop {
 export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
   const { host, port } = opts;
   const stallMs = opts.stallMs ?? 2000;
+  const caller = opts.auth?.caller ?? 'player';
+  const ruri = `sip:bob@${host}:${port}`;
   const uac = await openSocket(host);
   const uas = await openSocket(host);
   const uacAddr = `${host}:${uac.address().port}`;
@@ -125,21 +155,35 @@ export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
     total: opts.calls, concurrency: opts.concurrency, stallMs, budgetMs: opts.budgetMs,
     begin: (n) => {
       const callId = `c${n}@${uacAddr}`;
-      const body = sdp(host, 10000);
-      send(uac, `INVITE sip:bob@${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKi${n};rport\r\nFrom: player <sip:player@${uacAddr}>;tag=a${n}\r\nTo: <sip:bob@${host}:${port}>\r\nCall-ID: ${callId}\r\nCSeq: 1 INVITE\r\nContact: <sip:player@${uacAddr}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      sendInvite(n, callId, 1, '');
       return callId;
     },
   });
+  const invite = (n: number, callId: string, seq: number, extra: string): string => {
+    const body = sdp(host, 10000);
+    return `INVITE ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKi${n}-${seq};rport\r\nFrom: ${caller} <sip:${caller}@${host}>;tag=a${n}\r\nTo: <sip:bob@${host}:${port}>\r\nCall-ID: ${callId}\r\nCSeq: ${seq} INVITE\r\nContact: <sip:${caller}@${uacAddr}>\r\nMax-Forwards: 70\r\n${extra}Content-Type: application/sdp\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  };
+  const sendInvite = (n: number, callId: string, seq: number, extra: string): void => send(uac, invite(n, callId, seq, extra));
   try {
     await new Promise<void>((resolve, reject) => {
       const give = setTimeout(() => reject(new Error('no answer to REGISTER')), stallMs);
-      uas.once('message', (m) => {
+      const register = (seq: number, extra: string): void => send(uas, `REGISTER sip:${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${uasAddr};branch=z9hG4bKreg${seq};rport\r\nFrom: <sip:bob@${host}>;tag=r1\r\nTo: <sip:bob@${host}>\r\nCall-ID: reg1@${uasAddr}\r\nCSeq: ${seq} REGISTER\r\nContact: <sip:bob@${uasAddr}>\r\nExpires: 3600\r\nMax-Forwards: 70\r\n${extra}Content-Length: 0\r\n\r\n`);
+      const answered = (m: Buffer): void => {
+        const text = m.toString('latin1');
+        const status = firstLine(text);
+        const challenge = status.includes(' 401 ') ? md5Challenge(text, 'www-authenticate') : undefined;
+        const password = opts.auth?.passwords.bob;
+        if (challenge !== undefined && password !== undefined && !text.includes('CSeq: 2 REGISTER')) {
+          register(2, `Authorization: ${digestAnswer(challenge, 'bob', password, 'REGISTER', `sip:${host}:${port}`)}\r\n`);
+          uas.once('message', answered);
+          return;
+        }
         clearTimeout(give);
-        const status = firstLine(m.toString('latin1'));
         if (status.includes(' 200 ')) resolve();
         else reject(new Error(`REGISTER answered ${status}`));
-      });
-      send(uas, `REGISTER sip:${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${uasAddr};branch=z9hG4bKreg1;rport\r\nFrom: <sip:bob@${host}>;tag=r1\r\nTo: <sip:bob@${host}>\r\nCall-ID: reg1@${uasAddr}\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@${uasAddr}>\r\nExpires: 3600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`);
+      };
+      uas.once('message', answered);
+      register(1, '');
     });
 
     // The callee: 180 and 200 to an INVITE, 200 to a BYE, headers copied as a UA does.
@@ -162,15 +206,26 @@ export async function playCalls(opts: PlayOptions): Promise<PlayResult> {
     uac.on('message', (buf) => {
       const m = buf.toString('latin1');
       const callId = value(headerLinesOf(m, 'call-id')[0]);
-      if (!calls.has(callId) || !firstLine(m).startsWith('SIP/2.0 200')) return; // 100, 180, strays
+      if (!calls.has(callId)) return; // strays
+      const status = firstLine(m);
       const cseq = value(headerLinesOf(m, 'cseq')[0]);
+      const n = Number(callId.slice(1, callId.indexOf('@')));
+      const password = opts.auth?.passwords[caller];
+      if (status.startsWith('SIP/2.0 407') && cseq === '1 INVITE' && password !== undefined) {
+        // The challenge: acknowledged hop by hop (the first INVITE's branch), then the INVITE again with credentials.
+        const challenge = md5Challenge(m, 'proxy-authenticate');
+        send(uac, `ACK ${ruri} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKi${n}-1;rport\r\nFrom: ${caller} <sip:${caller}@${host}>;tag=a${n}\r\n${headerLinesOf(m, 'to')[0]}\r\nCall-ID: ${callId}\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`);
+        if (challenge !== undefined) sendInvite(n, callId, 2, `Proxy-Authorization: ${digestAnswer(challenge, caller, password, 'INVITE', ruri)}\r\n`);
+        return;
+      }
+      if (!status.startsWith('SIP/2.0 200')) return; // 100, 180
       if (cseq.endsWith('INVITE')) {
-        const n = callId.slice(1, callId.indexOf('@'));
+        const seq = Number(cseq.split(' ')[0]);
         const routes = headerLinesOf(m, 'record-route').map(value).reverse().join(', ');
         const contact = value(headerLinesOf(m, 'contact')[0]).replace(/^<|>$/g, '');
-        const dialog = `${routes !== '' ? `Route: ${routes}\r\n` : ''}From: player <sip:player@${uacAddr}>;tag=a${n}\r\n${headerLinesOf(m, 'to')[0]}\r\nCall-ID: ${callId}\r\nContact: <sip:player@${uacAddr}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
-        send(uac, `ACK ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKa${n};rport\r\nCSeq: 1 ACK\r\n${dialog}`);
-        send(uac, `BYE ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKb${n};rport\r\nCSeq: 2 BYE\r\n${dialog}`);
+        const dialog = `${routes !== '' ? `Route: ${routes}\r\n` : ''}From: ${caller} <sip:${caller}@${host}>;tag=a${n}\r\n${headerLinesOf(m, 'to')[0]}\r\nCall-ID: ${callId}\r\nContact: <sip:${caller}@${uacAddr}>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
+        send(uac, `ACK ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKa${n};rport\r\nCSeq: ${seq} ACK\r\n${dialog}`);
+        send(uac, `BYE ${contact} SIP/2.0\r\nVia: SIP/2.0/UDP ${uacAddr};branch=z9hG4bKb${n};rport\r\nCSeq: ${seq + 1} BYE\r\n${dialog}`);
       } else if (cseq.endsWith('BYE')) {
         completed++;
         opts.onCompleted?.(completed);

@@ -9,8 +9,9 @@ import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [{ dialect: 'sip', host: '127.0.0.1', port: 0, transports: ['udp'] }],
-  // Every user registers from the warm-up's one loopback source.
-  modules: [registrar({ sipMaxUsersPerSource: 1_000_000 }), dialog(), callRouting({ answerTimeoutSec: 5 }), mediaRelay()],
+  // Every user registers from the warm-up's one loopback source; its registrations are its own
+  // and kept nowhere: never the operator's registrations file.
+  modules: [registrar({ sipMaxUsersPerSource: 1_000_000, stateFile: false }), dialog(), callRouting({ answerTimeoutSec: 5 }), mediaRelay()],
   routes: {
     request(ctx) {
       const { msg } = ctx;

@@ -58,7 +58,9 @@ export class Switchyard {
       hooks: this.hooks, log,
       runRoute: (kind, name, txn, reply) => this.dispatcher.runTransactionRoute(kind, name, txn, reply),
       send: (listener, to, data, sent) => this.send(listener, to, data, sent),
-      dispatch: (msg, engine, listener) => this.handle(listener, () => this.dispatcher.dispatch(msg, engine)),
+      dispatch: (msg, engine, listener) => {
+        if (this.hooks.admits(msg.source)) this.handle(listener, () => this.dispatcher.dispatch(msg, engine));
+      },
       dropped: () => { this.dispatcher.stats.parseErrors++; },
       queueDelayMs: () => this.overload.queueDelayMs(),
     });
@@ -119,6 +121,7 @@ export class Switchyard {
       // Per datagram and per read: no closure or object is made for either (one signal, rewritten).
       const signal: { -readonly [K in keyof SocketReadSignal]: SocketReadSignal[K] } = { drained: false, waitedMs: undefined, fill: undefined, drops: undefined };
       const listener = await UdpListener.open({ ...l, dialect: port.dialect }, (_d, name, buf, source) => {
+        if (!this.hooks.admits(source)) return;
         try {
           this.dispatcher.receive(port, name, buf, source)?.catch((err: unknown) => this.failed(err, name));
         } catch (err) {

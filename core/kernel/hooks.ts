@@ -133,6 +133,12 @@ export interface HookBus {
   onMedia(h: (e: MediaEvent) => void | Promise<void>): Unsubscribe;
   /** A stream connection closed (see ConnectionClosedEvent). */
   onConnectionClosed(h: (e: ConnectionClosedEvent) => void): Unsubscribe;
+  /**
+   * Every message as it arrives from `source` (a UDP datagram, a message read over TCP), before
+   * it is parsed: a handler that returns false drops it, unanswered. It runs per packet, so it
+   * must be synchronous and cheap (a per-source rate limit).
+   */
+  onArrival(h: (source: Endpoint) => boolean): Unsubscribe;
 }
 
 /** The subscriptions of one module: its handlers do not run while `enabled()` is false. */
@@ -144,6 +150,7 @@ export function gatedHooks(bus: HookBus, enabled: () => boolean): HookBus {
     onTransactionEnd: (h) => bus.onTransactionEnd((e) => { if (enabled()) h(e); }),
     onMedia: (h) => bus.onMedia((e) => (enabled() ? h(e) : undefined)),
     onConnectionClosed: (h) => bus.onConnectionClosed((e) => { if (enabled()) h(e); }),
+    onArrival: (h) => bus.onArrival((source) => !enabled() || h(source)),
   };
 }
 
@@ -162,6 +169,19 @@ export class ProxyHooks implements HookBus {
 
   emitConnectionClosed(e: ConnectionClosedEvent): void {
     for (const h of this.connectionClosed.list) h(e);
+  }
+
+  private readonly arrival = new Handlers<(source: Endpoint) => boolean>();
+
+  onArrival(h: (source: Endpoint) => boolean): Unsubscribe {
+    return this.arrival.add(h);
+  }
+
+  /** Whether a message from `source` is let in: false when an arrival handler drops it. */
+  admits(source: Endpoint): boolean {
+    const list = this.arrival.list;
+    for (let i = 0; i < list.length; i++) if (!list[i]!(source)) return false;
+    return true;
   }
 
   /** A media description passes (see MediaEvent); handlers run in order, an async one holds the message until it settles. */

@@ -13,6 +13,8 @@ export class AddressSet {
   private readonly list = new BlockList();
   private readonly answers = new Map<string, boolean>();
   private readonly empty: boolean;
+  /** The IPv4 rules as network and mask pairs: an IPv4 source (most of them) is matched without BlockList or a cache. */
+  private readonly v4Rules: number[] = [];
 
   /** Throws a RangeError naming the first entry that is not an address or an address/prefix. */
   constructor(cidrs: readonly string[]) {
@@ -20,6 +22,10 @@ export class AddressSet {
       const rule = parseCidr(cidr);
       if (typeof rule === 'string') throw new RangeError(`'${cidr}': ${rule}`);
       this.list.addSubnet(rule.address, rule.prefix, rule.family);
+      if (rule.family === 'ipv4') {
+        const mask = rule.prefix === 0 ? 0 : (0xffffffff << (32 - rule.prefix)) >>> 0;
+        this.v4Rules.push((ipv4Number(rule.address, 0) & mask) >>> 0, mask);
+      }
     }
     this.empty = cidrs.length === 0;
   }
@@ -27,6 +33,12 @@ export class AddressSet {
   /** Whether `address` (as the socket reports it) is in the set. */
   has(address: string): boolean {
     if (this.empty) return false;
+    const v4 = ipv4Number(address, address.startsWith('::ffff:') ? 7 : 0);
+    if (v4 >= 0) {
+      const rules = this.v4Rules;
+      for (let i = 0; i < rules.length; i += 2) if (((v4 & rules[i + 1]!) >>> 0) === rules[i]) return true;
+      return false;
+    }
     // BlockList.check builds a SocketAddress per call; the same peers ask again and again.
     let trusted = this.answers.get(address);
     if (trusted === undefined) {
@@ -42,6 +54,30 @@ export class AddressSet {
     if (isIPv4(a)) return this.list.check(a, 'ipv4');
     return isIPv6(a) && this.list.check(a, 'ipv6');
   }
+}
+
+/** The dotted-quad IPv4 address in `text` from `from` to its end as a 32-bit number, or -1 when it is not one. */
+function ipv4Number(text: string, from: number): number {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return -1; // a leading zero
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return -1;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else {
+      return -1;
+    }
+  }
+  return dots === 3 && digits > 0 ? value * 256 + octet : -1;
 }
 
 export interface CidrRule {

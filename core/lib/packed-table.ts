@@ -60,6 +60,7 @@ export class PackedTable {
   private readonly free: number[][] = [];
   private scratch = Buffer.allocUnsafeSlow(256);
   private sweepAt = 0;
+  private rebuilds = 0;
 
   constructor(initialCapacity = 1024) {
     let cap = 16;
@@ -145,7 +146,32 @@ export class PackedTable {
     }
   }
 
+  /**
+   * Hands the live entries of up to `slots` index slots from `from` to `visit`; returns the slot
+   * to go on from, or -1 once past the last. Between calls the table may change: an entry set
+   * or deleted meanwhile may be seen either way, and the others are each seen once, as long as
+   * `layout` has not changed (a rebuilt index has moved every entry: start over).
+   */
+  scan(from: number, slots: number, visit: (key: string, value: string) => void): number {
+    const end = Math.min(from + slots, this.hashes.length);
+    for (let i = from; i < end; i++) {
+      if (this.hashes[i]! <= TOMBSTONE) continue;
+      const addr = this.addrs[i]!;
+      const buf = this.chunkOf(addr);
+      const at = offsetOf(addr);
+      const keyLen = buf.readUInt32LE(at + 4);
+      visit(buf.toString('utf8', at + HEADER, at + HEADER + keyLen), buf.toString('utf8', at + HEADER + keyLen, at + HEADER + keyLen + buf.readUInt32LE(at + 8)));
+    }
+    return end < this.hashes.length ? end : -1;
+  }
+
+  /** Changes whenever the index is rebuilt (see `scan`). */
+  get layout(): number {
+    return this.rebuilds;
+  }
+
   clear(): void {
+    this.rebuilds++;
     this.hashes.fill(EMPTY);
     this.live = this.tombstones = 0;
     this.chunks.length = 0;
@@ -233,6 +259,7 @@ export class PackedTable {
     }
     this.tombstones = 0;
     this.sweepAt = 0;
+    this.rebuilds++;
   }
 
   // ---- records ----------------------------------------------------------------------------

@@ -1,12 +1,11 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { defineModule, fn, LogThrottle, respondVerdict, type Logger, type MessageContext, type Request } from '../../core/module.ts';
+import { AddressSet, defineModule, fn, LogThrottle, parseCidr, respondVerdict, type Logger, type MessageContext, type Request } from '../../core/module.ts';
 import { UsersFileStore, type CredentialStore, type UsersFileLoad } from './credentials.ts';
 import { algorithmParts, DIGEST_ALGORITHMS, type DigestAlgorithm, type DigestHash } from './digest.ts';
 import { NonceCounts } from './nonce-count.ts';
 import { nonceKey, NonceMint } from './nonce.ts';
 import { authRequestOf, canChallenge, carriesCredentials, claimedUser, verdictOf, type AuthFlow } from './sip-adapter.ts';
-import { parseCidr, TrustedPeers } from './trusted.ts';
 import { DigestVerifier, type AuthDecision, type AuthPolicy, type ChallengeReason } from './verify.ts';
 
 export type { CredentialStore, DigestAlgorithm, DigestHash };
@@ -67,7 +66,7 @@ interface AuthState {
   readonly store: CredentialStore;
   /** The module opened the store (a users file) and closes it. */
   readonly ownsStore: boolean;
-  trusted: TrustedPeers;
+  trusted: AddressSet;
   readonly failureLog: LogThrottle;
   /** Results by failure reason and by how a request passed, for /metrics. */
   readonly counts: AuthCounts;
@@ -177,7 +176,7 @@ export const auth = defineModule({
       passed: new WeakMap(),
       store,
       ownsStore: c.credentials === undefined,
-      trusted: new TrustedPeers(c.trustedPeers),
+      trusted: new AddressSet(c.trustedPeers),
       failureLog: new LogThrottle(1000),
       counts: { failed: {}, passed: { digest: 0, 'trusted-peer': 0 } },
       verifier: new DigestVerifier({
@@ -222,7 +221,7 @@ export const auth = defineModule({
   }),
 
   onConfigChange: ({ state, config }, { changed }) => {
-    if (changed.includes('trustedPeers')) state.trusted = new TrustedPeers(config().trustedPeers);
+    if (changed.includes('trustedPeers')) state.trusted = new AddressSet(config().trustedPeers);
   },
 
   onClose: async ({ state }) => {

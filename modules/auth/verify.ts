@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AddressSet } from '../../core/module.ts';
 import type { CredentialStore } from './credentials.ts';
 import {
   algorithmParts, buildChallenge, computeResponse, digestHex, parseDigestCredentials, sameResponse,
@@ -6,7 +7,6 @@ import {
 } from './digest.ts';
 import type { NonceCounts } from './nonce-count.ts';
 import type { NonceMint } from './nonce.ts';
-import type { TrustedPeers } from './trusted.ts';
 
 /** What one request offers for authentication, read from it by the dialect adapter. */
 export interface AuthRequest {
@@ -61,7 +61,7 @@ export interface VerifierDeps {
   readonly counts: NonceCounts;
   /** Read per request: options may change on reload. */
   readonly policy: () => AuthPolicy;
-  readonly trusted: () => TrustedPeers;
+  readonly trusted: () => AddressSet;
 }
 
 /** Credentials headers read per request at most; more are ignored. */

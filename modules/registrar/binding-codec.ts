@@ -31,7 +31,12 @@ export function encodeBindings(bindings: readonly Binding[]): string {
 
 /** The bindings `encodeBindings` wrote for `aor`; fields that were absent stay absent. */
 export function decodeBindings(aor: string, text: string): Binding[] {
-  const rows = JSON.parse(text) as Row[];
+  return decodeRows(aor, JSON.parse(text) as unknown[]);
+}
+
+/** `decodeBindings` of text already parsed (rows that passed `isEncodedBindings`). */
+export function decodeRows(aor: string, parsed: readonly unknown[]): Binding[] {
+  const rows = parsed as readonly Row[];
   const out: Binding[] = [];
   for (const [dialect, listener, address, port, registeredAt, expiresAt, contact, q, callId, cseq, transport, connection, node] of rows) {
     const b: { -readonly [K in keyof Binding]: Binding[K] } = { aor, dialect, listener, address: { address, port }, registeredAt, expiresAt };
@@ -47,6 +52,28 @@ export function decodeBindings(aor: string, text: string): Binding[] {
     out.push(b);
   }
   return out;
+}
+
+const isText = (v: unknown): boolean => typeof v === 'string';
+const isTextOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
+const isNumberOrNull = (v: unknown): boolean => v === null || (typeof v === 'number' && Number.isFinite(v));
+
+/**
+ * Whether `rows` (JSON.parse of text read back from a file) has the shape `encodeBindings`
+ * writes, so that `decodeBindings` of it gives well-formed bindings.
+ */
+export function isEncodedBindings(rows: unknown): boolean {
+  if (!Array.isArray(rows)) return false;
+  for (const row of rows as unknown[]) {
+    if (!Array.isArray(row) || (row.length !== 12 && row.length !== 13)) return false;
+    const [dialect, listener, address, port, registeredAt, expiresAt, contact, q, callId, cseq, transport, connection, node] = row as unknown[];
+    if ((dialect !== 'plain' && dialect !== 'sip') || !isText(listener) || !isText(address)) return false;
+    if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) return false;
+    if (typeof registeredAt !== 'number' || !isNumberOrNull(expiresAt) || !isTextOrNull(contact) || !isNumberOrNull(q)) return false;
+    if (!isTextOrNull(callId) || !isNumberOrNull(cseq) || (transport !== null && transport !== 'udp' && transport !== 'tcp') || !isNumberOrNull(connection)) return false;
+    if (row.length === 13 && !isText(node)) return false;
+  }
+  return true;
 }
 
 /** The earliest expiry among `bindings` (epoch ms), or null when none expires. */

@@ -1,7 +1,9 @@
-import { defineModule, fn, respondVerdict, sameEndpoint, z, type DialectName, type RegistrationInfo, type Verdict } from '../../core/module.ts';
+import path from 'node:path';
+import { defineModule, fn, respondVerdict, sameEndpoint, z, type DialectName, type Logger, type RegistrationInfo, type Verdict } from '../../core/module.ts';
 import { MemoryLocationStore } from './memory-store.ts';
 import { ConnectionBindings } from './connection-bindings.ts';
 import { parseNodeAddress, reachableBindings } from './node-forwarding.ts';
+import { PersistentLocationStore } from './persistent-store.ts';
 import { RedisLocationStore } from './redis-store.ts';
 import { register } from './register.ts';
 import type { Binding, LocationStore, LocationUpdate, StoreMoment } from './store.ts';
@@ -49,6 +51,12 @@ function lookupIn(store: LocationStore, aor: string, dialect: DialectName, self:
   return all instanceof Promise ? all.then((got) => found(got, dialect, self), () => UNAVAILABLE) : found(all, dialect, self);
 }
 
+/** The registrations file when the script names none: in the state directory (see `stateFile`). */
+function defaultStateFile(): string {
+  const dir = process.env.SWITCHYARD_STATE_DIR || process.env.STATE_DIRECTORY?.split(':')[0] || 'switchyard-state';
+  return path.resolve(dir, 'registrations.journal');
+}
+
 const schema = z.object({
   /** Users the table holds at most; REGISTER of a new user beyond it gets 503. */
   maxUsers: z.number().int().positive().default(100_000),
@@ -78,11 +86,18 @@ const schema = z.object({
   /** SIP: contacts one user may register at once (all of them ring in parallel). */
   maxContacts: z.number().int().min(1).default(10),
   /**
-   * Where bindings live: `memory` (this process; the default, needs no server) or a Redis or
-   * Valkey URL (`redis://host:port/db`, `rediss://...`, `unix:///path`) shared by several
-   * proxies, so that registrations survive a restart and every proxy sees them.
+   * Where bindings live: `memory` (this process, kept in `stateFile` too; the default, needs no
+   * server) or a Redis or Valkey URL (`redis://host:port/db`, `rediss://...`, `unix:///path`)
+   * shared by several proxies, so that every proxy sees them.
    */
   store: z.string().refine((s) => s === 'memory' || /^(rediss?|unix):\/\//.test(s), { message: 'expected "memory" or a redis://, rediss:// or unix:// URL' }).default('memory'),
+  /**
+   * With the embedded store (`memory`): the file its registrations are kept in, so that they
+   * survive a crash and a restart; false keeps them in memory only. Default:
+   * `registrations.journal` in the state directory: $SWITCHYARD_STATE_DIR, else systemd's
+   * $STATE_DIRECTORY, else `switchyard-state` in the working directory. One proxy per file.
+   */
+  stateFile: z.union([z.string().min(1), z.literal(false)]).optional(),
   /** Keys in a shared store start with it. */
   storePrefix: z.string().default('switchyard:'),
   /**
@@ -99,15 +114,24 @@ const schema = z.object({
   dropOnDisconnect: z.array(z.enum(['tcp', 'tls', 'ws', 'wss'])).default(['ws', 'wss']),
 });
 
+/** The location store the options name: Redis, or this process's table, kept in its registrations file unless `stateFile` is false. */
+async function openStore(c: z.infer<typeof schema>, log: Logger): Promise<LocationStore> {
+  if (c.store !== 'memory') return RedisLocationStore.open({ url: c.store, prefix: c.storePrefix, log });
+  const file = c.stateFile ?? defaultStateFile();
+  return file === false ? new MemoryLocationStore() : PersistentLocationStore.open({ file, log });
+}
+
 export const registrar = defineModule({
   name: 'registrar',
   description: 'REGISTER handling and the location table (who is reachable where)',
   schema,
+  // Reading a large registrations file back takes a while: about 8 µs a user.
+  setupTimeoutMs: 120_000,
   reloadable: ['maxUsers', 'plainBindingTtlSec', 'plainMaxUsersPerSource', 'sipMaxUsersPerSource', 'maxBytesPerUser', 'maxBytes', 'minExpiresSec', 'maxExpiresSec', 'defaultExpiresSec', 'maxContacts', 'dropOnDisconnect'],
 
   setup: async ({ core, config, log }): Promise<{ store: LocationStore; flows: ConnectionBindings }> => {
     const c = config();
-    const store = c.store === 'memory' ? new MemoryLocationStore() : await RedisLocationStore.open({ url: c.store, prefix: c.storePrefix, log });
+    const store = await openStore(c, log);
     const flows = new ConnectionBindings(store, () => config().nodeAddress);
     core.hooks.onConnectionClosed((e) => {
       if (!config().dropOnDisconnect.includes(e.transport as 'ws')) return flows.forget(e.connection);
@@ -157,7 +181,11 @@ export const registrar = defineModule({
       return bindings.map(registrationInfo);
     },
     stats: () => ({ registeredUsers: state.store.size() }),
-    health: () => (state.store.reachable?.() === false ? { ok: false, detail: 'the location store does not answer' } : { ok: true }),
+    health: () => {
+      if (state.store.reachable?.() === false) return { ok: false, detail: 'the location store does not answer' };
+      const problem = state.store.problem?.() ?? null;
+      return problem === null ? { ok: true } : { ok: false, detail: problem };
+    },
   }),
 
   onClose: ({ state }) => state.store.close(),

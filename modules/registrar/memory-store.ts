@@ -51,14 +51,40 @@ export class MemoryLocationStore implements LocationStore {
 
   /** Atomic in process: the read, `fn` and the write run with no await between them. */
   async update<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): Promise<T> {
+    return this.apply(aor, fn).result;
+  }
+
+  /**
+   * `update` without the promise: the result, and what the user's entry became (its encoded
+   * bindings, null when the user is forgotten, undefined when nothing changed), for a store
+   * that also writes it elsewhere (persistent-store.ts).
+   */
+  apply<T>(aor: string, fn: (current: readonly Binding[], moment: StoreMoment) => LocationUpdate<T>): { result: T; written: string | null | undefined } {
     const now = this.now();
     const text = this.table.get(aor);
     const stored = text === undefined ? NO_BINDINGS : decodeBindings(aor, text);
     const current = stored.filter(liveAt(now));
     const byAddress = this.byAddress;
     const { bindings, result } = fn(current, { now, users: this.table.size, usersAt: (dialect, ip) => byAddress.count(dialect, ip), bytes: this.bytes });
-    if (bindings === current) return result;
+    if (bindings === current) return { result, written: undefined };
     byAddress.change(stored, bindings);
+    this.byDialect.change(stored, bindings);
+    this.bytes -= sizeOf(aor, text);
+    if (bindings.length === 0) {
+      this.table.delete(aor);
+      return { result, written: null };
+    }
+    const encoded = encodeBindings(bindings);
+    this.table.set(aor, encoded, deadlineOf(bindings));
+    this.bytes += sizeOf(aor, encoded);
+    return { result, written: encoded };
+  }
+
+  /** Puts back a user's bindings read from elsewhere (a file at start), replacing what it held; the caller has left out expired ones. */
+  restore(aor: string, bindings: readonly Binding[]): void {
+    const text = this.table.get(aor);
+    const stored = text === undefined ? NO_BINDINGS : decodeBindings(aor, text);
+    this.byAddress.change(stored, bindings);
     this.byDialect.change(stored, bindings);
     this.bytes -= sizeOf(aor, text);
     if (bindings.length === 0) this.table.delete(aor);
@@ -67,7 +93,18 @@ export class MemoryLocationStore implements LocationStore {
       this.table.set(aor, encoded, deadlineOf(bindings));
       this.bytes += sizeOf(aor, encoded);
     }
-    return result;
+  }
+
+  /**
+   * Users' entries as stored (expired bindings included until the sweep drops them), a slice
+   * of the table at a time: PackedTable.scan, whose `layout` says when to start over.
+   */
+  scan(from: number, slots: number, visit: (aor: string, text: string) => void): number {
+    return this.table.scan(from, slots, visit);
+  }
+
+  get layout(): number {
+    return this.table.layout;
   }
 
   size(): number {

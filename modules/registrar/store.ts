@@ -81,6 +81,8 @@ export interface LocationStore {
   list?(limit: number): Promise<readonly Binding[]>;
   /** A networked store: whether it answers now (the embedded store always does). */
   reachable?(): boolean;
+  /** A store that also keeps its table elsewhere (a file): what keeps it from doing so now, or null. */
+  problem?(): string | null;
   /** Number of AORs held; expired ones leave at the store's next sweep (the memory store: within a second up to 32,000 users, 15 s beyond). */
   size(): number;
   /** Bindings (contacts) held per dialect, expired ones until the sweep as `size()`; optional: a store that cannot count them cheaply leaves it out. */

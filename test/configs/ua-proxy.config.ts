@@ -11,7 +11,7 @@
  *   SY_UA_MEDIA_ADVERTISE6 the same for IPv6 media (default ::1)
  */
 import { defineProxy } from 'switchyard';
-import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
+import { callRouting, dialog, floodLimits, mediaRelay, registrar } from 'switchyard/modules';
 import defaultScript from '../../proxy.config.ts';
 
 function env(name: string, fallback?: string): string {
@@ -31,6 +31,7 @@ export default defineProxy({
     dialog(),
     callRouting({ answerTimeoutSec: 30 }),
     mediaRelay({ ports: env('SY_UA_MEDIA_PORTS'), idleTimeoutSec: 60, advertise: env('SY_UA_MEDIA_ADVERTISE', '127.0.0.1'), advertiseIPv6: env('SY_UA_MEDIA_ADVERTISE6', '::1') }),
+    floodLimits({ maxMessages: 60, intervalSec: 2, banSec: 300, trustedPeers: ['127.0.0.0/8', '::1'] }),
   ],
   routes: defaultScript.routes,
 });

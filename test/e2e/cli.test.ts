@@ -21,7 +21,7 @@ test('check type-checks and validates the default script: one line that it is OK
   const r = run(['check', '--config', 'proxy.config.ts']);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
-  assert.match(r.stdout, /^\S*proxy\.config\.ts: OK \(type-checked; listen: plain :: 34567, sip :: 5060; modules: registrar, dialog, call-routing, media-relay; routes: request, failure\.callFailed\)\n$/);
+  assert.match(r.stdout, /^\S*proxy\.config\.ts: OK \(type-checked; listen: plain :: 34567, sip :: 5060; modules: registrar, dialog, call-routing, media-relay, flood-limits; routes: request, failure\.callFailed\)\n$/);
 });
 
 test('check gives the errors tsc gives, with file:line, and exit 1: a misspelt function, an unlisted module\'s function, an unknown failure route', () => {

@@ -169,7 +169,7 @@ export const porter = defineModule({
     /** Answers 200 naming the status each of \`user\`'s contacts gave an OPTIONS, 404 when none is registered. */
     knock: fn(['request'], (mc, user: string): Promise<Verdict> => {
       const fulfil = mc.reserve('knock');
-      return mc.track(deps.registrar.lookup(user, 'sip').then(async (found) => {
+      return mc.track(Promise.resolve(deps.registrar.lookup(user, 'sip')).then(async (found) => {
         if (!found.ok) return fulfil(respondVerdict(404));
         const statuses = await Promise.all(found.bindings.map((b) => core.originate({
           dialect: 'sip', method: 'OPTIONS', uri: b.contact ?? \`sip:\${user}@\${formatEndpoint(b.address)}\`,
@@ -216,8 +216,8 @@ export const porter = defineModule({
   rewrite(script, 'port: 34567', `port: ${plainPort}`);
   rewrite(script, 'port: 5060', `port: ${sipPort}`);
   rewrite(script, "'5000-5999'", `'${await freeRange(20)}'`);
-  rewrite(script, "import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';",
-    "import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';\nimport { doorman, porter } from 'switchyard-doorman';");
+  rewrite(script, "import { callRouting, dialog, floodLimits, mediaRelay, registrar } from 'switchyard/modules';",
+    "import { callRouting, dialog, floodLimits, mediaRelay, registrar } from 'switchyard/modules';\nimport { doorman, porter } from 'switchyard-doorman';");
   rewrite(script, '    registrar(),', "    registrar(),\n    doorman({ refused: ['mallory'] }),\n    porter(),");
   rewrite(script, "      if (msg.dialect === 'plain') return ctx.respond(501, 'unsupported request');",
     "      if (msg.dialect === 'plain') return ctx.respond(501, 'unsupported request');\n      if (msg.method === 'OPTIONS' && msg.ruri.user === 'knock') return ctx.knock(msg.from.user);");

@@ -55,7 +55,10 @@ export class ProxyProcess {
     const args = [path.join(REPO, 'bin', 'switchyard.mjs'), ...(opts.configFile ? ['--config', configFile] : []), '--log-level', 'debug', ...warmUp, ...admin, ...extra];
     // `prefix` runs the proxy through a command that execs it, e.g. ['ip', 'netns', 'exec', ns].
     const [file, argv] = opts.prefix && opts.prefix.length > 0 ? [opts.prefix[0]!, [...opts.prefix.slice(1), process.execPath, ...args]] : [process.execPath, args];
-    const child = spawn(file, argv, { cwd: opts.cwd ?? REPO, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A state folder of its own (the registrations file), unless the test gives one (to restart on it).
+    const env = { ...(opts.env ?? process.env) };
+    if (opts.env?.SWITCHYARD_STATE_DIR === undefined) env.SWITCHYARD_STATE_DIR = freshStateDir();
+    const child = spawn(file, argv, { cwd: opts.cwd ?? REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const p = new ProxyProcess(child, configFile);
     try {
       await p.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('switchyard started'), opts.timeoutMs ?? 20_000);
@@ -104,6 +107,12 @@ export class ProxyProcess {
     clearTimeout(timer);
     return code;
   }
+}
+
+/** A fresh folder under test/.tmp for a proxy's state (SWITCHYARD_STATE_DIR). */
+export function freshStateDir(): string {
+  mkdirSync(TMP, { recursive: true });
+  return mkdtempSync(path.join(TMP, 'state-'));
 }
 
 /** Writes a route script into a fresh folder under test/.tmp and returns its path. */

@@ -4,7 +4,7 @@ import type { CredentialStore } from '../../modules/auth/credentials.ts';
 import { algorithmByName, algorithmParts, computeHa1, computeResponse, parseAuthHeader, quote, type DigestAlgorithm, type DigestHash } from '../../modules/auth/digest.ts';
 import { NonceCounts } from '../../modules/auth/nonce-count.ts';
 import { NonceMint } from '../../modules/auth/nonce.ts';
-import { TrustedPeers } from '../../modules/auth/trusted.ts';
+import { AddressSet } from '../../core/lib/address-set.ts';
 import { DigestVerifier, type AuthDecision, type AuthPolicy, type AuthRequest } from '../../modules/auth/verify.ts';
 
 const REALM = 'switchyard';
@@ -31,7 +31,7 @@ function setup(o: { policy?: Partial<AuthPolicy>; trusted?: string[]; capacity?:
   const clock = { now: T0 };
   const store = memoryStore();
   const policy: AuthPolicy = { realm: REALM, algorithms: ['SHA-256', 'MD5'], nonceTtlSec: 300, ...o.policy };
-  const trusted = new TrustedPeers(o.trusted ?? []);
+  const trusted = new AddressSet(o.trusted ?? []);
   const verifier = new DigestVerifier({
     store, mint: new NonceMint(Buffer.alloc(32, 1), () => clock.now), counts: new NonceCounts(o.capacity ?? 1024, () => clock.now),
     policy: () => policy, trusted: () => trusted,

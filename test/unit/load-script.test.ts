@@ -108,7 +108,7 @@ describe('loadScript: a valid script', () => {
 
   test('the repository proxy.config.ts loads', async () => {
     const s = await loadScript(path.resolve('proxy.config.ts'));
-    assert.deepEqual(s.modules.map((m) => m.name).sort(), ['call-routing', 'dialog', 'media-relay', 'registrar']);
+    assert.deepEqual(s.modules.map((m) => m.name).sort(), ['call-routing', 'dialog', 'flood-limits', 'media-relay', 'registrar']);
     assert.equal(s.listen[0]?.port, 34567);
   });
 

@@ -17,13 +17,14 @@ let proxy: Switchyard;
 
 before(async () => {
   const script = `import { defineProxy } from 'switchyard';
-import { auth, callRecords, callRouting, dialog, iceHints, mediaRelay, registrar } from 'switchyard/modules';
+import { auth, callRecords, callRouting, dialog, floodLimits, iceHints, mediaRelay, registrar } from 'switchyard/modules';
 
 export default defineProxy({
   listen: [{ dialect: 'plain', host: '127.0.0.1', port: 0 }, { dialect: 'sip', host: '127.0.0.1', port: 0, transports: ['udp', 'tcp'] }],
   modules: [
     registrar(), dialog(), callRouting(), mediaRelay({ ports: '${await freeRange(4)}', advertise: '127.0.0.1' }), iceHints(),
     auth({ realm: 'switchyard', usersFile: ${JSON.stringify(path.join(REPO, 'examples', 'users.txt'))} }), callRecords({ file: ${JSON.stringify(path.join(REPO, 'test', '.tmp', 'metrics-documented.jsonl'))} }),
+    floodLimits(),
   ],
   routes: { request(ctx) { return ctx.forwardCall(); } },
 });

@@ -130,4 +130,26 @@ describe('PackedTable', () => {
     t.set('k1', 'again');
     assert.equal(t.get('k1'), 'again');
   });
+  test('scan: a pass in slices sees each entry once while others are set and deleted between slices; a rebuild changes the layout', () => {
+    const t = new PackedTable(4096);
+    for (let i = 0; i < 1000; i++) t.set(`k${i}`, `v${i}`);
+    const layout = t.layout;
+    const seen = new Map<string, number>();
+    let slot = 0;
+    let round = 0;
+    while (slot >= 0) {
+      slot = t.scan(slot, 256, (key, value) => {
+        assert.ok(value.startsWith('v'));
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+      });
+      // Between slices: refresh some (a longer value, a new block), delete some, add a few (no rebuild at this size).
+      t.set(`k${round}`, `v${round}-${'x'.repeat(200)}`);
+      t.delete(`k${999 - round}`);
+      t.set(`new${round++}`, 'v');
+    }
+    assert.equal(t.layout, layout, 'no rebuild at this size');
+    for (let i = 20; i < 980; i++) assert.equal(seen.get(`k${i}`), 1, `k${i} seen once`);
+    for (let i = 0; i < 50_000; i++) t.set(`more${i}`, 'v');
+    assert.notEqual(t.layout, layout, 'the index grew: rebuilt');
+  });
 });

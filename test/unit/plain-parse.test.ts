@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import type { Reply, Request } from '../../core/model/message.ts';
-import { composeError, plainReasonText } from '../../core/dialects/plain/compose.ts';
+import { composeAckCall, composeBye, composeCallFailed, composeError, plainReasonText } from '../../core/dialects/plain/compose.ts';
 import { createPlainDialect } from '../../core/dialects/plain/dialect.ts';
 import { MAX_PLAIN_MESSAGE, plainCallId, type Terminator } from '../../core/dialects/plain/grammar.ts';
 import { failureStatusFor, parsePlain, type PlainParseResult } from '../../core/dialects/plain/parse.ts';
@@ -380,6 +380,50 @@ describe('parsePlain: garbage never throws', () => {
         },
       ),
       { numRuns: 1000 },
+    );
+  });
+  test('property: what the proxy writes in the messages parties send too (ACK_CALL, CALL_FAILED, BYE) reads back as it was written, for any reason text', () => {
+    const user = fc.stringMatching(/^[A-Za-z0-9]{1,64}$/);
+    fc.assert(
+      fc.property(user, user, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }), fc.constantFrom<Terminator>('', '\n', '\r\n'), (callee, caller, why, t) => {
+        const reason = plainReasonText(why).trim().replace(/ +/g, ' ');
+        fc.pre(reason !== '');
+        const failed = ok(composeCallFailed(callee, caller, reason, t)) as Reply;
+        assert.equal(failed.type, 'reply');
+        assert.equal(failed.reason, reason);
+        assert.deepEqual([wireOf(failed).sender, wireOf(failed).addressee, wireOf(failed).terminator], [callee, caller, t]);
+        const ack = ok(composeAckCall(callee, caller, t)) as Reply;
+        assert.equal(ack.status, 200);
+        assert.deepEqual([wireOf(ack).sender, wireOf(ack).addressee], [callee, caller]);
+        const bye = ok(composeBye(caller, callee, t)) as Request;
+        assert.equal(bye.method, 'BYE');
+        assert.equal(bye.inDialog, true);
+        assert.deepEqual([bye.from.user, bye.to.user], [caller, callee]);
+        assert.equal(bye.callId, plainCallId(caller, callee));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('property: well-formed messages mutated (bytes cut, flipped, inserted) never make the dialect throw, and an ERROR never outgrows its cap', () => {
+    const dialect = createPlainDialect({ ratePerSecond: 1e9, burst: 1e9, maxSources: 10 });
+    const user = fc.stringMatching(/^[A-Za-z0-9]{1,64}$/);
+    const message = fc.tuple(fc.constantFrom('REGISTER', 'CALL', 'ACK_CALL', 'CALL_FAILED', 'BYE'), user, user).map(([kw, a, b]) =>
+      (kw === 'REGISTER' ? `REGISTER ${a}\n` : kw === 'CALL_FAILED' ? `CALL_FAILED FROM:${a} TO:${b} busy\r\n` : `${kw} FROM:${a} TO:${b}\n`));
+    const edit = fc.record({ kind: fc.constantFrom('truncate', 'flip', 'insert'), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) });
+    fc.assert(
+      fc.property(message, fc.array(edit, { minLength: 1, maxLength: 4 }), (text, edits) => {
+        let b = Buffer.from(text, 'latin1');
+        for (const e of edits) {
+          const at = b.length === 0 ? 0 : e.at % b.length;
+          if (e.kind === 'truncate') b = b.subarray(0, at);
+          else if (e.kind === 'flip' && b.length > 0) b[at] = e.byte;
+          else b = Buffer.concat([b.subarray(0, at), Buffer.from([e.byte]), b.subarray(at)]);
+        }
+        const r = dialect.parse(b, inbound());
+        if (!r.ok && r.answer !== null) assert.ok(r.answer.length <= b.length + 64, `ERROR of ${r.answer.length} bytes for ${b.length}`);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -19,7 +19,12 @@ export function createSipDialect(): SipDialect {
   let answered400 = 0;
   const count = (code: string): void => { dropped[code] = (dropped[code] ?? 0) + 1; };
 
-  const badRequest = (req: SipRequest, reason: string): Buffer => {
+  /** The 400 for a request that cannot be taken; none for an ACK, which is never answered (RFC 3261 §17.1.1.3). */
+  const badRequest = (req: SipRequest, reason: string): Buffer | null => {
+    if (req.method === 'ACK') {
+      count('bad-ack');
+      return null;
+    }
     answered400++;
     return serializeSip(buildResponse(req, 400, reason.replace(/[^\x20-\x7e]/g, ' '), null));
   };

@@ -97,7 +97,10 @@ typedef struct {
   _Atomic uint64_t bytes;      // bytes read
   _Atomic uint64_t sent;       // datagrams the kernel took to send
   _Atomic uint64_t full_reads; // recvmmsg calls that filled the batch: the worker is behind
-  uint8_t pad[128 - 5 * sizeof(uint64_t)];
+  // Datagrams dropped on a port whose session had ended (its spare socket), by the worker and by
+  // the event-loop thread when the port's next session takes the socket: two writers, so added.
+  _Atomic uint64_t no_session;
+  uint8_t pad[128 - 6 * sizeof(uint64_t)];
 } worker_counters_t;
 
 // A worker's counts over one wake-up, on its stack.
@@ -301,9 +304,10 @@ static void drain(engine_t *eng, slot_t *s, batch_t *bt, tally_t *tally) {
 }
 
 // Reads and drops what a spare socket queued (its level-triggered readiness fires again for more).
-static void discard(int fd, batch_t *bt) {
+static void discard(int fd, batch_t *bt, worker_counters_t *c) {
   for (int i = 0; i < BATCH; i++) bt->rm[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
-  (void)recvmmsg(fd, bt->rm, BATCH, MSG_DONTWAIT, NULL);
+  int r = recvmmsg(fd, bt->rm, BATCH, MSG_DONTWAIT, NULL);
+  if (r > 0) atomic_fetch_add_explicit(&c->no_session, (uint64_t)r, memory_order_relaxed);
 }
 
 static void *run_worker(void *arg) {
@@ -322,7 +326,7 @@ static void *run_worker(void *arg) {
       pthread_mutex_lock(&s->lock);
       if (s->gen == (uint32_t)(tag >> 16)) {
         if (s->fd >= 0) drain(eng, s, w->batch, &tally);
-        else if (s->spare >= 0) discard(s->spare, w->batch);
+        else if (s->spare >= 0) discard(s->spare, w->batch, w->counters);
       }
       pthread_mutex_unlock(&s->lock);
     }
@@ -521,8 +525,9 @@ static int take_spare(engine_t *eng, slot_t *s, int family, const struct in6_add
     return 0;
   }
   // A zero-length read of a UDP socket dequeues one datagram; bounded by what 1 MiB can queue.
-  for (int i = 0; i < 65536 && recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0; i++) {
-  }
+  int dropped = 0;
+  while (dropped < 65536 && recv(fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0) dropped++;
+  if (dropped > 0) atomic_fetch_add_explicit(&eng->workers[s->worker].counters->no_session, (uint64_t)dropped, memory_order_relaxed);
   s->fd = fd;
   eng->workers[s->worker].ports++;
   slot_reset(s);
@@ -994,10 +999,11 @@ static napi_value js_strangers(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// threadCounters(engine, out Float64Array(7 * workers)) -> workers, with out = for each worker
-// [wakeups, received, bytes received, sent, full reads, ports, CPU seconds]: what each thread
+// threadCounters(engine, out Float64Array(8 * workers)) -> workers, with out = for each worker
+// [wakeups, received, bytes received, sent, full reads, ports, CPU seconds, dropped with no
+// session]: what each thread
 // did so far and the sockets it drains now, read without any slot's lock.
-#define THREAD_FIELDS 7
+#define THREAD_FIELDS 8
 static napi_value js_thread_counters(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!sy_args(env, info, 2, argv, "threadCounters(engine, out)")) return NULL;
@@ -1011,7 +1017,7 @@ static napi_value js_thread_counters(napi_env env, napi_callback_info info) {
   CHECK(napi_is_typedarray(env, argv[1], &is_typed));
   if (is_typed) CHECK(napi_get_typedarray_info(env, argv[1], &type, &len, &data, &buffer, &offset));
   if (!is_typed || type != napi_float64_array || len < (size_t)eng->n_workers * THREAD_FIELDS) {
-    sy_throw_type(env, "native relay: threadCounters needs a Float64Array(7 * workers)");
+    sy_throw_type(env, "native relay: threadCounters needs a Float64Array(8 * workers)");
     return NULL;
   }
   double *o = data;
@@ -1024,6 +1030,7 @@ static napi_value js_thread_counters(napi_env env, napi_callback_info info) {
     o[3] = (double)counted(&c->sent);
     o[4] = (double)counted(&c->full_reads);
     o[5] = w->ports;
+    o[7] = (double)counted(&c->no_session);
     clockid_t clock;
     struct timespec t;
     o[6] = pthread_getcpuclockid(w->th, &clock) == 0 && clock_gettime(clock, &t) == 0 ? (double)t.tv_sec + (double)t.tv_nsec / 1e9 : -1;

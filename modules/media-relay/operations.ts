@@ -21,10 +21,11 @@ function embeddedMetrics(backend: EmbeddedBackend): ModuleMetric[] {
     { name: 'switchyard_media_relayed_packets_total', help: 'Datagrams relayed, by direction', type: 'counter', labelNames: ['direction'], read: relayed('Packets') },
     { name: 'switchyard_media_relayed_bytes_total', help: 'Bytes relayed, by direction', type: 'counter', labelNames: ['direction'], read: relayed('Bytes') },
     {
-      name: 'switchyard_media_dropped_datagrams_total', help: 'Datagrams the relay dropped, by reason (stranger: from neither party; send_error: the send failed)', type: 'counter', labelNames: ['reason'],
+      name: 'switchyard_media_dropped_datagrams_total', help: 'Datagrams the relay dropped, by reason (stranger: from neither party; send_error: the send failed; no_session: to a port whose session had ended, native engine)', type: 'counter', labelNames: ['reason'],
       read: () => {
         const r = relay.relayedSoFar();
-        return [{ labels: { reason: 'stranger' }, value: r.strangers }, { labels: { reason: 'send_error' }, value: r.sendErrors }];
+        const noSession = relay.engine.threads?.().reduce((sum, t) => sum + t.noSession, 0) ?? 0;
+        return [{ labels: { reason: 'stranger' }, value: r.strangers }, { labels: { reason: 'send_error' }, value: r.sendErrors }, { labels: { reason: 'no_session' }, value: noSession }];
       },
     },
     { name: 'switchyard_media_no_port_total', help: 'Sessions not opened because no media port was free', type: 'counter', read: () => relay.totals.noPortFailures },

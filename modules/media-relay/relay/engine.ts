@@ -75,6 +75,8 @@ export interface RelayThreadCounters {
   readonly fullReads: number;
   /** Sockets it drains now. */
   readonly ports: number;
+  /** Datagrams dropped on its ports after their session ended (a closed port's would be dropped by the kernel). */
+  readonly noSession: number;
   /** CPU time it used (-1: the system would not tell). */
   readonly cpuSeconds: number;
 }

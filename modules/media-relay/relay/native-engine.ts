@@ -53,7 +53,7 @@ export class NativeEngine implements MediaEngine {
   constructor(readonly addon: NativeRelay, private readonly host: string, readonly workers: number) {
     this.handle = addon.create(workers, MEDIA_SOCKET_BUFFER_BYTES);
     this.dualStack = host.includes(':');
-    this.threadNumbers = new Float64Array(7 * workers);
+    this.threadNumbers = new Float64Array(8 * workers);
   }
 
   startLegs(key: SessionKey, legA: BoundPort, legB: BoundPort, a: PartySpec, b: PartySpec, opts: LegOptions): RelaySession {
@@ -96,8 +96,8 @@ export class NativeEngine implements MediaEngine {
     const n = this.threadNumbers;
     const count = this.addon.threadCounters(this.handle, n);
     return Array.from({ length: count }, (_, i) => {
-      const at = 7 * i;
-      return { wakeups: n[at]!, received: n[at + 1]!, receivedBytes: n[at + 2]!, sent: n[at + 3]!, fullReads: n[at + 4]!, ports: n[at + 5]!, cpuSeconds: n[at + 6]! };
+      const at = 8 * i;
+      return { wakeups: n[at]!, received: n[at + 1]!, receivedBytes: n[at + 2]!, sent: n[at + 3]!, fullReads: n[at + 4]!, ports: n[at + 5]!, cpuSeconds: n[at + 6]!, noSession: n[at + 7]! };
     });
   }
 

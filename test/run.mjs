@@ -53,6 +53,9 @@ const files = only.length > 0 ? only : testFiles(path.join(root, 'test'));
 const RUN_LIMIT_MS = 20 * 60 * 1000;
 // Each test process keeps the proxies' state in a folder of its own (test/helpers/state-dir.mjs).
 const stateDir = path.join(root, 'test', 'helpers', 'state-dir.mjs');
-const run = spawnSync(process.execPath, ['--import', 'jiti/register', '--import', stateDir, '--test', '--test-concurrency=2', ...files], { stdio: 'inherit', cwd: root, timeout: RUN_LIMIT_MS, killSignal: 'SIGKILL' });
+// The usual report, then the failed tests listed once more at its end.
+const failures = path.join(root, 'test', 'helpers', 'failures-reporter.mjs');
+const reporters = ['--test-reporter', process.stdout.isTTY ? 'spec' : 'tap', '--test-reporter-destination', 'stdout', '--test-reporter', failures, '--test-reporter-destination', 'stdout'];
+const run = spawnSync(process.execPath, ['--import', 'jiti/register', '--import', stateDir, '--test', '--test-concurrency=2', ...reporters, ...files], { stdio: 'inherit', cwd: root, timeout: RUN_LIMIT_MS, killSignal: 'SIGKILL' });
 if (run.error !== undefined) console.error(`the test run did not finish within ${RUN_LIMIT_MS / 60000} minutes`);
 process.exit(run.status ?? 1);

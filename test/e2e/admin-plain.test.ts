@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { adminPort, ctl, ctlJson, moved, scrape } from '../helpers/admin.ts';
+import { freePortRange } from '../helpers/free-ports.ts';
 import { establishCall, PlainUser } from '../helpers/plain-client.ts';
 import { defaultLikeScript, ProxyProcess, REPO, writeScript } from '../helpers/proxy-process.ts';
 
@@ -23,7 +24,7 @@ describe('admin listener with plain calls', () => {
   let script: string;
 
   before(async () => {
-    script = writeScript('admin-plain', defaultLikeScript({ port: 0, ports: '42300-42399' }));
+    script = writeScript('admin-plain', defaultLikeScript({ port: 0, ports: (await freePortRange(100)).spec }));
     proxy = await ProxyProcess.start({ configFile: script, args: ['--admin', '127.0.0.1:0', '--no-warm-up', '--no-watch'] });
     admin = await adminPort(proxy);
   });

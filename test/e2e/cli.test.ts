@@ -43,11 +43,11 @@ test('check type-checks a script with no tsconfig.json above it against this ins
   const dir = mkdtempSync(path.join(tmpdir(), 'sy-check-'));
   try {
     const file = path.join(dir, 'proxy.config.ts');
-    writeFileSync(file, defaultLikeScript({ port: 35302, ports: '20300-20310' }));
+    writeFileSync(file, defaultLikeScript({ port: 62302, ports: '20300-20310' }));
     const ok = run(['check', '--config', file]);
     assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stdout, /: OK \(type-checked; listen: plain :: 35302;/);
-    writeFileSync(file, defaultLikeScript({ port: 35302, ports: '20300-20310', extraRequest: 'ctx.endMediaSesion();' }));
+    assert.match(ok.stdout, /: OK \(type-checked; listen: plain :: 62302;/);
+    writeFileSync(file, defaultLikeScript({ port: 62302, ports: '20300-20310', extraRequest: 'ctx.endMediaSesion();' }));
     const bad = run(['check', '--config', file]);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /proxy\.config\.ts:\d+:\d+ - error TS2551: Property 'endMediaSesion' does not exist/);
@@ -106,11 +106,11 @@ test('bad flags exit 2 with usage', () => {
 });
 
 test('start logs JSON when not on a TTY, and SIGTERM shuts down cleanly', async () => {
-  const proxy = await ProxyProcess.start({ configFile: writeScript('cli-start', defaultLikeScript({ port: 35301, ports: '20300-20310' })) });
+  const proxy = await ProxyProcess.start({ configFile: writeScript('cli-start', defaultLikeScript({ port: 62301, ports: '20300-20310' })) });
   const listening = proxy.logs.find((l) => l.msg === 'listening');
-  assert.equal(listening?.port, 35301);
+  assert.equal(listening?.port, 62301);
   assert.equal(listening?.host, '::');
-  const u = await PlainUser.register('cliuser', 35301);
+  const u = await PlainUser.register('cliuser', 62301);
   await u.close();
   assert.equal(await proxy.stop(), 0);
   assert.ok(proxy.logs.some((l) => l.msg === 'switchyard stopped'));

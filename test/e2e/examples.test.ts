@@ -3,7 +3,7 @@
  * (started as `npm start` starts it) with its listen port and media range overridden by the
  * command's SWITCHYARD_PLAIN_PORT / SWITCHYARD_MEDIA_PORTS, and real UDP clients show its policy.
  *
- * Ports used by this file only: signaling 36001-36003, media 21000-21049, 21100-21149, 21200-21209.
+ * Ports used by this file only: signaling 63001-63003, media 21000-21049, 21100-21149, 21200-21209.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -111,7 +111,7 @@ const logMatch = (msg: string, fields: Record<string, unknown>) => (l: LogLine):
 // ---------------------------------------------------------------------------------------
 
 describe('examples/allow-list.config.ts', () => {
-  const PORT = 36001;
+  const PORT = 63001;
   const MEDIA = { min: 21000, max: 21049 };
   let proxy: ProxyProcess;
 
@@ -195,7 +195,7 @@ describe('examples/allow-list.config.ts', () => {
 // ---------------------------------------------------------------------------------------
 
 describe('examples/busy-and-log.config.ts', () => {
-  const PORT = 36002;
+  const PORT = 63002;
   const MEDIA = { min: 21100, max: 21149 };
   let proxy: ProxyProcess;
 
@@ -342,7 +342,7 @@ describe('examples/busy-and-log.config.ts', () => {
 });
 
 describe('examples/busy-and-log.config.ts with a short answer timeout', () => {
-  const PORT = 36003;
+  const PORT = 63003;
   let proxy: ProxyProcess;
 
   before(async () => {

@@ -13,7 +13,7 @@ import { rssMb } from '../helpers/legit-call.ts';
 import { REPO, writeScript } from '../helpers/proxy-process.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 31960;
+const PROXY = 62960; // above the kernel's ephemeral ports and the tests' relay ranges (test/helpers/free-ports.ts)
 
 const SCRIPT = `import { defineProxy } from 'switchyard';
 export default defineProxy({

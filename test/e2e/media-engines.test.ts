@@ -2,7 +2,7 @@
  * Plain calls with media through the real proxy, once per media engine the config can name:
  * `js`, and `native` with one and with two worker threads. The `js` case also runs its
  * listener on node:dgram (`udpEngine: 'js'`), the others on the default engine. Proxy ports
- * 35801-35803, media ports 28000-28299.
+ * 62801-62803, media ports 28000-28299.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +23,7 @@ const CONFIGS = [
 ] as const;
 
 CONFIGS.forEach((cfg, i) => {
-  const PORT = 35801 + i;
+  const PORT = 62801 + i; // above the kernel's ephemeral ports and the tests' relay ranges
   const MEDIA_MIN = 28000 + i * 100;
   const skip = cfg.engine === 'native' ? ENGINE_CASES[1]!.skip : false;
 

@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 30160;
+const PROXY = 62160;
 
 const SCRIPT = `import { defineProxy } from 'switchyard';
 

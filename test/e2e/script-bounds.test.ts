@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 30060;
+const PROXY = 62060;
 
 const script = (reason: string, top = ''): string => `import { defineProxy } from 'switchyard';
 ${top}

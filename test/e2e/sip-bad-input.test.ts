@@ -11,7 +11,7 @@ import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { waitUntil } from '../helpers/sipp.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 35260;
+const PROXY = 62260;
 
 const SCRIPT = `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';

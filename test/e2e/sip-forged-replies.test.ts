@@ -9,7 +9,7 @@ import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { answer, header, SipUa } from '../helpers/sip-ua.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 30360;
+const PROXY = 62460;
 
 const SCRIPT = `import { defineProxy } from 'switchyard';
 import { callRouting, registrar } from 'switchyard/modules';

@@ -9,7 +9,7 @@ import { ProxyProcess, writeScript } from '../helpers/proxy-process.ts';
 import { SipUa, answer, header, headers, sdp } from '../helpers/sip-ua.ts';
 
 const LOOP = '127.0.0.1';
-const PROXY = 35360;
+const PROXY = 62360;
 const SCRIPT = `import { defineProxy } from 'switchyard';
 import { callRouting, dialog, mediaRelay, registrar } from 'switchyard/modules';
 

@@ -126,8 +126,12 @@ describe('SIP over TLS', () => {
       const answered = await alice.next(/^SIP\/2\.0 200 /, 10_000);
       const rr = headers(answered, 'Record-Route').join(', ').split(/,\s*/);
       assert.equal(rr.length, 2, `double Record-Route on the change of transport: ${rr.join(' | ')}`);
-      assert.match(rr[0]!, new RegExp(`^<sip:127\\.0\\.0\\.1:${udpPort};lr>$`), 'the UDP side first (nearest the callee)');
-      assert.match(rr[1]!, new RegExp(`^<sip:127\\.0\\.0\\.1:${tlsPort};lr;transport=tls>$`), 'then the TLS side');
+      // Each carries the dialog's route mark (README, Hardening: Open relay), the same on both.
+      const udpSide = new RegExp(`^<sip:127\\.0\\.0\\.1:${udpPort};lr;mark=([\\w-]+)>$`).exec(rr[0]!);
+      const tlsSide = new RegExp(`^<sip:127\\.0\\.0\\.1:${tlsPort};lr;mark=([\\w-]+);transport=tls>$`).exec(rr[1]!);
+      assert.ok(udpSide, `the UDP side first (nearest the callee): ${rr[0]}`);
+      assert.ok(tlsSide, `then the TLS side: ${rr[1]}`);
+      assert.equal(udpSide[1], tlsSide[1], 'one mark for the dialog');
       const routes = [...rr].reverse().join(', ');
       const contact = /<([^>]+)>/.exec(header(answered, 'Contact') ?? '')![1]!;
       const toHeader = header(answered, 'To')!;

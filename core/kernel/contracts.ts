@@ -1,5 +1,5 @@
 import type { Endpoint } from '../lib/address.ts';
-import type { Request } from '../model/message.ts';
+import type { Request, SignalingTransport } from '../model/message.ts';
 import type { RouteSnapshot } from './snapshot.ts';
 
 /** The kinds of route block a function can be called from (Kamailio's REQUEST_ROUTE, FAILURE_ROUTE...). */
@@ -10,5 +10,7 @@ export interface TransactionView {
   readonly request: Request;
   /** Where the current branch went. */
   readonly target: Endpoint;
+  /** How the current branch went (SIP: its transport); absent where the dialect has one way only (plain). */
+  readonly targetTransport?: SignalingTransport;
   readonly snapshot: RouteSnapshot;
 }

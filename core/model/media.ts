@@ -69,6 +69,12 @@ export interface MediaOffer {
    * addresses they had.
    */
   relay(index: number, to: RelayedAddress): void;
+  /**
+   * Changes one stream's transport profile and formats (SDP: the m= line's proto and payload
+   * types), for a relay that converts the media it takes over (DTLS-SRTP with ICE on one side,
+   * plain RTP on the other). The plain protocol's stream has no profile: there it is a no-op.
+   */
+  setTransport(index: number, proto: string, formats: readonly string[]): void;
   /** The attribute lines of the session or of one stream, in order. */
   attributes(target: MediaTarget): readonly MediaAttribute[];
   /**

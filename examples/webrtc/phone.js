@@ -46,6 +46,8 @@ window.phone = {
   call: (target) => phone.call(`sip:${target}@${domain}`),
   answer: () => phone.answer(),
   hangup: () => phone.hangup(),
+  /** The description the other side sent (the relay's, when the relay converts the media). */
+  remoteSdp: () => phone.session?.sessionDescriptionHandler?.peerConnection?.remoteDescription?.sdp ?? null,
   /** Inbound audio bytes and the selected candidate pair's remote address, from getStats(). */
   async stats() {
     const pc = phone.session?.sessionDescriptionHandler?.peerConnection;

@@ -4,7 +4,8 @@
  * and per leg tag). The module decides which descriptions go through the relay and which party
  * wrote each; the backend owns ports, sessions and counters.
  */
-import type { MediaOffer, MediaStream, RelayedAddress } from '../../core/module.ts';
+import type { MediaAttribute, MediaOffer, MediaStream, RelayedAddress } from '../../core/module.ts';
+import type { NgLegFlags } from './bridge.ts';
 import type { SessionCounters, SessionEndReason, SessionKey, SessionStats } from './session.ts';
 
 /** The party that wrote a description: the caller (the call's first request) or the callee. */
@@ -59,6 +60,13 @@ export interface PartyMedia {
   readonly strictSource?: boolean;
   /** For a new call: the relay or set the route asked for (a backend with one relay ignores it). */
   readonly choice?: RelayChoice;
+  /**
+   * The NG flags for the reader of this description (the route's, or the bridge's): given, the
+   * relay is sent the whole description, ICE included, with these flags over its own, and the
+   * reader gets the relay's description of each stream it took (`RelayedStreams.description`).
+   * Only a backend that `convertsMedia` is given them.
+   */
+  readonly ng?: NgLegFlags;
 }
 
 /** What a route asks of a backend with several relays for a new call. */
@@ -69,8 +77,28 @@ export interface RelayChoice {
   readonly set?: string;
 }
 
-/** Where each relayed stream now is, by stream index; a stream not in it was left alone. */
-export type RelayedStreams = ReadonlyMap<number, RelayedAddress>;
+/** A stream as the relay described it to the reader: its profile, formats and attribute lines. */
+export interface RelayStreamDescription {
+  readonly proto: string;
+  readonly formats: readonly string[];
+  readonly attributes: readonly MediaAttribute[];
+}
+
+/**
+ * The relay's own description for the reader, when it converts the media (NG flags): it stands
+ * for the party's in each relayed stream (profile, formats, attribute lines: ICE, DTLS
+ * fingerprint and setup, rtcp-mux, crypto) and in the session's attribute lines.
+ */
+export interface RelayDescription {
+  readonly sessionAttributes: readonly MediaAttribute[];
+  readonly streams: ReadonlyMap<number, RelayStreamDescription>;
+}
+
+/**
+ * Where each relayed stream now is, by stream index; a stream not in it was left alone. With
+ * NG flags, also the relay's description of them.
+ */
+export type RelayedStreams = ReadonlyMap<number, RelayedAddress> & { readonly description?: RelayDescription };
 
 /** The counters of a call's sessions, stream order, RTP before RTCP. */
 export interface CallMediaStats {
@@ -95,6 +123,11 @@ export interface SessionEnd {
 
 export interface RelayBackend {
   readonly kind: string;
+  /**
+   * Whether it takes NG flags per leg and may convert the media between them (an NG relay such
+   * as rtpengine: DTLS-SRTP with ICE to RTP). The embedded relay forwards datagrams as they are.
+   */
+  readonly convertsMedia: boolean;
   /**
    * Takes over a party's streams: the call's sessions are opened for streams it has not seen
    * (both parties share them), and told where this party sends from. A stream missing from the

@@ -53,6 +53,7 @@ export function familyOf(address: string | undefined): AddressFamily | undefined
  */
 export class EmbeddedBackend implements RelayBackend {
   readonly kind = 'embedded';
+  readonly convertsMedia = false;
   private readonly calls = new OpenMap<CallSessions>();
   private readonly listeners: ((e: SessionEnd) => void)[] = [];
 

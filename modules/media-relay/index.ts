@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { defaultAdvertise, defineModule, fn, OpenMap, optional, required } from '../../core/module.ts';
 import type { RelayBackend, RelayChoice } from './backend.ts';
+import { legAskSchema, type BridgeAsk, type LegAsk, type NgLegFlags } from './bridge.ts';
 import { EmbeddedBackend, type RelayAddresses } from './embedded-backend.ts';
 import { NgClient } from './ng/client.ts';
 import { RemoteCallStore } from './remote/call-store.ts';
@@ -23,6 +24,7 @@ export type { SessionStats };
 export type { PartyStats } from './session.ts';
 export type { RelayBackend, CallMediaStats, RelayTotals, PartyMedia, CallSide, RelayChoice } from './backend.ts';
 export type { SessionKey, SessionComponent } from './session.ts';
+export type { BridgeAsk, BridgeKind, NgLegFlags } from './bridge.ts';
 
 export type EndMediaResult =
   | { readonly ok: true; readonly stats: SessionStats }
@@ -145,19 +147,51 @@ function relayAddresses(c: { host: string; advertise?: string | undefined; adver
   return { ipv4, ipv6 };
 }
 
-/** What a route may name in engageMediaProxy(). */
-const choiceSchema = z.object({ relay: z.string().min(1).optional(), set: z.string().min(1).optional() }).strict();
+/** What a route may ask in engageMediaProxy(). */
+const askSchema = z.object({ relay: z.string().min(1).optional(), set: z.string().min(1).optional(), ...legAskSchema }).strict();
 
-/** A route's choice of relay or set, checked against the configured relays: a wrong name is the script's error. */
-function checkChoice(choice: RelayChoice, names: { readonly relays: ReadonlySet<string>; readonly sets: ReadonlySet<string> }): void {
-  const parsed = choiceSchema.safeParse(choice);
+/** What engageMediaProxy() takes: where the call goes (remote relays), and what the relay is to do with each leg. */
+export interface MediaProxyAsk extends RelayChoice {
+  /**
+   * The DTLS-SRTP/RTP bridge (an NG relay such as rtpengine): `auto` bridges a call between a
+   * WebRTC client (a UDP/TLS/RTP/SAVPF description, or a party on WS/WSS) and a plain RTP party;
+   * `webrtc-to-rtp` (the caller is the WebRTC client) and `rtp-to-webrtc` always bridge.
+   */
+  readonly bridge?: BridgeAsk;
+  /**
+   * NG flags per leg, named by the party that reads them, as rtpengine_offer() takes them
+   * (`'RTP/AVP ICE=remove rtcp-mux-demux'`) or as an object (`{ transportProtocol: 'RTP/AVP',
+   * ice: 'remove', rtcpMux: ['demux'] }`); over the bridge's, when there is one.
+   */
+  readonly ng?: { readonly toCallee?: string | NgLegFlagsInput; readonly toCaller?: string | NgLegFlagsInput };
+}
+
+/** A leg's flags as an object, as a route writes them (`ice` may list a mode with other items). */
+export type NgLegFlagsInput = Omit<NgLegFlags, 'ice' | 'iceOptions'> & { readonly ice?: NgLegFlags['ice'] | readonly string[] };
+
+/**
+ * A route's ask, checked against the configured relays: a wrong name, a malformed flag, or a
+ * relay name, bridge kind or flags without remote relays is the script's error (the route
+ * throws; the request gets 500 and the error is logged). `auto` is allowed with the embedded
+ * relay: a call it finds needs the bridge is refused 488 there.
+ */
+function checkAsk(ask: MediaProxyAsk, names: { readonly relays: ReadonlySet<string>; readonly sets: ReadonlySet<string> }): { choice?: RelayChoice; legs?: LegAsk } {
+  const parsed = askSchema.safeParse(ask);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new TypeError(`engageMediaProxy: ${issue.path.join('.') || 'choice'}: ${issue.message}`);
   }
-  if (names.relays.size === 0) throw new TypeError('engageMediaProxy: a relay or set was named, but no remote relays are configured (mediaRelay({ relays }))');
-  if (choice.relay !== undefined && !names.relays.has(choice.relay)) throw new TypeError(`engageMediaProxy: relay: no relay named "${choice.relay}"`);
-  if (choice.set !== undefined && !names.sets.has(choice.set)) throw new TypeError(`engageMediaProxy: set: no relay set named "${choice.set}"`);
+  const { relay, set, bridge, ng } = parsed.data;
+  const remote = names.relays.size > 0;
+  if ((relay !== undefined || set !== undefined) && !remote) throw new TypeError('engageMediaProxy: a relay or set was named, but no remote relays are configured (mediaRelay({ relays }))');
+  if (((bridge !== undefined && bridge !== 'auto') || ng !== undefined) && !remote) {
+    throw new TypeError(`engageMediaProxy: ${ng !== undefined ? 'ng flags need' : `bridge '${bridge}' needs`} a remote NG relay such as rtpengine (mediaRelay({ relays })): the embedded relay forwards media as it is`);
+  }
+  if (relay !== undefined && !names.relays.has(relay)) throw new TypeError(`engageMediaProxy: relay: no relay named "${relay}"`);
+  if (set !== undefined && !names.sets.has(set)) throw new TypeError(`engageMediaProxy: set: no relay set named "${set}"`);
+  const choice = relay === undefined && set === undefined ? undefined : { ...(relay === undefined ? {} : { relay }), ...(set === undefined ? {} : { set }) };
+  const legs = bridge === undefined && ng === undefined ? undefined : { ...(bridge === undefined ? {} : { bridge }), ...(ng === undefined ? {} : { ng }) };
+  return { ...(choice === undefined ? {} : { choice }), ...(legs === undefined ? {} : { legs }) };
 }
 
 interface RelayState {
@@ -212,7 +246,7 @@ export const mediaRelay = defineModule({
       relay = new MediaRelay({ range: parsePortRange(c.ports)!, idleTimeoutMs: c.idleTimeoutSec * 1000, relatchAfterSilentMs: c.relatchAfterSilentSec * 1000 }, engine, log);
       backend = new EmbeddedBackend(relay, addresses, { strictSource: c.strictSource });
     }
-    const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet(), choices: new WeakMap() };
+    const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet(), choices: new WeakMap(), legs: new WeakMap() };
     const calls = new OpenMap<FollowedCall>();
     const dialogs = deps.dialog;
     const range = parsePortRange(c.ports)!;
@@ -269,14 +303,17 @@ export const mediaRelay = defineModule({
     /**
      * Relays the media of this call for its whole life: every description of the call, until its
      * dialog ends. With remote relays, `{ relay: 'eu-1' }` places the call on that relay and
-     * `{ set: 'eu' }` on one of that set (none healthy: the request is refused with 503).
+     * `{ set: 'eu' }` on one of that set (none healthy: the request is refused with 503);
+     * `{ bridge: 'auto' }` has the relay (rtpengine) bridge a WebRTC client and a plain RTP
+     * phone, and `{ ng: { toCallee, toCaller } }` gives it NG flags per leg.
      */
-    engageMediaProxy: fn(['request'], (mc, choice?: RelayChoice): { readonly ok: true } => {
-      if (choice !== undefined) checkChoice(choice, state.relayNames);
+    engageMediaProxy: fn(['request'], (mc, ask?: MediaProxyAsk): { readonly ok: true } => {
+      const checked = ask === undefined ? {} : checkAsk(ask, state.relayNames);
       state.asks.engaged.add(mc.msg);
-      const set = choice === undefined ? state.bySource?.setFor(mc.msg.source.address) : undefined;
-      const chosen = choice ?? (set === undefined ? undefined : { set });
+      const set = checked.choice === undefined ? state.bySource?.setFor(mc.msg.source.address) : undefined;
+      const chosen = checked.choice ?? (set === undefined ? undefined : { set });
       if (chosen !== undefined) state.asks.choices.set(mc.msg, chosen);
+      if (checked.legs !== undefined) state.asks.legs.set(mc.msg, checked.legs);
       return { ok: true };
     }),
     /**

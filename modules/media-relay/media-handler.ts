@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
-import { LogThrottle, MediaRefused, type Logger, type MediaEvent, type MediaStream, type OpenMap, type RelayedStream, type Reply, type Request } from '../../core/module.ts';
-import type { CallSide, RelayBackend, RelayCall, RelayChoice } from './backend.ts';
+import { flowOf, LogThrottle, MediaRefused, type Logger, type MediaEvent, type MediaOffer, type MediaStream, type OpenMap, type RelayedStream, type Reply, type Request } from '../../core/module.ts';
+import type { CallSide, RelayBackend, RelayCall, RelayChoice, RelayDescription } from './backend.ts';
+import { decideLegs, type BridgeKind, type CallLegFlags, type LegAsk } from './bridge.ts';
 import type { MediaHints } from './module-apis.ts';
 import type { PortBudget } from './port-budget.ts';
 
@@ -10,6 +11,10 @@ export interface FollowedCall extends RelayCall {
   readonly callerTag: string | undefined;
   /** The IP the call's first request came from: its relay ports count against this source's budget. */
   readonly source: string;
+  /** The bridge or NG flags the route asked for the call. */
+  readonly ask?: LegAsk;
+  /** The NG flags of each leg, decided at the call's first relayed description; null: none (undefined: not yet). */
+  legs?: (CallLegFlags & { readonly kind: BridgeKind | null }) | null;
 }
 
 /** The limits a description is held to (reloadable options of the module). */
@@ -27,6 +32,8 @@ export interface MediaAsks {
   readonly usedReplies: WeakSet<Reply>;
   /** The relay or set a route named for its call (remote relays). */
   readonly choices: WeakMap<Request, RelayChoice>;
+  /** The bridge or NG flags a route asked for its call. */
+  readonly legs: WeakMap<Request, LegAsk>;
 }
 
 export interface MediaHandlerOptions {
@@ -90,12 +97,25 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
     }
     const streams = offer.streams.filter((s) => relayable(s, call.callId));
     if (streams.length === 0) return;
+    const requestFromCaller = call.callerTag === undefined || e.request.from.tag === call.callerTag;
+    const side: CallSide = (e.reply === null) === requestFromCaller ? 'caller' : 'callee';
+    if (call.legs === undefined) {
+      // How the description reaches its reader: where the request's branch goes, or back to the caller.
+      const readerTransport = e.reply === null ? e.txn?.targetTransport : flowOf(e.request).transport;
+      call.legs = decideLegs(call.ask, streams, side, readerTransport);
+      if (call.legs !== null && !o.backend.convertsMedia) {
+        // `auto` found a WebRTC client and a plain RTP party: only an NG relay (rtpengine) converts between them.
+        call.legs = null;
+        if (e.reply === null || plain) throw refusal(call, 488, 'Media Bridge Unavailable', plain, { bridge: 'needs a remote NG relay (mediaRelay({ relays }))' });
+        o.log.warn({ callId: call.callId }, 'a WebRTC client and a plain RTP party with the embedded relay, which cannot bridge them: the reply passes relayed as it is');
+      } else if (call.legs !== null) {
+        o.log.debug({ callId: call.callId, bridge: call.legs.kind, toCallee: call.legs.toCallee, toCaller: call.legs.toCaller }, 'media relay: NG flags per leg');
+      }
+    }
     const costs = new Map(streams.map((s) => [s.index, portsOf(s, offer.sharedRelayPort)]));
     if (!o.budget.charge(call.callId, call.source, costs)) {
       throw refusal(call, 503, 'Media Ports Exhausted For This Source', plain, { heldBySource: o.budget.heldBy(call.source) });
     }
-    const requestFromCaller = call.callerTag === undefined || e.request.from.tag === call.callerTag;
-    const side: CallSide = (e.reply === null) === requestFromCaller ? 'caller' : 'callee';
     const tag = e.reply === null ? e.request.from.tag : e.reply.to.tag;
     // A request is read where its branch goes; a reply by whoever sent the request.
     const signal = (e.reply ?? e.request).source.address;
@@ -103,9 +123,10 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
     // A request offers (an ACK answers a 200's late offer); a reply answers.
     const role = e.reply === null && e.request.method !== 'ACK' ? 'offer' : 'answer';
     const choice = o.asks.choices.get(e.request);
+    const ng = call.legs == null ? undefined : side === 'caller' ? call.legs.toCallee : call.legs.toCaller;
     const relayed = await o.backend.relay({
       call, side, tag, streams, description: offer, signal, role,
-      ...(readerSignal !== undefined ? { readerSignal } : {}), ...(choice === undefined ? {} : { choice }),
+      ...(readerSignal !== undefined ? { readerSignal } : {}), ...(choice === undefined ? {} : { choice }), ...(ng === undefined ? {} : { ng }),
     });
     const missing = streams.filter((s) => !relayed.has(s.index));
     for (const s of missing) o.budget.refund(call.callId, s.index);
@@ -122,7 +143,10 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
       offer.relay(stream.index, to);
       done.push({ stream, to });
     }
-    if (done.length > 0) o.hints?.apply(offer, done, call.callId, side === 'caller' ? 'callee' : 'caller');
+    if (done.length === 0) return;
+    // The relay's description stands for the party's (its ICE, DTLS, profile): no hints over it.
+    if (relayed.description !== undefined) describeAsRelay(offer, done, relayed.description);
+    else o.hints?.apply(offer, done, call.callId, side === 'caller' ? 'callee' : 'caller');
   };
 
   return (e) => {
@@ -134,9 +158,31 @@ export function createMediaHandler(o: MediaHandlerOptions): (e: MediaEvent) => v
     const following = call !== undefined && (reply !== null || request.inDialog);
     if (!asked && !following) return;
     if (call === undefined) {
-      call = { callId: request.callId, caller: request.from.user, callee: request.to.user, callerTag: request.from.tag, source: request.source.address };
+      const ask = o.asks.legs.get(request);
+      call = { callId: request.callId, caller: request.from.user, callee: request.to.user, callerTag: request.from.tag, source: request.source.address, ...(ask === undefined ? {} : { ask }) };
       o.calls.set(call.callId, call);
     }
     return relayParty(e, call);
   };
+}
+
+/**
+ * Writes the relay's description of each relayed stream in place of the party's: the m= line's
+ * profile and formats and the stream's attribute lines (its ICE, DTLS fingerprint and setup,
+ * rtcp-mux, crypto, codecs), and the session's attribute lines. Addresses and ports are the
+ * relay's already (MediaOffer.relay).
+ */
+function describeAsRelay(offer: MediaOffer, done: readonly RelayedStream[], description: RelayDescription): void {
+  let any = false;
+  for (const { stream } of done) {
+    const d = description.streams.get(stream.index);
+    if (d === undefined) continue;
+    any = true;
+    offer.setTransport(stream.index, d.proto, d.formats);
+    offer.removeAttributes(stream.index, () => true);
+    offer.insertAttributes(stream.index, 0, d.attributes);
+  }
+  if (!any) return;
+  offer.removeAttributes('session', () => true);
+  offer.insertAttributes('session', 0, description.sessionAttributes);
 }

@@ -37,6 +37,8 @@ export interface BaresipOptions {
   readonly netns?: { readonly lab: NetnsLab; readonly ns: string };
   /** Register when asked (default 600 s). */
   readonly registerSec?: number;
+  /** Print every SIP message sent and received (`baresip -s`): read with sipTrace(). */
+  readonly sipTrace?: boolean;
 }
 
 export interface BaresipEvent {
@@ -195,7 +197,7 @@ export class Baresip {
     writeFileSync(path.join(dir, 'config'), config);
     writeFileSync(path.join(dir, 'accounts'), '');
     writeFileSync(path.join(dir, 'contacts'), '');
-    const proc = UaChild.spawn('baresip', ['-f', dir], { cwd: dir, netns: opts.netns?.ns });
+    const proc = UaChild.spawn('baresip', ['-f', dir, ...(opts.sipTrace === true ? ['-s'] : [])], { cwd: dir, netns: opts.netns?.ns });
     try {
       await proc.waitForLine(/baresip is ready\.|Address already in use|init failed/, CONNECT_MS, `baresip ${opts.user} start`).then((m) => {
         if (m[0] !== 'baresip is ready.') throw new Error(`baresip ${opts.user}: ${m[0]}\n${proc.output()}`);
@@ -392,6 +394,11 @@ export class Baresip {
   /** Deletes the decoder dumps, so heard() measures the next call only. */
   clearRecordings(): void {
     for (const f of readdirSync(this.dir)) if (/^dump-.*\.wav$/.test(f)) rmSync(path.join(this.dir, f));
+  }
+
+  /** Everything baresip printed so far (with `sipTrace`, the SIP messages it sent and received). */
+  sipTrace(): string {
+    return this.proc.output(Number.MAX_SAFE_INTEGER);
   }
 
   /** baresip's recent output, for failure messages. */

@@ -36,6 +36,8 @@ describe('PlainMediaOffer', () => {
     offer.insertAttributes(0, 0, [{ name: 'sendonly', value: null }]);
     assert.deepEqual(offer.attributes(0), []);
     assert.equal(offer.removeAttributes(0, () => true), 0);
+    offer.setTransport(0, 'RTP/AVP', ['0']);
+    assert.equal(offer.streams[0]!.proto, 'udp', 'MEDIA_PORT names no profile');
     assert.equal(offer.changed, false);
   });
 });

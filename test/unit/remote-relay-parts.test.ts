@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { readSdpOffer } from '../../core/dialects/sip/media-offer.ts';
 import { createLogger } from '../../core/lib/log.ts';
+import { legTotals } from '../../modules/media-relay/ng/call-stats.ts';
 import type { NgClient } from '../../modules/media-relay/ng/client.ts';
 import { mediaOperations } from '../../modules/media-relay/operations.ts';
 import { NgBackend } from '../../modules/media-relay/remote/ng-backend.ts';
@@ -128,6 +129,26 @@ describe('NG counters as session counters', () => {
     ]);
     assert.equal(out[0]!.stats.parties[0]!.latched, true);
     assert.equal(out[0]!.stats.durationMs, 2000);
+  });
+
+  test('an rtcp-mux leg (rtpengine flags its one stream RTP and RTCP, beside an unused fallback RTCP stream) counts as RTP', () => {
+    const counters = (packets: number) => ({ packets, bytes: packets * 100, errors: 0 });
+    const browser = {
+      tag: 'caller-tag', medias: [{ index: 1, type: 'audio', flags: ['rtcp-mux'], streams: [
+        { localPort: 30000, flags: ['RTP', 'RTCP', 'filled', 'ICE'], stats: counters(50) },
+        { localPort: 0, flags: ['RTCP', 'fallback RTCP', 'filled'], stats: counters(0) },
+      ] }],
+    };
+    const phone = {
+      tag: 'callee-tag', medias: [{ index: 1, type: 'audio', flags: [], streams: [
+        { localPort: 30002, flags: ['RTP'], stats: counters(54) }, { localPort: 30003, flags: ['RTCP'], stats: counters(1) },
+      ] }],
+    };
+    assert.deepEqual(legTotals(browser), { rtp: counters(50), rtcp: counters(0) });
+    assert.deepEqual(legTotals(phone), { rtp: counters(54), rtcp: counters(1) });
+    const stats = { created: 1000, tags: [browser, phone], totals: { rtp: counters(104), rtcp: counters(1) } };
+    const out = sessionCounters('c1', stats, { caller: 'caller-tag', callee: 'callee-tag' }, 1_000_000);
+    assert.deepEqual(out.map((s) => [s.key.component, s.stats.parties[0]!.packets, s.stats.parties[1]!.packets]), [['rtp', 50, 54], ['rtcp', 0, 1]]);
   });
 });
 

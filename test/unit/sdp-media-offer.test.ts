@@ -153,6 +153,19 @@ describe('SdpMediaOffer: relaying streams', () => {
     ]);
   });
 
+  test('setTransport rewrites one m= line\'s profile and formats, nothing else; the same profile again changes nothing', () => {
+    const offer = readSdpOffer(TWO_STREAMS);
+    offer.setTransport(0, 'RTP/AVP', offer.streams[0]!.formats);
+    assert.equal(offer.changed, false);
+    offer.setTransport(1, 'UDP/TLS/RTP/SAVPF', ['111', '0']);
+    assert.equal(offer.changed, true);
+    assert.deepEqual([offer.streams[1]!.proto, offer.streams[1]!.formats], ['UDP/TLS/RTP/SAVPF', ['111', '0']]);
+    const before = TWO_STREAMS.split('\r\n');
+    const after = text(offer);
+    assert.deepEqual(after.filter((l, i) => l !== before[i]), ['m=video 51372 UDP/TLS/RTP/SAVPF 111 0']);
+    assert.throws(() => offer.setTransport(2, 'RTP/AVP', ['0']), RangeError);
+  });
+
   test('an unknown stream index is an error', () => {
     const offer = readSdpOffer(TWO_STREAMS);
     assert.throws(() => offer.relay(2, { address: RELAY, rtpPort: 5000 }), RangeError);

@@ -56,7 +56,7 @@ function newRelaying(o: { host?: string; ports?: number; advertise?: string; log
   const log = o.log ?? silentLog;
   const relay = new MediaRelay({ range: { min, max }, idleTimeoutMs: 600_000, relatchAfterSilentMs: 0 }, new JsEngine(o.host ?? '127.0.0.1'), log);
   relays.push(relay);
-  const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet(), choices: new WeakMap() };
+  const asks: MediaAsks = { engaged: new WeakSet(), usedRequests: new WeakSet(), usedReplies: new WeakSet(), choices: new WeakMap(), legs: new WeakMap() };
   const addresses = o.advertise !== undefined && o.advertise.includes(':') ? { ipv4: ADVERTISE, ipv6: o.advertise } : { ipv4: o.advertise ?? ADVERTISE, ipv6: ADVERTISE6 };
   const handler = createMediaHandler({
     backend: new EmbeddedBackend(relay, addresses), asks, calls: new OpenMap<FollowedCall>(), hints: undefined, log,

@@ -36,6 +36,9 @@ export class PlainMediaOffer implements MediaOffer {
     this.stream = { ...this.stream, rtp: { address: to.address, port: to.rtpPort } };
   }
 
+  /** MEDIA_PORT names no profile: nothing changes. */
+  setTransport(_index: number, _proto: string, _formats: readonly string[]): void {}
+
   attributes(_target: MediaTarget): readonly MediaAttribute[] {
     return [];
   }

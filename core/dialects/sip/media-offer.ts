@@ -7,7 +7,7 @@ import { MediaRefused } from '../../kernel/hooks.ts';
 import type { MediaAddress, MediaAttribute, MediaOffer, MediaStream, MediaTarget, RelayedAddress } from '../../model/media.ts';
 import { getHeader, type SipMessage } from './codec/message.ts';
 import {
-  getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setOriginAddress, setRtcp,
+  getAttributes, getConnection, hasAttribute, parseSdp, sdpToBuffer, setConnectionAddress, setMediaPort, setMediaProfile, setOriginAddress, setRtcp,
   type Sdp, type SdpLine,
 } from './codec/sdp.ts';
 
@@ -86,6 +86,14 @@ export class SdpMediaOffer implements MediaOffer {
       rtp: { address: to.address, port: to.rtpPort },
       rtcp: s.rtcp === null ? null : { address: to.address, port: to.rtcpPort ?? to.rtpPort + 1 },
     };
+    this.touched = true;
+  }
+
+  setTransport(index: number, proto: string, formats: readonly string[]): void {
+    const s = this.stream(index);
+    if (s.proto === proto && s.formats.length === formats.length && s.formats.every((f, i) => f === formats[i])) return;
+    setMediaProfile(this.sdp, index, proto, formats);
+    this.list[index] = { ...s, proto, formats: [...formats] };
     this.touched = true;
   }
 

@@ -418,6 +418,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
     prependHeader(out, 'Via', `SIP/2.0/${hop.transport.toUpperCase()} ${hostPort(id)};branch=${branch};rport`);
     const downstream: Destination = { transport: hop.transport, listener, address: hop.address, connection: hop.connection ?? null, ...(hop.name !== undefined ? { name: hop.name } : {}) };
     call.target = hop.address;
+    call.targetTransport = hop.transport;
     await this.deps.hooks.emitRequestForward({ request: req, target: hop.address, txn: call });
     await this.describeMedia(req, null, call, out);
     const ct = this.deps.clients.start(branch, out, downstream, this, call);

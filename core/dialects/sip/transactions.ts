@@ -1,6 +1,6 @@
 import { randomBytes, randomFillSync } from 'node:crypto';
 import type { Endpoint } from '../../lib/address.ts';
-import type { Reply, Request } from '../../model/message.ts';
+import type { Reply, Request, SignalingTransport } from '../../model/message.ts';
 import type { RouteSnapshot } from '../../kernel/snapshot.ts';
 import type { SipRequest } from './codec/message.ts';
 import type { TransactionView } from '../../kernel/contracts.ts';
@@ -213,6 +213,7 @@ export class ProxyCall implements TransactionView {
   /** This proxy stays in the dialog's path (it record-routes it, or the request came by its Record-Route). */
   inPath = false;
   target: Endpoint;
+  targetTransport: SignalingTransport | undefined;
 
   constructor(readonly server: ServerTransaction, readonly request: Request, readonly snapshot: RouteSnapshot) {
     this.target = server.upstream.address;

@@ -65,13 +65,21 @@ function addCounters(a: NgCounters, b: NgCounters): NgCounters {
   return { packets: a.packets + b.packets, bytes: a.bytes + b.bytes, errors: a.errors + b.errors };
 }
 
-/** What one party sent, over all its media: RTP and RTCP apart (a stream flagged `RTCP` is RTCP). */
+/**
+ * Whether a stream carries RTCP only: flagged `RTCP` and not `RTP`. With rtcp-mux rtpengine flags
+ * the one stream that carries both `RTP` and `RTCP` (and lists an unused `fallback RTCP` stream).
+ */
+export function isRtcpStream(stream: NgStreamStats): boolean {
+  return stream.flags.includes('RTCP') && !stream.flags.includes('RTP');
+}
+
+/** What one party sent, over all its media: RTP and RTCP apart (a stream of RTCP only is RTCP; an rtcp-mux stream counts as RTP). */
 export function legTotals(tag: NgTagStats): { readonly rtp: NgCounters; readonly rtcp: NgCounters } {
   let rtp = ZERO_COUNTERS;
   let rtcp = ZERO_COUNTERS;
   for (const media of tag.medias) {
     for (const stream of media.streams) {
-      if (stream.flags.includes('RTCP')) rtcp = addCounters(rtcp, stream.stats);
+      if (isRtcpStream(stream)) rtcp = addCounters(rtcp, stream.stats);
       else rtp = addCounters(rtp, stream.stats);
     }
   }

@@ -69,11 +69,11 @@ export type NgCommand = NgCoreCommand | NgOtherCommand;
 
 const COMMANDS: ReadonlyMap<string, NgCommand> = new Map<string, NgCommand>([...NG_CORE_COMMANDS, ...NG_OTHER_COMMANDS].map((c) => [c, c]));
 
-const NG_TRANSPORT_PROTOCOLS = ['RTP/AVP', 'RTP/SAVP', 'RTP/AVPF', 'RTP/SAVPF', 'UDP/TLS/RTP/SAVP', 'UDP/TLS/RTP/SAVPF'] as const;
+export const NG_TRANSPORT_PROTOCOLS = ['RTP/AVP', 'RTP/SAVP', 'RTP/AVPF', 'RTP/SAVPF', 'UDP/TLS/RTP/SAVP', 'UDP/TLS/RTP/SAVPF'] as const;
 export type NgTransportProtocol = (typeof NG_TRANSPORT_PROTOCOLS)[number];
 
 /** What `ICE` asks of the relay (rtpengine: remove, force, default, force-relay, optional). */
-const NG_ICE_MODES = ['remove', 'force', 'default', 'force-relay', 'optional'] as const;
+export const NG_ICE_MODES = ['remove', 'force', 'default', 'force-relay', 'optional'] as const;
 export type NgIceMode = (typeof NG_ICE_MODES)[number];
 
 export type NgAddressFamily = 'IP4' | 'IP6';
@@ -483,6 +483,8 @@ export interface NgSdpParams extends NgCallParams {
   readonly mediaAddress?: string;
   readonly rtcpMux?: readonly string[];
   readonly sdes?: readonly string[];
+  /** `DTLS`: `off`, `passive`, `active`. */
+  readonly dtls?: string;
   readonly label?: string;
   readonly sipMessageType?: string;
 }
@@ -529,6 +531,7 @@ export function sdpRequestDict(command: 'offer' | 'answer', p: NgSdpParams): Ben
     'media address': p.mediaAddress,
     'rtcp-mux': nonEmpty(p.rtcpMux),
     SDES: nonEmpty(p.sdes),
+    DTLS: p.dtls,
     label: p.label,
     'sip-message-type': p.sipMessageType,
   };

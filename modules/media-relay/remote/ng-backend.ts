@@ -9,13 +9,15 @@
  */
 import { unmapIPv4, type Logger, type RelayedAddress } from '../../../core/module.ts';
 import { familyOf, type AddressFamily } from '../embedded-backend.ts';
+import type { NgLegFlags } from '../bridge.ts';
+import type { NgSdpParams } from '../ng/messages.ts';
 import type { CallMediaStats, CallSide, PartyMedia, RelayBackend, RelayedStreams, RelayTotals, SessionEnd } from '../backend.ts';
 import type { NgClientResult, NgSdpResult } from '../ng/client.ts';
 import type { SessionEndReason } from '../session.ts';
 import type { RemoteCallStore } from './call-store.ts';
 import { sessionCounters } from './ng-counters.ts';
 import type { RelaySet, RemoteRelay } from './relay-set.ts';
-import { readRelayed, renderSdp } from './sdp-text.ts';
+import { readRelayDescription, readRelayed, renderSdp } from './sdp-text.ts';
 
 interface RemoteCall {
   readonly callId: string;
@@ -48,8 +50,35 @@ export interface NgBackendOptions {
   readonly log: Logger;
 }
 
+/**
+ * The proxy's own flags with a leg's: `flags` and `replace` add up; ICE is the leg's mode when
+ * it names one (else removed, as always), with its other items; the leg's address family wins
+ * over the one the proxy chose; every other key the leg names is added.
+ */
+export function withLegFlags(own: Omit<NgSdpParams, 'fromTag'>, leg: NgLegFlags): Omit<NgSdpParams, 'fromTag'> {
+  const mode = leg.ice ?? 'remove';
+  const { addressFamily, ...rest } = own;
+  const family = leg.addressFamily ?? addressFamily;
+  return {
+    ...rest,
+    flags: [...new Set([...(own.flags ?? []), ...(leg.flags ?? [])])],
+    replace: [...new Set([...(own.replace ?? []), ...(leg.replace ?? [])])],
+    ice: leg.iceOptions === undefined || leg.iceOptions.length === 0 ? mode : [mode, ...leg.iceOptions],
+    ...(family === undefined ? {} : { addressFamily: family }),
+    ...(leg.transportProtocol === undefined ? {} : { transportProtocol: leg.transportProtocol }),
+    ...(leg.dtls === undefined ? {} : { dtls: leg.dtls }),
+    ...(leg.rtcpMux === undefined ? {} : { rtcpMux: leg.rtcpMux }),
+    ...(leg.sdes === undefined ? {} : { sdes: leg.sdes }),
+    ...(leg.direction === undefined ? {} : { direction: leg.direction }),
+    ...(leg.mediaAddress === undefined ? {} : { mediaAddress: leg.mediaAddress }),
+    ...(leg.label === undefined ? {} : { label: leg.label }),
+    ...(leg.options === undefined ? {} : { options: leg.options }),
+  };
+}
+
 export class NgBackend implements RelayBackend {
   readonly kind = 'ng';
+  readonly convertsMedia = true;
   private readonly calls = new Map<string, RemoteCall>();
   private readonly listeners: ((e: SessionEnd) => void)[] = [];
   private readonly counts: RelayTotals = { sessionsStarted: 0, sessionsEnded: 0, packetsRelayed: 0, bytesRelayed: 0, strangersDropped: 0, noPortFailures: 0 };
@@ -113,7 +142,7 @@ export class NgBackend implements RelayBackend {
     // An answer needs an offer from the other side; a description that cannot answer one offers.
     const answers = media.role === 'answer' && call.offerFrom !== null && call.offerFrom !== media.side;
     if (!answers) call.offerFrom = media.side;
-    const sdp = renderSdp(media.description, new Set(media.streams.map((s) => s.index)));
+    const sdp = renderSdp(media.description, new Set(media.streams.map((s) => s.index)), media.ng !== undefined);
     // Each party reads the relay in its own family: the family of its own description, else of
     // its signaling; the relay is asked for it where it differs from this description's.
     const side = media.side === 'caller' ? 0 : 1;
@@ -122,12 +151,13 @@ export class NgBackend implements RelayBackend {
     const readerFamily = call.families[1 - side] ?? familyOf(media.readerSignal) ?? ownFamily;
     const signal = media.signal === undefined ? undefined : unmapIPv4(media.signal);
     const signalFamily = familyOf(signal);
-    const common = {
+    const own = {
       callId: call.callId, sdp, flags: this.o.strictSource === true ? ['trust-address', 'strict-source'] : ['trust-address'],
       replace: ['origin', 'session-connection'], ice: 'remove' as const,
       ...(signal !== undefined && signalFamily !== undefined ? { receivedFrom: { family: signalFamily === 'ipv4' ? 'IP4' as const : 'IP6' as const, address: signal } } : {}),
       ...(readerFamily !== undefined && readerFamily !== ownFamily ? { addressFamily: readerFamily === 'ipv4' ? 'IP4' as const : 'IP6' as const } : {}),
     };
+    const common = media.ng === undefined ? own : withLegFlags(own, media.ng);
     const command = (relay: RemoteRelay): Promise<NgClientResult<NgSdpResult>> => {
       if (answers) return relay.client.answer({ ...common, fromTag: tagOf(call.offerFrom!)!, toTag: tag });
       const other = tagOf(media.side === 'caller' ? 'callee' : 'caller');
@@ -168,7 +198,10 @@ export class NgBackend implements RelayBackend {
     }
     if (result === null || !result.ok) return new Map();
     this.o.callStore?.save(call.callId, { relay: call.relay.name, callerTag: call.callerTag, calleeTag: call.calleeTag });
-    return readRelayed(result.value.sdp.toString('utf8'), media.streams) as Map<number, RelayedAddress>;
+    const answered = result.value.sdp.toString('utf8');
+    const relayed = readRelayed(answered, media.streams) as Map<number, RelayedAddress>;
+    if (media.ng === undefined) return relayed;
+    return Object.assign(relayed, { description: readRelayDescription(answered, media.streams) });
   }
 
   private failed(relay: RemoteRelay, callId: string, kind: string, message: string): void {

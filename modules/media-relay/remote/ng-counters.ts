@@ -2,7 +2,7 @@
  * An NG relay's counters of a call (`query`, `delete`) as the module reports counters: one
  * SessionCounters per stream and component, the caller's leg as party a, the callee's as b.
  */
-import type { NgCallStats, NgStreamStats, NgTagStats } from '../ng/call-stats.ts';
+import { isRtcpStream, type NgCallStats, type NgStreamStats, type NgTagStats } from '../ng/call-stats.ts';
 import { compareSessionKeys, type PartyStats, type SessionCounters } from '../session.ts';
 
 export interface CallTags {
@@ -24,10 +24,10 @@ function party(name: string, role: PartyStats['role'], s: NgStreamStats | undefi
   };
 }
 
-/** A leg's stream of one media (1-based index in NG) and component. */
+/** A leg's stream of one media (1-based index in NG) and component (an rtcp-mux stream is the RTP one). */
 function streamOf(tag: NgTagStats | undefined, media: number, rtcp: boolean): NgStreamStats | undefined {
   const m = tag?.medias.find((x) => x.index === media);
-  return m?.streams.find((s) => s.flags.includes('RTCP') === rtcp);
+  return m?.streams.find((s) => isRtcpStream(s) === rtcp);
 }
 
 export function sessionCounters(callId: string, stats: NgCallStats, tags: CallTags, now = Date.now()): SessionCounters[] {

@@ -295,6 +295,15 @@ export function setMediaFormats(sdp: Sdp, index: number, formats: readonly strin
   (m.lines[0] as SdpLine).value = formatMediaLine(m);
 }
 
+/** Set the transport profile and the formats of media section `index` (a relay that converts RTP/AVP to UDP/TLS/RTP/SAVPF). */
+export function setMediaProfile(sdp: Sdp, index: number, proto: string, formats: readonly string[]): void {
+  const m = sdp.media[index];
+  if (m === undefined) return;
+  m.proto = proto;
+  m.formats = [...formats];
+  (m.lines[0] as SdpLine).value = formatMediaLine(m);
+}
+
 /**
  * Set or replace `a=rtcp:` (RFC 3605) of media section `index`, leaving
  * exactly one such line. With an address, the connection part is written

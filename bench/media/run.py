@@ -34,6 +34,9 @@ RTPE_PORT_MIN = int(os.environ.get("RTPE_PORT_MIN", "12000"))
 RTPE_PORT_MAX = int(os.environ.get("RTPE_PORT_MAX", "19999"))
 NG_ADDR = os.environ.get("NG_ADDR", "127.0.0.1:22223")
 NODE = os.environ.get("NODE", "node")
+# switchyard's admin listener: off (--no-admin), on, or scraped (on, /metrics read every second)
+SY_ADMIN = os.environ.get("SY_ADMIN", "on")
+SY_ADMIN_PORT = int(os.environ.get("SY_ADMIN_PORT", "28060"))
 ROOT = os.path.dirname(os.path.dirname(HERE))                 # the switchyard checkout
 SWITCHYARD_PLAIN_PORT = 37501                                 # as in switchyard.config.ts
 
@@ -92,6 +95,7 @@ def start_relay(a, logdir):
         # The real proxy with its embedded relay; calls are set up over the plain protocol below.
         cmd = [NODE, os.path.join(ROOT, "bin", "switchyard.mjs"), "--config", os.path.join(HERE, "switchyard.config.ts"),
                "--no-watch", "--log-level", "info"]
+        cmd += ["--no-admin"] if SY_ADMIN == "off" else ["--admin", f"127.0.0.1:{SY_ADMIN_PORT}"]
         os.environ["SWITCHYARD_STATE_DIR"] = os.path.join(logdir, "state")  # registrations of this run only
     elif a.relay == "rtpengine":
         cmd = ["/usr/bin/rtpengine", "--config-file=none", "--table=-1", "--interface=127.0.0.1",
@@ -154,10 +158,39 @@ def relay_version(relay):
     return relay
 
 
+class Scraper:
+    """Reads the admin listener's /metrics once a second, as Prometheus would, until stopped."""
+
+    def __init__(self, port):
+        import threading
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.done = threading.Event()
+        self.scrapes = self.errors = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        import urllib.request
+        while not self.done.wait(1.0):
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    r.read()
+                self.scrapes += 1
+            except OSError:
+                self.errors += 1
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        return self.scrapes, self.errors
+
+
 def once(a):
     logdir = tempfile.mkdtemp(prefix=f"bench-{a.relay}-", dir=a.logroot)
     udpload = os.path.join(HERE, "udpload")
     res = {"relay": a.relay, "label": a.label, "ts": time.strftime("%Y-%m-%dT%H:%M:%S"), "logdir": logdir}
+    if a.relay == "switchyard":
+        res["sy_admin"] = SY_ADMIN
     proc = None
     try:
         t_start = time.time()
@@ -224,6 +257,7 @@ def once(a):
                 spinner = subprocess.Popen(["taskset", "-c", RELAY_CPU, "chrt", "-i", "0", "sh", "-c",
                                             "while :; do :; done"], start_new_session=True)
                 res["spinner_pid"] = spinner.pid
+            scraper = Scraper(SY_ADMIN_PORT) if a.relay == "switchyard" and SY_ADMIN == "scraped" else None
             ticks0 = thread_ticks(pid) if pid else {}
             t0 = time.time()
             try:
@@ -233,6 +267,8 @@ def once(a):
                     res["thread_cpu_pct"] = {k: round(100 * (v - ticks0.get(k, 0)) / hz / dt, 1)
                                              for k, v in ticks1.items() if v - ticks0.get(k, 0) > 0}
             finally:
+                if scraper:
+                    res["admin_scrapes"], res["admin_scrape_errors"] = scraper.stop()
                 if spinner:
                     os.kill(spinner.pid, signal.SIGKILL)
                     spinner.wait()

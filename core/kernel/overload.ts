@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { Logger } from '../lib/log.ts';
@@ -121,6 +122,31 @@ const QUEUE_FILL_CUT = 0.5;
 const BURST_S = 0.05;
 const LOG_EVERY_MS = 5000;
 
+/**
+ * Each sample of the control, for a diagnostic subscriber (bench/overload/probe.mjs):
+ * published only while something subscribes to `switchyard:overload`.
+ */
+export interface OverloadSample {
+  /** performance.now() of the sample, ms. */
+  readonly t: number;
+  /** The longest any read's oldest datagram waited since the last sample, ms. */
+  readonly waitedMs: number;
+  readonly loopDelayMs: number;
+  readonly utilization: number;
+  readonly pending: number;
+  /** Datagrams the kernel dropped on the signaling sockets so far (full queues). */
+  readonly socketDrops: number;
+  /** Cuts of the limits so far. */
+  readonly cuts: number;
+  readonly limits: Record<WorkClass, number | null>;
+  readonly offered: Record<WorkClass, number>;
+  readonly admitted: Record<WorkClass, number>;
+  readonly refused: Record<WorkClass, number>;
+  readonly completed: Readonly<Record<WorkClass, number>>;
+}
+
+const samples = channel('switchyard:overload');
+
 interface Limiter {
   /** Per second; null while the class is not limited. */
   rate: number | null;
@@ -174,6 +200,8 @@ export class OverloadControl {
   private cause: OverloadCause | null = null;
   private since = 0;
   private lastCut = -Infinity;
+  /** Cuts so far. */
+  private cuts = 0;
   private lastRefusal = -Infinity;
   /** Cuts in a row without a congestion-free sample between them. */
   private severity = 0;
@@ -312,6 +340,16 @@ export class OverloadControl {
     else if (this.loopLateTicks >= 2) this.cut(now, 'loop');
     else this.regrow(now, waited < CLEAR * this.maxQueueDelay());
     if (this.state === 'overloaded') this.report(now, queueDelay);
+    if (samples.hasSubscribers) this.publish(now, waited, done);
+  }
+
+  private publish(now: number, waited: number, completed: Readonly<Record<WorkClass, number>>): void {
+    const sample: OverloadSample = {
+      t: now, waitedMs: waited, loopDelayMs: this.lastLoopDelay, utilization: this.lastUtilization, pending: this.lastPending,
+      socketDrops: this.totalSocketDrops(), cuts: this.cuts,
+      limits: this.stats().limits, offered: { ...this.offeredCount }, admitted: { ...this.admittedCount }, refused: { ...this.refusedCount }, completed: { ...completed },
+    };
+    samples.publish(sample);
   }
 
   start(): void {
@@ -337,7 +375,7 @@ export class OverloadControl {
       state: this.state, episodes: this.episodes, cause: this.cause,
       offered: { ...this.offeredCount }, admitted: { ...this.admittedCount }, refused: { ...this.refusedCount },
       refusedAtCap: this.refusedAtCap, limits,
-      queueDelayMs: Math.round(this.queueDelay(this.now())), socketDrops: [...this.socketDrops.values()].reduce((a, b) => a + b, 0),
+      queueDelayMs: Math.round(this.queueDelay(this.now())), socketDrops: this.totalSocketDrops(),
       loopDelayMs: Math.round(this.lastLoopDelay),
       pending: this.lastPending, heapMB: Math.round(this.lastHeap / 1048576),
     };
@@ -368,6 +406,7 @@ export class OverloadControl {
     if (now - this.lastCut < CUT_SPACING_MS) return;
     this.severity = now - this.lastCut < 2 * CUT_SPACING_MS + TICK_MS ? Math.min(this.severity + 1, DECREASE.length - 1) : 0;
     this.lastCut = now;
+    this.cuts++;
     this.enter(cause);
     const factor = DECREASE[this.severity]!;
     for (const c of WORK_CLASSES) {
@@ -501,6 +540,12 @@ export class OverloadControl {
       loopDelayMs: Math.round(this.lastLoopDelay), pending: this.lastPending, heapMB: Math.round(this.lastHeap / 1048576) }, 'overload: still refusing');
     this.lastLog = now;
     this.refusedAtLog = total;
+  }
+
+  private totalSocketDrops(): number {
+    let n = 0;
+    for (const d of this.socketDrops.values()) n += d;
+    return n;
   }
 
   private totalRefused(): number {

@@ -137,6 +137,18 @@ const MIN_RATE = 5;
 /** A token bucket holds this many seconds' worth of its rate (a batch's burst of new requests). */
 const BURST_S = 0.05;
 const LOG_EVERY_MS = 5000;
+/**
+ * RFC 7339 loss-based feedback, for clients that ask (an `oc` parameter on their Via): how long
+ * a value holds (oc-validity, ms), the most a client is asked to drop, and how long after an
+ * overload clients are still told it is over (oc=0, oc-validity=0).
+ */
+const LOSS_VALIDITY_MS = 1000;
+const MAX_LOSS = 0.95;
+const LOSS_OVER_MS = 5000;
+/** Clients that asked for feedback this long ago may still be applying it. */
+const LISTEN_MS = 2000;
+/** What clients would offer without dropping is smoothed over samples by this gain (a sample's count is noisy). */
+const UNREDUCED_GAIN = 0.3;
 
 /**
  * Each sample of the control, for a diagnostic subscriber (bench/overload/probe.mjs):
@@ -179,6 +191,13 @@ interface Limiter {
   /** Admitted per tick, the last WINDOW_TICKS ticks, and in the tick under way. */
   admittedWindow: number[];
   admittedInTick: number;
+  /** Offered per tick, the last WINDOW_TICKS ticks, and the count at the start of this tick. */
+  offeredWindow: number[];
+  offeredAtTick: number;
+  /** The share of new requests clients that ask are told to drop (RFC 7339 `oc`, 0-1). */
+  loss: number;
+  /** What clients would offer per second without dropping any (smoothed), while overloaded. */
+  unreduced: number;
 }
 
 function counts(): Record<WorkClass, number> {
@@ -241,6 +260,14 @@ export class OverloadControl {
   private lastStanding = 0;
   /** Per listener: datagrams its socket's full queue made the kernel drop, as last read. */
   private readonly socketDrops = new Map<string, number>();
+  /** RFC 7339 feedback per class (Via parameters), null when there is none to give; and its oc-seq, ms since the epoch. */
+  private readonly lossParams: Record<WorkClass, string | null> = { call: null, register: null, other: null };
+  private lossSeq = 0;
+  /** Responses to clients that asked for feedback since the last sample, and when the last was. */
+  private feedbackAsked = 0;
+  private feedbackAskedAt = -Infinity;
+  /** Infinity while overloaded; then until when clients are told it is over. */
+  private lossOverUntil = -Infinity;
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
   private readonly histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -250,8 +277,12 @@ export class OverloadControl {
     this.now = readers.now ?? (() => performance.now());
     this.tickStartedAt = this.now();
     const done = readers.completed();
-    const limiter = (c: WorkClass): Limiter => ({ rate: null, peak: 0, tokens: 0, refilled: -Infinity, lastRefusal: -Infinity, window: [], completedAtTick: done[c], admittedWindow: [], admittedInTick: 0 });
-    this.limiters = { call: limiter('call'), register: limiter('register'), other: limiter('other') };
+    const limiter = (): Limiter => ({
+      rate: null, peak: 0, tokens: 0, refilled: -Infinity, lastRefusal: -Infinity, window: [], completedAtTick: 0, admittedWindow: [], admittedInTick: 0,
+      offeredWindow: [], offeredAtTick: 0, loss: 0, unreduced: 0,
+    });
+    this.limiters = { call: limiter(), register: limiter(), other: limiter() };
+    for (const c of WORK_CLASSES) this.limiters[c].completedAtTick = done[c];
   }
 
   configure(opts: OverloadOptions): void {
@@ -299,6 +330,18 @@ export class OverloadControl {
   }
 
   /**
+   * RFC 7339 loss-based overload feedback for a response to a client that asked for it (an
+   * `oc` parameter on its Via), about new requests of class `work`: the Via parameters
+   * `oc=<percent to drop>;oc-validity=<ms>;oc-seq=<time>;oc-algo="loss"`, or null while there
+   * is nothing to tell (no overload now nor lately). After an overload, `oc=0;oc-validity=0`
+   * tells clients it is over.
+   */
+  feedback(work: WorkClass): string | null {
+    this.feedbackAsked++;
+    return this.lossParams[work];
+  }
+
+  /**
    * A listener's socket was read. A class not yet limited is limited at once, without waiting
    * for the next sample, when the read's oldest datagram waited longer than maxQueueDelayMs, or
    * the queue is half full (then every limit is cut at once: it would overflow soon), or, where
@@ -343,6 +386,9 @@ export class OverloadControl {
       l.admittedWindow.push(l.admittedInTick);
       if (l.admittedWindow.length > WINDOW_TICKS) l.admittedWindow.shift();
       l.admittedInTick = 0;
+      l.offeredWindow.push(this.offeredCount[c] - l.offeredAtTick);
+      if (l.offeredWindow.length > WINDOW_TICKS) l.offeredWindow.shift();
+      l.offeredAtTick = this.offeredCount[c];
       let second = 0;
       for (const n of l.window) second += n;
       l.peak = Math.max(l.peak * PEAK_DECAY, (second * 1000) / (l.window.length * TICK_MS));
@@ -355,6 +401,7 @@ export class OverloadControl {
     if (!this.enabled) {
       for (const c of WORK_CLASSES) this.limiters[c].rate = null;
       this.leave(now);
+      this.updateLoss(now);
       if (samples.hasSubscribers) this.publish(now, waited, done);
       return;
     }
@@ -364,6 +411,7 @@ export class OverloadControl {
     if (this.loopLateTicks >= 2) this.limitBusyClasses(now, 'loop');
     else if (standing > this.maxQueueDelay()) this.limitBusyClasses(now, 'queue');
     this.steer(now, this.loopLateTicks >= 2 ? Math.max(standing, loopDelay) : standing);
+    this.updateLoss(now);
     if (this.state === 'overloaded') this.report(now, this.queueDelay(now));
     if (samples.hasSubscribers) this.publish(now, waited, done);
   }
@@ -426,6 +474,59 @@ export class OverloadControl {
     return measured === null ? ceiling : Math.min(measured, ceiling);
   }
 
+  /**
+   * The share each class's clients are asked to drop (RFC 7339 loss): what they would send
+   * without it (the rate offered, scaled back up by what they were asked to drop already, as if
+   * every client that asked lately applies it) over the limit, so that clients that apply it
+   * send about the limit; all they can while a cap refuses everything. A value changed gets a new oc-seq (the
+   * time, strictly increasing).
+   */
+  private updateLoss(now: number): void {
+    if (this.feedbackAsked > 0) this.feedbackAskedAt = now;
+    this.feedbackAsked = 0;
+    const overloaded = this.state === 'overloaded';
+    if (!overloaded && now >= this.lossOverUntil) {
+      if (this.lossParams.call !== null) for (const c of WORK_CLASSES) this.lossParams[c] = null;
+      return;
+    }
+    const capped = this.heapCapped || this.lastPending >= this.maxPending();
+    let changed = this.lossParams.call === null;
+    for (const c of WORK_CLASSES) {
+      const l = this.limiters[c];
+      const rate = this.rateOf(c);
+      let loss = 0;
+      if (overloaded) {
+        // The last sample's offered rate, as if its clients had dropped nothing (they were told l.loss then).
+        const offered = ((l.offeredWindow[l.offeredWindow.length - 1] ?? 0) * 1000) / TICK_MS / (1 - (this.clientsListen(now) ? l.loss : 0));
+        l.unreduced = l.unreduced === 0 ? offered : l.unreduced + UNREDUCED_GAIN * (offered - l.unreduced);
+        if (capped) loss = MAX_LOSS;
+        else if (rate !== null && l.unreduced > 0) loss = Math.min(MAX_LOSS, Math.max(0, 1 - rate / l.unreduced));
+      } else {
+        l.unreduced = 0;
+      }
+      if (Math.round(100 * loss) !== Math.round(100 * l.loss)) changed = true;
+      l.loss = loss;
+    }
+    if (overloaded !== (this.lossOverUntil === Infinity)) {
+      // An overload begins, or is over: clients are told so for LOSS_OVER_MS.
+      this.lossOverUntil = overloaded ? Infinity : now + LOSS_OVER_MS;
+      changed = true;
+    }
+    if (!changed) return;
+    this.lossSeq = Math.max(Date.now(), this.lossSeq + 1);
+    const seq = `${Math.floor(this.lossSeq / 1000)}.${String(this.lossSeq % 1000).padStart(3, '0')}`;
+    for (const c of WORK_CLASSES) {
+      this.lossParams[c] = overloaded
+        ? `oc=${Math.round(100 * this.limiters[c].loss)};oc-validity=${LOSS_VALIDITY_MS};oc-seq=${seq};oc-algo="loss"`
+        : `oc=0;oc-validity=0;oc-seq=${seq};oc-algo="loss"`;
+    }
+  }
+
+  /** Whether clients asked for overload feedback lately (RFC 7339): only then may they be sending less than they would. */
+  private clientsListen(now: number): boolean {
+    return now - this.feedbackAskedAt <= LISTEN_MS;
+  }
+
   /** The congestion begins: every class the proxy has been completing, and is not limiting yet, is limited to a share of its completion rate. */
   private limitBusyClasses(now: number, cause: OverloadCause): void {
     let limited = false;
@@ -476,13 +577,16 @@ export class OverloadControl {
     for (const c of WORK_CLASSES) {
       const l = this.limiters[c];
       if (l.rate === null) continue;
-      if (now - l.lastRefusal > RELEASE_MS) {
+      // Clients told to drop part of their new requests (RFC 7339) send less than they would:
+      // the limit holds demand back as a refusal does.
+      const heldBack = l.loss > 0 && this.clientsListen(now);
+      if (now - l.lastRefusal > RELEASE_MS && !heldBack) {
         l.rate = null;
         continue;
       }
       limited = true;
       if (factor >= 1) {
-        if (now - l.lastRefusal > TICK_MS) continue; // demand is below the limit: nothing to climb for
+        if (now - l.lastRefusal > TICK_MS && !heldBack) continue; // demand is below the limit: nothing to climb for
         l.rate *= factor;
       } else {
         // A limit above what the class is admitted at (its demand) is cut from that demand.

@@ -16,6 +16,10 @@ and the times run.sh noted:
                over the second half of the overload phase
   recovery     seconds from the drop to the recovery rate until the first of three
                seconds in a row whose goodput is at least 95 % of that rate
+  per core     goodput per second of the proxy's CPU time (goodput / CPU share): on a machine
+               shared with other work the proxy may get much less than its core
+  media refused  (switchyard) calls admitted but refused by the media relay for want of ports
+               (503 Media Ports Exhausted, counted from its warnings in proxy.log)
 """
 import csv
 import glob
@@ -109,6 +113,23 @@ def rtts(outdir, name, t_from, t_to):
     return vals
 
 
+def media_refused(log):
+    """Calls the media relay refused for want of ports, from its (throttled) warnings."""
+    n = 0
+    try:
+        with open(log, errors="replace") as f:
+            for line in f:
+                if "Media Ports Exhausted" not in line:
+                    continue
+                try:
+                    n += 1 + int(json.loads(line).get("alsoSinceLastWarning", 0))
+                except ValueError:
+                    n += 1
+    except OSError:
+        return None
+    return n
+
+
 def summarize(outdir):
     meta = json.load(open(os.path.join(outdir, "meta.json")))
     times = json.load(open(os.path.join(outdir, "times.json")))
@@ -145,6 +166,9 @@ def summarize(outdir):
         half = [p for t, p in pss if drop / 2 <= t <= drop]
         s["proxy_pss_growth_mb_second_half"] = round((half[-1] - half[0]) / 1024, 1) if len(half) >= 2 else None
         s["kernel_udp_errors"] = {k: v for k, v in j.get("udp_errors_delta", {}).items() if v}
+        cpu = s.get("proxy_cpu_pct")
+        s["goodput_per_core_s"] = round(s["goodput_per_s"] / (cpu / 100), 1) if cpu and s.get("goodput_per_s") is not None else None
+    s["media_refused"] = media_refused(os.path.join(outdir, "proxy.log")) if meta["proxy"] == "switchyard" else None
     with open(os.path.join(outdir, "summary.json"), "w") as f:
         json.dump(s, f, indent=1)
     return s
@@ -159,7 +183,8 @@ def one_line(s):
             f"p99={lat['p99']} ms cpu={s.get('proxy_cpu_pct')}% pss_max={s.get('proxy_pss_mb_max')} MB "
             f"(+{s.get('proxy_pss_growth_mb_second_half')} MB in the second half) "
             f"recovery to {m['recovery_rate']}/s: {s['recovered_after_s']} s, {s['recovery_goodput_per_s']}/s "
-            f"udp errors={s.get('kernel_udp_errors')} load={m['loadavg']}")
+            f"udp errors={s.get('kernel_udp_errors')} per-core={s.get('goodput_per_core_s')} media-refused={s.get('media_refused')} "
+            f"load={m['loadavg']}")
 
 
 def table(dirs):

@@ -12,9 +12,13 @@
 #
 # Kamailio runs bench/sip/kamailio.cfg with one worker, as bench/sip/kam_bench.sh starts it;
 # switchyard the repository's proxy.config.ts (calls) or bench/overload/switchyard-reg.config.ts
-# (the same script with the registrar sized for the storm).
+# (the same script with the registrar sized for the storm), its media relay on the ports
+# MEDIA_PORTS (default 20000-31999; empty: the script's own 5000-5999). The script's 1,000 ports
+# (4 a call) hold 250 calls at once, 125 from one source: 2,000 calls/s whose messages wait
+# 50-200 ms at each of their passes through an overloaded proxy hold 500-2,000 at once, and
+# the relay would refuse the rest (503 Media Ports Exhausted) after they were admitted.
 #
-# Environment: SY_CONFIG (another route script), SY_ROOT (the switchyard tree to run, default this one: another checkout measures
+# Environment: MEDIA_PORTS (above), SY_CONFIG (another route script), SY_ROOT (the switchyard tree to run, default this one: another checkout measures
 # an older tree with the same harness), SY_ARGS (switchyard's own flags, e.g. --no-warm-up), SY_NODE_FLAGS (node's),
 # SY_PROBE=1 (bench/overload/probe.mjs writes the event loop, heap and socket queue second by
 # second to probe.jsonl), OUT (result directory), TAG. Holds /tmp/bench.lock for the run.
@@ -54,9 +58,11 @@ if [ "$PROXY" = switchyard ]; then
   PROBE=()
   [ -n "${SY_PROBE:-}" ] && PROBE=(--import "$HERE/probe.mjs")
   # shellcheck disable=SC2086
+  MEDIA=()
+  [ -n "${MEDIA_PORTS-20000-31999}" ] && MEDIA=(--media-ports "${MEDIA_PORTS-20000-31999}")
   # Registrations kept in this run's folder: every run starts with none.
   (cd "$SY_ROOT" && SWITCHYARD_STATE_DIR="$OUT/state" SY_PROBE_OUT="$OUT/probe.jsonl" exec taskset -c 0 node ${SY_NODE_FLAGS:-} "${PROBE[@]}" bin/switchyard.mjs \
-     --config "$CONFIG" --log-level ${SY_LOG_LEVEL:-warn} --no-watch ${SY_ARGS:-}) > "$OUT/proxy.log" 2>&1 &
+     --config "$CONFIG" --log-level ${SY_LOG_LEVEL:-warn} --no-watch "${MEDIA[@]}" ${SY_ARGS:-}) > "$OUT/proxy.log" 2>&1 &
 else
   RUNDIR=/tmp/kam_sipbench   # kamailio.cfg names its control socket there
   mkdir -p "$RUNDIR"
@@ -77,7 +83,7 @@ READY=$(date +%s.%N)
 
 cat > "$OUT/meta.json" <<EOF
 {"proxy":"$PROXY","kind":"$KIND","rate":$RATE,"duration_s":$DUR,"recovery_rate":$RRATE,"recovery_s":$RDUR,
- "tag":"$TAG","sy_root":"${SY_ROOT:-}","sy_config":"${SY_CONFIG:-}","sy_args":"${SY_ARGS:-}","started":"$(date -Is)","start_to_listen_s":$(python3 -c "print(round($READY - $STARTED, 3))"),
+ "tag":"$TAG","sy_root":"${SY_ROOT:-}","sy_config":"${SY_CONFIG:-}","sy_args":"${SY_ARGS:-}","media_ports":"${MEDIA_PORTS-20000-31999}","started":"$(date -Is)","start_to_listen_s":$(python3 -c "print(round($READY - $STARTED, 3))"),
  "loadavg":"$(cut -d' ' -f1-3 /proc/loadavg)","host_cpus":$(nproc)}
 EOF
 

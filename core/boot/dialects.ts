@@ -33,6 +33,8 @@ export interface DialectRuntimesDeps {
   dropped(): void;
   /** How long datagrams now wait in the signaling sockets' queues, ms. */
   queueDelayMs(): number;
+  /** RFC 7339 overload feedback (Via parameters) about new requests of a class, or null (OverloadControl.feedback). */
+  overloadFeedback?(work: WorkClass): string | null;
 }
 
 /** The dialects a proxy speaks: the plain protocol always, SIP when the script listens for it. */
@@ -61,6 +63,7 @@ export class DialectRuntimes {
         connectionClosed: (transport, connection) => this.deps.hooks.emitConnectionClosed({ dialect: 'sip', transport, connection }),
         dropped: this.deps.dropped,
         queueDelayMs: this.deps.queueDelayMs,
+        ...(this.deps.overloadFeedback !== undefined ? { overloadFeedback: this.deps.overloadFeedback } : {}),
       }, this.deps.log, this.sipOptions);
       this.sipRuntime = sip;
       this.byName.set('sip', { dialect: sip.dialect, engine: sip.engine, triage: sip.triage });

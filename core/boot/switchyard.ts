@@ -63,6 +63,7 @@ export class Switchyard {
       },
       dropped: () => { this.dispatcher.stats.parseErrors++; },
       queueDelayMs: () => this.overload.queueDelayMs(),
+      overloadFeedback: (work) => this.overload.feedback(work),
     });
     this.overload = new OverloadControl({ pending: () => this.dialects.pending(), completed: () => this.dialects.completed() }, {}, log);
     this.dispatcher = new Dispatcher({

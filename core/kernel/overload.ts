@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { Logger } from '../lib/log.ts';
@@ -12,9 +13,10 @@ export interface OverloadOptions {
   /** false: never refuse (default true). */
   readonly enabled?: boolean;
   /**
-   * How long datagrams may wait in a signaling socket's queue before new work is cut, ms
+   * How long datagrams may wait in a signaling socket's queue before new work is limited, ms
    * (default 200: a request forwarded and its answer both wait there, and past T1, 500 ms, the
-   * senders retransmit); it is cut at once when the queue is half full.
+   * senders retransmit); it is limited at once when the queue is half full. The limits then
+   * steer to a standing queue of a quarter of it.
    */
   readonly maxQueueDelayMs?: number;
   /** Event-loop delay (p99 of a 100 ms sample, two samples in a row) beyond which new work is cut, ms (default 250). */
@@ -85,58 +87,117 @@ export interface OverloadStats {
 }
 
 const TICK_MS = 100;
-/** Ticks of completions a cut measures the served rate over. */
+/** Ticks of completions a first cut measures the served rate over. */
 const WINDOW_TICKS = 5;
+/** A first cut keeps this share of the rate served just before it (a transient queue is not a collapse). */
+const FIRST_CUT = 0.95;
 /**
- * Each cut keeps this share of the rate served just before it; a cut that did not end the
- * congestion is followed by deeper ones (the rate it started from was far above capacity).
+ * The queue the limits steer to, as a share of maxQueueDelayMs: long enough that the loop never
+ * runs dry between reads, short against the senders' timers (T1).
  */
-const DECREASE = [0.95, 0.85, 0.7, 0.5] as const;
+const TARGET_SHARE = 0.25;
 /**
- * Deeper cuts stop at this share of the rate served when the congestion began: a queue that
- * still stands then is made by the refusals (and what was admitted before), not by new work.
+ * The steering, once a class is limited (a proportional-integral controller on the standing
+ * queue, as PIE, RFC 8033, steers a link's queue): each sample the limit moves by
+ * -GAIN × (standing queue - target) × the sample's length, and by -TREND × how much the
+ * standing queue grew since the last sample (times in seconds): a queue above the target and
+ * growing is cut for fast, one above it but draining as fast as it should is left to drain (a
+ * cut takes a moment to show: admitted work arrives over a call's round trips), and below the
+ * target the limit climbs by up to GAIN × target × the sample's length (3 % a sample with the
+ * defaults). A stall of the core (a collection, other processes) grows the queue and cuts;
+ * the queue it leaves drains as fast once the proxy runs again, and that gives the cut back.
  */
-const FLOOR = 0.25;
-/** A cut takes a moment to drain the queue it found: no second cut sooner. */
-const CUT_SPACING_MS = 300;
+const GAIN = 6;
+const TREND = 4;
+/** The most one sample moves a limit: a factor of MAX_DOWN down or MAX_UP up. */
+const MAX_DOWN = 0.7;
+const MAX_UP = 1.5;
 /**
- * Climbing: a loop with idle time can take more, about in proportion (up to +50 % a tick,
- * towards TARGET_BUSY of the loop); below the rate served when the last cut came the limit
- * climbs back fast; a busy loop above it probes by PROBE a tick.
+ * A loop with idle time (utilisation below TARGET_BUSY) can take more, about in proportion: the
+ * limit of a class still refused climbs by up to MAX_UP a sample while no queue stands.
  */
 const TARGET_BUSY = 0.95;
-const MAX_STEP = 1.5;
-const REGAIN = 0.25;
-const PROBE = 0.02;
-/** While nothing waits in the queues longer than this share of maxQueueDelayMs, the probe steps are larger. */
-const CLEAR = 0.1;
-const PROBE_CLEAR = 0.06;
+/**
+ * A limit stays above this share of the rate the class was served at lately (its best second,
+ * decaying by PEAK_DECAY a sample, half in about 14 s): a queue that stands at that limit is
+ * made by the refusals and by what was admitted before, and cutting further would only idle
+ * the proxy.
+ */
+const FLOOR = 0.25;
+const PEAK_DECAY = 0.995;
+/** A socket's queue this full is cut for at once, however briefly it has stood: it would overflow soon. */
+const QUEUE_FILL_CUT = 0.5;
+/** Such a cut keeps this share of each limit; no second one within CUT_SPACING_MS. */
+const FILL_CUT = 0.8;
+const CUT_SPACING_MS = 300;
 /** A class whose limit refused nothing for this long is limited no more. */
 const RELEASE_MS = 2000;
 /** A limit never goes below this many per second, so a class is never shut out entirely. */
 const MIN_RATE = 5;
-/** A socket's queue this full is cut for at once, however briefly it has stood: it would overflow soon. */
-const QUEUE_FILL_CUT = 0.5;
 /** A token bucket holds this many seconds' worth of its rate (a batch's burst of new requests). */
 const BURST_S = 0.05;
 const LOG_EVERY_MS = 5000;
+/**
+ * RFC 7339 loss-based feedback, for clients that ask (an `oc` parameter on their Via): how long
+ * a value holds (oc-validity, ms), the most a client is asked to drop, and how long after an
+ * overload clients are still told it is over (oc=0, oc-validity=0).
+ */
+const LOSS_VALIDITY_MS = 1000;
+const MAX_LOSS = 0.95;
+const LOSS_OVER_MS = 5000;
+/** Clients that asked for feedback this long ago may still be applying it. */
+const LISTEN_MS = 2000;
+/** What clients would offer without dropping is smoothed over samples by this gain (a sample's count is noisy). */
+const UNREDUCED_GAIN = 0.3;
+
+/**
+ * Each sample of the control, for a diagnostic subscriber (bench/overload/probe.mjs):
+ * published only while something subscribes to `switchyard:overload`.
+ */
+export interface OverloadSample {
+  /** performance.now() of the sample, ms. */
+  readonly t: number;
+  /** The longest any read's oldest datagram waited since the last sample, ms. */
+  readonly waitedMs: number;
+  /** The queue that stood over the sample (the shortest wait of any read in it), ms. */
+  readonly standingMs: number;
+  readonly loopDelayMs: number;
+  readonly utilization: number;
+  readonly pending: number;
+  /** Datagrams the kernel dropped on the signaling sockets so far (full queues). */
+  readonly socketDrops: number;
+  /** Cuts of the limits so far. */
+  readonly cuts: number;
+  readonly limits: Record<WorkClass, number | null>;
+  readonly offered: Record<WorkClass, number>;
+  readonly admitted: Record<WorkClass, number>;
+  readonly refused: Record<WorkClass, number>;
+  readonly completed: Readonly<Record<WorkClass, number>>;
+}
+
+const samples = channel('switchyard:overload');
 
 interface Limiter {
   /** Per second; null while the class is not limited. */
   rate: number | null;
-  /** The rate the class was served when the last cut came: climbing back to it is safe. */
-  served: number;
-  /** The rate it was served when the congestion began (the first cut of a series). */
-  servedBefore: number;
+  /** The best rate it was served at lately, per second (decaying): the floor's reference. */
+  peak: number;
   tokens: number;
   refilled: number;
   lastRefusal: number;
-  /** Completions per tick, the last WINDOW_TICKS ticks, and the count at the start of this tick. */
+  /** Completions per tick, the last 10 ticks, and the count at the start of this tick. */
   window: number[];
   completedAtTick: number;
   /** Admitted per tick, the last WINDOW_TICKS ticks, and in the tick under way. */
   admittedWindow: number[];
   admittedInTick: number;
+  /** Offered per tick, the last WINDOW_TICKS ticks, and the count at the start of this tick. */
+  offeredWindow: number[];
+  offeredAtTick: number;
+  /** The share of new requests clients that ask are told to drop (RFC 7339 `oc`, 0-1). */
+  loss: number;
+  /** What clients would offer per second without dropping any (smoothed), while overloaded. */
+  unreduced: number;
 }
 
 function counts(): Record<WorkClass, number> {
@@ -152,13 +213,14 @@ function counts(): Record<WorkClass, number> {
  *
  * The rate is found by measurement, not configured. When datagrams wait in a signaling
  * socket's queue for longer than `maxQueueDelayMs` (the native UDP engine reads the kernel's
- * receive timestamp of each batch's oldest datagram) or the queue is half full, or the event
- * loop runs late,
- * each class is cut to 95 % of the rate at which the proxy has been completing it (answering
- * it finally) over the last half second; a cut that does not end the congestion is followed by
- * deeper ones. Then each class still refused climbs back: in proportion to the loop's idle time,
- * fast up to that rate, in steps above it, larger while nothing waits in the queues
- * (multiplicative decrease and a gentler increase, as TCP finds a link's rate). A class
+ * receive timestamp of each batch's oldest datagram), or the queue is half full, or the event
+ * loop runs late, each class is limited to 95 % of the rate at which the proxy has been
+ * completing it (answering it finally). From then on each sample steers the limits by the
+ * queue that stands (the shortest wait of any read in the sample: a queue that drains between
+ * bursts does not stand): down while it is longer than a quarter of `maxQueueDelayMs` or
+ * growing, up while it is shorter, and up in proportion to the loop's idle time while it has
+ * some. So the limits settle where the proxy is busy all the time with a short queue: the
+ * rate it can serve beside the refusals' own cost, whatever share of the core it gets. A class
  * that refuses nothing for two seconds is limited no more. Two caps hold whatever the rate:
  * requests in progress and the heap.
  */
@@ -173,10 +235,10 @@ export class OverloadControl {
   private state: OverloadState = 'normal';
   private cause: OverloadCause | null = null;
   private since = 0;
-  private lastCut = -Infinity;
+  private lastFillCut = -Infinity;
+  /** Cuts (first limits and sudden ones) and samples that lowered the limits, so far. */
+  private cuts = 0;
   private lastRefusal = -Infinity;
-  /** Cuts in a row without a congestion-free sample between them. */
-  private severity = 0;
   private tickStartedAt: number;
   private loopLateTicks = 0;
   private heapCapped = false;
@@ -191,10 +253,21 @@ export class OverloadControl {
   private readonly standing = new Map<string, number>();
   /** Per listener: how long the last read's oldest datagram waited, where the engine tells. */
   private readonly waited = new Map<string, number>();
-  /** The longest any read's oldest datagram waited since the last sample (or a queue stood, where no wait is told). */
+  /** The longest and the shortest wait of any read since the last sample (reads that tell). */
   private waitedInTick = 0;
+  private leastWaitInTick = Infinity;
+  /** The standing queue at the last sample, ms. */
+  private lastStanding = 0;
   /** Per listener: datagrams its socket's full queue made the kernel drop, as last read. */
   private readonly socketDrops = new Map<string, number>();
+  /** RFC 7339 feedback per class (Via parameters), null when there is none to give; and its oc-seq, ms since the epoch. */
+  private readonly lossParams: Record<WorkClass, string | null> = { call: null, register: null, other: null };
+  private lossSeq = 0;
+  /** Responses to clients that asked for feedback since the last sample, and when the last was. */
+  private feedbackAsked = 0;
+  private feedbackAskedAt = -Infinity;
+  /** Infinity while overloaded; then until when clients are told it is over. */
+  private lossOverUntil = -Infinity;
   private timer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
   private readonly histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -204,8 +277,12 @@ export class OverloadControl {
     this.now = readers.now ?? (() => performance.now());
     this.tickStartedAt = this.now();
     const done = readers.completed();
-    const limiter = (c: WorkClass): Limiter => ({ rate: null, served: 0, servedBefore: 0, tokens: 0, refilled: -Infinity, lastRefusal: -Infinity, window: [], completedAtTick: done[c], admittedWindow: [], admittedInTick: 0 });
-    this.limiters = { call: limiter('call'), register: limiter('register'), other: limiter('other') };
+    const limiter = (): Limiter => ({
+      rate: null, peak: 0, tokens: 0, refilled: -Infinity, lastRefusal: -Infinity, window: [], completedAtTick: 0, admittedWindow: [], admittedInTick: 0,
+      offeredWindow: [], offeredAtTick: 0, loss: 0, unreduced: 0,
+    });
+    this.limiters = { call: limiter(), register: limiter(), other: limiter() };
+    for (const c of WORK_CLASSES) this.limiters[c].completedAtTick = done[c];
   }
 
   configure(opts: OverloadOptions): void {
@@ -253,18 +330,32 @@ export class OverloadControl {
   }
 
   /**
-   * A listener's socket was read. New work is cut at once, without waiting for the next sample,
-   * when the read's oldest datagram waited longer than maxQueueDelayMs, or the queue is half
-   * full (it would overflow soon), or, where the engine does not tell how long datagrams wait,
-   * the queue has not been seen empty for longer than maxQueueDelayMs.
+   * RFC 7339 loss-based overload feedback for a response to a client that asked for it (an
+   * `oc` parameter on its Via), about new requests of class `work`: the Via parameters
+   * `oc=<percent to drop>;oc-validity=<ms>;oc-seq=<time>;oc-algo="loss"`, or null while there
+   * is nothing to tell (no overload now nor lately). After an overload, `oc=0;oc-validity=0`
+   * tells clients it is over.
+   */
+  feedback(work: WorkClass): string | null {
+    this.feedbackAsked++;
+    return this.lossParams[work];
+  }
+
+  /**
+   * A listener's socket was read. A class not yet limited is limited at once, without waiting
+   * for the next sample, when the read's oldest datagram waited longer than maxQueueDelayMs, or
+   * the queue is half full (then every limit is cut at once: it would overflow soon), or, where
+   * the engine does not tell how long datagrams wait, the queue has not been seen empty for
+   * longer than maxQueueDelayMs. Each read's wait is noted for the next sample.
    */
   socketRead(listener: string, read: SocketReadSignal): void {
     if (read.drops !== undefined) this.socketDrops.set(listener, read.drops);
     const now = this.now();
     if (read.waitedMs !== undefined) {
       this.waited.set(listener, read.drained ? 0 : read.waitedMs);
-      this.waitedInTick = Math.max(this.waitedInTick, read.waitedMs);
-      if (this.enabled && read.waitedMs > this.maxQueueDelay()) this.cut(now, 'queue');
+      if (read.waitedMs > this.waitedInTick) this.waitedInTick = read.waitedMs;
+      if (read.waitedMs < this.leastWaitInTick) this.leastWaitInTick = read.waitedMs;
+      if (this.enabled && read.waitedMs > this.maxQueueDelay()) this.limitBusyClasses(now, 'queue');
     }
     if (read.drained) {
       this.standing.delete(listener);
@@ -273,11 +364,11 @@ export class OverloadControl {
     const since = this.standing.get(listener);
     if (since === undefined) this.standing.set(listener, now);
     if (!this.enabled) return;
-    if (read.fill !== undefined && read.fill > QUEUE_FILL_CUT) this.cut(now, 'queue');
-    else if (read.waitedMs === undefined && since !== undefined && now - since > this.maxQueueDelay()) this.cut(now, 'queue');
+    if (read.fill !== undefined && read.fill > QUEUE_FILL_CUT) this.fillCut(now);
+    else if (read.waitedMs === undefined && since !== undefined && now - since > this.maxQueueDelay()) this.limitBusyClasses(now, 'queue');
   }
 
-  /** One sample: loop delay, caps, the rate each class was completed at; cuts or regrows the limits. */
+  /** One sample: loop delay, caps, the rate each class was completed at; steers the limits. */
   tick(): void {
     const now = this.now();
     const loopDelay = this.readers.loopDelay?.() ?? this.sampleLoopDelay();
@@ -290,28 +381,48 @@ export class OverloadControl {
     for (const c of WORK_CLASSES) {
       const l = this.limiters[c];
       l.window.push(done[c] - l.completedAtTick);
-      if (l.window.length > WINDOW_TICKS) l.window.shift();
+      if (l.window.length > 10) l.window.shift();
       l.completedAtTick = done[c];
       l.admittedWindow.push(l.admittedInTick);
       if (l.admittedWindow.length > WINDOW_TICKS) l.admittedWindow.shift();
       l.admittedInTick = 0;
+      l.offeredWindow.push(this.offeredCount[c] - l.offeredAtTick);
+      if (l.offeredWindow.length > WINDOW_TICKS) l.offeredWindow.shift();
+      l.offeredAtTick = this.offeredCount[c];
+      let second = 0;
+      for (const n of l.window) second += n;
+      l.peak = Math.max(l.peak * PEAK_DECAY, (second * 1000) / (l.window.length * TICK_MS));
     }
     this.tickStartedAt = now;
+    const waited = this.waitedInTick;
+    const standing = this.standingQueue(now);
+    this.waitedInTick = 0;
+    this.leastWaitInTick = Infinity;
     if (!this.enabled) {
       for (const c of WORK_CLASSES) this.limiters[c].rate = null;
       this.leave(now);
+      this.updateLoss(now);
+      if (samples.hasSubscribers) this.publish(now, waited, done);
       return;
     }
     this.loopLateTicks = loopDelay > (this.opts.maxLoopDelayMs ?? 250) ? this.loopLateTicks + 1 : 0;
-    const queueDelay = this.queueDelay(now);
     if (this.heapCapped) this.enter('heap');
     else if (this.lastPending >= this.maxPending()) this.enter('pending');
-    const waited = Math.max(this.waitedInTick, queueDelay);
-    this.waitedInTick = 0;
-    if (queueDelay > this.maxQueueDelay()) this.cut(now, 'queue');
-    else if (this.loopLateTicks >= 2) this.cut(now, 'loop');
-    else this.regrow(now, waited < CLEAR * this.maxQueueDelay());
-    if (this.state === 'overloaded') this.report(now, queueDelay);
+    if (this.loopLateTicks >= 2) this.limitBusyClasses(now, 'loop');
+    else if (standing > this.maxQueueDelay()) this.limitBusyClasses(now, 'queue');
+    this.steer(now, this.loopLateTicks >= 2 ? Math.max(standing, loopDelay) : standing);
+    this.updateLoss(now);
+    if (this.state === 'overloaded') this.report(now, this.queueDelay(now));
+    if (samples.hasSubscribers) this.publish(now, waited, done);
+  }
+
+  private publish(now: number, waited: number, completed: Readonly<Record<WorkClass, number>>): void {
+    const sample: OverloadSample = {
+      t: now, waitedMs: waited, standingMs: this.lastStanding, loopDelayMs: this.lastLoopDelay, utilization: this.lastUtilization, pending: this.lastPending,
+      socketDrops: this.totalSocketDrops(), cuts: this.cuts,
+      limits: this.stats().limits, offered: { ...this.offeredCount }, admitted: { ...this.admittedCount }, refused: { ...this.refusedCount }, completed: { ...completed },
+    };
+    samples.publish(sample);
   }
 
   start(): void {
@@ -337,7 +448,7 @@ export class OverloadControl {
       state: this.state, episodes: this.episodes, cause: this.cause,
       offered: { ...this.offeredCount }, admitted: { ...this.admittedCount }, refused: { ...this.refusedCount },
       refusedAtCap: this.refusedAtCap, limits,
-      queueDelayMs: Math.round(this.queueDelay(this.now())), socketDrops: [...this.socketDrops.values()].reduce((a, b) => a + b, 0),
+      queueDelayMs: Math.round(this.queueDelay(this.now())), socketDrops: this.totalSocketDrops(),
       loopDelayMs: Math.round(this.lastLoopDelay),
       pending: this.lastPending, heapMB: Math.round(this.lastHeap / 1048576),
     };
@@ -363,51 +474,156 @@ export class OverloadControl {
     return measured === null ? ceiling : Math.min(measured, ceiling);
   }
 
-  /** Cuts every class the proxy has been completing (or already limits) to a share of its completion rate. */
-  private cut(now: number, cause: OverloadCause): void {
-    if (now - this.lastCut < CUT_SPACING_MS) return;
-    this.severity = now - this.lastCut < 2 * CUT_SPACING_MS + TICK_MS ? Math.min(this.severity + 1, DECREASE.length - 1) : 0;
-    this.lastCut = now;
-    this.enter(cause);
-    const factor = DECREASE[this.severity]!;
+  /**
+   * The share each class's clients are asked to drop (RFC 7339 loss): what they would send
+   * without it (the rate offered, scaled back up by what they were asked to drop already, as if
+   * every client that asked lately applies it) over the limit, so that clients that apply it
+   * send about the limit; all they can while a cap refuses everything. A value changed gets a new oc-seq (the
+   * time, strictly increasing).
+   */
+  private updateLoss(now: number): void {
+    if (this.feedbackAsked > 0) this.feedbackAskedAt = now;
+    this.feedbackAsked = 0;
+    const overloaded = this.state === 'overloaded';
+    if (!overloaded && now >= this.lossOverUntil) {
+      if (this.lossParams.call !== null) for (const c of WORK_CLASSES) this.lossParams[c] = null;
+      return;
+    }
+    const capped = this.heapCapped || this.lastPending >= this.maxPending();
+    let changed = this.lossParams.call === null;
     for (const c of WORK_CLASSES) {
       const l = this.limiters[c];
-      const served = this.servedRate(c, now);
-      if (served === 0 && l.rate === null) continue;
-      if (this.severity === 0) l.servedBefore = served;
-      const next = Math.max(MIN_RATE, l.servedBefore * FLOOR, Math.min(l.rate ?? Infinity, served) * factor);
-      if (l.rate === null) {
-        l.tokens = Math.max(1, next * BURST_S);
-        l.refilled = now;
+      const rate = this.rateOf(c);
+      let loss = 0;
+      if (overloaded) {
+        // The last sample's offered rate, as if its clients had dropped nothing (they were told l.loss then).
+        const offered = ((l.offeredWindow[l.offeredWindow.length - 1] ?? 0) * 1000) / TICK_MS / (1 - (this.clientsListen(now) ? l.loss : 0));
+        l.unreduced = l.unreduced === 0 ? offered : l.unreduced + UNREDUCED_GAIN * (offered - l.unreduced);
+        if (capped) loss = MAX_LOSS;
+        else if (rate !== null && l.unreduced > 0) loss = Math.min(MAX_LOSS, Math.max(0, 1 - rate / l.unreduced));
+      } else {
+        l.unreduced = 0;
       }
-      l.served = Math.max(next, Math.min(served, l.rate ?? Infinity));
-      l.rate = next;
-      l.lastRefusal = now;
+      if (Math.round(100 * loss) !== Math.round(100 * l.loss)) changed = true;
+      l.loss = loss;
+    }
+    if (overloaded !== (this.lossOverUntil === Infinity)) {
+      // An overload begins, or is over: clients are told so for LOSS_OVER_MS.
+      this.lossOverUntil = overloaded ? Infinity : now + LOSS_OVER_MS;
+      changed = true;
+    }
+    if (!changed) return;
+    this.lossSeq = Math.max(Date.now(), this.lossSeq + 1);
+    const seq = `${Math.floor(this.lossSeq / 1000)}.${String(this.lossSeq % 1000).padStart(3, '0')}`;
+    for (const c of WORK_CLASSES) {
+      this.lossParams[c] = overloaded
+        ? `oc=${Math.round(100 * this.limiters[c].loss)};oc-validity=${LOSS_VALIDITY_MS};oc-seq=${seq};oc-algo="loss"`
+        : `oc=0;oc-validity=0;oc-seq=${seq};oc-algo="loss"`;
     }
   }
 
-  /**
-   * A sample without congestion: each class still refused climbs (by larger steps while nothing
-   * waits in the queues, `clear`); one that is not refused is let go.
-   */
-  private regrow(now: number, clear: boolean): void {
-    if (now - this.lastCut >= CUT_SPACING_MS) this.severity = 0;
+  /** Whether clients asked for overload feedback lately (RFC 7339): only then may they be sending less than they would. */
+  private clientsListen(now: number): boolean {
+    return now - this.feedbackAskedAt <= LISTEN_MS;
+  }
+
+  /** The congestion begins: every class the proxy has been completing, and is not limiting yet, is limited to a share of its completion rate. */
+  private limitBusyClasses(now: number, cause: OverloadCause): void {
     let limited = false;
     for (const c of WORK_CLASSES) {
       const l = this.limiters[c];
+      if (l.rate !== null) continue;
+      const served = this.servedRate(c, now);
+      if (served === 0) continue;
+      l.rate = Math.max(MIN_RATE, served * FIRST_CUT);
+      l.tokens = Math.max(1, l.rate * BURST_S);
+      l.refilled = now;
+      l.lastRefusal = now;
+      limited = true;
+    }
+    if (!limited) return;
+    this.cuts++;
+    this.enter(cause);
+  }
+
+  /** A socket's queue nearly full: every limit is cut at once, and the classes not limited yet are limited. */
+  private fillCut(now: number): void {
+    if (now - this.lastFillCut < CUT_SPACING_MS) return;
+    this.lastFillCut = now;
+    for (const c of WORK_CLASSES) {
+      const l = this.limiters[c];
+      if (l.rate !== null) l.rate = this.floored(l, l.rate * FILL_CUT);
+    }
+    this.cuts++;
+    this.limitBusyClasses(now, 'queue');
+    this.enter('queue');
+  }
+
+  /**
+   * A sample: each limited class's limit moves with the standing queue (ms), down while it is
+   * above the target or growing, up while it is below (more while the loop has idle time); a
+   * class that refused nothing lately climbs no further, and one that refused nothing for
+   * RELEASE_MS is let go.
+   */
+  private steer(now: number, standing: number): void {
+    const target = TARGET_SHARE * this.maxQueueDelay();
+    const growth = standing - this.lastStanding;
+    this.lastStanding = standing;
+    let factor = 1 - (GAIN * (standing - target) * TICK_MS) / 1e6 - (TREND * growth) / 1000;
+    if (standing < target && this.lastUtilization < TARGET_BUSY) factor = Math.max(factor, TARGET_BUSY / Math.max(this.lastUtilization, 0.01));
+    factor = Math.min(MAX_UP, Math.max(MAX_DOWN, factor));
+    let limited = false;
+    let lowered = false;
+    for (const c of WORK_CLASSES) {
+      const l = this.limiters[c];
       if (l.rate === null) continue;
-      if (now - l.lastRefusal > RELEASE_MS) {
+      // Clients told to drop part of their new requests (RFC 7339) send less than they would:
+      // the limit holds demand back as a refusal does.
+      const heldBack = l.loss > 0 && this.clientsListen(now);
+      if (now - l.lastRefusal > RELEASE_MS && !heldBack) {
         l.rate = null;
         continue;
       }
       limited = true;
-      if (now - l.lastRefusal > TICK_MS) continue; // demand is below the limit: nothing to climb for
-      const idle = Math.min(MAX_STEP, TARGET_BUSY / Math.max(this.lastUtilization, 0.01));
-      const probe = clear ? PROBE_CLEAR : PROBE;
-      const regain = l.rate < l.served ? l.rate + Math.max((l.served - l.rate) * REGAIN, l.served * probe) : l.rate * (1 + probe);
-      l.rate = Math.max(regain, l.rate * idle);
+      if (factor >= 1) {
+        if (now - l.lastRefusal > TICK_MS && !heldBack) continue; // demand is below the limit: nothing to climb for
+        l.rate *= factor;
+      } else {
+        // A limit above what the class is admitted at (its demand) is cut from that demand.
+        l.rate = this.floored(l, Math.min(l.rate, this.admittedRate(c, now) * 1.1) * factor);
+        lowered = true;
+      }
     }
+    if (lowered) this.cuts++;
     if (!limited && now - this.lastRefusal > RELEASE_MS && !this.heapCapped && this.lastPending < this.maxPending()) this.leave(now);
+  }
+
+  private floored(l: Limiter, rate: number): number {
+    return Math.max(MIN_RATE, FLOOR * l.peak, rate);
+  }
+
+  /**
+   * The queue that stood over the last sample, ms: the shortest wait of any read in it (a queue
+   * that emptied in between was a burst, not a standing queue); where no read told one, the
+   * last reads' (0 for a socket read empty) or how long a socket has not been seen empty.
+   */
+  private standingQueue(now: number): number {
+    if (this.leastWaitInTick !== Infinity) {
+      // A socket that tells no waits (the js engine) and has not been seen empty counts too.
+      let longest = this.leastWaitInTick;
+      for (const [listener, since] of this.standing) if (!this.waited.has(listener)) longest = Math.max(longest, now - since);
+      return longest;
+    }
+    return this.queueDelay(now);
+  }
+
+  /** The rate the class was admitted at over the last WINDOW_TICKS ticks, per second. */
+  private admittedRate(c: WorkClass, now: number): number {
+    const l = this.limiters[c];
+    let admitted = l.admittedInTick;
+    for (const n of l.admittedWindow) admitted += n;
+    const span = (l.admittedWindow.length * TICK_MS + (now - this.tickStartedAt)) / 1000;
+    return span > 0 ? admitted / span : 0;
   }
 
   /**
@@ -419,19 +635,15 @@ export class OverloadControl {
     const l = this.limiters[c];
     let best = 0;
     let sum = 0;
-    for (let k = 1; k <= l.window.length; k++) {
+    for (let k = 1; k <= Math.min(WINDOW_TICKS, l.window.length); k++) {
       sum += l.window[l.window.length - k]!;
       best = Math.max(best, (sum * 1000) / (k * TICK_MS));
     }
     const seconds = (now - this.tickStartedAt) / 1000;
     if (l.window.length === 0 && seconds > 0) best = (this.readers.completed()[c] - l.completedAtTick) / seconds;
     // Completions lag admissions by the time a request takes: when the load has only just
-    // begun, half the admitted rate is the better guess (a deeper cut follows if it was not).
-    let admitted = 0;
-    for (const n of l.admittedWindow) admitted += n;
-    admitted += l.admittedInTick;
-    const span = (l.admittedWindow.length * TICK_MS + (now - this.tickStartedAt)) / 1000;
-    return Math.max(best, span > 0 ? (0.5 * admitted) / span : 0);
+    // begun, half the admitted rate is the better guess (the steering cuts further if it was not).
+    return Math.max(best, 0.5 * this.admittedRate(c, now));
   }
 
   /** How long datagrams now wait in the signaling sockets' queues, ms. */
@@ -501,6 +713,12 @@ export class OverloadControl {
       loopDelayMs: Math.round(this.lastLoopDelay), pending: this.lastPending, heapMB: Math.round(this.lastHeap / 1048576) }, 'overload: still refusing');
     this.lastLog = now;
     this.refusedAtLog = total;
+  }
+
+  private totalSocketDrops(): number {
+    let n = 0;
+    for (const d of this.socketDrops.values()) n += d;
+    return n;
   }
 
   private totalRefused(): number {

@@ -6,7 +6,9 @@
  * new calls taken after everything else in each batch, and senders that retransmit what went
  * unanswered (RFC 3261 Timers A, E and G as SIPp keeps them). Each datagram costs the CPU time
  * given for its kind; a refused INVITE costs `refusal`, and the ACK of the refusal is absorbed
- * at the cost of a glance.
+ * at the cost of a glance. Optionally the core is shared with other processes (`steal`: the
+ * proxy is held off it for stretches, as the scheduler does on a busy machine) and the proxy
+ * starts cold (`coldStart`: every cost higher at first, as before the JIT has compiled it).
  *
  * Deterministic: arrivals are Poisson from a seeded generator.
  */
@@ -28,6 +30,30 @@ export interface ModelCosts {
 
 export const SWITCHYARD_LIKE: ModelCosts = { invite: 70, ringing: 20, ok: 40, ack: 20, bye: 30, byeOk: 20, refusal: 5, absorbed: 3 };
 
+/**
+ * As measured on the benchmark machine with the kernel's share included: a refused call (its
+ * INVITE and ACK received, the 503 sent) costs about a tenth of a completed one (bench/overload,
+ * "refuse-all" against the PASS harness's CPU per call; BENCHMARKS.md, "Overload").
+ */
+export const SWITCHYARD_MEASURED: ModelCosts = { ...SWITCHYARD_LIKE, refusal: 14, absorbed: 6 };
+
+/**
+ * Other processes on the proxy's core: it runs for stretches and is held off for others (both
+ * exponential), so that it has `share` of the core on average. Held off in the middle of a
+ * batch, the time counts as busy to the event loop (as node's loop utilisation counts it).
+ */
+export interface Steal {
+  readonly share: number;
+  /** The mean stretch the proxy is held off, ms. */
+  readonly heldMs: number;
+}
+
+/** A cold start: every cost is `factor` times higher at first, falling linearly to 1 over `seconds`. */
+export interface ColdStart {
+  readonly factor: number;
+  readonly seconds: number;
+}
+
 export interface Phase {
   /** New calls offered per second. */
   readonly rate: number;
@@ -41,6 +67,8 @@ export interface ModelOptions {
   readonly queue?: number;
   readonly control?: OverloadOptions | false;
   readonly seed?: number;
+  readonly steal?: Steal;
+  readonly coldStart?: ColdStart;
 }
 
 export interface ModelResult {
@@ -56,6 +84,10 @@ export interface ModelResult {
   readonly maxWaitMs: number[];
   /** The most calls admitted and not yet answered at once. */
   readonly maxPending: number;
+  /** The admission limit on calls at the end of each whole second (null: not limited). */
+  readonly limits: (number | null)[];
+  /** The share of each whole second the proxy had its core (1 unless other processes take it, `steal`). */
+  readonly share: number[];
   /** What the model's capacity is: calls per second with the CPU fully busy and nothing refused. */
   readonly capacity: number;
 }
@@ -148,6 +180,7 @@ export function runModel(opts: ModelOptions): ModelResult {
   const costs = opts.costs ?? SWITCHYARD_LIKE;
   const capacityQueue = opts.queue ?? 4000;
   const rand = random(opts.seed ?? 1);
+  const stealRand = random((opts.seed ?? 1) + 1000);
   const timeline = new Timeline();
   const queue: Datagram[] = [];
   let head = 0;
@@ -172,6 +205,51 @@ export function runModel(opts: ModelOptions): ModelResult {
       return Math.min(1, u);
     },
   }, { maxHeapMB: 1e9, ...(opts.control ?? {}) });
+
+  // The stretches the proxy is held off its core: [heldFrom, heldUntil), drawn as time goes on.
+  let heldFrom = Infinity;
+  let heldUntil = -Infinity;
+  const steal = opts.steal;
+  const share = new Array<number>(Math.ceil(total)).fill(1);
+  const drawSteal = (from: number): void => {
+    const held = -Math.log(1 - stealRand()) * steal!.heldMs;
+    const run = -Math.log(1 - stealRand()) * steal!.heldMs * steal!.share / (1 - steal!.share);
+    heldFrom = from + run;
+    heldUntil = heldFrom + held;
+    // Time held off, second by second.
+    for (let t = heldFrom; t < heldUntil;) {
+      const second = Math.floor(t / 1000);
+      const next = Math.min(heldUntil, (second + 1) * 1000);
+      if (second < share.length) share[second]! -= (next - t) / 1000;
+      t = next;
+    }
+  };
+  if (steal !== undefined && steal.share < 1) drawSteal(0);
+  /** The proxy may run at `now` only after the stretch it is held off in. */
+  const runnable = (): void => {
+    for (;;) {
+      while (now >= heldUntil) drawSteal(heldUntil);
+      if (now < heldFrom) return;
+      now = heldUntil;
+    }
+  };
+  const cold = opts.coldStart;
+  /** `us` of the proxy's own work, from `now` on: time held off on the way passes too. */
+  const spend = (us: number): void => {
+    let ms = us / 1000;
+    if (cold !== undefined && now < cold.seconds * 1000) ms *= 1 + (cold.factor - 1) * (1 - now / (cold.seconds * 1000));
+    if (steal === undefined || steal.share >= 1) {
+      now += ms;
+      return;
+    }
+    while (ms > 0) {
+      runnable();
+      const run = Math.min(ms, heldFrom - now);
+      now += run;
+      ms -= run;
+    }
+  };
+  const limits = new Array<number | null>(Math.ceil(total)).fill(null);
 
   const arrive = (kind: Kind, call: Call, at: number): void => {
     timeline.push(at, () => {
@@ -231,17 +309,17 @@ export function runModel(opts: ModelOptions): ModelResult {
     switch (d.kind) {
       case 'invite':
         if (c.seen || c.done) {
-          now += costs.absorbed / 1000;
+          spend(costs.absorbed);
           return;
         }
         if (!admitNew) {
-          now += costs.refusal / 1000;
+          spend(costs.refusal);
           c.done = true;
           refused++;
           arrive('refusalAck', c, now + 2 * HOP);
           return;
         }
-        now += costs.invite / 1000;
+        spend(costs.invite);
         c.seen = true;
         pending++;
         maxPending = Math.max(maxPending, pending);
@@ -249,10 +327,10 @@ export function runModel(opts: ModelOptions): ModelResult {
         sendOk(c, now + 2 * HOP, T1);
         return;
       case 'ringing':
-        now += costs.ringing / 1000;
+        spend(costs.ringing);
         return;
       case 'ok':
-        now += costs.ok / 1000;
+        spend(costs.ok);
         if (c.answered) return; // a repeat, passed on: the caller acknowledges it again
         c.answered = true;
         pending--;
@@ -261,22 +339,22 @@ export function runModel(opts: ModelOptions): ModelResult {
         sendBye(c, now + 2 * HOP, T1);
         return;
       case 'ack':
-        now += costs.ack / 1000;
+        spend(costs.ack);
         c.acked = true;
         return;
       case 'bye':
-        now += costs.bye / 1000;
+        spend(costs.bye);
         arrive('byeOk', c, now + 2 * HOP);
         return;
       case 'byeOk':
-        now += costs.byeOk / 1000;
+        spend(costs.byeOk);
         if (c.byeAnswered) return;
         c.byeAnswered = true;
         c.done = true;
         goodput[Math.min(goodput.length - 1, Math.floor(now / 1000))]!++;
         return;
       case 'refusalAck':
-        now += costs.absorbed / 1000;
+        spend(costs.absorbed);
         return;
     }
   };
@@ -288,11 +366,18 @@ export function runModel(opts: ModelOptions): ModelResult {
     while (timeline.next <= now) timeline.pop()();
     while (nextTick <= now) {
       control?.tick();
+      if (nextTick % 1000 === 0 && nextTick / 1000 - 1 < limits.length) limits[nextTick / 1000 - 1] = control?.stats().limits.call ?? null;
       nextTick += 100;
     }
     if (head === queue.length) {
       now = Math.min(timeline.next, nextTick, end);
       continue;
+    }
+    if (steal !== undefined && steal.share < 1) {
+      // Held off the core, the proxy reads its socket only when it runs again.
+      const before = now;
+      runnable();
+      if (now > before) continue;
     }
     const n = Math.min(64, queue.length - head);
     const batch = queue.slice(head, head + n);
@@ -311,5 +396,5 @@ export function runModel(opts: ModelOptions): ModelResult {
     for (const d of deferred) process(d, d.call.seen || control === null || control.admit('call'));
     busy += now - started;
   }
-  return { goodput, refused, failed, dropped, droppedPerSecond, maxWaitMs, maxPending, capacity: Math.round(1e6 / (costs.invite + costs.ringing + costs.ok + costs.ack + costs.bye + costs.byeOk)) };
+  return { goodput, refused, failed, dropped, droppedPerSecond, maxWaitMs, maxPending, limits, share, capacity: Math.round(1e6 / (costs.invite + costs.ringing + costs.ok + costs.ack + costs.bye + costs.byeOk)) };
 }

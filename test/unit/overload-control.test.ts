@@ -91,16 +91,18 @@ describe('OverloadControl', () => {
     assert.equal(r.control.admit('call'), true);
   });
 
-  test('a read whose oldest datagram waited longer than maxQueueDelayMs cuts at once; a queue drained of short waits does not', () => {
+  test('a read whose oldest datagram waited longer than maxQueueDelayMs limits at once; a queue that never waits that long does not', () => {
     const r = rig({ maxQueueDelayMs: 300 });
     r.offer('call', 1000, 1000);
     for (let i = 0; i < 20; i++) r.control.socketRead('sip', { drained: false, waitedMs: 250 });
-    r.advance(1000);
+    r.offer('call', 1000, 1000);
     for (let i = 0; i < 20; i++) r.control.socketRead('sip', { drained: false, waitedMs: 250 });
     assert.equal(r.control.stats().state, 'normal', 'a queue that stands but is never 300 ms deep is within the target');
     assert.equal(r.control.stats().queueDelayMs, 250);
     r.control.socketRead('sip', { drained: true, waitedMs: 310 });
-    assert.equal(r.control.stats().state, 'overloaded');
+    const s = r.control.stats();
+    assert.equal(s.state, 'overloaded');
+    assert.ok(s.limits.call !== null && Math.abs(s.limits.call - 950) <= 20, `limit ${s.limits.call}`);
     assert.equal(r.control.stats().queueDelayMs, 0, 'a drained read leaves nothing waiting');
   });
 
@@ -137,61 +139,82 @@ describe('OverloadControl', () => {
     assert.equal(s.socketDrops, 17);
   });
 
-  test('a queue that keeps standing after a cut brings deeper cuts, down to a quarter of the rate served before', () => {
-    const r = rig({ maxQueueDelayMs: 50 });
+  /** A rig limited at about 950 calls/s (1000/s completed, then a read that waited 400 ms). */
+  function limited(opts: OverloadOptions = {}): Rig {
+    const r = rig({ maxQueueDelayMs: 200, ...opts });
     r.offer('call', 1000, 1000);
-    r.control.socketRead('sip', { drained: false });
-    r.advance(60);
-    r.control.socketRead('sip', { drained: false });
-    const first = r.control.stats().limits.call!;
-    r.offer('call', 200, 300);
-    r.control.socketRead('sip', { drained: false });
-    const second = r.control.stats().limits.call!;
-    assert.ok(second <= first * 0.85 + 1, `${first} then ${second}`);
-    r.offer('call', 200, 300);
-    r.control.socketRead('sip', { drained: false });
-    const third = r.control.stats().limits.call!;
-    assert.ok(third <= second * 0.7 + 1, `${second} then ${third}`);
-    // A queue that stands however deep the cuts go is the refusals' own: the cuts stop at a quarter.
-    for (let i = 0; i < 10; i++) {
-      r.offer('call', 50, 300);
-      r.control.socketRead('sip', { drained: false });
-    }
-    const floor = r.control.stats().limits.call!;
-    assert.ok(floor >= 240 && floor <= 300, `floor ${floor}`);
-  });
+    r.control.socketRead('sip', { drained: false, waitedMs: 400 });
+    assert.ok(Math.abs(r.control.stats().limits.call! - 950) <= 20);
+    return r;
+  }
 
-  test('once the queue drains, a limit that still refuses climbs: fast while the loop has idle time, by small steps when busy', () => {
-    const r = rig({ maxQueueDelayMs: 50 });
-    r.offer('call', 1000, 1000);
-    r.control.socketRead('sip', { drained: false });
-    r.advance(60);
-    r.control.socketRead('sip', { drained: false });
-    r.control.socketRead('sip', { drained: true });
-    const cut = r.control.stats().limits.call!;
-    r.state.utilization = 1;
-    r.offer('call', 500, 100);
-    const busy = r.control.stats().limits.call!;
-    assert.ok(busy > cut && busy <= cut * 1.3, `busy: ${cut} -> ${busy}`);
-    r.state.utilization = 0.5;
-    r.offer('call', 500, 100);
-    const idle = r.control.stats().limits.call!;
-    assert.ok(idle >= busy * 1.4, `idle: ${busy} -> ${idle}`);
-  });
+  /** One sample of 100 ms with 2000/s offered and reads whose oldest datagrams waited `waits` ms; the limit after it. */
+  function sample(r: Rig, ...waits: number[]): number {
+    for (const w of waits) r.control.socketRead('sip', { drained: w < 10, waitedMs: w });
+    r.offer('call', 200, 100);
+    return r.control.stats().limits.call!;
+  }
 
-  test('on a busy loop the climb is larger while nothing waits in the queues than once something does', () => {
-    const step = (waitedMs: number): number => {
-      const r = rig({ maxQueueDelayMs: 300 });
-      r.offer('call', 1000, 1000);
-      r.control.socketRead('sip', { drained: true, waitedMs: 400 });
-      r.offer('call', 200, 100); // the sample that saw the long wait
-      const before = r.control.stats().limits.call!;
-      r.control.socketRead('sip', { drained: true, waitedMs });
-      r.offer('call', 400, 100);
-      return r.control.stats().limits.call! / before;
+  test('the limit steers to a standing queue of a quarter of maxQueueDelayMs: it climbs below it, holds at it, falls above it', () => {
+    const at = (wait: number): number => {
+      const r = limited();
+      const before = sample(r, wait);
+      return sample(r, wait) / before;
     };
-    assert.ok(Math.abs(step(5) - 1.06) < 0.01, `clear: ${step(5)}`);
-    assert.ok(Math.abs(step(60) - 1.02) < 0.01, `something waits: ${step(60)}`);
+    assert.ok(Math.abs(at(0) - 1.03) < 0.005, `no queue: ${at(0)}`);
+    assert.ok(Math.abs(at(50) - 1) < 0.005, `at the target: ${at(50)}`);
+    assert.ok(Math.abs(at(150) - 0.94) < 0.005, `above it: ${at(150)}`);
+    assert.ok(at(600) <= 0.71, `far above it, a sample cuts by up to 30 %: ${at(600)}`);
+  });
+
+  test('a queue that grows is cut for faster than one that stands; one that drains gives back what its growth took', () => {
+    const r = limited();
+    const before = sample(r, 100);
+    const grown = sample(r, 150);
+    assert.ok(grown < before * 0.8, `growing by 50 ms: ${before} -> ${grown}`);
+    const stood = sample(r, 150);
+    assert.ok(stood < grown && stood > grown * 0.9, `standing: ${grown} -> ${stood}`);
+    const drained = sample(r, 100);
+    assert.ok(drained > stood * 1.1, `draining: ${stood} -> ${drained}`);
+  });
+
+  test('a burst that drains within a sample is not a standing queue: the shortest wait of the sample steers', () => {
+    const r = limited();
+    const before = sample(r, 0);
+    const after = sample(r, 300, 180, 0, 2);
+    assert.ok(after > before, `${before} -> ${after}`);
+  });
+
+  test('however long a queue stands, the limit stays above a quarter of the best rate served lately', () => {
+    const r = limited();
+    for (let i = 0; i < 30; i++) sample(r, 500);
+    const floor = r.control.stats().limits.call!;
+    // 1000/s were completed before the congestion: the best second, decayed over the 3 s since.
+    assert.ok(floor >= 200 && floor <= 250, `floor ${floor}`);
+  });
+
+  test('a limit that still refuses climbs fast while the loop has idle time, by small steps when it is busy', () => {
+    const r = limited();
+    sample(r, 0);
+    r.state.utilization = 1;
+    const before = r.control.stats().limits.call!;
+    const busy = sample(r, 0);
+    assert.ok(busy > before && busy <= before * 1.04, `busy: ${before} -> ${busy}`);
+    r.state.utilization = 0.5;
+    const idle = sample(r, 0);
+    assert.ok(idle >= busy * 1.4, `idle: ${busy} -> ${idle}`);
+    const queued = sample(r, 100);
+    assert.ok(queued < idle, `idle time, but a queue standing above the target: ${idle} -> ${queued}`);
+  });
+
+  test('a socket queue nearly full cuts every limit at once, once in 300 ms', () => {
+    const r = limited();
+    for (let i = 0; i < 4; i++) sample(r, 50);
+    const before = r.control.stats().limits.call!;
+    r.control.socketRead('sip', { drained: false, waitedMs: 20, fill: 0.6 });
+    assert.ok(Math.abs(r.control.stats().limits.call! - before * 0.8) < 2, `${before} -> ${r.control.stats().limits.call}`);
+    r.control.socketRead('sip', { drained: false, waitedMs: 20, fill: 0.6 });
+    assert.ok(Math.abs(r.control.stats().limits.call! - before * 0.8) < 2, 'not twice within 300 ms');
   });
 
   test('a class that refuses nothing for two seconds is let go, and the overload is over', () => {

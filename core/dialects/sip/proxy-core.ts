@@ -561,6 +561,7 @@ export class SipProxyCore implements ProxyEngine, ClientOwner {
   private passUpstream(call: ProxyCall, reply: Reply, ct?: ClientTransaction): void | Promise<void> {
     const out = cloneSip(sipWire(reply).sip as SipResponse);
     removeHeader(out, 'via', 'first');
+    this.deps.servers.withFeedback(out, call.request);
     if (call.inPath && reply.status < 300 && TARGET_METHODS.has(reply.method) && !recordRoutedBeyond(out, this.deps.node)) aliasContact(out, reply.source, sipWire(reply).transport);
     const hooked = this.deps.hooks.emitReplyForward({ txn: call, request: call.request, reply });
     const send = (): void => {

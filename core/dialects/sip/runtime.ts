@@ -14,6 +14,7 @@ import { TlsCredentials, type TlsFiles } from '../../transport/tls-credentials.t
 import type { StreamStats } from './stream-limits.ts';
 import { SipTcpTransport, type DialOptions, type TcpFrameHandler } from './tcp-transport.ts';
 import { tlsFlavour } from './tls-transport.ts';
+import type { OverloadFeedback } from './overload-feedback.ts';
 import { SipTriage } from './triage.ts';
 import type { Destination } from './transactions.ts';
 import { SipUac } from './uac.ts';
@@ -68,6 +69,8 @@ export interface SipRuntimeDeps extends Pick<SipProxyCoreDeps, 'hooks' | 'log' |
   dropped(): void;
   /** How long datagrams now wait in the proxy's receive queues, ms (retransmissions are put off by it). */
   queueDelayMs?(): number;
+  /** RFC 7339 overload feedback for the clients that ask for it (OverloadControl.feedback). */
+  overloadFeedback?: OverloadFeedback;
 }
 
 /**
@@ -105,12 +108,12 @@ export class SipRuntime {
     };
     const clients = new ClientTransactions(sender, this.retransmissions, () => deps.queueDelayMs?.() ?? 0);
     this.clients = clients;
-    const servers = new ServerTransactions(sender, this.retransmissions);
+    const servers = new ServerTransactions(sender, this.retransmissions, deps.overloadFeedback);
     this.servers = servers;
     this.resolver = new SipResolver(dnsOptions(options));
     const marks = new RouteMarks(options.routeSecret);
     this.engine = new SipProxyCore({ ...deps, node: this.node, sender, identity, servers, clients, resolver: this.resolver, marks });
-    this.triage = new SipTriage((key) => servers.knows(key));
+    this.triage = new SipTriage((key) => servers.knows(key), deps.overloadFeedback);
     this.uac = new SipUac({ clients, identity, defaultListener: () => this.identities.keys().next().value, resolver: this.resolver });
   }
 

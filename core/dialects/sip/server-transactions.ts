@@ -4,11 +4,13 @@ import { OpenMap } from '../../lib/open-map.ts';
 import { reasonPhrase, type Request } from '../../model/message.ts';
 import type { ReplyExtras } from '../../model/verdict.ts';
 import { getHeader } from './codec/message.ts';
+import type { SipMessage } from './codec/message.ts';
 import { serializeSip } from './codec/serialize.ts';
 import type { SipSender } from './client-transactions.ts';
 import { FinishedTable } from './finished-table.ts';
 import { LingerQueue } from './linger.ts';
 import { buildResponse } from './messages.ts';
+import { addOverloadFeedback, type OverloadFeedback } from './overload-feedback.ts';
 import { LINGER_MS, T1, T2, T4 } from './timers.ts';
 import { FinishedServer, ServerTransaction, type Destination } from './transactions.ts';
 import { sipRequest, sipWire } from './wire.ts';
@@ -61,7 +63,13 @@ export class ServerTransactions {
   /** Responses sent upstream, the proxy's own and those it passed on, by class (1xx first); repeats not counted. */
   readonly responsesSent = [0, 0, 0, 0, 0, 0];
 
-  constructor(private readonly sender: SipSender, readonly stats: ServerTransactionStats) {}
+  /** `feedback`: RFC 7339 overload feedback for the clients that ask (overload-feedback.ts). */
+  constructor(private readonly sender: SipSender, readonly stats: ServerTransactionStats, private readonly feedback?: OverloadFeedback) {}
+
+  /** A response to `req` about to go upstream: the overload feedback on its Via if its client asked for it (RFC 7339). */
+  withFeedback(out: SipMessage, req: Request): void {
+    addOverloadFeedback(out, req, this.feedback);
+  }
 
   get size(): number {
     return this.table.size + this.finished.size;
@@ -132,8 +140,9 @@ export class ServerTransactions {
   respond(req: Request, status: number, reason: string | undefined, extras?: ReplyExtras): void {
     if (req.method === 'ACK') return; // nothing answers an ACK
     const st = this.live(req);
-    const bytes = serializeSip(buildResponse(sipRequest(req), status, reason ?? reasonPhrase(status), st?.toTag ?? null, extras));
-    this.send(st, upstreamOf(req), status, bytes);
+    const out = buildResponse(sipRequest(req), status, reason ?? reasonPhrase(status), st?.toTag ?? null, extras);
+    addOverloadFeedback(out, req, this.feedback);
+    this.send(st, upstreamOf(req), status, serializeSip(out));
   }
 
   /**
@@ -144,7 +153,9 @@ export class ServerTransactions {
     if (req.method === 'ACK') return;
     const st = this.live(req);
     const dest = upstreamOf(req);
-    const bytes = serializeSip(buildResponse(sipRequest(req), status, reason ?? reasonPhrase(status), st?.toTag ?? null, extras));
+    const out = buildResponse(sipRequest(req), status, reason ?? reasonPhrase(status), st?.toTag ?? null, extras);
+    addOverloadFeedback(out, req, this.feedback);
+    const bytes = serializeSip(out);
     this.sender.send(dest, bytes);
     this.countSent(status);
     if (st === undefined) return;

@@ -6,6 +6,7 @@ import * as kernelTriage from '../../kernel/triage.ts';
 import type { DatagramTriage, FirstLook, NewWorkLook } from '../../kernel/triage.ts';
 import * as via from './codec/via.ts';
 import { RecentFingerprints } from '../../lib/recent-fingerprints.ts';
+import type { OverloadFeedback } from './overload-feedback.ts';
 
 // imported bindings copied to module constants once (cheap access under CommonJS transpilers such as jiti)
 const unmapIPv4 = address.unmapIPv4;
@@ -62,6 +63,12 @@ interface TopVia {
   readonly rportEnd: number;
   /** Where the first via-parm ends (its comma, or the line's end). */
   readonly parmEnd: number;
+  /**
+   * RFC 7339: the client asked for overload feedback (an `oc` parameter); then the [start, end)
+   * of each overload parameter (`;oc`, `;oc-algo=...`, ...), which the feedback replaces.
+   */
+  readonly oc: boolean;
+  readonly ocSpans: readonly number[] | null;
 }
 
 function lower(c: number): number {
@@ -157,7 +164,10 @@ function readTopVia(buf: Buffer, start: number, end: number): TopVia | null {
   }
   let branch: string | null = null;
   let rportEnd = -1;
+  let oc = false;
+  let ocSpans: number[] | null = null;
   while (buf[i] === SEMI) {
+    const ps = i;
     const ns = ++i;
     while (i < end && isToken(buf[i]!)) i++;
     const ne = i;
@@ -165,16 +175,28 @@ function readTopVia(buf: Buffer, start: number, end: number): TopVia | null {
     let vs = -1;
     if (buf[i] === 0x3d) {
       vs = ++i;
-      while (i < end && (isToken(buf[i]!) || buf[i] === COLON || buf[i] === 0x5b || buf[i] === 0x5d)) i++;
+      if (buf[i] === 0x22) { // a quoted string (oc-algo="loss"): to its closing quote
+        for (i++; i < end && buf[i] !== 0x22; i++) if (buf[i] === 0x5c) i++;
+        if (i >= end) return null;
+        i++;
+      } else {
+        while (i < end && (isToken(buf[i]!) || buf[i] === COLON || buf[i] === 0x5b || buf[i] === 0x5d)) i++;
+      }
       if (i === vs) return null;
     }
-    if (spellsAt(buf, ns, ne, 'branch') && ne - ns === 6 && vs >= 0) branch = buf.toString('latin1', vs, i);
-    else if (spellsAt(buf, ns, ne, 'rport') && ne - ns === 5 && vs < 0) rportEnd = ne;
-    else if (spellsAt(buf, ns, ne, 'received') && ne - ns === 8) return null;
+    const n = ne - ns;
+    if (n === 6 && vs >= 0 && spellsAt(buf, ns, ne, 'branch')) branch = buf.toString('latin1', vs, i);
+    else if (n === 5 && vs < 0 && spellsAt(buf, ns, ne, 'rport')) rportEnd = ne;
+    else if (n === 8 && spellsAt(buf, ns, ne, 'received')) return null;
+    else if ((n === 2 || n >= 6 && n <= 11) && spellsAt(buf, ns, ne, 'oc') && (n === 2 || buf[ns + 2] === 0x2d)) {
+      // oc, and oc-algo, oc-seq, oc-validity (a request carries the first two)
+      if (n === 2) oc = true;
+      (ocSpans ??= []).push(ps, i);
+    }
   }
   while (i < end && (buf[i] === SP || buf[i] === HT)) i++;
   if (i < end && buf[i] !== 0x2c) return null; // anything but the end or a comma before the next via-parm
-  return branch === null ? null : { host, port, branch, rportEnd, parmEnd: i };
+  return branch === null ? null : { host, port, branch, rportEnd, parmEnd: i, oc, ocSpans: oc ? ocSpans : null };
 }
 
 /** 32-bit FNV-1a of a string: a short, stable suffix for the refusal's To tag. */
@@ -242,8 +264,12 @@ export class SipTriage implements DatagramTriage {
    */
   private readonly refused = new RecentFingerprints(65_536);
 
-  /** `knows(key)`: whether a server transaction, live or finished, has this key (server-transactions.ts serverKey). */
-  constructor(private readonly knows: (key: string) => boolean) {}
+  /**
+   * `knows(key)`: whether a server transaction, live or finished, has this key
+   * (server-transactions.ts serverKey); `feedback`: RFC 7339 overload feedback for a refusal's
+   * Via when its client asked for it (overload-feedback.ts).
+   */
+  constructor(private readonly knows: (key: string) => boolean, private readonly feedback?: OverloadFeedback) {}
 
   look(buf: Buffer, source: Endpoint): FirstLook {
     if (buf.length < 16 || startsWith(buf, 0, 'SIP/')) return PRIORITY; // a response, or too short to be a request
@@ -288,16 +314,21 @@ export class SipTriage implements DatagramTriage {
 
   refusal(look: NewWorkLook, buf: Buffer, source: Endpoint, retryAfterSec: number): Buffer | null {
     const g = look.glance as SipGlance;
-    const answer = g.unsure ? null : this.answer(buf, g, source, STATUS_503, retryAfterSec);
+    const answer = g.unsure ? null : this.answer(buf, g, source, STATUS_503, retryAfterSec, look.work);
     const top = this.topVia(buf, g);
     if (answer !== null && top !== null) this.refused.add(requestFingerprint(top.branch, g.method));
     return answer;
   }
 
-  /** A stateless response: the request's Vias (the top one stamped), From, To (tagged), Call-ID, CSeq. */
-  private answer(buf: Buffer, g: SipGlance, source: Endpoint, status: Buffer, retryAfterSec: number | null): Buffer | null {
+  /**
+   * A stateless response: the request's Vias (the top one stamped, and with the overload
+   * feedback about new requests of class `work` if its client asked for it), From, To (tagged),
+   * Call-ID, CSeq.
+   */
+  private answer(buf: Buffer, g: SipGlance, source: Endpoint, status: Buffer, retryAfterSec: number | null, work?: WorkClass): Buffer | null {
     const top = this.topVia(buf, g);
     if (top === null) return null;
+    const feedback = top.oc && work !== undefined && this.feedback !== undefined ? this.feedback(work) : null;
     const vias = g.vias;
     // RFC 3581 and §18.2.1, as the full path stamps it (messages.ts stampReceived).
     const ip = unmapIPv4(source.address);
@@ -307,19 +338,30 @@ export class SipTriage implements DatagramTriage {
     const received = top.rportEnd >= 0 || sentBy !== ip ? `;received=${ip}` : '';
     const retry = retryAfterSec === null ? '' : `Retry-After: ${retryAfterSec}\r\n`;
     let length = status.length + rport.length + received.length + retry.length + TRAILER.length + 2 * (vias.length / 2 + 4);
+    if (feedback !== null) {
+      length += 1 + feedback.length;
+      for (let k = 0; k < top.ocSpans!.length; k += 2) length -= top.ocSpans![k + 1]! - top.ocSpans![k]!;
+    }
     for (let i = 0; i < vias.length; i += 2) length += vias[i + 1]! - vias[i]!;
     length += g.fromEnd - g.from + g.toEnd - g.to + g.callIdEnd - g.callId + g.cseqEnd - g.cseq;
     if (g.toTag < 0) length += 5 + REFUSAL_TAG_BYTES.length + 8;
     const w = new ResponseBytes(Buffer.allocUnsafe(length), buf);
     w.bytes(status);
-    if (top.rportEnd >= 0) {
-      w.range(vias[0]!, top.rportEnd);
-      w.text(rport);
-      w.range(top.rportEnd, top.parmEnd);
+    if (feedback !== null) {
+      this.topViaReplacingFeedback(w, vias[0]!, top, rport);
+      w.text(received);
+      w.text(';');
+      w.text(feedback);
     } else {
-      w.range(vias[0]!, top.parmEnd);
+      if (top.rportEnd >= 0) {
+        w.range(vias[0]!, top.rportEnd);
+        w.text(rport);
+        w.range(top.rportEnd, top.parmEnd);
+      } else {
+        w.range(vias[0]!, top.parmEnd);
+      }
+      w.text(received);
     }
-    w.text(received);
     w.range(top.parmEnd, vias[1]!);
     w.text('\r\n');
     for (let i = 2; i < vias.length; i += 2) {
@@ -342,6 +384,29 @@ export class SipTriage implements DatagramTriage {
     w.text(retry);
     w.bytes(TRAILER);
     return w.out;
+  }
+
+  /** The top via-parm from `start`, rport's value written after its name, the overload parameters left out (the feedback replaces them). */
+  private topViaReplacingFeedback(w: ResponseBytes, start: number, top: TopVia, rport: string): void {
+    const spans = top.ocSpans!;
+    let at = start;
+    let rportDone = top.rportEnd < 0;
+    for (let k = 0; k < spans.length; k += 2) {
+      if (!rportDone && top.rportEnd <= spans[k]!) {
+        w.range(at, top.rportEnd);
+        w.text(rport);
+        at = top.rportEnd;
+        rportDone = true;
+      }
+      w.range(at, spans[k]!);
+      at = spans[k + 1]!;
+    }
+    if (!rportDone) {
+      w.range(at, top.rportEnd);
+      w.text(rport);
+      at = top.rportEnd;
+    }
+    w.range(at, top.parmEnd);
   }
 
   /** One pass over the header lines; null when there is no header section to speak of. */

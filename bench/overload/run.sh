@@ -13,7 +13,7 @@
 # Kamailio runs bench/sip/kamailio.cfg with one worker, as bench/sip/kam_bench.sh starts it;
 # switchyard the repository's proxy.config.ts (calls) or bench/overload/switchyard-reg.config.ts
 # (the same script with the registrar sized for the storm), its media relay on the ports
-# MEDIA_PORTS (default 20000-31999; empty: the script's own 5000-5999). The script's 1,000 ports
+# MEDIA_PORTS (default 40000-51999; empty: the script's own 5000-5999). The script's 1,000 ports
 # (4 a call) hold 250 calls at once, 125 from one source: 2,000 calls/s whose messages wait
 # 50-200 ms at each of their passes through an overloaded proxy hold 500-2,000 at once, and
 # the relay would refuse the rest (503 Media Ports Exhausted) after they were admitted.
@@ -59,7 +59,7 @@ if [ "$PROXY" = switchyard ]; then
   [ -n "${SY_PROBE:-}" ] && PROBE=(--import "$HERE/probe.mjs")
   # shellcheck disable=SC2086
   MEDIA=()
-  [ -n "${MEDIA_PORTS-20000-31999}" ] && MEDIA=(--media-ports "${MEDIA_PORTS-20000-31999}")
+  [ -n "${MEDIA_PORTS-40000-51999}" ] && MEDIA=(--media-ports "${MEDIA_PORTS-40000-51999}")
   # Registrations kept in this run's folder: every run starts with none.
   (cd "$SY_ROOT" && SWITCHYARD_STATE_DIR="$OUT/state" SY_PROBE_OUT="$OUT/probe.jsonl" exec taskset -c 0 node ${SY_NODE_FLAGS:-} "${PROBE[@]}" bin/switchyard.mjs \
      --config "$CONFIG" --log-level ${SY_LOG_LEVEL:-warn} --no-watch "${MEDIA[@]}" ${SY_ARGS:-}) > "$OUT/proxy.log" 2>&1 &
@@ -83,7 +83,7 @@ READY=$(date +%s.%N)
 
 cat > "$OUT/meta.json" <<EOF
 {"proxy":"$PROXY","kind":"$KIND","rate":$RATE,"duration_s":$DUR,"recovery_rate":$RRATE,"recovery_s":$RDUR,
- "tag":"$TAG","sy_root":"${SY_ROOT:-}","sy_config":"${SY_CONFIG:-}","sy_args":"${SY_ARGS:-}","media_ports":"${MEDIA_PORTS-20000-31999}","started":"$(date -Is)","start_to_listen_s":$(python3 -c "print(round($READY - $STARTED, 3))"),
+ "tag":"$TAG","sy_root":"${SY_ROOT:-}","sy_config":"${SY_CONFIG:-}","sy_args":"${SY_ARGS:-}","media_ports":"${MEDIA_PORTS-40000-51999}","started":"$(date -Is)","start_to_listen_s":$(python3 -c "print(round($READY - $STARTED, 3))"),
  "loadavg":"$(cut -d' ' -f1-3 /proc/loadavg)","host_cpus":$(nproc)}
 EOF
 
